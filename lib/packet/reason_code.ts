@@ -1,0 +1,102 @@
+/**
+ * MQTT 5.0 reason codes (section 2.4) and the MQTT 3.1/3.1.1 CONNACK return codes.
+ *
+ * @module
+ */
+
+/** Every MQTT 5.0 reason code by name. */
+export const REASON_CODE = {
+  Success: 0x00,
+  NormalDisconnection: 0x00,
+  GrantedQoS0: 0x00,
+  GrantedQoS1: 0x01,
+  GrantedQoS2: 0x02,
+  DisconnectWithWillMessage: 0x04,
+  NoMatchingSubscribers: 0x10,
+  NoSubscriptionExisted: 0x11,
+  ContinueAuthentication: 0x18,
+  ReAuthenticate: 0x19,
+  UnspecifiedError: 0x80,
+  MalformedPacket: 0x81,
+  ProtocolError: 0x82,
+  ImplementationSpecificError: 0x83,
+  UnsupportedProtocolVersion: 0x84,
+  ClientIdentifierNotValid: 0x85,
+  BadUserNameOrPassword: 0x86,
+  NotAuthorized: 0x87,
+  ServerUnavailable: 0x88,
+  ServerBusy: 0x89,
+  Banned: 0x8a,
+  ServerShuttingDown: 0x8b,
+  BadAuthenticationMethod: 0x8c,
+  KeepAliveTimeout: 0x8d,
+  SessionTakenOver: 0x8e,
+  TopicFilterInvalid: 0x8f,
+  TopicNameInvalid: 0x90,
+  PacketIdentifierInUse: 0x91,
+  PacketIdentifierNotFound: 0x92,
+  ReceiveMaximumExceeded: 0x93,
+  TopicAliasInvalid: 0x94,
+  PacketTooLarge: 0x95,
+  MessageRateTooHigh: 0x96,
+  QuotaExceeded: 0x97,
+  AdministrativeAction: 0x98,
+  PayloadFormatInvalid: 0x99,
+  RetainNotSupported: 0x9a,
+  QoSNotSupported: 0x9b,
+  UseAnotherServer: 0x9c,
+  ServerMoved: 0x9d,
+  SharedSubscriptionsNotSupported: 0x9e,
+  ConnectionRateExceeded: 0x9f,
+  MaximumConnectTime: 0xa0,
+  SubscriptionIdentifiersNotSupported: 0xa1,
+  WildcardSubscriptionsNotSupported: 0xa2,
+} as const;
+
+/** A reason code value. */
+export type ReasonCode = (typeof REASON_CODE)[keyof typeof REASON_CODE];
+
+/** MQTT 3.1 / 3.1.1 CONNACK return codes (section 3.2.2.3 of 3.1.1). */
+export const CONNACK_RETURN_CODE_V3 = {
+  Accepted: 0x00,
+  UnacceptableProtocolVersion: 0x01,
+  IdentifierRejected: 0x02,
+  ServerUnavailable: 0x03,
+  BadUserNameOrPassword: 0x04,
+  NotAuthorized: 0x05,
+} as const;
+
+/** A v3 CONNACK return code value. */
+export type ConnackReturnCodeV3 = (typeof CONNACK_RETURN_CODE_V3)[keyof typeof CONNACK_RETURN_CODE_V3];
+
+const NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(REASON_CODE).reverse().map(([name, code]) => [code, name]),
+);
+
+/** The name of a v5 reason code, e.g. `reasonName(0x87)` is `"NotAuthorized"`. */
+export function reasonName(code: number): string {
+  return NAMES.get(code) ?? `0x${code.toString(16).padStart(2, "0")}`;
+}
+
+/**
+ * Maps a v5 CONNACK reason code to the closest v3.1.1 return code (MQTT 5.0 has more reasons than 3.1.1 can
+ * express; the rest become "server unavailable").
+ */
+export function connackCodeV3(reasonCode: number): ConnackReturnCodeV3 {
+  switch (reasonCode) {
+    case REASON_CODE.Success:
+      return CONNACK_RETURN_CODE_V3.Accepted;
+    case REASON_CODE.UnsupportedProtocolVersion:
+      return CONNACK_RETURN_CODE_V3.UnacceptableProtocolVersion;
+    case REASON_CODE.ClientIdentifierNotValid:
+      return CONNACK_RETURN_CODE_V3.IdentifierRejected;
+    case REASON_CODE.BadUserNameOrPassword:
+    case REASON_CODE.BadAuthenticationMethod:
+      return CONNACK_RETURN_CODE_V3.BadUserNameOrPassword;
+    case REASON_CODE.NotAuthorized:
+    case REASON_CODE.Banned:
+      return CONNACK_RETURN_CODE_V3.NotAuthorized;
+    default:
+      return CONNACK_RETURN_CODE_V3.ServerUnavailable;
+  }
+}
