@@ -67,12 +67,21 @@ export function ratio(row: BenchRow): number | undefined {
 
 /** Renders a group as a Markdown table (what the README shows). */
 export function renderGroup(group: BenchGroup): string {
-  const lines = [`### ${group.title}`, "", "| scenario | ours | peer | peer figure | ratio (ours vs peer) |", "|---|---:|---|---:|---:|"];
+  const lines = [
+    `### ${group.title}`,
+    "",
+    "| scenario | ours | peer | peer figure | ratio (ours vs peer) |",
+    "|---|---:|---|---:|---:|",
+  ];
   for (const row of group.rows) {
     const r = ratio(row);
     lines.push(
-      `| ${row.name} | ${formatNumber(row.ours, row.ours < 100 ? 2 : 0)} ${row.unit} | ${row.peer?.name ?? "-"} | ${
-        row.peer === undefined ? "-" : `${formatNumber(row.peer.value, row.peer.value < 100 ? 2 : 0)} ${row.unit}`
+      `| ${row.name} | ${formatNumber(row.ours, row.ours < 100 ? 2 : 0)} ${row.unit} | ${
+        row.peer?.name ?? "-"
+      } | ${
+        row.peer === undefined
+          ? "-"
+          : `${formatNumber(row.peer.value, row.peer.value < 100 ? 2 : 0)} ${row.unit}`
       } | ${r === undefined ? "-" : `${r.toFixed(2)}x`} |`,
     );
   }

@@ -1,0 +1,104 @@
+/**
+ * Decoding one whole frame into a typed packet. Fixed-header flags are checked here, once for every packet type
+ * [MQTT-2.2.2-2].
+ *
+ * @module
+ */
+
+import { malformed, MqttError } from "../mqtt_error.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
+import { PACKET_TYPE, packetName, type ProtocolVersion } from "../packet/packet_type.ts";
+import type { Packet } from "../packet/packet.ts";
+import { decodeConnect } from "../packet/connect.ts";
+import { decodeConnack } from "../packet/connack.ts";
+import { decodePublish } from "../packet/publish.ts";
+import { decodePuback } from "../packet/puback.ts";
+import { decodePubrec } from "../packet/pubrec.ts";
+import { decodePubrel } from "../packet/pubrel.ts";
+import { decodePubcomp } from "../packet/pubcomp.ts";
+import { decodeSubscribe } from "../packet/subscribe.ts";
+import { decodeSuback } from "../packet/suback.ts";
+import { decodeUnsubscribe } from "../packet/unsubscribe.ts";
+import { decodeUnsuback } from "../packet/unsuback.ts";
+import { decodePingreq } from "../packet/pingreq.ts";
+import { decodePingresp } from "../packet/pingresp.ts";
+import { decodeDisconnect } from "../packet/disconnect.ts";
+import { decodeAuth } from "../packet/auth.ts";
+import { Reader } from "./reader.ts";
+import { Framer } from "./framer.ts";
+
+/** The fixed-header flags each packet type must carry (PUBLISH's are checked by its decoder). */
+const REQUIRED_FLAGS: readonly number[] = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
+
+/**
+ * Decodes a packet from its first byte `header` and its `body` (the Remaining Length bytes). `version` is the
+ * connection's protocol version; CONNECT reads its own. Payloads and binary fields are views into `body`.
+ *
+ * @throws {MqttError} with the reason code to send: 0x81 malformed, 0x82 protocol error, 0x84 unsupported version.
+ */
+export function decodePacket(header: number, body: Uint8Array, version: ProtocolVersion): Packet {
+  const type = header >> 4;
+  const flags = header & 0x0f;
+  const name = packetName(type);
+  if (type === 0) throw malformed("Cannot decode packet: type 0 is reserved [MQTT-2.1.2]");
+  if (type === PACKET_TYPE.AUTH && version < 5) {
+    throw malformed("Cannot decode packet: type 15 (AUTH) does not exist before MQTT 5.0");
+  }
+  const required = REQUIRED_FLAGS[type]!;
+  if (required >= 0 && flags !== required) {
+    throw malformed(
+      `Cannot decode ${name}: fixed header flags are 0x${flags.toString(16)}, not ${required} [MQTT-2.2.2-2]`,
+    );
+  }
+  const reader = new Reader(body, name);
+  switch (type) {
+    case PACKET_TYPE.CONNECT:
+      return decodeConnect(reader);
+    case PACKET_TYPE.CONNACK:
+      return decodeConnack(reader, version);
+    case PACKET_TYPE.PUBLISH:
+      return decodePublish(reader, flags, version);
+    case PACKET_TYPE.PUBACK:
+      return decodePuback(reader, version);
+    case PACKET_TYPE.PUBREC:
+      return decodePubrec(reader, version);
+    case PACKET_TYPE.PUBREL:
+      return decodePubrel(reader, version);
+    case PACKET_TYPE.PUBCOMP:
+      return decodePubcomp(reader, version);
+    case PACKET_TYPE.SUBSCRIBE:
+      return decodeSubscribe(reader, version);
+    case PACKET_TYPE.SUBACK:
+      return decodeSuback(reader, version);
+    case PACKET_TYPE.UNSUBSCRIBE:
+      return decodeUnsubscribe(reader, version);
+    case PACKET_TYPE.UNSUBACK:
+      return decodeUnsuback(reader, version);
+    case PACKET_TYPE.PINGREQ:
+      return decodePingreq(reader);
+    case PACKET_TYPE.PINGRESP:
+      return decodePingresp(reader);
+    case PACKET_TYPE.DISCONNECT:
+      return decodeDisconnect(reader, version);
+    default:
+      return decodeAuth(reader);
+  }
+}
+
+/**
+ * Decodes exactly one packet from `bytes` (fixed header included); bytes after it are an error. Convenient for
+ * tests and tools; connections use {@linkcode Framer} and {@linkcode decodePacket}.
+ */
+export function decode(bytes: Uint8Array, version: ProtocolVersion): Packet {
+  const framer = new Framer();
+  framer.push(bytes);
+  const frame = framer.next();
+  if (frame === undefined) throw malformed("Cannot decode packet: the bytes end before the packet does");
+  if (framer.buffered > 0) {
+    throw new MqttError(
+      REASON_CODE.MalformedPacket,
+      `Cannot decode packet: ${framer.buffered} byte(s) after it`,
+    );
+  }
+  return decodePacket(frame.header, frame.body, version);
+}

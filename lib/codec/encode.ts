@@ -1,0 +1,69 @@
+/**
+ * Encoding any packet for a protocol version.
+ *
+ * @module
+ */
+
+import { PACKET_TYPE, type ProtocolVersion } from "../packet/packet_type.ts";
+import type { Packet } from "../packet/packet.ts";
+import { encodeConnect } from "../packet/connect.ts";
+import { encodeConnack } from "../packet/connack.ts";
+import { encodePublish } from "../packet/publish.ts";
+import { encodePuback } from "../packet/puback.ts";
+import { encodePubrec } from "../packet/pubrec.ts";
+import { encodePubrel } from "../packet/pubrel.ts";
+import { encodePubcomp } from "../packet/pubcomp.ts";
+import { encodeSubscribe } from "../packet/subscribe.ts";
+import { encodeSuback } from "../packet/suback.ts";
+import { encodeUnsubscribe } from "../packet/unsubscribe.ts";
+import { encodeUnsuback } from "../packet/unsuback.ts";
+import { encodePingreq } from "../packet/pingreq.ts";
+import { encodePingresp } from "../packet/pingresp.ts";
+import { encodeDisconnect } from "../packet/disconnect.ts";
+import { encodeAuth } from "../packet/auth.ts";
+
+/**
+ * Encodes `packet` for `version` into one exactly-sized buffer. CONNECT uses its own `protocolVersion`. Fields a
+ * version cannot carry (v5 properties and reason codes on v3) are left out.
+ *
+ * @example
+ * ```ts
+ * import { encode } from "./encode.ts";
+ * const bytes = encode({ type: 12 }, 4); // PINGREQ
+ * console.assert(bytes[0] === 0xc0 && bytes[1] === 0);
+ * ```
+ */
+export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
+  switch (packet.type) {
+    case PACKET_TYPE.CONNECT:
+      return encodeConnect(packet);
+    case PACKET_TYPE.CONNACK:
+      return encodeConnack(packet, version);
+    case PACKET_TYPE.PUBLISH:
+      return encodePublish(packet, version);
+    case PACKET_TYPE.PUBACK:
+      return encodePuback(packet, version);
+    case PACKET_TYPE.PUBREC:
+      return encodePubrec(packet, version);
+    case PACKET_TYPE.PUBREL:
+      return encodePubrel(packet, version);
+    case PACKET_TYPE.PUBCOMP:
+      return encodePubcomp(packet, version);
+    case PACKET_TYPE.SUBSCRIBE:
+      return encodeSubscribe(packet, version);
+    case PACKET_TYPE.SUBACK:
+      return encodeSuback(packet, version);
+    case PACKET_TYPE.UNSUBSCRIBE:
+      return encodeUnsubscribe(packet, version);
+    case PACKET_TYPE.UNSUBACK:
+      return encodeUnsuback(packet, version);
+    case PACKET_TYPE.PINGREQ:
+      return encodePingreq();
+    case PACKET_TYPE.PINGRESP:
+      return encodePingresp();
+    case PACKET_TYPE.DISCONNECT:
+      return encodeDisconnect(packet, version);
+    case PACKET_TYPE.AUTH:
+      return encodeAuth(packet);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The public API: packet types, the codec, topic rules and the router, the broker and the client.
+ *
+ * @module
+ */
+
+export { MqttError, type MqttErrorOptions } from "./mqtt_error.ts";
+export {
+  CONNACK_RETURN_CODE_V3,
+  connackCodeV3,
+  type ConnackReturnCodeV3,
+  REASON_CODE,
+  type ReasonCode,
+  reasonName,
+  VALID_REASON_CODES,
+} from "./packet/reason_code.ts";
+export {
+  PACKET_TYPE,
+  packetName,
+  type PacketType,
+  type ProtocolVersion,
+  type QoS,
+} from "./packet/packet_type.ts";
+export {
+  PROPERTIES,
+  type Properties,
+  PROPERTY_CONTEXT,
+  type PropertyContext,
+  type PropertySpec,
+  type PropertyType,
+} from "./packet/properties.ts";
+export type { Packet } from "./packet/packet.ts";
+export type { ConnectPacket, WillMessage } from "./packet/connect.ts";
+export type { ConnackPacket } from "./packet/connack.ts";
+export { encodePublish, patchPublish, type PublishPacket, publishPacketIdOffset } from "./packet/publish.ts";
+export type { PubackPacket } from "./packet/puback.ts";
+export type { PubrecPacket } from "./packet/pubrec.ts";
+export type { PubrelPacket } from "./packet/pubrel.ts";
+export type { PubcompPacket } from "./packet/pubcomp.ts";
+export type { SubscribePacket, SubscriptionRequest } from "./packet/subscribe.ts";
+export type { SubackPacket } from "./packet/suback.ts";
+export type { UnsubscribePacket } from "./packet/unsubscribe.ts";
+export type { UnsubackPacket } from "./packet/unsuback.ts";
+export { PINGREQ, type PingreqPacket } from "./packet/pingreq.ts";
+export { PINGRESP, type PingrespPacket } from "./packet/pingresp.ts";
+export type { DisconnectPacket } from "./packet/disconnect.ts";
+export type { AuthPacket } from "./packet/auth.ts";
+export { decode, decodePacket } from "./codec/decode.ts";
+export { encode } from "./codec/encode.ts";
+export { type Frame, Framer, type FramerOptions } from "./codec/framer.ts";

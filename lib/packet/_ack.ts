@@ -1,0 +1,60 @@
+/** The shared shape of PUBACK, PUBREC, PUBREL and PUBCOMP (sections 3.4 - 3.7). */
+
+import { malformed, protocolError } from "../mqtt_error.ts";
+import type { Reader } from "../codec/reader.ts";
+import { startPacket } from "../codec/writer.ts";
+import { varintLength } from "../codec/varint.ts";
+import {
+  type Properties,
+  propertiesLength,
+  type PropertyContext,
+  readProperties,
+  writeProperties,
+} from "./properties.ts";
+import { VALID_REASON_CODES } from "./reason_code.ts";
+import { packetName, type ProtocolVersion } from "./packet_type.ts";
+
+/** The fields every QoS acknowledgement has. */
+export interface AckFields {
+  readonly packetId: number;
+  /** v5 reason code; 0 (Success) in v3. */
+  readonly reasonCode: number;
+  readonly properties?: Properties;
+}
+
+/** Decodes an acknowledgement body of packet type `type`. */
+export function decodeAck(reader: Reader, type: 4 | 5 | 6 | 7, version: ProtocolVersion): AckFields {
+  const name = packetName(type);
+  const packetId = reader.u16("packet identifier");
+  if (packetId === 0) throw malformed(`Cannot decode ${name}: packet identifier is 0 [MQTT-2.2.1-3]`);
+  let reasonCode = 0;
+  let properties: Properties | undefined;
+  if (version === 5 && reader.remaining > 0) {
+    reasonCode = reader.u8("reason code");
+    if (!VALID_REASON_CODES[type]!.has(reasonCode)) {
+      throw protocolError(
+        `Cannot decode ${name}: reason code 0x${reasonCode.toString(16)} is not valid here`,
+      );
+    }
+    if (reader.remaining > 0) properties = readProperties(reader, type as PropertyContext);
+  }
+  reader.expectEnd();
+  return { packetId, reasonCode, ...(properties === undefined ? {} : { properties }) };
+}
+
+/** Encodes an acknowledgement, with the shortest form v5 allows (section 3.4.2.1). */
+export function encodeAck(header: number, ack: AckFields, version: ProtocolVersion): Uint8Array {
+  const props = version === 5 ? ack.properties : undefined;
+  const propsLength = propertiesLength(props);
+  if (version < 5 || (ack.reasonCode === 0 && propsLength === 0)) {
+    return Uint8Array.of(header, 2, ack.packetId >>> 8, ack.packetId & 0xff);
+  }
+  if (propsLength === 0) {
+    return Uint8Array.of(header, 3, ack.packetId >>> 8, ack.packetId & 0xff, ack.reasonCode);
+  }
+  const w = startPacket(header, 3 + varintLength(propsLength) + propsLength);
+  w.u16(ack.packetId);
+  w.u8(ack.reasonCode);
+  writeProperties(w, props, propsLength);
+  return w.bytes;
+}

@@ -1,0 +1,27 @@
+/**
+ * PINGREQ (section 3.12): no variable header, no payload.
+ *
+ * @module
+ */
+
+import type { Reader } from "../codec/reader.ts";
+import { PACKET_TYPE } from "./packet_type.ts";
+
+/** A PINGREQ packet. */
+export interface PingreqPacket {
+  readonly type: typeof PACKET_TYPE.PINGREQ;
+}
+
+/** The one PINGREQ value. */
+export const PINGREQ: PingreqPacket = Object.freeze({ type: PACKET_TYPE.PINGREQ });
+
+/** Decodes a PINGREQ body (it must be empty). */
+export function decodePingreq(reader: Reader): PingreqPacket {
+  reader.expectEnd();
+  return PINGREQ;
+}
+
+/** Encodes a PINGREQ packet. */
+export function encodePingreq(): Uint8Array {
+  return Uint8Array.of(PACKET_TYPE.PINGREQ << 4, 0);
+}

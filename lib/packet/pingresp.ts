@@ -1,0 +1,27 @@
+/**
+ * PINGRESP (section 3.13): no variable header, no payload.
+ *
+ * @module
+ */
+
+import type { Reader } from "../codec/reader.ts";
+import { PACKET_TYPE } from "./packet_type.ts";
+
+/** A PINGRESP packet. */
+export interface PingrespPacket {
+  readonly type: typeof PACKET_TYPE.PINGRESP;
+}
+
+/** The one PINGRESP value. */
+export const PINGRESP: PingrespPacket = Object.freeze({ type: PACKET_TYPE.PINGRESP });
+
+/** Decodes a PINGRESP body (it must be empty). */
+export function decodePingresp(reader: Reader): PingrespPacket {
+  reader.expectEnd();
+  return PINGRESP;
+}
+
+/** Encodes a PINGRESP packet. */
+export function encodePingresp(): Uint8Array {
+  return Uint8Array.of(PACKET_TYPE.PINGRESP << 4, 0);
+}
