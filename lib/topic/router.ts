@@ -271,7 +271,7 @@ export class TopicRouter implements SubscriptionRouter {
     this.#publisherId = options?.publisherId;
     this.#isAvailable = options?.isAvailable;
     // Filters starting with a wildcard do not match topics starting with "$" [MQTT-4.7.2-1].
-    this.#visit(this.#root, topic, 0, true);
+    this.#visit(this.#root, topic, 0, topic.charCodeAt(0) !== DOLLAR);
     this.#out = IDLE;
     this.#isAvailable = undefined;
     return out;

@@ -115,9 +115,12 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(clients(router, "chat/room"), ["a", "b", "c"]);
     // An overlapping subscription without No Local still delivers.
     router.subscribe("a", sub("chat/+", 0, { subscriptionId: 5 }));
-    assert.deepEqual(normalize(router.match("chat/room", { publisherId: "a" })).filter((d) => d.clientId === "a"), [
-      { clientId: "a", qos: 0, retainAsPublished: false, subscriptionIds: [5] },
-    ]);
+    assert.deepEqual(
+      normalize(router.match("chat/room", { publisherId: "a" })).filter((d) => d.clientId === "a"),
+      [
+        { clientId: "a", qos: 0, retainAsPublished: false, subscriptionIds: [5] },
+      ],
+    );
   });
 
   Deno.test(`${name}: subscribe() replaces a subscription with the same filter [MQTT-3.8.4-3]`, () => {
@@ -130,7 +133,11 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(normalize(router.match("a/x")), [
       { clientId: "a", qos: 2, retainAsPublished: false, subscriptionIds: [9] },
     ]);
-    assert.equal(router.subscribe("b", sub("a/+", 1)), false, "another session's filter is a new subscription");
+    assert.equal(
+      router.subscribe("b", sub("a/+", 1)),
+      false,
+      "another session's filter is a new subscription",
+    );
     assert.equal(router.size, 3);
   });
 
@@ -300,7 +307,10 @@ Deno.test("TopicRouter.match() agrees with NaiveRouter on seeded random filters 
           retainAsPublished: random() < 0.3,
         };
         const subscription = random() < 0.5
-          ? sub(filter, pickOne(random, [0, 1, 2] as const), { ...extra, subscriptionId: 1 + Math.floor(random() * 50) })
+          ? sub(filter, pickOne(random, [0, 1, 2] as const), {
+            ...extra,
+            subscriptionId: 1 + Math.floor(random() * 50),
+          })
           : sub(filter, pickOne(random, [0, 1, 2] as const), extra);
         assert.equal(trie.subscribe(clientId, subscription), naive.subscribe(clientId, subscription));
       } else if (roll < 0.97) {
@@ -357,7 +367,9 @@ Deno.test("TopicRouter prunes its trie: 10,000 subscribes then unsubscribes leav
     const j = Math.floor(random() * (i + 1));
     [made[i], made[j]] = [made[j]!, made[i]!];
   }
-  for (const [clientId, filter] of made.slice(0, 5_000)) assert.equal(router.unsubscribe(clientId, filter), true);
+  for (const [clientId, filter] of made.slice(0, 5_000)) {
+    assert.equal(router.unsubscribe(clientId, filter), true);
+  }
   for (let c = 0; c < 200; c++) router.unsubscribeAll(`c${c}`);
   assert.equal(router.size, 0);
   assert.equal(router.nodeCount, 0);

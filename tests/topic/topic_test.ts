@@ -141,7 +141,10 @@ Deno.test("validateTopicFilter() applies maxDepth to the filter after the ShareN
 
 Deno.test("parseSharedFilter() splits $share/{ShareName}/{filter} [MQTT-4.8.2-1]", () => {
   assert.deepEqual(parseSharedFilter("$share/g/a/+"), { group: "g", filter: "a/+" });
-  assert.deepEqual(parseSharedFilter("$share/consumer1//finance"), { group: "consumer1", filter: "/finance" });
+  assert.deepEqual(parseSharedFilter("$share/consumer1//finance"), {
+    group: "consumer1",
+    filter: "/finance",
+  });
   assert.equal(parseSharedFilter("sport/#"), undefined);
   assert.equal(parseSharedFilter("$share"), undefined);
   assert.equal(parseSharedFilter("$SYS/#"), undefined);
