@@ -1,0 +1,91 @@
+/**
+ * The time seam: keep-alive, expiry, retry and backoff read time and set timers only through a {@linkcode Clock},
+ * so tests drive them with a {@linkcode ManualClock} instead of sleeping.
+ *
+ * @module
+ */
+
+/** A timer handle returned by {@linkcode Clock.setTimeout}. */
+export type TimerId = number;
+
+/** Time and timers. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `callback` after `ms` milliseconds. */
+  setTimeout(callback: () => void, ms: number): TimerId;
+  /** Cancels a timer; unknown ids are ignored. */
+  clearTimeout(id: TimerId): void;
+}
+
+/** The real clock: `Date.now` and the global timers. */
+export const REAL_CLOCK: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (id) => clearTimeout(id),
+};
+
+/**
+ * A clock that moves only when told. Timers fire, in time order, during {@linkcode ManualClock.advance}.
+ *
+ * @example
+ * ```ts
+ * import { ManualClock } from "./clock.ts";
+ * const clock = new ManualClock(0);
+ * let fired = false;
+ * clock.setTimeout(() => fired = true, 1000);
+ * clock.advance(999);
+ * console.assert(!fired);
+ * clock.advance(1);
+ * console.assert(fired);
+ * ```
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #nextId = 1;
+  #timers = new Map<TimerId, { at: number; callback: () => void }>();
+
+  constructor(start = 0) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(callback: () => void, ms: number): TimerId {
+    const id = this.#nextId++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), callback });
+    return id;
+  }
+
+  clearTimeout(id: TimerId): void {
+    this.#timers.delete(id);
+  }
+
+  /** Pending timers. */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  /** Moves time forward by `ms`, firing due timers in order (timers set by callbacks fire too when due). */
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let nextId: TimerId | undefined;
+      let nextAt = Infinity;
+      for (const [id, timer] of this.#timers) {
+        if (timer.at <= target && timer.at < nextAt) {
+          nextAt = timer.at;
+          nextId = id;
+        }
+      }
+      if (nextId === undefined) break;
+      const timer = this.#timers.get(nextId)!;
+      this.#timers.delete(nextId);
+      this.#now = Math.max(this.#now, timer.at);
+      timer.callback();
+    }
+    this.#now = target;
+  }
+}
