@@ -5,8 +5,8 @@
  * @module
  */
 
-/** A timer handle returned by {@linkcode Clock.setTimeout}. */
-export type TimerId = number;
+/** A timer handle returned by {@linkcode Clock.setTimeout} (Deno 2.9 timers are objects, manual ones numbers). */
+export type TimerId = ReturnType<typeof setTimeout> | number;
 
 /** Time and timers. */
 export interface Clock {
@@ -22,7 +22,7 @@ export interface Clock {
 export const REAL_CLOCK: Clock = {
   now: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (id) => clearTimeout(id),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
 
 /**
@@ -43,7 +43,7 @@ export const REAL_CLOCK: Clock = {
 export class ManualClock implements Clock {
   #now: number;
   #nextId = 1;
-  #timers = new Map<TimerId, { at: number; callback: () => void }>();
+  #timers = new Map<number, { at: number; callback: () => void }>();
 
   constructor(start = 0) {
     this.#now = start;
@@ -60,7 +60,7 @@ export class ManualClock implements Clock {
   }
 
   clearTimeout(id: TimerId): void {
-    this.#timers.delete(id);
+    if (typeof id === "number") this.#timers.delete(id);
   }
 
   /** Pending timers. */
@@ -72,7 +72,7 @@ export class ManualClock implements Clock {
   advance(ms: number): void {
     const target = this.#now + ms;
     for (;;) {
-      let nextId: TimerId | undefined;
+      let nextId: number | undefined;
       let nextAt = Infinity;
       for (const [id, timer] of this.#timers) {
         if (timer.at <= target && timer.at < nextAt) {
