@@ -1,0 +1,110 @@
+/**
+ * `deno task broker`: starts an MQTT broker. Parses flags, prints, wires lib/ together; nothing else.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Broker, type BrokerOptions } from "./lib/broker/broker.ts";
+import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts";
+
+const USAGE = `Usage: deno task broker [options]
+
+Starts an MQTT 3.1 / 3.1.1 / 5.0 broker. With no options it listens on 127.0.0.1:1883.
+
+Options:
+  --host HOST              address to listen on (default 127.0.0.1)
+  -p, --port PORT          TCP port (default 1883; 0 picks a free port and prints it)
+  --persistence KIND       memory (default until storage lands)
+  --max-keepalive SECONDS  largest keep alive a client may use (v5 clients get Server Keep Alive)
+  --max-packet-size BYTES  largest packet accepted (default 1048576)
+  --sys-interval SECONDS   seconds between $SYS updates, 0 for none (default 10)
+  --log-level LEVEL        error, warn, info or debug (default info)
+  -h, --help               show this help
+`;
+
+/** Exit code for bad command-line input. */
+const EXIT_USAGE = 2;
+
+function fail(message: string): never {
+  console.error(`broker: ${message}`);
+  console.error("Try 'deno task broker --help'.");
+  Deno.exit(EXIT_USAGE);
+}
+
+function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    fail(`--${name} must be an integer from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+async function main(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: "string" },
+        port: { type: "string", short: "p" },
+        persistence: { type: "string" },
+        "max-keepalive": { type: "string" },
+        "max-packet-size": { type: "string" },
+        "sys-interval": { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const values = parsed.values;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const level = (values["log-level"] ?? "info") as LogLevel;
+  if (!LOG_LEVELS.includes(level)) {
+    fail(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${level}"`);
+  }
+  const persistence = values.persistence ?? "memory";
+  if (persistence !== "memory") fail(`--persistence must be "memory", got "${persistence}"`);
+  const port = integer("port", values.port, 0, 65535) ?? 1883;
+  const hostname = values.host ?? "127.0.0.1";
+  const logger = leveledLogger(level, (l, message) => {
+    console.error(`${new Date().toISOString()} ${l.toUpperCase().padEnd(5)} ${message}`);
+  });
+  const options: BrokerOptions = { logger };
+  const maxKeepAlive = integer("max-keepalive", values["max-keepalive"], 1, 65535);
+  if (maxKeepAlive !== undefined) options.maxKeepAlive = maxKeepAlive;
+  const maxPacketSize = integer("max-packet-size", values["max-packet-size"], 16, 268_435_460);
+  if (maxPacketSize !== undefined) options.maxPacketSize = maxPacketSize;
+  const sysInterval = integer("sys-interval", values["sys-interval"], 0, 86_400);
+  if (sysInterval !== undefined) options.sysInterval = sysInterval;
+
+  const broker = new Broker(options);
+  let address;
+  try {
+    address = await broker.listen({ hostname, port });
+  } catch (error) {
+    console.error(`broker: cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
+  console.log(`mqtt broker listening on ${address.hostname}:${address.port}`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal} received, shutting down`);
+    await broker.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+}
+
+if (import.meta.main) await main(Deno.args);

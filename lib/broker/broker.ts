@@ -1,0 +1,884 @@
+/**
+ * The broker: sessions, routing, retained messages, wills, `$SYS` statistics and listeners. Connections
+ * (`connection.ts`) speak the protocol; this file owns everything shared between them.
+ *
+ * @module
+ */
+
+import { type Clock, REAL_CLOCK, type TimerId } from "../clock.ts";
+import { protocolError } from "../mqtt_error.ts";
+import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
+import type { QoS } from "../packet/packet_type.ts";
+import type { Properties } from "../packet/properties.ts";
+import type { PublishPacket } from "../packet/publish.ts";
+import type { AuthPacket } from "../packet/auth.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
+import { TopicRouter } from "../topic/router.ts";
+import type { TopicLimits } from "../topic/topic.ts";
+import type { ByteStream } from "../transport/transport.ts";
+import { utf8Encode } from "../codec/utf8.ts";
+import { VARINT_MAX } from "../codec/varint.ts";
+import {
+  ALLOW_ALL,
+  ANONYMOUS_AUTHENTICATOR,
+  type AuthConversation,
+  type Authenticator,
+  type Authorizer,
+  type AuthStepResult,
+  type ClientIdentity,
+  type EnhancedAuthMethod,
+} from "./auth.ts";
+import { CommitQueue } from "./commit_queue.ts";
+import { Connection, type ConnectionInfo, EXPIRY_NEVER } from "./connection.ts";
+import { type Logger, SILENT_LOGGER } from "./logger.ts";
+import type { Message, Persistence } from "./persistence.ts";
+import { RetainedStore } from "./retained.ts";
+import { EncodeCache, Session } from "./session.ts";
+
+/** The broker's version, as `$SYS/broker/version` reports it. */
+export const BROKER_VERSION = "deno-mqtt 0.1.0";
+
+/** Options for {@linkcode Broker}. Every limit has a safe default. */
+export interface BrokerOptions {
+  /** Durable storage; without it nothing survives a restart. */
+  persistence?: Persistence;
+  /** Where log lines go. @default {SILENT_LOGGER} */
+  logger?: Logger;
+  /** Time source (a ManualClock in tests). @default {REAL_CLOCK} */
+  clock?: Clock;
+  /** Who may connect. @default anonymous where the listener allows it */
+  authenticator?: Authenticator;
+  /** What clients may do. @default {ALLOW_ALL} */
+  authorizer?: Authorizer;
+  /** v5 enhanced authentication methods by name. */
+  authMethods?: readonly EnhancedAuthMethod[];
+  /** Largest packet accepted, in bytes (CONNACK Maximum Packet Size). @default {1048576} */
+  maxPacketSize?: number;
+  /** A socket that sends no CONNECT within this many ms is closed. @default {10000} */
+  connectTimeout?: number;
+  /** Largest keep alive in seconds (Mosquitto's max_keepalive). @default {65535} */
+  maxKeepAlive?: number;
+  /** Outgoing QoS 1/2 messages in flight per client (capped by a v5 client's Receive Maximum). @default {100} */
+  maxInflight?: number;
+  /** Incoming QoS 1/2 messages a v5 client may have unacknowledged (CONNACK Receive Maximum). @default {100} */
+  receiveMaximum?: number;
+  /** QoS 1/2 messages queued per session behind the inflight window. @default {1000} */
+  maxQueued?: number;
+  /** Queue QoS 0 messages for offline persistent sessions. @default {false} */
+  queueQoS0?: boolean;
+  /** Unwritten bytes per connection past which QoS 0 messages to it are dropped. @default {1048576} */
+  maxOutputBytes?: number;
+  /** Topic aliases a v5 client may use towards the broker (CONNACK Topic Alias Maximum). @default {10} */
+  topicAliasMaximum?: number;
+  /** Use topic aliases towards v5 clients that allow them. @default {true} */
+  topicAliasOut?: boolean;
+  /** Longest session expiry granted, seconds. @default {0xFFFFFFFF} */
+  maxSessionExpiry?: number;
+  /** Highest QoS supported. @default {2} */
+  maxQoS?: QoS;
+  /** @default {true} */
+  retainAvailable?: boolean;
+  /** @default {true} */
+  wildcardSubscriptionsAvailable?: boolean;
+  /** @default {true} */
+  subscriptionIdentifiersAvailable?: boolean;
+  /** @default {true} */
+  sharedSubscriptionsAvailable?: boolean;
+  /** Refuse a PUBLISH whose Payload Format Indicator says UTF-8 when it is not (0x99). @default {true} */
+  checkPayloadFormat?: boolean;
+  /** Response Information returned to v5 clients that request it. */
+  responseInformation?: string;
+  /** Subscriptions per client. @default {10000} */
+  maxSubscriptionsPerClient?: number;
+  /** Topic name and filter limits. @default {{ maxLength: 65535, maxDepth: 128 }} */
+  topicLimits?: TopicLimits;
+  /** Retained message count limit. @default {Infinity} */
+  maxRetained?: number;
+  /** Retained payload bytes limit. @default {Infinity} */
+  maxRetainedBytes?: number;
+  /** Seconds between `$SYS` updates; 0 turns them off. @default {10} */
+  sysInterval?: number;
+}
+
+/** {@linkcode BrokerOptions} with every default filled in. */
+export type ResolvedOptions =
+  & Required<Omit<BrokerOptions, "persistence" | "responseInformation" | "topicLimits" | "authMethods">>
+  & {
+    readonly responseInformation: string | undefined;
+    readonly topicLimits: TopicLimits;
+  };
+
+/** Counters behind `$SYS`. */
+export interface BrokerStats {
+  bytesReceived: number;
+  bytesSent: number;
+  packetsReceived: number;
+  packetsSent: number;
+  /** PUBLISH received. */
+  messagesReceived: number;
+  /** PUBLISH sent. */
+  messagesSent: number;
+  /** Connections accepted since start. */
+  connections: number;
+}
+
+/** The outcome of an authentication step for the connection. */
+export type AuthOutcome =
+  | {
+    readonly reasonCode: number;
+    readonly reason?: string;
+    readonly username?: string;
+    /** Authentication Method / Data for the CONNACK or final AUTH. */
+    readonly properties?: Properties;
+  }
+  | { readonly challenge: Properties };
+
+/** What a connection needs from the broker. */
+export interface BrokerCore {
+  readonly options: ResolvedOptions;
+  readonly stats: BrokerStats;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly authorizer: Authorizer;
+  readonly router: TopicRouter;
+  readonly retained: RetainedStore;
+  readonly store: CommitQueue | undefined;
+  readonly connackProperties: Properties;
+  assignClientId(): string;
+  authenticate(connection: Connection, packet: ConnectPacket): Promise<AuthOutcome>;
+  continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome>;
+  reauthenticate(connection: Connection, packet: AuthPacket): Promise<AuthOutcome>;
+  openSession(
+    connection: Connection,
+    packet: ConnectPacket,
+    expiry: number,
+  ): { session: Session; present: boolean };
+  attach(connection: Connection, session: Session): void;
+  detach(connection: Connection, session: Session, will: WillMessage | undefined): void;
+  sessionChanged(session: Session): void;
+  messageFrom(topic: string, packet: PublishPacket, origin: string): Message;
+  messageFromWill(will: WillMessage, origin: string): Message;
+  publish(message: Message): number;
+  connectionClosed(connection: Connection): void;
+}
+
+/** Where a listener is bound. */
+export interface ListenAddress {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/** Options for {@linkcode Broker.listen}. */
+export interface ListenOptions {
+  /** @default {"127.0.0.1"} */
+  hostname?: string;
+  /** 0 picks a free port. @default {1883} */
+  port?: number;
+  /** Let clients in without credentials. @default {true} */
+  allowAnonymous?: boolean;
+}
+
+interface PendingWill {
+  readonly message: Message;
+  readonly identity: ClientIdentity;
+  timer: TimerId | undefined;
+}
+
+type BrokerState = "new" | "starting" | "running" | "closing" | "closed";
+
+/**
+ * An MQTT 3.1 / 3.1.1 / 5.0 broker.
+ *
+ * @example
+ * ```ts ignore
+ * import { Broker } from "./broker.ts";
+ * const broker = new Broker();
+ * const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
+ * // ... clients connect to port ...
+ * await broker.close();
+ * ```
+ */
+export class Broker implements BrokerCore {
+  readonly options: ResolvedOptions;
+  readonly stats: BrokerStats = {
+    bytesReceived: 0,
+    bytesSent: 0,
+    packetsReceived: 0,
+    packetsSent: 0,
+    messagesReceived: 0,
+    messagesSent: 0,
+    connections: 0,
+  };
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly authorizer: Authorizer;
+  readonly router: TopicRouter = new TopicRouter();
+  readonly retained: RetainedStore = new RetainedStore();
+  readonly store: CommitQueue | undefined;
+  readonly connackProperties: Properties;
+  readonly #persistence: Persistence | undefined;
+  readonly #authenticator: Authenticator;
+  readonly #authMethods: Map<string, EnhancedAuthMethod>;
+  readonly #conversations = new WeakMap<Connection, { method: string; conversation: AuthConversation }>();
+  readonly #sessions = new Map<string, Session>();
+  readonly #connections = new Set<Connection>();
+  readonly #pendingWills = new Map<string, PendingWill>();
+  readonly #listeners = new Set<Deno.Listener>();
+  readonly #accepting = new Set<Promise<void>>();
+  readonly #startedAt: number;
+  #state: BrokerState = "new";
+  #starting: Promise<void> | undefined;
+  #sysTimer: TimerId | undefined;
+  #clientIdCounter = 0;
+  #sysPrevious = { at: 0, received: 0, sent: 0, bytesReceived: 0, bytesSent: 0, connections: 0 };
+  #loads = new Map<string, number>();
+
+  constructor(options: BrokerOptions = {}) {
+    this.options = {
+      logger: options.logger ?? SILENT_LOGGER,
+      clock: options.clock ?? REAL_CLOCK,
+      authenticator: options.authenticator ?? ANONYMOUS_AUTHENTICATOR,
+      authorizer: options.authorizer ?? ALLOW_ALL,
+      maxPacketSize: options.maxPacketSize ?? 1_048_576,
+      connectTimeout: options.connectTimeout ?? 10_000,
+      maxKeepAlive: options.maxKeepAlive ?? 65535,
+      maxInflight: options.maxInflight ?? 100,
+      receiveMaximum: options.receiveMaximum ?? 100,
+      maxQueued: options.maxQueued ?? 1000,
+      queueQoS0: options.queueQoS0 ?? false,
+      maxOutputBytes: options.maxOutputBytes ?? 1_048_576,
+      topicAliasMaximum: options.topicAliasMaximum ?? 10,
+      topicAliasOut: options.topicAliasOut ?? true,
+      maxSessionExpiry: options.maxSessionExpiry ?? EXPIRY_NEVER,
+      maxQoS: options.maxQoS ?? 2,
+      retainAvailable: options.retainAvailable ?? true,
+      wildcardSubscriptionsAvailable: options.wildcardSubscriptionsAvailable ?? true,
+      subscriptionIdentifiersAvailable: options.subscriptionIdentifiersAvailable ?? true,
+      sharedSubscriptionsAvailable: options.sharedSubscriptionsAvailable ?? true,
+      checkPayloadFormat: options.checkPayloadFormat ?? true,
+      responseInformation: options.responseInformation,
+      maxSubscriptionsPerClient: options.maxSubscriptionsPerClient ?? 10_000,
+      topicLimits: options.topicLimits ?? { maxLength: 65535, maxDepth: 128 },
+      maxRetained: options.maxRetained ?? Infinity,
+      maxRetainedBytes: options.maxRetainedBytes ?? Infinity,
+      sysInterval: options.sysInterval ?? 10,
+    };
+    if (this.options.maxPacketSize > VARINT_MAX + 5 || this.options.maxPacketSize < 16) {
+      throw new RangeError(`maxPacketSize must be between 16 and ${VARINT_MAX + 5}`);
+    }
+    if (this.options.receiveMaximum < 1 || this.options.receiveMaximum > 65535) {
+      throw new RangeError("receiveMaximum must be between 1 and 65535");
+    }
+    this.clock = this.options.clock;
+    this.logger = this.options.logger;
+    this.authorizer = this.options.authorizer;
+    this.#authenticator = this.options.authenticator;
+    this.#authMethods = new Map((options.authMethods ?? []).map((m) => [m.name, m]));
+    this.#persistence = options.persistence;
+    this.store = options.persistence === undefined
+      ? undefined
+      : new CommitQueue(options.persistence, (error) =>
+        this.logger.error(`storage commit failed: ${String(error)}`));
+    this.#startedAt = this.clock.now();
+    const o = this.options;
+    this.connackProperties = {
+      receiveMaximum: o.receiveMaximum,
+      maximumPacketSize: o.maxPacketSize,
+      topicAliasMaximum: o.topicAliasMaximum,
+      ...(o.maxQoS < 2 ? { maximumQoS: o.maxQoS } : {}),
+      retainAvailable: o.retainAvailable ? 1 : 0,
+      wildcardSubscriptionAvailable: o.wildcardSubscriptionsAvailable ? 1 : 0,
+      subscriptionIdentifiersAvailable: o.subscriptionIdentifiersAvailable ? 1 : 0,
+      sharedSubscriptionAvailable: o.sharedSubscriptionsAvailable ? 1 : 0,
+    };
+  }
+
+  /** Sessions currently known (connected or not). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Connections currently open. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** A session by client id (for tests and tools). */
+  session(clientId: string): Session | undefined {
+    return this.#sessions.get(clientId);
+  }
+
+  /** Loads persisted state and starts `$SYS` updates. Called by {@linkcode Broker.listen}; idempotent. */
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    this.#state = "starting";
+    if (this.#persistence !== undefined) await this.#restore(this.#persistence);
+    this.#state = "running";
+    if (this.options.sysInterval > 0) {
+      this.#publishSys();
+      const tick = () => {
+        this.#publishSys();
+        this.#sysTimer = this.clock.setTimeout(tick, this.options.sysInterval * 1000);
+      };
+      this.#sysTimer = this.clock.setTimeout(tick, this.options.sysInterval * 1000);
+    }
+  }
+
+  async #restore(persistence: Persistence): Promise<void> {
+    const state = await persistence.load();
+    const now = this.clock.now();
+    for (const message of state.retained) {
+      if (message.expiresAt === undefined || message.expiresAt > now) this.retained.set(message);
+    }
+    for (const stored of state.sessions) {
+      const session = new Session({
+        clientId: stored.clientId,
+        protocolVersion: stored.protocolVersion,
+        expiryInterval: stored.expiryInterval,
+        maxQueued: this.options.maxQueued,
+        queueQoS0: this.options.queueQoS0,
+        store: this.store,
+      });
+      session.disconnectedAt = stored.disconnectedAt ?? now;
+      for (const subscription of stored.subscriptions) this.router.subscribe(stored.clientId, subscription);
+      session.restore(stored.outgoing, stored.incoming);
+      this.#sessions.set(stored.clientId, session);
+      if (stored.disconnectedAt === undefined) this.sessionChanged(session);
+      this.#scheduleExpiry(session, now);
+    }
+    for (const will of state.wills) {
+      // A will armed for a connection that was open when the broker stopped: that connection is gone now.
+      const identity: ClientIdentity = { clientId: will.clientId };
+      const pending: PendingWill = { message: will.message, identity, timer: undefined };
+      this.#pendingWills.set(will.clientId, pending);
+      pending.timer = this.clock.setTimeout(
+        () => this.#publishWill(will.clientId),
+        Math.max(0, will.sendAt - now),
+      );
+    }
+    this.logger.info(
+      `restored ${state.sessions.length} session(s), ${state.retained.length} retained message(s), ` +
+        `${state.wills.length} will(s) from ${persistence.name}`,
+    );
+  }
+
+  /** Listens for MQTT over TCP. Resolves with the bound address (port 0 picks one). */
+  async listen(options: ListenOptions = {}): Promise<ListenAddress> {
+    await this.start();
+    const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 1883 });
+    this.#listeners.add(listener);
+    const allowAnonymous = options.allowAnonymous ?? true;
+    const accepting = this.#accept(listener, allowAnonymous);
+    this.#accepting.add(accepting);
+    accepting.finally(() => this.#accepting.delete(accepting));
+    const addr = listener.addr as Deno.NetAddr;
+    this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`);
+    return { hostname: addr.hostname, port: addr.port };
+  }
+
+  async #accept(listener: Deno.Listener, allowAnonymous: boolean): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        try {
+          (conn as Deno.TcpConn).setNoDelay(true);
+        } catch {
+          // not TCP
+        }
+        const addr = conn.remoteAddr as Deno.NetAddr;
+        this.handle(conn, { remoteAddress: `${addr.hostname}:${addr.port}`, allowAnonymous });
+      }
+    } catch (error) {
+      if (this.#state === "running") this.logger.error(`listener failed: ${String(error)}`);
+    }
+  }
+
+  /** Serves one client over any byte stream (TCP, TLS, WebSocket, in-memory). Resolves when it is closed. */
+  handle(stream: ByteStream, info: ConnectionInfo): Promise<void> {
+    if (this.#state !== "running") {
+      stream.close();
+      return Promise.resolve();
+    }
+    const connection = new Connection(this, stream, info);
+    this.#connections.add(connection);
+    this.stats.connections++;
+    return connection.run().catch((error) => connection.fail(error));
+  }
+
+  /**
+   * Stops: closes listeners, disconnects every client (v5: DISCONNECT 0x8B Server shutting down), publishes
+   * wills as the spec says, flushes storage and closes it.
+   */
+  async close(): Promise<void> {
+    if (this.#state === "closed" || this.#state === "closing") return;
+    this.#state = "closing";
+    for (const listener of this.#listeners) {
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
+    }
+    await Promise.all(this.#accepting);
+    if (this.#sysTimer !== undefined) this.clock.clearTimeout(this.#sysTimer);
+    const closing: Promise<void>[] = [];
+    for (const connection of [...this.#connections]) {
+      connection.disconnect(REASON_CODE.ServerShuttingDown, "server shutting down");
+      closing.push(connection.close("server shutting down", true));
+    }
+    await Promise.all(closing);
+    for (const session of this.#sessions.values()) {
+      if (session.expiryTimer !== undefined) this.clock.clearTimeout(session.expiryTimer as TimerId);
+    }
+    for (const pending of this.#pendingWills.values()) {
+      if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
+    }
+    if (this.store !== undefined) {
+      try {
+        await this.store.settled();
+      } catch {
+        // logged by the commit queue
+      }
+    }
+    await this.#persistence?.close();
+    this.#state = "closed";
+  }
+
+  // ---- BrokerCore ------------------------------------------------------------------------------------------
+
+  assignClientId(): string {
+    return `auto-${crypto.randomUUID()}`;
+  }
+
+  async authenticate(connection: Connection, packet: ConnectPacket): Promise<AuthOutcome> {
+    const method = packet.properties?.authenticationMethod;
+    if (method !== undefined) {
+      const handler = this.#authMethods.get(method);
+      if (handler === undefined) {
+        return {
+          reasonCode: REASON_CODE.BadAuthenticationMethod,
+          reason: `authentication method ${method} is not supported`,
+        };
+      }
+      const conversation = handler.begin({
+        clientId: connection.clientId,
+        ...(packet.username === undefined ? {} : { username: packet.username }),
+      });
+      this.#conversations.set(connection, { method, conversation });
+      return this.#authStep(method, await conversation.step(packet.properties?.authenticationData));
+    }
+    const result = await this.#authenticator.authenticate({
+      clientId: connection.clientId,
+      ...(packet.username === undefined ? {} : { username: packet.username }),
+      ...(packet.password === undefined ? {} : { password: packet.password }),
+      remoteAddress: connection.info.remoteAddress,
+      ...(connection.info.certificateCommonName === undefined
+        ? {}
+        : { certificateCommonName: connection.info.certificateCommonName }),
+      allowAnonymous: connection.info.allowAnonymous,
+    });
+    return result;
+  }
+
+  #authStep(method: string, result: AuthStepResult): AuthOutcome {
+    switch (result.kind) {
+      case "continue":
+        return { challenge: { authenticationMethod: method, authenticationData: result.data } };
+      case "success":
+        return {
+          reasonCode: REASON_CODE.Success,
+          ...(result.username === undefined ? {} : { username: result.username }),
+          properties: {
+            authenticationMethod: method,
+            ...(result.data === undefined ? {} : { authenticationData: result.data }),
+          },
+        };
+      case "failure":
+        return {
+          reasonCode: result.reasonCode ?? REASON_CODE.NotAuthorized,
+          reason: result.reason ?? "authentication failed",
+        };
+    }
+  }
+
+  async continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome> {
+    const current = this.#conversations.get(connection);
+    if (current === undefined) {
+      throw protocolError("AUTH without an authentication in progress (section 4.12)");
+    }
+    if (packet.properties?.authenticationMethod !== current.method) {
+      throw protocolError("AUTH with another Authentication Method than CONNECT's [MQTT-4.12.0-5]");
+    }
+    return this.#authStep(
+      current.method,
+      await current.conversation.step(packet.properties?.authenticationData),
+    );
+  }
+
+  async reauthenticate(connection: Connection, packet: AuthPacket): Promise<AuthOutcome> {
+    const current = this.#conversations.get(connection);
+    const method = packet.properties?.authenticationMethod;
+    if (current === undefined || method !== current.method) {
+      throw protocolError("Re-authentication must use the Authentication Method of CONNECT [MQTT-4.12.1-1]");
+    }
+    if (packet.reasonCode === REASON_CODE.ReAuthenticate) {
+      const handler = this.#authMethods.get(method)!;
+      current.conversation = handler.begin({
+        clientId: connection.clientId,
+        ...(connection.identity.username === undefined ? {} : { username: connection.identity.username }),
+      });
+    } else if (packet.reasonCode !== REASON_CODE.ContinueAuthentication) {
+      throw protocolError("AUTH with reason Success from a client (section 3.15.2.1)");
+    }
+    return this.#authStep(method, await current.conversation.step(packet.properties?.authenticationData));
+  }
+
+  openSession(
+    connection: Connection,
+    packet: ConnectPacket,
+    expiry: number,
+  ): { session: Session; present: boolean } {
+    const clientId = connection.clientId;
+    let session = this.#sessions.get(clientId);
+    const previous = session?.link;
+    if (previous !== undefined && previous !== connection) {
+      // Session take-over [MQTT-3.1.4-3]: the old connection is told (v5 0x8E) and closed, its will handled.
+      (previous as Connection).disconnect(REASON_CODE.SessionTakenOver, "session taken over");
+    }
+    let present = false;
+    if (session !== undefined && packet.cleanStart) {
+      this.#endSession(session, "clean start");
+      session = undefined;
+    } else if (session !== undefined) {
+      present = true;
+      this.#cancelWill(clientId);
+      if (session.expiryTimer !== undefined) {
+        this.clock.clearTimeout(session.expiryTimer as TimerId);
+        session.expiryTimer = undefined;
+      }
+    }
+    if (session === undefined) {
+      session = new Session({
+        clientId,
+        protocolVersion: connection.protocolVersion,
+        expiryInterval: expiry,
+        maxQueued: this.options.maxQueued,
+        queueQoS0: this.options.queueQoS0,
+        store: this.store,
+      });
+      this.#sessions.set(clientId, session);
+    }
+    const wasPersistent = session.persistent;
+    session.expiryInterval = expiry;
+    session.protocolVersion = connection.protocolVersion;
+    session.disconnectedAt = undefined;
+    if (session.persistent) this.sessionChanged(session);
+    else if (wasPersistent) this.store?.add({ kind: "deleteSession", clientId });
+    if (this.store !== undefined && packet.will !== undefined && session.persistent) {
+      // Armed will: if the broker dies while this client is connected, it is sent at the next start.
+      this.store.add({
+        kind: "putWill",
+        will: { clientId, message: this.messageFromWill(packet.will, clientId), sendAt: 0 },
+      });
+    }
+    return { session, present };
+  }
+
+  attach(connection: Connection, session: Session): void {
+    session.link = connection;
+    session.resume(this.clock.now());
+  }
+
+  detach(connection: Connection, session: Session, will: WillMessage | undefined): void {
+    if (session.link !== connection) return;
+    const now = this.clock.now();
+    session.link = undefined;
+    session.disconnectedAt = now;
+    if (will !== undefined) {
+      const delay = connection.protocolVersion === 5 ? (will.properties?.willDelayInterval ?? 0) : 0;
+      this.#scheduleWill(connection.identity, this.messageFromWill(will, session.clientId), delay, now);
+    } else if (this.store !== undefined && session.persistent) {
+      this.store.add({ kind: "deleteWill", clientId: session.clientId });
+    }
+    if (session.expiryInterval === 0) {
+      this.#endSession(session, "connection closed");
+    } else {
+      this.sessionChanged(session);
+      this.#scheduleExpiry(session, now);
+    }
+  }
+
+  #scheduleExpiry(session: Session, now: number): void {
+    if (session.expiryInterval === EXPIRY_NEVER || session.link !== undefined) return;
+    const since = now - (session.disconnectedAt ?? now);
+    const remaining = session.expiryInterval * 1000 - since;
+    if (remaining <= 0) {
+      this.#endSession(session, "session expired");
+      return;
+    }
+    session.expiryTimer = this.clock.setTimeout(() => {
+      session.expiryTimer = undefined;
+      if (session.link === undefined && this.#sessions.get(session.clientId) === session) {
+        this.#endSession(session, "session expired");
+      }
+    }, remaining);
+  }
+
+  /** Ends a session: its subscriptions go, shared-subscription messages go to another member, its will is sent. */
+  #endSession(session: Session, reason: string): void {
+    const clientId = session.clientId;
+    if (session.expiryTimer !== undefined) this.clock.clearTimeout(session.expiryTimer as TimerId);
+    this.#sessions.delete(clientId);
+    const undelivered = session.drain();
+    this.router.unsubscribeAll(clientId);
+    if (this.store !== undefined && (session.persistent || session.disconnectedAt !== undefined)) {
+      this.store.add({ kind: "deleteSession", clientId });
+    }
+    this.logger.debug(`session ${clientId} ended: ${reason}`);
+    // A shared-subscription message a leaving member did not acknowledge goes to another member.
+    const cache = new EncodeCache(this.clock.now());
+    for (const entry of undelivered) {
+      if (entry.shareFilter === undefined) continue;
+      for (
+        const delivery of this.router.match(entry.message.topic, { isAvailable: (id) => this.#available(id) })
+      ) {
+        if (delivery.filter !== entry.shareFilter) continue;
+        this.#sessions.get(delivery.clientId)?.deliver(
+          entry.message,
+          Math.min(entry.message.qos, delivery.qos) as QoS,
+          entry.retain,
+          entry.subscriptionIds,
+          cache,
+          entry.shareFilter,
+        );
+      }
+    }
+    // The will goes out when the session ends, even before its delay [MQTT-3.1.3-9] (section 3.1.3.2.2).
+    if (this.#pendingWills.has(clientId)) this.#publishWill(clientId);
+  }
+
+  #scheduleWill(identity: ClientIdentity, message: Message, delaySeconds: number, now: number): void {
+    const clientId = identity.clientId;
+    this.#cancelWill(clientId);
+    const pending: PendingWill = { message, identity, timer: undefined };
+    this.#pendingWills.set(clientId, pending);
+    if (delaySeconds === 0) {
+      this.#publishWill(clientId);
+      return;
+    }
+    this.store?.add({ kind: "putWill", will: { clientId, message, sendAt: now + delaySeconds * 1000 } });
+    pending.timer = this.clock.setTimeout(() => this.#publishWill(clientId), delaySeconds * 1000);
+  }
+
+  #cancelWill(clientId: string): void {
+    const pending = this.#pendingWills.get(clientId);
+    if (pending === undefined) return;
+    if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
+    this.#pendingWills.delete(clientId);
+    this.store?.add({ kind: "deleteWill", clientId });
+  }
+
+  #publishWill(clientId: string): void {
+    const pending = this.#pendingWills.get(clientId);
+    if (pending === undefined) return;
+    if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
+    this.#pendingWills.delete(clientId);
+    this.store?.add({ kind: "deleteWill", clientId });
+    if (!this.authorizer.canPublish(pending.identity, pending.message.topic)) {
+      this.logger.info(`will of ${clientId} to ${pending.message.topic} not published: not authorized`);
+      return;
+    }
+    this.logger.debug(`publishing will of ${clientId} to ${pending.message.topic}`);
+    this.publish(pending.message);
+  }
+
+  sessionChanged(session: Session): void {
+    if (this.store === undefined || !session.persistent) return;
+    this.store.add({
+      kind: "putSession",
+      session: session.toStored(this.router.subscriptionsOf(session.clientId)),
+    });
+  }
+
+  messageFrom(topic: string, packet: PublishPacket, origin: string): Message {
+    const props = packet.properties;
+    let properties: Properties | undefined;
+    let expiresAt: number | undefined;
+    if (props !== undefined) {
+      const { topicAlias: _alias, messageExpiryInterval, subscriptionIdentifiers: _ids, ...rest } = props;
+      if (messageExpiryInterval !== undefined) expiresAt = this.clock.now() + messageExpiryInterval * 1000;
+      properties = Object.keys(rest).length === 0 ? undefined : rest;
+    }
+    return {
+      topic,
+      payload: packet.payload.slice(),
+      qos: packet.qos,
+      retain: packet.retain,
+      origin,
+      ...(properties === undefined ? {} : { properties }),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+    };
+  }
+
+  messageFromWill(will: WillMessage, origin: string): Message {
+    let properties: Properties | undefined;
+    let expiresAt: number | undefined;
+    if (will.properties !== undefined) {
+      const { willDelayInterval: _delay, messageExpiryInterval, ...rest } = will.properties;
+      if (messageExpiryInterval !== undefined) expiresAt = this.clock.now() + messageExpiryInterval * 1000;
+      properties = Object.keys(rest).length === 0 ? undefined : rest;
+    }
+    return {
+      topic: will.topic,
+      payload: will.payload.slice(),
+      qos: will.qos,
+      retain: will.retain,
+      origin,
+      ...(properties === undefined ? {} : { properties }),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+    };
+  }
+
+  /** Routes a message to every matching session; returns how many sessions it was given to. */
+  publish(message: Message): number {
+    if (message.retain) this.#retain(message);
+    const deliveries = this.router.match(message.topic, {
+      ...(message.origin === undefined ? {} : { publisherId: message.origin }),
+      isAvailable: (id) => this.#available(id),
+    });
+    if (deliveries.length === 0) return 0;
+    const cache = new EncodeCache(this.clock.now());
+    const authorizer = this.authorizer;
+    const checkReceive = authorizer !== ALLOW_ALL;
+    let receivers = 0;
+    for (const delivery of deliveries) {
+      const session = this.#sessions.get(delivery.clientId);
+      if (session === undefined) continue;
+      if (checkReceive) {
+        const link = session.link as Connection | undefined;
+        const identity = link?.identity ?? { clientId: session.clientId };
+        if (!authorizer.canReceive(identity, message.topic)) continue;
+      }
+      const qos = (delivery.qos < message.qos ? delivery.qos : message.qos) as QoS;
+      // RETAIN is cleared on forwarding unless Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
+      const retain = delivery.retainAsPublished && message.retain;
+      const ids = delivery.subscriptionIds.length === 0 ? undefined : delivery.subscriptionIds;
+      session.deliver(
+        message,
+        qos,
+        retain,
+        ids,
+        cache,
+        delivery.shareGroup === undefined ? undefined : delivery.filter,
+      );
+      receivers++;
+    }
+    return receivers;
+  }
+
+  #available(clientId: string): boolean {
+    return this.#sessions.get(clientId)?.available ?? false;
+  }
+
+  #retain(message: Message): void {
+    const persist = this.store !== undefined && !message.topic.startsWith("$SYS/");
+    if (message.payload.length === 0) {
+      // An empty retained message deletes the topic's retained message [MQTT-3.3.1-10].
+      if (this.retained.delete(message.topic) && persist) {
+        this.store!.add({ kind: "deleteRetained", topic: message.topic });
+      }
+      return;
+    }
+    const existing = this.retained.get(message.topic);
+    if (existing === undefined && this.retained.size >= this.options.maxRetained) {
+      this.logger.warn(
+        `retained message for ${message.topic} dropped: ${this.options.maxRetained} retained messages stored`,
+      );
+      return;
+    }
+    const growth = message.payload.length - (existing?.payload.length ?? 0);
+    if (growth > 0 && this.retained.bytes + growth > this.options.maxRetainedBytes) {
+      this.logger.warn(`retained message for ${message.topic} dropped: retained byte limit reached`);
+      return;
+    }
+    const stored: Message = { ...message, retain: true };
+    this.retained.set(stored);
+    if (persist) this.store!.add({ kind: "putRetained", message: stored });
+  }
+
+  connectionClosed(connection: Connection): void {
+    this.#connections.delete(connection);
+  }
+
+  // ---- $SYS ------------------------------------------------------------------------------------------------
+
+  #publishSys(): void {
+    const now = this.clock.now();
+    const stats = this.stats;
+    let connected = 0;
+    for (const session of this.#sessions.values()) if (session.link !== undefined) connected++;
+    const total = this.#sessions.size;
+    let dropped = 0;
+    for (const session of this.#sessions.values()) dropped += session.dropped;
+    const previous = this.#sysPrevious;
+    const interval = (now - previous.at) / 1000;
+    const values: [string, string | number][] = [
+      ["version", BROKER_VERSION],
+      ["uptime", `${Math.floor((now - this.#startedAt) / 1000)} seconds`],
+      ["clients/connected", connected],
+      ["clients/active", connected],
+      ["clients/disconnected", total - connected],
+      ["clients/inactive", total - connected],
+      ["clients/total", total],
+      ["messages/received", stats.packetsReceived],
+      ["messages/sent", stats.packetsSent],
+      ["publish/messages/received", stats.messagesReceived],
+      ["publish/messages/sent", stats.messagesSent],
+      ["publish/messages/dropped", dropped],
+      ["bytes/received", stats.bytesReceived],
+      ["bytes/sent", stats.bytesSent],
+      ["subscriptions/count", this.router.size],
+      ["retained messages/count", this.retained.size],
+    ];
+    if (previous.at > 0 && interval > 0) {
+      // Per-minute rates as exponentially damped averages, as Mosquitto's $SYS/broker/load/... do.
+      for (
+        const [name, delta] of [
+          ["messages/received", stats.packetsReceived - previous.received],
+          ["messages/sent", stats.packetsSent - previous.sent],
+          ["bytes/received", stats.bytesReceived - previous.bytesReceived],
+          ["bytes/sent", stats.bytesSent - previous.bytesSent],
+          ["connections", stats.connections - previous.connections],
+        ] as const
+      ) {
+        for (const [window, minutes] of [["1min", 1], ["5min", 5], ["15min", 15]] as const) {
+          const key = `load/${name}/${window}`;
+          const rate = (delta / interval) * 60;
+          const factor = Math.exp(-interval / (60 * minutes));
+          const value = (this.#loads.get(key) ?? rate) * factor + rate * (1 - factor);
+          this.#loads.set(key, value);
+          values.push([key, value.toFixed(2)]);
+        }
+      }
+    }
+    this.#sysPrevious = {
+      at: now,
+      received: stats.packetsReceived,
+      sent: stats.packetsSent,
+      bytesReceived: stats.bytesReceived,
+      bytesSent: stats.bytesSent,
+      connections: stats.connections,
+    };
+    for (const [name, value] of values) {
+      this.publish({
+        topic: `$SYS/broker/${name}`,
+        payload: utf8Encode(String(value)),
+        qos: 0,
+        retain: true,
+      });
+    }
+  }
+}

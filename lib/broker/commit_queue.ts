@@ -1,0 +1,57 @@
+/**
+ * Group commit: ops recorded during one event-loop turn are written in one transaction. Commits run one at a
+ * time, in order; while one runs, the next batch grows.
+ *
+ * @module
+ */
+
+import type { Persistence, PersistenceOp } from "./persistence.ts";
+
+/** Batches {@linkcode PersistenceOp}s into sequential commits. */
+export class CommitQueue {
+  readonly #store: Persistence;
+  readonly #onError: (error: unknown) => void;
+  #ops: PersistenceOp[] = [];
+  /** Resolves when the open batch has committed; created with the batch's first op. */
+  #batch: Promise<void> | undefined;
+  #running: Promise<void> = Promise.resolve();
+  /** Total ops recorded so far (lets a caller see whether its work added any). */
+  recorded = 0;
+
+  constructor(store: Persistence, onError: (error: unknown) => void) {
+    this.#store = store;
+    this.#onError = onError;
+  }
+
+  /** Records an op in the open batch. */
+  add(op: PersistenceOp): void {
+    this.#ops.push(op);
+    this.recorded++;
+    if (this.#batch === undefined) this.#batch = this.#schedule();
+  }
+
+  /** Resolves once every op recorded so far is committed. */
+  settled(): Promise<void> {
+    return this.#batch ?? this.#running;
+  }
+
+  #schedule(): Promise<void> {
+    const previous = this.#running;
+    const done = (async () => {
+      await previous;
+      // Let the rest of this turn add to the batch before it is cut.
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      const ops = this.#ops;
+      this.#ops = [];
+      this.#batch = undefined;
+      try {
+        await this.#store.commit(ops);
+      } catch (error) {
+        this.#onError(error);
+        throw error;
+      }
+    })();
+    this.#running = done.catch(() => {});
+    return done;
+  }
+}

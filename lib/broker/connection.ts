@@ -1,0 +1,813 @@
+/**
+ * One client connection: the read loop (framer + decoder), the protocol state machine, keep-alive, the batched
+ * output, and the one place where an error becomes the spec's answer (a CONNACK or DISCONNECT reason code, or a
+ * closed socket for v3).
+ *
+ * @module
+ */
+
+import { MqttError, protocolError } from "../mqtt_error.ts";
+import { Framer } from "../codec/framer.ts";
+import { decodePacket } from "../codec/decode.ts";
+import { isWellFormedUtf8 } from "../codec/utf8.ts";
+import { PACKET_TYPE, packetName, type ProtocolVersion, type QoS } from "../packet/packet_type.ts";
+import type { Packet } from "../packet/packet.ts";
+import type { Properties } from "../packet/properties.ts";
+import { connackCodeV3, REASON_CODE, reasonName } from "../packet/reason_code.ts";
+import { type ConnectPacket, type WillMessage } from "../packet/connect.ts";
+import { encodeConnack } from "../packet/connack.ts";
+import type { PublishPacket } from "../packet/publish.ts";
+import { encodePuback } from "../packet/puback.ts";
+import { encodePubrec } from "../packet/pubrec.ts";
+import { encodePubrel } from "../packet/pubrel.ts";
+import { encodePubcomp } from "../packet/pubcomp.ts";
+import type { SubscribePacket } from "../packet/subscribe.ts";
+import { encodeSuback } from "../packet/suback.ts";
+import type { UnsubscribePacket } from "../packet/unsubscribe.ts";
+import { encodeUnsuback } from "../packet/unsuback.ts";
+import { encodePingresp } from "../packet/pingresp.ts";
+import { type DisconnectPacket, encodeDisconnect } from "../packet/disconnect.ts";
+import type { AuthPacket } from "../packet/auth.ts";
+import { encodeAuth } from "../packet/auth.ts";
+import { parseSharedFilter, validateTopicFilter, validateTopicName } from "../topic/topic.ts";
+import type { ByteStream } from "../transport/transport.ts";
+import type { TimerId } from "../clock.ts";
+import { Output } from "./output.ts";
+import type { Message } from "./persistence.ts";
+import type { Session, SessionLink } from "./session.ts";
+import { EncodeCache } from "./session.ts";
+import type { AuthOutcome, BrokerCore } from "./broker.ts";
+import type { ClientIdentity } from "./auth.ts";
+
+/** The connection's place in the protocol. */
+export type ConnectionState =
+  /** socket open, CONNECT not yet received [MQTT-3.1.0-1] */
+  | "awaiting-connect"
+  /** CONNECT received; authentication (possibly an AUTH exchange) in progress */
+  | "authenticating"
+  /** CONNACK sent with success */
+  | "connected"
+  /** closed, or closing */
+  | "closed";
+
+/** Session Expiry Interval meaning "never". */
+export const EXPIRY_NEVER = 0xffffffff;
+
+const READ_MIN = 512;
+const READ_MAX = 64 * 1024;
+
+/** Where a connection came from. */
+export interface ConnectionInfo {
+  readonly remoteAddress: string;
+  /** Whether the listener lets clients in without credentials. */
+  readonly allowAnonymous: boolean;
+  /** Verified TLS client certificate CN, if any. */
+  readonly certificateCommonName?: string;
+}
+
+/** A client connection. */
+export class Connection implements SessionLink {
+  readonly #core: BrokerCore;
+  readonly #stream: ByteStream;
+  readonly #framer: Framer;
+  readonly #output: Output;
+  readonly info: ConnectionInfo;
+  #state: ConnectionState = "awaiting-connect";
+  protocolVersion: ProtocolVersion = 4;
+  clientId = "";
+  identity: ClientIdentity = { clientId: "" };
+  session: Session | undefined;
+  /** See {@linkcode SessionLink}. */
+  sendWindow = 0;
+  maxPacketSize = Infinity;
+  topicAliasMaximum = 0;
+  #keepAliveMs = 0;
+  #lastActivity = 0;
+  #timer: TimerId | undefined;
+  #will: WillMessage | undefined;
+  #inboundAliases = new Map<number, string>();
+  /** Inbound QoS 1 PUBLISH not yet acknowledged (counts against our Receive Maximum). */
+  #inboundPending = 0;
+  #ackChain: Promise<void> | undefined;
+  /** v5 Request Problem Information: 0 means no Reason String / User Property on acks [MQTT-3.1.2-29]. */
+  #problemInfo = true;
+  #closed: Promise<void> | undefined;
+  /** What CONNECT asked for, kept while authentication runs. */
+  #pendingConnect:
+    | { packet: ConnectPacket; assigned: boolean; keepAlive: number; serverKeepAlive: number | undefined }
+    | undefined;
+  #disconnectReason = "connection lost";
+
+  constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
+    this.#core = core;
+    this.#stream = stream;
+    this.info = info;
+    this.#framer = new Framer({ maxPacketSize: core.options.maxPacketSize });
+    this.#output = new Output(stream, {
+      onError: () => this.close("write failed", true),
+      onWritten: (bytes) => core.stats.bytesSent += bytes,
+    });
+  }
+
+  /** The protocol state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** See {@linkcode SessionLink.congested}. */
+  get congested(): boolean {
+    return this.#output.pending > this.#core.options.maxOutputBytes;
+  }
+
+  /** Bytes accepted for this client and not yet written. */
+  get pendingOutput(): number {
+    return this.#output.pending;
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.#state === "closed") return;
+    this.#output.send(bytes);
+    this.#core.stats.packetsSent++;
+  }
+
+  sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
+    if (this.#state === "closed") return;
+    this.#output.sendPublish(bytes, idOffset, packetId, dup);
+    this.#core.stats.messagesSent++;
+    this.#core.stats.packetsSent++;
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send(encodePubrel({ packetId, reasonCode: 0 }, this.protocolVersion));
+  }
+
+  /** Reads and handles packets until the peer goes away or the connection is closed. */
+  async run(): Promise<void> {
+    const core = this.#core;
+    this.#lastActivity = core.clock.now();
+    this.#timer = core.clock.setTimeout(() => {
+      if (this.#state === "awaiting-connect") this.close("no CONNECT within the connect timeout", false);
+    }, core.options.connectTimeout);
+    let buffer = new Uint8Array(READ_MIN);
+    try {
+      while (this.#state !== "closed") {
+        const n = await this.#stream.read(buffer);
+        if (n === null) break;
+        core.stats.bytesReceived += n;
+        this.#lastActivity = core.clock.now();
+        this.#framer.push(buffer.subarray(0, n));
+        for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
+          core.stats.packetsReceived++;
+          const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
+          const pending = this.#handle(packet);
+          if (pending !== undefined) await pending;
+          if (this.#isClosed()) return;
+        }
+        // Grow while the peer keeps the buffer full; fall back to a small one when it goes quiet, so an idle
+        // connection does not pin 64 KiB in its pending read (DESIGN.md, "Rules that make it fast").
+        if (n === buffer.length && buffer.length < READ_MAX) buffer = new Uint8Array(buffer.length * 4);
+        else if (n < READ_MIN / 2 && buffer.length > READ_MIN) buffer = new Uint8Array(READ_MIN);
+      }
+    } catch (error) {
+      if (this.#state !== "closed") this.fail(error);
+      return;
+    }
+    if (this.#state !== "closed") this.close(this.#disconnectReason, true);
+  }
+
+  #isClosed(): boolean {
+    return this.#state === "closed";
+  }
+
+  #handle(packet: Packet): void | Promise<void> {
+    switch (this.#state) {
+      case "awaiting-connect":
+        if (packet.type !== PACKET_TYPE.CONNECT) {
+          throw protocolError(`Expected CONNECT, got ${packetName(packet.type)} [MQTT-3.1.0-1]`);
+        }
+        return this.#onConnect(packet);
+      case "authenticating":
+        if (packet.type === PACKET_TYPE.AUTH) return this.#onAuth(packet);
+        throw protocolError(`Expected AUTH during authentication, got ${packetName(packet.type)}`);
+      case "closed":
+        return;
+      case "connected":
+        break;
+    }
+    switch (packet.type) {
+      case PACKET_TYPE.PUBLISH:
+        return this.#onPublish(packet);
+      case PACKET_TYPE.PUBACK:
+        this.session?.acknowledge(packet.packetId, this.#core.clock.now());
+        return;
+      case PACKET_TYPE.PUBREC:
+        if (this.session?.received(packet.packetId, packet.reasonCode, this.#core.clock.now()) !== true) {
+          // Unknown identifier: answer so the client's flow can end (section 4.3.3).
+          this.send(
+            encodePubrel(
+              { packetId: packet.packetId, reasonCode: REASON_CODE.PacketIdentifierNotFound },
+              this.protocolVersion,
+            ),
+          );
+        }
+        return;
+      case PACKET_TYPE.PUBREL:
+        return this.#onPubrel(packet.packetId);
+      case PACKET_TYPE.PUBCOMP:
+        this.session?.completed(packet.packetId, this.#core.clock.now());
+        return;
+      case PACKET_TYPE.SUBSCRIBE:
+        return this.#onSubscribe(packet);
+      case PACKET_TYPE.UNSUBSCRIBE:
+        return this.#onUnsubscribe(packet);
+      case PACKET_TYPE.PINGREQ:
+        this.send(encodePingresp());
+        return;
+      case PACKET_TYPE.DISCONNECT:
+        return this.#onDisconnect(packet);
+      case PACKET_TYPE.AUTH:
+        return this.#onReauth(packet);
+      case PACKET_TYPE.CONNECT:
+        throw protocolError("A second CONNECT on one connection [MQTT-3.1.0-2]");
+      default:
+        throw protocolError(`${packetName(packet.type)} is sent by servers, not clients`);
+    }
+  }
+
+  // ---- CONNECT ---------------------------------------------------------------------------------------------
+
+  async #onConnect(packet: ConnectPacket): Promise<void> {
+    const core = this.#core;
+    const options = core.options;
+    this.#clearTimer();
+    this.protocolVersion = packet.protocolVersion;
+    this.#state = "authenticating";
+    const v5 = packet.protocolVersion === 5;
+    const props = packet.properties;
+
+    let clientId = packet.clientId;
+    let assigned = false;
+    if (clientId === "") {
+      // An empty id is allowed only for a clean session in 3.1.1, and always in 5.0 [MQTT-3.1.3-7] [MQTT-3.1.3-8].
+      if (packet.protocolVersion === 3 || (packet.protocolVersion === 4 && !packet.cleanStart)) {
+        return this.#refuse(
+          REASON_CODE.ClientIdentifierNotValid,
+          "empty client identifier without a clean session",
+        );
+      }
+      clientId = core.assignClientId();
+      assigned = true;
+    } else if (packet.protocolVersion === 3 && clientId.length > 23) {
+      return this.#refuse(
+        REASON_CODE.ClientIdentifierNotValid,
+        "MQTT 3.1 client identifier longer than 23 characters",
+      );
+    }
+    this.clientId = clientId;
+
+    let keepAlive = packet.keepAlive;
+    let serverKeepAlive: number | undefined;
+    if (keepAlive > options.maxKeepAlive || (keepAlive === 0 && options.maxKeepAlive < 65535)) {
+      if (!v5) {
+        // 3.1.1 cannot tell the client another value, so refuse it as Mosquitto does (max_keepalive).
+        return this.#refuse(
+          REASON_CODE.ClientIdentifierNotValid,
+          `keep alive ${keepAlive} s is outside the broker's maximum ${options.maxKeepAlive} s`,
+        );
+      }
+      keepAlive = serverKeepAlive = options.maxKeepAlive;
+    }
+    this.#keepAliveMs = keepAlive * 1000;
+
+    if (v5) {
+      this.sendWindow = Math.min(props?.receiveMaximum ?? 65535, options.maxInflight);
+      this.maxPacketSize = props?.maximumPacketSize ?? Infinity;
+      this.topicAliasMaximum = options.topicAliasOut ? (props?.topicAliasMaximum ?? 0) : 0;
+      this.#problemInfo = props?.requestProblemInformation !== 0;
+    } else {
+      this.sendWindow = options.maxInflight;
+    }
+
+    const will = packet.will;
+    if (will !== undefined) {
+      try {
+        validateTopicName(will.topic, options.topicLimits);
+      } catch (error) {
+        return this.#refuse(REASON_CODE.TopicNameInvalid, `will topic: ${(error as Error).message}`);
+      }
+      if (will.qos > options.maxQoS) {
+        return this.#refuse(
+          REASON_CODE.QoSNotSupported,
+          `will QoS ${will.qos} is above the maximum ${options.maxQoS}`,
+        );
+      }
+      if (will.retain && !options.retainAvailable) {
+        return this.#refuse(REASON_CODE.RetainNotSupported, "retained will, but retain is not available");
+      }
+      if (v5 && will.properties?.payloadFormatIndicator === 1 && !isWellFormedUtf8(will.payload)) {
+        return this.#refuse(
+          REASON_CODE.PayloadFormatInvalid,
+          "will payload is not UTF-8 as its format indicator says",
+        );
+      }
+    }
+
+    this.#pendingConnect = {
+      packet: will === undefined ? packet : { ...packet, will: { ...will, payload: will.payload.slice() } },
+      assigned,
+      keepAlive,
+      serverKeepAlive,
+    };
+    this.#afterAuth(await core.authenticate(this, packet));
+  }
+
+  /** AUTH received while authenticating (v5 enhanced authentication, section 4.12). */
+  async #onAuth(packet: AuthPacket): Promise<void> {
+    if (packet.reasonCode !== REASON_CODE.ContinueAuthentication) {
+      throw protocolError(
+        `AUTH with reason ${reasonName(packet.reasonCode)} during authentication (section 4.12)`,
+      );
+    }
+    this.#afterAuth(await this.#core.continueAuth(this, packet));
+  }
+
+  /** Re-authentication requested by a connected client (AUTH 0x19, or 0x18 continuing it). */
+  async #onReauth(packet: AuthPacket): Promise<void> {
+    const outcome = await this.#core.reauthenticate(this, packet);
+    if (this.#state !== "connected") return;
+    if ("challenge" in outcome) {
+      this.sendAuth(REASON_CODE.ContinueAuthentication, outcome.challenge);
+    } else if (outcome.reasonCode === REASON_CODE.Success) {
+      this.sendAuth(REASON_CODE.Success, outcome.properties);
+    } else {
+      this.disconnect(outcome.reasonCode, outcome.reason ?? "re-authentication failed");
+    }
+  }
+
+  #afterAuth(outcome: AuthOutcome): void {
+    if (this.#state !== "authenticating") return;
+    if ("challenge" in outcome) {
+      this.sendAuth(REASON_CODE.ContinueAuthentication, outcome.challenge);
+      return;
+    }
+    if (outcome.reasonCode !== REASON_CODE.Success) {
+      return this.#refuse(outcome.reasonCode, outcome.reason ?? "not authorized");
+    }
+    this.#finishConnect(outcome);
+  }
+
+  #finishConnect(auth: Extract<AuthOutcome, { reasonCode: number }>): void {
+    const core = this.#core;
+    const options = core.options;
+    const { packet, assigned, keepAlive, serverKeepAlive } = this.#pendingConnect!;
+    this.#pendingConnect = undefined;
+    const v5 = packet.protocolVersion === 5;
+    const props = packet.properties;
+    const clientId = this.clientId;
+    this.identity = auth.username === undefined ? { clientId } : { clientId, username: auth.username };
+    this.#will = packet.will;
+
+    let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (packet.cleanStart ? 0 : EXPIRY_NEVER);
+    let expiryChanged = false;
+    if (expiry > options.maxSessionExpiry) {
+      expiry = options.maxSessionExpiry;
+      expiryChanged = true;
+    }
+    const { session, present } = core.openSession(this, packet, expiry);
+    this.session = session;
+    this.#state = "connected";
+
+    const connackProps: Properties | undefined = v5
+      ? {
+        ...(assigned ? { assignedClientIdentifier: clientId } : {}),
+        ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
+        ...(expiryChanged ? { sessionExpiryInterval: expiry } : {}),
+        ...core.connackProperties,
+        ...(props?.requestResponseInformation === 1 && options.responseInformation !== undefined
+          ? { responseInformation: options.responseInformation }
+          : {}),
+        ...(auth.properties ?? {}),
+      }
+      : undefined;
+    this.send(
+      encodeConnack(
+        {
+          type: PACKET_TYPE.CONNACK,
+          sessionPresent: present,
+          reasonCode: 0,
+          ...(connackProps === undefined ? {} : { properties: connackProps }),
+        },
+        this.protocolVersion,
+      ),
+    );
+    core.logger.info(
+      `client ${clientId} connected from ${this.info.remoteAddress} (MQTT ${
+        versionName(this.protocolVersion)
+      }, ` +
+        `clean ${packet.cleanStart}, keep alive ${keepAlive}s${present ? ", session resumed" : ""})`,
+    );
+    core.attach(this, session);
+    this.#armKeepAlive();
+  }
+
+  /** Answers a CONNECT with a failure reason code and closes (v3: the closest 3.1.1 return code). */
+  #refuse(reasonCode: number, reason: string): void {
+    const code = this.protocolVersion === 5 ? reasonCode : connackCodeV3(reasonCode);
+    const props: Properties | undefined = this.protocolVersion === 5 && this.#problemInfo
+      ? { reasonString: reason }
+      : undefined;
+    this.send(
+      encodeConnack(
+        {
+          type: PACKET_TYPE.CONNACK,
+          sessionPresent: false,
+          reasonCode: code,
+          ...(props === undefined ? {} : { properties: props }),
+        },
+        this.protocolVersion,
+      ),
+    );
+    this.#core.logger.info(
+      `refused client ${this.clientId || "(empty id)"} from ${this.info.remoteAddress}: ${reason} (${
+        reasonName(reasonCode)
+      })`,
+    );
+    this.close(reason, false);
+  }
+
+  /** Sends the final packet of an enhanced-authentication exchange or a re-authentication. */
+  sendAuth(reasonCode: number, properties: Properties | undefined): void {
+    this.send(encodeAuth({ reasonCode, ...(properties === undefined ? {} : { properties }) }));
+  }
+
+  /** False when the v5 client asked for no Reason String or User Property on acks [MQTT-3.1.2-29]. */
+  get problemInformation(): boolean {
+    return this.#problemInfo;
+  }
+
+  // ---- PUBLISH ---------------------------------------------------------------------------------------------
+
+  #onPublish(packet: PublishPacket): void {
+    const core = this.#core;
+    const options = core.options;
+    const v5 = this.protocolVersion === 5;
+    core.stats.messagesReceived++;
+    let topic = packet.topic;
+    const props = packet.properties;
+    if (v5 && props !== undefined) {
+      const alias = props.topicAlias;
+      if (alias !== undefined) {
+        if (alias === 0 || alias > options.topicAliasMaximum) {
+          throw new MqttError(
+            REASON_CODE.TopicAliasInvalid,
+            `Topic Alias ${alias} is outside 1..${options.topicAliasMaximum} [MQTT-3.3.2-9] [MQTT-3.3.2-10]`,
+          );
+        }
+        if (topic === "") {
+          const known = this.#inboundAliases.get(alias);
+          if (known === undefined) {
+            throw protocolError(`Topic Alias ${alias} was never set (section 3.3.2.3.4)`);
+          }
+          topic = known;
+        } else {
+          this.#inboundAliases.set(alias, topic);
+        }
+      }
+      if (props.subscriptionIdentifiers !== undefined) {
+        throw protocolError("A PUBLISH from a client carries a Subscription Identifier [MQTT-3.3.4-6]");
+      }
+    }
+    if (topic === "") {
+      throw new MqttError(REASON_CODE.TopicNameInvalid, "PUBLISH with an empty topic name [MQTT-4.7.3-1]");
+    }
+    validateTopicName(topic, options.topicLimits); // 0x90, wildcards [MQTT-3.3.2-2]
+    if (packet.qos > options.maxQoS) {
+      throw new MqttError(
+        REASON_CODE.QoSNotSupported,
+        `PUBLISH QoS ${packet.qos} is above the maximum [MQTT-3.2.2-11]`,
+      );
+    }
+    if (packet.retain && !options.retainAvailable) {
+      throw new MqttError(
+        REASON_CODE.RetainNotSupported,
+        "retained PUBLISH, but retain is not available [MQTT-3.2.2-14]",
+      );
+    }
+    const session = this.session!;
+    if (packet.qos === 2 && session.incoming.has(packet.packetId!)) {
+      // A resent QoS 2 PUBLISH we already took: answer again, deliver nothing (section 4.3.3).
+      this.#ack(encodePubrec({ packetId: packet.packetId!, reasonCode: 0 }, this.protocolVersion), false);
+      return;
+    }
+    if (packet.qos > 0 && this.#inboundPending + session.incoming.size >= options.receiveMaximum) {
+      throw new MqttError(
+        REASON_CODE.ReceiveMaximumExceeded,
+        `more than Receive Maximum (${options.receiveMaximum}) unacknowledged QoS 1/2 PUBLISH [MQTT-3.3.4-9]`,
+      );
+    }
+    let reasonCode: number = REASON_CODE.Success;
+    if (
+      v5 && options.checkPayloadFormat && props?.payloadFormatIndicator === 1 &&
+      !isWellFormedUtf8(packet.payload)
+    ) {
+      if (packet.qos === 0) {
+        throw new MqttError(
+          REASON_CODE.PayloadFormatInvalid,
+          "payload is not UTF-8 as its format indicator says",
+        );
+      }
+      reasonCode = REASON_CODE.PayloadFormatInvalid;
+    } else if (!core.authorizer.canPublish(this.identity, topic)) {
+      reasonCode = REASON_CODE.NotAuthorized;
+      core.logger.debug(`denied PUBLISH to ${topic} from ${this.clientId}`);
+    }
+    const before = core.store?.recorded ?? 0;
+    if (reasonCode === REASON_CODE.Success) {
+      const message = core.messageFrom(topic, packet, this.clientId);
+      const receivers = core.publish(message);
+      if (receivers === 0 && v5) reasonCode = REASON_CODE.NoMatchingSubscribers;
+    }
+    if (packet.qos === 0) return;
+    const id = packet.packetId!;
+    if (packet.qos === 1) {
+      this.#inboundPending++;
+      const bytes = encodePuback({ packetId: id, reasonCode: v5 ? reasonCode : 0 }, this.protocolVersion);
+      this.#ack(bytes, (core.store?.recorded ?? 0) !== before, () => this.#inboundPending--);
+      return;
+    }
+    if (reasonCode < 0x80) {
+      session.incoming.add(id);
+      if (session.persistent) core.store?.add({ kind: "putIncoming", clientId: this.clientId, packetId: id });
+    }
+    const bytes = encodePubrec({ packetId: id, reasonCode: v5 ? reasonCode : 0 }, this.protocolVersion);
+    this.#ack(bytes, (core.store?.recorded ?? 0) !== before);
+  }
+
+  /**
+   * Sends an acknowledgement in order with earlier ones; when `durable`, only after the commit holding this
+   * message's effects (a QoS 1/2 message is acknowledged only once it cannot be lost).
+   */
+  #ack(bytes: Uint8Array, durable: boolean, done?: () => void): void {
+    if (!durable && this.#ackChain === undefined) {
+      this.send(bytes);
+      done?.();
+      return;
+    }
+    const wait = durable ? this.#core.store!.settled() : undefined;
+    const chain = (this.#ackChain ?? Promise.resolve()).then(() => wait).then(() => {
+      this.send(bytes);
+      done?.();
+    });
+    this.#ackChain = chain;
+    chain.then(
+      () => {
+        if (this.#ackChain === chain) this.#ackChain = undefined;
+      },
+      (error) => this.fail(new MqttError(REASON_CODE.UnspecifiedError, "storage failed", { cause: error })),
+    );
+  }
+
+  #onPubrel(packetId: number): void {
+    const session = this.session!;
+    let reasonCode: number = REASON_CODE.Success;
+    if (session.incoming.delete(packetId)) {
+      if (session.persistent) {
+        this.#core.store?.add({ kind: "deleteIncoming", clientId: this.clientId, packetId });
+      }
+    } else {
+      reasonCode = REASON_CODE.PacketIdentifierNotFound;
+    }
+    this.#ack(encodePubcomp({ packetId, reasonCode }, this.protocolVersion), false);
+  }
+
+  // ---- SUBSCRIBE / UNSUBSCRIBE -----------------------------------------------------------------------------
+
+  #onSubscribe(packet: SubscribePacket): void {
+    const core = this.#core;
+    const options = core.options;
+    const v5 = this.protocolVersion === 5;
+    const failure: number = v5 ? REASON_CODE.UnspecifiedError : 0x80;
+    const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
+    if (subscriptionId !== undefined && !options.subscriptionIdentifiersAvailable) {
+      throw new MqttError(
+        REASON_CODE.SubscriptionIdentifiersNotSupported,
+        "Subscription Identifiers are not supported",
+      );
+    }
+    const session = this.session!;
+    const codes: number[] = [];
+    const retained: { filter: string; qos: QoS }[] = [];
+    for (const request of packet.subscriptions) {
+      const filter = request.filter;
+      let shared;
+      try {
+        validateTopicFilter(filter, options.topicLimits);
+        shared = parseSharedFilter(filter);
+      } catch (error) {
+        core.logger.debug(`client ${this.clientId}: ${(error as Error).message}`);
+        codes.push(v5 ? REASON_CODE.TopicFilterInvalid : failure);
+        continue;
+      }
+      if (shared !== undefined && request.noLocal) {
+        throw protocolError("No Local on a shared subscription [MQTT-3.8.3-4]");
+      }
+      if (shared !== undefined && !options.sharedSubscriptionsAvailable) {
+        codes.push(v5 ? REASON_CODE.SharedSubscriptionsNotSupported : failure);
+        continue;
+      }
+      if (!options.wildcardSubscriptionsAvailable && (filter.includes("+") || filter.includes("#"))) {
+        codes.push(v5 ? REASON_CODE.WildcardSubscriptionsNotSupported : failure);
+        continue;
+      }
+      if (!core.authorizer.canSubscribe(this.identity, filter)) {
+        codes.push(v5 ? REASON_CODE.NotAuthorized : failure);
+        continue;
+      }
+      const count = core.router.subscriptionsOf(this.clientId).length;
+      if (
+        count >= options.maxSubscriptionsPerClient &&
+        !core.router.subscriptionsOf(this.clientId).some((s) => s.filter === filter)
+      ) {
+        codes.push(v5 ? REASON_CODE.QuotaExceeded : failure);
+        continue;
+      }
+      const qos = Math.min(request.qos, options.maxQoS) as QoS;
+      const existed = core.router.subscribe(this.clientId, {
+        filter,
+        qos,
+        noLocal: request.noLocal,
+        retainAsPublished: request.retainAsPublished,
+        retainHandling: request.retainHandling,
+        ...(subscriptionId === undefined ? {} : { subscriptionId }),
+      });
+      codes.push(qos);
+      // Retained messages are not sent for a shared subscription [MQTT-3.8.4-?] (section 4.8.2).
+      if (
+        shared === undefined && (request.retainHandling === 0 || (request.retainHandling === 1 && !existed))
+      ) {
+        retained.push({ filter, qos });
+      }
+    }
+    this.send(encodeSuback({ packetId: packet.packetId, reasonCodes: codes }, this.protocolVersion));
+    core.sessionChanged(session);
+    if (retained.length > 0) {
+      const cache = new EncodeCache(core.clock.now());
+      const ids = subscriptionId === undefined ? undefined : [subscriptionId];
+      for (const { filter, qos } of retained) {
+        for (const message of core.retained.match(filter)) {
+          if (message.expiresAt !== undefined && message.expiresAt <= cache.now) continue;
+          if (!core.authorizer.canReceive(this.identity, message.topic)) continue;
+          // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]).
+          session.deliver(message, Math.min(message.qos, qos) as QoS, true, ids, cache);
+        }
+      }
+    }
+  }
+
+  #onUnsubscribe(packet: UnsubscribePacket): void {
+    const core = this.#core;
+    const codes: number[] = [];
+    for (const filter of packet.filters) {
+      try {
+        validateTopicFilter(filter, core.options.topicLimits);
+      } catch {
+        codes.push(REASON_CODE.TopicFilterInvalid);
+        continue;
+      }
+      codes.push(
+        core.router.unsubscribe(this.clientId, filter)
+          ? REASON_CODE.Success
+          : REASON_CODE.NoSubscriptionExisted,
+      );
+    }
+    this.send(encodeUnsuback({ packetId: packet.packetId, reasonCodes: codes }, this.protocolVersion));
+    core.sessionChanged(this.session!);
+  }
+
+  // ---- DISCONNECT, keep-alive, closing ---------------------------------------------------------------------
+
+  #onDisconnect(packet: DisconnectPacket): void {
+    const session = this.session!;
+    const expiry = packet.properties?.sessionExpiryInterval;
+    if (expiry !== undefined) {
+      if (session.expiryInterval === 0 && expiry !== 0) {
+        throw protocolError("DISCONNECT sets a Session Expiry Interval after CONNECT set 0 [MQTT-3.14.2-2]");
+      }
+      session.expiryInterval = Math.min(expiry, this.#core.options.maxSessionExpiry);
+    }
+    // A normal DISCONNECT discards the will; 0x04 asks for it to be sent [MQTT-3.14.4-3].
+    const sendWill = this.protocolVersion === 5 &&
+      packet.reasonCode === REASON_CODE.DisconnectWithWillMessage;
+    this.close(`client disconnected (${reasonName(packet.reasonCode)})`, sendWill);
+  }
+
+  #armKeepAlive(): void {
+    if (this.#keepAliveMs === 0) return;
+    const clock = this.#core.clock;
+    // A client silent for 1.5 times its keep alive is gone [MQTT-3.1.2-24].
+    const limit = this.#keepAliveMs * 1.5;
+    const check = () => {
+      if (this.#state !== "connected") return;
+      const idle = clock.now() - this.#lastActivity;
+      if (idle >= limit) {
+        this.disconnect(REASON_CODE.KeepAliveTimeout, `keep alive timeout (${limit / 1000} s)`);
+        return;
+      }
+      this.#timer = clock.setTimeout(check, limit - idle);
+    };
+    this.#timer = clock.setTimeout(check, limit);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) {
+      this.#core.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** The one place an error becomes the peer's answer: CONNACK before CONNECT completed, DISCONNECT after (v5). */
+  fail(error: unknown): void {
+    if (this.#state === "closed") return;
+    const mqttError = error instanceof MqttError
+      ? error
+      : new MqttError(REASON_CODE.ImplementationSpecificError, `internal error: ${String(error)}`, {
+        cause: error,
+      });
+    const log = error instanceof MqttError ? this.#core.logger.warn : this.#core.logger.error;
+    log(`client ${this.clientId || "(unknown)"} ${this.info.remoteAddress}: ${mqttError.message}`);
+    if (this.#state === "authenticating") {
+      this.#refuse(mqttError.reasonCode, mqttError.message);
+      return;
+    }
+    if (
+      this.#state === "awaiting-connect" && mqttError.reasonCode === REASON_CODE.UnsupportedProtocolVersion
+    ) {
+      // Unknown protocol level: answer in the 3.1.1 form, which every version's client can read [MQTT-3.1.2-2].
+      this.send(encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: false, reasonCode: 0x01 }, 4));
+      this.close(mqttError.message, false);
+      return;
+    }
+    this.disconnect(mqttError.reasonCode, mqttError.message);
+  }
+
+  /** Server-initiated disconnect: v5 DISCONNECT with `reasonCode` (and a reason string), then close with the will. */
+  disconnect(reasonCode: number, reason: string, properties?: Properties): void {
+    if (this.#state === "closed") return;
+    if (this.#state === "connected" && this.protocolVersion === 5) {
+      const props: Properties = { ...properties, ...(this.#problemInfo ? { reasonString: reason } : {}) };
+      this.send(encodeDisconnect({ reasonCode, properties: props }, 5));
+    }
+    this.close(`${reason} (${reasonName(reasonCode)})`, true);
+  }
+
+  /**
+   * Closes the connection once: writes what is queued (bounded wait), closes the socket and detaches the
+   * session, publishing the will when `sendWill`.
+   */
+  close(reason: string, sendWill: boolean): Promise<void> {
+    if (this.#closed !== undefined) return this.#closed;
+    const wasConnected = this.#state === "connected";
+    this.#state = "closed";
+    this.#clearTimer();
+    const core = this.#core;
+    const will = sendWill ? this.#will : undefined;
+    this.#will = undefined;
+    if (wasConnected && this.session !== undefined) {
+      core.logger.info(
+        `client ${this.clientId} disconnected from ${this.info.remoteAddress} ` +
+          `(MQTT ${versionName(this.protocolVersion)}): ${reason}`,
+      );
+      core.detach(this, this.session, will);
+    }
+    this.#closed = (async () => {
+      let timer: number | undefined;
+      await Promise.race([
+        this.#output.drain(),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, 1000) as unknown as number),
+      ]);
+      clearTimeout(timer);
+      this.#output.close();
+      try {
+        this.#stream.close();
+      } catch {
+        // already closed by the peer
+      }
+      core.connectionClosed(this);
+    })();
+    return this.#closed;
+  }
+
+  /** The will armed by CONNECT, if any. */
+  get will(): WillMessage | undefined {
+    return this.#will;
+  }
+
+  /** The message a will becomes. */
+  willMessage(will: WillMessage): Message {
+    return this.#core.messageFromWill(will, this.clientId);
+  }
+}
+
+function versionName(version: ProtocolVersion): string {
+  return version === 3 ? "3.1" : version === 4 ? "3.1.1" : "5.0";
+}

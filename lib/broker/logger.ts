@@ -1,0 +1,35 @@
+/**
+ * The logging seam: `lib/` never prints; the entry point passes a logger.
+ *
+ * @module
+ */
+
+/** Log levels, most severe first. */
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+
+/** A log level name. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Where the broker's log lines go. */
+export interface Logger {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+}
+
+/** A logger that drops everything (the default in tests and embedding). */
+export const SILENT_LOGGER: Logger = {
+  error: () => {},
+  warn: () => {},
+  info: () => {},
+  debug: () => {},
+};
+
+/** Wraps `write` so that only lines at `level` or more severe pass. */
+export function leveledLogger(level: LogLevel, write: (level: LogLevel, message: string) => void): Logger {
+  const max = LOG_LEVELS.indexOf(level);
+  const at = (l: LogLevel) =>
+    LOG_LEVELS.indexOf(l) <= max ? (message: string) => write(l, message) : () => {};
+  return { error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
+}

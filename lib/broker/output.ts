@@ -1,0 +1,126 @@
+/**
+ * A connection's output: packets produced during one event-loop turn are copied into one buffer and written
+ * with one `write()` (the write count, not the byte count, is the ceiling: see DESIGN.md, "Rules that make it
+ * fast"). Two buffers alternate so a turn can fill one while the other is being written.
+ *
+ * @module
+ */
+
+import { patchPublish } from "../packet/publish.ts";
+import type { ByteStream } from "../transport/transport.ts";
+
+/** Options for {@linkcode Output}. */
+export interface OutputOptions {
+  /** Called once when a write fails (the peer went away). */
+  onError?: (error: unknown) => void;
+  /** Called after every write with the byte count (for statistics). */
+  onWritten?: (bytes: number) => void;
+}
+
+const INITIAL = 1024;
+/** A buffer grown beyond this is given back once it has been written, so idle connections stay small. */
+const KEEP = 64 * 1024;
+
+/** Batched writes to one stream. */
+export class Output {
+  readonly #stream: ByteStream;
+  readonly #options: OutputOptions;
+  #buffer = new Uint8Array(INITIAL);
+  #spare = new Uint8Array(INITIAL);
+  #length = 0;
+  #writing = false;
+  #scheduled = false;
+  #closed = false;
+  #drained: (() => void)[] = [];
+  /** Bytes accepted and not yet written (what a slow consumer has not taken). */
+  pending = 0;
+
+  constructor(stream: ByteStream, options: OutputOptions = {}) {
+    this.#stream = stream;
+    this.#options = options;
+  }
+
+  /** Queues `bytes` (copied) for the next write. */
+  send(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    const at = this.#reserve(bytes.length);
+    this.#buffer.set(bytes, at);
+  }
+
+  /** Queues a shared encoded PUBLISH with its packet identifier and DUP flag patched into the copy. */
+  sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
+    if (this.#closed) return;
+    const at = this.#reserve(bytes.length);
+    this.#buffer.set(bytes, at);
+    if (idOffset > 0) patchPublish(this.#buffer, at, idOffset, packetId, dup);
+  }
+
+  /** Resolves when everything queued so far has been written (or the output closed). */
+  drain(): Promise<void> {
+    if (this.pending === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  /** Stops writing; queued bytes are dropped. */
+  close(): void {
+    this.#closed = true;
+    this.#length = 0;
+    this.pending = 0;
+    this.#wake();
+  }
+
+  #reserve(size: number): number {
+    const at = this.#length;
+    const needed = at + size;
+    if (needed > this.#buffer.length) {
+      let capacity = this.#buffer.length * 2;
+      while (capacity < needed) capacity *= 2;
+      const grown = new Uint8Array(capacity);
+      grown.set(this.#buffer.subarray(0, at));
+      this.#buffer = grown;
+    }
+    this.#length = needed;
+    this.pending += size;
+    if (!this.#scheduled && !this.#writing) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return at;
+  }
+
+  async #flush(): Promise<void> {
+    this.#scheduled = false;
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#length > 0 && !this.#closed) {
+        const current = this.#buffer;
+        const written = this.#length;
+        // Swap: the next turn fills the spare while this one is written.
+        this.#buffer = this.#spare;
+        this.#spare = current;
+        this.#length = 0;
+        let offset = 0;
+        while (offset < written) offset += await this.#stream.write(current.subarray(offset, written));
+        this.pending -= written;
+        this.#options.onWritten?.(written);
+        if (current.length > KEEP && this.#spare === current) this.#spare = new Uint8Array(INITIAL);
+      }
+    } catch (error) {
+      this.#closed = true;
+      this.#options.onError?.(error);
+    } finally {
+      this.#writing = false;
+      if (this.#length === 0) {
+        this.pending = 0;
+        this.#wake();
+      }
+    }
+  }
+
+  #wake(): void {
+    const waiters = this.#drained;
+    this.#drained = [];
+    for (const resolve of waiters) resolve();
+  }
+}

@@ -1,0 +1,480 @@
+/**
+ * A session (section 4.1): subscriptions live in the router; this holds what flows to and from one client id —
+ * the inflight window of outgoing QoS 1/2 messages, the queue behind it, incoming QoS 2 state, packet
+ * identifiers, and the per-connection v5 limits the client announced.
+ *
+ * @module
+ */
+
+import type { ProtocolVersion, QoS } from "../packet/packet_type.ts";
+import type { Properties } from "../packet/properties.ts";
+import { encodePublish, publishPacketIdOffset } from "../packet/publish.ts";
+import type { CommitQueue } from "./commit_queue.ts";
+import type { Message, OutgoingMessage, OutgoingState, StoredSession } from "./persistence.ts";
+import type { Subscription } from "../topic/router.ts";
+
+/** An outgoing QoS 1/2 message in memory. */
+export interface Outgoing {
+  readonly seq: number;
+  readonly message: Message;
+  readonly qos: QoS;
+  readonly retain: boolean;
+  readonly subscriptionIds: readonly number[] | undefined;
+  /** 0 until it enters the inflight window. */
+  packetId: number;
+  state: OutgoingState;
+  /** The `$share/...` filter it was delivered through, so it can go to another member if this one leaves. */
+  readonly shareFilter?: string;
+}
+
+/** What the session needs from the connection it is attached to. */
+export interface SessionLink {
+  readonly protocolVersion: ProtocolVersion;
+  /** The client's Receive Maximum (v5), capped by the broker's inflight limit. */
+  readonly sendWindow: number;
+  /** The client's Maximum Packet Size (v5), or Infinity. */
+  readonly maxPacketSize: number;
+  /** The client's Topic Alias Maximum (v5), or 0. */
+  readonly topicAliasMaximum: number;
+  /** True while the connection's unwritten output is over its limit (QoS 0 is dropped then). */
+  readonly congested: boolean;
+  /** Queues an encoded PUBLISH, patching its packet id and DUP flag into the copy. */
+  sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void;
+  /** Queues any other encoded packet. */
+  send(bytes: Uint8Array): void;
+  /** Encodes and queues a PUBREL for `packetId`. */
+  sendPubrel(packetId: number): void;
+}
+
+/** Encoded forms of one message, shared by all receivers of one fan-out. */
+export class EncodeCache {
+  readonly #forms = new Map<string, { bytes: Uint8Array; idOffset: number }>();
+  readonly now: number;
+
+  constructor(now: number) {
+    this.now = now;
+  }
+
+  /** The encoding of `message` for one wire form; built once per form and reused. */
+  get(
+    message: Message,
+    version: ProtocolVersion,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: readonly number[] | undefined,
+  ): { bytes: Uint8Array; idOffset: number } | undefined {
+    const v5 = version === 5;
+    const key = v5
+      ? `5${qos}${retain ? 1 : 0}${subscriptionIds === undefined ? "" : subscriptionIds.join(",")}`
+      : `4${qos}${retain ? 1 : 0}`;
+    let form = this.#forms.get(key);
+    if (form === undefined) {
+      const properties = v5 ? outgoingProperties(message, subscriptionIds, this.now) : undefined;
+      if (properties === null) return undefined; // expired
+      const bytes = encodePublish(
+        {
+          type: 3,
+          topic: message.topic,
+          payload: message.payload,
+          qos,
+          retain,
+          dup: false,
+          ...(properties === undefined ? {} : { properties }),
+        },
+        version,
+      );
+      form = { bytes, idOffset: qos > 0 ? publishPacketIdOffset(bytes) : 0 };
+      this.#forms.set(key, form);
+    }
+    return form;
+  }
+}
+
+/**
+ * The v5 properties of an outgoing PUBLISH: the publisher's, with the remaining Message Expiry Interval
+ * [MQTT-3.3.2-6] and this receiver's Subscription Identifiers [MQTT-3.3.4-3]. Null when the message expired.
+ */
+export function outgoingProperties(
+  message: Message,
+  subscriptionIds: readonly number[] | undefined,
+  now: number,
+): Properties | undefined | null {
+  let props = message.properties;
+  if (message.expiresAt !== undefined) {
+    const remaining = Math.ceil((message.expiresAt - now) / 1000);
+    if (remaining <= 0) return null;
+    props = { ...props, messageExpiryInterval: remaining };
+  }
+  if (subscriptionIds !== undefined && subscriptionIds.length > 0) {
+    props = { ...props, subscriptionIdentifiers: subscriptionIds };
+  }
+  return props;
+}
+
+/** Options a session is created with. */
+export interface SessionOptions {
+  readonly clientId: string;
+  readonly protocolVersion: ProtocolVersion;
+  /** Seconds (0 = ends with the connection; 0xFFFFFFFF = never expires). */
+  readonly expiryInterval: number;
+  /** Maximum QoS 1/2 messages queued behind the inflight window. */
+  readonly maxQueued: number;
+  /** Whether QoS 0 messages are queued while the client is offline. */
+  readonly queueQoS0: boolean;
+  /** Where durable changes go; undefined when nothing is persisted. */
+  readonly store: CommitQueue | undefined;
+}
+
+/** A session. */
+export class Session {
+  readonly clientId: string;
+  protocolVersion: ProtocolVersion;
+  expiryInterval: number;
+  /** The live connection, if any. */
+  link: SessionLink | undefined;
+  /** When the client went away (ms since the epoch). */
+  disconnectedAt: number | undefined;
+  /** Outgoing QoS 1/2 messages in flight, by packet identifier, in send order. */
+  readonly inflight = new Map<number, Outgoing>();
+  /** Messages waiting for room in the inflight window, oldest first. */
+  #queue: Outgoing[] = [];
+  #queueHead = 0;
+  /** Offline QoS 0 messages (only with queueQoS0). */
+  #qos0: Message[] = [];
+  /** Incoming QoS 2 packet identifiers answered with PUBREC and waiting for PUBREL. */
+  readonly incoming = new Set<number>();
+  /** Messages dropped because the queue was full or the client too slow. */
+  dropped = 0;
+  #nextPacketId = 1;
+  #seq = 0;
+  readonly #maxQueued: number;
+  readonly #queueQoS0: boolean;
+  readonly #store: CommitQueue | undefined;
+  /** Outgoing topic aliases of the current connection (topic -> alias). */
+  #aliases = new Map<string, number>();
+  /** Timer of the session's expiry, or of its will's delay. */
+  expiryTimer: unknown;
+  willTimer: unknown;
+
+  constructor(options: SessionOptions) {
+    this.clientId = options.clientId;
+    this.protocolVersion = options.protocolVersion;
+    this.expiryInterval = options.expiryInterval;
+    this.#maxQueued = options.maxQueued;
+    this.#queueQoS0 = options.queueQoS0;
+    this.#store = options.store;
+  }
+
+  /** True when the session outlives its connection and so is persisted. */
+  get persistent(): boolean {
+    return this.expiryInterval > 0;
+  }
+
+  /** Messages waiting behind the inflight window. */
+  get queued(): number {
+    return this.#queue.length - this.#queueHead;
+  }
+
+  /** True when a shared-subscription message would be sent right away. */
+  get available(): boolean {
+    const link = this.link;
+    return link !== undefined && !link.congested && this.inflight.size < link.sendWindow;
+  }
+
+  /** What the store keeps of this session. */
+  toStored(subscriptions: readonly Subscription[]): StoredSession {
+    return {
+      clientId: this.clientId,
+      protocolVersion: this.protocolVersion,
+      expiryInterval: this.expiryInterval,
+      ...(this.disconnectedAt === undefined ? {} : { disconnectedAt: this.disconnectedAt }),
+      subscriptions,
+    };
+  }
+
+  /**
+   * Delivers one message at `qos` (already the lower of published and granted QoS). QoS 0 goes straight out (or
+   * is dropped when the client is away or congested); QoS 1/2 enter the inflight window or wait in the queue.
+   */
+  deliver(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: readonly number[] | undefined,
+    cache: EncodeCache,
+    shareFilter?: string,
+  ): void {
+    const link = this.link;
+    if (qos === 0) {
+      if (link === undefined) {
+        if (this.#queueQoS0 && this.persistent) {
+          if (this.#qos0.length >= this.#maxQueued) this.dropped++;
+          else this.#qos0.push(message);
+        }
+        return;
+      }
+      if (link.congested) {
+        this.dropped++;
+        return;
+      }
+      this.#sendQoS0(link, message, retain, subscriptionIds, cache);
+      return;
+    }
+    if (this.queued >= this.#maxQueued && (link === undefined || this.inflight.size >= link.sendWindow)) {
+      this.dropped++;
+      return;
+    }
+    const entry: Outgoing = {
+      seq: ++this.#seq,
+      message,
+      qos,
+      retain,
+      subscriptionIds,
+      packetId: 0,
+      state: "queued",
+      ...(shareFilter === undefined ? {} : { shareFilter }),
+    };
+    if (link !== undefined && this.queued === 0 && this.inflight.size < link.sendWindow) {
+      this.#sendNew(link, entry, cache);
+    } else {
+      this.#queue.push(entry);
+    }
+    if (this.persistent && (entry.state === "queued" || this.inflight.has(entry.packetId))) {
+      this.#persist(entry);
+    }
+  }
+
+  #sendQoS0(
+    link: SessionLink,
+    message: Message,
+    retain: boolean,
+    subscriptionIds: readonly number[] | undefined,
+    cache: EncodeCache,
+  ): void {
+    const v5 = link.protocolVersion === 5;
+    if (v5 && link.topicAliasMaximum > 0) {
+      this.#sendAliased(link, message, 0, retain, subscriptionIds, 0, false, cache.now);
+      return;
+    }
+    const form = cache.get(message, link.protocolVersion, 0, retain, v5 ? subscriptionIds : undefined);
+    if (form === undefined || form.bytes.length > link.maxPacketSize) return; // expired, or too large [MQTT-3.1.2-25]
+    link.sendPublish(form.bytes, 0, 0, false);
+  }
+
+  /** Puts a new entry in flight: assigns its packet id and writes it. */
+  #sendNew(link: SessionLink, entry: Outgoing, cache: EncodeCache): void {
+    entry.packetId = this.#allocatePacketId();
+    entry.state = "sent";
+    this.inflight.set(entry.packetId, entry);
+    if (!this.#write(link, entry, false, cache)) this.#complete(entry);
+  }
+
+  /** Writes an inflight entry; false when it expired or is too large for the client (then it counts as done). */
+  #write(link: SessionLink, entry: Outgoing, dup: boolean, cache: EncodeCache): boolean {
+    const v5 = link.protocolVersion === 5;
+    if (v5 && link.topicAliasMaximum > 0) {
+      return this.#sendAliased(
+        link,
+        entry.message,
+        entry.qos,
+        entry.retain,
+        entry.subscriptionIds,
+        entry.packetId,
+        dup,
+        cache.now,
+      );
+    }
+    const form = cache.get(
+      entry.message,
+      link.protocolVersion,
+      entry.qos,
+      entry.retain,
+      v5 ? entry.subscriptionIds : undefined,
+    );
+    if (form === undefined || form.bytes.length > link.maxPacketSize) return false;
+    link.sendPublish(form.bytes, form.idOffset, entry.packetId, dup);
+    return true;
+  }
+
+  /** v5 outgoing Topic Alias: the first PUBLISH of a topic sets an alias, later ones send it with an empty topic. */
+  #sendAliased(
+    link: SessionLink,
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: readonly number[] | undefined,
+    packetId: number,
+    dup: boolean,
+    now: number,
+  ): boolean {
+    let props = outgoingProperties(message, subscriptionIds, now);
+    if (props === null) return false;
+    let topic = message.topic;
+    const known = this.#aliases.get(topic);
+    if (known !== undefined) {
+      props = { ...props, topicAlias: known };
+      topic = "";
+    } else if (this.#aliases.size < link.topicAliasMaximum) {
+      const alias = this.#aliases.size + 1;
+      this.#aliases.set(topic, alias);
+      props = { ...props, topicAlias: alias };
+    }
+    const bytes = encodePublish(
+      {
+        type: 3,
+        topic,
+        payload: message.payload,
+        qos,
+        retain,
+        dup,
+        ...(qos > 0 ? { packetId } : {}),
+        ...(props === undefined ? {} : { properties: props }),
+      },
+      5,
+    );
+    if (bytes.length > link.maxPacketSize) {
+      if (known === undefined && topic !== "") this.#aliases.delete(topic);
+      return false;
+    }
+    link.send(bytes);
+    return true;
+  }
+
+  #allocatePacketId(): number {
+    for (;;) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** Moves queued messages into the inflight window while it has room. */
+  pump(now: number): void {
+    const link = this.link;
+    if (link === undefined) return;
+    const cache = new EncodeCache(now);
+    while (this.#queueHead < this.#queue.length && this.inflight.size < link.sendWindow) {
+      const entry = this.#queue[this.#queueHead++]!;
+      this.#sendNew(link, entry, cache);
+      if (this.persistent && this.inflight.has(entry.packetId)) this.#persist(entry);
+    }
+    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+
+  /**
+   * After (re)attaching: resends unacknowledged PUBLISH with DUP and PUBREL [MQTT-4.4.0-1], in order, then
+   * queued QoS 0 and the queue.
+   */
+  resume(now: number): void {
+    const link = this.link;
+    if (link === undefined) return;
+    this.#aliases = new Map();
+    const cache = new EncodeCache(now);
+    for (const entry of [...this.inflight.values()]) {
+      if (entry.state === "released") {
+        link.sendPubrel(entry.packetId);
+      } else if (!this.#write(link, entry, true, cache)) {
+        this.#complete(entry);
+      }
+    }
+    const qos0 = this.#qos0;
+    this.#qos0 = [];
+    for (const message of qos0) this.#sendQoS0(link, message, message.retain, undefined, cache);
+    this.pump(now);
+  }
+
+  /** PUBACK received. Returns false for an unknown packet id. */
+  acknowledge(packetId: number, now: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (entry === undefined || entry.qos !== 1) return false;
+    this.#complete(entry);
+    this.pump(now);
+    return true;
+  }
+
+  /** PUBREC received: the message is delivered; send PUBREL. False for an unknown packet id. */
+  received(packetId: number, reasonCode: number, now: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (entry === undefined || entry.qos !== 2) return false;
+    if (reasonCode >= 0x80) {
+      // The receiver refused it: the flow ends here (section 4.3.3).
+      this.#complete(entry);
+      this.pump(now);
+      return true;
+    }
+    if (entry.state === "sent") {
+      entry.state = "released";
+      if (this.persistent) this.#persist(entry);
+    }
+    this.link?.sendPubrel(packetId);
+    return true;
+  }
+
+  /** PUBCOMP received. False for an unknown packet id. */
+  completed(packetId: number, now: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (entry === undefined || entry.state !== "released") return false;
+    this.#complete(entry);
+    this.pump(now);
+    return true;
+  }
+
+  #complete(entry: Outgoing): void {
+    this.inflight.delete(entry.packetId);
+    if (this.persistent) {
+      this.#store?.add({ kind: "deleteOutgoing", clientId: this.clientId, seq: entry.seq });
+    }
+  }
+
+  #persist(entry: Outgoing): void {
+    this.#store?.add({ kind: "putOutgoing", clientId: this.clientId, entry: toStoredOutgoing(entry) });
+  }
+
+  /** Takes every undelivered QoS 1/2 message out (for shared-subscription redelivery when the session ends). */
+  drain(): Outgoing[] {
+    const out = [...this.inflight.values(), ...this.#queue.slice(this.#queueHead)];
+    this.inflight.clear();
+    this.#queue = [];
+    this.#queueHead = 0;
+    return out;
+  }
+
+  /** Restores stored outgoing messages (at broker start). */
+  restore(entries: readonly OutgoingMessage[], incoming: readonly number[]): void {
+    for (const stored of entries) {
+      const entry: Outgoing = {
+        seq: stored.seq,
+        message: stored.message,
+        qos: stored.qos,
+        retain: stored.retain,
+        subscriptionIds: stored.subscriptionIds,
+        packetId: stored.packetId ?? 0,
+        state: stored.state,
+      };
+      this.#seq = Math.max(this.#seq, stored.seq);
+      if (entry.state !== "queued" && entry.packetId > 0 && !this.inflight.has(entry.packetId)) {
+        this.inflight.set(entry.packetId, entry);
+      } else {
+        entry.state = "queued";
+        entry.packetId = 0;
+        this.#queue.push(entry);
+      }
+    }
+    for (const id of incoming) this.incoming.add(id);
+  }
+}
+
+function toStoredOutgoing(entry: Outgoing): OutgoingMessage {
+  return {
+    seq: entry.seq,
+    message: entry.message,
+    qos: entry.qos,
+    retain: entry.retain,
+    ...(entry.subscriptionIds === undefined ? {} : { subscriptionIds: entry.subscriptionIds }),
+    ...(entry.packetId === 0 ? {} : { packetId: entry.packetId }),
+    state: entry.state,
+  };
+}
