@@ -48,3 +48,56 @@ export type { AuthPacket } from "./packet/auth.ts";
 export { decode, decodePacket } from "./codec/decode.ts";
 export { encode } from "./codec/encode.ts";
 export { type Frame, Framer, type FramerOptions } from "./codec/framer.ts";
+export { type Clock, ManualClock, REAL_CLOCK, type TimerId } from "./clock.ts";
+export { type ByteStream, writeAll } from "./transport/transport.ts";
+export { memoryPair } from "./transport/memory.ts";
+export {
+  type AuthOutcome,
+  Broker,
+  BROKER_VERSION,
+  type BrokerOptions,
+  type BrokerStats,
+  type ListenAddress,
+  type ListenOptions,
+} from "./broker/broker.ts";
+export type { ConnectionInfo, ConnectionState } from "./broker/connection.ts";
+export {
+  ALLOW_ALL,
+  ANONYMOUS_AUTHENTICATOR,
+  type AuthConversation,
+  type Authenticator,
+  type Authorizer,
+  type AuthResult,
+  type AuthStepResult,
+  type ClientIdentity,
+  type ConnectInfo,
+  type EnhancedAuthMethod,
+} from "./broker/auth.ts";
+export { leveledLogger, LOG_LEVELS, type Logger, type LogLevel, SILENT_LOGGER } from "./broker/logger.ts";
+export type {
+  LoadedSession,
+  Message,
+  OutgoingMessage,
+  OutgoingState,
+  PendingWill,
+  PersistedState,
+  Persistence,
+  PersistenceOp,
+  StoredSession,
+} from "./broker/persistence.ts";
+export {
+  isWildcardFilter,
+  matchesFilter,
+  parseSharedFilter,
+  type SharedFilter,
+  type TopicLimits,
+  validateTopicFilter,
+  validateTopicName,
+} from "./topic/topic.ts";
+export {
+  type Delivery,
+  type MatchOptions,
+  type Subscription,
+  type SubscriptionRouter,
+  TopicRouter,
+} from "./topic/router.ts";
