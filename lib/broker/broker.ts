@@ -35,6 +35,9 @@ import type { Message, Persistence } from "./persistence.ts";
 import { RetainedStore } from "./retained.ts";
 import { EncodeCache, Session } from "./session.ts";
 
+/** How often expired retained messages are swept out, ms. */
+const SWEEP_INTERVAL = 60_000;
+
 /** The broker's version, as `$SYS/broker/version` reports it. */
 export const BROKER_VERSION = "deno-mqtt 0.1.0";
 
@@ -88,6 +91,11 @@ export interface BrokerOptions {
   checkPayloadFormat?: boolean;
   /** Response Information returned to v5 clients that request it. */
   responseInformation?: string;
+  /**
+   * Send every client elsewhere: v5 clients get CONNACK 0x9D Server moved (`permanent`) or 0x9C Use another
+   * server with a Server Reference; 3.1.1 clients get 0x03 Server unavailable.
+   */
+  redirect?: { readonly reference: string; readonly permanent?: boolean };
   /** Subscriptions per client. @default {10000} */
   maxSubscriptionsPerClient?: number;
   /** Topic name and filter limits. @default {{ maxLength: 65535, maxDepth: 128 }} */
@@ -102,9 +110,12 @@ export interface BrokerOptions {
 
 /** {@linkcode BrokerOptions} with every default filled in. */
 export type ResolvedOptions =
-  & Required<Omit<BrokerOptions, "persistence" | "responseInformation" | "topicLimits" | "authMethods">>
+  & Required<
+    Omit<BrokerOptions, "persistence" | "responseInformation" | "topicLimits" | "authMethods" | "redirect">
+  >
   & {
     readonly responseInformation: string | undefined;
+    readonly redirect: { readonly reference: string; readonly permanent?: boolean } | undefined;
     readonly topicLimits: TopicLimits;
   };
 
@@ -229,6 +240,7 @@ export class Broker implements BrokerCore {
   #state: BrokerState = "new";
   #starting: Promise<void> | undefined;
   #sysTimer: TimerId | undefined;
+  #sweepTimer: TimerId | undefined;
   #clientIdCounter = 0;
   #sysPrevious = { at: 0, received: 0, sent: 0, bytesReceived: 0, bytesSent: 0, connections: 0 };
   #loads = new Map<string, number>();
@@ -257,6 +269,7 @@ export class Broker implements BrokerCore {
       sharedSubscriptionsAvailable: options.sharedSubscriptionsAvailable ?? true,
       checkPayloadFormat: options.checkPayloadFormat ?? true,
       responseInformation: options.responseInformation,
+      redirect: options.redirect,
       maxSubscriptionsPerClient: options.maxSubscriptionsPerClient ?? 10_000,
       topicLimits: options.topicLimits ?? { maxLength: 65535, maxDepth: 128 },
       maxRetained: options.maxRetained ?? Infinity,
@@ -318,6 +331,11 @@ export class Broker implements BrokerCore {
     this.#state = "starting";
     if (this.#persistence !== undefined) await this.#restore(this.#persistence);
     this.#state = "running";
+    const sweep = () => {
+      this.#sweepExpired();
+      this.#sweepTimer = this.clock.setTimeout(sweep, SWEEP_INTERVAL);
+    };
+    this.#sweepTimer = this.clock.setTimeout(sweep, SWEEP_INTERVAL);
     if (this.options.sysInterval > 0) {
       this.#publishSys();
       const tick = () => {
@@ -424,6 +442,7 @@ export class Broker implements BrokerCore {
     }
     await Promise.all(this.#accepting);
     if (this.#sysTimer !== undefined) this.clock.clearTimeout(this.#sysTimer);
+    if (this.#sweepTimer !== undefined) this.clock.clearTimeout(this.#sweepTimer);
     const closing: Promise<void>[] = [];
     for (const connection of [...this.#connections]) {
       connection.disconnect(REASON_CODE.ServerShuttingDown, "server shutting down");
@@ -777,6 +796,19 @@ export class Broker implements BrokerCore {
       receivers++;
     }
     return receivers;
+  }
+
+  /** Drops retained messages whose Message Expiry Interval has passed (section 3.3.2.3.3). */
+  #sweepExpired(): void {
+    const now = this.clock.now();
+    const expired: string[] = [];
+    for (const message of this.retained.all()) {
+      if (message.expiresAt !== undefined && message.expiresAt <= now) expired.push(message.topic);
+    }
+    for (const topic of expired) {
+      this.retained.delete(topic);
+      this.store?.add({ kind: "deleteRetained", topic });
+    }
   }
 
   #available(clientId: string): boolean {

@@ -265,6 +265,16 @@ export class Connection implements SessionLink {
     }
     this.clientId = clientId;
 
+    const redirect = options.redirect;
+    if (redirect !== undefined) {
+      // Server redirection (section 4.11): 0x9D Server moved (permanent) or 0x9C Use another server.
+      return this.#refuse(
+        redirect.permanent ? REASON_CODE.ServerMoved : REASON_CODE.UseAnotherServer,
+        `use ${redirect.reference}`,
+        { serverReference: redirect.reference },
+      );
+    }
+
     let keepAlive = packet.keepAlive;
     let serverKeepAlive: number | undefined;
     if (keepAlive > options.maxKeepAlive || (keepAlive === 0 && options.maxKeepAlive < 65535)) {
@@ -411,10 +421,10 @@ export class Connection implements SessionLink {
   }
 
   /** Answers a CONNECT with a failure reason code and closes (v3: the closest 3.1.1 return code). */
-  #refuse(reasonCode: number, reason: string): void {
+  #refuse(reasonCode: number, reason: string, extra?: Properties): void {
     const code = this.protocolVersion === 5 ? reasonCode : connackCodeV3(reasonCode);
-    const props: Properties | undefined = this.protocolVersion === 5 && this.#problemInfo
-      ? { reasonString: reason }
+    const props: Properties | undefined = this.protocolVersion === 5
+      ? { ...extra, ...(this.#problemInfo ? { reasonString: reason } : {}) }
       : undefined;
     this.send(
       encodeConnack(
@@ -499,13 +509,15 @@ export class Connection implements SessionLink {
       this.#ack(encodePubrec({ packetId: packet.packetId!, reasonCode: 0 }, this.protocolVersion), false);
       return;
     }
-    if (packet.qos > 0 && this.#inboundPending + session.incoming.size >= options.receiveMaximum) {
+    // Only v5 clients know our Receive Maximum; a 3.1.1 client is bounded by its 16-bit packet ids.
+    if (v5 && packet.qos > 0 && this.#inboundPending + session.incoming.size >= options.receiveMaximum) {
       throw new MqttError(
         REASON_CODE.ReceiveMaximumExceeded,
         `more than Receive Maximum (${options.receiveMaximum}) unacknowledged QoS 1/2 PUBLISH [MQTT-3.3.4-9]`,
       );
     }
     let reasonCode: number = REASON_CODE.Success;
+    let reason: string | undefined;
     if (
       v5 && options.checkPayloadFormat && props?.payloadFormatIndicator === 1 &&
       !isWellFormedUtf8(packet.payload)
@@ -517,8 +529,10 @@ export class Connection implements SessionLink {
         );
       }
       reasonCode = REASON_CODE.PayloadFormatInvalid;
+      reason = "payload is not UTF-8 as its format indicator says";
     } else if (!core.authorizer.canPublish(this.identity, topic)) {
       reasonCode = REASON_CODE.NotAuthorized;
+      reason = `not authorized to publish to ${topic}`;
       core.logger.debug(`denied PUBLISH to ${topic} from ${this.clientId}`);
     }
     const before = core.store?.recorded ?? 0;
@@ -529,9 +543,17 @@ export class Connection implements SessionLink {
     }
     if (packet.qos === 0) return;
     const id = packet.packetId!;
+    // A Reason String only when the client did not refuse it [MQTT-3.1.2-29].
+    const ack = v5
+      ? {
+        packetId: id,
+        reasonCode,
+        ...(reason !== undefined && this.#problemInfo ? { properties: { reasonString: reason } } : {}),
+      }
+      : { packetId: id, reasonCode: 0 };
     if (packet.qos === 1) {
       this.#inboundPending++;
-      const bytes = encodePuback({ packetId: id, reasonCode: v5 ? reasonCode : 0 }, this.protocolVersion);
+      const bytes = encodePuback(ack, this.protocolVersion);
       this.#ack(bytes, (core.store?.recorded ?? 0) !== before, () => this.#inboundPending--);
       return;
     }
@@ -539,8 +561,7 @@ export class Connection implements SessionLink {
       session.incoming.add(id);
       if (session.persistent) core.store?.add({ kind: "putIncoming", clientId: this.clientId, packetId: id });
     }
-    const bytes = encodePubrec({ packetId: id, reasonCode: v5 ? reasonCode : 0 }, this.protocolVersion);
-    this.#ack(bytes, (core.store?.recorded ?? 0) !== before);
+    this.#ack(encodePubrec(ack, this.protocolVersion), (core.store?.recorded ?? 0) !== before);
   }
 
   /**
