@@ -29,6 +29,7 @@ import {
   type EnhancedAuthMethod,
 } from "./auth.ts";
 import { CommitQueue } from "./commit_queue.ts";
+import { AddressLimiter, hostOf } from "./limits.ts";
 import { Connection, type ConnectionInfo, EXPIRY_NEVER } from "./connection.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import type { Message, Persistence } from "./persistence.ts";
@@ -96,6 +97,18 @@ export interface BrokerOptions {
    * server with a Server Reference; 3.1.1 clients get 0x03 Server unavailable.
    */
   redirect?: { readonly reference: string; readonly permanent?: boolean };
+  /** Open connections in all. @default {100000} */
+  maxConnections?: number;
+  /** Open connections from one IP address. @default {Infinity} */
+  maxConnectionsPerAddress?: number;
+  /** CONNECTs per second from one IP address; past it, CONNACK 0x9F. @default {Infinity} */
+  connectRatePerAddress?: number;
+  /** PUBLISH per second from one client; past it, DISCONNECT 0x96 Message rate too high. @default {Infinity} */
+  messageRatePerClient?: number;
+  /** Payload bytes per second one client may publish; past it, PUBACK/PUBREC 0x97 Quota exceeded. @default {Infinity} */
+  publishBytesPerSecond?: number;
+  /** Payload bytes queued per session behind the inflight window. @default {67108864} */
+  maxQueuedBytes?: number;
   /** Subscriptions per client. @default {10000} */
   maxSubscriptionsPerClient?: number;
   /** Topic name and filter limits. @default {{ maxLength: 65535, maxDepth: 128 }} */
@@ -155,6 +168,7 @@ export interface BrokerCore {
   readonly retained: RetainedStore;
   readonly store: CommitQueue | undefined;
   readonly connackProperties: Properties;
+  readonly connectLimiter: AddressLimiter;
   assignClientId(): string;
   authenticate(connection: Connection, packet: ConnectPacket): Promise<AuthOutcome>;
   continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome>;
@@ -233,6 +247,9 @@ export class Broker implements BrokerCore {
   readonly #conversations = new WeakMap<Connection, { method: string; conversation: AuthConversation }>();
   readonly #sessions = new Map<string, Session>();
   readonly #connections = new Set<Connection>();
+  readonly #perAddress = new Map<string, number>();
+  /** CONNECT rate per IP address (checked by connections). */
+  readonly connectLimiter: AddressLimiter;
   readonly #pendingWills = new Map<string, PendingWill>();
   readonly #listeners = new Set<Deno.Listener>();
   readonly #accepting = new Set<Promise<void>>();
@@ -270,6 +287,12 @@ export class Broker implements BrokerCore {
       checkPayloadFormat: options.checkPayloadFormat ?? true,
       responseInformation: options.responseInformation,
       redirect: options.redirect,
+      maxConnections: options.maxConnections ?? 100_000,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? Infinity,
+      connectRatePerAddress: options.connectRatePerAddress ?? Infinity,
+      messageRatePerClient: options.messageRatePerClient ?? Infinity,
+      publishBytesPerSecond: options.publishBytesPerSecond ?? Infinity,
+      maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
       maxSubscriptionsPerClient: options.maxSubscriptionsPerClient ?? 10_000,
       topicLimits: options.topicLimits ?? { maxLength: 65535, maxDepth: 128 },
       maxRetained: options.maxRetained ?? Infinity,
@@ -288,6 +311,7 @@ export class Broker implements BrokerCore {
     this.#authenticator = this.options.authenticator;
     this.#authMethods = new Map((options.authMethods ?? []).map((m) => [m.name, m]));
     this.#persistence = options.persistence;
+    this.connectLimiter = new AddressLimiter(this.options.connectRatePerAddress, this.clock);
     this.store = options.persistence === undefined
       ? undefined
       : new CommitQueue(options.persistence, (error) =>
@@ -358,6 +382,7 @@ export class Broker implements BrokerCore {
         protocolVersion: stored.protocolVersion,
         expiryInterval: stored.expiryInterval,
         maxQueued: this.options.maxQueued,
+        maxQueuedBytes: this.options.maxQueuedBytes,
         queueQoS0: this.options.queueQoS0,
         store: this.store,
       });
@@ -420,6 +445,18 @@ export class Broker implements BrokerCore {
       stream.close();
       return Promise.resolve();
     }
+    const host = hostOf(info.remoteAddress);
+    const fromHost = this.#perAddress.get(host) ?? 0;
+    if (
+      this.#connections.size >= this.options.maxConnections ||
+      fromHost >= this.options.maxConnectionsPerAddress
+    ) {
+      // Refused before reading anything, as Mosquitto's max_connections does.
+      this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`);
+      stream.close();
+      return Promise.resolve();
+    }
+    this.#perAddress.set(host, fromHost + 1);
     const connection = new Connection(this, stream, info);
     this.#connections.add(connection);
     this.stats.connections++;
@@ -585,6 +622,7 @@ export class Broker implements BrokerCore {
         protocolVersion: connection.protocolVersion,
         expiryInterval: expiry,
         maxQueued: this.options.maxQueued,
+        maxQueuedBytes: this.options.maxQueuedBytes,
         queueQoS0: this.options.queueQoS0,
         store: this.store,
       });
@@ -842,7 +880,11 @@ export class Broker implements BrokerCore {
   }
 
   connectionClosed(connection: Connection): void {
-    this.#connections.delete(connection);
+    if (!this.#connections.delete(connection)) return;
+    const host = hostOf(connection.info.remoteAddress);
+    const count = (this.#perAddress.get(host) ?? 1) - 1;
+    if (count <= 0) this.#perAddress.delete(host);
+    else this.#perAddress.set(host, count);
   }
 
   // ---- $SYS ------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import { parseSharedFilter, validateTopicFilter, validateTopicName } from "../to
 import type { ByteStream } from "../transport/transport.ts";
 import type { TimerId } from "../clock.ts";
 import { Output } from "./output.ts";
+import { hostOf, TokenBucket } from "./limits.ts";
 import type { Message } from "./persistence.ts";
 import type { Session, SessionLink } from "./session.ts";
 import { EncodeCache } from "./session.ts";
@@ -92,6 +93,9 @@ export class Connection implements SessionLink {
   /** v5 Request Problem Information: 0 means no Reason String / User Property on acks [MQTT-3.1.2-29]. */
   #problemInfo = true;
   #closed: Promise<void> | undefined;
+  /** PUBLISH rate and byte quota of this client (Infinity: off). */
+  #messageRate: TokenBucket | undefined;
+  #byteQuota: TokenBucket | undefined;
   /** What CONNECT asked for, kept while authentication runs. */
   #pendingConnect:
     | { packet: ConnectPacket; assigned: boolean; keepAlive: number; serverKeepAlive: number | undefined }
@@ -265,6 +269,10 @@ export class Connection implements SessionLink {
     }
     this.clientId = clientId;
 
+    if (!core.connectLimiter.take(hostOf(this.info.remoteAddress))) {
+      return this.#refuse(REASON_CODE.ConnectionRateExceeded, "connection rate exceeded for this address");
+    }
+
     const redirect = options.redirect;
     if (redirect !== undefined) {
       // Server redirection (section 4.11): 0x9D Server moved (permanent) or 0x9C Use another server.
@@ -288,6 +296,13 @@ export class Connection implements SessionLink {
       keepAlive = serverKeepAlive = options.maxKeepAlive;
     }
     this.#keepAliveMs = keepAlive * 1000;
+    const now = core.clock.now();
+    if (options.messageRatePerClient !== Infinity) {
+      this.#messageRate = new TokenBucket(options.messageRatePerClient, options.messageRatePerClient, now);
+    }
+    if (options.publishBytesPerSecond !== Infinity) {
+      this.#byteQuota = new TokenBucket(options.publishBytesPerSecond, options.publishBytesPerSecond, now);
+    }
 
     if (v5) {
       this.sendWindow = Math.min(props?.receiveMaximum ?? 65535, options.maxInflight);
@@ -462,6 +477,12 @@ export class Connection implements SessionLink {
     const options = core.options;
     const v5 = this.protocolVersion === 5;
     core.stats.messagesReceived++;
+    if (this.#messageRate !== undefined && !this.#messageRate.take(core.clock.now())) {
+      throw new MqttError(
+        REASON_CODE.MessageRateTooHigh,
+        `more than ${options.messageRatePerClient} PUBLISH per second`,
+      );
+    }
     let topic = packet.topic;
     const props = packet.properties;
     if (v5 && props !== undefined) {
@@ -530,6 +551,11 @@ export class Connection implements SessionLink {
       }
       reasonCode = REASON_CODE.PayloadFormatInvalid;
       reason = "payload is not UTF-8 as its format indicator says";
+    } else if (
+      this.#byteQuota !== undefined && !this.#byteQuota.take(core.clock.now(), packet.payload.length)
+    ) {
+      reasonCode = REASON_CODE.QuotaExceeded;
+      reason = `more than ${options.publishBytesPerSecond} payload bytes per second`;
     } else if (!core.authorizer.canPublish(this.identity, topic)) {
       reasonCode = REASON_CODE.NotAuthorized;
       reason = `not authorized to publish to ${topic}`;

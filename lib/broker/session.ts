@@ -119,6 +119,8 @@ export interface SessionOptions {
   readonly expiryInterval: number;
   /** Maximum QoS 1/2 messages queued behind the inflight window. */
   readonly maxQueued: number;
+  /** Maximum payload bytes queued behind the inflight window. */
+  readonly maxQueuedBytes: number;
   /** Whether QoS 0 messages are queued while the client is offline. */
   readonly queueQoS0: boolean;
   /** Where durable changes go; undefined when nothing is persisted. */
@@ -148,6 +150,9 @@ export class Session {
   #nextPacketId = 1;
   #seq = 0;
   readonly #maxQueued: number;
+  readonly #maxQueuedBytes: number;
+  /** Payload bytes in the queue. */
+  #queuedBytes = 0;
   readonly #queueQoS0: boolean;
   readonly #store: CommitQueue | undefined;
   /** Outgoing topic aliases of the current connection (topic -> alias). */
@@ -161,6 +166,7 @@ export class Session {
     this.protocolVersion = options.protocolVersion;
     this.expiryInterval = options.expiryInterval;
     this.#maxQueued = options.maxQueued;
+    this.#maxQueuedBytes = options.maxQueuedBytes;
     this.#queueQoS0 = options.queueQoS0;
     this.#store = options.store;
   }
@@ -220,7 +226,11 @@ export class Session {
       this.#sendQoS0(link, message, retain, subscriptionIds, cache);
       return;
     }
-    if (this.queued >= this.#maxQueued && (link === undefined || this.inflight.size >= link.sendWindow)) {
+    const windowFull = link === undefined || this.inflight.size >= link.sendWindow || this.queued > 0;
+    if (
+      windowFull &&
+      (this.queued >= this.#maxQueued || this.#queuedBytes + message.payload.length > this.#maxQueuedBytes)
+    ) {
       this.dropped++;
       return;
     }
@@ -238,6 +248,7 @@ export class Session {
       this.#sendNew(link, entry, cache);
     } else {
       this.#queue.push(entry);
+      this.#queuedBytes += message.payload.length;
     }
     if (this.persistent && (entry.state === "queued" || this.inflight.has(entry.packetId))) {
       this.#persist(entry);
@@ -355,6 +366,7 @@ export class Session {
     const cache = new EncodeCache(now);
     while (this.#queueHead < this.#queue.length && this.inflight.size < link.sendWindow) {
       const entry = this.#queue[this.#queueHead++]!;
+      this.#queuedBytes -= entry.message.payload.length;
       this.#sendNew(link, entry, cache);
       if (this.persistent && this.inflight.has(entry.packetId)) this.#persist(entry);
     }
@@ -439,6 +451,7 @@ export class Session {
     this.inflight.clear();
     this.#queue = [];
     this.#queueHead = 0;
+    this.#queuedBytes = 0;
     return out;
   }
 
@@ -461,6 +474,7 @@ export class Session {
         entry.state = "queued";
         entry.packetId = 0;
         this.#queue.push(entry);
+        this.#queuedBytes += entry.message.payload.length;
       }
     }
     for (const id of incoming) this.incoming.add(id);

@@ -1,0 +1,86 @@
+/**
+ * Rate limits: a token bucket, and a per-address table of them that forgets idle addresses.
+ *
+ * @module
+ */
+
+import type { Clock } from "../clock.ts";
+
+/** A token bucket: `rate` tokens per second, holding at most `burst`. */
+export class TokenBucket {
+  readonly #rate: number;
+  readonly #burst: number;
+  #tokens: number;
+  #at: number;
+
+  constructor(rate: number, burst: number, now: number) {
+    this.#rate = rate;
+    this.#burst = burst;
+    this.#tokens = burst;
+    this.#at = now;
+  }
+
+  /** Takes `count` tokens if there are enough; false when the rate is exceeded. */
+  take(now: number, count = 1): boolean {
+    if (this.#rate === Infinity) return true;
+    const elapsed = (now - this.#at) / 1000;
+    this.#at = now;
+    this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#rate);
+    if (this.#tokens < count) return false;
+    this.#tokens -= count;
+    return true;
+  }
+
+  /** True when the bucket is full again (nothing to remember). */
+  idle(now: number): boolean {
+    return this.#tokens + ((now - this.#at) / 1000) * this.#rate >= this.#burst;
+  }
+}
+
+/** One token bucket per remote address, bounded in size. */
+export class AddressLimiter {
+  readonly #rate: number;
+  readonly #burst: number;
+  readonly #clock: Clock;
+  readonly #buckets = new Map<string, TokenBucket>();
+  readonly #maxEntries: number;
+
+  constructor(rate: number, clock: Clock, maxEntries = 100_000) {
+    this.#rate = rate;
+    this.#burst = Math.max(1, rate);
+    this.#clock = clock;
+    this.#maxEntries = maxEntries;
+  }
+
+  /** Takes a token for `address`; false when it exceeds its rate. */
+  take(address: string): boolean {
+    if (this.#rate === Infinity) return true;
+    const now = this.#clock.now();
+    let bucket = this.#buckets.get(address);
+    if (bucket === undefined) {
+      if (this.#buckets.size >= this.#maxEntries) this.#prune(now);
+      bucket = new TokenBucket(this.#rate, this.#burst, now);
+      this.#buckets.set(address, bucket);
+    }
+    return bucket.take(now);
+  }
+
+  #prune(now: number): void {
+    for (const [address, bucket] of this.#buckets) if (bucket.idle(now)) this.#buckets.delete(address);
+    // Still full of busy addresses: forget the oldest half rather than grow without bound.
+    if (this.#buckets.size >= this.#maxEntries) {
+      let drop = this.#buckets.size >> 1;
+      for (const address of this.#buckets.keys()) {
+        if (drop-- <= 0) break;
+        this.#buckets.delete(address);
+      }
+    }
+  }
+}
+
+/** The host part of "host:port" or "[v6]:port". */
+export function hostOf(remoteAddress: string): string {
+  if (remoteAddress.startsWith("[")) return remoteAddress.slice(1, remoteAddress.indexOf("]"));
+  const colon = remoteAddress.lastIndexOf(":");
+  return colon < 0 ? remoteAddress : remoteAddress.slice(0, colon);
+}
