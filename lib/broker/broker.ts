@@ -603,6 +603,8 @@ export class Broker implements BrokerCore {
     if (previous !== undefined && previous !== connection) {
       // Session take-over [MQTT-3.1.4-3]: the old connection is told (v5 0x8E) and closed, its will handled.
       (previous as Connection).disconnect(REASON_CODE.SessionTakenOver, "session taken over");
+      // Closing it ended the session if its expiry was 0 (section 3.1.2.11.2): do not revive the removed one.
+      session = this.#sessions.get(clientId);
     }
     let present = false;
     if (session !== undefined && packet.cleanStart) {

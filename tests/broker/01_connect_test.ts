@@ -1,0 +1,302 @@
+/**
+ * CONNECT / CONNACK (sections 3.1, 3.2): what comes first, protocol levels, client identifiers, take-over and
+ * the connect timeout.
+ */
+
+import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/clock.ts";
+import {
+  CONNACK_OK_V4,
+  connectPacket,
+  connectV5,
+  DISCONNECT,
+  hex,
+  P,
+  PINGREQ,
+  publishPacket,
+  subscribe,
+  subscribePacket,
+  v,
+  VERSIONS,
+  withBroker,
+} from "./_wire.ts";
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: CONNECT is answered by a successful CONNACK [MQTT-3.2.0-1]`, async () => {
+    await withBroker({}, async ({ open }) => {
+      const client = await open(version);
+      await client.send(connectPacket({ version, clientId: "c1", keepAlive: 60 }));
+      if (version === 4) {
+        await client.expect(CONNACK_OK_V4, "CONNACK");
+      } else {
+        const connack = await client.expectPacket(2, "CONNACK");
+        assert.equal(connack.sessionPresent, false);
+        assert.equal(connack.reasonCode, 0);
+        // The broker's limits, announced once so the client can respect them (section 3.2.2.3).
+        assert.deepEqual(connack.properties, {
+          receiveMaximum: 100,
+          maximumPacketSize: 1_048_576,
+          topicAliasMaximum: 10,
+          retainAvailable: 1,
+          wildcardSubscriptionAvailable: 1,
+          subscriptionIdentifiersAvailable: 1,
+          sharedSubscriptionAvailable: 1,
+        });
+      }
+      await client.barrier("PINGRESP after CONNACK");
+      await client.disconnect();
+    });
+  });
+}
+
+Deno.test("v5: CONNACK announces configured limits (Receive Maximum, Maximum Packet Size, Maximum QoS)", async () => {
+  await withBroker(
+    { receiveMaximum: 5, maxPacketSize: 2048, maxQoS: 1, retainAvailable: false, topicAliasMaximum: 0 },
+    async (context) => {
+      const { client, connack } = await connectV5(context, { clientId: "limits" });
+      assert.equal(connack.reasonCode, 0);
+      assert.equal(connack.properties?.receiveMaximum, 5);
+      assert.equal(connack.properties?.maximumPacketSize, 2048);
+      assert.equal(connack.properties?.maximumQoS, 1);
+      assert.equal(connack.properties?.retainAvailable, 0);
+      await client.disconnect();
+    },
+  );
+});
+
+Deno.test("v3.1: an MQIsdp level 3 CONNECT is accepted with 20 02 00 00", async () => {
+  await withBroker({}, async ({ open }) => {
+    const client = await open(3);
+    await client.send(connectPacket({ version: 3, clientId: "old-client" }));
+    await client.expect(CONNACK_OK_V4, "CONNACK");
+    await client.barrier();
+    await client.disconnect();
+  });
+});
+
+const NOT_CONNECT: readonly [string, Uint8Array][] = [
+  ["PINGREQ", PINGREQ],
+  ["PUBLISH", publishPacket(4, { topic: "a", payload: "x" })],
+  ["SUBSCRIBE", subscribePacket(4, 1, [["a", 0]])],
+  ["DISCONNECT", DISCONNECT],
+];
+
+for (const [name, bytes] of NOT_CONNECT) {
+  Deno.test(`a first packet that is ${name}, not CONNECT, closes the connection [MQTT-3.1.0-1]`, async () => {
+    await withBroker({}, async ({ open, broker }) => {
+      const client = await open(4);
+      await client.trySend(bytes);
+      await client.expectClosed();
+      // Nothing of it was acted on: no session was made.
+      assert.equal(broker.sessionCount, 0);
+    });
+  });
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: a second CONNECT is a protocol error [MQTT-3.1.0-2]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const client = await connect({ version, clientId: "twice" });
+      await client.send(connectPacket({ version, clientId: "twice" }));
+      await client.expectDisconnect(0x82, "DISCONNECT Protocol Error");
+    });
+  });
+}
+
+Deno.test("a socket that sends no CONNECT within connectTimeout is closed (ManualClock)", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, connectTimeout: 5000 }, async ({ open, broker }) => {
+    const client = await open(4, "memory");
+    clock.advance(4999);
+    assert.equal(broker.connectionCount, 1, "still open before the timeout");
+    clock.advance(1);
+    await client.expectClosed("close at the connect timeout");
+  });
+});
+
+Deno.test("a half-sent CONNECT does not hold the socket past connectTimeout (ManualClock)", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, connectTimeout: 5000 }, async ({ open }) => {
+    const client = await open(4, "memory");
+    await client.send(connectPacket({ version: 4, clientId: "slow" }).subarray(0, 6));
+    clock.advance(5000);
+    await client.expectClosed("close at the connect timeout");
+  });
+});
+
+Deno.test("a TCP socket that sends no CONNECT within a real 50 ms connectTimeout is closed", async () => {
+  await withBroker({ connectTimeout: 50 }, async ({ open }) => {
+    const client = await open(4);
+    await client.expectClosed("close at the connect timeout");
+  });
+});
+
+Deno.test("the connect timeout stops once CONNECT arrived (ManualClock)", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, connectTimeout: 5000 }, async ({ open }) => {
+    const client = await open(4, "memory");
+    await client.send(connectPacket({ version: 4, clientId: "in-time" }));
+    await client.expect(CONNACK_OK_V4);
+    clock.advance(60_000);
+    await client.barrier("still connected after the connect timeout");
+    await client.disconnect();
+  });
+});
+
+const BAD_LEVELS: readonly [string, string, number][] = [
+  ["MQTT level 6", "MQTT", 6],
+  ["MQTT level 2", "MQTT", 2],
+  ["MQTT level 3 (3.1 needs MQIsdp)", "MQTT", 3],
+  ["MQIsdp level 4 (3.1.1 needs MQTT)", "MQIsdp", 4],
+];
+
+for (const [name, protocolName, level] of BAD_LEVELS) {
+  Deno.test(`unsupported protocol ${name}: CONNACK 0x01, then close [MQTT-3.1.2-2]`, async () => {
+    await withBroker({}, async ({ open, broker }) => {
+      const client = await open(4);
+      await client.send(connectPacket({ version: 4, clientId: "future", level, protocolName }));
+      await client.expect(hex("20 02 00 01"), "CONNACK 0x01 unacceptable protocol version");
+      await client.expectClosed();
+      assert.equal(broker.sessionCount, 0);
+    });
+  });
+}
+
+Deno.test("a protocol name that is not MQTT is refused and closed [MQTT-3.1.2-1]", async () => {
+  await withBroker({}, async ({ open, broker }) => {
+    const client = await open(4);
+    await client.send(connectPacket({ version: 4, clientId: "x", protocolName: "MQTX" }));
+    // The server may answer 0x01 before closing (3.1.1 section 3.1.2.1); it must not go on with MQTT.
+    const frame = await client.nextOrEnd();
+    if (frame !== undefined) assert.deepEqual(frame, hex("20 02 00 01"));
+    await client.expectClosed();
+    assert.equal(broker.sessionCount, 0);
+  });
+});
+
+// ---- client identifiers ----------------------------------------------------------------------------------
+
+Deno.test("v5: an empty client id gets an Assigned Client Identifier [MQTT-3.1.3-6] [MQTT-3.2.2-16]", async () => {
+  await withBroker({}, async (context) => {
+    const first = await connectV5(context, {});
+    const second = await connectV5(context, {});
+    assert.equal(first.connack.reasonCode, 0);
+    const assigned = first.connack.properties?.assignedClientIdentifier;
+    assert.ok(typeof assigned === "string" && assigned.length > 0, "assigned id present");
+    assert.notEqual(second.connack.properties?.assignedClientIdentifier, assigned, "ids are unique");
+    assert.ok(context.broker.session(assigned) !== undefined, "the session is under the assigned id");
+    await first.client.disconnect();
+    await second.client.disconnect();
+  });
+});
+
+Deno.test("v5: an empty client id with Clean Start 0 is assigned one too [MQTT-3.1.3-7]", async () => {
+  await withBroker({}, async (context) => {
+    const { client, connack } = await connectV5(context, { clean: false, properties: [P.sessionExpiry(60)] });
+    assert.equal(connack.reasonCode, 0);
+    assert.ok((connack.properties?.assignedClientIdentifier ?? "").length > 0);
+    await client.disconnect();
+  });
+});
+
+Deno.test("v4: an empty client id with Clean Session 1 is accepted [MQTT-3.1.3-6]", async () => {
+  await withBroker({}, async ({ open, broker }) => {
+    const client = await open(4);
+    await client.send(connectPacket({ version: 4, clientId: "", clean: true }));
+    await client.expect(CONNACK_OK_V4);
+    assert.equal(broker.sessionCount, 1);
+    await client.barrier();
+    await client.disconnect();
+  });
+});
+
+Deno.test("v4: an empty client id with Clean Session 0 gets CONNACK 0x02, then close [MQTT-3.1.3-8]", async () => {
+  await withBroker({}, async ({ open, broker }) => {
+    const client = await open(4);
+    await client.send(connectPacket({ version: 4, clientId: "", clean: false }));
+    await client.expect(hex("20 02 00 02"), "CONNACK identifier rejected");
+    await client.expectClosed();
+    assert.equal(broker.sessionCount, 0);
+  });
+});
+
+for (const [name, clientId] of [["empty", ""], ["24 characters", "abcdefghijklmnopqrstuvwx"]] as const) {
+  Deno.test(`v3.1: a ${name} client id gets CONNACK 0x02, then close`, async () => {
+    await withBroker({}, async ({ open }) => {
+      const client = await open(3);
+      await client.send(connectPacket({ version: 3, clientId, clean: true }));
+      await client.expect(hex("20 02 00 02"), "CONNACK identifier rejected");
+      await client.expectClosed();
+    });
+  });
+}
+
+Deno.test("v4: a 100-character UTF-8 client id is accepted [MQTT-3.1.3-5]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const client = await connect({ version: 4, clientId: "é".repeat(100) });
+    await client.disconnect();
+  });
+});
+
+// ---- session take-over -----------------------------------------------------------------------------------
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: a second connection with the same id disconnects the first [MQTT-3.1.4-3]`, async () => {
+    await withBroker({}, async ({ connect, broker }) => {
+      const persistent = { version, clientId: "same", clean: false, properties: [P.sessionExpiry(60)] };
+      const first = await connect(persistent);
+      const second = await connect(persistent, true);
+      await first.expectDisconnect(0x8e, "DISCONNECT Session taken over");
+      await second.barrier("the new connection works");
+      assert.equal(broker.sessionCount, 1);
+      await second.disconnect();
+    });
+  });
+}
+
+Deno.test("v5: take-over of a session with expiry 0 starts a new, working session [MQTT-3.1.4-3]", async () => {
+  await withBroker({}, async ({ connect, broker }) => {
+    const first = await connect({ version: 5, clientId: "brief", clean: false });
+    await subscribe(first, 1, [["old/topic", 1]]);
+    // The old session ends with its connection (section 3.1.2.11.2), so nothing is present.
+    const second = await connect({ version: 5, clientId: "brief", clean: false }, false);
+    await first.expectDisconnect(0x8e, "DISCONNECT Session taken over");
+    assert.equal(broker.sessionCount, 1);
+    await subscribe(second, 2, [["new/topic", 0]]);
+    const publisher = await connect({ version: 4, clientId: "pub" });
+    await publisher.send(
+      publishPacket(4, { topic: "old/topic", payload: "gone" }),
+      publishPacket(4, { topic: "new/topic", payload: "here" }),
+    );
+    await publisher.barrier();
+    await second.expect(
+      publishPacket(5, { topic: "new/topic", payload: "here" }),
+      "message to the new session",
+    );
+    await second.barrier("nothing for the old subscription");
+    await publisher.disconnect();
+    await second.disconnect();
+  });
+});
+
+Deno.test("take-over across versions: a v5 client takes over a v4 client's id", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const old = await connect({ version: 4, clientId: "mixed" });
+    const fresh = await connect({ version: 5, clientId: "mixed" });
+    await old.expectClosed("v4 connection closed without a DISCONNECT");
+    await fresh.barrier();
+    await fresh.disconnect();
+  });
+});
+
+Deno.test("the broker keeps serving after a refused CONNECT", async () => {
+  await withBroker({}, async ({ open, connect }) => {
+    const refused = await open(4);
+    await refused.send(connectPacket({ version: 4, clientId: "", clean: false }));
+    await refused.expect(hex("20 02 00 02"));
+    await refused.expectClosed();
+    const ok = await connect({ version: 4, clientId: "next" });
+    await ok.barrier();
+    await ok.disconnect();
+  });
+});
