@@ -101,3 +101,12 @@ export {
   type SubscriptionRouter,
   TopicRouter,
 } from "./topic/router.ts";
+export {
+  SCRAM_SHA_256,
+  type ScramClient,
+  scramClient,
+  type ScramCredential,
+  scramCredential,
+  type ScramLookup,
+  ScramSha256,
+} from "./broker/scram.ts";
