@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { Broker, type BrokerOptions } from "./lib/broker/broker.ts";
 import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts";
+import { SqlitePersistence } from "./lib/broker/sqlite_persistence.ts";
 
 const USAGE = `Usage: deno task broker [options]
 
@@ -15,7 +16,7 @@ Starts an MQTT 3.1 / 3.1.1 / 5.0 broker. With no options it listens on 127.0.0.1
 Options:
   --host HOST              address to listen on (default 127.0.0.1)
   -p, --port PORT          TCP port (default 1883; 0 picks a free port and prints it)
-  --persistence KIND       memory (default until storage lands)
+  --persistence KIND       sqlite:PATH (default sqlite:./data/broker.db) or memory (nothing survives a restart)
   --max-keepalive SECONDS  largest keep alive a client may use (v5 clients get Server Keep Alive)
   --max-packet-size BYTES  largest packet accepted (default 1048576)
   --sys-interval SECONDS   seconds between $SYS updates, 0 for none (default 10)
@@ -71,14 +72,17 @@ async function main(args: string[]): Promise<void> {
   if (!LOG_LEVELS.includes(level)) {
     fail(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${level}"`);
   }
-  const persistence = values.persistence ?? "memory";
-  if (persistence !== "memory") fail(`--persistence must be "memory", got "${persistence}"`);
+  const persistence = values.persistence ?? "sqlite:./data/broker.db";
+  if (persistence !== "memory" && !(persistence.startsWith("sqlite:") && persistence.length > 7)) {
+    fail(`--persistence must be "memory" or "sqlite:PATH", got "${persistence}"`);
+  }
   const port = integer("port", values.port, 0, 65535) ?? 1883;
   const hostname = values.host ?? "127.0.0.1";
   const logger = leveledLogger(level, (l, message) => {
     console.error(`${new Date().toISOString()} ${l.toUpperCase().padEnd(5)} ${message}`);
   });
   const options: BrokerOptions = { logger };
+  if (persistence.startsWith("sqlite:")) options.persistence = new SqlitePersistence(persistence.slice(7));
   const maxKeepAlive = integer("max-keepalive", values["max-keepalive"], 1, 65535);
   if (maxKeepAlive !== undefined) options.maxKeepAlive = maxKeepAlive;
   const maxPacketSize = integer("max-packet-size", values["max-packet-size"], 16, 268_435_460);
@@ -91,7 +95,8 @@ async function main(args: string[]): Promise<void> {
   try {
     address = await broker.listen({ hostname, port });
   } catch (error) {
-    console.error(`broker: cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+    // Storage that is corrupt, locked by another broker or from a newer schema also stops us here.
+    console.error(`broker: cannot start on ${hostname}:${port}: ${(error as Error).message}`);
     Deno.exit(1);
   }
   console.log(`mqtt broker listening on ${address.hostname}:${address.port}`);
