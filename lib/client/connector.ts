@@ -1,0 +1,54 @@
+/**
+ * How the client opens a byte stream to the server. A {@linkcode Connector} is a factory the client calls for
+ * every (re)connect, so TCP, TLS, WebSocket or an in-memory pipe plug in the same way.
+ *
+ * @module
+ */
+
+import type { ByteStream } from "../transport/transport.ts";
+
+/** Opens a new byte stream to the server; `signal` aborts a connect in progress. */
+export type Connector = (signal: AbortSignal) => Promise<ByteStream>;
+
+/** TLS settings for {@linkcode tlsConnector}. */
+export interface TlsOptions {
+  /** PEM root certificates trusted in addition to the system's. */
+  caCerts?: string[];
+  /** ALPN protocols to offer. */
+  alpnProtocols?: string[];
+}
+
+/**
+ * A connector for plain TCP (`Deno.connect`).
+ *
+ * @example
+ * ```ts ignore
+ * import { MqttClient } from "./client.ts";
+ * import { tcpConnector } from "./connector.ts";
+ * const client = new MqttClient({ connect: tcpConnector("broker.local", 1883) });
+ * ```
+ */
+export function tcpConnector(hostname: string, port: number): Connector {
+  return (signal) => Deno.connect({ hostname, port, signal });
+}
+
+/** A connector for TLS (`Deno.connectTls`). */
+export function tlsConnector(hostname: string, port: number, options: TlsOptions = {}): Connector {
+  return async (signal) => {
+    const pending = Deno.connectTls({ hostname, port, ...options });
+    if (signal.aborted) throw signal.reason;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([pending, aborted]);
+    } catch (error) {
+      pending.then((conn) => conn.close(), () => {});
+      throw error;
+    } finally {
+      signal.removeEventListener("abort", onAbort!);
+    }
+  };
+}
