@@ -1,0 +1,260 @@
+/**
+ * SUBSCRIBE / SUBACK, UNSUBSCRIBE / UNSUBACK and QoS 0 routing (sections 3.8 - 3.11, 4.7): per-filter reason
+ * codes, wildcards, `$` topics, No Local and Subscription Identifiers.
+ */
+
+import assert from "node:assert/strict";
+import {
+  hex,
+  P,
+  puback,
+  publishPacket,
+  subackPacket,
+  subOptions,
+  subscribe,
+  subscribePacket,
+  unsubackPacket,
+  unsubscribePacket,
+  v,
+  VERSIONS,
+  withBroker,
+} from "./_wire.ts";
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: SUBACK bytes and a QoS 0 message delivered exactly [MQTT-3.8.4-1]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const sub = await connect({ version, clientId: "sub" });
+      await sub.send(subscribePacket(version, 1, [["a/+", 0]]));
+      await sub.expect(version === 4 ? hex("90 03 00 01 00") : hex("90 04 00 01 00 00"), "SUBACK");
+      const pub = await connect({ version, clientId: "pub" });
+      await pub.send(publishPacket(version, { topic: "a/b", payload: "hello" }));
+      await sub.expect(
+        version === 4
+          ? hex("30 0a 00 03 61 2f 62 68 65 6c 6c 6f")
+          : hex("30 0b 00 03 61 2f 62 00 68 65 6c 6c 6f"),
+        "PUBLISH a/b hello",
+      );
+      await sub.barrier();
+      await pub.disconnect();
+      await sub.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: SUBACK grants the requested QoS per filter, in order [MQTT-3.9.3-1]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const client = await connect({ version, clientId: "granted" });
+      await client.send(subscribePacket(version, 0x1234, [["q/0", 0], ["q/1", 1], ["q/2", 2]]));
+      await client.expect(subackPacket(version, 0x1234, [0, 1, 2]), "SUBACK 00 01 02");
+      await client.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: SUBACK grants at most the broker's maximum QoS [MQTT-3.2.2-9]`, async () => {
+    await withBroker({ maxQoS: 1 }, async ({ connect }) => {
+      const client = await connect({ version, clientId: "capped" });
+      await client.send(subscribePacket(version, 2, [["q", 2]]));
+      await client.expect(subackPacket(version, 2, [1]), "SUBACK 01");
+      await client.disconnect();
+    });
+  });
+
+  Deno.test(
+    `${v(version)}: an invalid filter is refused in its SUBACK slot, the others granted [MQTT-3.8.4-5]`,
+    async () => {
+      await withBroker({}, async ({ connect }) => {
+        const client = await connect({ version, clientId: "mixed" });
+        const bad = version === 5 ? 0x8f : 0x80;
+        await client.send(
+          subscribePacket(version, 3, [["good/#", 0], ["a/#/b", 0], ["a+", 1], ["#/x", 0], ["", 0], [
+            "ok",
+            1,
+          ]]),
+        );
+        await client.expect(subackPacket(version, 3, [0, bad, bad, bad, bad, 1]), "SUBACK per filter");
+        // The connection is still usable and the good filters work.
+        await client.send(publishPacket(version, { topic: "good/1", payload: "x" }));
+        await client.expect(publishPacket(version, { topic: "good/1", payload: "x" }));
+        await client.barrier();
+        await client.disconnect();
+      });
+    },
+  );
+
+  Deno.test(`${v(version)}: UNSUBSCRIBE stops delivery; UNSUBACK echoes the packet id [MQTT-3.10.4-4]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const client = await connect({ version, clientId: "unsub" });
+      await subscribe(client, 1, [["t/+", 0], ["u", 0]]);
+      await client.send(unsubscribePacket(version, 0x0102, ["t/+", "never/subscribed", "a/#/b"]));
+      await client.expect(unsubackPacket(version, 0x0102, [0x00, 0x11, 0x8f]), "UNSUBACK");
+      await client.send(
+        publishPacket(version, { topic: "t/1", payload: "no" }),
+        publishPacket(version, { topic: "u", payload: "yes" }),
+      );
+      await client.expect(
+        publishPacket(version, { topic: "u", payload: "yes" }),
+        "only the kept subscription",
+      );
+      await client.barrier();
+      await client.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: subscribing again replaces the subscription (new QoS, one copy) [MQTT-3.8.4-3]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const client = await connect({ version, clientId: "again" });
+      await subscribe(client, 1, [["r", 1]]);
+      await subscribe(client, 2, [["r", 0]]);
+      await client.send(publishPacket(version, { topic: "r", payload: "m", qos: 1, id: 9 }));
+      await client.expect(publishPacket(version, { topic: "r", payload: "m" }), "delivered at the new QoS 0");
+      await client.expect(puback(version, 9), "PUBACK");
+      await client.barrier("one copy only");
+      await client.disconnect();
+    });
+  });
+
+  Deno.test(
+    `${v(version)}: overlapping subscriptions deliver one copy at the highest QoS [MQTT-3.3.4-2]`,
+    async () => {
+      await withBroker({}, async ({ connect }) => {
+        const sub = await connect({ version, clientId: "overlap" });
+        await subscribe(sub, 1, [["o/#", 0], ["o/+", 1]]);
+        const pub = await connect({ version, clientId: "pub" });
+        await pub.send(publishPacket(version, { topic: "o/x", payload: "m", qos: 1, id: 5 }));
+        await pub.expect(puback(version, 5), "PUBACK");
+        await sub.expect(
+          publishPacket(version, { topic: "o/x", payload: "m", qos: 1, id: 1 }),
+          "PUBLISH QoS 1",
+        );
+        await sub.barrier("one copy only");
+        await pub.disconnect();
+        await sub.disconnect();
+      });
+    },
+  );
+
+  Deno.test(`${v(version)}: topic matching: wildcards, levels and case [MQTT-4.7.1-2] [MQTT-4.7.1-3]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const sub = await connect({ version, clientId: "matcher" });
+      await subscribe(sub, 1, [["sport/#", 0], ["+/+", 0], ["x/+/z", 0]]);
+      const topics: readonly [string, boolean][] = [
+        ["sport", true], // "#" matches the parent level too
+        ["sport/tennis/player1", true],
+        ["/finance", true], // "+/+": an empty first level
+        ["finance", false],
+        ["x/y/z", true],
+        ["x//z", true],
+        ["x/y/z/w", false],
+        ["Sport/tennis/x", false], // topics are case-sensitive [MQTT-4.7.3-4]
+      ];
+      for (const [topic] of topics) {
+        await sub.send(publishPacket(version, { topic, payload: topic }));
+      }
+      for (const [topic, matches] of topics) {
+        if (matches) await sub.expect(publishPacket(version, { topic, payload: topic }), `PUBLISH ${topic}`);
+      }
+      await sub.barrier("nothing for the non-matching topics");
+      await sub.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: "#" and "+" do not match topics starting with $ [MQTT-4.7.2-1]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const all = await connect({ version, clientId: "all" });
+      await subscribe(all, 1, [["#", 0], ["+/info", 0]]);
+      const dollar = await connect({ version, clientId: "dollar" });
+      await subscribe(dollar, 1, [["$app/#", 0]]);
+      const pub = await connect({ version, clientId: "pub" });
+      await pub.send(publishPacket(version, { topic: "$app/info", payload: "d" }));
+      await dollar.expect(
+        publishPacket(version, { topic: "$app/info", payload: "d" }),
+        "explicit $ subscription",
+      );
+      await pub.barrier();
+      await all.barrier("no $ topic through wildcards");
+      for (const c of [all, dollar, pub]) await c.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a binary payload with zero bytes arrives unchanged`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const client = await connect({ version, clientId: "bin" });
+      await subscribe(client, 1, [["b", 0]]);
+      const payload = Uint8Array.of(0, 1, 0xff, 0, 0x80);
+      await client.send(publishPacket(version, { topic: "b", payload }));
+      await client.expect(publishPacket(version, { topic: "b", payload }));
+      await client.disconnect();
+    });
+  });
+}
+
+Deno.test("v5: No Local keeps a client's own messages from it [MQTT-3.8.3-3]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "self" });
+    await subscribe(client, 1, [["mine", subOptions(0, { noLocal: true })], ["echo", 0]], [0, 0]);
+    await client.send(
+      publishPacket(5, { topic: "mine", payload: "1" }),
+      publishPacket(5, { topic: "echo", payload: "2" }),
+    );
+    await client.expect(
+      publishPacket(5, { topic: "echo", payload: "2" }),
+      "only the subscription without No Local",
+    );
+    await client.barrier();
+    const other = await connect({ version: 5, clientId: "other" });
+    await other.send(publishPacket(5, { topic: "mine", payload: "3" }));
+    await client.expect(publishPacket(5, { topic: "mine", payload: "3" }), "other clients' messages arrive");
+    await other.disconnect();
+    await client.disconnect();
+  });
+});
+
+Deno.test("v5: a Subscription Identifier is sent with matching messages [MQTT-3.3.4-3]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "ids" });
+    await client.send(subscribePacket(5, 1, [["s/+", 1]], [P.subscriptionId(300)]));
+    await client.expect(subackPacket(5, 1, [1]));
+    await client.send(subscribePacket(5, 2, [["plain", 0]]));
+    await client.expect(subackPacket(5, 2, [0]));
+    await client.send(publishPacket(5, { topic: "s/1", payload: "x" }), publishPacket(5, { topic: "plain" }));
+    await client.expect(
+      publishPacket(5, { topic: "s/1", payload: "x", properties: [P.subscriptionId(300)] }),
+    );
+    await client.expect(publishPacket(5, { topic: "plain" }), "no identifier without one");
+    await client.disconnect();
+  });
+});
+
+Deno.test("v5: a subscription over maxSubscriptionsPerClient gets 0x97 Quota exceeded", async () => {
+  await withBroker({ maxSubscriptionsPerClient: 2 }, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "quota" });
+    await client.send(subscribePacket(5, 1, [["a", 0], ["b", 0], ["c", 0], ["a", 1]]));
+    await client.expect(
+      subackPacket(5, 1, [0, 0, 0x97, 1]),
+      "third refused, re-subscribing a kept filter is fine",
+    );
+    await client.disconnect();
+  });
+});
+
+Deno.test("v5: a shared subscription delivers each message to one member (section 4.8.2)", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const a = await connect({ version: 5, clientId: "a" });
+    const b = await connect({ version: 5, clientId: "b" });
+    await subscribe(a, 1, [["$share/g/jobs/+", 0]]);
+    await subscribe(b, 1, [["$share/g/jobs/+", 0]]);
+    const pub = await connect({ version: 5, clientId: "pub" });
+    for (let i = 0; i < 4; i++) await pub.send(publishPacket(5, { topic: "jobs/x", payload: `${i}` }));
+    await pub.barrier();
+    let received = 0;
+    for (const c of [a, b]) {
+      await c.send(hex("c0 00"));
+      for (;;) {
+        const frame = await c.next();
+        if (frame[0] === 0xd0) break;
+        received++;
+      }
+    }
+    assert.equal(received, 4, "each message once across the group");
+    for (const c of [a, b, pub]) await c.disconnect();
+  });
+});
