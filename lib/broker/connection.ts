@@ -698,14 +698,15 @@ export class Connection implements SessionLink {
     this.send(encodeSuback({ packetId: packet.packetId, reasonCodes: codes }, this.protocolVersion));
     core.sessionChanged(session);
     if (retained.length > 0) {
-      const cache = new EncodeCache(core.clock.now());
+      const now = core.clock.now();
       const ids = subscriptionId === undefined ? undefined : [subscriptionId];
       for (const { filter, qos } of retained) {
         for (const message of core.retained.match(filter)) {
-          if (message.expiresAt !== undefined && message.expiresAt <= cache.now) continue;
+          if (message.expiresAt !== undefined && message.expiresAt <= now) continue;
           if (!core.authorizer.canReceive(this.identity, message.topic)) continue;
-          // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]).
-          session.deliver(message, Math.min(message.qos, qos) as QoS, true, ids, cache);
+          // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]). An EncodeCache holds the forms of ONE
+          // message, so each retained message gets its own.
+          session.deliver(message, Math.min(message.qos, qos) as QoS, true, ids, new EncodeCache(now));
         }
       }
     }

@@ -509,7 +509,9 @@ export async function withBroker(
   const open = async (version: ProtocolVersion, transport: "tcp" | "memory" = "tcp"): Promise<WireClient> => {
     let stream: ByteStream;
     if (transport === "tcp") {
-      stream = await Deno.connect({ hostname: "127.0.0.1", port });
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.setNoDelay(true); // no Nagle delay between a test's back-to-back small writes
+      stream = conn;
     } else {
       const [ours, theirs] = memoryPair();
       served.push(broker.handle(theirs, { remoteAddress: "memory", allowAnonymous: true }));

@@ -1,0 +1,224 @@
+/**
+ * Retained messages (section 3.3.1.3, 4.8 for shared subscriptions): stored, replaced, deleted by an empty
+ * payload, sent on subscribe with RETAIN set; v5 Retain Handling, Retain As Published and Message Expiry.
+ */
+
+import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/clock.ts";
+import { P, puback, publishPacket, subOptions, subscribe, v, VERSIONS, withBroker } from "./_wire.ts";
+
+for (const version of VERSIONS) {
+  Deno.test(
+    `${
+      v(version)
+    }: a retained message is sent to a new subscriber with RETAIN 1 [MQTT-3.3.1-6] [MQTT-3.3.1-9]`,
+    async () => {
+      await withBroker({}, async ({ connect }) => {
+        const live = await connect({ version, clientId: "live" });
+        await subscribe(live, 1, [["status/+", 0]]);
+        const pub = await connect({ version, clientId: "pub" });
+        await pub.send(publishPacket(version, { topic: "status/door", payload: "open", retain: true }));
+        // A subscriber that existed gets it as a normal message, RETAIN 0 [MQTT-3.3.1-12] (3.1.1: 3.3.1-9).
+        await live.expect(
+          publishPacket(version, { topic: "status/door", payload: "open" }),
+          "live, RETAIN 0",
+        );
+        await pub.barrier();
+        const late = await connect({ version, clientId: "late" });
+        await subscribe(late, 1, [["status/+", 0]]);
+        await late.expect(
+          publishPacket(version, { topic: "status/door", payload: "open", retain: true }),
+          "retained, RETAIN 1",
+        );
+        await late.barrier();
+        for (const c of [live, pub, late]) await c.disconnect();
+      });
+    },
+  );
+
+  Deno.test(`${v(version)}: a new retained message replaces the old one [MQTT-3.3.1-5]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const pub = await connect({ version, clientId: "pub" });
+      await pub.send(
+        publishPacket(version, { topic: "t", payload: "old", retain: true }),
+        publishPacket(version, { topic: "t", payload: "new", retain: true }),
+      );
+      await pub.barrier();
+      const sub = await connect({ version, clientId: "sub" });
+      await subscribe(sub, 1, [["t", 0]]);
+      await sub.expect(publishPacket(version, { topic: "t", payload: "new", retain: true }));
+      await sub.barrier("only the newest");
+      await pub.disconnect();
+      await sub.disconnect();
+    });
+  });
+
+  Deno.test(
+    `${v(version)}: an empty retained payload deletes the retained message [MQTT-3.3.1-10] [MQTT-3.3.1-11]`,
+    async () => {
+      await withBroker({}, async ({ connect, broker }) => {
+        const live = await connect({ version, clientId: "live" });
+        await subscribe(live, 1, [["gone", 0]]);
+        const pub = await connect({ version, clientId: "pub" });
+        await pub.send(publishPacket(version, { topic: "gone", payload: "x", retain: true }));
+        await pub.send(publishPacket(version, { topic: "gone", payload: "", retain: true }));
+        await pub.barrier();
+        await live.expect(publishPacket(version, { topic: "gone", payload: "x" }));
+        // The deleting message still goes to current subscribers as a normal message.
+        await live.expect(publishPacket(version, { topic: "gone", payload: "" }), "empty message forwarded");
+        assert.equal(broker.retained.size, 0, "nothing stored");
+        const late = await connect({ version, clientId: "late" });
+        await subscribe(late, 1, [["gone", 0]]);
+        await late.barrier("no retained message");
+        for (const c of [live, pub, late]) await c.disconnect();
+      });
+    },
+  );
+
+  Deno.test(`${v(version)}: a wildcard subscription gets every matching retained message`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const pub = await connect({ version, clientId: "pub" });
+      const topics = ["home/a", "home/b/c", "home", "other/x"];
+      for (const topic of topics) {
+        await pub.send(publishPacket(version, { topic, payload: topic, retain: true }));
+      }
+      await pub.barrier();
+      const sub = await connect({ version, clientId: "sub" });
+      await subscribe(sub, 1, [["home/#", 0]]);
+      const received = new Set<string>();
+      for (let i = 0; i < 3; i++) {
+        const message = await sub.expectPacket(3);
+        assert.equal(message.retain, true);
+        received.add(message.topic);
+      }
+      assert.deepEqual([...received].sort(), ["home", "home/a", "home/b/c"]);
+      await sub.barrier("not other/x");
+      await pub.disconnect();
+      await sub.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a retained message is sent at the lower of its QoS and the granted QoS`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const pub = await connect({ version, clientId: "pub" });
+      await pub.send(publishPacket(version, { topic: "rq", payload: "m", qos: 1, id: 1, retain: true }));
+      await pub.expect(puback(version, 1, version === 5 ? 0x10 : 0));
+      const high = await connect({ version, clientId: "high" });
+      await subscribe(high, 1, [["rq", 2]]);
+      await high.expect(publishPacket(version, { topic: "rq", payload: "m", qos: 1, id: 1, retain: true }));
+      await high.send(puback(version, 1));
+      const low = await connect({ version, clientId: "low" });
+      await subscribe(low, 1, [["rq", 0]]);
+      await low.expect(publishPacket(version, { topic: "rq", payload: "m", retain: true }));
+      for (const c of [pub, high, low]) await c.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: subscribing again re-sends the retained messages [MQTT-3.8.4-3]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const client = await connect({ version, clientId: "twice" });
+      await client.send(publishPacket(version, { topic: "again", payload: "r", retain: true }));
+      await subscribe(client, 1, [["again", 0]]);
+      await client.expect(publishPacket(version, { topic: "again", payload: "r", retain: true }));
+      await subscribe(client, 2, [["again", 0]]);
+      await client.expect(publishPacket(version, { topic: "again", payload: "r", retain: true }), "re-sent");
+      await client.disconnect();
+    });
+  });
+}
+
+Deno.test("v5: Retain Handling 0 sends retained messages at every subscribe [MQTT-3.3.1-9]", async () => {
+  await retainHandlingCase(0, [true, true]);
+});
+
+Deno.test("v5: Retain Handling 1 sends them only for a new subscription [MQTT-3.3.1-10]", async () => {
+  await retainHandlingCase(1, [true, false]);
+});
+
+Deno.test("v5: Retain Handling 2 never sends them [MQTT-3.3.1-11]", async () => {
+  await retainHandlingCase(2, [false, false]);
+});
+
+async function retainHandlingCase(handling: 0 | 1 | 2, sent: readonly [boolean, boolean]): Promise<void> {
+  await withBroker({}, async ({ connect }) => {
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "rh", payload: "kept", retain: true }));
+    await pub.barrier();
+    const sub = await connect({ version: 5, clientId: "sub" });
+    for (const [i, expected] of sent.entries()) {
+      await subscribe(sub, i + 1, [["rh", subOptions(0, { retainHandling: handling })]], [0]);
+      if (expected) await sub.expect(publishPacket(5, { topic: "rh", payload: "kept", retain: true }));
+      await sub.barrier(`subscribe #${i + 1}: ${expected ? "one" : "no"} retained message`);
+    }
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+}
+
+Deno.test("v5: Retain As Published keeps RETAIN on forwarded messages [MQTT-3.3.1-12] [MQTT-3.3.1-13]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const rap = await connect({ version: 5, clientId: "rap" });
+    await subscribe(rap, 1, [["rap", subOptions(0, { retainAsPublished: true })]], [0]);
+    const plain = await connect({ version: 5, clientId: "plain" });
+    await subscribe(plain, 1, [["rap", 0]]);
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "rap", payload: "r", retain: true }));
+    await pub.send(publishPacket(5, { topic: "rap", payload: "n" }));
+    await rap.expect(publishPacket(5, { topic: "rap", payload: "r", retain: true }), "RETAIN kept");
+    await rap.expect(publishPacket(5, { topic: "rap", payload: "n" }), "RETAIN 0 stays 0");
+    await plain.expect(publishPacket(5, { topic: "rap", payload: "r" }), "RETAIN cleared");
+    await plain.expect(publishPacket(5, { topic: "rap", payload: "n" }));
+    for (const c of [rap, plain, pub]) await c.disconnect();
+  });
+});
+
+Deno.test("v5: a shared subscription gets no retained messages (section 4.8.2)", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "shared/r", payload: "x", retain: true }));
+    await pub.barrier();
+    const member = await connect({ version: 5, clientId: "member" });
+    await subscribe(member, 1, [["$share/g/shared/r", 0]]);
+    await member.barrier("no retained message for $share");
+    await pub.disconnect();
+    await member.disconnect();
+  });
+});
+
+Deno.test("v5: a retained message expires; until then it carries the remaining interval [MQTT-3.3.2-5] [MQTT-3.3.2-6]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect }) => {
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(
+      publishPacket(5, { topic: "exp", payload: "soon", retain: true, properties: [P.messageExpiry(10)] }),
+    );
+    await pub.barrier();
+    clock.advance(4000);
+    const early = await connect({ version: 5, clientId: "early" });
+    await subscribe(early, 1, [["exp", 0]]);
+    await early.expect(
+      publishPacket(5, { topic: "exp", payload: "soon", retain: true, properties: [P.messageExpiry(6)] }),
+      "remaining 6 s",
+    );
+    clock.advance(6000);
+    const late = await connect({ version: 5, clientId: "late" });
+    await subscribe(late, 1, [["exp", 0]]);
+    await late.barrier("expired: not sent");
+    for (const c of [pub, early, late]) await c.disconnect();
+  });
+});
+
+Deno.test("v4: a v5 publisher's retained message reaches a v4 subscriber without properties", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const pub = await connect({ version: 5, clientId: "pub5" });
+    await pub.send(
+      publishPacket(5, { topic: "mix", payload: "p", retain: true, properties: [P.userProperty("k", "v")] }),
+    );
+    await pub.barrier();
+    const sub = await connect({ version: 4, clientId: "sub4" });
+    await subscribe(sub, 1, [["mix", 0]]);
+    await sub.expect(publishPacket(4, { topic: "mix", payload: "p", retain: true }));
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+});
