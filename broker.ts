@@ -20,6 +20,8 @@ Options:
   --max-keepalive SECONDS  largest keep alive a client may use (v5 clients get Server Keep Alive)
   --max-packet-size BYTES  largest packet accepted (default 1048576)
   --sys-interval SECONDS   seconds between $SYS updates, 0 for none (default 10)
+  --max-inflight N         outgoing QoS 1/2 messages in flight per client (default 100)
+  --max-queued N           QoS 1/2 messages queued per session behind the window; more are dropped (default 1000)
   --log-level LEVEL        error, warn, info or debug (default info)
   -h, --help               show this help
 `;
@@ -56,6 +58,8 @@ async function main(args: string[]): Promise<void> {
         "max-keepalive": { type: "string" },
         "max-packet-size": { type: "string" },
         "sys-interval": { type: "string" },
+        "max-inflight": { type: "string" },
+        "max-queued": { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -89,6 +93,10 @@ async function main(args: string[]): Promise<void> {
   if (maxPacketSize !== undefined) options.maxPacketSize = maxPacketSize;
   const sysInterval = integer("sys-interval", values["sys-interval"], 0, 86_400);
   if (sysInterval !== undefined) options.sysInterval = sysInterval;
+  const maxInflight = integer("max-inflight", values["max-inflight"], 1, 65535);
+  if (maxInflight !== undefined) options.maxInflight = maxInflight;
+  const maxQueued = integer("max-queued", values["max-queued"], 0, 10_000_000);
+  if (maxQueued !== undefined) options.maxQueued = maxQueued;
 
   const broker = new Broker(options);
   let address;

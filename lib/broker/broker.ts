@@ -636,7 +636,7 @@ export class Broker implements BrokerCore {
     session.disconnectedAt = undefined;
     if (session.persistent) this.sessionChanged(session);
     else if (wasPersistent) this.store?.add({ kind: "deleteSession", clientId });
-    if (this.store !== undefined && packet.will !== undefined && session.persistent) {
+    if (this.store !== undefined && packet.will !== undefined) {
       // Armed will: if the broker dies while this client is connected, it is sent at the next start.
       this.store.add({
         kind: "putWill",
@@ -659,7 +659,7 @@ export class Broker implements BrokerCore {
     if (will !== undefined) {
       const delay = connection.protocolVersion === 5 ? (will.properties?.willDelayInterval ?? 0) : 0;
       this.#scheduleWill(connection.identity, this.messageFromWill(will, session.clientId), delay, now);
-    } else if (this.store !== undefined && session.persistent) {
+    } else if (this.store !== undefined && connection.armedWill) {
       this.store.add({ kind: "deleteWill", clientId: session.clientId });
     }
     if (session.expiryInterval === 0) {

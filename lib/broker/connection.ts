@@ -93,6 +93,8 @@ export class Connection implements SessionLink {
   /** v5 Request Problem Information: 0 means no Reason String / User Property on acks [MQTT-3.1.2-29]. */
   #problemInfo = true;
   #closed: Promise<void> | undefined;
+  /** Whether CONNECT carried a will (stored durably while the connection lives). */
+  #armedWill = false;
   /** PUBLISH rate and byte quota of this client (Infinity: off). */
   #messageRate: TokenBucket | undefined;
   #byteQuota: TokenBucket | undefined;
@@ -391,6 +393,7 @@ export class Connection implements SessionLink {
     const clientId = this.clientId;
     this.identity = auth.username === undefined ? { clientId } : { clientId, username: auth.username };
     this.#will = packet.will;
+    this.#armedWill = packet.will !== undefined;
 
     let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (packet.cleanStart ? 0 : EXPIRY_NEVER);
     let expiryChanged = false;
@@ -845,7 +848,12 @@ export class Connection implements SessionLink {
     return this.#closed;
   }
 
-  /** The will armed by CONNECT, if any. */
+  /** Whether CONNECT carried a will (it is kept in storage while the connection lives). */
+  get armedWill(): boolean {
+    return this.#armedWill;
+  }
+
+  /** The will armed by CONNECT and not yet discarded, if any. */
   get will(): WillMessage | undefined {
     return this.#will;
   }

@@ -46,9 +46,13 @@ export interface SessionLink {
   sendPubrel(packetId: number): void;
 }
 
-/** Encoded forms of one message, shared by all receivers of one fan-out. */
+/**
+ * Encoded forms of a message, shared by all receivers of one fan-out. It holds the forms of one message at a
+ * time: asked for another message, it starts over (callers that walk many messages can share one cache).
+ */
 export class EncodeCache {
   readonly #forms = new Map<string, { bytes: Uint8Array; idOffset: number }>();
+  #message: Message | undefined;
   readonly now: number;
 
   constructor(now: number) {
@@ -63,6 +67,10 @@ export class EncodeCache {
     retain: boolean,
     subscriptionIds: readonly number[] | undefined,
   ): { bytes: Uint8Array; idOffset: number } | undefined {
+    if (message !== this.#message) {
+      this.#message = message;
+      this.#forms.clear();
+    }
     const v5 = version === 5;
     const key = v5
       ? `5${qos}${retain ? 1 : 0}${subscriptionIds === undefined ? "" : subscriptionIds.join(",")}`
