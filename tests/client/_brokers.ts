@@ -1,10 +1,11 @@
 /**
  * The brokers the client library suite runs against: Mosquitto (when installed and `--allow-run` is granted)
- * and ours (once `lib/broker/broker.ts` exists). Every library test is registered once per target.
+ * and ours. Every library test is registered once per target.
  *
  * @module
  */
 
+import { Broker } from "../../lib/broker/broker.ts";
 import { type MosquittoOptions, mosquittoUnavailable, startMosquitto } from "./_mosquitto.ts";
 
 /** A running broker for one test. */
@@ -21,39 +22,6 @@ export interface BrokerTarget {
   start(options?: MosquittoOptions): Promise<RunningBroker>;
 }
 
-/** The shape of `lib/broker/broker.ts` this suite relies on. */
-interface BrokerModule {
-  Broker: new (options?: Record<string, unknown>) => {
-    listen(options: { hostname: string; port: number }): Promise<{ port: number }>;
-    close(): Promise<void>;
-  };
-}
-
-const BROKER_PATH = "../../lib/broker/broker.ts";
-
-async function loadOurs(): Promise<BrokerModule | string> {
-  try {
-    Deno.statSync(new URL(BROKER_PATH, import.meta.url));
-  } catch (error) {
-    return error instanceof Deno.errors.NotFound
-      ? "lib/broker/broker.ts does not exist yet"
-      : "needs --allow-read";
-  }
-  try {
-    const specifier = BROKER_PATH;
-    const module = await import(specifier) as Partial<BrokerModule>;
-    return typeof module.Broker === "function"
-      ? module as BrokerModule
-      : "lib/broker/broker.ts has no Broker";
-  } catch (error) {
-    return `lib/broker/broker.ts does not load: ${
-      error instanceof Error ? error.message.split("\n")[0] : error
-    }`;
-  }
-}
-
-const ours = await loadOurs();
-
 /** Every target, available or not. */
 export const BROKERS: readonly BrokerTarget[] = [
   {
@@ -67,10 +35,9 @@ export const BROKERS: readonly BrokerTarget[] = [
   },
   {
     name: "ours",
-    unavailable: typeof ours === "string" ? ours : undefined,
+    unavailable: undefined,
     async start() {
-      if (typeof ours === "string") throw new Error(ours);
-      const broker = new ours.Broker();
+      const broker = new Broker();
       const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
       return { port, stop: () => broker.close() };
     },
