@@ -571,3 +571,12 @@ export async function subscribe(
 export function v(version: ProtocolVersion): string {
   return `v${version}`;
 }
+
+/** Waits (polling every ms, real time) until `condition` holds; for state the broker changes after a socket event. */
+export async function waitFor(condition: () => boolean, what: string, timeout = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * Sessions (sections 3.1.2.4, 3.1.2.11.2, 4.1, 4.4): Clean Session / Clean Start, Session Expiry (also set by
+ * DISCONNECT), Session Present, subscriptions and queued messages kept while the client is away, the bounded
+ * offline queue, and redelivery of unacknowledged messages on resume.
+ */
+
+import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/clock.ts";
+import type { ProtocolVersion } from "../../lib/packet/packet_type.ts";
+import {
+  connectPacket,
+  type ConnectSpec,
+  disconnectPacket,
+  P,
+  puback,
+  pubcomp,
+  publishPacket,
+  pubrec,
+  pubrel,
+  subscribe,
+  v,
+  VERSIONS,
+  waitFor,
+  withBroker,
+} from "./_wire.ts";
+
+/** A CONNECT that keeps its session: v3 Clean Session 0, v5 Clean Start 0 with a long Session Expiry. */
+function persistent(version: ProtocolVersion, clientId: string): ConnectSpec {
+  return version === 5
+    ? { version, clientId, clean: false, properties: [P.sessionExpiry(3600)] }
+    : { version, clientId, clean: false };
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: a clean session is not kept: Session Present 0 next time [MQTT-3.2.2-1]`, async () => {
+    await withBroker({}, async ({ connect, broker }) => {
+      const first = await connect({ version, clientId: "cleaner", clean: true });
+      await subscribe(first, 1, [["c", 1]]);
+      await first.disconnect();
+      assert.equal(broker.session("cleaner"), undefined, "session ended with the connection");
+      const again = await connect(persistent(version, "cleaner"), false);
+      const pub = await connect({ version, clientId: "pub" });
+      await pub.send(publishPacket(version, { topic: "c", payload: "x" }));
+      await pub.barrier();
+      await again.barrier("the old subscription is gone");
+      await pub.disconnect();
+      await again.disconnect();
+    });
+  });
+
+  Deno.test(
+    `${v(version)}: a persistent session keeps subscriptions and queues QoS 1 while away [MQTT-3.1.2-5]`,
+    async () => {
+      await withBroker({}, async ({ connect, broker }) => {
+        const sub = await connect(persistent(version, "keeper"));
+        await subscribe(sub, 1, [["k/#", 1]]);
+        await sub.disconnect();
+        const pub = await connect({ version, clientId: "pub" });
+        for (let i = 1; i <= 3; i++) {
+          await pub.send(publishPacket(version, { topic: "k/q1", payload: `m${i}`, qos: 1, id: i }));
+          await pub.expect(puback(version, i));
+        }
+        // QoS 0 is not queued for an absent client (queueQoS0 is off by default).
+        await pub.send(publishPacket(version, { topic: "k/q0", payload: "lost" }));
+        await pub.barrier();
+        assert.equal(broker.session("keeper")?.queued, 3);
+        const back = await connect(persistent(version, "keeper"), true);
+        for (let i = 1; i <= 3; i++) {
+          await back.expect(
+            publishPacket(version, { topic: "k/q1", payload: `m${i}`, qos: 1, id: i }),
+            `queued message ${i}, in order`,
+          );
+          await back.send(puback(version, i));
+        }
+        await back.barrier("no QoS 0 message");
+        // The subscription is still there.
+        await pub.send(publishPacket(version, { topic: "k/live", payload: "now" }));
+        await back.expect(publishPacket(version, { topic: "k/live", payload: "now" }));
+        await pub.disconnect();
+        await back.disconnect();
+      });
+    },
+  );
+
+  Deno.test(`${v(version)}: Clean Session / Clean Start 1 discards a stored session [MQTT-3.1.2-6]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const sub = await connect(persistent(version, "reset"));
+      await subscribe(sub, 1, [["r", 1]]);
+      await sub.disconnect();
+      const pub = await connect({ version, clientId: "pub" });
+      await pub.send(publishPacket(version, { topic: "r", payload: "old", qos: 1, id: 1 }));
+      await pub.expect(puback(version, 1));
+      const fresh = await connect({ ...persistent(version, "reset"), clean: true }, false);
+      await fresh.barrier("no queued message, no subscription");
+      await pub.send(publishPacket(version, { topic: "r", payload: "new" }));
+      await pub.barrier();
+      await fresh.barrier("the old subscription is gone");
+      await pub.disconnect();
+      await fresh.disconnect();
+    });
+  });
+
+  Deno.test(
+    `${v(version)}: an unacknowledged QoS 1 message is resent with DUP on resume [MQTT-4.4.0-1]`,
+    async () => {
+      await withBroker({}, async ({ connect, broker }) => {
+        const sub = await connect(persistent(version, "dup"));
+        await subscribe(sub, 1, [["d", 1]]);
+        const pub = await connect({ version, clientId: "pub" });
+        await pub.send(publishPacket(version, { topic: "d", payload: "m", qos: 1, id: 1 }));
+        await pub.expect(puback(version, 1));
+        await sub.expect(publishPacket(version, { topic: "d", payload: "m", qos: 1, id: 1 }));
+        await sub.close(); // no PUBACK, connection lost
+        await waitFor(() => broker.session("dup")?.link === undefined, "the broker to see the loss");
+        const back = await connect(persistent(version, "dup"), true);
+        await back.expect(
+          publishPacket(version, { topic: "d", payload: "m", qos: 1, id: 1, dup: true }),
+          "same id, DUP 1",
+        );
+        await back.send(puback(version, 1));
+        await back.barrier();
+        assert.equal(broker.session("dup")?.inflight.size, 0);
+        await pub.disconnect();
+        await back.disconnect();
+      });
+    },
+  );
+
+  Deno.test(
+    `${v(version)}: a QoS 2 message past PUBREC gets its PUBREL resent on resume [MQTT-4.4.0-1]`,
+    async () => {
+      await withBroker({}, async ({ connect, broker }) => {
+        const sub = await connect(persistent(version, "rel"));
+        await subscribe(sub, 1, [["q2", 2]]);
+        const pub = await connect({ version, clientId: "pub" });
+        await pub.send(publishPacket(version, { topic: "q2", payload: "m", qos: 2, id: 9 }));
+        await pub.expect(pubrec(version, 9));
+        await pub.send(pubrel(version, 9));
+        await pub.expect(pubcomp(version, 9));
+        await sub.expect(publishPacket(version, { topic: "q2", payload: "m", qos: 2, id: 1 }));
+        await sub.send(pubrec(version, 1));
+        await sub.expect(pubrel(version, 1));
+        await sub.close(); // no PUBCOMP
+        await waitFor(() => broker.session("rel")?.link === undefined, "the broker to see the loss");
+        const back = await connect(persistent(version, "rel"), true);
+        await back.expect(pubrel(version, 1), "PUBREL again, not the PUBLISH");
+        await back.send(pubcomp(version, 1));
+        await back.barrier("nothing else");
+        assert.equal(broker.session("rel")?.inflight.size, 0);
+        await pub.disconnect();
+        await back.disconnect();
+      });
+    },
+  );
+
+  Deno.test(
+    `${v(version)}: unacknowledged messages are resent before queued ones, in order [MQTT-4.6.0-1]`,
+    async () => {
+      await withBroker({ maxInflight: 2 }, async ({ connect, broker }) => {
+        const sub = await connect(persistent(version, "order"));
+        await subscribe(sub, 1, [["o", 1]]);
+        const pub = await connect({ version, clientId: "pub" });
+        for (let i = 0; i < 4; i++) {
+          await pub.send(publishPacket(version, { topic: "o", payload: `${i}`, qos: 1, id: i + 1 }));
+          await pub.expect(puback(version, i + 1));
+        }
+        await sub.expect(publishPacket(version, { topic: "o", payload: "0", qos: 1, id: 1 }));
+        await sub.expect(publishPacket(version, { topic: "o", payload: "1", qos: 1, id: 2 }));
+        await sub.close();
+        await waitFor(() => broker.session("order")?.link === undefined, "the broker to see the loss");
+        const back = await connect(persistent(version, "order"), true);
+        await back.expect(publishPacket(version, { topic: "o", payload: "0", qos: 1, id: 1, dup: true }));
+        await back.expect(publishPacket(version, { topic: "o", payload: "1", qos: 1, id: 2, dup: true }));
+        await back.barrier("window full");
+        await back.send(puback(version, 1), puback(version, 2));
+        await back.expect(publishPacket(version, { topic: "o", payload: "2", qos: 1, id: 3 }));
+        await back.expect(publishPacket(version, { topic: "o", payload: "3", qos: 1, id: 4 }));
+        await back.send(puback(version, 3), puback(version, 4));
+        await back.barrier();
+        await pub.disconnect();
+        await back.disconnect();
+      });
+    },
+  );
+
+  Deno.test(`${v(version)}: incoming QoS 2 state survives a reconnect (no second delivery)`, async () => {
+    await withBroker({}, async ({ connect, broker }) => {
+      const sub = await connect({ version, clientId: "sub" });
+      await subscribe(sub, 1, [["in", 0]]);
+      const pub = await connect(persistent(version, "publisher"));
+      await pub.send(publishPacket(version, { topic: "in", payload: "m", qos: 2, id: 5 }));
+      await pub.expect(pubrec(version, 5));
+      await sub.expect(publishPacket(version, { topic: "in", payload: "m" }));
+      await pub.close(); // before PUBREL
+      await waitFor(() => broker.session("publisher")?.link === undefined, "the broker to see the loss");
+      const back = await connect(persistent(version, "publisher"), true);
+      await back.send(publishPacket(version, { topic: "in", payload: "m", qos: 2, id: 5, dup: true }));
+      await back.expect(pubrec(version, 5), "PUBREC for the resent PUBLISH");
+      await back.send(pubrel(version, 5));
+      await back.expect(pubcomp(version, 5), "PUBCOMP (the id was known)");
+      await sub.barrier("delivered once");
+      await back.disconnect();
+      await sub.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: the offline queue is bounded by maxQueued; extra messages are dropped`, async () => {
+    await withBroker({ maxQueued: 3 }, async ({ connect, broker }) => {
+      const sub = await connect(persistent(version, "bounded"));
+      await subscribe(sub, 1, [["b", 1]]);
+      await sub.disconnect();
+      const pub = await connect({ version, clientId: "pub" });
+      for (let i = 1; i <= 5; i++) {
+        await pub.send(publishPacket(version, { topic: "b", payload: `${i}`, qos: 1, id: i }));
+        await pub.expect(puback(version, i));
+      }
+      assert.equal(broker.session("bounded")?.queued, 3);
+      assert.equal(broker.session("bounded")?.dropped, 2);
+      const back = await connect(persistent(version, "bounded"), true);
+      for (let i = 1; i <= 3; i++) {
+        await back.expect(publishPacket(version, { topic: "b", payload: `${i}`, qos: 1, id: i }));
+        await back.send(puback(version, i));
+      }
+      await back.barrier("the newest two were dropped");
+      await pub.disconnect();
+      await back.disconnect();
+    });
+  });
+}
+
+Deno.test("v4: a client that was away gets Session Present 1 with 20 02 01 00 [MQTT-3.2.2-2]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const first = await connect({ version: 4, clientId: "sp", clean: false });
+    await first.disconnect();
+    const again = await connect({ version: 4, clientId: "sp", clean: false }, true);
+    await again.disconnect();
+  });
+});
+
+Deno.test("v5: without Session Expiry Interval the session ends with the connection (section 3.1.2.11.2)", async () => {
+  await withBroker({}, async ({ connect, broker }) => {
+    const first = await connect({ version: 5, clientId: "short", clean: false });
+    await subscribe(first, 1, [["s", 1]]);
+    await first.disconnect();
+    assert.equal(broker.session("short"), undefined);
+    const again = await connect({ version: 5, clientId: "short", clean: false }, false);
+    await again.disconnect();
+  });
+});
+
+Deno.test("v5: a session expires after its Session Expiry Interval and is removed (ManualClock)", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const spec: ConnectSpec = {
+      version: 5,
+      clientId: "exp",
+      clean: false,
+      properties: [P.sessionExpiry(10)],
+    };
+    const first = await connect(spec);
+    await subscribe(first, 1, [["e", 1]]);
+    await first.disconnect();
+    clock.advance(9999);
+    const again = await connect(spec, true);
+    await again.disconnect();
+    clock.advance(9999);
+    assert.ok(broker.session("exp") !== undefined, "kept before the interval ends");
+    clock.advance(1);
+    assert.equal(broker.session("exp"), undefined, "removed at the interval");
+    // Its subscription went with it.
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "e", payload: "x", qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1, 0x10), "PUBACK 0x10 No matching subscribers");
+    const last = await connect(spec, false);
+    await last.disconnect();
+    await pub.disconnect();
+  });
+});
+
+Deno.test("v5: DISCONNECT can set a new Session Expiry Interval (ManualClock) [MQTT-3.14.2-2]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const spec: ConnectSpec = {
+      version: 5,
+      clientId: "longer",
+      clean: false,
+      properties: [P.sessionExpiry(10)],
+    };
+    const client = await connect(spec);
+    await client.send(disconnectPacket(0, [P.sessionExpiry(100)]));
+    await client.expectClosed();
+    clock.advance(50_000);
+    assert.ok(broker.session("longer") !== undefined, "kept past the CONNECT interval");
+    clock.advance(50_000);
+    assert.equal(broker.session("longer"), undefined, "removed at the DISCONNECT interval");
+  });
+});
+
+Deno.test("v5: DISCONNECT with Session Expiry 0 ends a persistent session at once", async () => {
+  await withBroker({}, async ({ connect, broker }) => {
+    const client = await connect({
+      version: 5,
+      clientId: "now",
+      clean: false,
+      properties: [P.sessionExpiry(60)],
+    });
+    await client.send(disconnectPacket(0, [P.sessionExpiry(0)]));
+    await client.expectClosed();
+    assert.equal(broker.session("now"), undefined);
+  });
+});
+
+Deno.test("v5: DISCONNECT setting a Session Expiry after CONNECT said 0 is a protocol error [MQTT-3.14.2-2]", async () => {
+  await withBroker({}, async ({ connect, broker }) => {
+    const client = await connect({ version: 5, clientId: "zero", clean: false });
+    await client.send(disconnectPacket(0, [P.sessionExpiry(30)]));
+    await client.expectDisconnect(0x82, "DISCONNECT Protocol Error");
+    assert.equal(broker.session("zero"), undefined, "the session still ends with the connection");
+  });
+});
+
+Deno.test("v5: Clean Start 1 gives Session Present 0 even when a session existed [MQTT-3.2.2-2]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const spec: ConnectSpec = { version: 5, clientId: "cs", clean: false, properties: [P.sessionExpiry(60)] };
+    const first = await connect(spec);
+    await first.disconnect();
+    const fresh = await connect({ ...spec, clean: true }, false);
+    await fresh.disconnect();
+  });
+});
+
+Deno.test("v5: maxSessionExpiry caps the interval and CONNACK says so (section 3.2.2.3.2)", async () => {
+  await withBroker({ maxSessionExpiry: 60 }, async (context) => {
+    const client = await context.open(5);
+    await client.send(
+      connectPacket({ version: 5, clientId: "cap", clean: false, properties: [P.sessionExpiry(3600)] }),
+    );
+    const connack = await client.expectPacket(2);
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.properties?.sessionExpiryInterval, 60);
+    await client.disconnect();
+    assert.equal(context.broker.session("cap")?.expiryInterval, 60);
+  });
+});
