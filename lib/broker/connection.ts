@@ -51,6 +51,17 @@ export type ConnectionState =
   /** closed, or closing */
   | "closed";
 
+/** Refusals that 3.1/3.1.1 CONNACK return codes cannot express (the CONNECT itself is unacceptable). */
+const NO_V3_RETURN_CODE: ReadonlySet<number> = new Set([
+  REASON_CODE.MalformedPacket,
+  REASON_CODE.ProtocolError,
+  REASON_CODE.TopicNameInvalid,
+  REASON_CODE.PacketTooLarge,
+  REASON_CODE.PayloadFormatInvalid,
+  REASON_CODE.RetainNotSupported,
+  REASON_CODE.QoSNotSupported,
+]);
+
 /** Session Expiry Interval meaning "never". */
 export const EXPIRY_NEVER = 0xffffffff;
 
@@ -440,6 +451,14 @@ export class Connection implements SessionLink {
 
   /** Answers a CONNECT with a failure reason code and closes (v3: the closest 3.1.1 return code). */
   #refuse(reasonCode: number, reason: string, extra?: Properties): void {
+    if (this.protocolVersion !== 5 && NO_V3_RETURN_CODE.has(reasonCode)) {
+      // 3.1.1 has no return code for a CONNECT that breaks the rules: close without CONNACK [MQTT-3.2.2-6].
+      this.#core.logger.info(
+        `refused client ${this.clientId || "(empty id)"} from ${this.info.remoteAddress}: ${reason}`,
+      );
+      this.close(reason, false);
+      return;
+    }
     const code = this.protocolVersion === 5 ? reasonCode : connackCodeV3(reasonCode);
     const props: Properties | undefined = this.protocolVersion === 5
       ? { ...extra, ...(this.#problemInfo ? { reasonString: reason } : {}) }

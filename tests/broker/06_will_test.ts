@@ -1,0 +1,273 @@
+/**
+ * Will messages (sections 3.1.2.5 - 3.1.2.7, 3.1.3.2, 3.14.4): sent when the connection is lost, not after a
+ * normal DISCONNECT; v5 DISCONNECT 0x04 and Will Delay Interval; will QoS and retain honoured.
+ */
+
+import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/clock.ts";
+import {
+  connectPacket,
+  type ConnectSpec,
+  disconnectPacket,
+  hex,
+  P,
+  puback,
+  publishPacket,
+  subscribe,
+  v,
+  VERSIONS,
+  waitFor,
+  withBroker,
+} from "./_wire.ts";
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: the will is published when the connection is lost [MQTT-3.1.2-8]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const watcher = await connect({ version, clientId: "watcher" });
+      await subscribe(watcher, 1, [["wills/#", 0]]);
+      const client = await connect({
+        version,
+        clientId: "dying",
+        will: { topic: "wills/dying", payload: "gone" },
+      });
+      await client.close(); // no DISCONNECT
+      await watcher.expect(publishPacket(version, { topic: "wills/dying", payload: "gone" }), "will");
+      await watcher.barrier("one will only");
+      await watcher.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a normal DISCONNECT discards the will [MQTT-3.1.2-10] [MQTT-3.14.4-3]`, async () => {
+    await withBroker({}, async ({ connect, broker }) => {
+      const watcher = await connect({ version, clientId: "watcher" });
+      await subscribe(watcher, 1, [["wills/#", 0]]);
+      const client = await connect({
+        version,
+        clientId: "polite",
+        will: { topic: "wills/polite", payload: "x" },
+      });
+      await client.disconnect();
+      await waitFor(() => broker.connectionCount === 1, "the connection to close");
+      await watcher.barrier("no will after DISCONNECT");
+      await watcher.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: the will is published when the broker closes for a protocol error`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const watcher = await connect({ version, clientId: "watcher" });
+      await subscribe(watcher, 1, [["wills/#", 0]]);
+      const client = await connect({
+        version,
+        clientId: "rude",
+        will: { topic: "wills/rude", payload: "r" },
+      });
+      await client.send(connectPacket({ version, clientId: "rude" })); // second CONNECT [MQTT-3.1.0-2]
+      await client.expectDisconnect(0x82);
+      await watcher.expect(publishPacket(version, { topic: "wills/rude", payload: "r" }), "will");
+      await watcher.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: will QoS is honoured, capped by the subscription [MQTT-3.1.2-14]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const high = await connect({ version, clientId: "high" });
+      await subscribe(high, 1, [["w", 2]]);
+      const low = await connect({ version, clientId: "low" });
+      await subscribe(low, 1, [["w", 0]]);
+      const client = await connect({ version, clientId: "q1", will: { topic: "w", payload: "q", qos: 1 } });
+      await client.close();
+      await high.expect(publishPacket(version, { topic: "w", payload: "q", qos: 1, id: 1 }), "will at QoS 1");
+      await high.send(puback(version, 1));
+      await low.expect(publishPacket(version, { topic: "w", payload: "q" }), "will at QoS 0");
+      await high.disconnect();
+      await low.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a retained will is stored as the retained message [MQTT-3.1.2-17]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const live = await connect({ version, clientId: "live" });
+      await subscribe(live, 1, [["status/dev", 0]]);
+      const client = await connect({
+        version,
+        clientId: "dev",
+        will: { topic: "status/dev", payload: "offline", retain: true },
+      });
+      await client.close();
+      await live.expect(
+        publishPacket(version, { topic: "status/dev", payload: "offline" }),
+        "live: RETAIN 0",
+      );
+      const late = await connect({ version, clientId: "late" });
+      await subscribe(late, 1, [["status/+", 0]]);
+      await late.expect(
+        publishPacket(version, { topic: "status/dev", payload: "offline", retain: true }),
+        "retained will",
+      );
+      await live.disconnect();
+      await late.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a will is published after a session take-over closes the old connection`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const watcher = await connect({ version, clientId: "watcher" });
+      await subscribe(watcher, 1, [["tw", 0]]);
+      const old = await connect({ version, clientId: "twin", will: { topic: "tw", payload: "old" } });
+      const fresh = await connect({ version, clientId: "twin" });
+      await old.expectDisconnect(0x8e);
+      await watcher.expect(
+        publishPacket(version, { topic: "tw", payload: "old" }),
+        "the old connection's will",
+      );
+      await fresh.disconnect();
+      await watcher.disconnect();
+    });
+  });
+}
+
+Deno.test("v5: DISCONNECT 0x04 (Disconnect with Will Message) publishes the will [MQTT-3.14.4-3]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect({ version: 5, clientId: "asks", will: { topic: "w", payload: "please" } });
+    await client.send(hex("e0 01 04"));
+    await client.expectClosed();
+    await watcher.expect(publishPacket(5, { topic: "w", payload: "please" }), "will");
+    await watcher.disconnect();
+  });
+});
+
+Deno.test("v5: will properties are forwarded, the Will Delay Interval is not (section 3.1.3.2)", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect({
+      version: 5,
+      clientId: "props",
+      will: { topic: "w", payload: "p", properties: [P.willDelay(0), P.userProperty("why", "lost")] },
+    });
+    await client.close();
+    await watcher.expect(
+      publishPacket(5, { topic: "w", payload: "p", properties: [P.userProperty("why", "lost")] }),
+    );
+    await watcher.disconnect();
+  });
+});
+
+/** A v5 client with a will and a Will Delay, keeping its session for `expiry` seconds. */
+function delayed(clientId: string, delay: number, expiry: number): ConnectSpec {
+  return {
+    version: 5,
+    clientId,
+    clean: false,
+    properties: [P.sessionExpiry(expiry)],
+    will: { topic: "w", payload: clientId, properties: [P.willDelay(delay)] },
+  };
+}
+
+Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) [MQTT-3.1.3-9]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect(delayed("late", 30, 3600));
+    await client.close();
+    await waitFor(() => broker.session("late")?.link === undefined, "the broker to see the loss");
+    clock.advance(29_999);
+    await watcher.barrier("not before the delay");
+    clock.advance(1);
+    await watcher.expect(publishPacket(5, { topic: "w", payload: "late" }), "will after 30 s");
+    await watcher.disconnect();
+  });
+});
+
+Deno.test("v5: a client back within the Will Delay cancels its will (ManualClock) [MQTT-3.1.2-8]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect(delayed("back", 30, 3600));
+    await client.close();
+    await waitFor(() => broker.session("back")?.link === undefined, "the broker to see the loss");
+    clock.advance(10_000);
+    const again = await connect({
+      version: 5,
+      clientId: "back",
+      clean: false,
+      properties: [P.sessionExpiry(3600)],
+    }, true);
+    clock.advance(60_000);
+    await watcher.barrier("no will: the client came back");
+    await again.disconnect();
+    await watcher.disconnect();
+  });
+});
+
+Deno.test("v5: the will goes out when the session ends before the Will Delay (ManualClock) [MQTT-3.1.3-9]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect(delayed("ending", 30, 10));
+    await client.close();
+    await waitFor(() => broker.session("ending")?.link === undefined, "the broker to see the loss");
+    clock.advance(9_999);
+    await watcher.barrier("not yet");
+    clock.advance(1);
+    await watcher.expect(publishPacket(5, { topic: "w", payload: "ending" }), "will at session end (10 s)");
+    assert.equal(broker.session("ending"), undefined);
+    await watcher.disconnect();
+  });
+});
+
+Deno.test("v5: with no session kept, a delayed will is sent when the connection is lost", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect({
+      version: 5,
+      clientId: "nosession",
+      will: { topic: "w", payload: "now", properties: [P.willDelay(300)] },
+    });
+    await client.close();
+    await watcher.expect(publishPacket(5, { topic: "w", payload: "now" }), "will at once: the session ended");
+    await watcher.disconnect();
+  });
+});
+
+Deno.test("v5: a will topic with a wildcard is refused with CONNACK 0x90, then close", async () => {
+  await withBroker({}, async ({ open, broker }) => {
+    const client = await open(5);
+    await client.send(connectPacket({ version: 5, clientId: "bad", will: { topic: "a/#", payload: "x" } }));
+    const connack = await client.expectPacket(2);
+    assert.equal(connack.reasonCode, 0x90);
+    await client.expectClosed();
+    assert.equal(broker.sessionCount, 0);
+  });
+});
+
+Deno.test("v4: a will topic with a wildcard closes without CONNACK, no return code fits [MQTT-3.2.2-6]", async () => {
+  await withBroker({}, async ({ open, broker }) => {
+    const client = await open(4);
+    await client.send(connectPacket({ version: 4, clientId: "bad", will: { topic: "a/+", payload: "x" } }));
+    await client.expectClosed("close without CONNACK");
+    assert.equal(broker.sessionCount, 0);
+  });
+});
+
+Deno.test("v5: DISCONNECT 0x04 with a Will Delay still waits for the delay (ManualClock)", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect(delayed("asked", 5, 3600));
+    await client.send(disconnectPacket(0x04));
+    await client.expectClosed();
+    await watcher.barrier("waits for the delay");
+    clock.advance(5000);
+    await watcher.expect(publishPacket(5, { topic: "w", payload: "asked" }));
+    await watcher.disconnect();
+  });
+});
