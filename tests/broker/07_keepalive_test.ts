@@ -1,0 +1,132 @@
+/**
+ * Keep alive (sections 3.1.2.10, 3.12, 3.13): PINGREQ/PINGRESP, the 1.5x rule with the will sent, any packet
+ * counting as activity, and the broker's maximum (v5 Server Keep Alive, v3 refusal). All timing runs on a
+ * ManualClock.
+ */
+
+import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/clock.ts";
+import {
+  connectPacket,
+  connectV5,
+  hex,
+  PINGREQ,
+  PINGRESP,
+  publishPacket,
+  subscribe,
+  v,
+  VERSIONS,
+  withBroker,
+} from "./_wire.ts";
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: PINGREQ is answered with PINGRESP d0 00 [MQTT-3.12.4-1]`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const client = await connect({ version, clientId: "pinger", keepAlive: 30 });
+      await client.send(PINGREQ, PINGREQ);
+      await client.expect(PINGRESP);
+      await client.expect(PINGRESP);
+      await client.disconnect();
+    });
+  });
+
+  Deno.test(
+    `${v(version)}: silent for 1.5x the keep alive: disconnected and the will sent [MQTT-3.1.2-24]`,
+    async () => {
+      const clock = new ManualClock(1_000_000);
+      await withBroker({ clock }, async ({ connect, broker }) => {
+        const watcher = await connect({ version, clientId: "watcher" });
+        await subscribe(watcher, 1, [["ka/#", 0]]);
+        const client = await connect({
+          version,
+          clientId: "silent",
+          keepAlive: 10,
+          will: { topic: "ka/silent", payload: "timeout" },
+        });
+        clock.advance(14_999);
+        assert.equal(broker.connectionCount, 2, "still connected just before 15 s");
+        assert.equal(client.buffered, 0);
+        clock.advance(1);
+        await client.expectDisconnect(0x8d, "DISCONNECT Keep alive timeout");
+        await watcher.expect(publishPacket(version, { topic: "ka/silent", payload: "timeout" }), "will");
+        await watcher.disconnect();
+      });
+    },
+  );
+
+  Deno.test(`${v(version)}: any packet from the client counts as activity [MQTT-3.1.2-23]`, async () => {
+    const clock = new ManualClock(1_000_000);
+    await withBroker({ clock }, async ({ connect }) => {
+      const client = await connect({ version, clientId: "busy", keepAlive: 10 });
+      clock.advance(10_000);
+      await client.barrier(); // PINGREQ at 10 s
+      clock.advance(10_000);
+      await client.send(publishPacket(version, { topic: "x", payload: "y" })); // PUBLISH at 20 s
+      await client.barrier(); // and PINGREQ at 20 s: handled before time moves on
+      clock.advance(14_999);
+      await client.barrier("alive at 34.999 s (last activity at 20 s)");
+      clock.advance(14_999);
+      await client.barrier("alive");
+      clock.advance(15_000);
+      await client.expectDisconnect(0x8d);
+    });
+  });
+
+  Deno.test(`${v(version)}: keep alive 0 turns the mechanism off [MQTT-3.1.2-22]`, async () => {
+    const clock = new ManualClock(1_000_000);
+    await withBroker({ clock }, async ({ connect }) => {
+      const client = await connect({ version, clientId: "forever", keepAlive: 0 });
+      clock.advance(24 * 3600 * 1000);
+      await client.barrier("still connected after a day");
+      await client.disconnect();
+    });
+  });
+}
+
+Deno.test("v5: a keep alive above maxKeepAlive gets Server Keep Alive and is enforced [MQTT-3.2.2-21]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, maxKeepAlive: 60 }, async (context) => {
+    const { client, connack } = await connectV5(context, { clientId: "long", keepAlive: 600 });
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.properties?.serverKeepAlive, 60);
+    clock.advance(89_999);
+    assert.equal(client.buffered, 0);
+    clock.advance(1);
+    await client.expectDisconnect(0x8d, "disconnected at 1.5 x 60 s");
+  });
+});
+
+Deno.test("v5: keep alive 0 with a maxKeepAlive gets Server Keep Alive (Mosquitto max_keepalive)", async () => {
+  await withBroker({ maxKeepAlive: 60 }, async (context) => {
+    const { client, connack } = await connectV5(context, { clientId: "zero", keepAlive: 0 });
+    assert.equal(connack.properties?.serverKeepAlive, 60);
+    await client.disconnect();
+  });
+});
+
+Deno.test("v5: a keep alive within maxKeepAlive gets no Server Keep Alive", async () => {
+  await withBroker({ maxKeepAlive: 60 }, async (context) => {
+    const { client, connack } = await connectV5(context, { clientId: "ok", keepAlive: 60 });
+    assert.equal(connack.properties?.serverKeepAlive, undefined);
+    await client.disconnect();
+  });
+});
+
+for (const [name, keepAlive] of [["above the maximum", 61], ["0 (infinite)", 0]] as const) {
+  Deno.test(`v4: a keep alive ${name} with maxKeepAlive 60 is refused: CONNACK 0x02, then close`, async () => {
+    await withBroker({ maxKeepAlive: 60 }, async ({ open, broker }) => {
+      const client = await open(4);
+      await client.send(connectPacket({ version: 4, clientId: "old", keepAlive }));
+      await client.expect(hex("20 02 00 02"), "CONNACK identifier rejected (as Mosquitto)");
+      await client.expectClosed();
+      assert.equal(broker.sessionCount, 0);
+    });
+  });
+}
+
+Deno.test("v4: a keep alive equal to maxKeepAlive is accepted", async () => {
+  await withBroker({ maxKeepAlive: 60 }, async ({ connect }) => {
+    const client = await connect({ version: 4, clientId: "edge", keepAlive: 60 });
+    await client.disconnect();
+  });
+});
