@@ -27,7 +27,10 @@ export interface Subscription {
   readonly subscriptionId?: number;
 }
 
-/** One session that receives a PUBLISH. */
+/**
+ * One session that receives a PUBLISH. The router hands out frozen deliveries and may return the same object
+ * from several match() calls; copy one to change it.
+ */
 export interface Delivery {
   /** The receiving session. */
   readonly clientId: string;
@@ -82,19 +85,51 @@ export interface SubscriptionRouter {
 }
 
 const DOLLAR = 0x24; // "$"
+const SLASH = 0x2f; // "/"
+const PLUS = 0x2b; // "+"
+const HASH = 0x23; // "#"
+
+// A direct subscription's flags (`Node.flags`): two bits, and the session's number above them. A subscription
+// with neither bit set is delivered as is.
+const NO_LOCAL = 0b01;
+/** Another subscription of the same session may match the same topics: match() must merge them. */
+const OVERLAPS = 0b10;
+const FLAG_BITS = 0b11;
+const CLIENT_SHIFT = 2;
+
+/**
+ * Above this many non-shared subscriptions a session's filters are no longer compared pairwise on subscribe;
+ * all of them are merged at match time instead. Keeps subscribe O(limit) for sessions with huge subscription
+ * lists (see bench/router_bench.ts for the match cost this pairing saves).
+ */
+const OVERLAP_SCAN_LIMIT = 128;
+
 const NO_IDS: readonly number[] = Object.freeze([]);
 /** Stands in for the output list between match() calls, so the router does not hold on to the caller's. */
 const IDLE: Delivery[] = [];
 
-/** A trie node: one topic level of one or more filters. */
+/**
+ * A trie node: one topic level of one or more filters. The non-shared subscriptions that end here are stored
+ * as parallel arrays holding each one's ready-made (immutable) delivery, so match() mostly copies pointers.
+ */
 class Node {
   readonly parent: Node | undefined;
   readonly key: string;
+  // Children by level. Most nodes have a single child, kept in two fields rather than a Map: less memory, and
+  // a string comparison instead of a hash lookup. `children` is only used from two children up.
+  onlyKey: string | undefined = undefined;
+  onlyChild: Node | undefined = undefined;
   children: Map<string, Node> | undefined = undefined;
   plus: Node | undefined = undefined;
   hash: Node | undefined = undefined;
-  /** Non-shared subscriptions whose filter ends here. */
-  direct: DirectEntry[] | undefined = undefined;
+  /** The deliveries of the non-shared subscriptions ending here; `undefined` when there are none. */
+  deliveries: Delivery[] | undefined = undefined;
+  /** Their `NO_LOCAL` and `OVERLAPS` bits and session numbers; allocated with `deliveries`. */
+  flags: number[] | undefined = undefined;
+  /** Their bookkeeping entries, for removal; allocated with `deliveries`. */
+  entries: DirectEntry[] | undefined = undefined;
+  /** How many of `flags` have a bit set; when none, match() copies `deliveries` without looking at each. */
+  flagged = 0;
   /** Shared groups whose filter (after the ShareName) ends here, by ShareName. */
   groups: Map<string, SharedGroup> | undefined = undefined;
 
@@ -104,21 +139,27 @@ class Node {
   }
 
   isEmpty(): boolean {
-    return this.direct === undefined && this.groups === undefined && this.children === undefined &&
+    return this.deliveries === undefined && this.groups === undefined &&
+      this.onlyChild === undefined &&
+      this.children === undefined &&
       this.plus === undefined && this.hash === undefined;
   }
 }
 
-/** A session's entry: its subscriptions by filter, and scratch state for one match() call. */
+/** A session's entry: its subscriptions by filter. */
 class ClientRecord {
   readonly id: string;
+  /** A small number naming the session in the router's per-session arrays; reused once the session is gone. */
+  readonly number: number;
   readonly subscriptions = new Map<string, DirectEntry | SharedMember>();
-  /** The match() call that last produced a delivery for this session. */
-  stamp = 0;
-  delivery: MutableDelivery | undefined = undefined;
+  /** Its non-shared subscriptions, the ones compared for overlaps. */
+  readonly direct: DirectEntry[] = [];
+  /** Past {@linkcode OVERLAP_SCAN_LIMIT}: every direct subscription is treated as overlapping. */
+  crowded = false;
 
-  constructor(id: string) {
+  constructor(id: string, number: number) {
     this.id = id;
+    this.number = number;
   }
 }
 
@@ -127,8 +168,13 @@ interface DirectEntry {
   readonly client: ClientRecord;
   readonly node: Node;
   subscription: Subscription;
-  /** Position in `node.direct`, for O(1) removal. */
+  delivery: Delivery;
+  /** Position in the node's arrays, for O(1) removal. */
   index: number;
+  /** Position in its session's `direct` list. */
+  directIndex: number;
+  /** How many other direct subscriptions of the session can match a topic this one matches. */
+  overlaps: number;
 }
 
 interface SharedMember {
@@ -136,6 +182,7 @@ interface SharedMember {
   readonly client: ClientRecord;
   readonly group: SharedGroup;
   subscription: Subscription;
+  delivery: Delivery;
 }
 
 interface SharedGroup {
@@ -178,9 +225,19 @@ export class TopicRouter implements SubscriptionRouter {
   #nodeCount = 0;
   // State of the match() call in progress, kept here so the recursive walk passes only what changes.
   #stamp = 0;
+  // Per session number: the match() call that last delivered to it through an `OVERLAPS` subscription, where in
+  // that call's output the delivery is, and the call in which that delivery became a merged copy.
+  #stamps = new Float64Array(64);
+  #slots = new Int32Array(64);
+  #mergedStamps = new Float64Array(64);
+  #freeNumbers: number[] = [];
+  #nextNumber = 0;
   #out: Delivery[] = IDLE;
   #publisherId: string | undefined = undefined;
   #isAvailable: ((clientId: string) => boolean) | undefined = undefined;
+  /** The topic's levels, split once per match() into this reused array; `#depth` of them are current. */
+  #levels: string[] = [];
+  #depth = 0;
 
   /** The number of subscriptions. */
   get size(): number {
@@ -200,24 +257,54 @@ export class TopicRouter implements SubscriptionRouter {
    */
   subscribe(clientId: string, subscription: Subscription): boolean {
     const filter = subscription.filter;
-    const existing = this.#clients.get(clientId)?.subscriptions.get(filter);
+    let client = this.#clients.get(clientId);
+    const existing = client?.subscriptions.get(filter);
     if (existing !== undefined) {
       existing.subscription = subscription; // [MQTT-3.8.4-3]
+      if (existing.shared) {
+        existing.delivery = sharedDelivery(
+          clientId,
+          subscription,
+          existing.group,
+        );
+      } else {
+        existing.delivery = directDelivery(clientId, subscription);
+        this.#store(existing);
+      }
       return true;
     }
     const shared = parseSharedFilter(filter);
     if (shared === undefined) validateTopicFilter(filter);
-    let client = this.#clients.get(clientId);
     if (client === undefined) {
-      client = new ClientRecord(clientId);
+      client = new ClientRecord(clientId, this.#takeNumber());
       this.#clients.set(clientId, client);
     }
     if (shared === undefined) {
       const node = this.#nodeFor(filter, 0);
-      node.direct ??= [];
-      const entry: DirectEntry = { shared: false, client, node, subscription, index: node.direct.length };
-      node.direct.push(entry);
+      const delivery = directDelivery(clientId, subscription);
+      if (node.deliveries === undefined) {
+        node.deliveries = [];
+        node.flags = [];
+        node.entries = [];
+      }
+      const index = node.deliveries.length;
+      const entry: DirectEntry = {
+        shared: false,
+        client,
+        node,
+        subscription,
+        delivery,
+        index,
+        directIndex: client.direct.length,
+        overlaps: 0,
+      };
+      node.deliveries.push(delivery);
+      node.flags!.push(client.number << CLIENT_SHIFT);
+      node.entries!.push(entry);
+      this.#addOverlaps(entry);
+      client.direct.push(entry);
       client.subscriptions.set(filter, entry);
+      this.#store(entry);
     } else {
       const node = this.#nodeFor(filter, filter.length - shared.filter.length);
       node.groups ??= new Map();
@@ -226,7 +313,14 @@ export class TopicRouter implements SubscriptionRouter {
         group = { name: shared.group, filter, node, members: [], next: 0 };
         node.groups.set(shared.group, group);
       }
-      const member: SharedMember = { shared: true, client, group, subscription };
+      const delivery = sharedDelivery(clientId, subscription, group);
+      const member: SharedMember = {
+        shared: true,
+        client,
+        group,
+        subscription,
+        delivery,
+      };
       group.members.push(member);
       client.subscriptions.set(filter, member);
     }
@@ -240,9 +334,13 @@ export class TopicRouter implements SubscriptionRouter {
     const entry = client?.subscriptions.get(filter);
     if (client === undefined || entry === undefined) return false;
     client.subscriptions.delete(filter);
-    if (client.subscriptions.size === 0) this.#clients.delete(clientId);
+    if (client.subscriptions.size === 0) this.#dropClient(client);
     this.#size--;
-    this.#prune(entry.shared ? this.#removeMember(entry) : this.#removeDirect(entry));
+    if (entry.shared) this.#prune(this.#removeMember(entry));
+    else {
+      this.#removeOverlaps(entry);
+      this.#prune(this.#removeDirect(entry));
+    }
     return true;
   }
 
@@ -250,14 +348,26 @@ export class TopicRouter implements SubscriptionRouter {
   unsubscribeAll(clientId: string): void {
     const client = this.#clients.get(clientId);
     if (client === undefined) return;
-    for (const filter of [...client.subscriptions.keys()]) this.unsubscribe(clientId, filter);
+    this.#dropClient(client);
+    // The session goes away whole, so its overlap counts need no upkeep.
+    for (const entry of client.subscriptions.values()) {
+      this.#size--;
+      this.#prune(
+        entry.shared ? this.#removeMember(entry) : this.#removeDirect(entry),
+      );
+    }
+    client.subscriptions.clear();
+    client.direct.length = 0;
   }
 
   /** A session's subscriptions, in the order they were first made. */
   subscriptionsOf(clientId: string): readonly Subscription[] {
     const client = this.#clients.get(clientId);
     if (client === undefined) return [];
-    return Array.from(client.subscriptions.values(), (entry) => entry.subscription);
+    return Array.from(
+      client.subscriptions.values(),
+      (entry) => entry.subscription,
+    );
   }
 
   /**
@@ -270,67 +380,105 @@ export class TopicRouter implements SubscriptionRouter {
     this.#stamp++;
     this.#publisherId = options?.publisherId;
     this.#isAvailable = options?.isAvailable;
+    const levels = this.#levels;
+    let depth = 0;
+    for (let t = 0;;) {
+      const end = topic.indexOf("/", t);
+      if (end === -1) {
+        levels[depth++] = t === 0 ? topic : topic.slice(t);
+        break;
+      }
+      levels[depth++] = topic.slice(t, end);
+      t = end + 1;
+    }
+    this.#depth = depth;
     // Filters starting with a wildcard do not match topics starting with "$" [MQTT-4.7.2-1].
-    this.#visit(this.#root, topic, 0, topic.charCodeAt(0) !== DOLLAR);
+    this.#visit(this.#root, 0, topic.charCodeAt(0) !== DOLLAR);
     this.#out = IDLE;
     this.#isAvailable = undefined;
     return out;
   }
 
   /**
-   * Visits `node`, reached by the topic's levels before index `t` (`t > topic.length` once every level is
-   * consumed). `wild` says whether the wildcard branches may be followed at this level.
+   * Visits `node`, reached by the topic's first `level` levels. `wild` says whether the wildcard branches may
+   * be followed at this level.
    */
-  #visit(node: Node, topic: string, t: number, wild: boolean): void {
+  #visit(node: Node, level: number, wild: boolean): void {
     if (wild && node.hash !== undefined) this.#collect(node.hash); // "#" also matches the parent level
-    const length = topic.length;
-    if (t > length) {
+    if (level === this.#depth) {
       this.#collect(node);
       return;
     }
-    let end = topic.indexOf("/", t);
-    if (end === -1) end = length;
-    const children = node.children;
-    if (children !== undefined) {
-      const child = children.get(topic.slice(t, end));
-      if (child !== undefined) this.#visit(child, topic, end + 1, true);
+    if (node.onlyChild !== undefined) {
+      if (node.onlyKey === this.#levels[level]) {
+        this.#visit(node.onlyChild, level + 1, true);
+      }
+    } else if (node.children !== undefined) {
+      const child = node.children.get(this.#levels[level]!);
+      if (child !== undefined) this.#visit(child, level + 1, true);
     }
-    if (wild && node.plus !== undefined) this.#visit(node.plus, topic, end + 1, true);
+    if (wild && node.plus !== undefined) {
+      this.#visit(node.plus, level + 1, true);
+    }
   }
 
   /** Adds the subscriptions that end at `node` to the current match's output. */
   #collect(node: Node): void {
-    const direct = node.direct;
-    if (direct !== undefined) {
-      const stamp = this.#stamp;
-      const publisherId = this.#publisherId;
-      for (let i = 0; i < direct.length; i++) {
-        const entry = direct[i]!;
-        const subscription = entry.subscription;
-        const client = entry.client;
-        if (subscription.noLocal && client.id === publisherId) continue; // [MQTT-3.8.3-3]
-        const id = subscription.subscriptionId;
-        if (client.stamp !== stamp) {
-          client.stamp = stamp;
-          const delivery: MutableDelivery = {
-            clientId: client.id,
-            qos: subscription.qos,
-            retainAsPublished: subscription.retainAsPublished,
-            subscriptionIds: id === undefined ? NO_IDS : [id],
-          };
-          client.delivery = delivery;
-          this.#out.push(delivery);
-        } else {
-          // One delivery per session with the highest QoS and every identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]
-          const delivery = client.delivery!;
-          if (subscription.qos > delivery.qos) delivery.qos = subscription.qos;
-          if (subscription.retainAsPublished) delivery.retainAsPublished = true;
-          if (id !== undefined) delivery.subscriptionIds = delivery.subscriptionIds.concat(id);
+    const deliveries = node.deliveries;
+    if (deliveries !== undefined) {
+      const out = this.#out;
+      if (node.flagged === 0) {
+        for (let i = 0; i < deliveries.length; i++) out.push(deliveries[i]!);
+      } else {
+        const flags = node.flags!;
+        for (let i = 0; i < deliveries.length; i++) {
+          const flag = flags[i]!;
+          const delivery = deliveries[i]!;
+          if ((flag & FLAG_BITS) === 0) out.push(delivery);
+          else if (
+            (flag & NO_LOCAL) !== 0 && delivery.clientId === this.#publisherId
+          ) continue; // [MQTT-3.8.3-3]
+          else if ((flag & OVERLAPS) === 0) out.push(delivery);
+          else this.#merge(flag >>> CLIENT_SHIFT, delivery);
         }
       }
     }
     if (node.groups !== undefined) {
-      for (const group of node.groups.values()) this.#out.push(this.#pick(group));
+      for (const group of node.groups.values()) {
+        this.#out.push(this.#pick(group));
+      }
+    }
+  }
+
+  /**
+   * Adds the delivery of a subscription flagged `OVERLAPS`, merging it into the session's delivery if it already
+   * has one in this call: one delivery per session with the highest QoS and every identifier [MQTT-3.3.4-2]
+   * [MQTT-3.3.4-3].
+   */
+  #merge(client: number, delivery: Delivery): void {
+    const out = this.#out;
+    const stamp = this.#stamp;
+    if (this.#stamps[client] !== stamp) {
+      this.#stamps[client] = stamp;
+      this.#slots[client] = out.length;
+      out.push(delivery);
+      return;
+    }
+    const slot = this.#slots[client]!;
+    let merged = out[slot]!;
+    if (this.#mergedStamps[client] !== stamp) {
+      // The first delivery is a shared, frozen one: merge into a copy.
+      this.#mergedStamps[client] = stamp;
+      merged = { ...merged };
+      out[slot] = merged;
+    }
+    const target = merged as MutableDelivery; // a copy made above, in this call
+    if (delivery.qos > target.qos) target.qos = delivery.qos;
+    if (delivery.retainAsPublished) target.retainAsPublished = true;
+    if (delivery.subscriptionIds.length > 0) {
+      target.subscriptionIds = target.subscriptionIds.concat(
+        delivery.subscriptionIds,
+      );
     }
   }
 
@@ -350,16 +498,104 @@ export class TopicRouter implements SubscriptionRouter {
       }
     }
     group.next = index + 1 === count ? 0 : index + 1;
-    const subscription = members[index]!.subscription;
-    const id = subscription.subscriptionId;
-    return {
-      clientId: members[index]!.client.id,
-      qos: subscription.qos,
-      retainAsPublished: subscription.retainAsPublished,
-      subscriptionIds: id === undefined ? NO_IDS : [id],
-      shareGroup: group.name,
-      filter: group.filter,
-    };
+    return members[index]!.delivery;
+  }
+
+  /** Writes an entry's delivery and flags into its node's arrays. */
+  #store(entry: DirectEntry): void {
+    const node = entry.node;
+    const flags = node.flags!;
+    const before = flags[entry.index]! & FLAG_BITS;
+    const after = (entry.subscription.noLocal ? NO_LOCAL : 0) |
+      (entry.overlaps > 0 || entry.client.crowded ? OVERLAPS : 0);
+    flags[entry.index] = (entry.client.number << CLIENT_SHIFT) | after;
+    if (before === 0 && after !== 0) node.flagged++;
+    else if (before !== 0 && after === 0) node.flagged--;
+    node.deliveries![entry.index] = entry.delivery;
+  }
+
+  /** Counts the new entry's overlaps with the session's other direct subscriptions (not yet including it). */
+  #addOverlaps(entry: DirectEntry): void {
+    const client = entry.client;
+    const direct = client.direct;
+    if (client.crowded) return;
+    if (direct.length >= OVERLAP_SCAN_LIMIT) {
+      client.crowded = true;
+      for (const other of direct) this.#store(other);
+      return;
+    }
+    const filter = entry.subscription.filter;
+    for (let i = 0; i < direct.length; i++) {
+      const other = direct[i]!;
+      if (!filtersOverlap(filter, other.subscription.filter)) continue;
+      entry.overlaps++;
+      if (other.overlaps++ === 0) this.#store(other);
+    }
+  }
+
+  /** Takes a removed entry out of its session's direct list and overlap counts. */
+  #removeOverlaps(entry: DirectEntry): void {
+    const client = entry.client;
+    const direct = client.direct;
+    const moved = direct.pop()!;
+    if (moved !== entry) {
+      direct[entry.directIndex] = moved;
+      moved.directIndex = entry.directIndex;
+    }
+    if (client.crowded) {
+      if (direct.length > OVERLAP_SCAN_LIMIT / 2) return;
+      // Few enough again: count the overlaps afresh.
+      client.crowded = false;
+      for (const other of direct) other.overlaps = 0;
+      for (let i = 0; i < direct.length; i++) {
+        for (let j = i + 1; j < direct.length; j++) {
+          if (
+            filtersOverlap(
+              direct[i]!.subscription.filter,
+              direct[j]!.subscription.filter,
+            )
+          ) {
+            direct[i]!.overlaps++;
+            direct[j]!.overlaps++;
+          }
+        }
+      }
+      for (const other of direct) this.#store(other);
+      return;
+    }
+    if (entry.overlaps === 0) return;
+    const filter = entry.subscription.filter;
+    for (let i = 0; i < direct.length; i++) {
+      const other = direct[i]!;
+      if (
+        filtersOverlap(filter, other.subscription.filter) &&
+        --other.overlaps === 0
+      ) this.#store(other);
+    }
+  }
+
+  /** A free session number, growing the per-session arrays when all are taken. */
+  #takeNumber(): number {
+    const reused = this.#freeNumbers.pop();
+    if (reused !== undefined) return reused;
+    const number = this.#nextNumber++;
+    if (number === this.#stamps.length) {
+      const stamps = new Float64Array(number * 2);
+      stamps.set(this.#stamps);
+      this.#stamps = stamps;
+      const slots = new Int32Array(number * 2);
+      slots.set(this.#slots);
+      this.#slots = slots;
+      const mergedStamps = new Float64Array(number * 2);
+      mergedStamps.set(this.#mergedStamps);
+      this.#mergedStamps = mergedStamps;
+    }
+    return number;
+  }
+
+  #dropClient(client: ClientRecord): void {
+    this.#clients.delete(client.id);
+    this.#freeNumbers.push(client.number);
   }
 
   /** The node for the filter that starts at `start`, creating missing levels. */
@@ -378,12 +614,23 @@ export class TopicRouter implements SubscriptionRouter {
   #child(node: Node, level: string): Node {
     if (level === "+") return node.plus ??= this.#newNode(node, level);
     if (level === "#") return node.hash ??= this.#newNode(node, level);
-    node.children ??= new Map();
-    let child = node.children.get(level);
-    if (child === undefined) {
-      child = this.#newNode(node, level);
-      node.children.set(level, child);
+    if (node.children !== undefined) {
+      let child = node.children.get(level);
+      if (child === undefined) {
+        child = this.#newNode(node, level);
+        node.children.set(level, child);
+      }
+      return child;
     }
+    if (node.onlyChild === undefined) {
+      node.onlyKey = level;
+      return node.onlyChild = this.#newNode(node, level);
+    }
+    if (node.onlyKey === level) return node.onlyChild;
+    const child = this.#newNode(node, level);
+    node.children = new Map([[node.onlyKey!, node.onlyChild], [level, child]]);
+    node.onlyKey = undefined;
+    node.onlyChild = undefined;
     return child;
   }
 
@@ -392,15 +639,30 @@ export class TopicRouter implements SubscriptionRouter {
     return new Node(parent, key);
   }
 
+  /** Swap-removes an entry from its node's parallel arrays. */
   #removeDirect(entry: DirectEntry): Node {
     const node = entry.node;
-    const direct = node.direct!;
-    const last = direct.pop()!;
-    if (last !== entry) {
-      direct[entry.index] = last;
-      last.index = entry.index;
+    const entries = node.entries!;
+    const deliveries = node.deliveries!;
+    const flags = node.flags!;
+    const last = entries.length - 1;
+    const index = entry.index;
+    if ((flags[index]! & FLAG_BITS) !== 0) node.flagged--;
+    if (index !== last) {
+      const moved = entries[last]!;
+      entries[index] = moved;
+      deliveries[index] = deliveries[last]!;
+      flags[index] = flags[last]!;
+      moved.index = index;
     }
-    if (direct.length === 0) node.direct = undefined;
+    entries.pop();
+    deliveries.pop();
+    flags.pop();
+    if (entries.length === 0) {
+      node.deliveries = undefined;
+      node.flags = undefined;
+      node.entries = undefined;
+    }
     return node;
   }
 
@@ -428,12 +690,104 @@ export class TopicRouter implements SubscriptionRouter {
       if (parent === undefined || !current.isEmpty()) return;
       if (current === parent.plus) parent.plus = undefined;
       else if (current === parent.hash) parent.hash = undefined;
-      else {
-        parent.children!.delete(current.key);
-        if (parent.children!.size === 0) parent.children = undefined;
+      else if (current === parent.onlyChild) {
+        parent.onlyKey = undefined;
+        parent.onlyChild = undefined;
+      } else {
+        const children = parent.children!;
+        children.delete(current.key);
+        if (children.size === 1) {
+          // Back to a single child.
+          for (const [key, child] of children) {
+            parent.onlyKey = key;
+            parent.onlyChild = child;
+          }
+          parent.children = undefined;
+        }
       }
       this.#nodeCount--;
       current = parent;
     }
   }
+}
+
+/**
+ * Whether some topic can match both (valid, non-shared) filters. Errs towards true: it ignores the `$` rule
+ * [MQTT-4.7.2-1], which only makes match() merge a little more than needed.
+ */
+function filtersOverlap(a: string, b: string): boolean {
+  const aLength = a.length;
+  const bLength = b.length;
+  let i = 0;
+  let j = 0;
+  // Each turn starts at the beginning of a level in both filters.
+  for (;;) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(j);
+    if (ca === HASH || cb === HASH) return true;
+    if (ca === PLUS && (i + 1 === aLength || a.charCodeAt(i + 1) === SLASH)) {
+      i++;
+      j = levelEnd(b, j);
+    } else if (
+      cb === PLUS && (j + 1 === bLength || b.charCodeAt(j + 1) === SLASH)
+    ) {
+      j++;
+      i = levelEnd(a, i);
+    } else {
+      while (i < aLength && j < bLength) {
+        const c = a.charCodeAt(i);
+        if (c !== b.charCodeAt(j) || c === SLASH) break;
+        i++;
+        j++;
+      }
+      const aAtEnd = i === aLength || a.charCodeAt(i) === SLASH;
+      const bAtEnd = j === bLength || b.charCodeAt(j) === SLASH;
+      if (!aAtEnd || !bAtEnd) return false;
+    }
+    const aDone = i === aLength;
+    const bDone = j === bLength;
+    if (aDone && bDone) return true;
+    // One filter is out of levels: the other overlaps only through a trailing "/#" (the parent match).
+    if (aDone) return j + 2 === bLength && b.charCodeAt(j + 1) === HASH;
+    if (bDone) return i + 2 === aLength && a.charCodeAt(i + 1) === HASH;
+    i++;
+    j++;
+  }
+}
+
+/** The index of the "/" ending the level that starts at `start`, or the string's length. */
+function levelEnd(value: string, start: number): number {
+  const slash = value.indexOf("/", start);
+  return slash === -1 ? value.length : slash;
+}
+
+/** The ready-made delivery of a non-shared subscription; immutable, so match() can hand it out every time. */
+function directDelivery(
+  clientId: string,
+  subscription: Subscription,
+): Delivery {
+  const id = subscription.subscriptionId;
+  return Object.freeze({
+    clientId,
+    qos: subscription.qos,
+    retainAsPublished: subscription.retainAsPublished,
+    subscriptionIds: id === undefined ? NO_IDS : Object.freeze([id]),
+  });
+}
+
+/** The ready-made delivery of a shared group member. */
+function sharedDelivery(
+  clientId: string,
+  subscription: Subscription,
+  group: SharedGroup,
+): Delivery {
+  const id = subscription.subscriptionId;
+  return Object.freeze({
+    clientId,
+    qos: subscription.qos,
+    retainAsPublished: subscription.retainAsPublished,
+    subscriptionIds: id === undefined ? NO_IDS : Object.freeze([id]),
+    shareGroup: group.name,
+    filter: group.filter,
+  });
 }

@@ -14,13 +14,23 @@ import {
 type Extra = Partial<Omit<Subscription, "filter" | "qos">>;
 
 function sub(filter: string, qos: QoS = 0, extra: Extra = {}): Subscription {
-  return { filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0, ...extra };
+  return {
+    filter,
+    qos,
+    noLocal: false,
+    retainAsPublished: false,
+    retainHandling: 0,
+    ...extra,
+  };
 }
 
 /** Deliveries in a stable order with sorted identifiers, for comparison. */
 function normalize(deliveries: readonly Delivery[]): Delivery[] {
   return deliveries
-    .map((d) => ({ ...d, subscriptionIds: [...d.subscriptionIds].sort((a, b) => a - b) }))
+    .map((d) => ({
+      ...d,
+      subscriptionIds: [...d.subscriptionIds].sort((a, b) => a - b),
+    }))
     .sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 }
 
@@ -29,8 +39,13 @@ function key(d: Delivery): string {
 }
 
 /** The client ids a topic reaches directly (not through a shared group), sorted. */
-function clients(router: SubscriptionRouter, topic: string, options?: MatchOptions): string[] {
-  return router.match(topic, options).filter((d) => d.shareGroup === undefined).map((d) => d.clientId).sort();
+function clients(
+  router: SubscriptionRouter,
+  topic: string,
+  options?: MatchOptions,
+): string[] {
+  return router.match(topic, options).filter((d) => d.shareGroup === undefined)
+    .map((d) => d.clientId).sort();
 }
 
 /** The contract every {@linkcode SubscriptionRouter} must meet. */
@@ -61,8 +76,16 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     router.subscribe("a", sub("sport/tennis/player1/#"));
     router.subscribe("b", sub("#"));
     router.subscribe("c", sub("+/tennis/#"));
-    assert.deepEqual(clients(router, "sport/tennis/player1/ranking"), ["a", "b", "c"]);
-    assert.deepEqual(clients(router, "sport/tennis/player1/score/wimbledon"), ["a", "b", "c"]);
+    assert.deepEqual(clients(router, "sport/tennis/player1/ranking"), [
+      "a",
+      "b",
+      "c",
+    ]);
+    assert.deepEqual(clients(router, "sport/tennis/player1/score/wimbledon"), [
+      "a",
+      "b",
+      "c",
+    ]);
     assert.deepEqual(clients(router, "sport/tennisx/player1"), ["b"]);
     assert.deepEqual(clients(router, "/finance"), ["b"]);
   });
@@ -84,7 +107,10 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     router.subscribe("sysPlus", sub("$SYS/monitor/+"));
     router.subscribe("shared", sub("$share/g/#"));
     const deliveries = router.match("$SYS/monitor/Clients");
-    assert.deepEqual(deliveries.map((d) => d.clientId).sort(), ["sys", "sysPlus"]);
+    assert.deepEqual(deliveries.map((d) => d.clientId).sort(), [
+      "sys",
+      "sysPlus",
+    ]);
     assert.deepEqual(clients(router, "a/$SYS"), ["hash"]);
   });
 
@@ -92,16 +118,29 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     const router = create();
     router.subscribe("a", sub("sport/#", 0, { subscriptionId: 1 }));
     router.subscribe("a", sub("sport/+/player1", 2, { subscriptionId: 2 }));
-    router.subscribe("a", sub("sport/tennis/player1", 1, { retainAsPublished: true }));
+    router.subscribe(
+      "a",
+      sub("sport/tennis/player1", 1, { retainAsPublished: true }),
+    );
     router.subscribe("a", sub("#", 0, { subscriptionId: 7 }));
     router.subscribe("b", sub("sport/tennis/+", 1));
     const deliveries = normalize(router.match("sport/tennis/player1"));
     assert.deepEqual(deliveries, [
-      { clientId: "a", qos: 2, retainAsPublished: true, subscriptionIds: [1, 2, 7] },
+      {
+        clientId: "a",
+        qos: 2,
+        retainAsPublished: true,
+        subscriptionIds: [1, 2, 7],
+      },
       { clientId: "b", qos: 1, retainAsPublished: false, subscriptionIds: [] },
     ]);
     assert.deepEqual(normalize(router.match("sport")), [
-      { clientId: "a", qos: 0, retainAsPublished: false, subscriptionIds: [1, 7] },
+      {
+        clientId: "a",
+        qos: 0,
+        retainAsPublished: false,
+        subscriptionIds: [1, 7],
+      },
     ]);
   });
 
@@ -110,15 +149,27 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     router.subscribe("a", sub("chat/#", 1, { noLocal: true }));
     router.subscribe("b", sub("chat/#", 1, { noLocal: true }));
     router.subscribe("c", sub("chat/room", 1));
-    assert.deepEqual(clients(router, "chat/room", { publisherId: "a" }), ["b", "c"]);
-    assert.deepEqual(clients(router, "chat/room", { publisherId: "c" }), ["a", "b", "c"]);
+    assert.deepEqual(clients(router, "chat/room", { publisherId: "a" }), [
+      "b",
+      "c",
+    ]);
+    assert.deepEqual(clients(router, "chat/room", { publisherId: "c" }), [
+      "a",
+      "b",
+      "c",
+    ]);
     assert.deepEqual(clients(router, "chat/room"), ["a", "b", "c"]);
     // An overlapping subscription without No Local still delivers.
     router.subscribe("a", sub("chat/+", 0, { subscriptionId: 5 }));
     assert.deepEqual(
       normalize(router.match("chat/room", { publisherId: "a" })).filter((d) => d.clientId === "a"),
       [
-        { clientId: "a", qos: 0, retainAsPublished: false, subscriptionIds: [5] },
+        {
+          clientId: "a",
+          qos: 0,
+          retainAsPublished: false,
+          subscriptionIds: [5],
+        },
       ],
     );
   });
@@ -127,9 +178,15 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     const router = create();
     assert.equal(router.subscribe("a", sub("a/+", 0)), false);
     assert.equal(router.subscribe("a", sub("a/b", 0)), false);
-    assert.equal(router.subscribe("a", sub("a/+", 2, { subscriptionId: 9 })), true);
+    assert.equal(
+      router.subscribe("a", sub("a/+", 2, { subscriptionId: 9 })),
+      true,
+    );
     assert.equal(router.size, 2);
-    assert.deepEqual(router.subscriptionsOf("a").map((s) => [s.filter, s.qos]), [["a/+", 2], ["a/b", 0]]);
+    assert.deepEqual(
+      router.subscriptionsOf("a").map((s) => [s.filter, s.qos]),
+      [["a/+", 2], ["a/b", 0]],
+    );
     assert.deepEqual(normalize(router.match("a/x")), [
       { clientId: "a", qos: 2, retainAsPublished: false, subscriptionIds: [9] },
     ]);
@@ -146,7 +203,9 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     for (const filter of ["a/#/b", "a+", "", "$share//a", "$share/g"]) {
       assert.throws(
         () => router.subscribe("a", sub(filter)),
-        (e: unknown) => e instanceof MqttError && e.reasonCode === REASON_CODE.TopicFilterInvalid,
+        (e: unknown) =>
+          e instanceof MqttError &&
+          e.reasonCode === REASON_CODE.TopicFilterInvalid,
         filter,
       );
     }
@@ -170,7 +229,10 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
 
   Deno.test(`${name}: match() gives each shared group's messages to one member in turn [MQTT-4.8.2-1]`, () => {
     const router = create();
-    router.subscribe("w1", sub("$share/workers/jobs/+", 1, { subscriptionId: 3 }));
+    router.subscribe(
+      "w1",
+      sub("$share/workers/jobs/+", 1, { subscriptionId: 3 }),
+    );
     router.subscribe("w2", sub("$share/workers/jobs/+", 2));
     router.subscribe("w3", sub("$share/workers/jobs/+", 0));
     router.subscribe("audit", sub("$share/audit/jobs/#", 0));
@@ -178,30 +240,54 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     const picks: string[] = [];
     for (let i = 0; i < 6; i++) {
       const deliveries = router.match("jobs/build");
-      assert.equal(deliveries.length, 3, "w1 directly, one worker, the audit group");
+      assert.equal(
+        deliveries.length,
+        3,
+        "w1 directly, one worker, the audit group",
+      );
       const worker = deliveries.find((d) => d.shareGroup === "workers")!;
       assert.equal(worker.filter, "$share/workers/jobs/+");
-      assert.equal(worker.qos, ({ w1: 1, w2: 2, w3: 0 } as Record<string, number>)[worker.clientId]);
-      assert.deepEqual(worker.subscriptionIds, worker.clientId === "w1" ? [3] : []);
+      assert.equal(
+        worker.qos,
+        ({ w1: 1, w2: 2, w3: 0 } as Record<string, number>)[worker.clientId],
+      );
+      assert.deepEqual(
+        worker.subscriptionIds,
+        worker.clientId === "w1" ? [3] : [],
+      );
       picks.push(worker.clientId);
       const audit = deliveries.find((d) => d.shareGroup === "audit")!;
-      assert.deepEqual([audit.clientId, audit.filter], ["audit", "$share/audit/jobs/#"]);
+      assert.deepEqual([audit.clientId, audit.filter], [
+        "audit",
+        "$share/audit/jobs/#",
+      ]);
       const direct = deliveries.find((d) => d.shareGroup === undefined)!;
       assert.deepEqual([direct.clientId, direct.filter], ["w1", undefined]);
     }
     assert.deepEqual(picks, ["w1", "w2", "w3", "w1", "w2", "w3"]);
     // The same filter in another group is another group.
     router.subscribe("x", sub("$share/other/jobs/+"));
-    assert.equal(router.match("jobs/build").filter((d) => d.shareGroup !== undefined).length, 3);
+    assert.equal(
+      router.match("jobs/build").filter((d) => d.shareGroup !== undefined)
+        .length,
+      3,
+    );
   });
 
   Deno.test(`${name}: match() skips unavailable shared members, or takes the next when none is available`, () => {
     const router = create();
-    for (const id of ["m1", "m2", "m3"]) router.subscribe(id, sub("$share/g/t"));
+    for (const id of ["m1", "m2", "m3"]) {
+      router.subscribe(id, sub("$share/g/t"));
+    }
     const offline = new Set(["m2"]);
     const options: MatchOptions = { isAvailable: (id) => !offline.has(id) };
     const pick = (): string => router.match("t", options)[0]!.clientId;
-    assert.deepEqual([pick(), pick(), pick(), pick()], ["m1", "m3", "m1", "m3"]);
+    assert.deepEqual([pick(), pick(), pick(), pick()], [
+      "m1",
+      "m3",
+      "m1",
+      "m3",
+    ]);
     offline.add("m1").add("m3");
     assert.deepEqual([pick(), pick(), pick()], ["m1", "m2", "m3"]);
     offline.clear();
@@ -210,7 +296,9 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
 
   Deno.test(`${name}: unsubscribe() of a shared member keeps the rotation going`, () => {
     const router = create();
-    for (const id of ["m1", "m2", "m3"]) router.subscribe(id, sub("$share/g/t"));
+    for (const id of ["m1", "m2", "m3"]) {
+      router.subscribe(id, sub("$share/g/t"));
+    }
     const pick = (): string => router.match("t")[0]!.clientId;
     assert.equal(pick(), "m1");
     router.unsubscribe("m1", "$share/g/t");
@@ -222,7 +310,10 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
   Deno.test(`${name}: shared subscriptions ignore No Local [MQTT-3.8.3-4]`, () => {
     const router = create();
     router.subscribe("a", sub("$share/g/t", 0, { noLocal: true }));
-    assert.deepEqual(router.match("t", { publisherId: "a" }).map((d) => d.clientId), ["a"]);
+    assert.deepEqual(
+      router.match("t", { publisherId: "a" }).map((d) => d.clientId),
+      ["a"],
+    );
   });
 
   Deno.test(`${name}: unsubscribeAll() removes direct and shared subscriptions`, () => {
@@ -241,7 +332,11 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
 
   Deno.test(`${name}: subscriptionsOf() lists a session's subscriptions in subscription order`, () => {
     const router = create();
-    const subscriptions = [sub("z"), sub("$share/g/y", 1), sub("a/+", 2, { subscriptionId: 4 })];
+    const subscriptions = [
+      sub("z"),
+      sub("$share/g/y", 1),
+      sub("a/+", 2, { subscriptionId: 4 }),
+    ];
     for (const s of subscriptions) router.subscribe("c", s);
     assert.deepEqual(router.subscriptionsOf("c"), subscriptions);
     assert.deepEqual(router.subscriptionsOf("other"), []);
@@ -312,13 +407,19 @@ Deno.test("TopicRouter.match() agrees with NaiveRouter on seeded random filters 
             subscriptionId: 1 + Math.floor(random() * 50),
           })
           : sub(filter, pickOne(random, [0, 1, 2] as const), extra);
-        assert.equal(trie.subscribe(clientId, subscription), naive.subscribe(clientId, subscription));
+        assert.equal(
+          trie.subscribe(clientId, subscription),
+          naive.subscribe(clientId, subscription),
+        );
       } else if (roll < 0.97) {
         const existing = naive.subscriptionsOf(clientId);
         const filter = existing.length > 0 && random() < 0.9
           ? pickOne(random, existing).filter
           : randomFilter(random);
-        assert.equal(trie.unsubscribe(clientId, filter), naive.unsubscribe(clientId, filter));
+        assert.equal(
+          trie.unsubscribe(clientId, filter),
+          naive.unsubscribe(clientId, filter),
+        );
       } else {
         trie.unsubscribeAll(clientId);
         naive.unsubscribeAll(clientId);
@@ -326,7 +427,10 @@ Deno.test("TopicRouter.match() agrees with NaiveRouter on seeded random filters 
     }
     assert.equal(trie.size, naive.size);
     for (const clientId of clientIds) {
-      assert.deepEqual(trie.subscriptionsOf(clientId), naive.subscriptionsOf(clientId));
+      assert.deepEqual(
+        trie.subscriptionsOf(clientId),
+        naive.subscriptionsOf(clientId),
+      );
     }
     const available = new Set(clientIds.filter(() => random() < 0.6));
     const isAvailable = (id: string): boolean => available.has(id);
@@ -336,15 +440,74 @@ Deno.test("TopicRouter.match() agrees with NaiveRouter on seeded random filters 
         ? { publisherId: pickOne(random, clientIds), isAvailable }
         : { publisherId: pickOne(random, clientIds) };
       // Both keep the same round-robin state, so even the shared picks agree.
-      assert.deepEqual(normalize(trie.match(topic, options)), normalize(naive.match(topic, options)), topic);
+      assert.deepEqual(
+        normalize(trie.match(topic, options)),
+        normalize(naive.match(topic, options)),
+        topic,
+      );
     }
   }
+});
+
+Deno.test("TopicRouter.match() agrees with NaiveRouter for a session with hundreds of overlapping filters", () => {
+  const random = mulberry32(7);
+  const trie = new TopicRouter();
+  const naive = new NaiveRouter();
+  const compare = (): void => {
+    assert.equal(trie.size, naive.size);
+    for (let i = 0; i < 300; i++) {
+      const topic = randomTopic(random);
+      assert.deepEqual(
+        normalize(trie.match(topic)),
+        normalize(naive.match(topic)),
+        topic,
+      );
+    }
+  };
+  const filters = new Set<string>();
+  while (filters.size < 400) filters.add(randomFilter(random));
+  let id = 0;
+  for (const filter of filters) {
+    const subscription = sub(filter, pickOne(random, [0, 1, 2] as const), {
+      subscriptionId: ++id,
+    });
+    trie.subscribe("big", subscription);
+    naive.subscribe("big", subscription);
+    trie.subscribe("small", sub("a/+"));
+    naive.subscribe("small", sub("a/+"));
+  }
+  compare();
+  // Down to a few dozen: the overlaps are counted afresh.
+  const list = [...filters];
+  for (const filter of list.slice(0, 360)) {
+    assert.equal(
+      trie.unsubscribe("big", filter),
+      naive.unsubscribe("big", filter),
+    );
+  }
+  compare();
+  for (const filter of list.slice(0, 30)) {
+    trie.subscribe("big", sub(filter, 1));
+    naive.subscribe("big", sub(filter, 1));
+  }
+  compare();
 });
 
 Deno.test("TopicRouter prunes its trie: 10,000 subscribes then unsubscribes leave no nodes", () => {
   const random = mulberry32(42);
   const router = new TopicRouter();
-  const levels = ["site", "device", "temp", "", "+", "x1", "x2", "x3", "$SYS", "#"];
+  const levels = [
+    "site",
+    "device",
+    "temp",
+    "",
+    "+",
+    "x1",
+    "x2",
+    "x3",
+    "$SYS",
+    "#",
+  ];
   const made: [string, string][] = [];
   while (made.length < 10_000) {
     const depth = 1 + Math.floor(random() * 6);
@@ -356,7 +519,9 @@ Deno.test("TopicRouter prunes its trie: 10,000 subscribes then unsubscribes leav
     }
     let filter = parts.join("/");
     if (filter === "") continue;
-    if (random() < 0.1) filter = `$share/g${Math.floor(random() * 3)}/${filter}`;
+    if (random() < 0.1) {
+      filter = `$share/g${Math.floor(random() * 3)}/${filter}`;
+    }
     const clientId = `c${Math.floor(random() * 200)}`;
     if (!router.subscribe(clientId, sub(filter))) made.push([clientId, filter]);
   }
