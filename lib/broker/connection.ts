@@ -531,7 +531,8 @@ export class Connection implements SessionLink {
       }
     }
     if (topic === "") {
-      throw new MqttError(REASON_CODE.TopicNameInvalid, "PUBLISH with an empty topic name [MQTT-4.7.3-1]");
+      // v5: "a Protocol Error if the Topic Name is zero length and there is no Topic Alias" (section 3.3.2.1).
+      throw protocolError("PUBLISH with an empty topic name and no Topic Alias [MQTT-4.7.3-1]");
     }
     validateTopicName(topic, options.topicLimits); // 0x90, wildcards [MQTT-3.3.2-2]
     if (packet.qos > options.maxQoS) {
