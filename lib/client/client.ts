@@ -1267,6 +1267,7 @@ export class MqttClient implements AsyncDisposable {
       qos: packet.qos,
       retain: packet.retain,
       dup: packet.dup,
+      ...(packet.packetId === undefined ? {} : { packetId: packet.packetId }),
       ...(properties === undefined ? {} : { properties }),
     };
     if (packet.qos === 0) {

@@ -22,6 +22,8 @@ export interface MqttMessage {
   readonly retain: boolean;
   /** Set when the server says this may be a redelivery. */
   readonly dup: boolean;
+  /** The packet identifier it arrived with (QoS 1/2), for display; the client acknowledges it. */
+  readonly packetId?: number;
   /** v5 properties (without Topic Alias). */
   readonly properties?: Properties;
 }

@@ -1,0 +1,280 @@
+/**
+ * How the CLI prints: packets for `--trace` and the shell, messages for `sub` (-v, -F, --json), and errors as one
+ * line.
+ *
+ * @module
+ */
+
+import type { MqttMessage } from "../lib/client/inbox.ts";
+import { MqttError } from "../lib/mqtt_error.ts";
+import type { Packet } from "../lib/packet/packet.ts";
+import type { Properties } from "../lib/packet/properties.ts";
+import { packetName, type ProtocolVersion } from "../lib/packet/packet_type.ts";
+import { reasonName } from "../lib/packet/reason_code.ts";
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The payload as text when it is UTF-8, else undefined. */
+export function payloadText(payload: Uint8Array): string | undefined {
+  try {
+    return strictDecoder.decode(payload);
+  } catch {
+    return undefined;
+  }
+}
+
+const PREVIEW = 80;
+
+/** A short, printable view of a payload: quoted text (cut at 80 characters) or hex for binary. */
+export function payloadPreview(payload: Uint8Array): string {
+  const text = payloadText(payload);
+  if (text !== undefined) {
+    const cut = text.length > PREVIEW ? `${text.slice(0, PREVIEW)}…` : text;
+    return JSON.stringify(cut);
+  }
+  const hex = [...payload.subarray(0, 32)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `0x${hex}${payload.length > 32 ? "…" : ""}`;
+}
+
+function code(reasonCode: number): string {
+  return `${reasonName(reasonCode)} (0x${reasonCode.toString(16).padStart(2, "0")})`;
+}
+
+function propertyValue(value: unknown): string {
+  if (value instanceof Uint8Array) return payloadPreview(value);
+  if (Array.isArray(value)) {
+    return value.every(Array.isArray)
+      ? value.map((pair) => `${pair[0]}=${pair[1]}`).join(",")
+      : value.join(",");
+  }
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+/** Properties as ` name=value …`, or "" when there are none. */
+export function formatProperties(properties: Properties | undefined): string {
+  if (properties === undefined) return "";
+  return Object.entries(properties).map(([key, value]) => ` ${key}=${propertyValue(value)}`).join("");
+}
+
+const V3_CONNACK = ["Accepted", "unacceptable protocol version", "identifier rejected", "server unavailable"]
+  .concat(["bad user name or password", "not authorized"]);
+
+/**
+ * One line describing a packet, e.g. `PUBLISH a/b qos=1 id=3 retain=0 "hello" (5 bytes)`.
+ *
+ * @example
+ * ```ts
+ * import { formatPacket } from "./_format.ts";
+ * console.assert(formatPacket({ type: 12 }, 5) === "PINGREQ");
+ * ```
+ */
+export function formatPacket(packet: Packet, version: ProtocolVersion): string {
+  const name = packetName(packet.type);
+  switch (packet.type) {
+    case 1: {
+      const will = packet.will === undefined
+        ? ""
+        : ` will=${packet.will.topic}(qos=${packet.will.qos}${packet.will.retain ? ",retain" : ""})`;
+      return `${name} v${packet.protocolVersion} clientId=${JSON.stringify(packet.clientId)} cleanStart=${
+        packet.cleanStart ? 1 : 0
+      } keepAlive=${packet.keepAlive}${packet.username === undefined ? "" : ` username=${packet.username}`}${
+        packet.password === undefined ? "" : " password=***"
+      }${will}${formatProperties(packet.properties)}`;
+    }
+    case 2: {
+      const result = version === 5
+        ? code(packet.reasonCode)
+        : `${V3_CONNACK[packet.reasonCode] ?? "unknown"} (return code ${packet.reasonCode})`;
+      return `${name} sessionPresent=${packet.sessionPresent ? 1 : 0} ${result}${
+        formatProperties(packet.properties)
+      }`;
+    }
+    case 3:
+      return `${name} ${packet.topic === "" ? "(alias)" : packet.topic} qos=${packet.qos}${
+        packet.packetId === undefined ? "" : ` id=${packet.packetId}`
+      } retain=${packet.retain ? 1 : 0}${packet.dup ? " dup=1" : ""} ${
+        payloadPreview(packet.payload)
+      } (${packet.payload.length} bytes)${formatProperties(packet.properties)}`;
+    case 4:
+    case 5:
+    case 6:
+    case 7:
+      return `${name} id=${packet.packetId}${version === 5 ? ` ${code(packet.reasonCode)}` : ""}${
+        formatProperties(packet.properties)
+      }`;
+    case 8:
+      return `${name} id=${packet.packetId} ${
+        packet.subscriptions.map((s) =>
+          `${s.filter}(qos=${s.qos}${s.noLocal ? ",nl" : ""}${s.retainAsPublished ? ",rap" : ""}${
+            s.retainHandling === 0 ? "" : `,rh=${s.retainHandling}`
+          })`
+        ).join(" ")
+      }${formatProperties(packet.properties)}`;
+    case 9:
+    case 11: {
+      // A SUBACK's 0, 1 and 2 are granted QoS levels, not Success.
+      const describe = (c: number): string => packet.type === 9 && c < 3 ? `GrantedQoS${c}` : code(c);
+      return `${name} id=${packet.packetId}${
+        packet.reasonCodes.length === 0 ? "" : ` [${packet.reasonCodes.map(describe).join(", ")}]`
+      }${formatProperties(packet.properties)}`;
+    }
+    case 10:
+      return `${name} id=${packet.packetId} ${packet.filters.join(" ")}${
+        formatProperties(packet.properties)
+      }`;
+    case 12:
+    case 13:
+      return name;
+    case 14:
+    case 15:
+      return `${name}${version === 5 ? ` ${code(packet.reasonCode)}` : ""}${
+        formatProperties(packet.properties)
+      }`;
+  }
+}
+
+/** The `--trace` line for a packet: `-> ` for sent, `<- ` for received. */
+export function traceLine(direction: "in" | "out", packet: Packet, version: ProtocolVersion): string {
+  return `${direction === "out" ? "->" : "<-"} ${formatPacket(packet, version)}`;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/**
+ * A message as `-F` describes it (mosquitto_sub's format): `%t` topic, `%p` payload, `%q` QoS, `%r` retain
+ * (0/1), `%l` payload length, `%m` packet id (0 for QoS 0), `%x` payload in hex, `%j` the `--json` object,
+ * `%I` ISO 8601 time, `%U` Unix time, `%%` a percent sign; `\n`, `\t`, `\\` escapes. The payload is written as
+ * received, byte for byte.
+ */
+export function formatMessage(message: MqttMessage, format: string, now: Date = new Date()): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let text = "";
+  const flush = (): void => {
+    if (text !== "") parts.push(encoder.encode(text));
+    text = "";
+  };
+  for (let i = 0; i < format.length; i++) {
+    const c = format[i]!;
+    const next = format[i + 1];
+    if (c === "%" && next !== undefined) {
+      i++;
+      switch (next) {
+        case "t":
+          text += message.topic;
+          break;
+        case "p":
+          flush();
+          parts.push(message.payload);
+          break;
+        case "q":
+          text += String(message.qos);
+          break;
+        case "r":
+          text += message.retain ? "1" : "0";
+          break;
+        case "l":
+          text += String(message.payload.length);
+          break;
+        case "m":
+          text += String(message.packetId ?? 0);
+          break;
+        case "x":
+          text += [...message.payload].map((b) => b.toString(16).padStart(2, "0")).join("");
+          break;
+        case "j":
+          text += jsonMessage(message, now);
+          break;
+        case "I":
+          text += now.toISOString();
+          break;
+        case "U":
+          text += (now.getTime() / 1000).toFixed(3);
+          break;
+        case "%":
+          text += "%";
+          break;
+        default:
+          text += `%${next}`;
+      }
+    } else if (c === "\\" && next !== undefined) {
+      i++;
+      text += next === "n"
+        ? "\n"
+        : next === "t"
+        ? "\t"
+        : next === "r"
+        ? "\r"
+        : next === "\\"
+        ? "\\"
+        : `\\${next}`;
+    } else {
+      text += c;
+    }
+  }
+  flush();
+  return concat(parts);
+}
+
+/** The default `sub` output: the payload, or with `-v` the topic, a space and the payload. */
+export function plainMessage(message: MqttMessage, verbose: boolean): Uint8Array {
+  return verbose ? concat([encoder.encode(`${message.topic} `), message.payload]) : message.payload;
+}
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+function jsonProperties(properties: Properties): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(properties)) {
+    out[key] = value instanceof Uint8Array ? base64(value) : value;
+  }
+  return out;
+}
+
+/**
+ * A message as one line of JSON: `topic`, `payload` (text when UTF-8, else `payloadBase64`), `qos`, `retain`,
+ * `time`, and `properties` when it has any (binary values in base64).
+ */
+export function jsonMessage(message: MqttMessage, now: Date = new Date()): string {
+  const text = payloadText(message.payload);
+  return JSON.stringify({
+    time: now.toISOString(),
+    topic: message.topic,
+    ...(text === undefined ? { payloadBase64: base64(message.payload) } : { payload: text }),
+    qos: message.qos,
+    retain: message.retain,
+    ...(message.properties === undefined ? {} : { properties: jsonProperties(message.properties) }),
+  });
+}
+
+/** One line for an error, naming the broker for network failures. */
+export function describeError(error: unknown, where?: { host: string; port: number }): string {
+  const at = where === undefined ? "the broker" : `${where.host}:${where.port}`;
+  if (error instanceof Deno.errors.ConnectionRefused) return `connection refused by ${at}`;
+  if (error instanceof Deno.errors.TimedOut) return `${at} did not answer: ${error.message}`;
+  if (error instanceof Deno.errors.ConnectionReset) return `${at}: ${error.message}`;
+  if (error instanceof Deno.errors.NotCapable) return `permission denied: ${error.message}`;
+  if (error instanceof MqttError) return error.message;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/lookup|resolve|Name or service not known|No address/i.test(message)) {
+    return `cannot resolve host ${JSON.stringify(where?.host ?? "")}: ${message}`;
+  }
+  if (error instanceof Deno.errors.NetworkUnreachable || error instanceof Deno.errors.AddrNotAvailable) {
+    return `${at} is unreachable: ${message}`;
+  }
+  return message;
+}

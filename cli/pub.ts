@@ -1,0 +1,150 @@
+/**
+ * `deno task client pub`: publish one message, a file, stdin, or one message per stdin line, as mosquitto_pub.
+ *
+ * @module
+ */
+
+import { MqttClient, type PublishOptions } from "../lib/client/client.ts";
+import { utf8Encode } from "../lib/codec/utf8.ts";
+import {
+  clientOptions,
+  CONNECTION_FLAGS,
+  CONNECTION_HELP,
+  EXIT,
+  extractDefines,
+  integer,
+  parseFlags,
+  qos,
+  UsageError,
+} from "./_flags.ts";
+import { describeError, traceLine } from "./_format.ts";
+import { readAll, readLines, writeErr, writeOut } from "./_io.ts";
+
+const PUB_FLAGS = {
+  ...CONNECTION_FLAGS,
+  topic: { type: "string", short: "t" },
+  message: { type: "string", short: "m" },
+  file: { type: "string", short: "f" },
+  "stdin-line": { type: "boolean", short: "l" },
+  "null-message": { type: "boolean", short: "n" },
+  "stdin-file": { type: "boolean", short: "s" },
+  qos: { type: "string", short: "q" },
+  retain: { type: "boolean", short: "r" },
+  repeat: { type: "string" },
+  "repeat-delay": { type: "string" },
+} as const;
+
+/** Usage of `pub`. */
+export const PUB_HELP = `Usage: deno task client pub -t TOPIC (-m MSG | -f FILE | -l | -n | -s) [options]
+
+Publish:
+  -t TOPIC             topic to publish to
+  -m MSG               the message
+  -f FILE              the contents of FILE as the message
+  -l                   one message per line of stdin (blank lines are skipped)
+  -n                   an empty (zero-length) message
+  -s                   all of stdin as one message
+  -q 0|1|2             QoS (default 0); QoS 1/2 wait for PUBACK/PUBCOMP
+  -r                   retain
+  --repeat N           publish the message N times (with -m, -f, -n, -s)
+  --repeat-delay S     seconds between repeats
+
+${CONNECTION_HELP}
+
+Exit codes: 0 published, 1 connection or publish failed, 2 bad flags.`;
+
+/** Runs `pub` and returns the exit code. */
+export async function runPub(args: string[]): Promise<number> {
+  let client: MqttClient | undefined;
+  let endpoint: { host: string; port: number } | undefined;
+  try {
+    const { rest, defines } = extractDefines(args);
+    const { values, positionals } = parseFlags(rest, PUB_FLAGS, true);
+    if (values.help) {
+      writeOut(`${PUB_HELP}\n`);
+      return EXIT.OK;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const topic = values.topic;
+    if (topic === undefined) throw new UsageError("-t TOPIC is required");
+    const sources = ["message", "file", "stdin-line", "null-message", "stdin-file"] as const;
+    const chosen = sources.filter((name) => values[name] !== undefined && values[name] !== false);
+    if (chosen.length !== 1) {
+      throw new UsageError(
+        chosen.length === 0
+          ? "give the message with one of -m, -f, -l, -n, -s"
+          : "-m, -f, -l, -n and -s exclude each other",
+      );
+    }
+    const repeat = values.repeat === undefined
+      ? 1
+      : integer("--repeat", values.repeat, 1, Number.MAX_SAFE_INTEGER);
+    const delayMs = values["repeat-delay"] === undefined
+      ? 0
+      : seconds("--repeat-delay", values["repeat-delay"]);
+    if (values["stdin-line"] && repeat !== 1) throw new UsageError("--repeat does not go with -l");
+    const trace = values.trace === true || values.debug === true;
+    const connection = await clientOptions(values, defines, {
+      reconnect: false,
+      ...(trace ? { onPacket: (direction, packet) => writeErr(traceLine(direction, packet, version)) } : {}),
+    });
+    endpoint = connection.endpoint;
+    const version = connection.options.protocolVersion ?? 5;
+    const publishOptions: PublishOptions = {
+      qos: qos("-q", values.qos),
+      retain: values.retain === true,
+      ...(defines.publish === undefined ? {} : { properties: defines.publish }),
+    };
+    let payload: Uint8Array | undefined;
+    if (values.message !== undefined) payload = utf8Encode(values.message);
+    if (values["null-message"]) payload = new Uint8Array(0);
+    if (values.file !== undefined) {
+      try {
+        payload = await Deno.readFile(values.file);
+      } catch (error) {
+        throw new UsageError(
+          `-f: cannot read ${values.file}: ${error instanceof Error ? error.message : error}`,
+        );
+      }
+    }
+    client = new MqttClient(connection.options);
+    await client.connect();
+    if (values["stdin-file"]) payload = await readAll(Deno.stdin.readable);
+    if (payload !== undefined) {
+      for (let i = 0; i < repeat; i++) {
+        if (i > 0 && delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await client.publish(topic, payload, publishOptions);
+      }
+    } else {
+      // One message per line; up to 1,000 in flight at once (the server's Receive Maximum still applies).
+      let pending: Promise<unknown>[] = [];
+      for await (const line of readLines(Deno.stdin.readable)) {
+        if (line === "") continue;
+        pending.push(client.publish(topic, line, publishOptions));
+        if (pending.length >= 1000) {
+          await Promise.all(pending);
+          pending = [];
+        }
+      }
+      await Promise.all(pending);
+    }
+    await client.close(defines.disconnect === undefined ? {} : { properties: defines.disconnect });
+    return EXIT.OK;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      writeErr(`Error: ${error.message}\nRun "deno task client pub --help" for usage.`);
+      return EXIT.USAGE;
+    }
+    writeErr(`Error: ${describeError(error, endpoint)}`);
+    await client?.close().catch(() => {});
+    return EXIT.ERROR;
+  }
+}
+
+function seconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`${flag} must be a number of seconds, not "${value}"`);
+  }
+  return n * 1000;
+}

@@ -1,0 +1,43 @@
+/**
+ * The MQTT client command line: `deno task client pub|sub|shell …`. Only dispatches; each command lives in
+ * `cli/`.
+ *
+ * @module
+ */
+
+import { EXIT } from "./cli/_flags.ts";
+import { writeErr, writeOut } from "./cli/_io.ts";
+import { runPub } from "./cli/pub.ts";
+import { runShell } from "./cli/shell.ts";
+import { runSub } from "./cli/sub.ts";
+
+const USAGE = `Usage: deno task client <command> [flags]
+
+Commands:
+  pub     publish a message (as mosquitto_pub)
+  sub     subscribe and print messages (as mosquitto_sub)
+  shell   an interactive session
+
+Run "deno task client <command> --help" for the flags of a command.`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  pub: runPub,
+  sub: runSub,
+  shell: runShell,
+};
+
+async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === undefined || command === "--help" || command === "help") {
+    writeOut(`${USAGE}\n`);
+    return command === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  const run = COMMANDS[command];
+  if (run === undefined) {
+    writeErr(`Error: unknown command "${command}"\n${USAGE}`);
+    return EXIT.USAGE;
+  }
+  return await run(rest);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
