@@ -446,6 +446,20 @@ export class WireClient {
     await this.expect(PINGRESP, what);
   }
 
+  /**
+   * Sends PINGREQ and returns every packet that arrives before the PINGRESP, decoded (for unordered sets such as
+   * `$SYS` updates or many retained messages).
+   */
+  async collect(): Promise<Packet[]> {
+    await this.send(PINGREQ);
+    const packets: Packet[] = [];
+    for (;;) {
+      const frame = await this.next("packets before PINGRESP");
+      if (frame.length === 2 && frame[0] === 0xd0) return packets;
+      packets.push(decode(frame, this.version));
+    }
+  }
+
   /** Frames received and not yet taken. */
   get buffered(): number {
     return this.#frames.length;

@@ -1,0 +1,138 @@
+/**
+ * `$SYS/broker/...` statistics, published retained every `sysInterval` seconds (Mosquitto's topics), driven by a
+ * ManualClock.
+ */
+
+import assert from "node:assert/strict";
+import { BROKER_VERSION } from "../../lib/broker/broker.ts";
+import { ManualClock } from "../../lib/clock.ts";
+import type { Packet } from "../../lib/packet/packet.ts";
+import { publishPacket, subscribe, v, VERSIONS, type WireClient, withBroker } from "./_wire.ts";
+
+const decoder = new TextDecoder();
+
+/** `$SYS` updates received before a PINGRESP, as topic → [payload, retain]. */
+async function sysValues(client: WireClient): Promise<Map<string, { value: string; retain: boolean }>> {
+  const values = new Map<string, { value: string; retain: boolean }>();
+  for (const packet of await client.collect()) {
+    assert.equal(packet.type, 3, "only PUBLISH");
+    const publish = packet as Extract<Packet, { type: 3 }>;
+    assert.ok(publish.topic.startsWith("$SYS/broker/"), publish.topic);
+    values.set(publish.topic.slice("$SYS/broker/".length), {
+      value: decoder.decode(publish.payload),
+      retain: publish.retain,
+    });
+  }
+  return values;
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: $SYS/broker/... values are retained and sent on subscribe`, async () => {
+    const clock = new ManualClock(1_000_000);
+    await withBroker({ clock, sysInterval: 10 }, async ({ connect }) => {
+      clock.advance(30_000);
+      const client = await connect({ version, clientId: "monitor" });
+      await subscribe(client, 1, [["$SYS/broker/#", 0]]);
+      const values = await sysValues(client);
+      assert.deepEqual(values.get("version"), { value: BROKER_VERSION, retain: true });
+      assert.deepEqual(values.get("uptime"), { value: "30 seconds", retain: true });
+      for (
+        const name of [
+          "clients/connected",
+          "clients/total",
+          "messages/received",
+          "messages/sent",
+          "publish/messages/received",
+          "publish/messages/sent",
+          "bytes/received",
+          "bytes/sent",
+          "subscriptions/count",
+          "retained messages/count",
+          "load/messages/received/1min",
+        ]
+      ) {
+        assert.ok(values.has(name), `$SYS/broker/${name} published`);
+        assert.ok(values.get(name)!.retain, `${name} retained`);
+        assert.ok(!Number.isNaN(Number(values.get(name)!.value)), `${name} is a number`);
+      }
+      await client.disconnect();
+    });
+  });
+}
+
+Deno.test("$SYS values are updated every sysInterval: uptime, clients/connected, publish counts", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, sysInterval: 10 }, async ({ connect }) => {
+    const monitor = await connect({ version: 5, clientId: "monitor" });
+    await subscribe(monitor, 1, [["$SYS/broker/#", 0]]);
+    await sysValues(monitor); // the retained snapshot taken at start
+    const other = await connect({ version: 4, clientId: "other" });
+    for (let i = 0; i < 3; i++) await other.send(publishPacket(4, { topic: "count/me", payload: `${i}` }));
+    await other.barrier();
+    clock.advance(9_999);
+    assert.equal((await sysValues(monitor)).size, 0, "nothing before the interval");
+    clock.advance(1);
+    const values = await sysValues(monitor);
+    // A live subscriber gets updates as normal messages (RETAIN 0) [MQTT-3.3.1-12].
+    assert.deepEqual(values.get("uptime"), { value: "10 seconds", retain: false });
+    assert.equal(values.get("clients/connected")?.value, "2");
+    assert.equal(values.get("publish/messages/received")?.value, "3");
+    assert.equal(values.get("subscriptions/count")?.value, "1");
+    await other.disconnect();
+    clock.advance(10_000);
+    const later = await sysValues(monitor);
+    assert.equal(later.get("uptime")?.value, "20 seconds");
+    assert.equal(later.get("clients/connected")?.value, "1");
+    await monitor.disconnect();
+  });
+});
+
+Deno.test("$SYS retained messages/count follows retained messages stored and deleted", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, sysInterval: 5 }, async ({ connect }) => {
+    const client = await connect({ version: 4, clientId: "keeper" });
+    await subscribe(client, 1, [["$SYS/broker/retained messages/count", 0]]);
+    const count = async (): Promise<number> => {
+      const [update] = await client.collect();
+      assert.equal(update?.type, 3, "one update");
+      return Number(decoder.decode((update as Extract<Packet, { type: 3 }>).payload));
+    };
+    await count(); // the retained value from start
+    clock.advance(10_000); // two ticks: every $SYS topic (load averages too) is stored by now
+    await client.collect();
+    clock.advance(5_000);
+    const before = await count();
+    await client.send(
+      publishPacket(4, { topic: "r/1", payload: "a", retain: true }),
+      publishPacket(4, { topic: "r/2", payload: "b", retain: true }),
+    );
+    await client.barrier();
+    clock.advance(5_000);
+    assert.equal(await count(), before + 2);
+    await client.send(publishPacket(4, { topic: "r/1", payload: "", retain: true }));
+    await client.barrier();
+    clock.advance(5_000);
+    assert.equal(await count(), before + 1);
+    await client.disconnect();
+  });
+});
+
+Deno.test("sysInterval 0 publishes nothing under $SYS", async () => {
+  await withBroker({ sysInterval: 0 }, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "quiet" });
+    await subscribe(client, 1, [["$SYS/#", 0]]);
+    assert.equal((await client.collect()).length, 0);
+    await client.disconnect();
+  });
+});
+
+Deno.test("a '#' subscription does not receive $SYS updates [MQTT-4.7.2-1]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, sysInterval: 10 }, async ({ connect }) => {
+    const client = await connect({ version: 4, clientId: "everything" });
+    await subscribe(client, 1, [["#", 0], ["+/broker/#", 0]]);
+    clock.advance(20_000);
+    assert.equal((await client.collect()).length, 0);
+    await client.disconnect();
+  });
+});
