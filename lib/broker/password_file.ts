@@ -1,0 +1,597 @@
+/**
+ * Password files in Mosquitto 2's format, and the {@linkcode Authenticator} that checks CONNECT credentials
+ * against one.
+ *
+ * One entry per line, `username:hash`, where the hash is
+ * - `$7$ITERATIONS$SALT$HASH`: PBKDF2-HMAC-SHA512 (what Mosquitto 2's `mosquitto_passwd` writes), or
+ * - `$6$SALT$HASH`: one round of SHA-512 over password then salt (Mosquitto 1.6 and earlier; read only),
+ *
+ * with SALT 12 bytes and HASH 64 bytes, both in padded standard base64. Lines starting with `#` and blank lines
+ * are skipped. New entries use {@linkcode DEFAULT_ITERATIONS} rounds.
+ *
+ * Verification never answers faster for a wrong user than for a wrong password: every check runs the same
+ * number of PBKDF2 rounds (the most any entry in the file uses), an unknown user is checked against a dummy
+ * hash, and the final comparison is constant-time.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { REASON_CODE } from "../packet/reason_code.ts";
+import type { Authenticator, AuthResult, ConnectInfo } from "./auth.ts";
+
+/**
+ * PBKDF2 rounds for new entries.
+ *
+ * Mosquitto's `mosquitto_passwd` writes 101, which a GPU guesses through at millions of passwords a second;
+ * OWASP (2023) asks 210,000 for PBKDF2-HMAC-SHA512 where a login is rare. A broker checks a password on every
+ * connect of every device, so we take 100,000: about 50-100 ms of one core per first login here
+ * (`deno run tests/security/password_file_test.ts` prints the figure; see the README). Reconnects with the same
+ * credentials are answered from the verified-credentials cache, and `-I` chooses another count per entry.
+ */
+export const DEFAULT_ITERATIONS = 100_000;
+
+/** Salt length of `$6$` and `$7$` entries: Mosquitto refuses any other (`unpwd__decode_passwords`). */
+export const SALT_BYTES = 12;
+
+/** Length of a SHA-512 digest, and of the PBKDF2 output Mosquitto stores. */
+export const HASH_BYTES = 64;
+
+/** Largest iteration count accepted (Mosquitto parses it as a C `int`). */
+export const MAX_ITERATIONS = 2_147_483_647;
+
+/** A stored password hash, taken apart. */
+export type PasswordHash =
+  /** `$7$`: PBKDF2-HMAC-SHA512. */
+  | {
+    readonly kind: "sha512-pbkdf2";
+    readonly iterations: number;
+    readonly salt: Uint8Array;
+    readonly hash: Uint8Array;
+  }
+  /** `$6$`: SHA-512(password ‖ salt), Mosquitto 1.6 and earlier. */
+  | { readonly kind: "sha512"; readonly salt: Uint8Array; readonly hash: Uint8Array };
+
+/** A password file that cannot be read: names the file and the line. */
+export class PasswordFileError extends Error {
+  /** The file, or `"<text>"` when parsed from a string. */
+  readonly path: string;
+  /** 1-based line number; 0 when the whole file is at fault. */
+  readonly line: number;
+
+  /** `message` is prefixed with `path:line: ` (or `path: ` when `line` is 0). */
+  constructor(path: string, line: number, message: string, options?: { cause?: unknown }) {
+    super(line > 0 ? `${path}:${line}: ${message}` : `${path}: ${message}`, options);
+    this.name = "PasswordFileError";
+    this.path = path;
+    this.line = line;
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const DIGITS = /^[0-9]+$/;
+
+/**
+ * Takes a stored hash (`$7$…` or `$6$…`) apart.
+ *
+ * @throws {Error} naming what is wrong, when it is not a hash Mosquitto 2 would accept.
+ *
+ * @example
+ * ```ts
+ * import { parsePasswordHash } from "./password_file.ts";
+ * const hash = parsePasswordHash(
+ *   "$7$101$dHdCDCLpZomx1pRZ$PSJeBAyqGat9NJ3NBjO2yrYf0ynVL5VpvEnc2R0DmKkKwF86SE+RT4s6KXgxke9CPufscSfPZUwFZjFcpdY/GA==",
+ * );
+ * console.assert(hash.kind === "sha512-pbkdf2" && hash.iterations === 101);
+ * ```
+ */
+export function parsePasswordHash(text: string): PasswordHash {
+  const parts = text.split("$");
+  // "$7$101$salt$hash".split("$") is ["", "7", "101", "salt", "hash"].
+  if (parts[0] !== "" || parts.length < 2) throw new Error("the password is not hashed (run passwd on it)");
+  const type = parts[1];
+  if (type === "7") {
+    if (parts.length !== 5) throw new Error("a $7$ hash has the form $7$ITERATIONS$SALT$HASH");
+    const iterations = parts[2]!;
+    if (!DIGITS.test(iterations) || Number(iterations) < 1 || Number(iterations) > MAX_ITERATIONS) {
+      throw new Error(`iteration count "${iterations}" is not an integer from 1 to ${MAX_ITERATIONS}`);
+    }
+    return {
+      kind: "sha512-pbkdf2",
+      iterations: Number(iterations),
+      salt: decodeField(parts[3]!, SALT_BYTES, "salt"),
+      hash: decodeField(parts[4]!, HASH_BYTES, "hash"),
+    };
+  }
+  if (type === "6") {
+    if (parts.length !== 4) throw new Error("a $6$ hash has the form $6$SALT$HASH");
+    return {
+      kind: "sha512",
+      salt: decodeField(parts[2]!, SALT_BYTES, "salt"),
+      hash: decodeField(parts[3]!, HASH_BYTES, "hash"),
+    };
+  }
+  throw new Error(`unknown hash type "$${type}$" (expected $7$ or $6$)`);
+}
+
+/**
+ * Writes a hash in Mosquitto's form: `$7$ITERATIONS$SALT$HASH` or `$6$SALT$HASH`.
+ *
+ * @example
+ * ```ts
+ * import { formatPasswordHash, parsePasswordHash } from "./password_file.ts";
+ * const text = "$6$Eppe8j1LDSJhDJLu$zctNtdgd9+t+7OLbA2UgW9pm6ME+rhljrOnFKyT2DSoU0zpIj/s1zdzoSJjoD5az5EzWro2/6crv6mcqR6p2Sg==";
+ * console.assert(formatPasswordHash(parsePasswordHash(text)) === text);
+ * ```
+ */
+export function formatPasswordHash(hash: PasswordHash): string {
+  const salt = Buffer.from(hash.salt).toString("base64");
+  const digest = Buffer.from(hash.hash).toString("base64");
+  return hash.kind === "sha512-pbkdf2" ? `$7$${hash.iterations}$${salt}$${digest}` : `$6$${salt}$${digest}`;
+}
+
+/** Options for {@linkcode hashPassword}. */
+export interface HashPasswordOptions {
+  /**
+   * PBKDF2 rounds.
+   *
+   * @default {100000}
+   */
+  readonly iterations?: number;
+  /** A 12-byte salt; random when not given (tests pass one to get a known answer). */
+  readonly salt?: Uint8Array;
+}
+
+/**
+ * Hashes a password for a new entry: PBKDF2-HMAC-SHA512 with a random 12-byte salt, in Mosquitto 2's `$7$`
+ * form, so the line `user:<result>` works in both Mosquitto's `password_file` and ours.
+ *
+ * @example
+ * ```ts
+ * import { hashPassword } from "./password_file.ts";
+ * const hash = await hashPassword("s3cret", { iterations: 1000 });
+ * console.assert(hash.startsWith("$7$1000$"));
+ * ```
+ */
+export async function hashPassword(
+  password: string | Uint8Array,
+  options: HashPasswordOptions = {},
+): Promise<string> {
+  const iterations = options.iterations ?? DEFAULT_ITERATIONS;
+  checkIterations(iterations);
+  const salt = options.salt ?? crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+  if (salt.length !== SALT_BYTES) {
+    throw new RangeError(`A salt must be ${SALT_BYTES} bytes, not ${salt.length}`);
+  }
+  const hash = await pbkdf2(toBytes(password), salt, iterations);
+  return formatPasswordHash({ kind: "sha512-pbkdf2", iterations, salt, hash });
+}
+
+/**
+ * Checks a user name for a password file entry, as `mosquitto_passwd` does (no `:`, no control characters, at
+ * most 65,535 characters) and also refuses leading or trailing blanks, which the file format would drop.
+ *
+ * @throws {Error} saying what is wrong.
+ */
+export function validateUsername(username: string): void {
+  if (username.length === 0) throw new Error("the user name is empty");
+  if (username.length > 65_535) throw new Error("the user name is longer than 65535 characters");
+  if (username.includes(":")) throw new Error(`the user name "${username}" contains ":"`);
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(username)) throw new Error("the user name contains a control character");
+  if (username.trim() !== username) {
+    throw new Error(`the user name "${username}" starts or ends with a blank`);
+  }
+}
+
+/** Options for {@linkcode PasswordFile}. */
+export interface PasswordFileOptions {
+  /**
+   * How many verified (user, password) pairs to remember, so a client that reconnects with the same credentials
+   * is answered without PBKDF2. Keyed by an HMAC under a per-process random key (no password is kept), least
+   * recently used first out, emptied on reload. 0 turns it off.
+   *
+   * @default {1024}
+   */
+  readonly cacheSize?: number;
+  /**
+   * Hashes computed at once. PBKDF2 runs off the event loop (WebCrypto), but with every core hashing the loop
+   * itself gets no CPU; the rest wait in a queue.
+   *
+   * @default {max(1, cores - 1)}
+   */
+  readonly maxConcurrentHashes?: number;
+}
+
+/** Options for {@linkcode PasswordFile.parse}. */
+export interface PasswordFileParseOptions extends PasswordFileOptions {
+  /** The file the text came from: named in errors and re-read by `reload()`. */
+  readonly path?: string;
+}
+
+/** One user's entry. */
+interface Entry {
+  readonly username: string;
+  readonly hash: PasswordHash;
+}
+
+/** Everything a reload replaces at once. */
+interface State {
+  readonly users: ReadonlyMap<string, Entry>;
+  /** Rounds every verification costs: the most any entry uses (at least 1). */
+  readonly rounds: number;
+  /** Verified credentials: HMAC key → the entry they were verified against. */
+  readonly cache: Map<string, Entry>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A loaded password file.
+ *
+ * @example
+ * ```ts
+ * import { hashPassword, PasswordFile } from "./password_file.ts";
+ * const file = PasswordFile.parse(`alice:${await hashPassword("wonderland", { iterations: 1000 })}\n`);
+ * console.assert(await file.verify("alice", "wonderland"));
+ * console.assert(!await file.verify("alice", "looking-glass"));
+ * ```
+ */
+export class PasswordFile {
+  /** The file this was read from; `undefined` when parsed from a string. */
+  readonly path: string | undefined;
+  #state: State;
+  readonly #cacheSize: number;
+  readonly #limiter: Limiter;
+  /** Keys the cache's HMAC; random per process so cache keys say nothing outside it. */
+  readonly #cacheKey = crypto.getRandomValues(new Uint8Array(32));
+  /** Salt of the dummy hash an unknown user is checked against. */
+  readonly #dummySalt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+  readonly #dummyHash = crypto.getRandomValues(new Uint8Array(HASH_BYTES));
+
+  private constructor(path: string | undefined, state: State, options: PasswordFileOptions) {
+    this.path = path;
+    this.#state = state;
+    this.#cacheSize = options.cacheSize ?? 1024;
+    const cores = typeof navigator === "undefined" ? 2 : navigator.hardwareConcurrency;
+    this.#limiter = new Limiter(options.maxConcurrentHashes ?? Math.max(1, cores - 1));
+  }
+
+  /**
+   * Reads a password file.
+   *
+   * @throws {PasswordFileError} naming the file and line when it cannot be read or an entry is malformed.
+   */
+  static async load(path: string, options: PasswordFileOptions = {}): Promise<PasswordFile> {
+    return new PasswordFile(path, parseState(await readText(path), path), options);
+  }
+
+  /**
+   * Parses the text of a password file.
+   *
+   * @throws {PasswordFileError} naming the line of a malformed entry.
+   */
+  static parse(text: string, options: PasswordFileParseOptions = {}): PasswordFile {
+    return new PasswordFile(options.path, parseState(text, options.path ?? "<text>"), options);
+  }
+
+  /** Number of users. */
+  get size(): number {
+    return this.#state.users.size;
+  }
+
+  /** Whether `username` has an entry. */
+  has(username: string): boolean {
+    return this.#state.users.has(username);
+  }
+
+  /** The user names, in file order. */
+  usernames(): string[] {
+    return [...this.#state.users.keys()];
+  }
+
+  /**
+   * Reads the file again (on SIGHUP). The new users replace the old ones at once and the credentials cache is
+   * emptied; when the file is missing or malformed, the old users stay and this throws.
+   *
+   * @throws {PasswordFileError} naming the file and line; the loaded users are unchanged.
+   */
+  async reload(): Promise<void> {
+    if (this.path === undefined) throw new PasswordFileError("<text>", 0, "was not loaded from a file");
+    this.#state = parseState(await readText(this.path), this.path);
+  }
+
+  /**
+   * Whether `password` is `username`'s password. Takes the same time for an unknown user, a wrong password and
+   * the right one (the first time; a pair verified before is answered from the cache at once).
+   */
+  async verify(username: string, password: string | Uint8Array): Promise<boolean> {
+    const state = this.#state; // a reload while we hash does not mix two files
+    const bytes = toBytes(password);
+    const key = this.#cacheSize > 0 ? this.#keyOf(username, bytes) : undefined;
+    const entry = state.users.get(username);
+    if (key !== undefined && entry !== undefined) {
+      const cached = state.cache.get(key);
+      if (cached === entry) {
+        state.cache.delete(key); // most recently used goes last
+        state.cache.set(key, entry);
+        return true;
+      }
+    }
+    let expected: Uint8Array;
+    let actual: Uint8Array;
+    let rounds: number;
+    if (entry === undefined) {
+      expected = this.#dummyHash;
+      actual = await this.#pbkdf2(bytes, this.#dummySalt, state.rounds);
+      rounds = state.rounds;
+    } else if (entry.hash.kind === "sha512-pbkdf2") {
+      expected = entry.hash.hash;
+      actual = await this.#pbkdf2(bytes, entry.hash.salt, entry.hash.iterations);
+      rounds = entry.hash.iterations;
+    } else {
+      expected = entry.hash.hash;
+      actual = createHash("sha512").update(bytes).update(entry.hash.salt).digest();
+      rounds = 0;
+    }
+    // Entries with fewer rounds (Mosquitto's 101, or $6$) pay the difference, so timing can't tell users apart.
+    if (rounds < state.rounds) await this.#pbkdf2(bytes, this.#dummySalt, state.rounds - rounds);
+    const ok = timingSafeEqual(actual, expected) && entry !== undefined;
+    if (ok && key !== undefined) {
+      state.cache.set(key, entry);
+      if (state.cache.size > this.#cacheSize) state.cache.delete(state.cache.keys().next().value!);
+    }
+    return ok;
+  }
+
+  #pbkdf2(password: Uint8Array, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
+    return this.#limiter.run(() => pbkdf2(password, salt, iterations));
+  }
+
+  #keyOf(username: string, password: Uint8Array): string {
+    const name = encoder.encode(username);
+    const length = Uint8Array.of(name.length >>> 24, name.length >>> 16, name.length >>> 8, name.length);
+    return createHmac("sha256", this.#cacheKey).update(length).update(name).update(password).digest("base64");
+  }
+}
+
+/**
+ * Checks CONNECT credentials against a {@linkcode PasswordFile}, as Mosquitto's `password_file` does:
+ *
+ * - no user name: accepted only where the listener allows anonymous clients, else Not authorized (0x87; v3 0x05);
+ * - a user name that is unknown, or a wrong or missing password: Bad user name or password (0x86; v3 0x04);
+ * - no user name but a verified TLS client certificate (`certificateCommonName`, passed only by listeners that
+ *   ask for certificates): the certificate's CN is the user name and the certificate is the credential, so the
+ *   password file is not consulted (Mosquitto's `use_identity_as_username`); ACLs see the CN.
+ *
+ * @example
+ * ```ts
+ * import { hashPassword, PasswordFile, PasswordFileAuthenticator } from "./password_file.ts";
+ * const file = PasswordFile.parse(`alice:${await hashPassword("wonderland", { iterations: 1000 })}\n`);
+ * const auth = new PasswordFileAuthenticator(file);
+ * const result = await auth.authenticate({
+ *   clientId: "c1",
+ *   username: "alice",
+ *   password: new TextEncoder().encode("wonderland"),
+ *   remoteAddress: "127.0.0.1:50000",
+ *   allowAnonymous: false,
+ * });
+ * console.assert(result.reasonCode === 0 && result.username === "alice");
+ * ```
+ */
+export class PasswordFileAuthenticator implements Authenticator {
+  readonly #file: PasswordFile;
+
+  /** Checks against `file`'s current users: a `reload()` of it takes effect at the next CONNECT. */
+  constructor(file: PasswordFile) {
+    this.#file = file;
+  }
+
+  /** The CONNACK reason code for a CONNECT, and the user name ACLs see. */
+  async authenticate(info: ConnectInfo): Promise<AuthResult> {
+    const { username, password } = info;
+    if (username === undefined) {
+      const cn = info.certificateCommonName;
+      if (cn !== undefined) return { reasonCode: REASON_CODE.Success, username: cn };
+      return { reasonCode: info.allowAnonymous ? REASON_CODE.Success : REASON_CODE.NotAuthorized };
+    }
+    // Without a password we still hash, so the answer takes as long as for a wrong one.
+    const ok = await this.#file.verify(username, password ?? new Uint8Array(0));
+    return ok && password !== undefined
+      ? { reasonCode: REASON_CODE.Success, username }
+      : { reasonCode: REASON_CODE.BadUserNameOrPassword };
+  }
+}
+
+// ---- editing (for the passwd command) ---------------------------------------------------------------------
+
+/** What {@linkcode setPasswordEntry} and {@linkcode deletePasswordEntry} return. */
+export interface EditResult {
+  /** The new file text. */
+  readonly text: string;
+  /** Whether the user had an entry before. */
+  readonly found: boolean;
+}
+
+/**
+ * Sets `username`'s hash in the text of a password file: replaces its line in place, or appends one. Other
+ * lines (comments included) are kept as they are.
+ *
+ * @throws {PasswordFileError} when the text has a line that is not an entry (`mosquitto_passwd`: corrupt file).
+ */
+export function setPasswordEntry(text: string, username: string, hash: string, path = "<text>"): EditResult {
+  validateUsername(username);
+  parsePasswordHash(hash);
+  const lines = splitLines(text);
+  let found = false;
+  const out: string[] = [];
+  lines.forEach((line, index) => {
+    if (entryName(line, path, index + 1) !== username) out.push(line);
+    else if (!found) {
+      found = true;
+      out.push(`${username}:${hash}`);
+    }
+  });
+  if (!found) out.push(`${username}:${hash}`);
+  return { text: joinLines(out), found };
+}
+
+/**
+ * Removes `username`'s entry from the text of a password file; other lines are kept as they are.
+ *
+ * @throws {PasswordFileError} when the text has a line that is not an entry.
+ */
+export function deletePasswordEntry(text: string, username: string, path = "<text>"): EditResult {
+  const lines = splitLines(text);
+  const out = lines.filter((line, index) => entryName(line, path, index + 1) !== username);
+  return { text: joinLines(out), found: out.length !== lines.length };
+}
+
+/**
+ * Writes a password file atomically: a temporary file beside it (mode 0600) is written, synced and renamed
+ * over the old one, so a broker reloading at the same moment reads either the old file or the new one. A
+ * symbolic link is followed: its target is replaced.
+ */
+export async function writePasswordFile(path: string, text: string): Promise<void> {
+  let target = path;
+  try {
+    target = await Deno.realPath(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const slash = target.lastIndexOf("/");
+  const temp = `${target.slice(0, slash + 1)}.${target.slice(slash + 1)}.${
+    crypto.randomUUID().slice(0, 8)
+  }.tmp`;
+  const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+  try {
+    try {
+      if (Deno.build.os !== "windows") await Deno.chmod(temp, 0o600); // whatever the umask
+      const bytes = encoder.encode(text);
+      for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temp, target);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+// ---- internals -------------------------------------------------------------------------------------------
+
+function parseState(text: string, path: string): State {
+  const users = new Map<string, Entry>();
+  let rounds = 1;
+  splitLines(text).forEach((line, index) => {
+    const lineNo = index + 1;
+    const username = entryName(line, path, lineNo);
+    if (username === undefined) return;
+    const colon = line.indexOf(":");
+    let hash: PasswordHash;
+    try {
+      hash = parsePasswordHash(line.slice(colon + 1).trim());
+    } catch (error) {
+      throw new PasswordFileError(path, lineNo, `user "${username}": ${(error as Error).message}`);
+    }
+    if (users.has(username)) {
+      throw new PasswordFileError(path, lineNo, `user "${username}" has a second entry`);
+    }
+    users.set(username, { username, hash });
+    if (hash.kind === "sha512-pbkdf2" && hash.iterations > rounds) rounds = hash.iterations;
+  });
+  return { users, rounds, cache: new Map() };
+}
+
+/** The user name of an entry line; `undefined` for a comment or blank line. */
+function entryName(line: string, path: string, lineNo: number): string | undefined {
+  const trimmed = line.trim();
+  if (trimmed === "" || trimmed.startsWith("#")) return undefined;
+  const colon = line.indexOf(":");
+  if (colon === -1) throw new PasswordFileError(path, lineNo, 'not a user:hash entry (no ":")');
+  const username = line.slice(0, colon).trim();
+  if (username === "") throw new PasswordFileError(path, lineNo, "the entry has an empty user name");
+  return username;
+}
+
+function splitLines(text: string): string[] {
+  if (text === "") return [];
+  const lines = text.split("\n").map((line) => line.endsWith("\r") ? line.slice(0, -1) : line);
+  if (lines.at(-1) === "") lines.pop();
+  return lines;
+}
+
+function joinLines(lines: readonly string[]): string {
+  return lines.length === 0 ? "" : lines.join("\n") + "\n";
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new PasswordFileError(path, 0, `cannot read the password file: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function decodeField(text: string, bytes: number, what: string): Uint8Array {
+  if (!BASE64.test(text) || text.length % 4 === 1) throw new Error(`the ${what} is not base64`);
+  const decoded = new Uint8Array(Buffer.from(text, "base64"));
+  if (decoded.length !== bytes) {
+    throw new Error(`the ${what} is ${decoded.length} bytes; it must be ${bytes}`);
+  }
+  return decoded;
+}
+
+function checkIterations(iterations: number): void {
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
+    throw new RangeError(`Iterations must be an integer from 1 to ${MAX_ITERATIONS}, not ${iterations}`);
+  }
+}
+
+function toBytes(password: string | Uint8Array): Uint8Array {
+  return typeof password === "string" ? encoder.encode(password) : password;
+}
+
+/** PBKDF2-HMAC-SHA512 with a 64-byte output, on WebCrypto (computed off the event loop). */
+async function pbkdf2(password: Uint8Array, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey("raw", password as Uint8Array<ArrayBuffer>, "PBKDF2", false, [
+    "deriveBits",
+  ]);
+  const bits = await crypto.subtle.deriveBits(
+    { name: "PBKDF2", hash: "SHA-512", salt: salt as Uint8Array<ArrayBuffer>, iterations },
+    key,
+    HASH_BYTES * 8,
+  );
+  return new Uint8Array(bits);
+}
+
+/** Runs at most `max` async jobs at once; the rest wait in arrival order. */
+class Limiter {
+  readonly #max: number;
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(max: number) {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(`maxConcurrentHashes must be >= 1, not ${max}`);
+    }
+    this.#max = max;
+  }
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.#max) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#active++;
+    try {
+      return await job();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next === undefined) this.#active--;
+      else next(); // the slot passes straight on
+    }
+  }
+}
