@@ -1,0 +1,325 @@
+import assert from "node:assert/strict";
+import type { ClientIdentity } from "../../lib/broker/auth.ts";
+import {
+  AclAuthorizer,
+  AclFile,
+  AclFileError,
+  filterCovers,
+  filterIntersection,
+  FilterSet,
+} from "../../lib/broker/acl.ts";
+import { matchesFilter } from "../../lib/topic/topic.ts";
+
+const ACL = `
+# Anonymous clients (no user name): the lines before the first "user".
+topic read public/#
+topic write public/inbox
+
+user alice
+topic readwrite alice/#
+topic deny alice/secret/#
+topic read shared/+/status
+
+user bob
+topic bob/#
+topic write drop/box
+topic read $SYS/broker/#
+
+user dave
+topic readwrite #
+
+# Patterns apply to every client.
+pattern read devices/%c/cmd/#
+pattern write devices/%c/status
+pattern deny devices/%c/cmd/reboot
+pattern readwrite users/%u/#
+pattern deny %u/private/#
+`;
+
+const anon: ClientIdentity = { clientId: "anon-1" };
+const alice: ClientIdentity = { clientId: "a-1", username: "alice" };
+const bob: ClientIdentity = { clientId: "b-1", username: "bob" };
+const carol: ClientIdentity = { clientId: "c-1", username: "carol" }; // no user block: patterns only
+const dave: ClientIdentity = { clientId: "d-1", username: "dave" };
+const dev1: ClientIdentity = { clientId: "dev1" };
+
+type Row = readonly [who: string, client: ClientIdentity, topic: string, read: boolean, write: boolean];
+
+const TABLE: readonly Row[] = [
+  // topic rules before any "user": anonymous clients only
+  ["anonymous", anon, "public/news", true, false],
+  ["anonymous", anon, "public", true, false], // "#" matches the parent level
+  ["anonymous", anon, "public/inbox", true, true],
+  ["anonymous", anon, "alice/notes", false, false],
+  // a user's block
+  ["alice", alice, "alice/notes", true, true],
+  ["alice", alice, "alice", true, true],
+  ["alice", alice, "shared/x/status", true, false],
+  ["alice", alice, "shared/x/y/status", false, false],
+  ["alice", alice, "public/news", false, false], // anonymous rules are not a user's
+  // deny wins over grants, in the user's block and from patterns
+  ["alice: topic deny", alice, "alice/secret", false, false],
+  ["alice: topic deny", alice, "alice/secret/plans", false, false],
+  ["alice: pattern deny %u", alice, "alice/private/diary", false, false],
+  // default access is readwrite; write-only; "$" topics need a "$" rule
+  ["bob", bob, "bob/x", true, true],
+  ["bob", bob, "drop/box", false, true],
+  ["bob", bob, "$SYS/broker/uptime", true, false],
+  ["bob", bob, "$SYS/other", false, false],
+  ["dave: topic readwrite #", dave, "any/topic", true, true],
+  ["dave: # does not match $ topics", dave, "$SYS/broker/uptime", false, false],
+  // unknown user: patterns only
+  ["carol", carol, "users/carol/x", true, true],
+  ["carol", carol, "users/alice/x", false, false],
+  ["carol", carol, "public/news", false, false],
+  // %c
+  ["dev1", dev1, "devices/dev1/cmd/update", true, false],
+  ["dev1", dev1, "devices/dev1/status", false, true],
+  ["dev1", dev1, "devices/dev2/cmd/update", false, false],
+  ["dev1: pattern deny %c", dev1, "devices/dev1/cmd/reboot", false, false],
+  // %u does not apply without a user name
+  ["dev1 (anonymous)", dev1, "users//x", false, false],
+  // a "+" or "#" in an id or user name disables patterns
+  ["id with +", { clientId: "dev+", username: "carol" }, "users/carol/x", false, false],
+  ["user name with #", { clientId: "c-2", username: "car#" }, "users/car#", false, false],
+];
+
+Deno.test("AclAuthorizer: canReceive() checks read access and canPublish() write access", () => {
+  const authorizer = new AclAuthorizer(AclFile.parse(ACL));
+  for (const [who, client, topic, read, write] of TABLE) {
+    assert.equal(authorizer.canReceive(client, topic), read, `${who} receive ${topic}`);
+    assert.equal(authorizer.canPublish(client, topic), write, `${who} publish ${topic}`);
+  }
+});
+
+type SubRow = readonly [who: string, client: ClientIdentity, filter: string, granted: boolean];
+
+const SUBSCRIBE_TABLE: readonly SubRow[] = [
+  ["alice", alice, "alice/#", true],
+  ["alice", alice, "alice/+/x", true],
+  ["alice: # overlaps alice/#; deliveries are filtered", alice, "#", true],
+  ["alice: inside a deny", alice, "alice/secret/#", false],
+  ["alice: inside a deny", alice, "alice/secret/x", false],
+  ["alice: inside a pattern deny", alice, "alice/private/+", false],
+  ["alice: only the denied part of alice/# overlaps, but shared/+/status too", alice, "+/secret/#", true],
+  ["alice: nobody else's", alice, "bob/#", false],
+  ["alice: shared subscription", alice, "$share/g/alice/#", true],
+  ["alice: shared subscription", alice, "$share/g/bob/#", false],
+  ["alice: $SYS", alice, "$SYS/#", false],
+  ["bob: write-only topic", bob, "drop/box", false],
+  ["bob", bob, "$SYS/#", true],
+  ["dave: # does not cover $SYS", dave, "$SYS/#", false],
+  ["dave", dave, "#", true],
+  ["anonymous", anon, "public/+", true],
+  ["anonymous", anon, "alice/#", false],
+  ["dev1", dev1, "devices/dev1/cmd/#", true],
+  ["dev1: overlaps its own", dev1, "devices/+/cmd/#", true],
+  ["dev1", dev1, "devices/dev2/cmd/#", false],
+  ["dev1: only the denied topic", dev1, "devices/dev1/cmd/reboot", false],
+];
+
+Deno.test("AclAuthorizer: canSubscribe() grants a filter that some read rule can deliver through", () => {
+  const authorizer = new AclAuthorizer(AclFile.parse(ACL));
+  for (const [who, client, filter, granted] of SUBSCRIBE_TABLE) {
+    assert.equal(authorizer.canSubscribe(client, filter), granted, `${who} subscribe ${filter}`);
+  }
+});
+
+Deno.test('AclAuthorizer: subscribe "always" grants every SUBSCRIBE (Mosquitto 2) and still filters delivery', () => {
+  const authorizer = new AclAuthorizer(AclFile.parse(ACL), { subscribe: "always" });
+  for (const [who, client, filter] of SUBSCRIBE_TABLE) {
+    assert.equal(authorizer.canSubscribe(client, filter), true, `${who} subscribe ${filter}`);
+  }
+  assert.equal(authorizer.canReceive(alice, "bob/x"), false);
+});
+
+Deno.test("AclAuthorizer: an empty file denies everything", () => {
+  const authorizer = new AclAuthorizer(AclFile.parse("# nothing\n"));
+  for (const client of [anon, alice]) {
+    assert.equal(authorizer.canPublish(client, "a"), false);
+    assert.equal(authorizer.canReceive(client, "a"), false);
+    assert.equal(authorizer.canSubscribe(client, "#"), false);
+  }
+});
+
+Deno.test("AclAuthorizer: a client id that reconnects under another user name gets that user's patterns", () => {
+  const authorizer = new AclAuthorizer(AclFile.parse("pattern readwrite users/%u/#\n"), { cacheSize: 2 });
+  assert.equal(authorizer.canPublish({ clientId: "c", username: "alice" }, "users/alice/x"), true);
+  assert.equal(authorizer.canPublish({ clientId: "c", username: "bob" }, "users/alice/x"), false);
+  assert.equal(authorizer.canPublish({ clientId: "c", username: "bob" }, "users/bob/x"), true);
+  assert.equal(authorizer.canPublish({ clientId: "c" }, "users/bob/x"), false);
+  // More clients than the cache holds: still right.
+  for (let i = 0; i < 10; i++) {
+    assert.equal(authorizer.canReceive({ clientId: `c${i}`, username: `u${i}` }, `users/u${i}/t`), true);
+    assert.equal(authorizer.canReceive({ clientId: `c${i}`, username: `u${i}` }, `users/u${i + 1}/t`), false);
+  }
+});
+
+// ---- parsing ---------------------------------------------------------------------------------------------
+
+Deno.test("AclFile.parse() reads Mosquitto's syntax: blocks, default access, comments, blanks, CRLF", () => {
+  const acl = AclFile.parse(
+    "  # indented comment\r\ntopic a/b\r\n\r\nuser  alice smith \r\ntopic write   x/ y \nuser bob\ntopic deny z\n" +
+      "user alice smith\ntopic read w\npattern read p/%c\n",
+  );
+  assert.deepEqual(acl.rules, [
+    { kind: "topic", access: "readwrite", filter: "a/b", line: 2 },
+    { kind: "topic", access: "write", filter: "x/ y", username: "alice smith", line: 5 },
+    { kind: "topic", access: "deny", filter: "z", username: "bob", line: 7 },
+    { kind: "topic", access: "read", filter: "w", username: "alice smith", line: 9 },
+    { kind: "pattern", access: "read", filter: "p/%c", line: 10 },
+  ]);
+  assert.deepEqual(acl.warnings, []);
+  const authorizer = new AclAuthorizer(acl);
+  const smith = { clientId: "s", username: "alice smith" };
+  assert.equal(authorizer.canReceive(smith, "w"), true, "a user's second block adds to the first");
+  assert.equal(authorizer.canPublish(smith, "x/ y"), true);
+  assert.equal(authorizer.canReceive({ clientId: "q" }, "p/q"), true);
+});
+
+Deno.test("AclFile.parse() warns about lines that are valid but probably wrong", () => {
+  const acl = AclFile.parse("topic read\npattern read fixed/#\ntopic write d/%c\n", { path: "acl.conf" });
+  assert.deepEqual(acl.rules[0], { kind: "topic", access: "readwrite", filter: "read", line: 1 });
+  assert.equal(acl.warnings.length, 3);
+  assert.match(acl.warnings[0]!, /^acl\.conf:1: "topic read" grants readwrite on the topic "read"/);
+  assert.match(acl.warnings[1]!, /^acl\.conf:2: pattern "fixed\/#" has neither %c nor %u/);
+  assert.match(acl.warnings[2]!, /^acl\.conf:3: topic rules take %c and %u literally/);
+});
+
+Deno.test("AclFile.parse() names the file and line of a malformed line", () => {
+  const cases: [string, string][] = [
+    ["topic read a\nusr bob\n", `acl.conf:2: unknown keyword "usr" (expected topic, pattern or user)`],
+    [
+      "topic reed a/b\n",
+      `acl.conf:1: unknown access "reed" (expected read, write, readwrite or deny before the topic filter)`,
+    ],
+    [
+      "\n\ntopic read a/#/b\n",
+      'acl.conf:3: bad topic filter: Topic Filter "a/#/b" has "#" before its last level',
+    ],
+    ["pattern write a+/%c\n", 'acl.conf:1: bad topic filter: Topic Filter "a+/%c" uses "+" inside a level'],
+    ["user\n", `acl.conf:1: "user" needs a user name`],
+    ["topic\n", `acl.conf:1: "topic" needs a topic filter`],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => AclFile.parse(text, { path: "acl.conf" }), (error: unknown) => {
+      assert.ok(error instanceof AclFileError);
+      assert.equal(error.message.split(" [MQTT")[0], message);
+      return true;
+    });
+  }
+});
+
+const canFs = Deno.permissions.querySync({ name: "read" }).state === "granted" &&
+  Deno.permissions.querySync({ name: "write" }).state === "granted";
+
+Deno.test({
+  name: canFs
+    ? "AclFile.reload(): new rules apply at once; a bad file keeps the old rules and names file and line"
+    : "AclFile.reload() (skipped: needs --allow-read --allow-write)",
+  ignore: !canFs,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "mqtt-acl-" });
+    try {
+      const path = `${dir}/acl.conf`;
+      await Deno.writeTextFile(path, "pattern readwrite users/%u/#\nuser alice\ntopic read news\n");
+      const acl = await AclFile.load(path);
+      const authorizer = new AclAuthorizer(acl);
+      assert.equal(authorizer.canPublish(alice, "users/alice/x"), true);
+      assert.equal(authorizer.canReceive(alice, "news"), true);
+
+      await Deno.writeTextFile(path, "pattern read users/%u/#\n");
+      await acl.reload();
+      assert.equal(authorizer.canPublish(alice, "users/alice/x"), false, "cached patterns are dropped");
+      assert.equal(authorizer.canReceive(alice, "users/alice/x"), true);
+      assert.equal(authorizer.canReceive(alice, "news"), false);
+
+      await Deno.writeTextFile(path, "pattern readwrite users/%u/#\ntopic bad access x\n");
+      await assert.rejects(acl.reload(), {
+        message:
+          `${path}:2: unknown access "bad" (expected read, write, readwrite or deny before the topic filter)`,
+      });
+      assert.equal(authorizer.canPublish(alice, "users/alice/x"), false, "old rules stay");
+
+      await Deno.remove(path);
+      await assert.rejects(acl.reload(), AclFileError);
+      await assert.rejects(AclFile.load(path), { message: new RegExp(`^${path}: cannot read the ACL file`) });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// ---- filter algebra, against brute force -----------------------------------------------------------------
+
+/** A small deterministic PRNG, so failures reproduce. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+}
+
+const FILTER_LEVELS = ["a", "$s", "", "+"];
+const TOPIC_LEVELS = ["a", "$s", "", "z"]; // "z" is in no filter: it stands for "any other level"
+
+function randomFilter(random: () => number): string {
+  const depth = 1 + Math.floor(random() * 3);
+  const levels = Array.from(
+    { length: depth },
+    () => FILTER_LEVELS[Math.floor(random() * FILTER_LEVELS.length)]!,
+  );
+  if (random() < 0.35) levels.push("#");
+  return levels.join("/");
+}
+
+/** Every topic of 1 to 5 levels over TOPIC_LEVELS (one level deeper than any filter's fixed part). */
+const UNIVERSE: readonly string[] = (() => {
+  const out: string[] = [];
+  let layer = [""];
+  for (let depth = 1; depth <= 5; depth++) {
+    layer = layer.flatMap((prefix) =>
+      TOPIC_LEVELS.map((level) => depth === 1 ? level : `${prefix}/${level}`)
+    );
+    out.push(...layer);
+  }
+  return out;
+})();
+
+Deno.test("FilterSet.matches() agrees with matchesFilter() on random filters and topics", () => {
+  const random = prng(7);
+  for (let round = 0; round < 300; round++) {
+    const filters = Array.from({ length: 1 + Math.floor(random() * 5) }, () => randomFilter(random));
+    const set = new FilterSet(filters);
+    for (const topic of UNIVERSE) {
+      assert.equal(
+        set.matches(topic),
+        filters.some((f) => matchesFilter(f, topic)),
+        `${filters} vs ${topic}`,
+      );
+    }
+  }
+});
+
+Deno.test("filterIntersection() and filterCovers() agree with brute force over every topic", () => {
+  const random = prng(11);
+  for (let round = 0; round < 1500; round++) {
+    const a = randomFilter(random);
+    const b = random() < 0.2 ? a : randomFilter(random);
+    const both = UNIVERSE.filter((t) => matchesFilter(a, t) && matchesFilter(b, t));
+    const intersection = filterIntersection(a, b);
+    if (both.length === 0) assert.equal(intersection, undefined, `${a} ∩ ${b}`);
+    else {
+      assert.ok(intersection !== undefined, `${a} ∩ ${b} is not empty: ${both[0]}`);
+      for (const t of UNIVERSE) {
+        assert.equal(
+          matchesFilter(intersection, t),
+          both.includes(t),
+          `${a} ∩ ${b} = ${intersection}, at ${t}`,
+        );
+      }
+    }
+    const covers = UNIVERSE.every((t) => !matchesFilter(b, t) || matchesFilter(a, t));
+    assert.equal(filterCovers(a, b), covers, `${a} covers ${b}`);
+  }
+});
