@@ -1,0 +1,940 @@
+/**
+ * The load generator: MQTT 3.1.1 clients on raw `Deno.connect` sockets that must never be the bottleneck.
+ * PUBLISH packets are encoded once and copied into batches (hundreds per write) where only the sequence number,
+ * timestamp and packet identifier are patched; reads go into one reused buffer per connection through a
+ * {@linkcode Framer}, and a received PUBLISH is counted from its header and the 8 payload bytes that identify it,
+ * never fully decoded. Acknowledgements produced by one read are written back in one write.
+ *
+ * Every payload starts with the publisher's index (u32), the message's sequence number (u32) and the send time
+ * (f64, `performance.now()`), so a subscriber can tell loss, duplicates and latency apart without decoding.
+ *
+ * Every wait is bounded: a scenario that stops hearing from the broker ends with what arrived.
+ *
+ * @module
+ */
+
+import { encode, Framer, publishPacketIdOffset, type QoS } from "../lib/mod.ts";
+
+/** Timing shared by the throughput scenarios, ms. */
+export interface Timing {
+  /** Load before measuring, not counted (connections warm up, JITs compile). */
+  readonly warmupMs: number;
+  /** The measured window. */
+  readonly durationMs: number;
+  /** After the window: how long to wait at most for messages still on their way. */
+  readonly drainMs: number;
+  /** Called synchronously as the measured window starts and ends (CPU meters hook in here). */
+  readonly onWindow?: (edge: "start" | "end") => void;
+}
+
+/** What a throughput scenario measured. */
+export interface FlowResult {
+  /** Messages (or deliveries) per second over the measured window. */
+  readonly rate: number;
+  /** Messages published. */
+  readonly sent: number;
+  /** Deliveries expected: `sent` times the number of subscribers. */
+  readonly expected: number;
+  /** Deliveries received (distinct messages for QoS 1/2). */
+  readonly received: number;
+  /** Messages received more than once by the same subscriber. */
+  readonly duplicates: number;
+  /** QoS 1/2: messages the publisher saw acknowledged (PUBACK, PUBCOMP). */
+  readonly acked: number;
+  /** Reads the generator completed on all its connections (frames per read = deliveries / reads). */
+  readonly reads: number;
+  /** A connection the broker closed or broke, when one did. */
+  readonly error?: string;
+}
+
+/** What the latency scenario measured. */
+export interface LatencyResult {
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly samples: number;
+  readonly sent: number;
+  readonly received: number;
+  readonly error?: string;
+}
+
+/** What the idle-connection scenario measured. */
+export interface IdleResult {
+  /** CONNECT→CONNACK completed per second. */
+  readonly connectRate: number;
+  readonly attempted: number;
+  readonly connected: number;
+  readonly rssBeforeKiB: number;
+  readonly rssAfterKiB: number;
+  /** (RSS after − RSS before) / connected. */
+  readonly kibPerConnection: number;
+  /** The first failure, when a connection failed. */
+  readonly error?: string;
+}
+
+/** Bytes of the payload header: publisher index, sequence number, send time. */
+const STAMP_BYTES = 16;
+/** Read buffer per connection; a pending read holds it, so the idle scenario uses raw sockets instead. */
+const READ_BUFFER = 64 * 1024;
+/** The most messages one QoS 1/2 subscriber may track (a bitmap of 2 MiB), which also bounds a run's count. */
+const MAX_TRACKED = 1 << 24;
+
+const PUBLISH = 3;
+const CONNACK = 2;
+const SUBACK = 9;
+
+type FrameHandler = (header: number, body: Uint8Array) => void;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function noop(): void {}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Wakes whoever waits for progress; waits are bounded by a timeout so a silent broker cannot hang a run. */
+class Progress {
+  #waiters: (() => void)[] = [];
+
+  notify(): void {
+    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  wait(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+/** Offset of the payload in a PUBLISH body (MQTT 3.1.1: no properties). */
+function payloadOffset(header: number, body: Uint8Array): number {
+  return 2 + ((body[0]! << 8) | body[1]!) + ((header & 0x06) === 0 ? 0 : 2);
+}
+
+function u32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) |
+    bytes[offset + 3]!) >>>
+    0;
+}
+
+function putU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = (value >>> 16) & 0xff;
+  bytes[offset + 2] = (value >>> 8) & 0xff;
+  bytes[offset + 3] = value & 0xff;
+}
+
+const f64Scratch = new DataView(new ArrayBuffer(8));
+const f64Bytes = new Uint8Array(f64Scratch.buffer);
+
+function readF64(bytes: Uint8Array, offset: number): number {
+  f64Bytes.set(bytes.subarray(offset, offset + 8));
+  return f64Scratch.getFloat64(0);
+}
+
+/** One encoded PUBLISH and where its packet identifier and payload stamp sit. */
+interface PublishTemplate {
+  readonly bytes: Uint8Array;
+  /** Offset of the packet identifier (QoS 1/2 only). */
+  readonly idOffset: number;
+  /** Offset of the payload stamp. */
+  readonly stampOffset: number;
+}
+
+function publishTemplate(topic: string, qos: QoS, payloadSize: number, publisher: number): PublishTemplate {
+  const payload = new Uint8Array(Math.max(payloadSize, STAMP_BYTES));
+  putU32(payload, 0, publisher);
+  const bytes = qos === 0
+    ? encode({ type: 3, topic, payload, qos, retain: false, dup: false }, 4)
+    : encode({ type: 3, topic, payload, qos, retain: false, dup: false, packetId: 1 }, 4);
+  const idOffset = qos === 0 ? -1 : publishPacketIdOffset(bytes);
+  const stampOffset = bytes.length - payload.length;
+  return { bytes, idOffset, stampOffset };
+}
+
+/** `count` copies of one QoS 0 PUBLISH in one buffer, numbered before each write. */
+class PublishBatch {
+  readonly bytes: Uint8Array;
+  readonly packetLength: number;
+  readonly count: number;
+  readonly #stampOffset: number;
+  readonly #view: DataView;
+
+  constructor(topic: string, payloadSize: number, count: number, publisher: number) {
+    const template = publishTemplate(topic, 0, payloadSize, publisher);
+    this.packetLength = template.bytes.length;
+    this.count = count;
+    this.#stampOffset = template.stampOffset;
+    this.bytes = new Uint8Array(this.packetLength * count);
+    for (let i = 0; i < count; i++) this.bytes.set(template.bytes, i * this.packetLength);
+    this.#view = new DataView(this.bytes.buffer);
+  }
+
+  /** Numbers the first `count` packets from `firstSeq` and stamps them with `time`; returns their bytes. */
+  prepare(firstSeq: number, count = this.count, time = 0): Uint8Array {
+    for (let i = 0; i < count; i++) {
+      const at = i * this.packetLength + this.#stampOffset;
+      putU32(this.bytes, at + 4, firstSeq + i);
+      if (time !== 0) this.#view.setFloat64(at + 8, time);
+    }
+    return this.bytes.subarray(0, count * this.packetLength);
+  }
+}
+
+/** Acknowledgements and PUBLISH copies gathered while handling one read, written back at once. */
+class Outbox {
+  #buffer = new Uint8Array(16 * 1024);
+  #length = 0;
+
+  #reserve(n: number): number {
+    if (this.#length + n > this.#buffer.length) {
+      const grown = new Uint8Array(Math.max(this.#buffer.length * 2, this.#length + n));
+      grown.set(this.#buffer.subarray(0, this.#length));
+      this.#buffer = grown;
+    }
+    const at = this.#length;
+    this.#length += n;
+    return at;
+  }
+
+  /** A 4-byte acknowledgement (PUBACK 0x40, PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70). */
+  ack(header: number, packetId: number): void {
+    const at = this.#reserve(4);
+    const b = this.#buffer;
+    b[at] = header;
+    b[at + 1] = 2;
+    b[at + 2] = packetId >>> 8;
+    b[at + 3] = packetId & 0xff;
+  }
+
+  /** Appends a copy of `template` and returns where it starts, for patching. */
+  copy(template: Uint8Array): number {
+    const at = this.#reserve(template.length);
+    this.#buffer.set(template, at);
+    return at;
+  }
+
+  get buffer(): Uint8Array {
+    return this.#buffer;
+  }
+
+  /** The gathered bytes (a copy, so the outbox can fill again while they are written), or undefined. */
+  take(): Uint8Array | undefined {
+    if (this.#length === 0) return undefined;
+    const bytes = this.#buffer.slice(0, this.#length);
+    this.#length = 0;
+    return bytes;
+  }
+}
+
+/** Options for {@linkcode Link.open}. */
+export interface LinkOptions {
+  /**
+   * How long CONNACK and SUBACK may take, ms.
+   * @default {10000}
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * One MQTT 3.1.1 client connection on a raw socket. Frames go to the handler set with {@linkcode Link.handle};
+ * `onChunk` runs once after each read, where acknowledgements are flushed in one write.
+ */
+export class Link {
+  readonly conn: Deno.TcpConn;
+  /** `performance.now()` when the read being handled completed. */
+  chunkTime = 0;
+  /** Reads completed, for a frames-per-read figure. */
+  reads = 0;
+  /** Why the reader stopped, when it was not our own close. */
+  error: string | undefined;
+  /** Resolves when the reader has stopped. */
+  readonly ended: Promise<void>;
+  readonly #timeoutMs: number;
+  #onFrame: FrameHandler = noop;
+  #onChunk: () => void = noop;
+  #waiter: { type: number; resolve: (body: Uint8Array) => void; reject: (error: Error) => void } | undefined;
+  #writing: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  private constructor(conn: Deno.TcpConn, timeoutMs: number) {
+    this.conn = conn;
+    this.#timeoutMs = timeoutMs;
+    this.ended = this.#readLoop();
+  }
+
+  /** Connects to 127.0.0.1:`port` as `clientId` (clean session) and waits for a successful CONNACK. */
+  static async open(port: number, clientId: string, options: LinkOptions = {}): Promise<Link> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    const link = new Link(conn, options.timeoutMs ?? 10_000);
+    try {
+      const connack = await link.#request(
+        encode({ type: 1, protocolVersion: 4, clientId, cleanStart: true, keepAlive: 60 }, 4),
+        CONNACK,
+      );
+      if (connack[1] !== 0) throw new Error(`CONNACK refused ${clientId} with return code ${connack[1]}`);
+    } catch (error) {
+      link.close();
+      throw error;
+    }
+    return link;
+  }
+
+  /** Subscribes to `filter` at `qos` and checks the SUBACK granted it. */
+  async subscribe(filter: string, qos: QoS): Promise<void> {
+    const suback = await this.#request(
+      encode({
+        type: 8,
+        packetId: 1,
+        subscriptions: [{ filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+      }, 4),
+      SUBACK,
+    );
+    if (suback[2] !== qos) throw new Error(`SUBACK for ${filter} granted ${suback[2]}, asked QoS ${qos}`);
+  }
+
+  /** Sets what to do with each frame and after each read. */
+  handle(onFrame: FrameHandler, onChunk: () => void = noop): void {
+    this.#onFrame = onFrame;
+    this.#onChunk = onChunk;
+  }
+
+  /** Queues `bytes` behind earlier writes; the caller must not change them until the promise settles. */
+  write(bytes: Uint8Array): Promise<void> {
+    const written = this.#writing.then(() => this.#writeAll(bytes));
+    this.#writing = written.catch(noop);
+    return written;
+  }
+
+  /** Writes without waiting; a failure shows as the reader's error. */
+  send(bytes: Uint8Array): void {
+    this.write(bytes).catch(noop);
+  }
+
+  /** Closes the socket; pending reads and writes end. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed by the reader
+    }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
+  }
+
+  async #request(bytes: Uint8Array, type: number): Promise<Uint8Array> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reply = new Promise<Uint8Array>((resolve, reject) => {
+      this.#waiter = { type, resolve, reject };
+      timer = setTimeout(
+        () => reject(new Error(`no reply of type ${type} within ${this.#timeoutMs} ms`)),
+        this.#timeoutMs,
+      );
+    });
+    try {
+      await this.write(bytes);
+      return await reply;
+    } finally {
+      clearTimeout(timer);
+      this.#waiter = undefined;
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER);
+    const framer = new Framer();
+    try {
+      for (;;) {
+        const n = await this.conn.read(buffer);
+        if (n === null) {
+          if (!this.#closed) this.error = "the broker closed the connection";
+          break;
+        }
+        this.chunkTime = performance.now();
+        this.reads++;
+        framer.push(buffer.subarray(0, n));
+        for (let frame = framer.next(); frame !== undefined; frame = framer.next()) {
+          const waiter = this.#waiter;
+          if (waiter !== undefined && frame.header >> 4 === waiter.type) {
+            this.#waiter = undefined;
+            waiter.resolve(frame.body.slice());
+          } else {
+            this.#onFrame(frame.header, frame.body);
+          }
+        }
+        this.#onChunk();
+      }
+    } catch (error) {
+      if (!this.#closed) this.error = errorText(error);
+    } finally {
+      this.#waiter?.reject(new Error(this.error ?? "connection closed"));
+      this.#waiter = undefined;
+      this.close();
+    }
+  }
+}
+
+/**
+ * Drives the common phases of a throughput run: warm-up, the measured window (rate from `count()` differences),
+ * then a drain until `settled()` or until nothing arrived for a quiet spell or the drain time ran out.
+ */
+async function measure(
+  timing: Timing,
+  progress: Progress,
+  count: () => number,
+  settled: () => boolean,
+  stop: () => void,
+  failed: () => boolean,
+): Promise<number> {
+  await sleep(timing.warmupMs);
+  timing.onWindow?.("start");
+  const c0 = count();
+  const t0 = performance.now();
+  await sleep(timing.durationMs);
+  const c1 = count();
+  const t1 = performance.now();
+  timing.onWindow?.("end");
+  stop();
+  const drainEnd = t1 + timing.drainMs;
+  let last = count();
+  let lastChange = performance.now();
+  while (!settled() && !failed()) {
+    const now = performance.now();
+    if (now >= drainEnd || now - lastChange > QUIET_MS) break;
+    await progress.wait(50);
+    const c = count();
+    if (c !== last) {
+      last = c;
+      lastChange = performance.now();
+    }
+  }
+  return (c1 - c0) / ((t1 - t0) / 1000);
+}
+
+/** A drain gives up once nothing arrived for this long, ms. */
+const QUIET_MS = 500;
+
+/** Closes every link, then waits for their readers and the given tasks to end. */
+async function closeAll(links: readonly Link[], tasks: readonly Promise<unknown>[]): Promise<void> {
+  for (const link of links) link.close();
+  await Promise.allSettled([...tasks, ...links.map((link) => link.ended)]);
+}
+
+function totalReads(links: readonly Link[]): number {
+  return links.reduce((sum, link) => sum + link.reads, 0);
+}
+
+function firstError(links: readonly Link[]): string | undefined {
+  for (const link of links) if (link.error !== undefined) return link.error;
+  return undefined;
+}
+
+/** Options shared by the QoS 0 throughput scenarios. */
+export interface QoS0Options {
+  readonly port: number;
+  /** Prefix for topics and client ids, unique per run (client ids stay under 23 characters). */
+  readonly tag: string;
+  readonly timing: Timing;
+  /** @default {64} */
+  readonly payloadSize?: number;
+}
+
+/** Options for {@linkcode fanIn}. */
+export interface FanInOptions extends QoS0Options {
+  /** @default {4} */
+  readonly publishers?: number;
+  /** PUBLISH packets per write. @default {250} */
+  readonly batch?: number;
+  /** Messages a publisher may have sent and not yet seen delivered. @default {2500} */
+  readonly window?: number;
+}
+
+/**
+ * Fan-in: `publishers` QoS 0 publishers on their own topics, one subscriber to all of them. Each publisher keeps
+ * at most `window` messages between what it wrote and what the subscriber saw (the highest sequence number
+ * seen, so a dropped message does not stall it), which measures the rate a broker sustains rather than how much
+ * it can buffer.
+ */
+export async function fanIn(options: FanInOptions): Promise<FlowResult> {
+  const publishers = options.publishers ?? 4;
+  const batchSize = options.batch ?? 250;
+  const window = options.window ?? 2500;
+  const payloadSize = options.payloadSize ?? 64;
+  const prefix = `bench/${options.tag}/in`;
+  const progress = new Progress();
+  const links: Link[] = [];
+  const tasks: Promise<unknown>[] = [];
+  const seen = new Float64Array(publishers);
+  const sent = new Float64Array(publishers);
+  let received = 0;
+  let running = true;
+  try {
+    const subscriber = await Link.open(options.port, `${options.tag}s`);
+    links.push(subscriber);
+    await subscriber.subscribe(`${prefix}/+`, 0);
+    subscriber.handle((header, body) => {
+      if (header >> 4 !== PUBLISH) return;
+      received++;
+      const at = payloadOffset(header, body);
+      const publisher = u32(body, at);
+      const next = u32(body, at + 4) + 1;
+      if (publisher < publishers && next > seen[publisher]!) seen[publisher] = next;
+    }, () => progress.notify());
+    const pubs = await Promise.all(
+      Array.from({ length: publishers }, (_, i) => Link.open(options.port, `${options.tag}p${i}`)),
+    );
+    links.push(...pubs);
+    pubs.forEach((link, i) => {
+      const batch = new PublishBatch(`${prefix}/${i}`, payloadSize, batchSize, i);
+      tasks.push(
+        (async () => {
+          while (running && sent[i]! + batchSize <= MAX_TRACKED) {
+            if (sent[i]! - seen[i]! > window) {
+              await progress.wait(100);
+              continue;
+            }
+            const bytes = batch.prepare(sent[i]!);
+            sent[i] = sent[i]! + batchSize;
+            await link.write(bytes);
+          }
+        })().catch(noop),
+      );
+    });
+    const totalSent = () => sent.reduce((a, b) => a + b, 0);
+    const rate = await measure(
+      options.timing,
+      progress,
+      () => received,
+      () => received >= totalSent(),
+      () => running = false,
+      () => subscriber.error !== undefined,
+    );
+    const error = firstError(links);
+    return {
+      rate,
+      sent: totalSent(),
+      expected: totalSent(),
+      received,
+      duplicates: 0,
+      acked: 0,
+      reads: totalReads(links),
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, tasks);
+  }
+}
+
+/** Options for {@linkcode fanOut}. */
+export interface FanOutOptions extends QoS0Options {
+  /** @default {100} */
+  readonly subscribers?: number;
+  /** PUBLISH packets per write. @default {20} */
+  readonly batch?: number;
+  /** Messages the publisher may be ahead of the slowest subscriber. @default {200} */
+  readonly window?: number;
+}
+
+/**
+ * Fan-out: one QoS 0 publisher, `subscribers` subscribers of its topic; the rate counts deliveries. The publisher
+ * keeps at most `window` messages ahead of the slowest subscriber's highest sequence number seen.
+ */
+export async function fanOut(options: FanOutOptions): Promise<FlowResult> {
+  const subscribers = options.subscribers ?? 100;
+  const batchSize = options.batch ?? 20;
+  const window = options.window ?? 200;
+  const payloadSize = options.payloadSize ?? 64;
+  const topic = `bench/${options.tag}/out`;
+  const progress = new Progress();
+  const links: Link[] = [];
+  const tasks: Promise<unknown>[] = [];
+  const seen = new Float64Array(subscribers);
+  let received = 0;
+  let sent = 0;
+  let running = true;
+  try {
+    const subs = await Promise.all(
+      Array.from({ length: subscribers }, async (_, i) => {
+        const link = await Link.open(options.port, `${options.tag}s${i}`);
+        links.push(link);
+        await link.subscribe(topic, 0);
+        link.handle((header, body) => {
+          if (header >> 4 !== PUBLISH) return;
+          received++;
+          const next = u32(body, payloadOffset(header, body) + 4) + 1;
+          if (next > seen[i]!) seen[i] = next;
+        }, () => progress.notify());
+        return link;
+      }),
+    );
+    const publisher = await Link.open(options.port, `${options.tag}p`);
+    links.push(publisher);
+    const batch = new PublishBatch(topic, payloadSize, batchSize, 0);
+    const slowest = () => {
+      let min = Infinity;
+      for (let i = 0; i < subscribers; i++) if (seen[i]! < min) min = seen[i]!;
+      return min;
+    };
+    tasks.push(
+      (async () => {
+        while (running && sent + batchSize <= MAX_TRACKED) {
+          if (sent - slowest() > window) {
+            await progress.wait(100);
+            continue;
+          }
+          const bytes = batch.prepare(sent);
+          sent += batchSize;
+          await publisher.write(bytes);
+        }
+      })().catch(noop),
+    );
+    const rate = await measure(
+      options.timing,
+      progress,
+      () => received,
+      () => received >= sent * subscribers,
+      () => running = false,
+      () => subs.some((link) => link.error !== undefined),
+    );
+    const error = firstError(links);
+    return {
+      rate,
+      sent,
+      expected: sent * subscribers,
+      received,
+      duplicates: 0,
+      acked: 0,
+      reads: totalReads(links),
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, tasks);
+  }
+}
+
+/** Options for {@linkcode qosEndToEnd}. */
+export interface QoSEndToEndOptions {
+  readonly port: number;
+  readonly tag: string;
+  readonly timing: Timing;
+  readonly qos: 1 | 2;
+  /** Unacknowledged messages the publisher keeps in flight. @default {100} */
+  readonly inflight?: number;
+  /** @default {64} */
+  readonly payloadSize?: number;
+}
+
+/**
+ * QoS 1 or 2 end to end: one publisher keeps `inflight` messages unacknowledged (a new PUBLISH goes out for each
+ * PUBACK or PUBCOMP, reusing its packet identifier), one subscriber at the same QoS acknowledges everything it
+ * receives. A message is complete when the publisher saw it acknowledged and the subscriber received it; the
+ * subscriber tracks every sequence number so missing and duplicated messages are counted exactly.
+ */
+export async function qosEndToEnd(options: QoSEndToEndOptions): Promise<FlowResult> {
+  const { qos } = options;
+  const inflight = options.inflight ?? 100;
+  const topic = `bench/${options.tag}/q${qos}`;
+  const progress = new Progress();
+  const links: Link[] = [];
+  const seenBits = new Uint8Array(MAX_TRACKED >> 3);
+  let received = 0;
+  let duplicates = 0;
+  let wrongQoS = 0;
+  let acked = 0;
+  let published = 0;
+  let running = true;
+  try {
+    const subscriber = await Link.open(options.port, `${options.tag}s`);
+    links.push(subscriber);
+    await subscriber.subscribe(topic, qos);
+    const subOut = new Outbox();
+    subscriber.handle((header, body) => {
+      const type = header >> 4;
+      if (type === PUBLISH) {
+        const at = payloadOffset(header, body);
+        if (((header >> 1) & 3) !== qos) {
+          wrongQoS++;
+          return;
+        }
+        const packetId = (body[at - 2]! << 8) | body[at - 1]!;
+        const seq = u32(body, at + 4);
+        if (seq < MAX_TRACKED) {
+          const mask = 1 << (seq & 7);
+          if ((seenBits[seq >> 3]! & mask) !== 0) duplicates++;
+          else {
+            seenBits[seq >> 3] = seenBits[seq >> 3]! | mask;
+            received++;
+          }
+        }
+        subOut.ack(qos === 1 ? 0x40 : 0x50, packetId);
+      } else if (header === 0x62) {
+        subOut.ack(0x70, (body[0]! << 8) | body[1]!); // PUBREL → PUBCOMP
+      }
+    }, () => {
+      const bytes = subOut.take();
+      if (bytes !== undefined) subscriber.send(bytes);
+      progress.notify();
+    });
+
+    const publisher = await Link.open(options.port, `${options.tag}p`);
+    links.push(publisher);
+    const template = publishTemplate(topic, qos, options.payloadSize ?? 64, 0);
+    const pubOut = new Outbox();
+    const emit = (packetId: number) => {
+      if (!running || published >= MAX_TRACKED) return;
+      const at = pubOut.copy(template.bytes);
+      const buffer = pubOut.buffer;
+      buffer[at + template.idOffset] = packetId >>> 8;
+      buffer[at + template.idOffset + 1] = packetId & 0xff;
+      putU32(buffer, at + template.stampOffset + 4, published++);
+    };
+    publisher.handle((header, body) => {
+      const packetId = (body[0]! << 8) | body[1]!;
+      if (header === 0x40 || header === 0x70) { // PUBACK, PUBCOMP: done; the identifier is free again
+        acked++;
+        emit(packetId);
+      } else if (header === 0x50) { // PUBREC → PUBREL
+        pubOut.ack(0x62, packetId);
+      }
+    }, () => {
+      const bytes = pubOut.take();
+      if (bytes !== undefined) publisher.send(bytes);
+      progress.notify();
+    });
+    for (let id = 1; id <= inflight; id++) emit(id);
+    publisher.send(pubOut.take()!);
+
+    const rate = await measure(
+      options.timing,
+      progress,
+      () => Math.min(acked, received),
+      () => acked >= published && received >= published,
+      () => running = false,
+      () => links.some((link) => link.error !== undefined),
+    );
+    let error = firstError(links);
+    if (wrongQoS > 0) error = `${wrongQoS} messages arrived at a QoS other than ${qos}`;
+    return {
+      rate,
+      sent: published,
+      expected: published,
+      received,
+      duplicates,
+      acked,
+      reads: totalReads(links),
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, []);
+  }
+}
+
+/** Options for {@linkcode latency}. */
+export interface LatencyOptions {
+  readonly port: number;
+  readonly tag: string;
+  readonly timing: Timing;
+  /** Messages per second. @default {5000} */
+  readonly rate?: number;
+  /** @default {64} */
+  readonly payloadSize?: number;
+}
+
+/**
+ * Latency at a fixed rate: one QoS 0 publisher writes what is due every millisecond (about `rate`/1000 messages,
+ * each stamped with the send time), one subscriber takes the time its read completed. Percentiles cover the
+ * measured window only.
+ */
+export async function latency(options: LatencyOptions): Promise<LatencyResult> {
+  const rate = options.rate ?? 5000;
+  const topic = `bench/${options.tag}/lat`;
+  const links: Link[] = [];
+  const tasks: Promise<unknown>[] = [];
+  const samples: number[] = [];
+  let recording = false;
+  let received = 0;
+  let sent = 0;
+  let running = true;
+  try {
+    const subscriber = await Link.open(options.port, `${options.tag}s`);
+    links.push(subscriber);
+    await subscriber.subscribe(topic, 0);
+    subscriber.handle((header, body) => {
+      if (header >> 4 !== PUBLISH) return;
+      received++;
+      if (recording) {
+        const at = payloadOffset(header, body);
+        samples.push((subscriber.chunkTime - readF64(body, at + 8)) * 1000);
+      }
+    });
+    const publisher = await Link.open(options.port, `${options.tag}p`);
+    links.push(publisher);
+    const perTickMax = Math.max(1, Math.ceil(rate / 100));
+    const batch = new PublishBatch(topic, options.payloadSize ?? 64, perTickMax, 0);
+    const start = performance.now();
+    tasks.push(
+      (async () => {
+        while (running) {
+          const now = performance.now();
+          const due = Math.min(perTickMax, Math.floor(((now - start) * rate) / 1000) - sent);
+          if (due > 0) {
+            const bytes = batch.prepare(sent, due, performance.now());
+            sent += due;
+            await publisher.write(bytes);
+          }
+          await sleep(1);
+        }
+      })().catch(noop),
+    );
+    const { timing } = options;
+    await sleep(timing.warmupMs);
+    timing.onWindow?.("start");
+    recording = true;
+    await sleep(timing.durationMs);
+    recording = false;
+    timing.onWindow?.("end");
+    running = false;
+    const drainEnd = performance.now() + Math.min(timing.drainMs, QUIET_MS);
+    while (received < sent && performance.now() < drainEnd) await sleep(10);
+    const sorted = samples.sort((a, b) => a - b);
+    const at = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+    const error = firstError(links);
+    return {
+      p50Us: at(0.5) ?? 0,
+      p99Us: at(0.99) ?? 0,
+      samples: sorted.length,
+      sent,
+      received,
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, tasks);
+  }
+}
+
+/** Options for {@linkcode idleConnections}. */
+export interface IdleOptions {
+  readonly port: number;
+  readonly tag: string;
+  /** Connections to open and leave idle. @default {5000} */
+  readonly count?: number;
+  /** Handshakes in progress at once. @default {100} */
+  readonly concurrency?: number;
+  /** Wait after the last CONNACK before reading RSS, ms. @default {500} */
+  readonly settleMs?: number;
+  /** Time for one CONNACK, ms. @default {5000} */
+  readonly timeoutMs?: number;
+  /** Reads the broker's RSS, KiB. */
+  readonly rssKiB: () => Promise<number>;
+  /** Called synchronously as the handshakes start and when the last one ended. */
+  readonly onWindow?: (edge: "start" | "end") => void;
+}
+
+/**
+ * Idle connections: opens `count` connections (CONNECT, wait for CONNACK, `concurrency` at a time) and leaves
+ * them idle, then reads the broker's RSS. The sockets are raw and not read from after CONNACK, so the generator
+ * holds no buffer per connection. After 20 failures in all the run stops opening more.
+ */
+export async function idleConnections(options: IdleOptions): Promise<IdleResult> {
+  const count = options.count ?? 5000;
+  const concurrency = options.concurrency ?? 100;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const conns: Deno.TcpConn[] = [];
+  let next = 0;
+  let failures = 0;
+  let firstFailure: string | undefined;
+  const fail = (error: unknown) => {
+    failures++;
+    firstFailure ??= errorText(error);
+  };
+  try {
+    const rssBeforeKiB = await options.rssKiB();
+    options.onWindow?.("start");
+    const start = performance.now();
+    const worker = async () => {
+      const buffer = new Uint8Array(64);
+      while (next < count && failures < 20) {
+        const i = next++;
+        let conn: Deno.TcpConn | undefined;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        try {
+          conn = await Deno.connect({ hostname: "127.0.0.1", port: options.port });
+          conns.push(conn);
+          const c = conn;
+          timer = setTimeout(() => c.close(), timeoutMs);
+          const connect = encode(
+            { type: 1, protocolVersion: 4, clientId: `${options.tag}-${i}`, cleanStart: true, keepAlive: 60 },
+            4,
+          );
+          let offset = 0;
+          while (offset < connect.length) offset += await conn.write(connect.subarray(offset));
+          let have = 0;
+          while (have < 4) {
+            const n = await conn.read(buffer.subarray(have));
+            if (n === null) throw new Error("the broker closed the connection before CONNACK");
+            have += n;
+          }
+          if (buffer[0] !== 0x20 || buffer[3] !== 0) {
+            throw new Error(
+              `unexpected reply ${buffer[0]} ${buffer[1]} ${buffer[2]} ${buffer[3]} to CONNECT`,
+            );
+          }
+        } catch (error) {
+          fail(error);
+          if (conn !== undefined) conns.splice(conns.indexOf(conn), 1);
+          try {
+            conn?.close();
+          } catch {
+            // closed by the timeout
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const seconds = (performance.now() - start) / 1000;
+    options.onWindow?.("end");
+    const connected = conns.length;
+    await sleep(options.settleMs ?? 500);
+    const rssAfterKiB = await options.rssKiB();
+    return {
+      connectRate: connected / seconds,
+      attempted: Math.min(next, count),
+      connected,
+      rssBeforeKiB,
+      rssAfterKiB,
+      kibPerConnection: connected === 0 ? 0 : (rssAfterKiB - rssBeforeKiB) / connected,
+      ...(firstFailure === undefined ? {} : { error: firstFailure }),
+    };
+  } finally {
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+}

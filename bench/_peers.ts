@@ -1,0 +1,428 @@
+/**
+ * The brokers the load benchmark measures, each started as its own process so that it gets the second core (the
+ * load generator holds the first) and so that its memory can be read from `/proc/PID/status`:
+ *
+ * - `ours`: `deno run --allow-net broker.ts -p 0 --sys-interval 0 --log-level error --persistence memory` (memory,
+ *   like Mosquitto with `persistence false`);
+ * - `mosquitto`: the installed binary with a generated config (no persistence, no inflight or queue limits);
+ * - `aedes`: aedes 1.2.0 on Node (the runtime aedes is written for and the issue's reference figures used),
+ *   installed with `npm install aedes@1.2.0` into a directory under the temp dir that later runs reuse.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+/** The brokers the benchmark knows how to start. */
+export const PEER_NAMES = ["ours", "mosquitto", "aedes"] as const;
+/** One of {@linkcode PEER_NAMES}. */
+export type PeerName = typeof PEER_NAMES[number];
+
+/** A running broker process. */
+export interface Peer {
+  readonly name: PeerName;
+  /** The TCP port on 127.0.0.1. */
+  readonly port: number;
+  /** The broker's own process id (not a shell's), for its RSS. */
+  readonly pid: number;
+  /** Resident set size of the broker process, KiB (VmRSS). */
+  rssKiB(): Promise<number>;
+  /** Whether the process is still running. */
+  alive(): boolean;
+  /** The last lines the process printed on stderr, for a failure report. */
+  stderrTail(): string;
+  /** SIGTERM, then SIGKILL after a grace period. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@linkcode startPeer}. */
+export interface StartPeerOptions {
+  /**
+   * How long to wait for the broker to accept connections, ms.
+   * @default {20000}
+   */
+  startTimeoutMs?: number;
+}
+
+const PROJECT_ROOT = new URL("..", import.meta.url).pathname;
+const AEDES_VERSION = "1.2.0";
+const STDERR_TAIL = 4096;
+
+/** Finds the Mosquitto binary: on PATH, else where Debian puts it. */
+async function mosquittoPath(): Promise<string | undefined> {
+  for (const candidate of ["mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]) {
+    try {
+      const out = await new Deno.Command(candidate, { args: ["-h"], stdout: "piped", stderr: "null" })
+        .output();
+      if (new TextDecoder().decode(out.stdout).startsWith("mosquitto")) return candidate;
+    } catch {
+      // not here; try the next place
+    }
+  }
+  return undefined;
+}
+
+let mosquittoBinary: Promise<string | undefined> | undefined;
+let aedesDir: Promise<string | undefined> | undefined;
+const unavailable = new Map<PeerName, string>();
+
+/**
+ * Installs aedes for Node once per machine (reused by later runs) and writes the server script. Resolves the
+ * directory, or undefined when Node or npm is missing or the install failed (the reason is kept for the notes).
+ */
+function prepareAedes(): Promise<string | undefined> {
+  aedesDir ??= (async () => {
+    const dir = join(Deno.env.get("TMPDIR") ?? "/tmp", `mqtt-bench-aedes-${AEDES_VERSION}`);
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      let installed = false;
+      try {
+        const meta = JSON.parse(await Deno.readTextFile(join(dir, "node_modules/aedes/package.json")));
+        installed = meta.version === AEDES_VERSION;
+      } catch {
+        // not installed yet
+      }
+      if (!installed) {
+        const out = await new Deno.Command("npm", {
+          args: ["install", `aedes@${AEDES_VERSION}`, "--prefix", dir, "--no-audit", "--no-fund", "--silent"],
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        if (!out.success) {
+          unavailable.set("aedes", `npm install aedes@${AEDES_VERSION} failed: ${tail(out.stderr)}`);
+          return undefined;
+        }
+      }
+      await Deno.writeTextFile(join(dir, "server.mjs"), AEDES_SERVER);
+      return dir;
+    } catch (error) {
+      unavailable.set("aedes", `cannot prepare aedes on Node: ${(error as Error).message}`);
+      return undefined;
+    }
+  })();
+  return aedesDir;
+}
+
+// aedes 1.x is ESM and created through Aedes.createBroker(); its defaults are kept, as a user would run it.
+const AEDES_SERVER = `import { createServer } from "node:net";
+import { Aedes } from "aedes";
+const aedes = await Aedes.createBroker();
+const server = createServer(aedes.handle);
+server.listen(0, "127.0.0.1", () => {
+  console.log("aedes listening on 127.0.0.1:" + server.address().port);
+});
+process.on("SIGTERM", () => process.exit(0));
+`;
+
+function tail(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes).trim().split("\n").slice(-3).join(" / ");
+}
+
+/**
+ * Which peers can run here. Resolves a map from peer name to the reason it cannot (absent when it can).
+ * `ours` is always available.
+ */
+export async function unavailablePeers(
+  names: readonly PeerName[] = PEER_NAMES,
+): Promise<ReadonlyMap<PeerName, string>> {
+  if (names.includes("mosquitto")) {
+    mosquittoBinary ??= mosquittoPath();
+    if (await mosquittoBinary === undefined) unavailable.set("mosquitto", "mosquitto is not installed");
+  }
+  if (names.includes("aedes")) {
+    try {
+      await new Deno.Command("node", { args: ["--version"], stdout: "null", stderr: "null" }).output();
+      await prepareAedes();
+    } catch {
+      unavailable.set("aedes", "node is not installed");
+    }
+  }
+  return new Map([...unavailable].filter(([name]) => names.includes(name)));
+}
+
+/** A port that was free a moment ago (Mosquitto cannot listen on port 0 and report it). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/** Starts one broker process and waits until it accepts connections on 127.0.0.1. */
+export async function startPeer(name: PeerName, options: StartPeerOptions = {}): Promise<Peer> {
+  const timeoutMs = options.startTimeoutMs ?? 20_000;
+  let command: Deno.Command;
+  let fixedPort: number | undefined;
+  let cleanup: (() => Promise<void>) | undefined;
+  switch (name) {
+    case "ours":
+      command = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net",
+          join(PROJECT_ROOT, "broker.ts"),
+          "-p",
+          "0",
+          "--sys-interval",
+          "0",
+          "--log-level",
+          "error",
+          "--persistence",
+          "memory",
+        ],
+        cwd: PROJECT_ROOT,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+      break;
+    case "mosquitto": {
+      mosquittoBinary ??= mosquittoPath();
+      const binary = await mosquittoBinary;
+      if (binary === undefined) throw new Error("mosquitto is not installed");
+      const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-mosquitto-" });
+      fixedPort = freePort();
+      const config = join(dir, "mosquitto.conf");
+      // Unlimited inflight and queue, like our broker's generous defaults; only errors logged, like ours.
+      await Deno.writeTextFile(
+        config,
+        [
+          `listener ${fixedPort} 127.0.0.1`,
+          "allow_anonymous true",
+          "persistence false",
+          "max_inflight_messages 0",
+          "max_queued_messages 0",
+          "log_dest stderr",
+          "log_type error",
+          "",
+        ].join("\n"),
+      );
+      cleanup = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+      command = new Deno.Command(binary, {
+        args: ["-c", config],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+      break;
+    }
+    case "aedes": {
+      const dir = await prepareAedes();
+      if (dir === undefined) throw new Error(unavailable.get("aedes") ?? "aedes is not available");
+      command = new Deno.Command("node", {
+        args: [join(dir, "server.mjs")],
+        cwd: dir,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+      break;
+    }
+  }
+  const child = command.spawn();
+  let running = true;
+  const status = child.status.then((s) => {
+    running = false;
+    return s;
+  });
+  let stderrText = "";
+  const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(text) {
+        stderrText = (stderrText + text).slice(-STDERR_TAIL);
+      },
+    }),
+  ).catch(() => {});
+
+  // Ours and aedes print the port they got; for Mosquitto we chose it and poll until it accepts.
+  let resolvePort!: (port: number) => void;
+  const announced = new Promise<number>((resolve) => resolvePort = resolve);
+  const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(text) {
+        const match = /listening on 127\.0\.0\.1:(\d+)/.exec(text);
+        if (match) resolvePort(Number(match[1]));
+      },
+    }),
+  ).catch(() => {});
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      if (running) {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // already gone
+        }
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const killed = await Promise.race([
+          status.then(() => false),
+          new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), 3000)),
+        ]);
+        clearTimeout(timer);
+        if (killed) {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // gone meanwhile
+          }
+        }
+      }
+      await status;
+      await Promise.all([stdoutDone, stderrDone]);
+      await cleanup?.();
+    })();
+    return stopped;
+  };
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<undefined>((resolve) =>
+    timer = setTimeout(() => resolve(undefined), timeoutMs)
+  );
+  const exited = status.then(() => undefined);
+  const port = fixedPort === undefined
+    ? await Promise.race([announced, deadline, exited])
+    : await Promise.race([waitUntilAccepting(fixedPort, () => running), deadline, exited]);
+  clearTimeout(timer);
+  if (port === undefined) {
+    await stop();
+    const why = running ? `did not start within ${timeoutMs} ms` : "exited at start";
+    throw new Error(`${name} ${why}: ${stderrText.trim() || "no output"}`);
+  }
+  return {
+    name,
+    port,
+    pid: child.pid,
+    rssKiB: () => rssKiB(child.pid),
+    alive: () => running,
+    stderrTail: () => stderrText.trim(),
+    stop,
+  };
+}
+
+async function waitUntilAccepting(port: number, running: () => boolean): Promise<number | undefined> {
+  while (running()) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return port;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  return undefined;
+}
+
+/** VmRSS of a process, KiB. */
+export async function rssKiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]);
+}
+
+/** CPU time (user + system, all threads) a process has used, seconds; `"self"` for this process. */
+export function cpuSeconds(pid: number | "self"): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name in parentheses; utime and stime are fields 14 and 15 of the whole line.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** USER_HZ, the unit of /proc/PID/stat times: 100 on every Linux architecture we run on. */
+const CLOCK_TICKS = 100;
+
+/**
+ * Measures the CPU share of this process (the load generator) and of a broker between two calls of
+ * `onWindow`; shares are of one core, in percent.
+ */
+export function cpuMeter(pid: number): {
+  onWindow(edge: "start" | "end"): void;
+  shares(): { generator: number; broker: number } | undefined;
+} {
+  let start: { self: number; broker: number; at: number } | undefined;
+  let result: { generator: number; broker: number } | undefined;
+  return {
+    onWindow(edge) {
+      try {
+        if (edge === "start") {
+          start = { self: cpuSeconds("self"), broker: cpuSeconds(pid), at: performance.now() };
+        } else if (start !== undefined) {
+          const seconds = (performance.now() - start.at) / 1000;
+          result = {
+            generator: (100 * (cpuSeconds("self") - start.self)) / seconds,
+            broker: (100 * (cpuSeconds(pid) - start.broker)) / seconds,
+          };
+        }
+      } catch {
+        // the broker exited; the run reports that
+      }
+    },
+    shares: () => result,
+  };
+}
+
+/** The 1-minute load average, to tell a quiet machine from a busy one. */
+export function loadAverage(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * The soft limit on open files of this process, raised to the hard limit first when it is lower (with
+ * `prlimit`, which brokers started afterwards inherit).
+ */
+export async function raiseOpenFileLimit(): Promise<{ soft: number; hard: number }> {
+  const read = async () => {
+    const limits = await Deno.readTextFile("/proc/self/limits");
+    const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
+    const parse = (value: string | undefined) =>
+      value === undefined || value === "unlimited" ? Infinity : Number(value);
+    return { soft: parse(match?.[1]), hard: parse(match?.[2]) };
+  };
+  const limits = await read();
+  if (limits.soft < limits.hard) {
+    const hard = Number.isFinite(limits.hard) ? String(limits.hard) : "unlimited";
+    try {
+      await new Deno.Command("prlimit", {
+        args: ["--pid", String(Deno.pid), `--nofile=${hard}:${hard}`],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+    } catch {
+      // no prlimit: keep the soft limit
+    }
+    return await read();
+  }
+  return limits;
+}
+
+/** First line of a command's output, or "unknown". */
+async function firstLine(command: string, args: string[]): Promise<string> {
+  try {
+    const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
+    const text = new TextDecoder().decode(out.stdout).trim() || new TextDecoder().decode(out.stderr).trim();
+    return text.split("\n")[0] ?? "unknown";
+  } catch {
+    return "not installed";
+  }
+}
+
+/** Lines describing the machine and the peers' versions, for the notes under the tables. */
+export async function environmentNotes(): Promise<string[]> {
+  mosquittoBinary ??= mosquittoPath();
+  const mosquitto = await mosquittoBinary;
+  const [nproc, mosquittoVersion, nodeVersion] = await Promise.all([
+    firstLine("nproc", []),
+    mosquitto === undefined ? Promise.resolve("not installed") : firstLine(mosquitto, ["-h"]),
+    firstLine("node", ["--version"]),
+  ]);
+  return [
+    `Date ${new Date().toISOString()}; nproc ${nproc}; ${mosquittoVersion}; Deno ${Deno.version.deno} ` +
+    `(V8 ${Deno.version.v8}); Node ${nodeVersion} (aedes ${AEDES_VERSION}).`,
+  ];
+}

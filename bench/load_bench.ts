@@ -1,0 +1,497 @@
+/**
+ * Load benchmark (issue #10): our broker against Mosquitto and aedes, in the same run, on 127.0.0.1.
+ *
+ * Scenarios: fan-in and fan-out at QoS 0, QoS 1 and QoS 2 end to end with 100 messages in flight, latency at a
+ * fixed rate, and 5,000 idle connections (connect rate, RSS per connection). Every figure is the median of
+ * `runs` runs, interleaved between the brokers, and each row compares ours with one peer.
+ *
+ * The load generator (`_load_client.ts`) runs in this process, on one core; each broker is its own process
+ * (`_peers.ts`), on the other.
+ *
+ * Run alone: `deno run -A bench/load_bench.ts [--runs N] [scenario ...]`
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type BenchGroup, type BenchRow, formatNumber, median, renderGroup } from "./_report.ts";
+import {
+  fanIn,
+  fanOut,
+  type FlowResult,
+  idleConnections,
+  type IdleResult,
+  latency,
+  type LatencyResult,
+  qosEndToEnd,
+  type Timing,
+} from "./_load_client.ts";
+import {
+  cpuMeter,
+  environmentNotes,
+  loadAverage,
+  type Peer,
+  PEER_NAMES,
+  type PeerName,
+  raiseOpenFileLimit,
+  startPeer,
+  unavailablePeers,
+} from "./_peers.ts";
+
+/** The scenarios, in the order they run. */
+export const LOAD_SCENARIOS = ["fan-in", "fan-out", "qos1", "qos2", "latency", "idle"] as const;
+/** One of {@linkcode LOAD_SCENARIOS}. */
+export type LoadScenario = typeof LOAD_SCENARIOS[number];
+
+/** Options for {@linkcode loadBench}. */
+export interface LoadBenchOptions {
+  /**
+   * Runs per scenario and broker; figures are their medians.
+   * @default {3}
+   */
+  runs?: number;
+  /**
+   * Which scenarios to run.
+   * @default {LOAD_SCENARIOS}
+   */
+  scenarios?: readonly LoadScenario[];
+  /**
+   * Which brokers to measure; `ours` always runs. Peers that are not installed are skipped with a note.
+   * @default {PEER_NAMES}
+   */
+  peers?: readonly PeerName[];
+  /**
+   * Load before each measured window, ms.
+   * @default {500}
+   */
+  warmupMs?: number;
+  /**
+   * The measured window of each run, ms.
+   * @default {2000}
+   */
+  durationMs?: number;
+  /**
+   * Messages per second in the latency scenario.
+   * @default {5000}
+   */
+  latencyRate?: number;
+  /**
+   * Connections in the idle scenario (lowered to what the open-file limit allows).
+   * @default {5000}
+   */
+  idleConnections?: number;
+  /**
+   * Where progress lines go.
+   * @default {console.error}
+   */
+  log?: (line: string) => void;
+}
+
+/** One run's figures for one broker, by metric name, or why it failed. */
+interface RunOutcome {
+  readonly figures: Readonly<Record<string, number>>;
+  /** A promise the broker broke (QoS 1/2 message lost), or a run that could not finish. */
+  readonly failure?: string;
+  /** What the checks found, short, for the notes. */
+  readonly check: string;
+  /** Throughput runs: deliveries expected and received, summed over runs in the notes. */
+  readonly counts?: { readonly delivered: number; readonly expected: number; readonly duplicates: number };
+}
+
+/** A metric a scenario reports. */
+interface Metric {
+  readonly key: string;
+  readonly name: string;
+  readonly unit: string;
+  readonly higherIsBetter: boolean;
+}
+
+interface ScenarioSpec {
+  readonly scenario: LoadScenario;
+  readonly group: string;
+  readonly metrics: readonly Metric[];
+  /** A fresh broker process for every run (the idle scenario reads RSS growth). */
+  readonly freshBroker: boolean;
+  run(peer: Peer, tag: string, onWindow: (edge: "start" | "end") => void): Promise<RunOutcome>;
+}
+
+const GROUP_QOS0 = "Load: QoS 0 throughput";
+const GROUP_QOS12 = "Load: QoS 1 and QoS 2 end to end";
+const GROUP_LATENCY = "Load: latency";
+const GROUP_IDLE = "Load: idle connections";
+
+/** Connections the generator keeps for itself (listeners, brokers' pipes, other scenarios' stragglers). */
+const FD_RESERVE = 200;
+
+function flowCheck(
+  result: FlowResult,
+  promise: "all" | "none",
+): { check: string; failure?: string; counts: NonNullable<RunOutcome["counts"]> } {
+  const counts = { delivered: result.received, expected: result.expected, duplicates: result.duplicates };
+  const lost = result.expected - result.received;
+  let check = `${formatNumber(result.received)}/${formatNumber(result.expected)} delivered`;
+  if (promise === "none") check += lost > 0 ? ` (${formatNumber(lost)} lost)` : " (0 lost)";
+  if (result.duplicates > 0) check += `, ${formatNumber(result.duplicates)} duplicates`;
+  let failure: string | undefined;
+  if (promise === "all") {
+    if (lost > 0) {
+      failure = `${formatNumber(lost)} of ${formatNumber(result.expected)} messages never arrived`;
+    } else if (result.acked < result.sent) {
+      failure = `${formatNumber(result.sent - result.acked)} messages never acknowledged to the publisher`;
+    }
+  }
+  if (result.error !== undefined) {
+    check += `, error: ${result.error}`;
+    failure ??= result.error;
+  }
+  return failure === undefined ? { check, counts } : { check, failure, counts };
+}
+
+function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "peers">>): ScenarioSpec[] {
+  const base = { warmupMs: options.warmupMs, durationMs: options.durationMs, drainMs: 3000 };
+  const timed = (onWindow: (edge: "start" | "end") => void): Timing => ({ ...base, onWindow });
+  const rate = (name: string, unit: string): Metric[] => [{ key: "rate", name, unit, higherIsBetter: true }];
+  return [
+    {
+      scenario: "fan-in",
+      group: GROUP_QOS0,
+      metrics: rate("fan-in QoS 0: 4 publishers → 1 subscriber, 64 B", "msgs/s"),
+      freshBroker: false,
+      async run(peer, tag, onWindow) {
+        const result = await fanIn({ port: peer.port, tag, timing: timed(onWindow) });
+        return { figures: { rate: result.rate }, ...flowCheck(result, "none") };
+      },
+    },
+    {
+      scenario: "fan-out",
+      group: GROUP_QOS0,
+      metrics: rate("fan-out QoS 0: 1 publisher → 100 subscribers, 64 B", "deliveries/s"),
+      freshBroker: false,
+      async run(peer, tag, onWindow) {
+        const result = await fanOut({ port: peer.port, tag, timing: timed(onWindow) });
+        return { figures: { rate: result.rate }, ...flowCheck(result, "none") };
+      },
+    },
+    ...([1, 2] as const).map((qos): ScenarioSpec => ({
+      scenario: qos === 1 ? "qos1" : "qos2",
+      group: GROUP_QOS12,
+      metrics: rate(`QoS ${qos} end to end, 100 in flight, 64 B`, "msgs/s"),
+      freshBroker: false,
+      async run(peer, tag, onWindow) {
+        const result = await qosEndToEnd({ port: peer.port, tag, timing: timed(onWindow), qos });
+        return { figures: { rate: result.rate }, ...flowCheck(result, "all") };
+      },
+    })),
+    {
+      scenario: "latency",
+      group: GROUP_LATENCY,
+      metrics: [
+        {
+          key: "p50",
+          name: `latency p50, QoS 0 at ${formatNumber(options.latencyRate)} msgs/s`,
+          unit: "µs",
+          higherIsBetter: false,
+        },
+        {
+          key: "p99",
+          name: `latency p99, QoS 0 at ${formatNumber(options.latencyRate)} msgs/s`,
+          unit: "µs",
+          higherIsBetter: false,
+        },
+      ],
+      freshBroker: false,
+      async run(peer, tag, onWindow) {
+        const result: LatencyResult = await latency({
+          port: peer.port,
+          tag,
+          timing: timed(onWindow),
+          rate: options.latencyRate,
+        });
+        let check = `${formatNumber(result.samples)} samples, ${formatNumber(result.received)}/${
+          formatNumber(result.sent)
+        } delivered`;
+        if (result.error !== undefined) check += `, error: ${result.error}`;
+        const failure = result.samples === 0 ? result.error ?? "no message arrived" : undefined;
+        return {
+          figures: { p50: result.p50Us, p99: result.p99Us },
+          check,
+          ...(failure === undefined ? {} : { failure }),
+        };
+      },
+    },
+    {
+      scenario: "idle",
+      group: GROUP_IDLE,
+      metrics: [
+        {
+          key: "connectRate",
+          name: `connect rate, ${formatNumber(options.idleConnections)} connections`,
+          unit: "conn/s",
+          higherIsBetter: true,
+        },
+        {
+          key: "kib",
+          name: `broker RSS per idle connection (${formatNumber(options.idleConnections)})`,
+          unit: "KiB",
+          higherIsBetter: false,
+        },
+      ],
+      freshBroker: true,
+      async run(peer, tag, onWindow) {
+        const result: IdleResult = await idleConnections({
+          port: peer.port,
+          tag,
+          count: options.idleConnections,
+          rssKiB: () => peer.rssKiB(),
+          onWindow,
+        });
+        let check = `${formatNumber(result.connected)}/${formatNumber(result.attempted)} connected, RSS ${
+          formatNumber(result.rssBeforeKiB)
+        }→${formatNumber(result.rssAfterKiB)} KiB`;
+        if (result.error !== undefined) check += `, first failure: ${result.error}`;
+        const failure = result.connected < options.idleConnections
+          ? `only ${result.connected} of ${options.idleConnections} connections succeeded: ${result.error}`
+          : undefined;
+        return {
+          figures: { connectRate: result.connectRate, kib: result.kibPerConnection },
+          check,
+          ...(failure === undefined ? {} : { failure }),
+        };
+      },
+    },
+  ];
+}
+
+/**
+ * Runs the load scenarios against our broker and the available peers and returns one group per kind of
+ * scenario (QoS 0 throughput, QoS 1/2 end to end, latency, idle connections).
+ *
+ * @example
+ * ```ts ignore
+ * import { loadBench } from "./load_bench.ts";
+ * import { renderGroup } from "./_report.ts";
+ * for (const group of await loadBench({ runs: 3, scenarios: ["fan-in"] })) console.log(renderGroup(group));
+ * ```
+ */
+export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGroup[]> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const runs = Math.max(1, options.runs ?? 3);
+  const wanted = options.scenarios ?? LOAD_SCENARIOS;
+  const requested: PeerName[] = ["ours", ...(options.peers ?? PEER_NAMES).filter((name) => name !== "ours")];
+  const missing = await unavailablePeers(requested);
+  const peers = requested.filter((name) => !missing.has(name));
+  const limits = await raiseOpenFileLimit();
+  let idleCount = options.idleConnections ?? 5000;
+  const setupNotes: string[] = [];
+  if (limits.soft - FD_RESERVE < idleCount) {
+    setupNotes.push(
+      `The open-file limit is ${limits.soft} (hard ${limits.hard}), so the idle scenario uses ${
+        limits.soft - FD_RESERVE
+      } connections instead of ${idleCount}.`,
+    );
+    idleCount = Math.max(1, limits.soft - FD_RESERVE);
+  }
+  for (const [name, reason] of missing) setupNotes.push(`${name} not measured: ${reason}.`);
+
+  const all = specs({
+    runs,
+    warmupMs: options.warmupMs ?? 500,
+    durationMs: options.durationMs ?? 2000,
+    latencyRate: options.latencyRate ?? 5000,
+    idleConnections: idleCount,
+  }).filter((spec) => wanted.includes(spec.scenario));
+
+  const rows = new Map<string, BenchRow[]>();
+  const notes = new Map<string, string[]>();
+  for (const spec of all) {
+    const outcomes = new Map<PeerName, RunOutcome[]>(peers.map((name) => [name, []]));
+    const loadAtStart = loadAverage();
+    const running = new Map<PeerName, Peer>();
+    const crashes: string[] = [];
+    const brokerFor = async (name: PeerName): Promise<Peer> => {
+      const current = running.get(name);
+      if (current !== undefined && current.alive() && !spec.freshBroker) return current;
+      if (current !== undefined) {
+        if (!current.alive()) crashes.push(`${name} exited during ${spec.scenario}: ${current.stderrTail()}`);
+        await current.stop();
+      }
+      const peer = await startPeer(name);
+      running.set(name, peer);
+      return peer;
+    };
+    try {
+      for (let run = 0; run < runs; run++) {
+        // Rotate who goes first so that drift on the machine does not favour one broker.
+        const order = peers.map((_, i) => peers[(i + run) % peers.length]!);
+        for (const name of order) {
+          const tag = `${spec.scenario.replace("-", "").slice(0, 5)}${run}${name.slice(0, 2)}`;
+          let outcome: RunOutcome;
+          try {
+            const peer = await brokerFor(name);
+            const meter = cpuMeter(peer.pid);
+            outcome = await spec.run(peer, tag, meter.onWindow);
+            const cpu = meter.shares();
+            if (cpu !== undefined) {
+              outcome = {
+                ...outcome,
+                figures: { ...outcome.figures, brokerCpu: cpu.broker, generatorCpu: cpu.generator },
+              };
+            }
+            if (!peer.alive()) {
+              outcome = {
+                ...outcome,
+                failure: `the broker process exited: ${peer.stderrTail() || "no output"}`,
+              };
+            }
+          } catch (error) {
+            outcome = { figures: {}, check: "did not run", failure: (error as Error).message };
+          }
+          if (spec.freshBroker) {
+            await running.get(name)?.stop();
+            running.delete(name);
+          }
+          outcomes.get(name)!.push(outcome);
+          log(
+            `load ${spec.scenario} run ${run + 1}/${runs} ${name}: ${
+              Object.entries(outcome.figures).map(([k, v]) => `${k}=${formatNumber(v, 1)}`).join(" ")
+            } (${outcome.check})${outcome.failure === undefined ? "" : ` FAILED: ${outcome.failure}`}`,
+          );
+        }
+      }
+    } finally {
+      await Promise.all([...running.values()].map((peer) => peer.stop()));
+    }
+
+    const medianOf = (name: PeerName, key: string): number | undefined => {
+      const values = outcomes.get(name)!.map((o) => o.figures[key]).filter((v): v is number =>
+        v !== undefined && Number.isFinite(v)
+      );
+      return values.length === 0 ? undefined : median(values);
+    };
+    const groupRows = rows.get(spec.group) ?? [];
+    for (const metric of spec.metrics) {
+      const ours = medianOf("ours", metric.key) ?? 0;
+      const versus = peers.filter((name) => name !== "ours");
+      if (versus.length === 0) {
+        groupRows.push({ name: metric.name, unit: metric.unit, ours, higherIsBetter: metric.higherIsBetter });
+      }
+      for (const name of versus) {
+        const value = medianOf(name, metric.key);
+        groupRows.push({
+          name: metric.name,
+          unit: metric.unit,
+          ours,
+          higherIsBetter: metric.higherIsBetter,
+          ...(value === undefined ? {} : { peer: { name, value } }),
+        });
+      }
+    }
+    rows.set(spec.group, groupRows);
+    const groupNotes = notes.get(spec.group) ?? [];
+    const perRun = peers.map((name) => {
+      const list = outcomes.get(name)!;
+      const figures = spec.metrics.map((metric) =>
+        list.map((o) => o.figures[metric.key] === undefined ? "-" : formatNumber(o.figures[metric.key]!, 0))
+          .join("/")
+      ).join(" and ");
+      const failed = list.filter((o) => o.failure !== undefined);
+      const counted = list.filter((o) => o.counts !== undefined);
+      let checks: string;
+      if (failed.length > 0) {
+        checks = `FAILED ${failed.length}/${list.length} runs: ${failed.map((o) => o.failure).join("; ")}`;
+      } else if (counted.length === list.length && list.length > 0) {
+        const sum = (key: "delivered" | "expected" | "duplicates") =>
+          counted.reduce((total, o) => total + o.counts![key], 0);
+        const lost = sum("expected") - sum("delivered");
+        checks = `${formatNumber(sum("delivered"))} of ${formatNumber(sum("expected"))} delivered, ${
+          formatNumber(lost)
+        } lost${sum("duplicates") > 0 ? `, ${formatNumber(sum("duplicates"))} duplicates` : ""}`;
+      } else {
+        checks = list.map((o) => o.check).join("; ");
+      }
+      const cpu = (key: string) => {
+        const values = list.map((o) => o.figures[key]).filter((v): v is number => v !== undefined);
+        return values.length === 0 ? "-" : `${Math.round(median(values))}%`;
+      };
+      return `${name} ${figures} (${checks}; CPU broker ${cpu("brokerCpu")}, generator ${
+        cpu("generatorCpu")
+      })`;
+    });
+    groupNotes.push(
+      `${spec.scenario} runs (load average ${loadAtStart.toFixed(1)} at start): ${perRun.join(" · ")}`,
+    );
+    const oursFailed = outcomes.get("ours")!.filter((o) => o.failure !== undefined);
+    if (oursFailed.length > 0) {
+      groupNotes.push(`**Our broker failed ${spec.scenario} in ${oursFailed.length} of ${runs} runs.**`);
+    }
+    groupNotes.push(...crashes);
+    notes.set(spec.group, groupNotes);
+  }
+
+  const env = await environmentNotes();
+  const method = [
+    `Medians of ${runs} runs per broker, runs interleaved; ratio above 1.00x means ours is better. ` +
+    `Each run: ${options.warmupMs ?? 500} ms warm-up, then a ${
+      options.durationMs ?? 2000
+    } ms measured window.`,
+    "Load generator: this Deno process on one core (raw Deno.connect sockets, MQTT 3.1.1, pre-encoded PUBLISH " +
+    "batches of 250 per write for fan-in and 20 for fan-out, a Framer over a reused 64 KiB read buffer, PUBLISH " +
+    "counted from the header and payload stamp without decoding). Each broker is its own process on the other " +
+    "core: ours via `deno run broker.ts`, Mosquitto with persistence off and no inflight or queue limits, " +
+    "aedes 1.2.0 with its defaults on Node (the runtime it is built for).",
+    "QoS 0 publishers stay at most 2,500 messages (fan-in, per publisher) or 200 messages (fan-out) ahead of " +
+    "what their subscribers saw, so the figures are sustained rates, not buffering.",
+    ...env,
+    ...setupNotes,
+  ];
+  const groups: BenchGroup[] = [];
+  for (const [title, groupRows] of rows) {
+    const extra = groups.length === 0 ? method : [];
+    const groupNotes = notes.get(title) ?? [];
+    if (title === GROUP_QOS12) {
+      groupNotes.unshift(
+        "A message counts when the publisher got its PUBACK/PUBCOMP and the subscriber (same QoS, acking " +
+          "everything) received it; every run must deliver every message exactly as the QoS promises.",
+      );
+    }
+    if (title === GROUP_LATENCY) {
+      groupNotes.unshift(
+        "One publisher writes what is due every millisecond, each message stamped with performance.now(); " +
+          "latency is the subscriber's read completion minus the stamp (both in this process).",
+      );
+    }
+    if (title === GROUP_IDLE) {
+      groupNotes.unshift(
+        "A fresh broker process per run; 100 handshakes in flight; RSS is VmRSS from /proc/PID/status before " +
+          "the first CONNECT and 500 ms after the last CONNACK.",
+      );
+    }
+    groups.push({ title, rows: groupRows, notes: [...groupNotes, ...extra] });
+  }
+  return groups;
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      runs: { type: "string" },
+      duration: { type: "string" },
+      peers: { type: "string" },
+    },
+  });
+  const scenarios = positionals.length === 0 ? undefined : positionals.map((name) => {
+    if (!(LOAD_SCENARIOS as readonly string[]).includes(name)) {
+      console.error(`unknown scenario "${name}"; choose from ${LOAD_SCENARIOS.join(", ")}`);
+      Deno.exit(2);
+    }
+    return name as LoadScenario;
+  });
+  const options: LoadBenchOptions = {};
+  if (values.runs !== undefined) options.runs = Number(values.runs);
+  if (values.duration !== undefined) options.durationMs = Number(values.duration);
+  if (values.peers !== undefined) options.peers = values.peers.split(",") as PeerName[];
+  if (scenarios !== undefined) options.scenarios = scenarios;
+  for (const group of await loadBench(options)) console.log(renderGroup(group) + "\n");
+}
