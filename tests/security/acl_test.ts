@@ -250,6 +250,43 @@ Deno.test({
   },
 });
 
+const canReadExample = Deno.permissions.querySync({ name: "read" }).state === "granted";
+
+Deno.test({
+  name: canReadExample
+    ? "examples/acl.conf loads without warnings and does what its comments say"
+    : "examples/acl.conf (skipped: needs --allow-read)",
+  ignore: !canReadExample,
+  async fn() {
+    const acl = await AclFile.load(new URL("../../examples/acl.conf", import.meta.url).pathname);
+    assert.deepEqual(acl.warnings, []);
+    const authorizer = new AclAuthorizer(acl);
+    const dashboard = { clientId: "dash", username: "dashboard" };
+    const operator = { clientId: "op", username: "operator" };
+    const firmware = { clientId: "fw", username: "firmware-service" };
+    const device = { clientId: "d42", username: "device" };
+    const rows: [string, boolean][] = [
+      ["anonymous reads public", authorizer.canReceive({ clientId: "x" }, "public/news")],
+      ["dashboard reads a status", authorizer.canReceive(dashboard, "devices/d42/status")],
+      ["dashboard reads $SYS/broker", authorizer.canReceive(dashboard, "$SYS/broker/uptime")],
+      ["operator commands", authorizer.canPublish(operator, "devices/d42/cmd/reboot")],
+      ["firmware service pushes firmware", authorizer.canPublish(firmware, "devices/d42/cmd/firmware")],
+      ["device reads its commands", authorizer.canReceive(device, "devices/d42/cmd/firmware")],
+      ["device writes its status", authorizer.canPublish(device, "devices/d42/status")],
+      ["a user's private area", authorizer.canPublish(device, "users/device/notes")],
+    ];
+    const denied: [string, boolean][] = [
+      ["anonymous writes public", authorizer.canPublish({ clientId: "x" }, "public/news")],
+      ["dashboard reads credentials", authorizer.canReceive(dashboard, "devices/d42/credentials")],
+      ["operator pushes firmware", authorizer.canPublish(operator, "devices/d42/cmd/firmware")],
+      ["device reads another's commands", authorizer.canReceive(device, "devices/d43/cmd/reboot")],
+      ["device writes another's status", authorizer.canPublish(device, "devices/d43/status")],
+    ];
+    for (const [what, allowed] of rows) assert.equal(allowed, true, what);
+    for (const [what, allowed] of denied) assert.equal(allowed, false, what);
+  },
+});
+
 // ---- filter algebra, against brute force -----------------------------------------------------------------
 
 /** A small deterministic PRNG, so failures reproduce. */
