@@ -1,0 +1,179 @@
+/**
+ * `deno task client shell` through a pipe and, where tmux is installed, on a real terminal. Needs --allow-run
+ * (for `deno`, and `tmux` for the terminal case); without it the tests are registered as ignored.
+ */
+
+import assert from "node:assert/strict";
+import { Broker } from "../../lib/broker/broker.ts";
+import { MqttClient } from "../../lib/client/client.ts";
+import { cliArgs, cliUnavailable, runCli } from "./_cli.ts";
+
+const unavailable = cliUnavailable();
+
+function tmuxUnavailable(): string | undefined {
+  if (unavailable !== undefined) return unavailable;
+  if (Deno.permissions.querySync({ name: "run", command: "tmux" }).state !== "granted") {
+    return "needs --allow-run for tmux";
+  }
+  try {
+    new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" }).outputSync();
+    return undefined;
+  } catch {
+    return "needs tmux installed";
+  }
+}
+
+async function withOurBroker(fn: (port: number) => Promise<void>): Promise<void> {
+  const broker = new Broker();
+  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await fn(port);
+  } finally {
+    await broker.close();
+  }
+}
+
+function shellTest(name: string, fn: () => Promise<void>, reason = unavailable): void {
+  Deno.test({
+    name: `client.ts shell ${name}${reason === undefined ? "" : ` (skipped: ${reason})`}`,
+    ignore: reason !== undefined,
+    fn,
+  });
+}
+
+shellTest("from a pipe: subscribes, publishes, prints the message, exits 0", async () => {
+  await withOurBroker(async (port) => {
+    const result = await runCli(["shell", "-h", "127.0.0.1", "-p", String(port)], "sub a/#\npub a/b hi\n");
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split("\n");
+    assert.match(lines[0]!, /^<- CONNACK sessionPresent=0 Success \(0x00\)/);
+    assert.match(lines[1]!, /^connected to 127\.0\.0\.1:\d+ as deno-[0-9a-f]+ \(MQTT 5\.0\)$/);
+    assert.equal(lines[2], "<- SUBACK id=1 [GrantedQoS0]");
+    assert.equal(lines[3], '<- PUBLISH a/b qos=0 retain=0 "hi" (2 bytes)');
+    assert.equal(lines.length, 4);
+  });
+});
+
+shellTest("from a pipe: each command waits for its acknowledgement before the next", async () => {
+  await withOurBroker(async (port) => {
+    const script = [
+      "sub -q 2 q/#",
+      'pub -q 1 q/one "two  spaces"',
+      "pub -q 2 -r q/two x",
+      "status",
+      "unsub q/#",
+      "ping",
+      "disconnect",
+      "pub q/after x",
+    ].join("\n");
+    const result = await runCli(["shell", "-h", "127.0.0.1", "-p", String(port), "--trace"], script);
+    const out = result.stdout;
+    const order = [
+      "-> SUBSCRIBE id=1 q/#(qos=2)",
+      "<- SUBACK id=1 [GrantedQoS2]",
+      "-> PUBLISH q/one qos=1",
+      "<- PUBACK id=2",
+      "-> PUBLISH q/two qos=2",
+      "<- PUBCOMP id=3",
+      "state: connected",
+      "outgoing: 0 in flight, 0 queued",
+      "<- UNSUBACK id=4 [Success (0x00)]",
+      "ping: ",
+      "-> DISCONNECT Success (0x00)",
+      "disconnected",
+      'error: not connected (use "connect")',
+    ];
+    let from = 0;
+    for (const text of order) {
+      const at = out.indexOf(text, from);
+      assert.ok(at >= 0, `missing or out of order: ${text}\n${out}`);
+      from = at + text.length;
+    }
+    assert.match(out, /<- PUBLISH q\/one qos=1 id=\d+ retain=0 "two  spaces" \(11 bytes\)/);
+    assert.equal(result.code, 1); // the last command failed
+  });
+});
+
+shellTest("from a pipe: bad commands print a clear error and the shell goes on", async () => {
+  await withOurBroker(async (port) => {
+    const script = 'frob\nsub\npub -q 7 t x\npub t "open\nconnect\nhelp\nquit\nping\n';
+    const result = await runCli(["shell", "-h", "127.0.0.1", "-p", String(port)], script);
+    const errors = result.stdout.split("\n").filter((line) => line.startsWith("error: "));
+    assert.deepEqual(errors, [
+      'error: unknown command "frob" (type help)',
+      "error: usage: sub [-q Q] [--nl] [--rap] [--rh 0|1|2] FILTER...",
+      'error: -q must be a whole number from 0 to 2, not "7"',
+      'error: unterminated " quote',
+      'error: already connected ("disconnect" first)',
+    ]);
+    assert.match(result.stdout, /ping {2,}send PINGREQ/);
+    assert.doesNotMatch(result.stdout, /PINGRESP/); // nothing after quit
+    assert.equal(result.code, 1);
+  });
+});
+
+shellTest(
+  "on a terminal (tmux): packets print above the prompt without garbling the typed line",
+  async () => {
+    await withOurBroker(async (port) => {
+      const socket = `deno-mqtt-test-${Deno.pid}`;
+      const tmux = (...args: string[]): Promise<Deno.CommandOutput> =>
+        new Deno.Command("tmux", { args: ["-L", socket, ...args], stdout: "piped", stderr: "piped" })
+          .output();
+      const screen = async (): Promise<string> =>
+        new TextDecoder().decode((await tmux("capture-pane", "-p", "-t", "sh")).stdout);
+      const waitScreen = async (text: string): Promise<string> => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const shown = await screen();
+          if (shown.includes(text)) return shown;
+          if (Date.now() > deadline) {
+            throw new Error(`the screen never showed ${JSON.stringify(text)}:\n${shown}`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      };
+      const command = [Deno.execPath(), ...cliArgs(["shell", "-h", "127.0.0.1", "-p", String(port)])]
+        .map((word) => `'${word}'`).join(" ");
+      const root = new URL("../../", import.meta.url).pathname;
+      const outside = new MqttClient({ hostname: "127.0.0.1", port, reconnect: false });
+      try {
+        const started = await tmux(
+          "new-session",
+          "-d",
+          "-s",
+          "sh",
+          "-x",
+          "120",
+          "-y",
+          "30",
+          "-c",
+          root,
+          `${command}; sleep 30`,
+        );
+        assert.equal(started.code, 0, new TextDecoder().decode(started.stderr));
+        await waitScreen("mqtt>");
+        await tmux("send-keys", "-t", "sh", "sub t/#", "Enter");
+        await waitScreen("<- SUBACK id=1 [GrantedQoS0]");
+        await tmux("send-keys", "-t", "sh", "pub t/mine typ");
+        await waitScreen("mqtt> pub t/mine typ");
+        await outside.connect();
+        await outside.publish("t/other", "from outside");
+        const shown = await waitScreen('<- PUBLISH t/other qos=0 retain=0 "from outside"');
+        const lines = shown.trimEnd().split("\n");
+        assert.match(lines.at(-2)!, /<- PUBLISH t\/other/);
+        assert.equal(lines.at(-1), "mqtt> pub t/mine typ"); // the half-typed line survived, redrawn below
+        await tmux("send-keys", "-t", "sh", "ed", "Enter");
+        await waitScreen('<- PUBLISH t/mine qos=0 retain=0 "typed"');
+        await tmux("send-keys", "-t", "sh", "Up");
+        await waitScreen("mqtt> pub t/mine typed"); // history
+        await tmux("send-keys", "-t", "sh", "C-u", "quit", "Enter");
+        await waitScreen("mqtt> quit");
+      } finally {
+        await outside.close();
+        await tmux("kill-server");
+      }
+    });
+  },
+  tmuxUnavailable(),
+);
