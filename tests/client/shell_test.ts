@@ -89,7 +89,7 @@ shellTest("from a pipe: each command waits for its acknowledgement before the ne
       assert.ok(at >= 0, `missing or out of order: ${text}\n${out}`);
       from = at + text.length;
     }
-    assert.match(out, /<- PUBLISH q\/one qos=1 id=\d+ retain=0 "two  spaces" \(11 bytes\)/);
+    assert.match(out, /<- PUBLISH q\/one qos=1 id=\d+ retain=0 "two {2}spaces" \(11 bytes\)/);
     assert.equal(result.code, 1); // the last command failed
   });
 });
