@@ -110,3 +110,20 @@ export {
   type ScramLookup,
   ScramSha256,
 } from "./broker/scram.ts";
+export {
+  hashPassword,
+  type HashPasswordOptions,
+  PasswordFile,
+  PasswordFileAuthenticator,
+  PasswordFileError,
+  type PasswordFileOptions,
+  type PasswordHash,
+} from "./broker/password_file.ts";
+export {
+  type AclAccess,
+  AclAuthorizer,
+  type AclAuthorizerOptions,
+  AclFile,
+  AclFileError,
+  type AclRule,
+} from "./broker/acl.ts";

@@ -634,6 +634,8 @@ export class Broker implements BrokerCore {
     session.expiryInterval = expiry;
     session.protocolVersion = connection.protocolVersion;
     session.disconnectedAt = undefined;
+    // Kept with the session: deliveries to it while offline are authorized as this user.
+    session.identity = connection.identity;
     if (session.persistent) this.sessionChanged(session);
     else if (wasPersistent) this.store?.add({ kind: "deleteSession", clientId });
     if (this.store !== undefined && packet.will !== undefined) {
@@ -817,9 +819,7 @@ export class Broker implements BrokerCore {
       const session = this.#sessions.get(delivery.clientId);
       if (session === undefined) continue;
       if (checkReceive) {
-        const link = session.link as Connection | undefined;
-        const identity = link?.identity ?? { clientId: session.clientId };
-        if (!authorizer.canReceive(identity, message.topic)) continue;
+        if (!authorizer.canReceive(session.identity, message.topic)) continue;
       }
       const qos = (delivery.qos < message.qos ? delivery.qos : message.qos) as QoS;
       // RETAIN is cleared on forwarding unless Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].

@@ -12,6 +12,7 @@ import { encodePublish, publishPacketIdOffset } from "../packet/publish.ts";
 import type { CommitQueue } from "./commit_queue.ts";
 import type { Message, OutgoingMessage, OutgoingState, StoredSession } from "./persistence.ts";
 import type { Subscription } from "../topic/router.ts";
+import type { ClientIdentity } from "./auth.ts";
 
 /** An outgoing QoS 1/2 message in memory. */
 export interface Outgoing {
@@ -140,6 +141,8 @@ export class Session {
   readonly clientId: string;
   protocolVersion: ProtocolVersion;
   expiryInterval: number;
+  /** Who owns the session (the user name of its last connection), for read authorization. */
+  identity: ClientIdentity;
   /** The live connection, if any. */
   link: SessionLink | undefined;
   /** When the client went away (ms since the epoch). */
@@ -171,6 +174,7 @@ export class Session {
 
   constructor(options: SessionOptions) {
     this.clientId = options.clientId;
+    this.identity = { clientId: options.clientId };
     this.protocolVersion = options.protocolVersion;
     this.expiryInterval = options.expiryInterval;
     this.#maxQueued = options.maxQueued;
