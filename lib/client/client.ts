@@ -13,6 +13,7 @@ import { type Clock, REAL_CLOCK, type TimerId } from "../clock.ts";
 import { MqttError, protocolError } from "../mqtt_error.ts";
 import { encode } from "../codec/encode.ts";
 import { utf8Encode } from "../codec/utf8.ts";
+import type { AuthPacket } from "../packet/auth.ts";
 import type { ConnackPacket } from "../packet/connack.ts";
 import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
 import type { Packet } from "../packet/packet.ts";
@@ -26,6 +27,7 @@ import { validateTopicFilter, validateTopicName } from "../topic/topic.ts";
 import { backoffDelay, type BackoffOptions } from "./backoff.ts";
 import { Connection, type ConnectionEnd } from "./connection.ts";
 import { type Connector, tcpConnector, tlsConnector, type TlsOptions } from "./connector.ts";
+import type { ClientAuthExchange, EnhancedAuth } from "./enhanced_auth.ts";
 import { Inbox, type MessagesOptions, type MqttMessage } from "./inbox.ts";
 import { KeepAlive } from "./keepalive.ts";
 import { PacketIds } from "./packet_id.ts";
@@ -80,12 +82,22 @@ export type DisconnectProperties = Pick<
 
 /** The will message the server publishes if the client goes away without a DISCONNECT. */
 export interface WillOptions {
+  /** The topic the will is published to. */
   topic: string;
-  /** @default {empty} */
+  /**
+   * The will's payload (a string is sent as UTF-8).
+   * @default {empty}
+   */
   payload?: string | Uint8Array;
-  /** @default {0} */
+  /**
+   * The will's QoS.
+   * @default {0}
+   */
   qos?: QoS;
-  /** @default {false} */
+  /**
+   * Whether the will is retained.
+   * @default {false}
+   */
   retain?: boolean;
   /** v5 will properties. */
   properties?: WillProperties;
@@ -136,11 +148,19 @@ export interface MqttClientOptions {
    * @default {60}
    */
   keepAlive?: number;
+  /** The User Name. */
   username?: string;
+  /** The Password (a string is sent as UTF-8); MQTT 3.1/3.1.1 need a user name with it. */
   password?: string | Uint8Array;
+  /** The will message. */
   will?: WillOptions;
   /** v5 CONNECT properties. */
   properties?: ConnectProperties;
+  /**
+   * v5 enhanced authentication (e.g. {@linkcode scramSha256}); it sets the Authentication Method and Data of
+   * CONNECT and answers the server's AUTH challenges.
+   */
+  enhancedAuth?: EnhancedAuth;
   /**
    * Reconnect after a lost connection (the first connect is never retried). `false` turns it off.
    * @default {true}
@@ -188,6 +208,7 @@ export interface MqttClientOptions {
 
 /** The outcome of a successful connect. */
 export interface ConnectResult {
+  /** Whether the server resumed a session for this Client Identifier. */
   readonly sessionPresent: boolean;
   /** The Client Identifier in use (the server's when it assigned one). */
   readonly clientId: string;
@@ -199,10 +220,17 @@ export interface ConnectResult {
 
 /** Options for {@linkcode MqttClient.publish}. */
 export interface PublishOptions {
-  /** @default {0} */
+  /**
+   * The QoS.
+   * @default {0}
+   */
   qos?: QoS;
-  /** @default {false} */
+  /**
+   * Whether the server keeps the message for future subscribers.
+   * @default {false}
+   */
   retain?: boolean;
+  /** v5 PUBLISH properties. */
   properties?: PublishProperties;
   /** Rejects the promise; a message not yet sent is dropped. */
   signal?: AbortSignal;
@@ -212,12 +240,16 @@ export interface PublishOptions {
 export interface PublishResult {
   /** The PUBACK or PUBREC reason code (v5), e.g. 0x10 No matching subscribers; 0 otherwise. */
   readonly reasonCode: number;
+  /** The acknowledgement's properties (v5), e.g. a Reason String. */
   readonly properties?: Properties;
 }
 
 /** Subscription options (v5 options are ignored by v3 servers). */
 export interface SubscriptionOptions {
-  /** @default {0} */
+  /**
+   * The maximum QoS to receive messages with.
+   * @default {0}
+   */
   qos?: QoS;
   /** v5: do not receive our own messages. */
   noLocal?: boolean;
@@ -228,7 +260,8 @@ export interface SubscriptionOptions {
 }
 
 /** One filter with its own options. */
-export interface Subscription extends SubscriptionOptions {
+export interface TopicSubscription extends SubscriptionOptions {
+  /** The Topic Filter. */
   filter: string;
 }
 
@@ -236,7 +269,9 @@ export interface Subscription extends SubscriptionOptions {
 export interface SubscribeOptions extends SubscriptionOptions {
   /** v5 Subscription Identifier, echoed on matching messages. */
   subscriptionIdentifier?: number;
+  /** v5 User Properties of the SUBSCRIBE. */
   userProperties?: readonly (readonly [string, string])[];
+  /** Rejects the promise (the SUBSCRIBE is not sent if it has not gone out yet). */
   signal?: AbortSignal;
 }
 
@@ -244,12 +279,15 @@ export interface SubscribeOptions extends SubscriptionOptions {
 export interface SubscribeResult {
   /** One per filter, in order: granted QoS (0-2) or a failure code (0x80 and above). */
   readonly reasonCodes: readonly number[];
+  /** The acknowledgement's properties (v5). */
   readonly properties?: Properties;
 }
 
 /** Options for {@linkcode MqttClient.unsubscribe}. */
 export interface UnsubscribeOptions {
+  /** v5 User Properties of the UNSUBSCRIBE. */
   userProperties?: readonly (readonly [string, string])[];
+  /** Rejects the promise (the UNSUBSCRIBE is not sent if it has not gone out yet). */
   signal?: AbortSignal;
 }
 
@@ -260,6 +298,7 @@ export interface CloseOptions {
    * @default {0}
    */
   reasonCode?: number;
+  /** v5 DISCONNECT properties, e.g. a new Session Expiry Interval. */
   properties?: DisconnectProperties;
 }
 
@@ -279,8 +318,11 @@ export type ClientState =
 
 /** A snapshot for status displays. */
 export interface ClientStatus {
+  /** The state's kind. */
   readonly state: ClientState["kind"];
+  /** The Client Identifier in use. */
   readonly clientId: string;
+  /** The protocol version. */
   readonly protocolVersion: ProtocolVersion;
   /** Filters the client will subscribe again after a reconnect. */
   readonly subscriptions: readonly string[];
@@ -300,10 +342,15 @@ export interface ClientStatus {
 
 /** What the server allows, from CONNACK. */
 export interface ServerLimits {
+  /** QoS 1/2 messages the server takes unacknowledged at once (65,535 when it did not say). */
   readonly receiveMaximum: number;
+  /** The largest packet the server accepts, when it said. */
   readonly maximumPacketSize?: number;
+  /** Topic aliases the server accepts (0: none). */
   readonly topicAliasMaximum: number;
+  /** The highest QoS the server supports. */
   readonly maximumQoS: QoS;
+  /** Whether the server keeps retained messages. */
   readonly retainAvailable: boolean;
 }
 
@@ -359,6 +406,7 @@ type State =
     conn: Connection | undefined;
     controller: AbortController;
     handshake: Deferred<ConnectResult>;
+    auth: ClientAuthExchange | undefined;
   }
   | {
     kind: "connected";
@@ -454,6 +502,7 @@ export class MqttClient implements AsyncDisposable {
     this.#close({}, this.#options.signal?.reason).catch(() => {});
   };
 
+  /** Creates a client; nothing happens on the network until {@linkcode MqttClient.connect}. */
   constructor(options: MqttClientOptions = {}) {
     this.#options = options;
     this.#version = options.protocolVersion ?? 5;
@@ -630,16 +679,16 @@ export class MqttClient implements AsyncDisposable {
    * for a refusal). Granted filters are subscribed again after a reconnect that lost the session.
    */
   async subscribe(
-    filters: string | Subscription | readonly (string | Subscription)[],
+    filters: string | TopicSubscription | readonly (string | TopicSubscription)[],
     options: SubscribeOptions = {},
   ): Promise<SubscribeResult> {
     this.#assertUsable("subscribe");
     const list = typeof filters === "string" || !Array.isArray(filters)
-      ? [filters as string | Subscription]
-      : filters as readonly (string | Subscription)[];
+      ? [filters as string | TopicSubscription]
+      : filters as readonly (string | TopicSubscription)[];
     if (list.length === 0) throw new TypeError("subscribe() needs at least one filter [MQTT-3.8.3-2]");
     const subscriptions = list.map((item): SubscriptionRequest => {
-      const sub: Subscription = typeof item === "string" ? { filter: item } : item;
+      const sub: TopicSubscription = typeof item === "string" ? { filter: item } : item;
       validateTopicFilter(sub.filter);
       return {
         filter: sub.filter,
@@ -771,6 +820,7 @@ export class MqttClient implements AsyncDisposable {
       conn: undefined,
       controller,
       handshake,
+      auth: undefined,
     };
     this.#setState(state);
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
@@ -779,6 +829,10 @@ export class MqttClient implements AsyncDisposable {
       timeoutMs,
     );
     try {
+      const enhancedAuth = this.#version === 5 ? this.#options.enhancedAuth : undefined;
+      if (enhancedAuth !== undefined) {
+        state.auth = await abortable(Promise.resolve(enhancedAuth()), controller.signal);
+      }
       const stream = await abortable(this.#connector(controller.signal), controller.signal, closeQuietly);
       if (controller.signal.aborted) {
         closeQuietly(stream);
@@ -794,7 +848,7 @@ export class MqttClient implements AsyncDisposable {
       });
       state.conn = conn;
       conn.ended.then((end) => this.#onEnded(conn, end));
-      conn.send(this.#connectPacket(first));
+      conn.send(this.#connectPacket(first, state.auth));
       return await abortable(handshake.promise, controller.signal);
     } catch (error) {
       const conn = state.conn;
@@ -808,7 +862,7 @@ export class MqttClient implements AsyncDisposable {
     }
   }
 
-  #connectPacket(first: boolean): ConnectPacket {
+  #connectPacket(first: boolean, auth: ClientAuthExchange | undefined): ConnectPacket {
     const options = this.#options;
     const v5 = this.#version === 5;
     const cleanStart = options.cleanStart ?? true;
@@ -824,6 +878,11 @@ export class MqttClient implements AsyncDisposable {
         ...(v5 && w.properties !== undefined ? { properties: w.properties } : {}),
       };
     }
+    const properties: Properties | undefined = auth === undefined ? options.properties : {
+      ...options.properties,
+      authenticationMethod: auth.method,
+      ...(auth.data === undefined ? {} : { authenticationData: auth.data }),
+    };
     return {
       type: PACKET_TYPE.CONNECT,
       protocolVersion: this.#version,
@@ -837,7 +896,7 @@ export class MqttClient implements AsyncDisposable {
         ? {}
         : { password: typeof password === "string" ? utf8Encode(password) : password }),
       ...(will === undefined ? {} : { will }),
-      ...(v5 && options.properties !== undefined ? { properties: options.properties } : {}),
+      ...(v5 && properties !== undefined ? { properties } : {}),
     };
   }
 
@@ -849,16 +908,75 @@ export class MqttClient implements AsyncDisposable {
         conn.abort(error);
         return;
       }
-      state.handshake.resolve(this.#enterConnected(conn, packet));
+      const result = this.#enterConnected(conn, packet);
+      const verify = state.auth?.verify;
+      if (verify === undefined) {
+        state.handshake.resolve(result);
+        return;
+      }
+      // Entered synchronously (packets behind the CONNACK are already ours); the promise waits for the check.
+      verify.call(state.auth, packet.properties?.authenticationData).then((trusted) => {
+        if (trusted) {
+          state.handshake.resolve(result);
+          return;
+        }
+        const error = new MqttError(
+          REASON_CODE.NotAuthorized,
+          `The server failed to prove itself in ${state.auth!.method} authentication`,
+        );
+        FINAL_ERRORS.add(error);
+        state.handshake.reject(error);
+        conn.fail(error);
+      }, (error) => {
+        state.handshake.reject(error);
+        conn.fail(toError(error));
+      });
       return;
     }
     if (packet.type === PACKET_TYPE.AUTH) {
-      throw new MqttError(
-        REASON_CODE.ImplementationSpecificError,
-        "The server started enhanced authentication (AUTH), which this client does not support",
-      );
+      this.#onAuthChallenge(state, conn, packet);
+      return;
     }
     throw protocolError(`Expected CONNACK, received ${packetName(packet.type)} [MQTT-3.2.0-1]`);
+  }
+
+  /** Answers an AUTH challenge during CONNECT (section 4.12). */
+  #onAuthChallenge(
+    state: Extract<State, { kind: "connecting" }>,
+    conn: Connection,
+    packet: AuthPacket,
+  ): void {
+    const auth = state.auth;
+    if (auth === undefined) {
+      throw protocolError(
+        "The server sent AUTH, but the client asked for no enhanced authentication [MQTT-4.12.0-6]",
+      );
+    }
+    const method = packet.properties?.authenticationMethod;
+    if (packet.reasonCode !== REASON_CODE.ContinueAuthentication || method !== auth.method) {
+      throw protocolError(
+        `Expected AUTH Continue authentication for ${auth.method}, received ${
+          reasonName(packet.reasonCode)
+        } for ${method ?? "no method"} [MQTT-4.12.0-5]`,
+      );
+    }
+    auth.continue(packet.properties?.authenticationData).then((data) =>
+      conn.send({
+        type: PACKET_TYPE.AUTH,
+        reasonCode: REASON_CODE.ContinueAuthentication,
+        properties: {
+          authenticationMethod: auth.method,
+          ...(data === undefined ? {} : { authenticationData: data }),
+        },
+      }), (error) => {
+      const failure = new MqttError(
+        REASON_CODE.NotAuthorized,
+        `${auth.method} authentication failed: ${error instanceof Error ? error.message : error}`,
+      );
+      FINAL_ERRORS.add(failure);
+      state.handshake.reject(failure);
+      conn.fail(failure);
+    });
   }
 
   /** Runs synchronously on CONNACK, so packets in the same read are already handled as connected. */

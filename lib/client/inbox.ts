@@ -17,8 +17,11 @@ import { Fifo } from "./_fifo.ts";
 export interface MqttMessage {
   /** The topic (a Topic Alias already resolved). */
   readonly topic: string;
+  /** The payload bytes (the message's own copy). */
   readonly payload: Uint8Array;
+  /** The QoS it was delivered with. */
   readonly qos: QoS;
+  /** Set for a retained message sent because of a new subscription. */
   readonly retain: boolean;
   /** Set when the server says this may be a redelivery. */
   readonly dup: boolean;
@@ -78,6 +81,19 @@ export class Inbox {
   #maxUnclaimed: number;
   #state: InboxState = { kind: "open" };
 
+  /** How the streams report back; not part of the public surface. */
+  #hooks: StreamHooks = {
+    taken: (delivery) => {
+      delivery.taken = true;
+      this.#release(delivery);
+    },
+    released: (stream, deliveries) => {
+      this.#streams.delete(stream);
+      for (const delivery of deliveries) this.#release(delivery);
+    },
+  };
+
+  /** Creates an empty inbox. */
   constructor(options: InboxOptions = {}) {
     this.#maxUnclaimed = options.maxUnclaimed ?? 1000;
   }
@@ -117,7 +133,7 @@ export class Inbox {
    */
   messages(filters?: readonly string[], options: MessagesOptions = {}): AsyncIterableIterator<MqttMessage> {
     const matchers = filters?.map(toMatcher);
-    const stream = new MessageStream(matchers, this, options.signal);
+    const stream = new MessageStream(matchers, this.#hooks, options.signal);
     if (this.#state.kind === "closed") {
       stream.end(this.#state.error);
       return stream;
@@ -145,18 +161,6 @@ export class Inbox {
     this.#unclaimed = [];
   }
 
-  /** Called by a stream that took `delivery`. */
-  taken(delivery: Delivery): void {
-    delivery.taken = true;
-    this.#release(delivery);
-  }
-
-  /** Called by a stream that closed while holding `deliveries`. */
-  released(stream: MessageStream, deliveries: readonly Delivery[]): void {
-    this.#streams.delete(stream);
-    for (const delivery of deliveries) this.#release(delivery);
-  }
-
   #release(delivery: Delivery): void {
     delivery.holders--;
     if (delivery.holders > 0) return;
@@ -181,6 +185,13 @@ export class Inbox {
 
 type Matcher = (topic: string) => boolean;
 
+interface StreamHooks {
+  /** A stream handed `delivery` to its reader. */
+  taken(delivery: Delivery): void;
+  /** A stream closed while holding `deliveries`. */
+  released(stream: MessageStream, deliveries: readonly Delivery[]): void;
+}
+
 function toMatcher(filter: string): Matcher {
   validateTopicFilter(filter);
   const shared = parseSharedFilter(filter);
@@ -191,7 +202,7 @@ function toMatcher(filter: string): Matcher {
 /** One iterator of {@linkcode Inbox.messages}. */
 class MessageStream implements AsyncIterableIterator<MqttMessage> {
   #matchers: readonly Matcher[] | undefined;
-  #inbox: Inbox;
+  #inbox: StreamHooks;
   #queue = new Fifo<Delivery>();
   #waiter:
     | { resolve: (result: IteratorResult<MqttMessage>) => void; reject: (error: unknown) => void }
@@ -202,7 +213,7 @@ class MessageStream implements AsyncIterableIterator<MqttMessage> {
   #signal: AbortSignal | undefined;
   #onAbort = (): void => this.#abort();
 
-  constructor(matchers: readonly Matcher[] | undefined, inbox: Inbox, signal: AbortSignal | undefined) {
+  constructor(matchers: readonly Matcher[] | undefined, inbox: StreamHooks, signal: AbortSignal | undefined) {
     this.#matchers = matchers;
     this.#inbox = inbox;
     this.#signal = signal;
