@@ -105,6 +105,12 @@ export async function runSub(args: string[]): Promise<number> {
     }
     const trace = values.trace === true || values.debug === true;
     const connection = await clientOptions(values, defines, {
+      // As mosquitto_sub, keep going through lost connections; say so once per outage.
+      onStateChange: (state) => {
+        if (state.kind === "reconnecting" && state.attempt === 1) {
+          writeErr(`Warning: connection lost (${describeError(state.error, endpoint)}); reconnecting`);
+        }
+      },
       ...(trace ? { onPacket: (direction, packet) => writeErr(traceLine(direction, packet, version)) } : {}),
     });
     endpoint = connection.endpoint;

@@ -443,6 +443,9 @@ const FINAL_DISCONNECTS: ReadonlySet<number> = new Set([
   REASON_CODE.ServerMoved,
 ]);
 
+/** How long close() waits for the DISCONNECT to be written to a server that stopped reading. */
+const CLOSE_FLUSH_MS = 5_000;
+
 /** Errors that end the client instead of triggering another reconnect attempt. */
 const FINAL_ERRORS = new WeakSet<Error>();
 
@@ -795,7 +798,7 @@ export class MqttClient implements AsyncDisposable {
           reasonCode: options.reasonCode ?? REASON_CODE.NormalDisconnection,
           ...(options.properties === undefined ? {} : { properties: options.properties }),
         });
-        await previous.conn.close();
+        await this.#closeWithin(previous.conn, CLOSE_FLUSH_MS);
         break;
       case "connecting":
         previous.controller.abort(closedError);
@@ -808,6 +811,16 @@ export class MqttClient implements AsyncDisposable {
     }
     await this.#connecting;
     this.#finish(reason);
+  }
+
+  /** Closes `conn` after its queued packets went out, or drops it if they cannot go out within `ms`. */
+  async #closeWithin(conn: Connection, ms: number): Promise<void> {
+    let timer: TimerId | undefined;
+    const late = new Promise<void>((resolve) => timer = this.#clock.setTimeout(resolve, ms));
+    await Promise.race([conn.close(), late]);
+    this.#clock.clearTimeout(timer!);
+    conn.abort(new Deno.errors.TimedOut(`The DISCONNECT could not be written within ${ms} ms`));
+    await conn.ended;
   }
 
   async #attempt(attempt: number, first: boolean): Promise<ConnectResult> {
@@ -825,7 +838,14 @@ export class MqttClient implements AsyncDisposable {
     this.#setState(state);
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
     const timer = this.#clock.setTimeout(
-      () => controller.abort(new Deno.errors.TimedOut(`No CONNACK within ${timeoutMs} ms`)),
+      () =>
+        controller.abort(
+          new Deno.errors.TimedOut(
+            state.conn === undefined
+              ? `No connection within ${timeoutMs} ms`
+              : `No CONNACK within ${timeoutMs} ms`,
+          ),
+        ),
       timeoutMs,
     );
     try {

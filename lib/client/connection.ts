@@ -109,9 +109,9 @@ export class Connection {
 
   /** Ends the connection at once because of `error`, sending nothing more (e.g. after the server's DISCONNECT). */
   abort(error: Error): void {
-    if (this.#state.kind !== "open") return;
-    this.#state = { kind: "closing", error };
-    this.#closeStream();
+    if (this.#state.kind === "closed") return;
+    if (this.#state.kind === "open") this.#state = { kind: "closing", error };
+    this.#closeStream(); // also cuts short a close() or fail() still flushing
   }
 
   /** Flushes what was sent, closes the stream and waits for the read loop to end. */

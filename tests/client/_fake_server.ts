@@ -38,10 +38,19 @@ export class FakeConnection {
     return this.#ended;
   }
 
+  /** While set, the server does not read (the client's writes back up). */
+  #paused: PromiseWithResolvers<void> | undefined;
+
+  /** Stops reading from the client. */
+  pauseReading(): void {
+    this.#paused ??= Promise.withResolvers<void>();
+  }
+
   async #read(): Promise<void> {
     const buffer = new Uint8Array(65_536);
     try {
       for (;;) {
+        if (this.#paused !== undefined) await this.#paused.promise;
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         this.#framer.push(buffer.subarray(0, n));
@@ -106,6 +115,7 @@ export class FakeConnection {
 
   /** Closes the connection. */
   close(): void {
+    this.#paused?.resolve();
     if (this.#closed) return;
     this.#closed = true;
     try {

@@ -463,3 +463,26 @@ Deno.test("publish() while reconnecting waits and goes out after the reconnect",
     await c.close();
   });
 });
+
+Deno.test("close() gives up on a server that stopped reading after 5 s on the injected clock", async () => {
+  await withServer(async (server) => {
+    const clock = new ManualClock(0);
+    const c = fakeClient(server, { clock, keepAlive: 0 });
+    const connected = c.connect();
+    const conn = await server.accept();
+    await conn.accept();
+    await connected;
+    conn.pauseReading();
+    const big = new Uint8Array(1 << 20);
+    const writes = Array.from({ length: 64 }, () => c.publish("big", big).catch(() => "failed"));
+    await tick(100); // the socket buffers fill up
+    const closing = c.close();
+    await tick(20);
+    assert.equal(c.state.kind, "closing");
+    clock.advance(5000);
+    await closing;
+    assert.equal(c.state.kind, "closed");
+    assert.ok((await Promise.all(writes)).includes("failed"));
+    assert.equal(clock.pending, 0);
+  });
+});
