@@ -219,3 +219,9 @@ cliTest("a broker's refusal exits 1 naming the reason code (v5 and v3.1.1)", asy
     await server.close();
   }
 });
+
+cliTest("an unknown host exits 1 with one line", async () => {
+  const result = await runCli(["sub", "-h", "nonexistent.invalid", "-t", "x"]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /^Error: cannot resolve host "nonexistent\.invalid": [^\n]*\n$/);
+});
