@@ -127,3 +127,30 @@ export {
   AclFileError,
   type AclRule,
 } from "./broker/acl.ts";
+export {
+  type ClientState,
+  type ClientStatus,
+  type CloseOptions,
+  type ConnectProperties,
+  type ConnectResult,
+  type DisconnectProperties,
+  MqttClient,
+  type MqttClientOptions,
+  type PacketDirection,
+  type PublishOptions,
+  type PublishProperties,
+  type PublishResult,
+  type ReconnectOptions,
+  type ServerLimits,
+  type SubscribeOptions,
+  type SubscribeResult,
+  type SubscriptionOptions,
+  type TopicSubscription,
+  type UnsubscribeOptions,
+  type WillOptions,
+  type WillProperties,
+} from "./client/client.ts";
+export type { MessagesOptions, MqttMessage } from "./client/inbox.ts";
+export { type Connector, tcpConnector, tlsConnector, type TlsOptions } from "./client/connector.ts";
+export { type ClientAuthExchange, type EnhancedAuth, scramSha256 } from "./client/enhanced_auth.ts";
+export { backoffDelay, type BackoffOptions } from "./client/backoff.ts";
