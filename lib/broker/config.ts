@@ -1,0 +1,434 @@
+/**
+ * The broker's JSON config file (`deno task broker --config broker.json`): its schema as types, a validator
+ * whose errors name the file and the key path (`broker.json: listeners[1].port must be an integer from 0 to
+ * 65535`), and the mapping to {@linkcode BrokerOptions} and {@linkcode ListenerOptions}. `broker.example.json`
+ * at the repository root shows every key.
+ *
+ * @module
+ */
+
+import { dirname, isAbsolute, resolve } from "node:path";
+import type { BrokerOptions } from "./broker.ts";
+import {
+  DEFAULT_WEBSOCKET_PATH,
+  LISTENER_TYPES,
+  type ListenerOptions,
+  type ListenerType,
+} from "./listeners.ts";
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+
+/** One listener, as written in the config file. File paths are relative to the config file's directory. */
+export interface ListenerConfig {
+  /** `tcp`, `tls`, `ws` or `wss`. */
+  type: ListenerType;
+  /** Address to bind. @default {"127.0.0.1"} */
+  host?: string;
+  /** 0 picks a free port (the broker prints the one it got). */
+  port: number;
+  /** ws and wss: the URL path clients connect to. @default {"/mqtt"} */
+  path?: string;
+  /** tls and wss: server certificate chain, PEM file. */
+  cert?: string;
+  /** tls and wss: server private key, PEM file. */
+  key?: string;
+  /** tls: CA certificates (PEM file) that client certificates must chain to; needs `requireCertificate`. */
+  ca?: string;
+  /** tls: refuse clients without a certificate signed by `ca`. @default {false} */
+  requireCertificate?: boolean;
+  /** tls: the client certificate's CN is the user name (Mosquitto's `use_identity_as_username`). @default {false} */
+  useIdentityAsUsername?: boolean;
+  /** Let clients in without a user name. Unset: allowed on loopback addresses only (see README). */
+  allowAnonymous?: boolean;
+}
+
+/**
+ * The `limits` object: each key sets the {@linkcode BrokerOptions} option of the same name (defaults there),
+ * except the two topic limits, which set `topicLimits`.
+ */
+export interface LimitsConfig {
+  /** Largest packet accepted, bytes. */
+  maxPacketSize?: number;
+  /** A socket that sends no CONNECT within this many milliseconds is closed. */
+  connectTimeout?: number;
+  /** Largest keep alive a client may use, seconds. */
+  maxKeepAlive?: number;
+  /** Outgoing QoS 1/2 messages in flight per client. */
+  maxInflight?: number;
+  /** Incoming QoS 1/2 messages a v5 client may have unacknowledged. */
+  receiveMaximum?: number;
+  /** QoS 1/2 messages queued per session behind the inflight window. */
+  maxQueued?: number;
+  /** Payload bytes queued per session behind the inflight window. */
+  maxQueuedBytes?: number;
+  /** Unwritten bytes per connection past which QoS 0 messages to it are dropped. */
+  maxOutputBytes?: number;
+  /** Topic aliases a v5 client may use towards the broker. */
+  topicAliasMaximum?: number;
+  /** Longest session expiry granted, seconds. */
+  maxSessionExpiry?: number;
+  /** Subscriptions per client. */
+  maxSubscriptionsPerClient?: number;
+  /** Open connections in all. */
+  maxConnections?: number;
+  /** Open connections from one IP address. */
+  maxConnectionsPerAddress?: number;
+  /** CONNECTs per second from one IP address (may be fractional). */
+  connectRatePerAddress?: number;
+  /** PUBLISH packets per second from one client (may be fractional). */
+  messageRatePerClient?: number;
+  /** Payload bytes per second one client may publish (may be fractional). */
+  publishBytesPerSecond?: number;
+  /** Retained messages in all. */
+  maxRetained?: number;
+  /** Retained payload bytes in all. */
+  maxRetainedBytes?: number;
+  /** `topicLimits.maxLength`: longest topic name or filter, UTF-8 bytes. */
+  maxTopicLength?: number;
+  /** `topicLimits.maxDepth`: most levels in a topic name or filter. */
+  maxTopicDepth?: number;
+}
+
+/** The whole config file. */
+export interface BrokerConfig {
+  /** Where clients connect; without it, TCP on 127.0.0.1:1883. */
+  listeners?: ListenerConfig[];
+  /** `"memory"` or `"sqlite:PATH"`, as the `--persistence` flag. */
+  persistence?: string;
+  /** Mosquitto-style password file; enables password authentication. */
+  passwordFile?: string;
+  /** Mosquitto-style ACL file. */
+  aclFile?: string;
+  /** `error`, `warn`, `info` or `debug`. @default {"info"} */
+  logLevel?: LogLevel;
+  /** Seconds between `$SYS` updates, 0 for none. @default {10} */
+  sysInterval?: number;
+  /** Limits; see {@linkcode LimitsConfig}. */
+  limits?: LimitsConfig;
+}
+
+interface Range {
+  readonly min: number;
+  readonly max: number;
+  /** Rates may be fractional (0.5 per second). */
+  readonly fractional?: boolean;
+}
+
+const U16 = 65535;
+const U32 = 0xFFFF_FFFF;
+const MANY = Number.MAX_SAFE_INTEGER;
+
+/** What each limit accepts. */
+export const LIMIT_RANGES = {
+  maxPacketSize: { min: 16, max: 268_435_460 },
+  connectTimeout: { min: 1, max: 3_600_000 },
+  maxKeepAlive: { min: 1, max: U16 },
+  maxInflight: { min: 1, max: U16 },
+  receiveMaximum: { min: 1, max: U16 },
+  maxQueued: { min: 0, max: MANY },
+  maxQueuedBytes: { min: 0, max: MANY },
+  maxOutputBytes: { min: 0, max: MANY },
+  topicAliasMaximum: { min: 0, max: U16 },
+  maxSessionExpiry: { min: 0, max: U32 },
+  maxSubscriptionsPerClient: { min: 0, max: MANY },
+  maxConnections: { min: 1, max: MANY },
+  maxConnectionsPerAddress: { min: 1, max: MANY },
+  connectRatePerAddress: { min: 0, max: MANY, fractional: true },
+  messageRatePerClient: { min: 0, max: MANY, fractional: true },
+  publishBytesPerSecond: { min: 0, max: MANY, fractional: true },
+  maxRetained: { min: 0, max: MANY },
+  maxRetainedBytes: { min: 0, max: MANY },
+  maxTopicLength: { min: 1, max: U16 },
+  maxTopicDepth: { min: 1, max: U16 },
+} as const satisfies Record<keyof Required<LimitsConfig>, Range>;
+
+const LISTENER_KEYS = [
+  "type",
+  "host",
+  "port",
+  "path",
+  "cert",
+  "key",
+  "ca",
+  "requireCertificate",
+  "useIdentityAsUsername",
+  "allowAnonymous",
+] as const satisfies readonly (keyof ListenerConfig)[];
+
+const TOP_KEYS = [
+  "listeners",
+  "persistence",
+  "passwordFile",
+  "aclFile",
+  "logLevel",
+  "sysInterval",
+  "limits",
+] as const satisfies readonly (keyof BrokerConfig)[];
+
+/** Thrown for a config that cannot be used; the message starts with the file and names the key. */
+export class ConfigError extends Error {
+  /** `"ConfigError"` */
+  override readonly name = "ConfigError";
+}
+
+type Json = Record<string, unknown>;
+
+/** Validates config-file text; `source` (the file name) starts every error message. */
+export function parseConfig(json: string, source: string): BrokerConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    throw new ConfigError(`${source}: not valid JSON: ${(error as Error).message}`);
+  }
+  return new Validator(source).config(value);
+}
+
+class Validator {
+  readonly #source: string;
+
+  constructor(source: string) {
+    this.#source = source;
+  }
+
+  fail(message: string): never {
+    throw new ConfigError(`${this.#source}: ${message}`);
+  }
+
+  config(value: unknown): BrokerConfig {
+    const root = this.object(value, "the config", TOP_KEYS, "");
+    const config: BrokerConfig = {};
+    if (root.listeners !== undefined) config.listeners = this.listeners(root.listeners);
+    if (root.persistence !== undefined) {
+      const persistence = this.string(root.persistence, "persistence");
+      if (persistence !== "memory" && !/^sqlite:.+/.test(persistence)) {
+        this.fail(`persistence must be "memory" or "sqlite:PATH", got "${persistence}"`);
+      }
+      config.persistence = persistence;
+    }
+    if (root.passwordFile !== undefined) config.passwordFile = this.string(root.passwordFile, "passwordFile");
+    if (root.aclFile !== undefined) config.aclFile = this.string(root.aclFile, "aclFile");
+    if (root.logLevel !== undefined) config.logLevel = this.oneOf(root.logLevel, "logLevel", LOG_LEVELS);
+    if (root.sysInterval !== undefined) {
+      config.sysInterval = this.number(root.sysInterval, "sysInterval", { min: 0, max: 86_400 });
+    }
+    if (root.limits !== undefined) config.limits = this.limits(root.limits);
+    return config;
+  }
+
+  listeners(value: unknown): ListenerConfig[] {
+    if (!Array.isArray(value)) this.fail("listeners must be an array of listener objects");
+    if (value.length === 0) this.fail("listeners must list at least one listener");
+    const listeners = value.map((item, i) => this.listener(item, `listeners[${i}]`));
+    // Two listeners on one fixed port of one address would fail to bind; say which, before anything binds.
+    for (const [i, a] of listeners.entries()) {
+      const j = listeners.findIndex((b) =>
+        b.port === a.port && (b.host ?? "127.0.0.1") === (a.host ?? "127.0.0.1")
+      );
+      if (a.port !== 0 && j < i) {
+        this.fail(`listeners[${i}].port ${a.port} is already used by listeners[${j}]`);
+      }
+    }
+    return listeners;
+  }
+
+  listener(value: unknown, at: string): ListenerConfig {
+    const raw = this.object(value, at, LISTENER_KEYS, `${at}.`);
+    if (raw.type === undefined) this.fail(`${at}.type is required`);
+    const type = this.oneOf(raw.type, `${at}.type`, LISTENER_TYPES);
+    if (raw.port === undefined) this.fail(`${at}.port is required`);
+    const listener: ListenerConfig = {
+      type,
+      port: this.number(raw.port, `${at}.port`, { min: 0, max: U16 }),
+    };
+    if (raw.host !== undefined) listener.host = this.string(raw.host, `${at}.host`);
+    const web = type === "ws" || type === "wss";
+    const secure = type === "tls" || type === "wss";
+    if (raw.path !== undefined) {
+      if (!web) this.fail(`${at}.path is only for ws and wss listeners`);
+      const path = this.string(raw.path, `${at}.path`);
+      if (!path.startsWith("/")) this.fail(`${at}.path must start with "/", got "${path}"`);
+      listener.path = path;
+    }
+    for (const key of ["cert", "key"] as const) {
+      if (raw[key] === undefined) {
+        if (secure) this.fail(`${at}.${key} is required for a ${type} listener`);
+      } else {
+        if (!secure) this.fail(`${at}.${key} is only for tls and wss listeners`);
+        listener[key] = this.string(raw[key], `${at}.${key}`);
+      }
+    }
+    for (const key of ["requireCertificate", "useIdentityAsUsername"] as const) {
+      if (raw[key] === undefined) continue;
+      if (type !== "tls") {
+        this.fail(
+          `${at}.${key} is only supported on tls listeners (Deno cannot ask WebSocket clients for certificates)`,
+        );
+      }
+      listener[key] = this.boolean(raw[key], `${at}.${key}`);
+    }
+    if (raw.ca !== undefined) {
+      if (type !== "tls") this.fail(`${at}.ca is only for tls listeners`);
+      listener.ca = this.string(raw.ca, `${at}.ca`);
+    }
+    if (listener.requireCertificate === true && listener.ca === undefined) {
+      this.fail(`${at}.ca is required with "requireCertificate": true`);
+    }
+    if (listener.requireCertificate !== true) {
+      if (listener.ca !== undefined) this.fail(`${at}.ca needs "requireCertificate": true`);
+      if (listener.useIdentityAsUsername === true) {
+        this.fail(`${at}.useIdentityAsUsername needs "requireCertificate": true`);
+      }
+    }
+    if (raw.allowAnonymous !== undefined) {
+      listener.allowAnonymous = this.boolean(raw.allowAnonymous, `${at}.allowAnonymous`);
+    }
+    return listener;
+  }
+
+  limits(value: unknown): LimitsConfig {
+    const keys = Object.keys(LIMIT_RANGES) as (keyof typeof LIMIT_RANGES)[];
+    const raw = this.object(value, "limits", keys, "limits.");
+    const limits: LimitsConfig = {};
+    for (const key of keys) {
+      if (raw[key] !== undefined) limits[key] = this.number(raw[key], `limits.${key}`, LIMIT_RANGES[key]);
+    }
+    return limits;
+  }
+
+  object(value: unknown, what: string, known: readonly string[], prefix: string): Json {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      this.fail(`${what} must be an object`);
+    }
+    for (const key of Object.keys(value)) {
+      if (!known.includes(key)) this.fail(`unknown key ${prefix}${key} (known keys: ${known.join(", ")})`);
+    }
+    return value as Json;
+  }
+
+  string(value: unknown, at: string): string {
+    if (typeof value !== "string" || value === "") this.fail(`${at} must be a non-empty string`);
+    return value;
+  }
+
+  boolean(value: unknown, at: string): boolean {
+    if (typeof value !== "boolean") this.fail(`${at} must be true or false`);
+    return value;
+  }
+
+  number(value: unknown, at: string, range: Range): number {
+    const ok = typeof value === "number" && Number.isFinite(value) && value >= range.min &&
+      value <= range.max &&
+      (range.fractional === true || Number.isInteger(value));
+    if (!ok) {
+      this.fail(
+        `${at} must be ${range.fractional ? "a number" : "an integer"} from ${range.min} to ${range.max}`,
+      );
+    }
+    return value as number;
+  }
+
+  oneOf<T extends string>(value: unknown, at: string, allowed: readonly T[]): T {
+    if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+      this.fail(`${at} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+    }
+    return value as T;
+  }
+}
+
+/**
+ * Reads and validates a config file, resolving its relative file paths (certificates, password and ACL files,
+ * the SQLite database) against the directory that holds it.
+ */
+export async function loadConfig(path: string): Promise<BrokerConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new ConfigError(`${path}: cannot read the config file: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const config = parseConfig(text, path);
+  const base = dirname(resolve(path));
+  const at = (file: string) => isAbsolute(file) ? file : resolve(base, file);
+  if (config.passwordFile !== undefined) config.passwordFile = at(config.passwordFile);
+  if (config.aclFile !== undefined) config.aclFile = at(config.aclFile);
+  if (config.persistence?.startsWith("sqlite:")) {
+    config.persistence = `sqlite:${at(config.persistence.slice(7))}`;
+  }
+  for (const listener of config.listeners ?? []) {
+    for (const key of ["cert", "key", "ca"] as const) {
+      const file = listener[key];
+      if (file !== undefined) listener[key] = at(file);
+    }
+  }
+  return config;
+}
+
+/** The broker options a config sets (limits and `sysInterval`); the caller adds logger, storage and auth. */
+export function brokerOptions(config: BrokerConfig): BrokerOptions {
+  const { maxTopicLength, maxTopicDepth, ...limits } = config.limits ?? {};
+  // Pick<> fails to compile if a limit stops being a BrokerOptions key.
+  const direct: Pick<BrokerOptions, Exclude<keyof LimitsConfig, "maxTopicLength" | "maxTopicDepth">> = limits;
+  const options: BrokerOptions = { ...direct };
+  if (config.sysInterval !== undefined) options.sysInterval = config.sysInterval;
+  if (maxTopicLength !== undefined || maxTopicDepth !== undefined) {
+    options.topicLimits = {
+      maxLength: maxTopicLength ?? U16,
+      maxDepth: maxTopicDepth ?? 128,
+    };
+  }
+  return options;
+}
+
+/**
+ * The listeners a config describes, with their certificate files read. `source` names the config file in
+ * errors: `broker.json: listeners[1].cert: cannot read /etc/mqtt/server.crt: No such file or directory`.
+ */
+export async function listenerOptions(config: BrokerConfig, source: string): Promise<ListenerOptions[]> {
+  if (config.listeners === undefined) return [{ type: "tcp", name: "the default tcp listener", port: 1883 }];
+  const listeners = config.listeners;
+  const read = async (file: string, at: string): Promise<string> => {
+    try {
+      return await Deno.readTextFile(file);
+    } catch (error) {
+      throw new ConfigError(`${source}: ${at}: cannot read ${file}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  };
+  return await Promise.all(listeners.map(async (l, i): Promise<ListenerOptions> => {
+    const at = `listeners[${i}]`;
+    const base = {
+      name: at,
+      hostname: l.host ?? "127.0.0.1",
+      port: l.port,
+      ...(l.allowAnonymous === undefined ? {} : { allowAnonymous: l.allowAnonymous }),
+    };
+    switch (l.type) {
+      case "tcp":
+        return { ...base, type: "tcp" };
+      case "ws":
+        return { ...base, type: "ws", path: l.path ?? DEFAULT_WEBSOCKET_PATH };
+      case "tls":
+      case "wss": {
+        const cert = await read(l.cert!, `${at}.cert`);
+        const key = await read(l.key!, `${at}.key`);
+        if (l.type === "wss") {
+          return { ...base, type: "wss", path: l.path ?? DEFAULT_WEBSOCKET_PATH, cert, key };
+        }
+        return {
+          ...base,
+          type: "tls",
+          cert,
+          key,
+          ...(l.ca === undefined ? {} : { ca: await read(l.ca, `${at}.ca`) }),
+          ...(l.requireCertificate === undefined ? {} : { requireCertificate: l.requireCertificate }),
+          ...(l.useIdentityAsUsername === undefined
+            ? {}
+            : { useIdentityAsUsername: l.useIdentityAsUsername }),
+        };
+      }
+    }
+  }));
+}

@@ -1,0 +1,276 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  brokerOptions,
+  ConfigError,
+  LIMIT_RANGES,
+  listenerOptions,
+  loadConfig,
+  parseConfig,
+} from "../../lib/broker/config.ts";
+import example from "../../broker.example.json" with { type: "json" };
+
+const TLS = { type: "tls", port: 8883, cert: "s.crt", key: "s.key" };
+
+/** Each invalid config once, with the exact message it must produce. */
+const INVALID: [what: string, config: unknown, message: string][] = [
+  ["not JSON", "{", "broker.json: not valid JSON: "],
+  ["not an object", [], "broker.json: the config must be an object"],
+  [
+    "unknown top-level key",
+    { listener: [] },
+    "broker.json: unknown key listener (known keys: listeners, persistence, passwordFile, aclFile, logLevel, " +
+    "sysInterval, limits)",
+  ],
+  [
+    "unknown listener key",
+    { listeners: [{ type: "tcp", port: 1883, hots: "0.0.0.0" }] },
+    "broker.json: unknown key listeners[0].hots (known keys: type, host, port, path, cert, key, ca, " +
+    "requireCertificate, useIdentityAsUsername, allowAnonymous)",
+  ],
+  [
+    "unknown limit",
+    { limits: { maxPackets: 10 } },
+    "broker.json: unknown key limits.maxPackets (known keys: " + Object.keys(LIMIT_RANGES).join(", ") + ")",
+  ],
+  [
+    "listeners not an array",
+    { listeners: {} },
+    "broker.json: listeners must be an array of listener objects",
+  ],
+  ["no listeners", { listeners: [] }, "broker.json: listeners must list at least one listener"],
+  ["listener not an object", { listeners: ["tcp"] }, "broker.json: listeners[0] must be an object"],
+  ["listener without type", { listeners: [{ port: 1 }] }, "broker.json: listeners[0].type is required"],
+  [
+    "bad listener type",
+    { listeners: [{ type: "quic", port: 1 }] },
+    'broker.json: listeners[0].type must be one of "tcp", "tls", "ws", "wss"',
+  ],
+  ["listener without port", { listeners: [{ type: "tcp" }] }, "broker.json: listeners[0].port is required"],
+  [
+    "port out of range",
+    { listeners: [{ type: "tcp", port: 1883 }, { type: "ws", port: 70000 }] },
+    "broker.json: listeners[1].port must be an integer from 0 to 65535",
+  ],
+  [
+    "port as a string",
+    { listeners: [{ type: "tcp", port: "1883" }] },
+    "broker.json: listeners[0].port must be an integer from 0 to 65535",
+  ],
+  [
+    "fractional port",
+    { listeners: [{ type: "tcp", port: 1883.5 }] },
+    "broker.json: listeners[0].port must be an integer from 0 to 65535",
+  ],
+  [
+    "empty host",
+    { listeners: [{ type: "tcp", port: 1, host: "" }] },
+    "broker.json: listeners[0].host must be a non-empty string",
+  ],
+  [
+    "allowAnonymous as a string",
+    { listeners: [{ type: "tcp", port: 1, allowAnonymous: "yes" }] },
+    "broker.json: listeners[0].allowAnonymous must be true or false",
+  ],
+  [
+    "tls without cert",
+    { listeners: [{ type: "tls", port: 8883, key: "s.key" }] },
+    "broker.json: listeners[0].cert is required for a tls listener",
+  ],
+  [
+    "wss without key",
+    { listeners: [{ type: "wss", port: 8081, cert: "s.crt" }] },
+    "broker.json: listeners[0].key is required for a wss listener",
+  ],
+  [
+    "cert on tcp",
+    { listeners: [{ type: "tcp", port: 1, cert: "s.crt" }] },
+    "broker.json: listeners[0].cert is only for tls and wss listeners",
+  ],
+  [
+    "path on tcp",
+    { listeners: [{ type: "tcp", port: 1, path: "/mqtt" }] },
+    "broker.json: listeners[0].path is only for ws and wss listeners",
+  ],
+  [
+    "relative path",
+    { listeners: [{ type: "ws", port: 1, path: "mqtt" }] },
+    'broker.json: listeners[0].path must start with "/", got "mqtt"',
+  ],
+  [
+    "requireCertificate without ca",
+    { listeners: [{ ...TLS, requireCertificate: true }] },
+    'broker.json: listeners[0].ca is required with "requireCertificate": true',
+  ],
+  [
+    "ca without requireCertificate",
+    { listeners: [{ ...TLS, ca: "ca.crt" }] },
+    'broker.json: listeners[0].ca needs "requireCertificate": true',
+  ],
+  [
+    "useIdentityAsUsername without requireCertificate",
+    { listeners: [{ ...TLS, useIdentityAsUsername: true }] },
+    'broker.json: listeners[0].useIdentityAsUsername needs "requireCertificate": true',
+  ],
+  [
+    "requireCertificate on wss",
+    { listeners: [{ type: "wss", port: 1, cert: "c", key: "k", requireCertificate: true }] },
+    "broker.json: listeners[0].requireCertificate is only supported on tls listeners (Deno cannot ask WebSocket " +
+    "clients for certificates)",
+  ],
+  [
+    "two listeners on one port",
+    { listeners: [{ type: "tcp", port: 1883 }, { type: "ws", port: 0 }, { type: "ws", port: 1883 }] },
+    "broker.json: listeners[2].port 1883 is already used by listeners[0]",
+  ],
+  [
+    "bad persistence",
+    { persistence: "redis://localhost" },
+    'broker.json: persistence must be "memory" or "sqlite:PATH", got "redis://localhost"',
+  ],
+  ["passwordFile not a string", { passwordFile: 1 }, "broker.json: passwordFile must be a non-empty string"],
+  [
+    "bad log level",
+    { logLevel: "verbose" },
+    'broker.json: logLevel must be one of "error", "warn", "info", "debug"',
+  ],
+  [
+    "negative sysInterval",
+    { sysInterval: -1 },
+    "broker.json: sysInterval must be an integer from 0 to 86400",
+  ],
+  ["limits not an object", { limits: 5 }, "broker.json: limits must be an object"],
+  [
+    "maxPacketSize too small",
+    { limits: { maxPacketSize: 10 } },
+    "broker.json: limits.maxPacketSize must be an integer from 16 to 268435460",
+  ],
+  [
+    "negative rate",
+    { limits: { connectRatePerAddress: -1 } },
+    `broker.json: limits.connectRatePerAddress must be a number from 0 to ${Number.MAX_SAFE_INTEGER}`,
+  ],
+];
+
+Deno.test("parseConfig() rejects each invalid config with a message naming the file and the key", () => {
+  for (const [what, config, message] of INVALID) {
+    const text = typeof config === "string" ? config : JSON.stringify(config);
+    assert.throws(() => parseConfig(text, "broker.json"), (error: Error) => {
+      assert.ok(error instanceof ConfigError, what);
+      if (what === "not JSON") assert.ok(error.message.startsWith(message), `${what}: ${error.message}`);
+      else assert.equal(error.message, message, what);
+      return true;
+    });
+  }
+});
+
+Deno.test("parseConfig() accepts broker.example.json, which uses every key", () => {
+  const config = parseConfig(JSON.stringify(example), "broker.example.json");
+  assert.deepEqual(Object.keys(config).sort(), [
+    "aclFile",
+    "limits",
+    "listeners",
+    "logLevel",
+    "passwordFile",
+    "persistence",
+    "sysInterval",
+  ]);
+  assert.deepEqual(Object.keys(config.limits!).sort(), Object.keys(LIMIT_RANGES).sort());
+  assert.deepEqual(config.listeners!.map((l) => l.type), ["tcp", "tls", "ws", "wss"]);
+  const listenerKeys = new Set(config.listeners!.flatMap((l) => Object.keys(l)));
+  assert.equal(listenerKeys.size, 10, [...listenerKeys].join(", "));
+});
+
+Deno.test("parseConfig() keeps what it validated; an empty object is a valid config", () => {
+  assert.deepEqual(parseConfig("{}", "empty.json"), {});
+  assert.deepEqual(
+    parseConfig(
+      JSON.stringify({
+        listeners: [{ type: "ws", port: 0, host: "::1", allowAnonymous: false }],
+        logLevel: "debug",
+      }),
+      "x.json",
+    ),
+    { listeners: [{ type: "ws", port: 0, host: "::1", allowAnonymous: false }], logLevel: "debug" },
+  );
+});
+
+Deno.test("brokerOptions() maps limits and sysInterval to BrokerOptions", () => {
+  const config = parseConfig(
+    JSON.stringify({ sysInterval: 0, limits: { maxPacketSize: 2048, maxInflight: 5, maxTopicDepth: 8 } }),
+    "x.json",
+  );
+  assert.deepEqual(brokerOptions(config), {
+    sysInterval: 0,
+    maxPacketSize: 2048,
+    maxInflight: 5,
+    topicLimits: { maxLength: 65535, maxDepth: 8 },
+  });
+  assert.deepEqual(brokerOptions({}), {});
+});
+
+const canWrite = Deno.permissions.querySync({ name: "write" }).state === "granted" &&
+  Deno.permissions.querySync({ name: "read" }).state === "granted";
+
+Deno.test({
+  name: `loadConfig() resolves file paths against the config's directory${
+    canWrite ? "" : " (skipped: needs --allow-read and --allow-write)"
+  }`,
+  ignore: !canWrite,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "mqtt_config_test_" });
+    try {
+      const path = join(dir, "broker.json");
+      await Deno.writeTextFile(
+        path,
+        JSON.stringify({
+          listeners: [{ ...TLS, cert: "certs/s.crt", key: "/abs/s.key" }],
+          persistence: "sqlite:data/b.db",
+          passwordFile: "passwd",
+          aclFile: "../acl",
+        }),
+      );
+      const config = await loadConfig(path);
+      assert.equal(config.listeners![0]!.cert, join(dir, "certs/s.crt"));
+      assert.equal(config.listeners![0]!.key, "/abs/s.key");
+      assert.equal(config.persistence, `sqlite:${join(dir, "data/b.db")}`);
+      assert.equal(config.passwordFile, join(dir, "passwd"));
+      assert.equal(config.aclFile, join(dir, "../acl"));
+      await assert.rejects(loadConfig(join(dir, "missing.json")), {
+        name: "ConfigError",
+        message: new RegExp(`^${join(dir, "missing.json")}: cannot read the config file: `),
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: `listenerOptions() names the key and the file of a certificate it cannot read${
+    canWrite ? "" : " (skipped: needs --allow-read)"
+  }`,
+  ignore: !canWrite,
+  async fn() {
+    const config = parseConfig(JSON.stringify({ listeners: [{ type: "tcp", port: 0 }, TLS] }), "broker.json");
+    await assert.rejects(listenerOptions(config, "broker.json"), {
+      name: "ConfigError",
+      message: /^broker\.json: listeners\[1\]\.cert: cannot read s\.crt: /,
+    });
+  },
+});
+
+Deno.test("listenerOptions() without listeners gives the default: tcp on 127.0.0.1:1883", async () => {
+  assert.deepEqual(await listenerOptions({}, "x.json"), [{
+    type: "tcp",
+    name: "the default tcp listener",
+    port: 1883,
+  }]);
+  assert.deepEqual(
+    await listenerOptions(
+      parseConfig(JSON.stringify({ listeners: [{ type: "ws", port: 0 }] }), "x.json"),
+      "x.json",
+    ),
+    [{ type: "ws", name: "listeners[0]", hostname: "127.0.0.1", port: 0, path: "/mqtt" }],
+  );
+});
