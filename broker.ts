@@ -5,8 +5,18 @@
  */
 
 import { parseArgs } from "node:util";
+import { AclAuthorizer, AclFile } from "./lib/broker/acl.ts";
+import { ANONYMOUS_AUTHENTICATOR } from "./lib/broker/auth.ts";
 import { Broker, type BrokerOptions } from "./lib/broker/broker.ts";
+import { type BrokerConfig, brokerOptions, listenerOptions, loadConfig } from "./lib/broker/config.ts";
+import {
+  certificateIdentity,
+  type ListenerOptions,
+  type RunningListeners,
+  startListeners,
+} from "./lib/broker/listeners.ts";
 import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts";
+import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/password_file.ts";
 import { SqlitePersistence } from "./lib/broker/sqlite_persistence.ts";
 
 const USAGE = `Usage: deno task broker [options]
@@ -14,8 +24,10 @@ const USAGE = `Usage: deno task broker [options]
 Starts an MQTT 3.1 / 3.1.1 / 5.0 broker. With no options it listens on 127.0.0.1:1883.
 
 Options:
-  --host HOST              address to listen on (default 127.0.0.1)
-  -p, --port PORT          TCP port (default 1883; 0 picks a free port and prints it)
+  -c, --config FILE        JSON config: listeners (tcp, tls, ws, wss), persistence, passwordFile, aclFile,
+                           limits (see broker.example.json); the flags below override it
+  --host HOST              address of the TCP listener (default 127.0.0.1)
+  -p, --port PORT          port of the TCP listener (default 1883; 0 picks a free port and prints it)
   --persistence KIND       sqlite:PATH (default sqlite:./data/broker.db) or memory (nothing survives a restart)
   --max-keepalive SECONDS  largest keep alive a client may use (v5 clients get Server Keep Alive)
   --max-packet-size BYTES  largest packet accepted (default 1048576)
@@ -24,6 +36,9 @@ Options:
   --max-queued N           QoS 1/2 messages queued per session behind the window; more are dropped (default 1000)
   --log-level LEVEL        error, warn, info or debug (default info)
   -h, --help               show this help
+
+Prints "mqtt broker listening on URL" for each listener (tcp://, tls://, ws://, wss://).
+SIGHUP reloads the password file and the ACL file; SIGINT and SIGTERM stop the broker.
 `;
 
 /** Exit code for bad command-line input. */
@@ -52,6 +67,7 @@ async function main(args: string[]): Promise<void> {
       strict: true,
       allowPositionals: false,
       options: {
+        config: { type: "string", short: "c" },
         host: { type: "string" },
         port: { type: "string", short: "p" },
         persistence: { type: "string" },
@@ -72,11 +88,20 @@ async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const level = (values["log-level"] ?? "info") as LogLevel;
+  let config: BrokerConfig = {};
+  if (values.config !== undefined) {
+    try {
+      config = await loadConfig(values.config);
+    } catch (error) {
+      console.error(`broker: ${(error as Error).message}`);
+      Deno.exit(EXIT_USAGE);
+    }
+  }
+  const level = (values["log-level"] ?? config.logLevel ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
     fail(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${level}"`);
   }
-  const persistence = values.persistence ?? "sqlite:./data/broker.db";
+  const persistence = values.persistence ?? config.persistence ?? "sqlite:./data/broker.db";
   if (persistence !== "memory" && !(persistence.startsWith("sqlite:") && persistence.length > 7)) {
     fail(`--persistence must be "memory" or "sqlite:PATH", got "${persistence}"`);
   }
@@ -85,7 +110,7 @@ async function main(args: string[]): Promise<void> {
   const logger = leveledLogger(level, (l, message) => {
     console.error(`${new Date().toISOString()} ${l.toUpperCase().padEnd(5)} ${message}`);
   });
-  const options: BrokerOptions = { logger };
+  const options: BrokerOptions = { ...brokerOptions(config), logger };
   if (persistence.startsWith("sqlite:")) options.persistence = new SqlitePersistence(persistence.slice(7));
   const maxKeepAlive = integer("max-keepalive", values["max-keepalive"], 1, 65535);
   if (maxKeepAlive !== undefined) options.maxKeepAlive = maxKeepAlive;
@@ -98,24 +123,69 @@ async function main(args: string[]): Promise<void> {
   const maxQueued = integer("max-queued", values["max-queued"], 0, 10_000_000);
   if (maxQueued !== undefined) options.maxQueued = maxQueued;
 
-  const broker = new Broker(options);
-  let address;
+  let passwords: PasswordFile | undefined;
+  let acl: AclFile | undefined;
+  let listeners: ListenerOptions[];
   try {
-    address = await broker.listen({ hostname, port });
+    if (config.passwordFile !== undefined) passwords = await PasswordFile.load(config.passwordFile);
+    if (config.aclFile !== undefined) acl = await AclFile.load(config.aclFile);
+    listeners = await listenerOptions(config, values.config ?? "");
   } catch (error) {
-    // Storage that is corrupt, locked by another broker or from a newer schema also stops us here.
-    console.error(`broker: cannot start on ${hostname}:${port}: ${(error as Error).message}`);
+    console.error(`broker: ${(error as Error).message}`);
+    Deno.exit(EXIT_USAGE);
+  }
+  for (const warning of acl?.warnings ?? []) logger.warn(warning);
+  // A certificate's CN is the user name on listeners with useIdentityAsUsername (only they pass one).
+  options.authenticator = certificateIdentity(
+    passwords === undefined ? ANONYMOUS_AUTHENTICATOR : new PasswordFileAuthenticator(passwords),
+  );
+  if (acl !== undefined) options.authorizer = new AclAuthorizer(acl);
+  // --host and --port set the first tcp listener (added when the config has none).
+  if (values.host !== undefined || values.port !== undefined) {
+    const tcp = listeners.find((l) => l.type === "tcp");
+    if (tcp === undefined) listeners.unshift({ type: "tcp", name: "--host/--port", hostname, port });
+    else {
+      if (values.host !== undefined) tcp.hostname = values.host;
+      if (values.port !== undefined) tcp.port = port;
+    }
+  }
+
+  const broker = new Broker(options);
+  let running: RunningListeners;
+  try {
+    running = await startListeners(broker, listeners, { passwordAuthentication: passwords !== undefined });
+  } catch (error) {
+    // A listener refused by the anonymous rule or unable to bind; storage that is corrupt, locked by another
+    // broker or from a newer schema also stops us here.
+    console.error(`broker: ${(error as Error).message}`);
+    await broker.close();
     Deno.exit(1);
   }
-  console.log(`mqtt broker listening on ${address.hostname}:${address.port}`);
+  for (const listener of running.listeners) console.log(`mqtt broker listening on ${listener.url}`);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info(`${signal} received, shutting down`);
+    // The broker first: it sends every client DISCONNECT, which closing a WebSocket server would preempt.
     await broker.close();
+    await running.close();
     Deno.exit(0);
   };
+  const reload = async () => {
+    for (const file of [passwords, acl]) {
+      if (file === undefined) continue;
+      try {
+        await file.reload();
+        logger.info(
+          `SIGHUP: reloaded ${file.path}${file instanceof PasswordFile ? ` (${file.size} user(s))` : ""}`,
+        );
+      } catch (error) {
+        logger.error(`SIGHUP: kept the previous ${file.path}: ${(error as Error).message}`);
+      }
+    }
+  };
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", reload);
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
 }
