@@ -207,6 +207,8 @@ interface PendingWill {
   readonly message: Message;
   readonly identity: ClientIdentity;
   timer: TimerId | undefined;
+  /** When the message was made: its expiry is moved on by the time the will waited. */
+  readonly since?: number;
 }
 
 type BrokerState = "new" | "starting" | "running" | "closing" | "closed";
@@ -387,6 +389,7 @@ export class Broker implements BrokerCore {
         store: this.store,
       });
       session.disconnectedAt = stored.disconnectedAt ?? now;
+      if (stored.username !== undefined) session.identity = { clientId: stored.clientId, username: stored.username };
       for (const subscription of stored.subscriptions) this.router.subscribe(stored.clientId, subscription);
       session.restore(stored.outgoing, stored.incoming);
       this.#sessions.set(stored.clientId, session);
@@ -699,10 +702,11 @@ export class Broker implements BrokerCore {
       this.store.add({ kind: "deleteSession", clientId });
     }
     this.logger.debug(`session ${clientId} ended: ${reason}`);
-    // A shared-subscription message a leaving member did not acknowledge goes to another member.
+    // A shared-subscription message a leaving member did not acknowledge goes to another member, but not a QoS 2
+    // message already sent to it [MQTT-4.8.2-5].
     const cache = new EncodeCache(this.clock.now());
     for (const entry of undelivered) {
-      if (entry.shareFilter === undefined) continue;
+      if (entry.shareFilter === undefined || (entry.qos === 2 && entry.state !== "queued")) continue;
       for (
         const delivery of this.router.match(entry.message.topic, { isAvailable: (id) => this.#available(id) })
       ) {
@@ -711,7 +715,7 @@ export class Broker implements BrokerCore {
           entry.message,
           Math.min(entry.message.qos, delivery.qos) as QoS,
           entry.retain,
-          entry.subscriptionIds,
+          delivery.subscriptionIds.length === 0 ? undefined : delivery.subscriptionIds, // the new member's
           cache,
           entry.shareFilter,
         );
@@ -724,7 +728,7 @@ export class Broker implements BrokerCore {
   #scheduleWill(identity: ClientIdentity, message: Message, delaySeconds: number, now: number): void {
     const clientId = identity.clientId;
     this.#cancelWill(clientId);
-    const pending: PendingWill = { message, identity, timer: undefined };
+    const pending: PendingWill = { message, identity, timer: undefined, since: now };
     this.#pendingWills.set(clientId, pending);
     if (delaySeconds === 0) {
       this.#publishWill(clientId);
@@ -753,7 +757,12 @@ export class Broker implements BrokerCore {
       return;
     }
     this.logger.debug(`publishing will of ${clientId} to ${pending.message.topic}`);
-    this.publish(pending.message);
+    let message = pending.message;
+    if (message.expiresAt !== undefined && pending.since !== undefined) {
+      // The will's Message Expiry Interval starts when it is published (section 3.1.3.2.3), not at the disconnect.
+      message = { ...message, expiresAt: message.expiresAt + (this.clock.now() - pending.since) };
+    }
+    this.publish(message);
   }
 
   sessionChanged(session: Session): void {
