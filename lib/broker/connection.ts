@@ -600,9 +600,12 @@ export class Connection implements SessionLink {
         ...(reason !== undefined && this.#problemInfo ? { properties: { reasonString: reason } } : {}),
       }
       : { packetId: id, reasonCode: 0 };
+    const encode = packet.qos === 1 ? encodePuback : encodePubrec;
+    let bytes = encode(ack, this.protocolVersion);
+    // ...and only when it fits the client's Maximum Packet Size [MQTT-3.4.2-2] [MQTT-3.5.2-2].
+    if (bytes.length > this.maxPacketSize) bytes = encode({ packetId: id, reasonCode }, this.protocolVersion);
     if (packet.qos === 1) {
       this.#inboundPending++;
-      const bytes = encodePuback(ack, this.protocolVersion);
       this.#ack(bytes, (core.store?.recorded ?? 0) !== before, () => this.#inboundPending--);
       return;
     }
@@ -610,7 +613,7 @@ export class Connection implements SessionLink {
       session.incoming.add(id);
       if (session.persistent) core.store?.add({ kind: "putIncoming", clientId: this.clientId, packetId: id });
     }
-    this.#ack(encodePubrec(ack, this.protocolVersion), (core.store?.recorded ?? 0) !== before);
+    this.#ack(bytes, (core.store?.recorded ?? 0) !== before);
   }
 
   /**
@@ -826,7 +829,12 @@ export class Connection implements SessionLink {
     if (this.#state === "closed") return;
     if (this.#state === "connected" && this.protocolVersion === 5) {
       const props: Properties = { ...properties, ...(this.#problemInfo ? { reasonString: reason } : {}) };
-      this.send(encodeDisconnect({ reasonCode, properties: props }, 5));
+      let bytes = encodeDisconnect({ reasonCode, properties: props }, 5);
+      // No Reason String when it would not fit the client's Maximum Packet Size [MQTT-3.14.2-3].
+      if (bytes.length > this.maxPacketSize) {
+        bytes = encodeDisconnect({ reasonCode, properties: { ...properties } }, 5);
+      }
+      this.send(bytes);
     }
     this.close(`${reason} (${reasonName(reasonCode)})`, true);
   }
