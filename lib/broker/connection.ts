@@ -670,6 +670,8 @@ export class Connection implements SessionLink {
     const session = this.session!;
     const codes: number[] = [];
     const retained: { filter: string; qos: QoS }[] = [];
+    let count = core.router.subscriptionsOf(this.clientId).length;
+    let current: Set<string> | undefined;
     for (const request of packet.subscriptions) {
       const filter = request.filter;
       let shared;
@@ -696,13 +698,14 @@ export class Connection implements SessionLink {
         codes.push(v5 ? REASON_CODE.NotAuthorized : failure);
         continue;
       }
-      const count = core.router.subscriptionsOf(this.clientId).length;
-      if (
-        count >= options.maxSubscriptionsPerClient &&
-        !core.router.subscriptionsOf(this.clientId).some((s) => s.filter === filter)
-      ) {
-        codes.push(v5 ? REASON_CODE.QuotaExceeded : failure);
-        continue;
+      if (count >= options.maxSubscriptionsPerClient) {
+        // Only replacing an existing subscription is still allowed. The set is built once per SUBSCRIBE: a
+        // packet of 100,000 filters over the limit must not list the client's subscriptions 100,000 times.
+        current ??= new Set(core.router.subscriptionsOf(this.clientId).map((s) => s.filter));
+        if (!current.has(filter)) {
+          codes.push(v5 ? REASON_CODE.QuotaExceeded : failure);
+          continue;
+        }
       }
       const qos = Math.min(request.qos, options.maxQoS) as QoS;
       const existed = core.router.subscribe(this.clientId, {
@@ -713,6 +716,7 @@ export class Connection implements SessionLink {
         retainHandling: request.retainHandling,
         ...(subscriptionId === undefined ? {} : { subscriptionId }),
       });
+      if (!existed) count++;
       codes.push(qos);
       // Retained messages are not sent for a shared subscription [MQTT-3.8.4-?] (section 4.8.2).
       if (
