@@ -151,7 +151,21 @@ async function main(args: string[]): Promise<void> {
   }
 
   const broker = new Broker(options);
-  let running: RunningListeners;
+  let running: RunningListeners | undefined;
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal} received, shutting down`);
+    // The broker first: it sends every client DISCONNECT, which closing a WebSocket server would preempt.
+    await broker.close();
+    await running?.close();
+    Deno.exit(0);
+  };
+  // Armed before the listeners start: Deno arms a signal listener only on a later turn of the event loop, so one
+  // added after the "listening" line let a SIGINT/SIGTERM sent right after it kill the process (exit 130/143).
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   try {
     running = await startListeners(broker, listeners, { passwordAuthentication: passwords !== undefined });
   } catch (error) {
@@ -162,16 +176,6 @@ async function main(args: string[]): Promise<void> {
     Deno.exit(1);
   }
   for (const listener of running.listeners) console.log(`mqtt broker listening on ${listener.url}`);
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${signal} received, shutting down`);
-    // The broker first: it sends every client DISCONNECT, which closing a WebSocket server would preempt.
-    await broker.close();
-    await running.close();
-    Deno.exit(0);
-  };
   const reload = async () => {
     for (const file of [passwords, acl]) {
       if (file === undefined) continue;
@@ -186,8 +190,6 @@ async function main(args: string[]): Promise<void> {
     }
   };
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", reload);
-  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
 }
 
 if (import.meta.main) await main(Deno.args);
