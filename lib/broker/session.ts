@@ -152,8 +152,8 @@ export class Session {
   /** Messages waiting for room in the inflight window, oldest first. */
   #queue: Outgoing[] = [];
   #queueHead = 0;
-  /** Offline QoS 0 messages (only with queueQoS0). */
-  #qos0: Message[] = [];
+  /** Offline QoS 0 messages (only with queueQoS0), with the RETAIN and identifiers they are forwarded with. */
+  #qos0: { message: Message; retain: boolean; subscriptionIds: readonly number[] | undefined }[] = [];
   /** Incoming QoS 2 packet identifiers answered with PUBREC and waiting for PUBREL. */
   readonly incoming = new Set<number>();
   /** Messages dropped because the queue was full or the client too slow. */
@@ -227,7 +227,7 @@ export class Session {
       if (link === undefined) {
         if (this.#queueQoS0 && this.persistent) {
           if (this.#qos0.length >= this.#maxQueued) this.dropped++;
-          else this.#qos0.push(message);
+          else this.#qos0.push({ message, retain, subscriptionIds });
         }
         return;
       }
@@ -406,7 +406,9 @@ export class Session {
     }
     const qos0 = this.#qos0;
     this.#qos0 = [];
-    for (const message of qos0) this.#sendQoS0(link, message, message.retain, undefined, cache);
+    for (const { message, retain, subscriptionIds } of qos0) {
+      this.#sendQoS0(link, message, retain, subscriptionIds, cache);
+    }
     this.pump(now);
   }
 
