@@ -29,7 +29,12 @@ import { encodePingresp } from "../packet/pingresp.ts";
 import { type DisconnectPacket, encodeDisconnect } from "../packet/disconnect.ts";
 import type { AuthPacket } from "../packet/auth.ts";
 import { encodeAuth } from "../packet/auth.ts";
-import { parseSharedFilter, validateTopicFilter, validateTopicName } from "../topic/topic.ts";
+import {
+  isWildcardFilter,
+  parseSharedFilter,
+  validateTopicFilter,
+  validateTopicName,
+} from "../topic/topic.ts";
 import type { ByteStream } from "../transport/transport.ts";
 import type { TimerId } from "../clock.ts";
 import { Output } from "./output.ts";
@@ -261,6 +266,8 @@ export class Connection implements SessionLink {
     this.#state = "authenticating";
     const v5 = packet.protocolVersion === 5;
     const props = packet.properties;
+    // The client's Maximum Packet Size bounds every answer, a refusing CONNACK too [MQTT-3.1.2-24].
+    if (v5) this.maxPacketSize = props?.maximumPacketSize ?? Infinity;
 
     let clientId = packet.clientId;
     let assigned = false;
@@ -319,7 +326,6 @@ export class Connection implements SessionLink {
 
     if (v5) {
       this.sendWindow = Math.min(props?.receiveMaximum ?? 65535, options.maxInflight);
-      this.maxPacketSize = props?.maximumPacketSize ?? Infinity;
       this.topicAliasMaximum = options.topicAliasOut ? (props?.topicAliasMaximum ?? 0) : 0;
       this.#problemInfo = props?.requestProblemInformation !== 0;
     } else {
@@ -347,6 +353,9 @@ export class Connection implements SessionLink {
           REASON_CODE.PayloadFormatInvalid,
           "will payload is not UTF-8 as its format indicator says",
         );
+      }
+      if (v5 && isWildcardFilter(will.properties?.responseTopic ?? "")) {
+        return this.#refuse(REASON_CODE.ProtocolError, "will Response Topic with a wildcard [MQTT-3.3.2-14]");
       }
     }
 
@@ -463,17 +472,20 @@ export class Connection implements SessionLink {
     const props: Properties | undefined = this.protocolVersion === 5
       ? { ...extra, ...(this.#problemInfo ? { reasonString: reason } : {}) }
       : undefined;
-    this.send(
+    const connack = (properties: Properties | undefined) =>
       encodeConnack(
         {
           type: PACKET_TYPE.CONNACK,
           sessionPresent: false,
           reasonCode: code,
-          ...(props === undefined ? {} : { properties: props }),
+          ...(properties === undefined ? {} : { properties }),
         },
         this.protocolVersion,
-      ),
-    );
+      );
+    let bytes = connack(props);
+    // No Reason String when it would not fit the client's Maximum Packet Size [MQTT-3.2.2-19].
+    if (bytes.length > this.maxPacketSize) bytes = connack(extra);
+    this.send(bytes);
     this.#core.logger.info(
       `refused client ${this.clientId || "(empty id)"} from ${this.info.remoteAddress}: ${reason} (${
         reasonName(reasonCode)
@@ -528,6 +540,9 @@ export class Connection implements SessionLink {
       }
       if (props.subscriptionIdentifiers !== undefined) {
         throw protocolError("A PUBLISH from a client carries a Subscription Identifier [MQTT-3.3.4-6]");
+      }
+      if (props.responseTopic !== undefined && isWildcardFilter(props.responseTopic)) {
+        throw protocolError("A Response Topic with a wildcard [MQTT-3.3.2-14]");
       }
     }
     if (topic === "") {
