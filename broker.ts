@@ -166,16 +166,8 @@ async function main(args: string[]): Promise<void> {
   // added after the "listening" line let a SIGINT/SIGTERM sent right after it kill the process (exit 130/143).
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-  try {
-    running = await startListeners(broker, listeners, { passwordAuthentication: passwords !== undefined });
-  } catch (error) {
-    // A listener refused by the anonymous rule or unable to bind; storage that is corrupt, locked by another
-    // broker or from a newer schema also stops us here.
-    console.error(`broker: ${(error as Error).message}`);
-    await broker.close();
-    Deno.exit(1);
-  }
-  for (const listener of running.listeners) console.log(`mqtt broker listening on ${listener.url}`);
+  // SIGHUP too (its default action ends the process): reloads the password file and the ACL in place, so
+  // connected clients stay; a file that fails to load leaves the previous one in force.
   const reload = async () => {
     for (const file of [passwords, acl]) {
       if (file === undefined) continue;
@@ -190,6 +182,16 @@ async function main(args: string[]): Promise<void> {
     }
   };
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", reload);
+  try {
+    running = await startListeners(broker, listeners, { passwordAuthentication: passwords !== undefined });
+  } catch (error) {
+    // A listener refused by the anonymous rule or unable to bind; storage that is corrupt, locked by another
+    // broker or from a newer schema also stops us here.
+    console.error(`broker: ${(error as Error).message}`);
+    await broker.close();
+    Deno.exit(1);
+  }
+  for (const listener of running.listeners) console.log(`mqtt broker listening on ${listener.url}`);
 }
 
 if (import.meta.main) await main(Deno.args);
