@@ -300,3 +300,41 @@ Deno.test("the broker keeps serving after a refused CONNECT", async () => {
     await ok.disconnect();
   });
 });
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: packets sent right behind CONNECT, in one write, are handled in order`, async () => {
+    await withBroker({}, async ({ open }) => {
+      const client = await open(version);
+      await client.send(
+        connectPacket({ version, clientId: "eager" }),
+        subscribePacket(version, 1, [["eager/t", 0]]),
+        publishPacket(version, { topic: "eager/t", payload: "hi" }),
+        PINGREQ,
+      );
+      const connack = await client.expectPacket(2, "CONNACK first");
+      assert.equal(connack.reasonCode, 0);
+      await client.expect(version === 5 ? hex("90 04 00 01 00 00") : hex("90 03 00 01 00"), "SUBACK");
+      await client.expect(publishPacket(version, { topic: "eager/t", payload: "hi" }), "PUBLISH");
+      await client.expect(hex("d0 00"), "PINGRESP");
+      await client.disconnect();
+    });
+  });
+}
+
+Deno.test("v5: a refused CONNECT gets no Reason String when Request Problem Information is 0", async () => {
+  await withBroker({ maxQoS: 1 }, async ({ open }) => {
+    const client = await open(5);
+    await client.send(
+      connectPacket({
+        version: 5,
+        clientId: "quiet",
+        properties: [P.requestProblemInformation(0)],
+        will: { topic: "w", payload: "x", qos: 2 },
+      }),
+    );
+    // CONNACK may carry a Reason String even then [MQTT-3.1.2-29]; the code is what matters.
+    const connack = await client.expectPacket(2);
+    assert.equal(connack.reasonCode, 0x9b, "QoS not supported");
+    await client.expectClosed();
+  });
+});

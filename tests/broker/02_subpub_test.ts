@@ -258,3 +258,97 @@ Deno.test("v5: a shared subscription delivers each message to one member (sectio
     for (const c of [a, b, pub]) await c.disconnect();
   });
 });
+
+Deno.test("v5: a client's Topic Alias sets and then stands for the topic (section 3.3.2.3.4)", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const sub = await connect({ version: 5, clientId: "sub" });
+    await subscribe(sub, 1, [["long/topic/name", 0]]);
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(
+      publishPacket(5, { topic: "long/topic/name", payload: "1", properties: [P.topicAlias(3)] }),
+    );
+    await pub.send(publishPacket(5, { topic: "", payload: "2", properties: [P.topicAlias(3)] }));
+    // The alias is the publisher's business: subscribers get the full topic, no alias [MQTT-3.3.2-12].
+    await sub.expect(publishPacket(5, { topic: "long/topic/name", payload: "1" }));
+    await sub.expect(publishPacket(5, { topic: "long/topic/name", payload: "2" }));
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+});
+
+Deno.test("v5: the broker uses Topic Aliases toward a client that allows them [MQTT-3.3.2-11]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const sub = await connect({ version: 5, clientId: "aliased", properties: [P.topicAliasMaximum(1)] });
+    await subscribe(sub, 1, [["t/#", 0]]);
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(
+      publishPacket(5, { topic: "t/a", payload: "1" }),
+      publishPacket(5, { topic: "t/a", payload: "2" }),
+      publishPacket(5, { topic: "t/b", payload: "3" }),
+    );
+    await sub.expect(
+      publishPacket(5, { topic: "t/a", payload: "1", properties: [P.topicAlias(1)] }),
+      "sets alias 1",
+    );
+    await sub.expect(
+      publishPacket(5, { topic: "", payload: "2", properties: [P.topicAlias(1)] }),
+      "uses alias 1",
+    );
+    // Never an alias above the client's Topic Alias Maximum [MQTT-3.3.2-11].
+    await sub.expect(publishPacket(5, { topic: "t/b", payload: "3" }), "no alias left: full topic");
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+});
+
+Deno.test("v5: overlapping subscriptions with identifiers: one message carries both [MQTT-3.3.4-5]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "both" });
+    await client.send(subscribePacket(5, 1, [["x/+", 0]], [P.subscriptionId(1)]));
+    await client.expect(subackPacket(5, 1, [0]));
+    await client.send(subscribePacket(5, 2, [["x/#", 0]], [P.subscriptionId(2)]));
+    await client.expect(subackPacket(5, 2, [0]));
+    await client.send(publishPacket(5, { topic: "x/y", payload: "m" }));
+    const message = await client.expectPacket(3);
+    assert.deepEqual([...(message.properties?.subscriptionIdentifiers ?? [])].sort(), [1, 2]);
+    await client.barrier("one copy");
+    await client.disconnect();
+  });
+});
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: the authorizer refuses a SUBSCRIBE per filter (v5 0x87, v4 0x80)`, async () => {
+    const authorizer = {
+      canPublish: () => true,
+      canSubscribe: (_client: unknown, filter: string) => !filter.startsWith("secret"),
+      canReceive: () => true,
+    };
+    await withBroker({ authorizer }, async ({ connect }) => {
+      const client = await connect({ version, clientId: "nosy" });
+      await client.send(subscribePacket(version, 1, [["open", 1], ["secret/#", 1]]));
+      await client.expect(subackPacket(version, 1, [1, version === 5 ? 0x87 : 0x80]));
+      await client.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a PUBLISH the authorizer refuses is acked but not routed (v5 PUBACK 0x87)`, async () => {
+    const authorizer = {
+      canPublish: (_client: unknown, topic: string) => topic !== "forbidden",
+      canSubscribe: () => true,
+      canReceive: () => true,
+    };
+    await withBroker({ authorizer }, async ({ connect }) => {
+      const sub = await connect({ version, clientId: "sub" });
+      await subscribe(sub, 1, [["#", 0]]);
+      const pub = await connect({ version, clientId: "pub" });
+      await pub.send(publishPacket(version, { topic: "forbidden", payload: "x", qos: 1, id: 1 }));
+      const ack = await pub.expectPacket(4, "PUBACK");
+      assert.equal(ack.packetId, 1);
+      assert.equal(ack.reasonCode, version === 5 ? 0x87 : 0, "v5: 0x87 Not authorized");
+      await pub.barrier();
+      await sub.barrier("nothing routed");
+      await pub.disconnect();
+      await sub.disconnect();
+    });
+  });
+}

@@ -306,3 +306,38 @@ Deno.test("v5: more unacknowledged QoS 2 PUBLISH than Receive Maximum is DISCONN
     await next.disconnect();
   });
 });
+
+Deno.test("v5: a message over the client's Maximum Packet Size is not sent to it [MQTT-3.1.2-25]", async () => {
+  await withBroker({}, async ({ connect, broker }) => {
+    const sub = await connect({ version: 5, clientId: "small", properties: [P.maximumPacketSize(32)] });
+    await subscribe(sub, 1, [["m/#", 1]]);
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "m/big", payload: "x".repeat(100), qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    await pub.send(publishPacket(5, { topic: "m/ok", payload: "fits", qos: 1, id: 2 }));
+    await pub.expect(puback(5, 2));
+    await sub.expect(
+      publishPacket(5, { topic: "m/ok", payload: "fits", qos: 1, id: 2 }),
+      "only the one that fits",
+    );
+    await sub.send(puback(5, 2));
+    await sub.barrier();
+    // The dropped one does not hold a slot of the inflight window.
+    assert.equal(broker.session("small")?.inflight.size, 0);
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+});
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: a QoS 1 message resent by the client with DUP is acknowledged again`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const client = await connect({ version, clientId: "again" });
+      await client.send(publishPacket(version, { topic: "t", payload: "m", qos: 1, id: 8 }));
+      await client.expect(puback(version, 8, version === 5 ? 0x10 : 0));
+      await client.send(publishPacket(version, { topic: "t", payload: "m", qos: 1, id: 8, dup: true }));
+      await client.expect(puback(version, 8, version === 5 ? 0x10 : 0));
+      await client.disconnect();
+    });
+  });
+}

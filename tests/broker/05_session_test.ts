@@ -342,3 +342,60 @@ Deno.test("v5: maxSessionExpiry caps the interval and CONNACK says so (section 3
     assert.equal(context.broker.session("cap")?.expiryInterval, 60);
   });
 });
+
+Deno.test("v5: a queued message expires while the client is away [MQTT-3.3.2-5]; one still valid carries the rest [MQTT-3.3.2-6]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect }) => {
+    const spec: ConnectSpec = {
+      version: 5,
+      clientId: "away",
+      clean: false,
+      properties: [P.sessionExpiry(3600)],
+    };
+    const sub = await connect(spec);
+    await subscribe(sub, 1, [["x", 1]]);
+    await sub.disconnect();
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(
+      publishPacket(5, { topic: "x", payload: "short", qos: 1, id: 1, properties: [P.messageExpiry(5)] }),
+    );
+    await pub.expect(puback(5, 1));
+    await pub.send(
+      publishPacket(5, { topic: "x", payload: "long", qos: 1, id: 2, properties: [P.messageExpiry(60)] }),
+    );
+    await pub.expect(puback(5, 2));
+    clock.advance(10_000);
+    const back = await connect(spec, true);
+    const message = await back.expectPacket(3, "only the unexpired message");
+    assert.equal(new TextDecoder().decode(message.payload), "long");
+    assert.equal(message.properties?.messageExpiryInterval, 50, "50 s left");
+    await back.send(puback(5, message.packetId!));
+    await back.barrier();
+    await pub.disconnect();
+    await back.disconnect();
+  });
+});
+
+Deno.test("v4: a session kept by a 3.1.1 client is resumed by a 5.0 connection with the same id", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const old = await connect({ version: 4, clientId: "upgrade", clean: false });
+    await subscribe(old, 1, [["u", 1]]);
+    await old.disconnect();
+    const pub = await connect({ version: 4, clientId: "pub" });
+    await pub.send(publishPacket(4, { topic: "u", payload: "m", qos: 1, id: 1 }));
+    await pub.expect(puback(4, 1));
+    const next = await connect({
+      version: 5,
+      clientId: "upgrade",
+      clean: false,
+      properties: [P.sessionExpiry(60)],
+    }, true);
+    await next.expect(
+      publishPacket(5, { topic: "u", payload: "m", qos: 1, id: 1 }),
+      "queued message in v5 form",
+    );
+    await next.send(puback(5, 1));
+    await pub.disconnect();
+    await next.disconnect();
+  });
+});

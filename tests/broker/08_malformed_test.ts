@@ -451,3 +451,36 @@ Deno.test("garbage bytes instead of CONNECT close the socket; the broker survive
     await next.disconnect();
   });
 });
+
+Deno.test("v5: with Request Problem Information 0, an error PUBACK has no Reason String [MQTT-3.1.2-29]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const client = await connect({
+      version: 5,
+      clientId: "quiet",
+      properties: [P.requestProblemInformation(0)],
+    });
+    await client.send(
+      publishPacket(5, {
+        topic: "a",
+        payload: Uint8Array.of(0xff),
+        qos: 1,
+        id: 4,
+        properties: [P.payloadFormat(1)],
+      }),
+    );
+    await client.expect(hex("40 03 00 04 99"), "PUBACK 0x99 without properties");
+    await client.disconnect();
+  });
+});
+
+Deno.test("v5: more unacknowledged QoS 1 PUBLISH than Receive Maximum is not possible once acked in time", async () => {
+  await withBroker({ receiveMaximum: 1 }, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "steady" });
+    for (let id = 1; id <= 5; id++) {
+      await client.send(publishPacket(5, { topic: "s", qos: 1, id }));
+      const ack = await client.expectPacket(4);
+      assert.equal(ack.packetId, id);
+    }
+    await client.disconnect();
+  });
+});
