@@ -759,7 +759,7 @@ export class Broker implements BrokerCore {
     this.logger.debug(`publishing will of ${clientId} to ${pending.message.topic}`);
     let message = pending.message;
     if (message.expiresAt !== undefined && pending.since !== undefined) {
-      // The will's Message Expiry Interval starts when it is published (section 3.1.3.2.3), not at the disconnect.
+      // The will's Message Expiry Interval starts when it is published (section 3.1.3.2.4), not at the disconnect.
       message = { ...message, expiresAt: message.expiresAt + (this.clock.now() - pending.since) };
     }
     this.publish(message);

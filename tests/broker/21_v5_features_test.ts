@@ -1027,7 +1027,7 @@ for (
     ["the Will Delay ends before the session: the will goes out then", 30, 5, 5],
   ] as const
 ) {
-  Deno.test(`v5: ${what} (ManualClock) [MQTT-3.1.3-9]`, async () => {
+  Deno.test(`v5: ${what} (ManualClock) (section 3.1.3.2.2)`, async () => {
     const clock = new ManualClock(1_000_000);
     await withBroker({ clock }, async ({ connect, broker }) => {
       const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -1057,7 +1057,7 @@ for (
   });
 }
 
-Deno.test("v5: a delayed will's Message Expiry Interval runs from its publication (ManualClock) (section 3.1.3.2.3)", async () => {
+Deno.test("v5: a delayed will's Message Expiry Interval runs from its publication (ManualClock) (section 3.1.3.2.4)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
