@@ -15,6 +15,9 @@
 
 import { encode, Framer, publishPacketIdOffset, type QoS } from "../lib/mod.ts";
 
+/** Called as a measured window starts and ends (CPU meters hook in here); awaited. */
+export type WindowHook = (edge: "start" | "end") => void | Promise<void>;
+
 /** Timing shared by the throughput scenarios, ms. */
 export interface Timing {
   /** Load before measuring, not counted (connections warm up, JITs compile). */
@@ -23,8 +26,8 @@ export interface Timing {
   readonly durationMs: number;
   /** After the window: how long to wait at most for messages still on their way. */
   readonly drainMs: number;
-  /** Called synchronously as the measured window starts and ends (CPU meters hook in here). */
-  readonly onWindow?: (edge: "start" | "end") => void;
+  /** Called as the measured window starts and ends. */
+  readonly onWindow?: WindowHook;
 }
 
 /** What a throughput scenario measured. */
@@ -403,13 +406,13 @@ async function measure(
   failed: () => boolean,
 ): Promise<number> {
   await sleep(timing.warmupMs);
-  timing.onWindow?.("start");
+  await timing.onWindow?.("start");
   const c0 = count();
   const t0 = performance.now();
   await sleep(timing.durationMs);
   const c1 = count();
   const t1 = performance.now();
-  timing.onWindow?.("end");
+  await timing.onWindow?.("end");
   stop();
   const drainEnd = t1 + timing.drainMs;
   let last = count();
@@ -807,11 +810,11 @@ export async function latency(options: LatencyOptions): Promise<LatencyResult> {
     );
     const { timing } = options;
     await sleep(timing.warmupMs);
-    timing.onWindow?.("start");
+    await timing.onWindow?.("start");
     recording = true;
     await sleep(timing.durationMs);
     recording = false;
-    timing.onWindow?.("end");
+    await timing.onWindow?.("end");
     running = false;
     const drainEnd = performance.now() + Math.min(timing.drainMs, QUIET_MS);
     while (received < sent && performance.now() < drainEnd) await sleep(10);
@@ -847,8 +850,8 @@ export interface IdleOptions {
   readonly timeoutMs?: number;
   /** Reads the broker's RSS, KiB. */
   readonly rssKiB: () => Promise<number>;
-  /** Called synchronously as the handshakes start and when the last one ended. */
-  readonly onWindow?: (edge: "start" | "end") => void;
+  /** Called as the handshakes start and when the last one ended. */
+  readonly onWindow?: WindowHook;
 }
 
 /**
@@ -870,7 +873,7 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
   };
   try {
     const rssBeforeKiB = await options.rssKiB();
-    options.onWindow?.("start");
+    await options.onWindow?.("start");
     const start = performance.now();
     const worker = async () => {
       const buffer = new Uint8Array(64);
@@ -915,7 +918,7 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
     const seconds = (performance.now() - start) / 1000;
-    options.onWindow?.("end");
+    await options.onWindow?.("end");
     const connected = conns.length;
     await sleep(options.settleMs ?? 500);
     const rssAfterKiB = await options.rssKiB();

@@ -12,6 +12,7 @@
  */
 
 import { join } from "node:path";
+import process from "node:process";
 
 /** The brokers the benchmark knows how to start. */
 export const PEER_NAMES = ["ours", "mosquitto", "aedes"] as const;
@@ -240,7 +241,8 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
     new WritableStream({
       write(text) {
-        const match = /listening on 127\.0\.0\.1:(\d+)/.exec(text);
+        // "listening on 127.0.0.1:PORT" or "listening on tcp://127.0.0.1:PORT"; the first TCP listener wins.
+        const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(text);
         if (match) resolvePort(Number(match[1]));
       },
     }),
@@ -286,8 +288,8 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
     : await Promise.race([waitUntilAccepting(fixedPort, () => running), deadline, exited]);
   clearTimeout(timer);
   if (port === undefined) {
-    await stop();
     const why = running ? `did not start within ${timeoutMs} ms` : "exited at start";
+    await stop(); // also collects what it printed
     throw new Error(`${name} ${why}: ${stderrText.trim() || "no output"}`);
   }
   return {
@@ -314,45 +316,73 @@ async function waitUntilAccepting(port: number, running: () => boolean): Promise
   return undefined;
 }
 
+/**
+ * Reads a file under /proc. Deno grants /proc only with --allow-all, so without it the file is read by `cat`
+ * (the bench task has --allow-run).
+ */
+async function readProc(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable) && !(error instanceof Deno.errors.PermissionDenied)) {
+      throw error;
+    }
+    const out = await new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "piped" }).output();
+    if (!out.success) throw new Error(`cannot read ${path}: ${new TextDecoder().decode(out.stderr).trim()}`);
+    return new TextDecoder().decode(out.stdout);
+  }
+}
+
 /** VmRSS of a process, KiB. */
 export async function rssKiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const status = await readProc(`/proc/${pid}/status`);
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(match[1]);
 }
 
-/** CPU time (user + system, all threads) a process has used, seconds; `"self"` for this process. */
-export function cpuSeconds(pid: number | "self"): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // Fields after the command name in parentheses; utime and stime are fields 14 and 15 of the whole line.
+/** CPU time (user + system, all threads) a process has used, seconds. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readProc(`/proc/${pid}/stat`);
+  // utime and stime are fields 14 and 15; count from after the command name, which may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-/** USER_HZ, the unit of /proc/PID/stat times: 100 on every Linux architecture we run on. */
+/** USER_HZ, the unit of /proc/PID/stat times: 100 on every Linux architecture Deno runs on. */
 const CLOCK_TICKS = 100;
 
-/**
- * Measures the CPU share of this process (the load generator) and of a broker between two calls of
- * `onWindow`; shares are of one core, in percent.
- */
+/** CPU time this process has used, seconds (node:process needs no /proc access). */
+function ownCpuSeconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
+/** CPU shares during a window, percent of one core. */
+export interface CpuShares {
+  readonly generator: number;
+  readonly broker: number;
+}
+
+/** Measures the CPU share of this process (the load generator) and of a broker between two `onWindow` calls. */
 export function cpuMeter(pid: number): {
-  onWindow(edge: "start" | "end"): void;
-  shares(): { generator: number; broker: number } | undefined;
+  onWindow(edge: "start" | "end"): Promise<void>;
+  shares(): CpuShares | undefined;
 } {
   let start: { self: number; broker: number; at: number } | undefined;
-  let result: { generator: number; broker: number } | undefined;
+  let result: CpuShares | undefined;
   return {
-    onWindow(edge) {
+    async onWindow(edge) {
       try {
-        if (edge === "start") {
-          start = { self: cpuSeconds("self"), broker: cpuSeconds(pid), at: performance.now() };
-        } else if (start !== undefined) {
-          const seconds = (performance.now() - start.at) / 1000;
+        const broker = await cpuSeconds(pid);
+        const self = ownCpuSeconds();
+        const at = performance.now();
+        if (edge === "start") start = { self, broker, at };
+        else if (start !== undefined) {
+          const seconds = (at - start.at) / 1000;
           result = {
-            generator: (100 * (cpuSeconds("self") - start.self)) / seconds,
-            broker: (100 * (cpuSeconds(pid) - start.broker)) / seconds,
+            generator: (100 * (self - start.self)) / seconds,
+            broker: (100 * (broker - start.broker)) / seconds,
           };
         }
       } catch {
@@ -363,10 +393,10 @@ export function cpuMeter(pid: number): {
   };
 }
 
-/** The 1-minute load average, to tell a quiet machine from a busy one. */
-export function loadAverage(): number {
+/** The 1-minute load average, to tell a quiet machine from a busy one (NaN when unknown). */
+export async function loadAverage(): Promise<number> {
   try {
-    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+    return Number((await readProc("/proc/loadavg")).split(" ")[0]);
   } catch {
     return NaN;
   }
@@ -378,7 +408,7 @@ export function loadAverage(): number {
  */
 export async function raiseOpenFileLimit(): Promise<{ soft: number; hard: number }> {
   const read = async () => {
-    const limits = await Deno.readTextFile("/proc/self/limits");
+    const limits = await readProc(`/proc/${Deno.pid}/limits`);
     const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
     const parse = (value: string | undefined) =>
       value === undefined || value === "unlimited" ? Infinity : Number(value);

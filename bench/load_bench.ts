@@ -25,6 +25,7 @@ import {
   type LatencyResult,
   qosEndToEnd,
   type Timing,
+  type WindowHook,
 } from "./_load_client.ts";
 import {
   cpuMeter,
@@ -112,7 +113,7 @@ interface ScenarioSpec {
   readonly metrics: readonly Metric[];
   /** A fresh broker process for every run (the idle scenario reads RSS growth). */
   readonly freshBroker: boolean;
-  run(peer: Peer, tag: string, onWindow: (edge: "start" | "end") => void): Promise<RunOutcome>;
+  run(peer: Peer, tag: string, onWindow: WindowHook): Promise<RunOutcome>;
 }
 
 const GROUP_QOS0 = "Load: QoS 0 throughput";
@@ -149,7 +150,7 @@ function flowCheck(
 
 function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "peers">>): ScenarioSpec[] {
   const base = { warmupMs: options.warmupMs, durationMs: options.durationMs, drainMs: 3000 };
-  const timed = (onWindow: (edge: "start" | "end") => void): Timing => ({ ...base, onWindow });
+  const timed = (onWindow: WindowHook): Timing => ({ ...base, onWindow });
   const rate = (name: string, unit: string): Metric[] => [{ key: "rate", name, unit, higherIsBetter: true }];
   return [
     {
@@ -215,6 +216,7 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
         return {
           figures: { p50: result.p50Us, p99: result.p99Us },
           check,
+          counts: { delivered: result.received, expected: result.sent, duplicates: 0 },
           ...(failure === undefined ? {} : { failure }),
         };
       },
@@ -276,13 +278,14 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
 export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGroup[]> {
   const log = options.log ?? ((line: string) => console.error(line));
   const runs = Math.max(1, options.runs ?? 3);
+  const began = performance.now();
   const wanted = options.scenarios ?? LOAD_SCENARIOS;
   const requested: PeerName[] = ["ours", ...(options.peers ?? PEER_NAMES).filter((name) => name !== "ours")];
   const missing = await unavailablePeers(requested);
   const peers = requested.filter((name) => !missing.has(name));
   const limits = await raiseOpenFileLimit();
   let idleCount = options.idleConnections ?? 5000;
-  const setupNotes: string[] = [];
+  const setupNotes: string[] = [`Open-file limit (ulimit -n) ${limits.soft}, hard ${limits.hard}.`];
   if (limits.soft - FD_RESERVE < idleCount) {
     setupNotes.push(
       `The open-file limit is ${limits.soft} (hard ${limits.hard}), so the idle scenario uses ${
@@ -305,7 +308,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
   const notes = new Map<string, string[]>();
   for (const spec of all) {
     const outcomes = new Map<PeerName, RunOutcome[]>(peers.map((name) => [name, []]));
-    const loadAtStart = loadAverage();
+    const loadAtStart = await loadAverage();
     const running = new Map<PeerName, Peer>();
     const crashes: string[] = [];
     const brokerFor = async (name: PeerName): Promise<Peer> => {
@@ -352,7 +355,9 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
           }
           outcomes.get(name)!.push(outcome);
           log(
-            `load ${spec.scenario} run ${run + 1}/${runs} ${name}: ${
+            `[${((performance.now() - began) / 1000).toFixed(0)} s] load ${spec.scenario} run ${
+              run + 1
+            }/${runs} ${name}: ${
               Object.entries(outcome.figures).map(([k, v]) => `${k}=${formatNumber(v, 1)}`).join(" ")
             } (${outcome.check})${outcome.failure === undefined ? "" : ` FAILED: ${outcome.failure}`}`,
           );
@@ -391,7 +396,11 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     const perRun = peers.map((name) => {
       const list = outcomes.get(name)!;
       const figures = spec.metrics.map((metric) =>
-        list.map((o) => o.figures[metric.key] === undefined ? "-" : formatNumber(o.figures[metric.key]!, 0))
+        list.map((o) =>
+          o.figures[metric.key] === undefined
+            ? "-"
+            : formatNumber(o.figures[metric.key]!, o.figures[metric.key]! < 100 ? 2 : 0)
+        )
           .join("/")
       ).join(" and ");
       const failed = list.filter((o) => o.failure !== undefined);
@@ -413,9 +422,22 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
         const values = list.map((o) => o.figures[key]).filter((v): v is number => v !== undefined);
         return values.length === 0 ? "-" : `${Math.round(median(values))}%`;
       };
+      // Throughput per second of broker CPU: what the broker would do with a core of its own, so it holds up
+      // better than the raw rate when other work shares the machine.
+      const main = spec.metrics[0]!;
+      const perCpu = list.flatMap((o) => {
+        const rate = o.figures[main.key];
+        const brokerCpu = o.figures.brokerCpu;
+        return main.higherIsBetter && rate !== undefined && brokerCpu !== undefined && brokerCpu > 0
+          ? [rate / (brokerCpu / 100)]
+          : [];
+      });
+      const efficiency = perCpu.length === 0
+        ? ""
+        : `, ${formatNumber(median(perCpu))} ${main.unit.split("/")[0]} per broker CPU-second`;
       return `${name} ${figures} (${checks}; CPU broker ${cpu("brokerCpu")}, generator ${
         cpu("generatorCpu")
-      })`;
+      }${efficiency})`;
     });
     groupNotes.push(
       `${spec.scenario} runs (load average ${loadAtStart.toFixed(1)} at start): ${perRun.join(" · ")}`,
