@@ -352,3 +352,30 @@ for (const version of VERSIONS) {
     });
   });
 }
+
+Deno.test("v3.1: an MQIsdp client subscribes, publishes and receives like 3.1.1", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const client = await connect({ version: 3, clientId: "old" });
+    await client.send(subscribePacket(3, 1, [["legacy/+", 1]]));
+    await client.expect(hex("90 03 00 01 01"), "SUBACK");
+    await client.send(publishPacket(3, { topic: "legacy/a", payload: "x", qos: 1, id: 7 }));
+    await client.expect(publishPacket(3, { topic: "legacy/a", payload: "x", qos: 1, id: 1 }));
+    await client.expect(puback(3, 7));
+    await client.send(puback(3, 1));
+    await client.send(unsubscribePacket(3, 2, ["legacy/+"]));
+    await client.expect(hex("b0 02 00 02"), "UNSUBACK");
+    await client.disconnect();
+  });
+});
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: a filter past topicLimits is refused in its SUBACK slot`, async () => {
+    await withBroker({ topicLimits: { maxLength: 12, maxDepth: 3 } }, async ({ connect }) => {
+      const client = await connect({ version, clientId: "limits" });
+      const bad = version === 5 ? 0x8f : 0x80;
+      await client.send(subscribePacket(version, 1, [["a/b/c", 0], ["a/b/c/d", 0], ["abcdefghijklm", 0]]));
+      await client.expect(subackPacket(version, 1, [0, bad, bad]), "too deep and too long refused");
+      await client.disconnect();
+    });
+  });
+}

@@ -222,3 +222,22 @@ Deno.test("v4: a v5 publisher's retained message reaches a v4 subscriber without
     await sub.disconnect();
   });
 });
+
+Deno.test("maxRetained: a new retained topic past the limit is not stored; replacing one still works", async () => {
+  await withBroker({ maxRetained: 1 }, async ({ connect, broker }) => {
+    const pub = await connect({ version: 4, clientId: "pub" });
+    await pub.send(
+      publishPacket(4, { topic: "one", payload: "1", retain: true }),
+      publishPacket(4, { topic: "two", payload: "2", retain: true }),
+      publishPacket(4, { topic: "one", payload: "1b", retain: true }),
+    );
+    await pub.barrier();
+    assert.equal(broker.retained.size, 1);
+    const sub = await connect({ version: 4, clientId: "sub" });
+    await subscribe(sub, 1, [["#", 0]]);
+    await sub.expect(publishPacket(4, { topic: "one", payload: "1b", retain: true }));
+    await sub.barrier("two was not stored");
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+});

@@ -399,3 +399,29 @@ Deno.test("v4: a session kept by a 3.1.1 client is resumed by a 5.0 connection w
     await next.disconnect();
   });
 });
+
+for (const version of VERSIONS) {
+  Deno.test(
+    `${v(version)}: with queueQoS0, QoS 0 messages wait for an absent client, in order and with RETAIN 0`,
+    async () => {
+      await withBroker({ queueQoS0: true }, async ({ connect }) => {
+        const sub = await connect(persistent(version, "q0"));
+        await subscribe(sub, 1, [["z/#", 0]]);
+        await sub.disconnect();
+        const pub = await connect({ version, clientId: "pub" });
+        await pub.send(
+          publishPacket(version, { topic: "z/1", payload: "first", retain: true }),
+          publishPacket(version, { topic: "z/2", payload: "second" }),
+        );
+        await pub.barrier();
+        const back = await connect(persistent(version, "q0"), true);
+        // Sent because of an established subscription: RETAIN 0 [MQTT-3.3.1-12] (3.1.1: [MQTT-3.3.1-9]).
+        await back.expect(publishPacket(version, { topic: "z/1", payload: "first" }));
+        await back.expect(publishPacket(version, { topic: "z/2", payload: "second" }));
+        await back.barrier();
+        await pub.disconnect();
+        await back.disconnect();
+      });
+    },
+  );
+}

@@ -190,6 +190,13 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
     options: { maxPacketSize: 128 },
   },
   {
+    name: "PUBLISH to a topic deeper than topicLimits.maxDepth",
+    rule: "MQTT-4.7.3",
+    bytes: (ver) => publishPacket(ver, { topic: "a/b/c/d", payload: "x" }),
+    reason: 0x90,
+    options: { topicLimits: { maxLength: 100, maxDepth: 3 } },
+  },
+  {
     name: "PUBLISH above the maximum QoS",
     rule: "MQTT-3.2.2-11",
     bytes: (ver) => publishPacket(ver, { topic: "a", qos: 2, id: 1 }),
@@ -481,6 +488,32 @@ Deno.test("v5: more unacknowledged QoS 1 PUBLISH than Receive Maximum is not pos
       const ack = await client.expectPacket(4);
       assert.equal(ack.packetId, id);
     }
+    await client.disconnect();
+  });
+});
+
+Deno.test("v5: an error DISCONNECT fits the client's Maximum Packet Size: the Reason String is left out [MQTT-3.1.2-24]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "tiny", properties: [P.maximumPacketSize(16)] });
+    await client.send(connectPacket({ version: 5, clientId: "tiny" })); // a second CONNECT
+    await client.expect(hex("e0 01 82"), "DISCONNECT 0x82 without a Reason String");
+    await client.expectClosed();
+  });
+});
+
+Deno.test("v5: an error PUBACK fits the client's Maximum Packet Size: the Reason String is left out [MQTT-3.1.2-25]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "tiny", properties: [P.maximumPacketSize(16)] });
+    await client.send(
+      publishPacket(5, {
+        topic: "a",
+        payload: Uint8Array.of(0xff),
+        qos: 1,
+        id: 4,
+        properties: [P.payloadFormat(1)],
+      }),
+    );
+    await client.expect(hex("40 03 00 04 99"), "PUBACK 0x99 without a Reason String");
     await client.disconnect();
   });
 });
