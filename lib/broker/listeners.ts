@@ -155,12 +155,10 @@ export function anonymousAllowed(listener: ListenerOptions, passwordAuthenticati
   if (isLoopback(hostname)) return true;
   const clientCertificates = listener.type === "tls" && listener.requireCertificate === true;
   if (passwordAuthentication || clientCertificates) return false;
+  const which = `${listenerName(listener)} (${listener.type} on ${hostname}:${listener.port})`;
   throw new ListenerError(
-    `${
-      listenerName(listener)
-    } (${listener.type} on ${hostname}:${listener.port}): refusing to accept clients ` +
-      `from the network without authentication; configure a passwordFile or "requireCertificate", or set ` +
-      `"allowAnonymous": true on this listener`,
+    `${which}: refusing to accept clients from the network without authentication; configure a passwordFile ` +
+      `or "requireCertificate", or set "allowAnonymous": true on this listener`,
   );
 }
 

@@ -9,6 +9,7 @@ import {
   parseConfig,
 } from "../../lib/broker/config.ts";
 import example from "../../broker.example.json" with { type: "json" };
+import { testIf } from "../listeners/_helpers.ts";
 
 const TLS = { type: "tls", port: 8883, cert: "s.crt", key: "s.key" };
 
@@ -209,56 +210,53 @@ Deno.test("brokerOptions() maps limits and sysInterval to BrokerOptions", () => 
   assert.deepEqual(brokerOptions({}), {});
 });
 
-const canWrite = Deno.permissions.querySync({ name: "write" }).state === "granted" &&
-  Deno.permissions.querySync({ name: "read" }).state === "granted";
+/** Why files cannot be written and read here, or undefined when they can. */
+function filesUnavailable(): string | undefined {
+  for (const name of ["read", "write"] as const) {
+    if (Deno.permissions.querySync({ name }).state !== "granted") return `needs --allow-${name}`;
+  }
+  return undefined;
+}
 
-Deno.test({
-  name: `loadConfig() resolves file paths against the config's directory${
-    canWrite ? "" : " (skipped: needs --allow-read and --allow-write)"
-  }`,
-  ignore: !canWrite,
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "mqtt_config_test_" });
-    try {
-      const path = join(dir, "broker.json");
-      await Deno.writeTextFile(
-        path,
-        JSON.stringify({
-          listeners: [{ ...TLS, cert: "certs/s.crt", key: "/abs/s.key" }],
-          persistence: "sqlite:data/b.db",
-          passwordFile: "passwd",
-          aclFile: "../acl",
-        }),
-      );
-      const config = await loadConfig(path);
-      assert.equal(config.listeners![0]!.cert, join(dir, "certs/s.crt"));
-      assert.equal(config.listeners![0]!.key, "/abs/s.key");
-      assert.equal(config.persistence, `sqlite:${join(dir, "data/b.db")}`);
-      assert.equal(config.passwordFile, join(dir, "passwd"));
-      assert.equal(config.aclFile, join(dir, "../acl"));
-      await assert.rejects(loadConfig(join(dir, "missing.json")), {
-        name: "ConfigError",
-        message: new RegExp(`^${join(dir, "missing.json")}: cannot read the config file: `),
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+testIf("loadConfig() resolves file paths against the config's directory", [filesUnavailable()], async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mqtt_config_test_" });
+  try {
+    const path = join(dir, "broker.json");
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        listeners: [{ ...TLS, cert: "certs/s.crt", key: "/abs/s.key" }],
+        persistence: "sqlite:data/b.db",
+        passwordFile: "passwd",
+        aclFile: "../acl",
+      }),
+    );
+    const config = await loadConfig(path);
+    assert.equal(config.listeners![0]!.cert, join(dir, "certs/s.crt"));
+    assert.equal(config.listeners![0]!.key, "/abs/s.key");
+    assert.equal(config.persistence, `sqlite:${join(dir, "data/b.db")}`);
+    assert.equal(config.passwordFile, join(dir, "passwd"));
+    assert.equal(config.aclFile, join(dir, "../acl"));
+    await assert.rejects(loadConfig(join(dir, "missing.json")), {
+      name: "ConfigError",
+      message: new RegExp(`^${join(dir, "missing.json")}: cannot read the config file: `),
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
-Deno.test({
-  name: `listenerOptions() names the key and the file of a certificate it cannot read${
-    canWrite ? "" : " (skipped: needs --allow-read)"
-  }`,
-  ignore: !canWrite,
-  async fn() {
+testIf(
+  "listenerOptions() names the key and the file of a certificate it cannot read",
+  [filesUnavailable()],
+  async () => {
     const config = parseConfig(JSON.stringify({ listeners: [{ type: "tcp", port: 0 }, TLS] }), "broker.json");
     await assert.rejects(listenerOptions(config, "broker.json"), {
       name: "ConfigError",
       message: /^broker\.json: listeners\[1\]\.cert: cannot read s\.crt: /,
     });
   },
-});
+);
 
 Deno.test("listenerOptions() without listeners gives the default: tcp on 127.0.0.1:1883", async () => {
   assert.deepEqual(await listenerOptions({}, "x.json"), [{
