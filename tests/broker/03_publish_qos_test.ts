@@ -341,3 +341,68 @@ for (const version of VERSIONS) {
     });
   });
 }
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: a 300 KB QoS 1 payload crosses many TCP reads and arrives unchanged`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const sub = await connect({ version, clientId: "big-sub" });
+      await subscribe(sub, 1, [["big", 1]]);
+      const pub = await connect({ version, clientId: "big-pub" });
+      const payload = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 31) & 0xff);
+      await pub.send(publishPacket(version, { topic: "big", payload, qos: 1, id: 1 }));
+      await pub.expect(puback(version, 1));
+      await sub.expect(publishPacket(version, { topic: "big", payload, qos: 1, id: 1 }));
+      await sub.send(puback(version, 1));
+      await pub.disconnect();
+      await sub.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: 2000 QoS 0 messages written at once arrive complete and in order`, async () => {
+    await withBroker({}, async ({ connect }) => {
+      const sub = await connect({ version, clientId: "burst-sub" });
+      await subscribe(sub, 1, [["burst", 0]]);
+      const pub = await connect({ version, clientId: "burst-pub" });
+      const count = 2000;
+      await pub.send(
+        ...Array.from(
+          { length: count },
+          (_, i) => publishPacket(version, { topic: "burst", payload: `${i}` }),
+        ),
+      );
+      for (let i = 0; i < count; i++) {
+        const message = await sub.expectPacket(3, `message ${i}`);
+        assert.equal(new TextDecoder().decode(message.payload), `${i}`);
+      }
+      await sub.barrier();
+      await pub.disconnect();
+      await sub.disconnect();
+    });
+  });
+
+  Deno.test(
+    `${
+      v(version)
+    }: a take-over resumes unacknowledged messages on the new connection with DUP [MQTT-4.4.0-1]`,
+    async () => {
+      await withBroker({}, async ({ connect }) => {
+        const spec = version === 5
+          ? { version, clientId: "moving", clean: false, properties: [P.sessionExpiry(60)] }
+          : { version, clientId: "moving", clean: false };
+        const first = await connect(spec);
+        await subscribe(first, 1, [["mv", 1]]);
+        const pub = await connect({ version, clientId: "pub" });
+        await pub.send(publishPacket(version, { topic: "mv", payload: "m", qos: 1, id: 1 }));
+        await pub.expect(puback(version, 1));
+        await first.expect(publishPacket(version, { topic: "mv", payload: "m", qos: 1, id: 1 }));
+        const second = await connect(spec, true);
+        await first.expectDisconnect(0x8e);
+        await second.expect(publishPacket(version, { topic: "mv", payload: "m", qos: 1, id: 1, dup: true }));
+        await second.send(puback(version, 1));
+        await second.barrier();
+        await pub.disconnect();
+        await second.disconnect();
+      });
+    },
+  );
+}

@@ -293,7 +293,8 @@ export class WireClient {
   version: ProtocolVersion;
   readonly #stream: ByteStream;
   readonly #frames: Uint8Array[] = [];
-  #buffer: Uint8Array = new Uint8Array(0);
+  #buffer: Uint8Array = new Uint8Array(1024);
+  #length = 0;
   #ended = false;
   #endError: unknown;
   #wake: (() => void) | undefined;
@@ -312,7 +313,7 @@ export class WireClient {
       for (;;) {
         const n = await this.#stream.read(chunk);
         if (n === null) break;
-        this.#buffer = concat(this.#buffer, chunk.subarray(0, n));
+        this.#append(chunk.subarray(0, n));
         this.#split();
         this.#wake?.();
       }
@@ -326,25 +327,48 @@ export class WireClient {
     this.#wake?.();
   }
 
+  /** Appends to the receive buffer, doubling its capacity when full (big frames arrive in many reads). */
+  #append(data: Uint8Array): void {
+    const needed = this.#length + data.length;
+    if (needed > this.#buffer.length) {
+      const grown = new Uint8Array(Math.max(needed, this.#buffer.length * 2, 1024));
+      grown.set(this.#buffer.subarray(0, this.#length));
+      this.#buffer = grown;
+    }
+    this.#buffer.set(data, this.#length);
+    this.#length = needed;
+  }
+
+  /** Moves every whole frame out of the receive buffer, then compacts it once. */
   #split(): void {
+    const b = this.#buffer.subarray(0, this.#length);
+    let start = 0;
     for (;;) {
-      const b = this.#buffer;
       let length = 0;
       let multiplier = 1;
-      let i = 1;
-      for (;; i++) {
-        if (i >= b.length) return;
+      let i = start + 1;
+      let complete = false;
+      for (; i < b.length; i++) {
         length += (b[i]! & 0x7f) * multiplier;
         multiplier *= 128;
-        if ((b[i]! & 0x80) === 0) break;
-        if (i === 4) {
-          throw new Error(`broker sent a Remaining Length over 4 bytes: ${toHex(b.subarray(0, 5))}`);
+        if ((b[i]! & 0x80) === 0) {
+          complete = true;
+          break;
+        }
+        if (i - start === 4) {
+          throw new Error(
+            `broker sent a Remaining Length over 4 bytes: ${toHex(b.subarray(start, start + 5))}`,
+          );
         }
       }
-      const total = i + 1 + length;
-      if (b.length < total) return;
-      this.#frames.push(b.slice(0, total));
-      this.#buffer = b.slice(total);
+      const end = i + 1 + length;
+      if (!complete || end > b.length) break;
+      this.#frames.push(b.slice(start, end));
+      start = end;
+    }
+    if (start > 0) {
+      this.#buffer.copyWithin(0, start, this.#length);
+      this.#length -= start;
     }
   }
 
@@ -395,7 +419,8 @@ export class WireClient {
 
   /** Expects the next frame to be exactly `expected`. */
   async expect(expected: Uint8Array, what = "packet"): Promise<void> {
-    const frame = await this.next(`${what} ${toHex(expected)}`);
+    const frame = await this.next(`${what} ${toHex(expected.subarray(0, 64))}`);
+    if (frame.length === expected.length && frame.every((b, i) => b === expected[i])) return;
     assert.equal(toHex(frame), toHex(expected), `${what}: unexpected bytes`);
   }
 
