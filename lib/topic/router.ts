@@ -116,7 +116,7 @@ class Node {
   readonly parent: Node | undefined;
   readonly key: string;
   // Children by level. Most nodes have a single child, kept in two fields rather than a Map: less memory, and
-  // a string comparison instead of a hash lookup. `children` is only used from two children up.
+  // a string comparison instead of a hash lookup. `children` takes over from the second child on.
   onlyKey: string | undefined = undefined;
   onlyChild: Node | undefined = undefined;
   children: Map<string, Node> | undefined = undefined;
@@ -152,8 +152,10 @@ class ClientRecord {
   /** A small number naming the session in the router's per-session arrays; reused once the session is gone. */
   readonly number: number;
   readonly subscriptions = new Map<string, DirectEntry | SharedMember>();
-  /** Its non-shared subscriptions, the ones compared for overlaps. */
+  /** Its non-shared subscriptions, the ones compared for overlaps, and (in step) their filters and shapes. */
   readonly direct: DirectEntry[] = [];
+  readonly directFilters: string[] = [];
+  readonly directShapes: number[] = [];
   /** Past {@linkcode OVERLAP_SCAN_LIMIT}: every direct subscription is treated as overlapping. */
   crowded = false;
 
@@ -303,6 +305,8 @@ export class TopicRouter implements SubscriptionRouter {
       node.entries!.push(entry);
       this.#addOverlaps(entry);
       client.direct.push(entry);
+      client.directFilters.push(filter);
+      client.directShapes.push(filterShape(filter));
       client.subscriptions.set(filter, entry);
       this.#store(entry);
     } else {
@@ -358,6 +362,8 @@ export class TopicRouter implements SubscriptionRouter {
     }
     client.subscriptions.clear();
     client.direct.length = 0;
+    client.directFilters.length = 0;
+    client.directShapes.length = 0;
   }
 
   /** A session's subscriptions, in the order they were first made. */
@@ -525,9 +531,12 @@ export class TopicRouter implements SubscriptionRouter {
       return;
     }
     const filter = entry.subscription.filter;
-    for (let i = 0; i < direct.length; i++) {
+    const shape = filterShape(filter);
+    const filters = client.directFilters;
+    const shapes = client.directShapes;
+    for (let i = 0; i < filters.length; i++) {
+      if (!shapesMayOverlap(shape, shapes[i]!) || !filtersOverlap(filter, filters[i]!)) continue;
       const other = direct[i]!;
-      if (!filtersOverlap(filter, other.subscription.filter)) continue;
       entry.overlaps++;
       if (other.overlaps++ === 0) this.#store(other);
     }
@@ -537,9 +546,15 @@ export class TopicRouter implements SubscriptionRouter {
   #removeOverlaps(entry: DirectEntry): void {
     const client = entry.client;
     const direct = client.direct;
+    const filters = client.directFilters;
+    const shapes = client.directShapes;
     const moved = direct.pop()!;
+    const movedFilter = filters.pop()!;
+    const movedShape = shapes.pop()!;
     if (moved !== entry) {
       direct[entry.directIndex] = moved;
+      filters[entry.directIndex] = movedFilter;
+      shapes[entry.directIndex] = movedShape;
       moved.directIndex = entry.directIndex;
     }
     if (client.crowded) {
@@ -549,12 +564,7 @@ export class TopicRouter implements SubscriptionRouter {
       for (const other of direct) other.overlaps = 0;
       for (let i = 0; i < direct.length; i++) {
         for (let j = i + 1; j < direct.length; j++) {
-          if (
-            filtersOverlap(
-              direct[i]!.subscription.filter,
-              direct[j]!.subscription.filter,
-            )
-          ) {
+          if (shapesMayOverlap(shapes[i]!, shapes[j]!) && filtersOverlap(filters[i]!, filters[j]!)) {
             direct[i]!.overlaps++;
             direct[j]!.overlaps++;
           }
@@ -565,12 +575,10 @@ export class TopicRouter implements SubscriptionRouter {
     }
     if (entry.overlaps === 0) return;
     const filter = entry.subscription.filter;
-    for (let i = 0; i < direct.length; i++) {
-      const other = direct[i]!;
-      if (
-        filtersOverlap(filter, other.subscription.filter) &&
-        --other.overlaps === 0
-      ) this.#store(other);
+    const shape = filterShape(filter);
+    for (let i = 0; i < filters.length; i++) {
+      if (!shapesMayOverlap(shape, shapes[i]!) || !filtersOverlap(filter, filters[i]!)) continue;
+      if (--direct[i]!.overlaps === 0) this.#store(direct[i]!);
     }
   }
 
@@ -628,7 +636,9 @@ export class TopicRouter implements SubscriptionRouter {
     }
     if (node.onlyKey === level) return node.onlyChild;
     const child = this.#newNode(node, level);
-    node.children = new Map([[node.onlyKey!, node.onlyChild], [level, child]]);
+    node.children = new Map();
+    node.children.set(node.onlyKey!, node.onlyChild);
+    node.children.set(level, child);
     node.onlyKey = undefined;
     node.onlyChild = undefined;
     return child;
@@ -694,21 +704,62 @@ export class TopicRouter implements SubscriptionRouter {
         parent.onlyKey = undefined;
         parent.onlyChild = undefined;
       } else {
-        const children = parent.children!;
-        children.delete(current.key);
-        if (children.size === 1) {
-          // Back to a single child.
-          for (const [key, child] of children) {
-            parent.onlyKey = key;
-            parent.onlyChild = child;
-          }
-          parent.children = undefined;
-        }
+        // A Map stays until its last child goes, so that churn around two children does not convert back and
+        // forth.
+        parent.children!.delete(current.key);
+        if (parent.children!.size === 0) parent.children = undefined;
       }
       this.#nodeCount--;
       current = parent;
     }
   }
+}
+
+// A filter's shape, a small integer that rules out most pairs of a session's filters without reading them:
+// bits 0-1 say whether it has a "+" or "#" level, bits 2-6 hold its depth (31 for 31 levels or more), and bits
+// 7-26 a 5-bit hash of each of its first four levels (0 for a wildcard or a missing level).
+const SHAPE_PLUS = 0b01;
+const SHAPE_HASH = 0b10;
+const SHAPE_WILD = 0b11;
+const SHAPE_LEVELS = 4;
+
+function filterShape(filter: string): number {
+  let level = 0;
+  let bits = 0;
+  let hashes = 0;
+  let hash = 0;
+  let start = 0;
+  for (let i = 0; i <= filter.length; i++) {
+    const c = i === filter.length ? SLASH : filter.charCodeAt(i);
+    if (c !== SLASH) {
+      hash = (hash * 31 + c) & 0xffff;
+      continue;
+    }
+    const wildcard = i === start + 1 &&
+      (filter.charCodeAt(start) === PLUS || filter.charCodeAt(start) === HASH);
+    if (wildcard) bits |= filter.charCodeAt(start) === PLUS ? SHAPE_PLUS : SHAPE_HASH;
+    else if (level < SHAPE_LEVELS) hashes |= ((hash % 31) + 1) << (5 * level);
+    level++;
+    hash = 0;
+    start = i + 1;
+  }
+  return (hashes << 7) | (Math.min(level, 31) << 2) | bits;
+}
+
+/**
+ * A cheap first test for {@linkcode filtersOverlap}: two different filters without wildcards never match the
+ * same topic, nor do two without "#" of different depths, nor two with different words on the same level.
+ */
+function shapesMayOverlap(a: number, b: number): boolean {
+  const bits = a | b;
+  if ((bits & SHAPE_WILD) === 0) return false;
+  if ((bits & SHAPE_HASH) === 0 && ((a >>> 2) & 31) !== ((b >>> 2) & 31)) return false;
+  for (let shift = 7; shift < 7 + 5 * SHAPE_LEVELS; shift += 5) {
+    const ha = (a >>> shift) & 31;
+    const hb = (b >>> shift) & 31;
+    if (ha !== 0 && hb !== 0 && ha !== hb) return false;
+  }
+  return true;
 }
 
 /**
