@@ -225,15 +225,15 @@ export class TopicRouter implements SubscriptionRouter {
   #clients = new Map<string, ClientRecord>();
   #size = 0;
   #nodeCount = 0;
-  // State of the match() call in progress, kept here so the recursive walk passes only what changes.
-  #stamp = 0;
+  #freeNumbers: number[] = [];
+  #nextNumber = 0;
   // Per session number: the match() call that last delivered to it through an `OVERLAPS` subscription, where in
   // that call's output the delivery is, and the call in which that delivery became a merged copy.
   #stamps = new Float64Array(64);
   #slots = new Int32Array(64);
   #mergedStamps = new Float64Array(64);
-  #freeNumbers: number[] = [];
-  #nextNumber = 0;
+  // State of the match() call in progress, kept here so the recursive walk passes only what changes.
+  #stamp = 0;
   #out: Delivery[] = IDLE;
   #publisherId: string | undefined = undefined;
   #isAvailable: ((clientId: string) => boolean) | undefined = undefined;
@@ -264,11 +264,7 @@ export class TopicRouter implements SubscriptionRouter {
     if (existing !== undefined) {
       existing.subscription = subscription; // [MQTT-3.8.4-3]
       if (existing.shared) {
-        existing.delivery = sharedDelivery(
-          clientId,
-          subscription,
-          existing.group,
-        );
+        existing.delivery = sharedDelivery(clientId, subscription, existing.group);
       } else {
         existing.delivery = directDelivery(clientId, subscription);
         this.#store(existing);
@@ -303,10 +299,11 @@ export class TopicRouter implements SubscriptionRouter {
       node.deliveries.push(delivery);
       node.flags!.push(client.number << CLIENT_SHIFT);
       node.entries!.push(entry);
-      this.#addOverlaps(entry);
+      const shape = filterShape(filter);
+      this.#addOverlaps(entry, shape);
       client.direct.push(entry);
       client.directFilters.push(filter);
-      client.directShapes.push(filterShape(filter));
+      client.directShapes.push(shape);
       client.subscriptions.set(filter, entry);
       this.#store(entry);
     } else {
@@ -318,13 +315,7 @@ export class TopicRouter implements SubscriptionRouter {
         node.groups.set(shared.group, group);
       }
       const delivery = sharedDelivery(clientId, subscription, group);
-      const member: SharedMember = {
-        shared: true,
-        client,
-        group,
-        subscription,
-        delivery,
-      };
+      const member: SharedMember = { shared: true, client, group, subscription, delivery };
       group.members.push(member);
       client.subscriptions.set(filter, member);
     }
@@ -356,9 +347,7 @@ export class TopicRouter implements SubscriptionRouter {
     // The session goes away whole, so its overlap counts need no upkeep.
     for (const entry of client.subscriptions.values()) {
       this.#size--;
-      this.#prune(
-        entry.shared ? this.#removeMember(entry) : this.#removeDirect(entry),
-      );
+      this.#prune(entry.shared ? this.#removeMember(entry) : this.#removeDirect(entry));
     }
     client.subscriptions.clear();
     client.direct.length = 0;
@@ -370,10 +359,7 @@ export class TopicRouter implements SubscriptionRouter {
   subscriptionsOf(clientId: string): readonly Subscription[] {
     const client = this.#clients.get(clientId);
     if (client === undefined) return [];
-    return Array.from(
-      client.subscriptions.values(),
-      (entry) => entry.subscription,
-    );
+    return Array.from(client.subscriptions.values(), (entry) => entry.subscription);
   }
 
   /**
@@ -441,18 +427,14 @@ export class TopicRouter implements SubscriptionRouter {
           const flag = flags[i]!;
           const delivery = deliveries[i]!;
           if ((flag & FLAG_BITS) === 0) out.push(delivery);
-          else if (
-            (flag & NO_LOCAL) !== 0 && delivery.clientId === this.#publisherId
-          ) continue; // [MQTT-3.8.3-3]
+          else if ((flag & NO_LOCAL) !== 0 && delivery.clientId === this.#publisherId) continue; // [MQTT-3.8.3-3]
           else if ((flag & OVERLAPS) === 0) out.push(delivery);
           else this.#merge(flag >>> CLIENT_SHIFT, delivery);
         }
       }
     }
     if (node.groups !== undefined) {
-      for (const group of node.groups.values()) {
-        this.#out.push(this.#pick(group));
-      }
+      for (const group of node.groups.values()) this.#out.push(this.#pick(group));
     }
   }
 
@@ -482,9 +464,7 @@ export class TopicRouter implements SubscriptionRouter {
     if (delivery.qos > target.qos) target.qos = delivery.qos;
     if (delivery.retainAsPublished) target.retainAsPublished = true;
     if (delivery.subscriptionIds.length > 0) {
-      target.subscriptionIds = target.subscriptionIds.concat(
-        delivery.subscriptionIds,
-      );
+      target.subscriptionIds = target.subscriptionIds.concat(delivery.subscriptionIds);
     }
   }
 
@@ -521,7 +501,7 @@ export class TopicRouter implements SubscriptionRouter {
   }
 
   /** Counts the new entry's overlaps with the session's other direct subscriptions (not yet including it). */
-  #addOverlaps(entry: DirectEntry): void {
+  #addOverlaps(entry: DirectEntry, shape: number): void {
     const client = entry.client;
     const direct = client.direct;
     if (client.crowded) return;
@@ -531,7 +511,6 @@ export class TopicRouter implements SubscriptionRouter {
       return;
     }
     const filter = entry.subscription.filter;
-    const shape = filterShape(filter);
     const filters = client.directFilters;
     const shapes = client.directShapes;
     for (let i = 0; i < filters.length; i++) {
