@@ -389,7 +389,9 @@ export class Broker implements BrokerCore {
         store: this.store,
       });
       session.disconnectedAt = stored.disconnectedAt ?? now;
-      if (stored.username !== undefined) session.identity = { clientId: stored.clientId, username: stored.username };
+      if (stored.username !== undefined) {
+        session.identity = { clientId: stored.clientId, username: stored.username };
+      }
       for (const subscription of stored.subscriptions) this.router.subscribe(stored.clientId, subscription);
       session.restore(stored.outgoing, stored.incoming);
       this.#sessions.set(stored.clientId, session);

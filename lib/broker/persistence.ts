@@ -39,6 +39,8 @@ export interface StoredSession {
   /** When the client went away (ms since the epoch); absent while it is connected. */
   readonly disconnectedAt?: number;
   readonly subscriptions: readonly Subscription[];
+  /** The user name of the session's owner, for authorizing deliveries while it is offline. */
+  readonly username?: string;
 }
 
 /** Where an outgoing QoS 1/2 message is in its flow. */

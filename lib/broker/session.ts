@@ -206,6 +206,7 @@ export class Session {
       protocolVersion: this.protocolVersion,
       expiryInterval: this.expiryInterval,
       ...(this.disconnectedAt === undefined ? {} : { disconnectedAt: this.disconnectedAt }),
+      ...(this.identity.username === undefined ? {} : { username: this.identity.username }),
       subscriptions,
     };
   }

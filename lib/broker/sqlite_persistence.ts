@@ -9,7 +9,7 @@
  *
  * Schema (version {@linkcode SQLITE_SCHEMA_VERSION}, in `PRAGMA user_version`; `application_id` "MQTT"):
  * - `retained(topic PK, …message)` and `wills(client_id PK, send_at, …message)`: one message each, inline.
- * - `sessions(client_id PK, protocol_version, expiry_interval, disconnected_at, subscriptions JSON)`.
+ * - `sessions(client_id PK, protocol_version, expiry_interval, disconnected_at, subscriptions JSON, username)`.
  * - `messages(id PK, …message)`, referenced by `outgoing(client_id, seq PK, message_id, qos, retain,
  *   subscription_ids JSON, packet_id, state)`: a message queued to many sessions is stored once, and is deleted
  *   by the commit that removes its last outgoing row.
@@ -105,6 +105,8 @@ const MIGRATIONS: readonly string[] = [
     ${MESSAGE_COLUMNS});
   PRAGMA application_id = ${APPLICATION_ID};
   `,
+  // 2: the owner's user name, so deliveries to an offline session are authorized as that user after a restart.
+  `ALTER TABLE sessions ADD COLUMN username TEXT;`,
 ];
 
 /** The schema version this code writes; a store with a higher `user_version` is refused. */
@@ -416,7 +418,7 @@ export class SqlitePersistence implements Persistence {
     );
 
     const sessions = rows(
-      "SELECT client_id, protocol_version, expiry_interval, disconnected_at, subscriptions FROM sessions",
+      "SELECT client_id, protocol_version, expiry_interval, disconnected_at, subscriptions, username FROM sessions",
     ).map((row): LoadedSession => {
       const clientId = row[0] as string;
       const session: Mutable<LoadedSession> = {
@@ -428,6 +430,7 @@ export class SqlitePersistence implements Persistence {
         incoming: incoming.get(clientId) ?? [],
       };
       if (row[3] !== null) session.disconnectedAt = row[3] as number;
+      if (row[5] !== null && row[5] !== undefined) session.username = row[5] as string;
       return session;
     });
     return { retained, sessions, wills };
@@ -449,6 +452,7 @@ export class SqlitePersistence implements Persistence {
           session.expiryInterval,
           session.disconnectedAt ?? null,
           JSON.stringify(session.subscriptions.map(subscriptionToTuple)),
+          session.username ?? null,
         );
         return;
       }
@@ -547,10 +551,10 @@ function prepare(db: DatabaseSync): Statements {
     putRetained: p(`INSERT OR REPLACE INTO retained (${MESSAGE_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
     deleteRetained: p("DELETE FROM retained WHERE topic = ?"),
     putSession: p(
-      `INSERT INTO sessions (client_id, protocol_version, expiry_interval, disconnected_at, subscriptions)
-      VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET protocol_version = excluded.protocol_version,
+      `INSERT INTO sessions (client_id, protocol_version, expiry_interval, disconnected_at, subscriptions, username)
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET protocol_version = excluded.protocol_version,
       expiry_interval = excluded.expiry_interval, disconnected_at = excluded.disconnected_at,
-      subscriptions = excluded.subscriptions`,
+      subscriptions = excluded.subscriptions, username = excluded.username`,
     ),
     sessionExists: p("SELECT 1 FROM sessions WHERE client_id = ?"),
     deleteSessionOutgoing: p("DELETE FROM outgoing WHERE client_id = ?"),

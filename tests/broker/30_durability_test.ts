@@ -48,13 +48,16 @@ async function startBroker(db: string): Promise<BrokerProcess> {
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   let port = 0;
+  // Never hang on a broker that does not say where it listens.
+  const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
   while (port === 0) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`broker exited before listening: ${text}`);
     text += value;
-    const match = text.match(/listening on 127\.0\.0\.1:(\d+)/);
+    const match = text.match(/listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/);
     if (match) port = Number(match[1]);
   }
+  clearTimeout(guard);
   const output = (async () => {
     for (;;) {
       const { value, done } = await reader.read();
