@@ -26,6 +26,9 @@ import { encodeAuth } from "../packet/auth.ts";
  * Encodes `packet` for `version` into one exactly-sized buffer. CONNECT uses its own `protocolVersion`. Fields a
  * version cannot carry (v5 properties and reason codes on v3) are left out.
  *
+ * A packet of up to 1 KiB is a view into a shared 16 KiB slab (a buffer per packet costs more than encoding it):
+ * use the view, not its `.buffer`, and `slice()` it to keep it for long without keeping the slab alive.
+ *
  * @example
  * ```ts
  * import { encode } from "./encode.ts";

@@ -1,7 +1,7 @@
 /**
  * The streaming framer: turns arbitrary chunks of a byte stream into whole MQTT frames. It refuses a Remaining
  * Length above the maximum packet size as soon as the fixed header is read, before buffering the body, and a
- * Remaining Length longer than 4 bytes [MQTT-1.5.5-1].
+ * Remaining Length longer than 4 bytes or not in its shortest form [MQTT-1.5.5-1].
  *
  * @module
  */
@@ -9,10 +9,13 @@
 import { malformed, MqttError } from "../mqtt_error.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import { VARINT_MAX } from "./varint.ts";
+import { slice } from "./reader.ts";
 
 /** One whole frame: the first byte and the body (a view, valid until the next {@linkcode Framer.push}). */
 export interface Frame {
+  /** The first byte: packet type and flags. */
   readonly header: number;
+  /** The Remaining Length bytes. */
   readonly body: Uint8Array;
 }
 
@@ -51,6 +54,7 @@ export class Framer {
   /** Total length of the incomplete frame when its fixed header has been read, else 0. */
   #expected = 0;
 
+  /** A framer for one byte stream. */
   constructor(options: FramerOptions = {}) {
     this.maxPacketSize = options.maxPacketSize ?? VARINT_MAX + 5;
   }
@@ -75,7 +79,10 @@ export class Framer {
     const needed = this.#carryLength + chunk.length;
     let carry = this.#carry!;
     if (needed > carry.length) {
-      const grown = new Uint8Array(Math.max(needed, this.#expected, carry.length * 2));
+      // Grow with the bytes that arrived, not with the length the header claims: a 5-byte header must not make
+      // us allocate 256 MB. Doubling keeps a large frame to a logarithmic number of copies.
+      const cap = this.#expected > 0 ? this.#expected : Infinity;
+      const grown = new Uint8Array(Math.max(needed, Math.min(carry.length * 2, cap)));
       grown.set(carry.subarray(0, this.#carryLength));
       carry = this.#carry = grown;
     }
@@ -92,7 +99,7 @@ export class Framer {
     if (this.#chunkIsCarry && this.#pos === 0) {
       this.#carryLength = rest.length; // still accumulating one frame: the carry already holds it
     } else {
-      const capacity = Math.max(rest.length, this.#expected, 256);
+      const capacity = Math.max(rest.length, Math.min(this.#expected, PREALLOCATE_MAX), 256);
       let target = this.#carry;
       if (this.#chunkIsCarry || target === undefined || target.length < capacity) {
         target = new Uint8Array(capacity);
@@ -108,7 +115,8 @@ export class Framer {
 
   /**
    * The next whole frame, or undefined when more bytes are needed.
-   * @throws {MqttError} 0x81 for a Remaining Length over 4 bytes, 0x95 for a packet over the maximum size.
+   * @throws {MqttError} 0x81 for a Remaining Length over 4 bytes or not in its shortest form, 0x95 for a packet
+   * over the maximum size.
    */
   next(): Frame | undefined {
     const chunk = this.#chunk;
@@ -130,7 +138,10 @@ export class Framer {
       }
       const byte = chunk[i++]!;
       length += (byte & 0x7f) * multiplier;
-      if ((byte & 0x80) === 0) break;
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && multiplier > 1) throw nonMinimal();
+        break;
+      }
       if (i - start - 1 >= 4) {
         throw malformed("Cannot decode packet: Remaining Length is longer than 4 bytes [MQTT-1.5.5-1]");
       }
@@ -151,10 +162,18 @@ export class Framer {
       return undefined;
     }
     this.#pos = i + length;
-    return { header: chunk[start]!, body: chunk.subarray(i, i + length) };
+    return { header: chunk[start]!, body: slice(chunk, i, length) };
   }
+}
+
+function nonMinimal(): MqttError {
+  return malformed(
+    "Cannot decode packet: Remaining Length does not use the fewest bytes possible [MQTT-1.5.5-1]",
+  );
 }
 
 const EMPTY = new Uint8Array(0);
 /** A carry buffer larger than this is dropped once drained, so an idle connection does not pin it. */
 const CARRY_KEEP = 65_536;
+/** The most the framer allocates ahead of bytes received, on the word of a frame's Remaining Length. */
+const PREALLOCATE_MAX = 65_536;

@@ -7,13 +7,39 @@
 import { varintLength, writeVarint } from "./varint.ts";
 import { writeUtf8 } from "./utf8.ts";
 
+/**
+ * Packets up to this many bytes are carved out of a shared slab instead of getting their own ArrayBuffer: a
+ * backing store per packet costs more than encoding it (bench/codec_bench.ts measures encode).
+ */
+const POOLED_MAX = 1024;
+/** The slab size; one slab holds about 180 small PUBLISH packets. */
+const SLAB_SIZE = 16 * 1024;
+let slab = new ArrayBuffer(SLAB_SIZE);
+let slabUsed = 0;
+
+/**
+ * A zero-filled `Uint8Array` of `size` bytes for an encoded packet. Below {@linkcode POOLED_MAX} it is a view into
+ * a shared slab (as Node's `Buffer.allocUnsafe` pool, but zeroed): use the view, never its `.buffer`.
+ */
+export function allocate(size: number): Uint8Array {
+  if (size > POOLED_MAX) return new Uint8Array(size);
+  if (slabUsed + size > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const bytes = new Uint8Array(slab, slabUsed, size);
+  slabUsed += size;
+  return bytes;
+}
+
 /** A cursor over a preallocated buffer. */
 export class Writer {
   readonly bytes: Uint8Array;
   pos: number;
 
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
+  /** A writer over `bytes`, by default a new buffer of `size` bytes (not pooled: the caller may keep it). */
+  constructor(size: number, bytes: Uint8Array = new Uint8Array(size)) {
+    this.bytes = bytes;
     this.pos = 0;
   }
 
@@ -58,9 +84,13 @@ export class Writer {
   }
 }
 
-/** Allocates a whole packet (fixed header included) and writes the fixed header; the body follows. */
+/**
+ * Allocates a whole packet (fixed header included, from the shared slab when small, see {@linkcode allocate})
+ * and writes the fixed header; the body follows.
+ */
 export function startPacket(header: number, remainingLength: number): Writer {
-  const writer = new Writer(1 + varintLength(remainingLength) + remainingLength);
+  const size = 1 + varintLength(remainingLength) + remainingLength;
+  const writer = new Writer(size, allocate(size));
   writer.u8(header);
   writer.varint(remainingLength);
   return writer;
