@@ -23,23 +23,38 @@ export interface AckFields {
 }
 
 /** Decodes an acknowledgement body of packet type `type`. */
-export function decodeAck(reader: Reader, type: 4 | 5 | 6 | 7, version: ProtocolVersion): AckFields {
-  const name = packetName(type);
+export function decodeAck<T extends 4 | 5 | 6 | 7>(
+  reader: Reader,
+  type: T,
+  version: ProtocolVersion,
+): AckFields & { readonly type: T } {
   const packetId = reader.u16("packet identifier");
-  if (packetId === 0) throw malformed(`Cannot decode ${name}: packet identifier is 0 [MQTT-2.2.1-3]`);
-  let reasonCode = 0;
-  let properties: Properties | undefined;
+  if (packetId === 0) {
+    throw malformed(`Cannot decode ${packetName(type)}: packet identifier is 0 [MQTT-2.2.1-3]`);
+  }
+  const packet: { type: T; packetId: number; reasonCode: number; properties?: Properties } = {
+    type,
+    packetId,
+    reasonCode: 0,
+  };
   if (version === 5 && reader.remaining > 0) {
-    reasonCode = reader.u8("reason code");
+    const reasonCode = reader.u8("reason code");
     if (!VALID_REASON_CODES[type]!.has(reasonCode)) {
       throw protocolError(
-        `Cannot decode ${name}: reason code 0x${reasonCode.toString(16)} is not valid here`,
+        `Cannot decode ${packetName(type)}: reason code 0x${
+          reasonCode.toString(16)
+        } is not valid here [MQTT-3.${type}.2-1]`,
       );
     }
-    if (reader.remaining > 0) properties = readProperties(reader, type as PropertyContext);
+    packet.reasonCode = reasonCode;
+    // Below 4 bytes there is no Property Length and 0 is used (section 3.4.2.2.1).
+    if (reader.remaining > 0) {
+      const properties = readProperties(reader, type as PropertyContext);
+      if (properties !== undefined) packet.properties = properties;
+    }
   }
   reader.expectEnd();
-  return { packetId, reasonCode, ...(properties === undefined ? {} : { properties }) };
+  return packet;
 }
 
 /** Encodes an acknowledgement, with the shortest form v5 allows (section 3.4.2.1). */
@@ -47,10 +62,15 @@ export function encodeAck(header: number, ack: AckFields, version: ProtocolVersi
   const props = version === 5 ? ack.properties : undefined;
   const propsLength = propertiesLength(props);
   if (version < 5 || (ack.reasonCode === 0 && propsLength === 0)) {
-    return Uint8Array.of(header, 2, ack.packetId >>> 8, ack.packetId & 0xff);
+    const w = startPacket(header, 2);
+    w.u16(ack.packetId);
+    return w.bytes;
   }
   if (propsLength === 0) {
-    return Uint8Array.of(header, 3, ack.packetId >>> 8, ack.packetId & 0xff, ack.reasonCode);
+    const w = startPacket(header, 3);
+    w.u16(ack.packetId);
+    w.u8(ack.reasonCode);
+    return w.bytes;
   }
   const w = startPacket(header, 3 + varintLength(propsLength) + propsLength);
   w.u16(ack.packetId);

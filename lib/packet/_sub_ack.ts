@@ -36,14 +36,16 @@ export function decodeSubAck(reader: Reader, type: 9 | 11, version: ProtocolVers
     while (reader.remaining > 0) {
       const code = reader.u8("reason code");
       if (!valid.has(code)) {
-        throw protocolError(`Cannot decode ${name}: reason code 0x${code.toString(16)} is not valid here`);
+        throw protocolError(
+          `Cannot decode ${name}: reason code 0x${code.toString(16)} is not valid here [MQTT-3.${type}.3-2]`,
+        );
       }
       reasonCodes.push(code);
     }
     if (reasonCodes.length === 0) throw protocolError(`Cannot decode ${name}: no reason code in the payload`);
   }
   reader.expectEnd();
-  return { packetId, reasonCodes, ...(properties === undefined ? {} : { properties }) };
+  return properties === undefined ? { packetId, reasonCodes } : { packetId, reasonCodes, properties };
 }
 
 /** Encodes a SUBACK or UNSUBACK with first byte `header`. */

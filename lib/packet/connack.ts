@@ -4,7 +4,7 @@
  * @module
  */
 
-import { malformed } from "../mqtt_error.ts";
+import { malformed, protocolError } from "../mqtt_error.ts";
 import type { Reader } from "../codec/reader.ts";
 import { startPacket } from "../codec/writer.ts";
 import { varintLength } from "../codec/varint.ts";
@@ -15,13 +15,18 @@ import {
   readProperties,
   writeProperties,
 } from "./properties.ts";
+import { VALID_REASON_CODES } from "./reason_code.ts";
 import { PACKET_TYPE, type ProtocolVersion } from "./packet_type.ts";
 
 /** A CONNACK packet. For v3 `reasonCode` is the 3.1.1 return code (0..5). */
 export interface ConnackPacket {
+  /** The control packet type (2). */
   readonly type: typeof PACKET_TYPE.CONNACK;
+  /** Whether the server resumed a stored session [MQTT-3.2.2-3]. */
   readonly sessionPresent: boolean;
+  /** v5 reason code, or the 3.1/3.1.1 return code (0..5). */
   readonly reasonCode: number;
+  /** v5 properties; absent when there are none, and always before 5.0. */
   readonly properties?: Properties;
 }
 
@@ -32,25 +37,39 @@ export function decodeConnack(reader: Reader, version: ProtocolVersion): Connack
     throw malformed("Cannot decode CONNACK: reserved acknowledge flags are set [MQTT-3.2.2-1]");
   }
   const reasonCode = reader.u8("reason code");
-  const properties = version === 5 ? readProperties(reader, PROPERTY_CONTEXT.CONNACK) : undefined;
-  reader.expectEnd();
-  return {
+  if (version === 5 ? !VALID_REASON_CODES[PACKET_TYPE.CONNACK]!.has(reasonCode) : reasonCode > 5) {
+    throw protocolError(
+      `Cannot decode CONNACK: reason code 0x${reasonCode.toString(16)} is not valid here [MQTT-3.2.2-8]`,
+    );
+  }
+  const sessionPresent = (flags & 1) === 1;
+  if (sessionPresent && reasonCode !== 0) {
+    throw protocolError(
+      "Cannot decode CONNACK: Session Present is set with a failure reason code [MQTT-3.2.2-6]",
+    );
+  }
+  const packet: { -readonly [K in keyof ConnackPacket]: ConnackPacket[K] } = {
     type: PACKET_TYPE.CONNACK,
-    sessionPresent: (flags & 1) === 1,
+    sessionPresent,
     reasonCode,
-    ...(properties === undefined ? {} : { properties }),
   };
+  if (version === 5) {
+    const properties = readProperties(reader, PROPERTY_CONTEXT.CONNACK);
+    if (properties !== undefined) packet.properties = properties;
+  }
+  reader.expectEnd();
+  return packet;
 }
 
 /** Encodes a CONNACK packet. */
 export function encodeConnack(packet: ConnackPacket, version: ProtocolVersion): Uint8Array {
-  if (version < 5) {
-    return Uint8Array.of(PACKET_TYPE.CONNACK << 4, 2, packet.sessionPresent ? 1 : 0, packet.reasonCode);
-  }
-  const propsLength = propertiesLength(packet.properties);
-  const w = startPacket(PACKET_TYPE.CONNACK << 4, 2 + varintLength(propsLength) + propsLength);
+  const propsLength = version === 5 ? propertiesLength(packet.properties) : 0;
+  const w = startPacket(
+    PACKET_TYPE.CONNACK << 4,
+    version === 5 ? 2 + varintLength(propsLength) + propsLength : 2,
+  );
   w.u8(packet.sessionPresent ? 1 : 0);
   w.u8(packet.reasonCode);
-  writeProperties(w, packet.properties, propsLength);
+  if (version === 5) writeProperties(w, packet.properties, propsLength);
   return w.bytes;
 }

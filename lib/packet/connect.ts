@@ -4,7 +4,7 @@
  * @module
  */
 
-import { malformed, MqttError, protocolError } from "../mqtt_error.ts";
+import { malformed, MqttError } from "../mqtt_error.ts";
 import type { Reader } from "../codec/reader.ts";
 import { startPacket } from "../codec/writer.ts";
 import { utf8Length } from "../codec/utf8.ts";
@@ -21,9 +21,13 @@ import { PACKET_TYPE, type ProtocolVersion, type QoS } from "./packet_type.ts";
 
 /** The will message a CONNECT carries (section 3.1.3.2 - 3.1.3.4). */
 export interface WillMessage {
+  /** The topic the will message is published to. */
   readonly topic: string;
+  /** The will message payload. */
   readonly payload: Uint8Array;
+  /** The QoS of the will message. */
   readonly qos: QoS;
+  /** Whether the will message is retained. */
   readonly retain: boolean;
   /** v5 will properties (Will Delay Interval, Message Expiry, ...). */
   readonly properties?: Properties;
@@ -31,17 +35,23 @@ export interface WillMessage {
 
 /** A CONNECT packet. */
 export interface ConnectPacket {
+  /** The control packet type (1). */
   readonly type: typeof PACKET_TYPE.CONNECT;
   /** 3 = MQTT 3.1 (`MQIsdp`), 4 = 3.1.1, 5 = 5.0. */
   readonly protocolVersion: ProtocolVersion;
+  /** The client identifier; from 3.1.1 it may be empty, and the server assigns one. */
   readonly clientId: string;
   /** Clean Session (v3) / Clean Start (v5). */
   readonly cleanStart: boolean;
   /** Seconds; 0 turns keep-alive off. */
   readonly keepAlive: number;
+  /** User Name, present when the User Name Flag is set. */
   readonly username?: string;
+  /** Password, present when the Password Flag is set (from 5.0 also without a user name). */
   readonly password?: Uint8Array;
+  /** The will message, present when the Will Flag is set. */
   readonly will?: WillMessage;
+  /** v5 properties; absent when there are none, and always before 5.0. */
   readonly properties?: Properties;
 }
 
@@ -51,7 +61,11 @@ const PROTOCOL_NAME: Record<ProtocolVersion, string> = { 3: "MQIsdp", 4: "MQTT",
 export function decodeConnect(reader: Reader): ConnectPacket {
   const name = reader.utf8("protocol name");
   if (name !== "MQTT" && name !== "MQIsdp") {
-    throw protocolError(`Cannot decode CONNECT: protocol name is "${name}", not "MQTT" [MQTT-3.1.2-1]`);
+    // 0x84 lets a server reveal it speaks MQTT with a CONNACK before closing [MQTT-3.1.2-1].
+    throw new MqttError(
+      REASON_CODE.UnsupportedProtocolVersion,
+      `Cannot decode CONNECT: protocol name is "${name}", not "MQTT" [MQTT-3.1.2-1]`,
+    );
   }
   const level = reader.u8("protocol level");
   if ((level !== 3 && level !== 4 && level !== 5) || PROTOCOL_NAME[level] !== name) {
@@ -69,12 +83,12 @@ export function decodeConnect(reader: Reader): ConnectPacket {
   const willRetain = (flags & 0x20) !== 0;
   const hasPassword = (flags & 0x40) !== 0;
   const hasUsername = (flags & 0x80) !== 0;
-  if (willQoS === 3) throw malformed("Cannot decode CONNECT: Will QoS is 3 [MQTT-3.1.2-12]");
+  if (willQoS === 3) throw malformed("Cannot decode CONNECT: Will QoS is 3 [MQTT-3.1.2-14]");
   if (!willFlag && willQoS !== 0) {
-    throw malformed("Cannot decode CONNECT: Will QoS is set without the Will Flag [MQTT-3.1.2-11]");
+    throw malformed("Cannot decode CONNECT: Will QoS is set without the Will Flag [MQTT-3.1.2-13]");
   }
   if (!willFlag && willRetain) {
-    throw malformed("Cannot decode CONNECT: Will Retain is set without the Will Flag [MQTT-3.1.2-13]");
+    throw malformed("Cannot decode CONNECT: Will Retain is set without the Will Flag [MQTT-3.1.2-15]");
   }
   if (version < 5 && hasPassword && !hasUsername) {
     throw malformed("Cannot decode CONNECT: a password without a user name [MQTT-3.1.2-22]");

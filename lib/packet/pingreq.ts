@@ -5,10 +5,12 @@
  */
 
 import type { Reader } from "../codec/reader.ts";
+import { startPacket } from "../codec/writer.ts";
 import { PACKET_TYPE } from "./packet_type.ts";
 
 /** A PINGREQ packet. */
 export interface PingreqPacket {
+  /** The control packet type (12). */
   readonly type: typeof PACKET_TYPE.PINGREQ;
 }
 
@@ -23,5 +25,5 @@ export function decodePingreq(reader: Reader): PingreqPacket {
 
 /** Encodes a PINGREQ packet. */
 export function encodePingreq(): Uint8Array {
-  return Uint8Array.of(PACKET_TYPE.PINGREQ << 4, 0);
+  return startPacket(PACKET_TYPE.PINGREQ << 4, 0).bytes;
 }

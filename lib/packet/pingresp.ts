@@ -5,10 +5,12 @@
  */
 
 import type { Reader } from "../codec/reader.ts";
+import { startPacket } from "../codec/writer.ts";
 import { PACKET_TYPE } from "./packet_type.ts";
 
 /** A PINGRESP packet. */
 export interface PingrespPacket {
+  /** The control packet type (13). */
   readonly type: typeof PACKET_TYPE.PINGRESP;
 }
 
@@ -23,5 +25,5 @@ export function decodePingresp(reader: Reader): PingrespPacket {
 
 /** Encodes a PINGRESP packet. */
 export function encodePingresp(): Uint8Array {
-  return Uint8Array.of(PACKET_TYPE.PINGRESP << 4, 0);
+  return startPacket(PACKET_TYPE.PINGRESP << 4, 0).bytes;
 }

@@ -96,8 +96,11 @@ export type PropertyContext = (typeof PROPERTY_CONTEXT)[keyof typeof PROPERTY_CO
 
 /** One row of the property table. */
 export interface PropertySpec {
+  /** The property identifier (table 2-4). */
   readonly id: number;
+  /** Its field in {@linkcode Properties}. */
   readonly key: keyof Properties;
+  /** Its wire type. */
   readonly type: PropertyType;
   /** Bit `1 << context` set for each context the property may appear in. */
   readonly contexts: number;
@@ -226,6 +229,13 @@ export function readProperties(reader: Reader, context: PropertyContext): Proper
     }
   } finally {
     reader.end = outerEnd;
+  }
+  if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+    throw protocolError(
+      `Cannot decode ${
+        CONTEXT_NAMES[context]
+      }: Authentication Data without an Authentication Method (section 3.1.2.11.10)`,
+    );
   }
   return props;
 }

@@ -21,17 +21,25 @@ import { PACKET_TYPE, type ProtocolVersion, type QoS } from "./packet_type.ts";
 
 /** A PUBLISH packet. `packetId` is present exactly when `qos` > 0. */
 export interface PublishPacket {
+  /** The control packet type (3). */
   readonly type: typeof PACKET_TYPE.PUBLISH;
   /** May be empty in v5 when a Topic Alias stands for it. */
   readonly topic: string;
   /** A view of the received bytes, or the bytes to send. */
   readonly payload: Uint8Array;
+  /** Quality of service of this delivery. */
   readonly qos: QoS;
+  /** The RETAIN flag. */
   readonly retain: boolean;
+  /** The DUP flag: this is a re-delivery of a QoS 1 or 2 message. */
   readonly dup: boolean;
+  /** The packet identifier, present exactly when `qos` > 0. */
   readonly packetId?: number;
+  /** v5 properties; absent when there are none, and always before 5.0. */
   readonly properties?: Properties;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Decodes a PUBLISH body; `flags` is the low nibble of the fixed header. */
 export function decodePublish(reader: Reader, flags: number, version: ProtocolVersion): PublishPacket {
@@ -48,17 +56,17 @@ export function decodePublish(reader: Reader, flags: number, version: ProtocolVe
     if (packetId === 0) throw malformed("Cannot decode PUBLISH: packet identifier is 0 [MQTT-2.2.1-3]");
   }
   const properties = version === 5 ? readProperties(reader, PROPERTY_CONTEXT.PUBLISH) : undefined;
-  const payload = reader.rest();
-  const packet: PublishPacket = {
+  // Optional fields are added, not spread: spreads allocate and make the object's shape vary (the hot path).
+  const packet: Mutable<PublishPacket> = {
     type: PACKET_TYPE.PUBLISH,
     topic,
-    payload,
+    payload: reader.rest(),
     qos: qos as QoS,
     retain: (flags & 0x01) !== 0,
     dup,
-    ...(packetId === undefined ? {} : { packetId }),
-    ...(properties === undefined ? {} : { properties }),
   };
+  if (packetId !== undefined) packet.packetId = packetId;
+  if (properties !== undefined) packet.properties = properties;
   return packet;
 }
 

@@ -6,11 +6,19 @@
 
 import type { Reader } from "../codec/reader.ts";
 import { decodeSubAck, encodeSubAck, type SubAckFields } from "./_sub_ack.ts";
+import type { Properties } from "./properties.ts";
 import { PACKET_TYPE, type ProtocolVersion } from "./packet_type.ts";
 
 /** A SUBACK packet: one reason code (granted QoS or failure) per requested filter. */
-export interface SubackPacket extends SubAckFields {
+export interface SubackPacket {
+  /** The control packet type (9). */
   readonly type: typeof PACKET_TYPE.SUBACK;
+  /** The identifier of the SUBSCRIBE acknowledged. */
+  readonly packetId: number;
+  /** One reason code per topic filter, in order: the QoS granted, or a failure (0x80 and above). */
+  readonly reasonCodes: readonly number[];
+  /** v5 properties (Reason String, User Properties); absent when there are none. */
+  readonly properties?: Properties;
 }
 
 /** Decodes a SUBACK body. */

@@ -20,7 +20,9 @@ import { PACKET_TYPE, type ProtocolVersion, type QoS } from "./packet_type.ts";
 
 /** One topic filter and its subscription options (section 3.8.3.1). */
 export interface SubscriptionRequest {
+  /** The topic filter. */
   readonly filter: string;
+  /** The maximum QoS the subscriber accepts. */
   readonly qos: QoS;
   /** v5: do not send this client its own messages. */
   readonly noLocal: boolean;
@@ -32,9 +34,13 @@ export interface SubscriptionRequest {
 
 /** A SUBSCRIBE packet. */
 export interface SubscribePacket {
+  /** The control packet type (8). */
   readonly type: typeof PACKET_TYPE.SUBSCRIBE;
+  /** The packet identifier, 1..65535. */
   readonly packetId: number;
+  /** One or more topic filters with their options, in order. */
   readonly subscriptions: readonly SubscriptionRequest[];
+  /** v5 properties; absent when there are none, and always before 5.0. */
   readonly properties?: Properties;
 }
 
@@ -48,8 +54,8 @@ export function decodeSubscribe(reader: Reader, version: ProtocolVersion): Subsc
     const filter = reader.utf8("topic filter");
     const options = reader.u8("subscription options");
     const qos = options & 0x03;
-    if (qos === 3) throw malformed("Cannot decode SUBSCRIBE: maximum QoS is 3 [MQTT-3.8.3-4]");
     if (version < 5) {
+      if (qos === 3) throw malformed("Cannot decode SUBSCRIBE: requested QoS is 3 [MQTT-3.8.3-4]");
       if ((options & 0xfc) !== 0) {
         throw malformed(
           "Cannot decode SUBSCRIBE: reserved bits of the requested QoS byte are set [MQTT-3.8.3-4]",
@@ -69,6 +75,7 @@ export function decodeSubscribe(reader: Reader, version: ProtocolVersion): Subsc
         "Cannot decode SUBSCRIBE: reserved bits of the subscription options are set [MQTT-3.8.3-5]",
       );
     }
+    if (qos === 3) throw protocolError("Cannot decode SUBSCRIBE: Maximum QoS is 3 (section 3.8.3.1)");
     const retainHandling = (options >> 4) & 0x03;
     if (retainHandling === 3) {
       throw protocolError("Cannot decode SUBSCRIBE: Retain Handling is 3 (section 3.8.3.1)");

@@ -20,9 +20,13 @@ import { PACKET_TYPE, type ProtocolVersion } from "./packet_type.ts";
 
 /** An UNSUBSCRIBE packet. */
 export interface UnsubscribePacket {
+  /** The control packet type (10). */
   readonly type: typeof PACKET_TYPE.UNSUBSCRIBE;
+  /** The packet identifier, 1..65535. */
   readonly packetId: number;
+  /** One or more topic filters, in order. */
   readonly filters: readonly string[];
+  /** v5 properties; absent when there are none, and always before 5.0. */
   readonly properties?: Properties;
 }
 
