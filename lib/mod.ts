@@ -154,3 +154,42 @@ export type { MessagesOptions, MqttMessage } from "./client/inbox.ts";
 export { type Connector, tcpConnector, tlsConnector, type TlsOptions } from "./client/connector.ts";
 export { type ClientAuthExchange, type EnhancedAuth, scramSha256 } from "./client/enhanced_auth.ts";
 export { backoffDelay, type BackoffOptions } from "./client/backoff.ts";
+export { MemoryPersistence } from "./broker/memory_persistence.ts";
+export {
+  SQLITE_SCHEMA_VERSION,
+  SqlitePersistence,
+  type SqlitePersistenceOptions,
+} from "./broker/sqlite_persistence.ts";
+export {
+  anonymousAllowed,
+  type BoundListener,
+  certificateIdentity,
+  DEFAULT_WEBSOCKET_PATH,
+  isLoopback,
+  ListenerError,
+  type ListenerOptions,
+  type ListenerType,
+  type RunningListeners,
+  startListeners,
+  type StartListenersOptions,
+  type TcpListenerOptions,
+  type TlsListenerOptions,
+  type WsListenerOptions,
+  type WssListenerOptions,
+} from "./broker/listeners.ts";
+export {
+  type BrokerConfig,
+  brokerOptions,
+  ConfigError,
+  type LimitsConfig,
+  type ListenerConfig,
+  listenerOptions,
+  loadConfig,
+  parseConfig,
+} from "./broker/config.ts";
+export {
+  MQTT_SUBPROTOCOLS,
+  WebSocketByteStream,
+  type WebSocketByteStreamOptions,
+} from "./transport/websocket.ts";
+export { listenTlsWithClientCertificates } from "./transport/tls.ts";
