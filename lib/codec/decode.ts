@@ -32,7 +32,8 @@ const REQUIRED_FLAGS: readonly number[] = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0,
 
 /**
  * Decodes a packet from its first byte `header` and its `body` (the Remaining Length bytes). `version` is the
- * connection's protocol version; CONNECT reads its own. Payloads and binary fields are views into `body`.
+ * connection's protocol version; CONNECT reads its own. The payload, the will payload and the password are views
+ * into `body` (valid as long as the frame is: copy what you keep); binary property values are copies.
  *
  * @throws {MqttError} with the reason code to send: 0x81 malformed, 0x82 protocol error, 0x84 unsupported version.
  */

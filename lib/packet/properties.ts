@@ -303,7 +303,8 @@ function readOne(
       value = reader.utf8(what);
       break;
     case "binary":
-      value = reader.binary(what);
+      // A copy: Correlation Data travels with stored messages, and a view would be overwritten by the next read.
+      value = reader.binary(what).slice();
       break;
   }
   (props as Record<string, unknown>)[spec.key] = value;

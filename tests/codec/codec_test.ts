@@ -170,3 +170,21 @@ Deno.test("encode() returns packets that never share bytes, though small ones sh
   assert.equal(large.byteOffset, 0);
   assert.equal(large.buffer.byteLength, large.length); // large packets get their own buffer
 });
+
+Deno.test("decode() copies binary properties, so Correlation Data outlives the frame it came in", () => {
+  const bytes = encode({
+    type: 3,
+    topic: "t",
+    payload: text("p"),
+    qos: 0,
+    retain: false,
+    dup: false,
+    properties: { correlationData: Uint8Array.of(1, 2, 3) },
+  }, 5);
+  const packet = decode(bytes, 5);
+  bytes.fill(0); // the framer reuses its buffer for the next reads
+  assert.equal(packet.type, 3);
+  if (packet.type !== 3) return;
+  assert.deepStrictEqual(packet.properties?.correlationData, Uint8Array.of(1, 2, 3));
+  assert.deepStrictEqual(packet.payload, Uint8Array.of(0)); // the payload is a view, by design
+});
