@@ -48,6 +48,8 @@ export interface StartPeerOptions {
 const PROJECT_ROOT = new URL("..", import.meta.url).pathname;
 const AEDES_VERSION = "1.2.0";
 const STDERR_TAIL = 4096;
+/** An npm install that has not finished by then is given up (aedes is then reported as not measured). */
+const NPM_TIMEOUT_MS = 180_000;
 
 /** Finds the Mosquitto binary: on PATH, else where Debian puts it. */
 async function mosquittoPath(): Promise<string | undefined> {
@@ -88,6 +90,7 @@ function prepareAedes(): Promise<string | undefined> {
           args: ["install", `aedes@${AEDES_VERSION}`, "--prefix", dir, "--no-audit", "--no-fund", "--silent"],
           stdout: "null",
           stderr: "piped",
+          signal: AbortSignal.timeout(NPM_TIMEOUT_MS),
         }).output();
         if (!out.success) {
           unavailable.set("aedes", `npm install aedes@${AEDES_VERSION} failed: ${tail(out.stderr)}`);

@@ -373,17 +373,27 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
       );
       return values.length === 0 ? undefined : median(values);
     };
+    // A run that broke a promise (a QoS 1/2 message lost, a broker that died) is flagged in the row itself.
+    const failedMark = (name: PeerName) => {
+      const failed = outcomes.get(name)!.filter((o) => o.failure !== undefined).length;
+      return failed === 0 ? "" : ` (${name} FAILED ${failed}/${runs} runs)`;
+    };
     const groupRows = rows.get(spec.group) ?? [];
     for (const metric of spec.metrics) {
       const ours = medianOf("ours", metric.key) ?? 0;
       const versus = peers.filter((name) => name !== "ours");
       if (versus.length === 0) {
-        groupRows.push({ name: metric.name, unit: metric.unit, ours, higherIsBetter: metric.higherIsBetter });
+        groupRows.push({
+          name: metric.name + failedMark("ours"),
+          unit: metric.unit,
+          ours,
+          higherIsBetter: metric.higherIsBetter,
+        });
       }
       for (const name of versus) {
         const value = medianOf(name, metric.key);
         groupRows.push({
-          name: metric.name,
+          name: metric.name + failedMark("ours") + failedMark(name),
           unit: metric.unit,
           ours,
           higherIsBetter: metric.higherIsBetter,
