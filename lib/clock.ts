@@ -45,6 +45,7 @@ export class ManualClock implements Clock {
   #nextId = 1;
   #timers = new Map<number, { at: number; callback: () => void }>();
 
+  /** Starts the clock at `start` ms; time moves only when {@linkcode ManualClock.advance} is called. */
   constructor(start = 0) {
     this.#now = start;
   }

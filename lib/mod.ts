@@ -55,12 +55,24 @@ export {
   type AuthOutcome,
   Broker,
   BROKER_VERSION,
+  type BrokerCore,
   type BrokerOptions,
   type BrokerStats,
   type ListenAddress,
   type ListenOptions,
+  type ResolvedOptions,
 } from "./broker/broker.ts";
-export type { ConnectionInfo, ConnectionState } from "./broker/connection.ts";
+export { Connection, type ConnectionInfo, type ConnectionState, EXPIRY_NEVER } from "./broker/connection.ts";
+export {
+  EncodeCache,
+  type Outgoing,
+  Session,
+  type SessionLink,
+  type SessionOptions,
+} from "./broker/session.ts";
+export { RetainedStore } from "./broker/retained.ts";
+export { CommitQueue } from "./broker/commit_queue.ts";
+export { AddressLimiter } from "./broker/limits.ts";
 export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,
@@ -166,10 +178,13 @@ export {
   certificateIdentity,
   DEFAULT_WEBSOCKET_PATH,
   isLoopback,
+  LISTENER_TYPES,
+  type ListenerBase,
   ListenerError,
   type ListenerOptions,
   type ListenerType,
   type RunningListeners,
+  type ServerCertificate,
   startListeners,
   type StartListenersOptions,
   type TcpListenerOptions,
@@ -192,4 +207,9 @@ export {
   WebSocketByteStream,
   type WebSocketByteStreamOptions,
 } from "./transport/websocket.ts";
-export { listenTlsWithClientCertificates } from "./transport/tls.ts";
+export {
+  type ClientCertificateTlsOptions,
+  type ClientCertificateTlsServer,
+  listenTlsWithClientCertificates,
+  type TlsPeer,
+} from "./transport/tls.ts";

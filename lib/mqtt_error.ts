@@ -21,6 +21,7 @@ export class MqttError extends Error {
   /** The v5 reason code (0x80 or above for errors). */
   readonly reasonCode: number;
 
+  /** `reasonCode` is what the peer is told; `message` says what failed and cites the rule. */
   constructor(reasonCode: number, message: string, options: MqttErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "MqttError";

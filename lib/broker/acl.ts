@@ -91,6 +91,12 @@ export interface CompiledAcl {
 }
 
 /**
+ * Reads an {@linkcode AclFile}'s current compiled tables. Set by `AclFile`'s static block, so that
+ * {@linkcode AclAuthorizer} can check against them while they stay out of the public API.
+ */
+let compiledOf: (acl: AclFile) => CompiledAcl;
+
+/**
  * A loaded ACL file.
  *
  * @example
@@ -109,6 +115,10 @@ export class AclFile {
   #rules: readonly AclRule[];
   #warnings: readonly string[];
   #compiled: CompiledAcl;
+
+  static {
+    compiledOf = (acl) => acl.#compiled;
+  }
 
   private constructor(path: string | undefined, parsed: Parsed) {
     this.path = path;
@@ -143,11 +153,6 @@ export class AclFile {
   /** Lines that are valid but probably not what was meant (`path:line: …`), for the broker to log. */
   get warnings(): readonly string[] {
     return this.#warnings;
-  }
-
-  /** The compiled tables the authorizer checks against. */
-  get compiled(): CompiledAcl {
-    return this.#compiled;
   }
 
   /**
@@ -226,7 +231,7 @@ export class AclAuthorizer implements Authorizer {
     if (!this.#checkSubscribe) return true;
     const inner = innerFilter(filter);
     if (inner === undefined) return false;
-    const compiled = this.#acl.compiled;
+    const compiled = compiledOf(this.#acl);
     const own = ownRules(compiled, client);
     const patterns = compiled.patterns.length === 0 ? undefined : this.#patternRules(compiled, client);
     const denies = patterns === undefined ? own.denyFilters : [...own.denyFilters, ...patterns.denyFilters];
@@ -239,7 +244,7 @@ export class AclAuthorizer implements Authorizer {
   }
 
   #check(client: ClientIdentity, topic: string, read: boolean): boolean {
-    const compiled = this.#acl.compiled;
+    const compiled = compiledOf(this.#acl);
     const own = ownRules(compiled, client);
     if (own.deny.matches(topic)) return false;
     if (compiled.patterns.length === 0) return (read ? own.read : own.write).matches(topic);

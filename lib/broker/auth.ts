@@ -6,8 +6,11 @@
 
 /** What the broker knows about a client when it authenticates. */
 export interface ConnectInfo {
+  /** The client identifier from CONNECT, or the one the broker assigned when it was empty. */
   readonly clientId: string;
+  /** The CONNECT User Name, when present. */
   readonly username?: string;
+  /** The CONNECT Password, as sent: MQTT passwords are binary data. */
   readonly password?: Uint8Array;
   /** e.g. "127.0.0.1:53422" */
   readonly remoteAddress: string;
@@ -19,6 +22,7 @@ export interface ConnectInfo {
 
 /** The outcome of authentication: a v5 reason code (0 = accepted) and the identity to authorize with. */
 export interface AuthResult {
+  /** 0 accepts; otherwise the CONNACK reason code to refuse with, e.g. 0x86 Bad User Name or Password. */
   readonly reasonCode: number;
   /** The user name ACLs see (may come from a certificate). */
   readonly username?: string;
@@ -26,12 +30,15 @@ export interface AuthResult {
 
 /** Decides whether a client may connect. */
 export interface Authenticator {
+  /** Decides on one CONNECT. Called once per connection, before the session is opened. */
   authenticate(info: ConnectInfo): Promise<AuthResult> | AuthResult;
 }
 
 /** The identity an authorizer sees. */
 export interface ClientIdentity {
+  /** The client identifier of the connection (ACL `pattern` rules substitute it for `%c`). */
   readonly clientId: string;
+  /** The user name authentication settled on (`%u`); absent for anonymous clients. */
   readonly username?: string;
 }
 

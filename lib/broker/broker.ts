@@ -80,13 +80,13 @@ export interface BrokerOptions {
   maxSessionExpiry?: number;
   /** Highest QoS supported. @default {2} */
   maxQoS?: QoS;
-  /** @default {true} */
+  /** Keep retained messages; off, a retained PUBLISH gets DISCONNECT 0x9A [MQTT-3.2.2-14]. @default {true} */
   retainAvailable?: boolean;
-  /** @default {true} */
+  /** Allow `+` and `#` in filters; off, such a filter gets SUBACK 0xA2 (v3: 0x80). @default {true} */
   wildcardSubscriptionsAvailable?: boolean;
-  /** @default {true} */
+  /** Allow v5 Subscription Identifiers; off, a SUBSCRIBE with one gets DISCONNECT 0xA1. @default {true} */
   subscriptionIdentifiersAvailable?: boolean;
-  /** @default {true} */
+  /** Allow `$share/...` filters; off, such a filter gets SUBACK 0x9E (v3: 0x80). @default {true} */
   sharedSubscriptionsAvailable?: boolean;
   /** Refuse a PUBLISH whose Payload Format Indicator says UTF-8 when it is not (0x99). @default {true} */
   checkPayloadFormat?: boolean;
@@ -134,9 +134,13 @@ export type ResolvedOptions =
 
 /** Counters behind `$SYS`. */
 export interface BrokerStats {
+  /** Bytes read from all connections. */
   bytesReceived: number;
+  /** Bytes written to all connections. */
   bytesSent: number;
+  /** Control packets of every type received. */
   packetsReceived: number;
+  /** Control packets of every type sent. */
   packetsSent: number;
   /** PUBLISH received. */
   messagesReceived: number;
@@ -157,45 +161,79 @@ export type AuthOutcome =
   }
   | { readonly challenge: Properties };
 
-/** What a connection needs from the broker. */
+/**
+ * What a connection needs from the broker: the state shared by all connections, and the steps of a
+ * connection's life that touch other clients. {@linkcode Broker} implements it; a {@linkcode Connection} sees
+ * nothing else of the broker.
+ */
 export interface BrokerCore {
+  /** The broker's options with every default filled in. */
   readonly options: ResolvedOptions;
+  /** The `$SYS` counters; connections add their traffic. */
   readonly stats: BrokerStats;
+  /** The time source for keep-alive, expiry and timers. */
   readonly clock: Clock;
+  /** Where log lines go. */
   readonly logger: Logger;
+  /** Checks every PUBLISH, SUBSCRIBE and delivery. */
   readonly authorizer: Authorizer;
+  /** The subscriptions of every session. */
   readonly router: TopicRouter;
+  /** Retained messages, sent to new subscribers. */
   readonly retained: RetainedStore;
+  /** Durable changes go here; a QoS 1/2 acknowledgement waits for them. `undefined` without persistence. */
   readonly store: CommitQueue | undefined;
+  /** The v5 CONNACK properties announcing the broker's limits, the same for every connection. */
   readonly connackProperties: Properties;
+  /** Limits CONNECTs per second from one IP address. */
   readonly connectLimiter: AddressLimiter;
+  /** A fresh client identifier for a CONNECT with an empty one [MQTT-3.1.3-6]. */
   assignClientId(): string;
+  /**
+   * Decides on a CONNECT: with an Authentication Method it starts that enhanced authentication (which may
+   * answer with a challenge); otherwise it asks the authenticator.
+   */
   authenticate(connection: Connection, packet: ConnectPacket): Promise<AuthOutcome>;
+  /** Takes the next step of the enhanced authentication `connection` started with CONNECT (section 4.12). */
   continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome>;
+  /** Re-authentication after CONNACK, with the method CONNECT used (section 4.12.1). */
   reauthenticate(connection: Connection, packet: AuthPacket): Promise<AuthOutcome>;
+  /**
+   * Resumes or creates the client's session for an accepted CONNECT: takes it over from an older connection,
+   * discards it on Clean Start. `present` is CONNACK's Session Present.
+   */
   openSession(
     connection: Connection,
     packet: ConnectPacket,
     expiry: number,
   ): { session: Session; present: boolean };
+  /** Makes `connection` the session's link, which sends what the session holds for the client. */
   attach(connection: Connection, session: Session): void;
+  /** The connection is gone: its will is scheduled, and the session ends or starts to expire. */
   detach(connection: Connection, session: Session, will: WillMessage | undefined): void;
+  /** Stores a persistent session again after its subscriptions or expiry changed. */
   sessionChanged(session: Session): void;
+  /** Makes the broker's copy of an inbound PUBLISH: owned payload, absolute expiry, no per-hop properties. */
   messageFrom(topic: string, packet: PublishPacket, origin: string): Message;
+  /** Makes the message a will is published as. */
   messageFromWill(will: WillMessage, origin: string): Message;
+  /** Routes a message to every matching session; returns how many sessions it was given to. */
   publish(message: Message): number;
+  /** The connection has closed: it no longer counts against the connection limits. */
   connectionClosed(connection: Connection): void;
 }
 
 /** Where a listener is bound. */
 export interface ListenAddress {
+  /** The bound address, e.g. `127.0.0.1`. */
   readonly hostname: string;
+  /** The bound port: the one picked by the OS when 0 was asked for. */
   readonly port: number;
 }
 
 /** Options for {@linkcode Broker.listen}. */
 export interface ListenOptions {
-  /** @default {"127.0.0.1"} */
+  /** Address to bind; loopback unless told otherwise. @default {"127.0.0.1"} */
   hostname?: string;
   /** 0 picks a free port. @default {1883} */
   port?: number;
@@ -264,6 +302,11 @@ export class Broker implements BrokerCore {
   #sysPrevious = { at: 0, received: 0, sent: 0, bytesReceived: 0, bytesSent: 0, connections: 0 };
   #loads = new Map<string, number>();
 
+  /**
+   * Nothing runs until {@linkcode Broker.start} (or {@linkcode Broker.listen}, which calls it).
+   *
+   * @throws {RangeError} when `maxPacketSize` or `receiveMaximum` is outside what the protocol can express.
+   */
   constructor(options: BrokerOptions = {}) {
     this.options = {
       logger: options.logger ?? SILENT_LOGGER,

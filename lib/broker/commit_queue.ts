@@ -18,6 +18,10 @@ export class CommitQueue {
   /** Total ops recorded so far (lets a caller see whether its work added any). */
   recorded = 0;
 
+  /**
+   * Commits to `store`. A failed commit is passed to `onError` and rejects that batch's
+   * {@linkcode CommitQueue.settled}; later batches are still committed.
+   */
   constructor(store: Persistence, onError: (error: unknown) => void) {
     this.#store = store;
     this.#onError = onError;

@@ -75,6 +75,7 @@ const READ_MAX = 64 * 1024;
 
 /** Where a connection came from. */
 export interface ConnectionInfo {
+  /** The peer as `host:port` (`[v6]:port`); per-address limits count its host part. */
   readonly remoteAddress: string;
   /** Whether the listener lets clients in without credentials. */
   readonly allowAnonymous: boolean;
@@ -88,15 +89,20 @@ export class Connection implements SessionLink {
   readonly #stream: ByteStream;
   readonly #framer: Framer;
   readonly #output: Output;
+  /** Where the connection came from, as its listener reported it. */
   readonly info: ConnectionInfo;
   #state: ConnectionState = "awaiting-connect";
+  /** The protocol CONNECT asked for; 4 (3.1.1) until then. */
   protocolVersion: ProtocolVersion = 4;
+  /** The client identifier from CONNECT, or the one the broker assigned; empty before CONNECT. */
   clientId = "";
+  /** Who the authorizer sees: set once authentication succeeds. */
   identity: ClientIdentity = { clientId: "" };
+  /** The session attached when CONNECT was accepted. */
   session: Session | undefined;
   /** See {@linkcode SessionLink}. */
   sendWindow = 0;
-  maxPacketSize = Infinity;
+  maxPacketSize: number = Infinity;
   topicAliasMaximum = 0;
   #keepAliveMs = 0;
   #lastActivity = 0;
@@ -120,6 +126,7 @@ export class Connection implements SessionLink {
     | undefined;
   #disconnectReason = "connection lost";
 
+  /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
   constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
     this.#core = core;
     this.#stream = stream;

@@ -45,6 +45,10 @@ export class AddressLimiter {
   readonly #buckets = new Map<string, TokenBucket>();
   readonly #maxEntries: number;
 
+  /**
+   * `rate` per second per address, with a burst of `rate` (at least 1); `Infinity` turns it off. Past
+   * `maxEntries` addresses, idle ones are forgotten first, then the oldest half.
+   */
   constructor(rate: number, clock: Clock, maxEntries = 100_000) {
     this.#rate = rate;
     this.#burst = Math.max(1, rate);

@@ -12,9 +12,13 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where the broker's log lines go. */
 export interface Logger {
+  /** Something an operator must look at: a listener, a storage commit or a connection failed unexpectedly. */
   error(message: string): void;
+  /** A client broke the protocol, or a connection or message was refused or dropped at a limit. */
   warn(message: string): void;
+  /** Lifecycle and peers: listening, restored state, failed TLS handshakes. */
   info(message: string): void;
+  /** Per-client detail: denied PUBLISHes, sessions ending, wills published. */
   debug(message: string): void;
 }
 

@@ -15,6 +15,7 @@ import type { Subscription } from "../topic/router.ts";
 
 /** An application message as the broker keeps it. */
 export interface Message {
+  /** The Topic Name, with any v5 Topic Alias already resolved. */
   readonly topic: string;
   /** Owned bytes (never a view of a socket buffer). */
   readonly payload: Uint8Array;
@@ -32,12 +33,15 @@ export interface Message {
 
 /** A session that outlives its connection (Clean Session 0, or v5 Session Expiry Interval > 0). */
 export interface StoredSession {
+  /** The client identifier the session belongs to; unique in the store. */
   readonly clientId: string;
+  /** The protocol of its last connection: it decides how queued messages are encoded on resume. */
   readonly protocolVersion: ProtocolVersion;
   /** Seconds; 0xFFFFFFFF means it never expires. */
   readonly expiryInterval: number;
   /** When the client went away (ms since the epoch); absent while it is connected. */
   readonly disconnectedAt?: number;
+  /** Its subscriptions as granted, put back into the router on restore. */
   readonly subscriptions: readonly Subscription[];
   /** The user name of the session's owner, for authorizing deliveries while it is offline. */
   readonly username?: string;
@@ -56,6 +60,7 @@ export type OutgoingState =
 export interface OutgoingMessage {
   /** Orders a session's messages; increases with every message queued to that session. */
   readonly seq: number;
+  /** The message as published (shared by every session it was routed to). */
   readonly message: Message;
   /** Delivery QoS: the lower of the published and the subscribed QoS. */
   readonly qos: QoS;
@@ -65,12 +70,15 @@ export interface OutgoingMessage {
   readonly subscriptionIds?: readonly number[];
   /** Assigned when the message enters the inflight window. */
   readonly packetId?: number;
+  /** How far its flow got: on resume, `sent` is resent with DUP and `released` gets its PUBREL again. */
   readonly state: OutgoingState;
 }
 
 /** A will waiting for its delay (v5 Will Delay Interval) or for its session to end. */
 export interface PendingWill {
+  /** The client whose will it is: at most one will per client. */
   readonly clientId: string;
+  /** The will as a message, ready to be routed. */
   readonly message: Message;
   /** When to publish it, ms since the epoch. */
   readonly sendAt: number;
@@ -101,8 +109,11 @@ export interface LoadedSession extends StoredSession {
 
 /** Everything a broker needs to resume after a restart. */
 export interface PersistedState {
+  /** Retained messages, one per topic; the broker drops any that expired while it was down. */
   readonly retained: readonly Message[];
+  /** Sessions that outlive their connection, each with its queues. */
   readonly sessions: readonly LoadedSession[];
+  /** Wills still to be published; those whose time has passed go out right after the restore. */
   readonly wills: readonly PendingWill[];
 }
 

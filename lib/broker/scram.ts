@@ -14,9 +14,13 @@ export const SCRAM_SHA_256 = "SCRAM-SHA-256";
 
 /** What the server stores for one user (RFC 5802 section 3). */
 export interface ScramCredential {
+  /** The user's random salt, sent to the client in server-first. */
   readonly salt: Uint8Array;
+  /** PBKDF2 iteration count used to derive the salted password. */
   readonly iterations: number;
+  /** `H(ClientKey)`: verifies the client's proof without knowing the password. */
   readonly storedKey: Uint8Array;
+  /** `HMAC(SaltedPassword, "Server Key")`: signs server-final so the client can verify the server. */
   readonly serverKey: Uint8Array;
 }
 
@@ -130,9 +134,10 @@ function unescapeName(name: string): string {
  * ```
  */
 export class ScramSha256 implements EnhancedAuthMethod {
-  readonly name = SCRAM_SHA_256;
+  readonly name: typeof SCRAM_SHA_256 = SCRAM_SHA_256;
   readonly #lookup: ScramLookup;
 
+  /** `lookup` finds a user's credential; an unknown user fails the exchange as a wrong password would. */
   constructor(lookup: ScramLookup) {
     this.#lookup = lookup;
   }

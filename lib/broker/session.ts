@@ -16,13 +16,19 @@ import type { ClientIdentity } from "./auth.ts";
 
 /** An outgoing QoS 1/2 message in memory. */
 export interface Outgoing {
+  /** Orders the session's messages and names this one in the store. */
   readonly seq: number;
+  /** The message as published, shared with the other receivers. */
   readonly message: Message;
+  /** Delivery QoS: the lower of the published and the granted QoS. */
   readonly qos: QoS;
+  /** RETAIN as delivered (Retain As Published applied). */
   readonly retain: boolean;
+  /** The matching subscriptions' v5 identifiers; `undefined` when none has one. */
   readonly subscriptionIds: readonly number[] | undefined;
   /** 0 until it enters the inflight window. */
   packetId: number;
+  /** Where it is in its QoS 1/2 flow. */
   state: OutgoingState;
   /** The `$share/...` filter it was delivered through, so it can go to another member if this one leaves. */
   readonly shareFilter?: string;
@@ -30,6 +36,7 @@ export interface Outgoing {
 
 /** What the session needs from the connection it is attached to. */
 export interface SessionLink {
+  /** The connection's protocol: messages are encoded for it. */
   readonly protocolVersion: ProtocolVersion;
   /** The client's Receive Maximum (v5), capped by the broker's inflight limit. */
   readonly sendWindow: number;
@@ -54,8 +61,10 @@ export interface SessionLink {
 export class EncodeCache {
   readonly #forms = new Map<string, { bytes: Uint8Array; idOffset: number }>();
   #message: Message | undefined;
+  /** The time of the fan-out (ms since the epoch): every receiver gets the same remaining expiry. */
   readonly now: number;
 
+  /** `now` is the clock's time when the fan-out starts. */
   constructor(now: number) {
     this.now = now;
   }
@@ -122,7 +131,9 @@ export function outgoingProperties(
 
 /** Options a session is created with. */
 export interface SessionOptions {
+  /** The client identifier the session belongs to. */
   readonly clientId: string;
+  /** The protocol of the connection that opens it (or of the stored session). */
   readonly protocolVersion: ProtocolVersion;
   /** Seconds (0 = ends with the connection; 0xFFFFFFFF = never expires). */
   readonly expiryInterval: number;
@@ -138,8 +149,11 @@ export interface SessionOptions {
 
 /** A session. */
 export class Session {
+  /** The client identifier the session belongs to. */
   readonly clientId: string;
+  /** The protocol of the last connection: queued messages are encoded for it. */
   protocolVersion: ProtocolVersion;
+  /** Seconds the session outlives its connection (0 = ends with it; 0xFFFFFFFF = never expires). */
   expiryInterval: number;
   /** Who owns the session (the user name of its last connection), for read authorization. */
   identity: ClientIdentity;
@@ -168,10 +182,10 @@ export class Session {
   readonly #store: CommitQueue | undefined;
   /** Outgoing topic aliases of the current connection (topic -> alias). */
   #aliases = new Map<string, number>();
-  /** Timer of the session's expiry, or of its will's delay. */
+  /** The broker's timer that ends the session when its expiry interval has passed with no connection. */
   expiryTimer: unknown;
-  willTimer: unknown;
 
+  /** A session with nothing in flight or queued; the broker attaches a connection to it. */
   constructor(options: SessionOptions) {
     this.clientId = options.clientId;
     this.identity = { clientId: options.clientId };

@@ -6,10 +6,11 @@
  * @module
  */
 
+import type { QoS } from "../packet/packet_type.ts";
 import { parseSharedFilter, validateTopicFilter } from "./topic.ts";
 
-/** A Quality of Service level. */
-export type QoS = 0 | 1 | 2;
+// Re-exported for the router's implementations and tests, which import it from here.
+export type { QoS };
 
 /** One subscription of a session, as granted. */
 export interface Subscription {
