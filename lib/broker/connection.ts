@@ -192,6 +192,9 @@ export class Connection implements SessionLink {
           if (pending !== undefined) await pending;
           if (this.#isClosed()) return;
         }
+        // A peer that sends and never reads (PINGREQ, QoS 1 PUBLISH: each is answered) would grow our output
+        // without bound: read nothing more from it until it has taken what it is owed.
+        if (this.#output.pending > core.options.maxOutputBytes) await this.#output.drain();
         // Grow while the peer keeps the buffer full; fall back to a small one when it goes quiet, so an idle
         // connection does not pin 64 KiB in its pending read (DESIGN.md, "Rules that make it fast").
         if (n === buffer.length && buffer.length < READ_MAX) buffer = new Uint8Array(buffer.length * 4);
