@@ -431,7 +431,7 @@ async function measure(
 }
 
 /** A drain gives up once nothing arrived for this long, ms. */
-const QUIET_MS = 500;
+const QUIET_MS = 1000;
 
 /** Closes every link, then waits for their readers and the given tasks to end. */
 async function closeAll(links: readonly Link[], tasks: readonly Promise<unknown>[]): Promise<void> {

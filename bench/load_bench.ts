@@ -149,7 +149,7 @@ function flowCheck(
 }
 
 function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "peers">>): ScenarioSpec[] {
-  const base = { warmupMs: options.warmupMs, durationMs: options.durationMs, drainMs: 3000 };
+  const base = { warmupMs: options.warmupMs, durationMs: options.durationMs, drainMs: 5000 };
   const timed = (onWindow: WindowHook): Timing => ({ ...base, onWindow });
   const rate = (name: string, unit: string): Metric[] => [{ key: "rate", name, unit, higherIsBetter: true }];
   return [
