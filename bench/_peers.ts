@@ -187,7 +187,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-mosquitto-" });
       fixedPort = freePort();
       const config = join(dir, "mosquitto.conf");
-      // Unlimited inflight and queue, like our broker's generous defaults; only errors logged, like ours.
+      // No inflight or queue limits, as issue #10 asks; only errors logged, like ours at --log-level error.
       await Deno.writeTextFile(
         config,
         [
