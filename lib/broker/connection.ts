@@ -200,11 +200,13 @@ export class Connection implements SessionLink {
           if (pending !== undefined) await pending;
           if (this.#isClosed()) return;
         }
-        // A peer that sends and never reads (PINGREQ, QoS 1 PUBLISH: each is answered) would grow our output
-        // without bound: read nothing more from it until it has taken what it is owed.
-        if (this.#output.pending > core.options.maxOutputBytes) await this.#output.drain();
         busy += performance.now() - readAt;
-        if (n < buffer.length) {
+        if (this.#output.pending > core.options.maxOutputBytes) {
+          // A peer that sends and never reads (PINGREQ, QoS 1 PUBLISH: each is answered) would grow our output
+          // without bound: read nothing more from it until it has taken what it is owed.
+          await this.#output.drain();
+          busy = 0;
+        } else if (n < buffer.length) {
           busy = 0; // the socket is drained: the next read waits in the event loop
         } else if (busy > YIELD_MS) {
           busy = 0;
