@@ -220,8 +220,8 @@ Deno.test("v4: an empty client id with Clean Session 0 gets CONNACK 0x02, then c
   });
 });
 
-for (const [name, clientId] of [["empty", ""], ["24 characters", "abcdefghijklmnopqrstuvwx"]] as const) {
-  Deno.test(`v3.1: a ${name} client id gets CONNACK 0x02, then close`, async () => {
+for (const [name, clientId] of [["an empty", ""], ["a 24-character", "abcdefghijklmnopqrstuvwx"]] as const) {
+  Deno.test(`v3.1: ${name} client id gets CONNACK 0x02, then close (3.1 allows 1 to 23 characters)`, async () => {
     await withBroker({}, async ({ open }) => {
       const client = await open(3);
       await client.send(connectPacket({ version: 3, clientId, clean: true }));

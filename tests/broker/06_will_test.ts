@@ -167,7 +167,7 @@ function delayed(clientId: string, delay: number, expiry: number): ConnectSpec {
   };
 }
 
-Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) [MQTT-3.1.3-9]", async () => {
+Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) (section 3.1.3.2.2)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -183,7 +183,7 @@ Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) [MQTT-3.
   });
 });
 
-Deno.test("v5: a client back within the Will Delay cancels its will (ManualClock) [MQTT-3.1.2-8]", async () => {
+Deno.test("v5: a client back within the Will Delay cancels its will (ManualClock) [MQTT-3.1.3-9]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -205,7 +205,7 @@ Deno.test("v5: a client back within the Will Delay cancels its will (ManualClock
   });
 });
 
-Deno.test("v5: the will goes out when the session ends before the Will Delay (ManualClock) [MQTT-3.1.3-9]", async () => {
+Deno.test("v5: the will goes out when the session ends before the Will Delay (ManualClock) (section 3.1.3.2.2)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });

@@ -31,6 +31,7 @@ const PROTOCOL_ERROR = 0x82;
 /** One bad packet sent after a successful CONNECT. */
 interface AfterConnectCase {
   readonly name: string;
+  /** A conformance statement (`MQTT-x.y.z-n`) or the section that states the rule. */
   readonly rule: string;
   /** The bytes to send for a version. */
   readonly bytes: (version: ProtocolVersion) => Uint8Array;
@@ -68,7 +69,7 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "PUBLISH with an empty topic and no Topic Alias",
-    rule: "MQTT-4.7.3-1",
+    rule: "section 3.3.2.1",
     bytes: (ver) => publishPacket(ver, { topic: "", payload: "x" }),
     reason: PROTOCOL_ERROR,
   },
@@ -86,7 +87,7 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "PUBLISH whose topic length runs past the packet",
-    rule: "MQTT-1.5.4",
+    rule: "section 1.5.4",
     bytes: () => packet(0x30, u16(50), utf8("abc")),
     reason: MALFORMED,
   },
@@ -116,7 +117,7 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "SUBSCRIBE with Retain Handling 3",
-    rule: "MQTT-3.8.3-1",
+    rule: "section 3.8.3.1",
     bytes: (ver) => subscribePacket(ver, 1, [["a", 0x30]]),
     reason: PROTOCOL_ERROR,
     versions: [5],
@@ -147,38 +148,38 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "PINGREQ with a body",
-    rule: "MQTT-2.1.3",
+    rule: "section 3.12",
     bytes: () => hex("c0 01 00"),
     reason: MALFORMED,
   },
   {
     name: "reserved packet type 0",
-    rule: "MQTT-2.1.2",
+    rule: "section 2.1.2",
     bytes: () => hex("00 00"),
     reason: MALFORMED,
   },
   {
     name: "AUTH (type 15) before MQTT 5",
-    rule: "MQTT-2.1.2",
+    rule: "section 2.1.2",
     bytes: () => hex("f0 00"),
     reason: MALFORMED,
     versions: [4],
   },
   {
     name: "CONNACK sent by a client",
-    rule: "MQTT-3.2",
+    rule: "section 3.2",
     bytes: (ver) => ver === 5 ? hex("20 03 00 00 00") : hex("20 02 00 00"),
     reason: PROTOCOL_ERROR,
   },
   {
     name: "SUBACK sent by a client",
-    rule: "MQTT-3.9",
+    rule: "section 3.9",
     bytes: (ver) => packet(0x90, u16(1), ...(ver === 5 ? [0] : []), 0),
     reason: PROTOCOL_ERROR,
   },
   {
     name: "a Remaining Length of five bytes",
-    rule: "MQTT-1.5.5-1",
+    rule: "section 1.5.5",
     bytes: () => hex("30 ff ff ff ff 01"),
     reason: MALFORMED,
   },
@@ -191,7 +192,7 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "PUBLISH to a topic deeper than topicLimits.maxDepth",
-    rule: "MQTT-4.7.3",
+    rule: "topicLimits",
     bytes: (ver) => publishPacket(ver, { topic: "a/b/c/d", payload: "x" }),
     reason: 0x90,
     options: { topicLimits: { maxLength: 100, maxDepth: 3 } },
@@ -226,7 +227,7 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "PUBLISH with an unknown Topic Alias and an empty topic",
-    rule: "MQTT-3.3.2-7",
+    rule: "section 3.3.2.3.4",
     bytes: () => publishPacket(5, { topic: "", properties: [P.topicAlias(3)] }),
     reason: PROTOCOL_ERROR,
     versions: [5],
@@ -240,21 +241,21 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "PUBLISH with Message Expiry Interval twice",
-    rule: "MQTT-2.2.2",
+    rule: "section 3.3.2.3",
     bytes: () => publishPacket(5, { topic: "a", properties: [P.messageExpiry(1), P.messageExpiry(2)] }),
     reason: PROTOCOL_ERROR,
     versions: [5],
   },
   {
     name: "PUBLISH with a property PUBLISH cannot carry (Session Expiry)",
-    rule: "MQTT-2.2.2",
+    rule: "section 2.2.2.2",
     bytes: () => publishPacket(5, { topic: "a", properties: [P.sessionExpiry(1)] }),
     reason: MALFORMED,
     versions: [5],
   },
   {
     name: "QoS 0 PUBLISH whose payload is not UTF-8 as its Payload Format Indicator says",
-    rule: "MQTT-3.3.2-4",
+    rule: "section 3.3.2.3.2",
     bytes: () =>
       publishPacket(5, { topic: "a", payload: Uint8Array.of(0xff), properties: [P.payloadFormat(1)] }),
     reason: 0x99,
@@ -269,6 +270,11 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
 ];
 
+/** `[MQTT-x.y.z-n]` for a numbered conformance statement, `(section x.y)` otherwise. */
+function cite(rule: string): string {
+  return rule.startsWith("MQTT-") ? `[${rule}]` : `(${rule})`;
+}
+
 /** Replaces a packet's first byte. */
 function withHeader(bytes: Uint8Array, header: number): Uint8Array {
   const copy = bytes.slice();
@@ -280,7 +286,7 @@ for (const version of VERSIONS) {
   for (const c of AFTER_CONNECT) {
     if (c.versions !== undefined && !c.versions.includes(version)) continue;
     const answer = version === 5 ? `DISCONNECT 0x${c.reason.toString(16)}` : "close";
-    Deno.test(`${v(version)}: ${c.name} → ${answer} [${c.rule}]`, async () => {
+    Deno.test(`${v(version)}: ${c.name} → ${answer} ${cite(c.rule)}`, async () => {
       await withBroker(c.options ?? {}, async ({ connect }) => {
         const bystander = await connect({ version, clientId: "bystander" });
         await subscribe(bystander, 1, [["#", 0]]);
@@ -373,26 +379,26 @@ const BAD_CONNECTS: readonly ConnectCase[] = [
   },
   {
     name: "Receive Maximum 0",
-    rule: "MQTT-3.1.2-11",
+    rule: "section 3.1.2.11",
     version: 5,
     bytes: connectPacket({ version: 5, clientId: "c", properties: [P.receiveMaximum(0)] }),
   },
   {
     name: "Maximum Packet Size 0",
-    rule: "MQTT-3.1.2-11",
+    rule: "section 3.1.2.11",
     version: 5,
     bytes: connectPacket({ version: 5, clientId: "c", properties: [P.maximumPacketSize(0)] }),
   },
   {
     name: "Session Expiry Interval twice",
-    rule: "MQTT-3.1.2-11",
+    rule: "section 3.1.2.11",
     version: 5,
     bytes: connectPacket({ version: 5, clientId: "c", properties: [P.sessionExpiry(1), P.sessionExpiry(2)] }),
   },
 ];
 
 for (const c of BAD_CONNECTS) {
-  Deno.test(`${v(c.version)}: CONNECT with ${c.name} is closed [MQTT-3.1.4-1] [${c.rule}]`, async () => {
+  Deno.test(`${v(c.version)}: CONNECT with ${c.name} is closed [MQTT-3.1.4-1] ${cite(c.rule)}`, async () => {
     await withBroker({}, async ({ open, connect, broker }) => {
       const client = await open(c.version);
       await client.trySend(c.bytes);
