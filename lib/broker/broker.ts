@@ -30,6 +30,7 @@ import {
 } from "./auth.ts";
 import { CommitQueue } from "./commit_queue.ts";
 import { AddressLimiter, hostOf } from "./limits.ts";
+import { DeadlineQueue } from "./deadlines.ts";
 import { Connection, type ConnectionInfo, EXPIRY_NEVER } from "./connection.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import type { Message, Persistence } from "./persistence.ts";
@@ -186,6 +187,8 @@ export interface BrokerCore {
   /** The v5 CONNACK properties announcing the broker's limits, the same for every connection. */
   readonly connackProperties: Properties;
   /** Limits CONNECTs per second from one IP address. */
+  /** Connect timeouts and keep alives of every connection (see `deadlines.ts`). */
+  readonly deadlines: DeadlineQueue<Connection>;
   readonly connectLimiter: AddressLimiter;
   /** A fresh client identifier for a CONNECT with an empty one [MQTT-3.1.3-6]. */
   assignClientId(): string;
@@ -288,6 +291,8 @@ export class Broker implements BrokerCore {
   readonly #sessions = new Map<string, Session>();
   readonly #connections = new Set<Connection>();
   readonly #perAddress = new Map<string, number>();
+  /** Connect timeouts and keep alives of every connection, on one timer. */
+  readonly deadlines: DeadlineQueue<Connection>;
   /** CONNECT rate per IP address (checked by connections). */
   readonly connectLimiter: AddressLimiter;
   readonly #pendingWills = new Map<string, PendingWill>();
@@ -357,6 +362,7 @@ export class Broker implements BrokerCore {
     this.#authMethods = new Map((options.authMethods ?? []).map((m) => [m.name, m]));
     this.#persistence = options.persistence;
     this.connectLimiter = new AddressLimiter(this.options.connectRatePerAddress, this.clock);
+    this.deadlines = new DeadlineQueue(this.clock, (connection, now) => connection.checkDeadline(now));
     this.store = options.persistence === undefined
       ? undefined
       : new CommitQueue(options.persistence, (error) =>
@@ -405,6 +411,7 @@ export class Broker implements BrokerCore {
       this.#sweepTimer = this.clock.setTimeout(sweep, SWEEP_INTERVAL);
     };
     this.#sweepTimer = this.clock.setTimeout(sweep, SWEEP_INTERVAL);
+
     if (this.options.sysInterval > 0) {
       this.#publishSys();
       const tick = () => {
@@ -528,6 +535,7 @@ export class Broker implements BrokerCore {
     await Promise.all(this.#accepting);
     if (this.#sysTimer !== undefined) this.clock.clearTimeout(this.#sysTimer);
     if (this.#sweepTimer !== undefined) this.clock.clearTimeout(this.#sweepTimer);
+    this.deadlines.close();
     const closing: Promise<void>[] = [];
     for (const connection of [...this.#connections]) {
       connection.disconnect(REASON_CODE.ServerShuttingDown, "server shutting down");

@@ -36,8 +36,8 @@ import {
   validateTopicName,
 } from "../topic/topic.ts";
 import type { ByteStream } from "../transport/transport.ts";
-import type { TimerId } from "../clock.ts";
 import { Output } from "./output.ts";
+import type { Deadline } from "./deadlines.ts";
 import { hostOf, TokenBucket } from "./limits.ts";
 import type { Message } from "./persistence.ts";
 import type { Session, SessionLink } from "./session.ts";
@@ -112,9 +112,12 @@ export class Connection implements SessionLink {
   topicAliasMaximum = 0;
   #keepAliveMs = 0;
   #lastActivity = 0;
-  #timer: TimerId | undefined;
+  #openedAt = 0;
+  /** This connection's entry in the broker's deadline queue (connect timeout, then keep alive). */
+  #deadline: Deadline<Connection> | undefined;
   #will: WillMessage | undefined;
-  #inboundAliases = new Map<number, string>();
+  /** Created by the first Topic Alias (most connections never use one). */
+  #inboundAliases: Map<number, string> | undefined;
   /** Inbound QoS 1 PUBLISH not yet acknowledged (counts against our Receive Maximum). */
   #inboundPending = 0;
   #ackChain: Promise<void> | undefined;
@@ -179,10 +182,8 @@ export class Connection implements SessionLink {
   /** Reads and handles packets until the peer goes away or the connection is closed. */
   async run(): Promise<void> {
     const core = this.#core;
-    this.#lastActivity = core.clock.now();
-    this.#timer = core.clock.setTimeout(() => {
-      if (this.#state === "awaiting-connect") this.close("no CONNECT within the connect timeout", false);
-    }, core.options.connectTimeout);
+    this.#lastActivity = this.#openedAt = core.clock.now();
+    this.#deadline = core.deadlines.schedule(this, this.#openedAt + core.options.connectTimeout);
     let buffer = new Uint8Array(READ_MIN);
     let busy = 0;
     try {
@@ -288,7 +289,6 @@ export class Connection implements SessionLink {
   async #onConnect(packet: ConnectPacket): Promise<void> {
     const core = this.#core;
     const options = core.options;
-    this.#clearTimer();
     this.protocolVersion = packet.protocolVersion;
     this.#state = "authenticating";
     const v5 = packet.protocolVersion === 5;
@@ -482,7 +482,10 @@ export class Connection implements SessionLink {
         `clean ${packet.cleanStart}, keep alive ${keepAlive}s${present ? ", session resumed" : ""})`,
     );
     core.attach(this, session);
-    this.#armKeepAlive();
+    core.deadlines.cancel(this.#deadline);
+    this.#deadline = this.#keepAliveMs > 0
+      ? core.deadlines.schedule(this, this.#lastActivity + this.#keepAliveMs * 1.5)
+      : undefined;
   }
 
   /** Answers a CONNECT with a failure reason code and closes (v3: the closest 3.1.1 return code). */
@@ -556,13 +559,13 @@ export class Connection implements SessionLink {
           );
         }
         if (topic === "") {
-          const known = this.#inboundAliases.get(alias);
+          const known = this.#inboundAliases?.get(alias);
           if (known === undefined) {
             throw protocolError(`Topic Alias ${alias} was never set (section 3.3.2.3.4)`);
           }
           topic = known;
         } else {
-          this.#inboundAliases.set(alias, topic);
+          (this.#inboundAliases ??= new Map()).set(alias, topic);
         }
       }
       if (props.subscriptionIdentifiers !== undefined) {
@@ -821,27 +824,31 @@ export class Connection implements SessionLink {
     this.close(`client disconnected (${reasonName(packet.reasonCode)})`, sendWill);
   }
 
-  #armKeepAlive(): void {
-    if (this.#keepAliveMs === 0) return;
-    const clock = this.#core.clock;
-    // A client silent for 1.5 times its keep alive is gone [MQTT-3.1.2-24].
-    const limit = this.#keepAliveMs * 1.5;
-    const check = () => {
-      if (this.#state !== "connected") return;
-      const idle = clock.now() - this.#lastActivity;
-      if (idle >= limit) {
-        this.disconnect(REASON_CODE.KeepAliveTimeout, `keep alive timeout (${limit / 1000} s)`);
-        return;
+  /**
+   * Called by the broker's deadline queue (one timer for all connections, `deadlines.ts`) when this connection's
+   * deadline passes. Closes a connection that finished no CONNECT within the connect timeout, and disconnects one
+   * silent for 1.5 times its keep alive [MQTT-3.1.2-24] (v5 0x8D). Returns the next deadline, or undefined when
+   * there is nothing left to watch.
+   */
+  checkDeadline(now: number): number | undefined {
+    switch (this.#state) {
+      case "awaiting-connect":
+      case "authenticating": {
+        const at = this.#openedAt + this.#core.options.connectTimeout;
+        if (now < at) return at;
+        this.close("no CONNECT within the connect timeout", false);
+        return undefined;
       }
-      this.#timer = clock.setTimeout(check, limit - idle);
-    };
-    this.#timer = clock.setTimeout(check, limit);
-  }
-
-  #clearTimer(): void {
-    if (this.#timer !== undefined) {
-      this.#core.clock.clearTimeout(this.#timer);
-      this.#timer = undefined;
+      case "connected": {
+        const limit = this.#keepAliveMs * 1.5;
+        if (limit === 0) return undefined;
+        const at = this.#lastActivity + limit;
+        if (now < at) return at;
+        this.disconnect(REASON_CODE.KeepAliveTimeout, `keep alive timeout (${limit / 1000} s)`);
+        return undefined;
+      }
+      case "closed":
+        return undefined;
     }
   }
 
@@ -893,8 +900,9 @@ export class Connection implements SessionLink {
     if (this.#closed !== undefined) return this.#closed;
     const wasConnected = this.#state === "connected";
     this.#state = "closed";
-    this.#clearTimer();
     const core = this.#core;
+    core.deadlines.cancel(this.#deadline);
+    this.#deadline = undefined;
     const will = sendWill ? this.#will : undefined;
     this.#will = undefined;
     if (wasConnected && this.session !== undefined) {

@@ -18,6 +18,9 @@ export interface OutputOptions {
 }
 
 const INITIAL = 1024;
+const EMPTY = new Uint8Array(0);
+/** After writing a batch smaller than this, both buffers are given back. */
+const RELEASE_BELOW = 512;
 /** A buffer grown beyond this is given back once it has been written, so idle connections stay small. */
 const KEEP = 64 * 1024;
 
@@ -25,8 +28,9 @@ const KEEP = 64 * 1024;
 export class Output {
   readonly #stream: ByteStream;
   readonly #options: OutputOptions;
-  #buffer = new Uint8Array(INITIAL);
-  #spare = new Uint8Array(INITIAL);
+  // Allocated on first use and given back by trim() when the connection goes idle.
+  #buffer = EMPTY;
+  #spare = EMPTY;
   #length = 0;
   #writing = false;
   #scheduled = false;
@@ -66,6 +70,7 @@ export class Output {
     this.#closed = true;
     this.#length = 0;
     this.pending = 0;
+    if (!this.#writing) this.#buffer = this.#spare = EMPTY;
     this.#wake();
   }
 
@@ -73,7 +78,7 @@ export class Output {
     const at = this.#length;
     const needed = at + size;
     if (needed > this.#buffer.length) {
-      let capacity = this.#buffer.length * 2;
+      let capacity = Math.max(INITIAL, this.#buffer.length * 2);
       while (capacity < needed) capacity *= 2;
       const grown = new Uint8Array(capacity);
       grown.set(this.#buffer.subarray(0, at));
@@ -92,6 +97,7 @@ export class Output {
     this.#scheduled = false;
     if (this.#writing) return;
     this.#writing = true;
+    let last = 0;
     try {
       while (this.#length > 0 && !this.#closed) {
         const current = this.#buffer;
@@ -103,8 +109,9 @@ export class Output {
         let offset = 0;
         while (offset < written) offset += await this.#stream.write(current.subarray(offset, written));
         this.pending -= written;
+        last = written;
         this.#options.onWritten?.(written);
-        if (current.length > KEEP && this.#spare === current) this.#spare = new Uint8Array(INITIAL);
+        if (current.length > KEEP && this.#spare === current) this.#spare = EMPTY;
       }
     } catch (error) {
       this.#closed = true;
@@ -113,6 +120,9 @@ export class Output {
       this.#writing = false;
       if (this.#length === 0) {
         this.pending = 0;
+        // A connection that only gets the odd small packet (acks, pings) keeps no buffers between them; idle
+        // connections then cost no output memory (bench/load_bench.ts "idle").
+        if (last < RELEASE_BELOW) this.#buffer = this.#spare = EMPTY;
         this.#wake();
       }
     }

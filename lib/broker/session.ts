@@ -181,7 +181,7 @@ export class Session {
   readonly #queueQoS0: boolean;
   readonly #store: CommitQueue | undefined;
   /** Outgoing topic aliases of the current connection (topic -> alias). */
-  #aliases = new Map<string, number>();
+  #aliases: Map<string, number> | undefined;
   /** The broker's timer that ends the session when its expiry interval has passed with no connection. */
   expiryTimer: unknown;
 
@@ -348,13 +348,14 @@ export class Session {
     let props = outgoingProperties(message, subscriptionIds, now);
     if (props === null) return false;
     let topic = message.topic;
-    const known = this.#aliases.get(topic);
+    const aliases = this.#aliases ??= new Map();
+    const known = aliases.get(topic);
     if (known !== undefined) {
       props = { ...props, topicAlias: known };
       topic = "";
-    } else if (this.#aliases.size < link.topicAliasMaximum) {
-      const alias = this.#aliases.size + 1;
-      this.#aliases.set(topic, alias);
+    } else if (aliases.size < link.topicAliasMaximum) {
+      const alias = aliases.size + 1;
+      aliases.set(topic, alias);
       props = { ...props, topicAlias: alias };
     }
     const bytes = encodePublish(
@@ -371,7 +372,7 @@ export class Session {
       5,
     );
     if (bytes.length > link.maxPacketSize) {
-      if (known === undefined && topic !== "") this.#aliases.delete(topic);
+      if (known === undefined && topic !== "") aliases.delete(topic);
       return false;
     }
     link.send(bytes);
@@ -410,7 +411,7 @@ export class Session {
   resume(now: number): void {
     const link = this.link;
     if (link === undefined) return;
-    this.#aliases = new Map();
+    this.#aliases = undefined;
     const cache = new EncodeCache(now);
     for (const entry of [...this.inflight.values()]) {
       if (entry.state === "released") {

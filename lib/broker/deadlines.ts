@@ -1,0 +1,124 @@
+/**
+ * One timer for many deadlines: connections' connect timeouts and keep alives sit in a binary heap, and a single
+ * clock timer fires at the earliest. A timer per connection cost about 2.6 KiB of memory each (measured with
+ * 10,000 Deno timers), more than the rest of an idle connection's state.
+ *
+ * @module
+ */
+
+import type { Clock, TimerId } from "../clock.ts";
+
+/** A scheduled deadline; {@linkcode DeadlineQueue.cancel} lets go of its item at once. */
+export interface Deadline<T> {
+  at: number;
+  item: T | undefined;
+}
+
+type Entry<T> = Deadline<T>;
+
+/**
+ * Calls `onDue(item, now)` when an item's deadline passes; `onDue` returns the item's next deadline (it is
+ * rescheduled) or undefined (it is dropped). Items may be scheduled more than once; `onDue` sees the item's real
+ * state, so a stale entry only costs one call.
+ */
+export class DeadlineQueue<T> {
+  readonly #clock: Clock;
+  readonly #onDue: (item: T, now: number) => number | undefined;
+  readonly #heap: Entry<T>[] = [];
+  #timer: TimerId | undefined;
+  #timerAt = Infinity;
+  #closed = false;
+
+  constructor(clock: Clock, onDue: (item: T, now: number) => number | undefined) {
+    this.#clock = clock;
+    this.#onDue = onDue;
+  }
+
+  /** Entries waiting. */
+  get size(): number {
+    return this.#heap.length;
+  }
+
+  /** Calls `onDue` for `item` at time `at` (ms since the epoch, on the queue's clock). */
+  schedule(item: T, at: number): Deadline<T> {
+    const entry: Entry<T> = { at, item };
+    if (this.#closed) return entry;
+    this.#push(entry);
+    if (at < this.#timerAt) this.#arm(at);
+    return entry;
+  }
+
+  /** Forgets a deadline: its item is released now, and the entry is dropped when it comes up. */
+  cancel(deadline: Deadline<T> | undefined): void {
+    if (deadline !== undefined) deadline.item = undefined;
+  }
+
+  /** Stops the timer; nothing fires after this. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#heap.length = 0;
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, at - this.#clock.now()));
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#clock.now();
+    const heap = this.#heap;
+    const again: Entry<T>[] = [];
+    while (heap.length > 0 && heap[0]!.at <= now && !this.#closed) {
+      const entry = this.#pop();
+      if (entry.item === undefined) continue;
+      const next = this.#onDue(entry.item, now);
+      if (next === undefined) {
+        entry.item = undefined;
+      } else {
+        entry.at = Math.max(next, now + 1);
+        again.push(entry);
+      }
+    }
+    if (this.#closed) return;
+    for (const entry of again) this.#push(entry);
+    if (heap.length > 0) this.#arm(heap[0]!.at);
+  }
+
+  #push(entry: Entry<T>): void {
+    const heap = this.#heap;
+    heap.push(entry);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]!.at <= entry.at) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = entry;
+  }
+
+  #pop(): Entry<T> {
+    const heap = this.#heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        if (left >= heap.length) break;
+        const right = left + 1;
+        const child = right < heap.length && heap[right]!.at < heap[left]!.at ? right : left;
+        if (heap[child]!.at >= last.at) break;
+        heap[i] = heap[child]!;
+        i = child;
+      }
+      heap[i] = last;
+    }
+    return top;
+  }
+}
