@@ -213,3 +213,4 @@ export {
   listenTlsWithClientCertificates,
   type TlsPeer,
 } from "./transport/tls.ts";
+export { type Deadline, DeadlineQueue } from "./broker/deadlines.ts";

@@ -186,9 +186,9 @@ export interface BrokerCore {
   readonly store: CommitQueue | undefined;
   /** The v5 CONNACK properties announcing the broker's limits, the same for every connection. */
   readonly connackProperties: Properties;
-  /** Limits CONNECTs per second from one IP address. */
   /** Connect timeouts and keep alives of every connection (see `deadlines.ts`). */
   readonly deadlines: DeadlineQueue<Connection>;
+  /** Limits CONNECTs per second from one IP address. */
   readonly connectLimiter: AddressLimiter;
   /** A fresh client identifier for a CONNECT with an empty one [MQTT-3.1.3-6]. */
   assignClientId(): string;
@@ -294,6 +294,7 @@ export class Broker implements BrokerCore {
   /** Connect timeouts and keep alives of every connection, on one timer. */
   readonly deadlines: DeadlineQueue<Connection>;
   /** CONNECT rate per IP address (checked by connections). */
+  /** Limits CONNECTs per second from one IP address. */
   readonly connectLimiter: AddressLimiter;
   readonly #pendingWills = new Map<string, PendingWill>();
   readonly #listeners = new Set<Deno.Listener>();

@@ -10,7 +10,9 @@ import type { Clock, TimerId } from "../clock.ts";
 
 /** A scheduled deadline; {@linkcode DeadlineQueue.cancel} lets go of its item at once. */
 export interface Deadline<T> {
+  /** When it is due, ms since the epoch on the queue's clock. */
   at: number;
+  /** What is due; undefined once cancelled or done. */
   item: T | undefined;
 }
 
@@ -29,6 +31,7 @@ export class DeadlineQueue<T> {
   #timerAt = Infinity;
   #closed = false;
 
+  /** `onDue` runs for each due item and returns its next deadline, or undefined to drop it. */
   constructor(clock: Clock, onDue: (item: T, now: number) => number | undefined) {
     this.#clock = clock;
     this.#onDue = onDue;
