@@ -294,7 +294,6 @@ export class Broker implements BrokerCore {
   /** Connect timeouts and keep alives of every connection, on one timer. */
   readonly deadlines: DeadlineQueue<Connection>;
   /** CONNECT rate per IP address (checked by connections). */
-  /** Limits CONNECTs per second from one IP address. */
   readonly connectLimiter: AddressLimiter;
   readonly #pendingWills = new Map<string, PendingWill>();
   readonly #listeners = new Set<Deno.Listener>();
