@@ -154,12 +154,18 @@ interface PublishTemplate {
   readonly stampOffset: number;
 }
 
-function publishTemplate(topic: string, qos: QoS, payloadSize: number, publisher: number): PublishTemplate {
+function publishTemplate(
+  topic: string,
+  qos: QoS,
+  payloadSize: number,
+  publisher: number,
+  retain = false,
+): PublishTemplate {
   const payload = new Uint8Array(Math.max(payloadSize, STAMP_BYTES));
   putU32(payload, 0, publisher);
   const bytes = qos === 0
-    ? encode({ type: 3, topic, payload, qos, retain: false, dup: false }, 4)
-    : encode({ type: 3, topic, payload, qos, retain: false, dup: false, packetId: 1 }, 4);
+    ? encode({ type: 3, topic, payload, qos, retain, dup: false }, 4)
+    : encode({ type: 3, topic, payload, qos, retain, dup: false, packetId: 1 }, 4);
   const idOffset = qos === 0 ? -1 : publishPacketIdOffset(bytes);
   const stampOffset = bytes.length - payload.length;
   return { bytes, idOffset, stampOffset };
@@ -247,6 +253,12 @@ export interface LinkOptions {
    * @default {10000}
    */
   timeoutMs?: number;
+  /**
+   * Clean Session. With false the broker keeps the session (subscriptions, queued QoS 1/2 messages) after the
+   * connection ends, and a broker with storage writes it there.
+   * @default {true}
+   */
+  cleanSession?: boolean;
 }
 
 /**
@@ -276,14 +288,15 @@ export class Link {
     this.ended = this.#readLoop();
   }
 
-  /** Connects to 127.0.0.1:`port` as `clientId` (clean session) and waits for a successful CONNACK. */
+  /** Connects to 127.0.0.1:`port` as `clientId` and waits for a successful CONNACK. */
   static async open(port: number, clientId: string, options: LinkOptions = {}): Promise<Link> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
     const link = new Link(conn, options.timeoutMs ?? 10_000);
+    const cleanStart = options.cleanSession ?? true;
     try {
       const connack = await link.#request(
-        encode({ type: 1, protocolVersion: 4, clientId, cleanStart: true, keepAlive: 60 }, 4),
+        encode({ type: 1, protocolVersion: 4, clientId, cleanStart, keepAlive: 60 }, 4),
         CONNACK,
       );
       if (connack[1] !== 0) throw new Error(`CONNACK refused ${clientId} with return code ${connack[1]}`);
@@ -643,6 +656,12 @@ export interface QoSEndToEndOptions {
   readonly inflight?: number;
   /** @default {64} */
   readonly payloadSize?: number;
+  /**
+   * Whether the subscriber's session outlives its connection (Clean Session 0, client id `${tag}s`), so a broker
+   * with storage writes every message to it before the PUBLISH is acknowledged, and deletes it at the
+   * subscriber's PUBACK. The session is discarded after the run. @default {false}
+   */
+  readonly persistentSubscriber?: boolean;
 }
 
 /**
@@ -654,6 +673,7 @@ export interface QoSEndToEndOptions {
 export async function qosEndToEnd(options: QoSEndToEndOptions): Promise<FlowResult> {
   const { qos } = options;
   const inflight = options.inflight ?? 100;
+  const persistent = options.persistentSubscriber ?? false;
   const topic = `bench/${options.tag}/q${qos}`;
   const progress = new Progress();
   const links: Link[] = [];
@@ -665,7 +685,7 @@ export async function qosEndToEnd(options: QoSEndToEndOptions): Promise<FlowResu
   let published = 0;
   let running = true;
   try {
-    const subscriber = await Link.open(options.port, `${options.tag}s`);
+    const subscriber = await Link.open(options.port, `${options.tag}s`, { cleanSession: !persistent });
     links.push(subscriber);
     await subscriber.subscribe(topic, qos);
     const subOut = new Outbox();
@@ -739,6 +759,158 @@ export async function qosEndToEnd(options: QoSEndToEndOptions): Promise<FlowResu
       rate,
       sent: published,
       expected: published,
+      received,
+      duplicates,
+      acked,
+      reads: totalReads(links),
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, []);
+    if (persistent) await discardSession(options.port, `${options.tag}s`);
+  }
+}
+
+/**
+ * Ends a session kept by the broker by connecting once more with Clean Session 1, so that runs do not pile up
+ * sessions (and their stored messages) in the broker under test.
+ */
+async function discardSession(port: number, clientId: string): Promise<void> {
+  try {
+    const link = await Link.open(port, clientId, { timeoutMs: 5000 });
+    await closeAll([link], []);
+  } catch {
+    // the broker is gone; the run reports that
+  }
+}
+
+/** Options for {@linkcode retainedPublish}. */
+export interface RetainedOptions {
+  readonly port: number;
+  readonly tag: string;
+  readonly timing: Timing;
+  /** Topics the publisher cycles through, each keeping its latest message. @default {1000} */
+  readonly topics?: number;
+  /** Unacknowledged messages the publisher keeps in flight. @default {100} */
+  readonly inflight?: number;
+  /** @default {64} */
+  readonly payloadSize?: number;
+}
+
+/**
+ * Retained QoS 1 publishes: one publisher keeps `inflight` retained QoS 1 messages unacknowledged, cycling
+ * through `topics` topics (message n goes to topic n mod `topics`), so the broker replaces a retained message
+ * with every PUBLISH; the rate counts PUBACKs. After the drain a new subscriber to all the topics must receive,
+ * for each topic, exactly the last message published to it: `expected` is the number of topics published to,
+ * `received` those that held their last message.
+ */
+export async function retainedPublish(options: RetainedOptions): Promise<FlowResult> {
+  const topics = options.topics ?? 1000;
+  const inflight = options.inflight ?? 100;
+  const digits = String(topics - 1).length;
+  const prefix = `bench/${options.tag}/r`;
+  const progress = new Progress();
+  const links: Link[] = [];
+  let acked = 0;
+  let published = 0;
+  let running = true;
+  try {
+    const publisher = await Link.open(options.port, `${options.tag}p`);
+    links.push(publisher);
+    // Same-length topic names, so every template has the packet identifier and stamp at the same offsets.
+    const templates = Array.from(
+      { length: topics },
+      (_, i) =>
+        publishTemplate(
+          `${prefix}/${String(i).padStart(digits, "0")}`,
+          1,
+          options.payloadSize ?? 64,
+          0,
+          true,
+        ),
+    );
+    const pubOut = new Outbox();
+    const emit = (packetId: number) => {
+      if (!running || published >= MAX_TRACKED) return;
+      const template = templates[published % topics]!;
+      const at = pubOut.copy(template.bytes);
+      const buffer = pubOut.buffer;
+      buffer[at + template.idOffset] = packetId >>> 8;
+      buffer[at + template.idOffset + 1] = packetId & 0xff;
+      putU32(buffer, at + template.stampOffset + 4, published++);
+    };
+    publisher.handle((header, body) => {
+      if (header !== 0x40) return; // PUBACK: the identifier is free again
+      acked++;
+      emit((body[0]! << 8) | body[1]!);
+    }, () => {
+      const bytes = pubOut.take();
+      if (bytes !== undefined) publisher.send(bytes);
+      progress.notify();
+    });
+    for (let id = 1; id <= inflight; id++) emit(id);
+    publisher.send(pubOut.take()!);
+
+    const rate = await measure(
+      options.timing,
+      progress,
+      () => acked,
+      () => acked >= published,
+      () => running = false,
+      () => publisher.error !== undefined,
+    );
+
+    // The check: each topic must hold the last message published to it.
+    const lastSeq = (topic: number) => topic + topics * Math.floor((published - 1 - topic) / topics);
+    const expected = Math.min(published, topics);
+    const held = new Uint8Array(topics);
+    let received = 0;
+    let stale = 0;
+    let duplicates = 0;
+    const checker = await Link.open(options.port, `${options.tag}c`);
+    links.push(checker);
+    const checkOut = new Outbox();
+    checker.handle((header, body) => {
+      if (header >> 4 !== PUBLISH) return;
+      const at = payloadOffset(header, body);
+      if ((header & 0x06) !== 0) checkOut.ack(0x40, (body[at - 2]! << 8) | body[at - 1]!);
+      const seq = u32(body, at + 4);
+      // The topic's number, from the digits that end its name.
+      const end = 2 + ((body[0]! << 8) | body[1]!);
+      let topic = 0;
+      for (let i = end - digits; i < end; i++) topic = topic * 10 + body[i]! - 48;
+      if (topic >= topics || seq !== lastSeq(topic)) stale++;
+      else if (held[topic] !== 0) duplicates++;
+      else {
+        held[topic] = 1;
+        received++;
+      }
+    }, () => {
+      const bytes = checkOut.take();
+      if (bytes !== undefined) checker.send(bytes);
+      progress.notify();
+    });
+    await checker.subscribe(`${prefix}/+`, 1);
+    const deadline = performance.now() + options.timing.drainMs;
+    const arrived = () => received + stale + duplicates;
+    let last = -1;
+    let lastChange = performance.now();
+    while (arrived() < expected && checker.error === undefined) {
+      const now = performance.now();
+      if (now >= deadline || now - lastChange > QUIET_MS) break;
+      await progress.wait(50);
+      if (arrived() !== last) {
+        last = arrived();
+        lastChange = performance.now();
+      }
+    }
+    let error = firstError(links);
+    if (stale > 0) error = `${stale} retained messages were not the last one published to their topic`;
+    return {
+      rate,
+      sent: published,
+      expected,
       received,
       duplicates,
       acked,

@@ -3,10 +3,13 @@
  * load generator holds the first) and so that its memory can be read from `/proc/PID/status`:
  *
  * - `ours`: `deno run --allow-net broker.ts -p 0 --sys-interval 0 --log-level error --persistence memory` (memory,
- *   like Mosquitto with `persistence false`);
- * - `mosquitto`: the installed binary with a generated config (no persistence, no inflight or queue limits);
+ *   like Mosquitto with `persistence false`); with `storage: "disk"`, `--persistence sqlite:DIR/broker.db` on a
+ *   fresh temporary directory instead (and read/write permission to it only);
+ * - `mosquitto`: the installed binary with a generated config (no persistence, no inflight or queue limits); with
+ *   `storage: "disk"`, `persistence true` and `persistence_location DIR/` on a fresh temporary directory;
  * - `aedes`: aedes 1.2.0 on Node (the runtime aedes is written for and the issue's reference figures used),
- *   installed with `npm install aedes@1.2.0` into a directory under the temp dir that later runs reuse.
+ *   installed with `npm install aedes@1.2.0` into a directory under the temp dir that later runs reuse. It runs
+ *   in memory only: its stores on disk need a database server.
  *
  * @module
  */
@@ -19,9 +22,16 @@ export const PEER_NAMES = ["ours", "mosquitto", "aedes"] as const;
 /** One of {@linkcode PEER_NAMES}. */
 export type PeerName = typeof PEER_NAMES[number];
 
+/**
+ * Where a broker keeps its state: `memory` (nothing survives a restart) or `disk` (ours: SQLite, one commit per
+ * event-loop turn, QoS 1/2 acknowledged after it; Mosquitto: its database file, written on autosave and at exit).
+ */
+export type PeerStorage = "memory" | "disk";
+
 /** A running broker process. */
 export interface Peer {
   readonly name: PeerName;
+  readonly storage: PeerStorage;
   /** The TCP port on 127.0.0.1. */
   readonly port: number;
   /** The broker's own process id (not a shell's), for its RSS. */
@@ -43,6 +53,12 @@ export interface StartPeerOptions {
    * @default {20000}
    */
   startTimeoutMs?: number;
+  /**
+   * Where the broker keeps its state; `disk` uses a fresh temporary directory, removed at {@linkcode Peer.stop}.
+   * aedes supports `memory` only.
+   * @default {"memory"}
+   */
+  storage?: PeerStorage;
 }
 
 const PROJECT_ROOT = new URL("..", import.meta.url).pathname;
@@ -155,15 +171,24 @@ function freePort(): number {
 /** Starts one broker process and waits until it accepts connections on 127.0.0.1. */
 export async function startPeer(name: PeerName, options: StartPeerOptions = {}): Promise<Peer> {
   const timeoutMs = options.startTimeoutMs ?? 20_000;
+  const storage = options.storage ?? "memory";
   let command: Deno.Command;
   let fixedPort: number | undefined;
   let cleanup: (() => Promise<void>) | undefined;
   switch (name) {
-    case "ours":
+    case "ours": {
+      const permissions = ["--allow-net"];
+      let persistence = "memory";
+      if (storage === "disk") {
+        const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-ours-" });
+        cleanup = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+        permissions.push(`--allow-read=${dir}`, `--allow-write=${dir}`);
+        persistence = `sqlite:${join(dir, "broker.db")}`;
+      }
       command = new Deno.Command(Deno.execPath(), {
         args: [
           "run",
-          "--allow-net",
+          ...permissions,
           join(PROJECT_ROOT, "broker.ts"),
           "-p",
           "0",
@@ -172,7 +197,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
           "--log-level",
           "error",
           "--persistence",
-          "memory",
+          persistence,
         ],
         cwd: PROJECT_ROOT,
         stdin: "null",
@@ -180,6 +205,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
         stderr: "piped",
       });
       break;
+    }
     case "mosquitto": {
       mosquittoBinary ??= mosquittoPath();
       const binary = await mosquittoBinary;
@@ -188,12 +214,16 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       fixedPort = freePort();
       const config = join(dir, "mosquitto.conf");
       // No inflight or queue limits, as issue #10 asks; only errors logged, like ours at --log-level error.
+      // With persistence true Mosquitto 2.0 still keeps its state in memory and writes mosquitto.db only every
+      // autosave_interval (default 1800 s) and at exit: nothing is written per message.
       await Deno.writeTextFile(
         config,
         [
           `listener ${fixedPort} 127.0.0.1`,
           "allow_anonymous true",
-          "persistence false",
+          ...(storage === "disk"
+            ? ["persistence true", `persistence_location ${dir}/`]
+            : ["persistence false"]),
           "max_inflight_messages 0",
           "max_queued_messages 0",
           "log_dest stderr",
@@ -211,6 +241,9 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       break;
     }
     case "aedes": {
+      if (storage !== "memory") {
+        throw new Error("aedes runs in memory only here (its disk stores need a server)");
+      }
       const dir = await prepareAedes();
       if (dir === undefined) throw new Error(unavailable.get("aedes") ?? "aedes is not available");
       command = new Deno.Command("node", {
@@ -297,6 +330,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   }
   return {
     name,
+    storage,
     port,
     pid: child.pid,
     rssKiB: () => rssKiB(child.pid),

@@ -2,8 +2,11 @@
  * Load benchmark (issue #10): our broker against Mosquitto and aedes, in the same run, on 127.0.0.1.
  *
  * Scenarios: fan-in and fan-out at QoS 0, QoS 1 and QoS 2 end to end with 100 messages in flight, latency at a
- * fixed rate, and 5,000 idle connections (connect rate, RSS per connection). Every figure is the median of
- * `runs` runs, interleaved between the brokers, and each row compares ours with one peer.
+ * fixed rate, and 5,000 idle connections (connect rate, RSS per connection), all with every broker in memory.
+ * Then, with storage (issue #7): QoS 1 end to end into a persistent session and retained QoS 1 publishes, ours
+ * with SQLite against ours in memory and Mosquitto with `persistence true`. Every figure is the median of `runs`
+ * runs, interleaved between the brokers, and each row compares ours (the first broker of the scenario) with one
+ * peer.
  *
  * The load generator (`_load_client.ts`) runs in this process, on one core; each broker is its own process
  * (`_peers.ts`), on the other.
@@ -24,6 +27,7 @@ import {
   latency,
   type LatencyResult,
   qosEndToEnd,
+  retainedPublish,
   type Timing,
   type WindowHook,
 } from "./_load_client.ts";
@@ -34,13 +38,23 @@ import {
   type Peer,
   PEER_NAMES,
   type PeerName,
+  type PeerStorage,
   raiseOpenFileLimit,
   startPeer,
   unavailablePeers,
 } from "./_peers.ts";
 
 /** The scenarios, in the order they run. */
-export const LOAD_SCENARIOS = ["fan-in", "fan-out", "qos1", "qos2", "latency", "idle"] as const;
+export const LOAD_SCENARIOS = [
+  "fan-in",
+  "fan-out",
+  "qos1",
+  "qos2",
+  "latency",
+  "idle",
+  "qos1-durable",
+  "retained-durable",
+] as const;
 /** One of {@linkcode LOAD_SCENARIOS}. */
 export type LoadScenario = typeof LOAD_SCENARIOS[number];
 
@@ -57,7 +71,8 @@ export interface LoadBenchOptions {
    */
   scenarios?: readonly LoadScenario[];
   /**
-   * Which brokers to measure; `ours` always runs. Peers that are not installed are skipped with a note.
+   * Which brokers to measure; `ours` always runs (in the storage scenarios both with SQLite and in memory).
+   * Peers that are not installed are skipped with a note.
    * @default {PEER_NAMES}
    */
   peers?: readonly PeerName[];
@@ -107,9 +122,36 @@ interface Metric {
   readonly higherIsBetter: boolean;
 }
 
+/** One broker as a scenario runs it: which broker, where it keeps its state, and its name in the table. */
+interface Contender {
+  readonly label: string;
+  readonly broker: PeerName;
+  readonly storage: PeerStorage;
+}
+
+/** Every broker in memory, ours first. */
+const IN_MEMORY: readonly Contender[] = PEER_NAMES.map((broker) => ({
+  label: broker,
+  broker,
+  storage: "memory",
+}));
+
+/**
+ * Ours with SQLite first (the figure each row shows), against ours in memory (the cost of storage) and Mosquitto
+ * with its persistence on. aedes is left out: it keeps its state in memory unless given a store that needs a
+ * database server.
+ */
+const WITH_STORAGE: readonly Contender[] = [
+  { label: "ours-sqlite", broker: "ours", storage: "disk" },
+  { label: "ours", broker: "ours", storage: "memory" },
+  { label: "mosquitto (persistence true)", broker: "mosquitto", storage: "disk" },
+];
+
 interface ScenarioSpec {
   readonly scenario: LoadScenario;
   readonly group: string;
+  /** The brokers it runs against; the first is the "ours" column of its rows. */
+  readonly contenders: readonly Contender[];
   readonly metrics: readonly Metric[];
   /** A fresh broker process for every run (the idle scenario reads RSS growth). */
   readonly freshBroker: boolean;
@@ -120,6 +162,7 @@ const GROUP_QOS0 = "Load: QoS 0 throughput";
 const GROUP_QOS12 = "Load: QoS 1 and QoS 2 end to end";
 const GROUP_LATENCY = "Load: latency";
 const GROUP_IDLE = "Load: idle connections";
+const GROUP_STORAGE = "Load: QoS 1 with storage (SQLite against memory)";
 
 /** Connections the generator keeps for itself (listeners, brokers' pipes, other scenarios' stragglers). */
 const FD_RESERVE = 200;
@@ -157,6 +200,7 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
       scenario: "fan-in",
       group: GROUP_QOS0,
       metrics: rate("fan-in QoS 0: 4 publishers → 1 subscriber, 64 B", "msgs/s"),
+      contenders: IN_MEMORY,
       freshBroker: false,
       async run(peer, tag, onWindow) {
         const result = await fanIn({ port: peer.port, tag, timing: timed(onWindow) });
@@ -167,6 +211,7 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
       scenario: "fan-out",
       group: GROUP_QOS0,
       metrics: rate("fan-out QoS 0: 1 publisher → 100 subscribers, 64 B", "deliveries/s"),
+      contenders: IN_MEMORY,
       freshBroker: false,
       async run(peer, tag, onWindow) {
         const result = await fanOut({ port: peer.port, tag, timing: timed(onWindow) });
@@ -177,6 +222,7 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
       scenario: qos === 1 ? "qos1" : "qos2",
       group: GROUP_QOS12,
       metrics: rate(`QoS ${qos} end to end, 100 in flight, 64 B`, "msgs/s"),
+      contenders: IN_MEMORY,
       freshBroker: false,
       async run(peer, tag, onWindow) {
         const result = await qosEndToEnd({ port: peer.port, tag, timing: timed(onWindow), qos });
@@ -200,6 +246,7 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
           higherIsBetter: false,
         },
       ],
+      contenders: IN_MEMORY,
       freshBroker: false,
       async run(peer, tag, onWindow) {
         const result: LatencyResult = await latency({
@@ -238,6 +285,7 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
           higherIsBetter: false,
         },
       ],
+      contenders: IN_MEMORY,
       freshBroker: true,
       async run(peer, tag, onWindow) {
         const result: IdleResult = await idleConnections({
@@ -261,6 +309,34 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
         };
       },
     },
+    {
+      scenario: "qos1-durable",
+      group: GROUP_STORAGE,
+      contenders: WITH_STORAGE,
+      metrics: rate("QoS 1 end to end into a persistent session, 100 in flight, 64 B", "msgs/s"),
+      freshBroker: false,
+      async run(peer, tag, onWindow) {
+        const result = await qosEndToEnd({
+          port: peer.port,
+          tag,
+          timing: timed(onWindow),
+          qos: 1,
+          persistentSubscriber: true,
+        });
+        return { figures: { rate: result.rate }, ...flowCheck(result, "all") };
+      },
+    },
+    {
+      scenario: "retained-durable",
+      group: GROUP_STORAGE,
+      contenders: WITH_STORAGE,
+      metrics: rate("retained QoS 1 publishes over 1,000 topics, 100 in flight, 64 B", "msgs/s"),
+      freshBroker: false,
+      async run(peer, tag, onWindow) {
+        const result = await retainedPublish({ port: peer.port, tag, timing: timed(onWindow), topics: 1000 });
+        return { figures: { rate: result.rate }, ...flowCheck(result, "all") };
+      },
+    },
   ];
 }
 
@@ -280,9 +356,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
   const runs = Math.max(1, options.runs ?? 3);
   const began = performance.now();
   const wanted = options.scenarios ?? LOAD_SCENARIOS;
-  const requested: PeerName[] = ["ours", ...(options.peers ?? PEER_NAMES).filter((name) => name !== "ours")];
-  const missing = await unavailablePeers(requested);
-  const peers = requested.filter((name) => !missing.has(name));
+  const chosen = new Set<PeerName>(["ours", ...(options.peers ?? PEER_NAMES)]);
   const limits = await raiseOpenFileLimit();
   let idleCount = options.idleConnections ?? 5000;
   const setupNotes: string[] = [`Open-file limit (ulimit -n) ${limits.soft}, hard ${limits.hard}.`];
@@ -294,7 +368,6 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     );
     idleCount = Math.max(1, limits.soft - FD_RESERVE);
   }
-  for (const [name, reason] of missing) setupNotes.push(`${name} not measured: ${reason}.`);
 
   const all = specs({
     runs,
@@ -303,34 +376,48 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     latencyRate: options.latencyRate ?? 5000,
     idleConnections: idleCount,
   }).filter((spec) => wanted.includes(spec.scenario));
+  // Only the brokers some chosen scenario runs are looked for (aedes needs an npm install).
+  const needed = PEER_NAMES.filter((name) =>
+    chosen.has(name) && all.some((spec) => spec.contenders.some((c) => c.broker === name))
+  );
+  const missing = await unavailablePeers(needed);
+  for (const [name, reason] of missing) setupNotes.push(`${name} not measured: ${reason}.`);
 
   const rows = new Map<string, BenchRow[]>();
   const notes = new Map<string, string[]>();
   for (const spec of all) {
-    const outcomes = new Map<PeerName, RunOutcome[]>(peers.map((name) => [name, []]));
+    const lineup = spec.contenders.filter((c) => chosen.has(c.broker) && !missing.has(c.broker));
+    const labels = lineup.map((c) => c.label);
+    const base = labels[0]!;
+    const outcomes = new Map<string, RunOutcome[]>(labels.map((label) => [label, []]));
     const loadAtStart = await loadAverage();
-    const running = new Map<PeerName, Peer>();
+    const running = new Map<string, Peer>();
     const crashes: string[] = [];
-    const brokerFor = async (name: PeerName): Promise<Peer> => {
-      const current = running.get(name);
+    const brokerFor = async (contender: Contender): Promise<Peer> => {
+      const { label } = contender;
+      const current = running.get(label);
       if (current !== undefined && current.alive() && !spec.freshBroker) return current;
       if (current !== undefined) {
-        if (!current.alive()) crashes.push(`${name} exited during ${spec.scenario}: ${current.stderrTail()}`);
+        if (!current.alive()) {
+          crashes.push(`${label} exited during ${spec.scenario}: ${current.stderrTail()}`);
+        }
         await current.stop();
       }
-      const peer = await startPeer(name);
-      running.set(name, peer);
+      const peer = await startPeer(contender.broker, { storage: contender.storage });
+      running.set(label, peer);
       return peer;
     };
     try {
       for (let run = 0; run < runs; run++) {
         // Rotate who goes first so that drift on the machine does not favour one broker.
-        const order = peers.map((_, i) => peers[(i + run) % peers.length]!);
-        for (const name of order) {
-          const tag = `${spec.scenario.replace("-", "").slice(0, 5)}${run}${name.slice(0, 2)}`;
+        const order = lineup.map((_, i) => (i + run) % lineup.length);
+        for (const index of order) {
+          const contender = lineup[index]!;
+          const name = contender.label;
+          const tag = `${spec.scenario.replace("-", "").slice(0, 5)}${run}${name.slice(0, 2)}${index}`;
           let outcome: RunOutcome;
           try {
-            const peer = await brokerFor(name);
+            const peer = await brokerFor(contender);
             const meter = cpuMeter(peer.pid);
             outcome = await spec.run(peer, tag, meter.onWindow);
             const cpu = meter.shares();
@@ -367,24 +454,24 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
       await Promise.all([...running.values()].map((peer) => peer.stop()));
     }
 
-    const medianOf = (name: PeerName, key: string): number | undefined => {
+    const medianOf = (name: string, key: string): number | undefined => {
       const values = outcomes.get(name)!.map((o) => o.figures[key]).filter((v): v is number =>
         v !== undefined && Number.isFinite(v)
       );
       return values.length === 0 ? undefined : median(values);
     };
     // A run that broke a promise (a QoS 1/2 message lost, a broker that died) is flagged in the row itself.
-    const failedMark = (name: PeerName) => {
+    const failedMark = (name: string) => {
       const failed = outcomes.get(name)!.filter((o) => o.failure !== undefined).length;
       return failed === 0 ? "" : ` (${name} FAILED ${failed}/${runs} runs)`;
     };
     const groupRows = rows.get(spec.group) ?? [];
     for (const metric of spec.metrics) {
-      const ours = medianOf("ours", metric.key) ?? 0;
-      const versus = peers.filter((name) => name !== "ours");
+      const ours = medianOf(base, metric.key) ?? 0;
+      const versus = labels.slice(1);
       if (versus.length === 0) {
         groupRows.push({
-          name: metric.name + failedMark("ours"),
+          name: metric.name + failedMark(base),
           unit: metric.unit,
           ours,
           higherIsBetter: metric.higherIsBetter,
@@ -392,8 +479,10 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
       }
       for (const name of versus) {
         const value = medianOf(name, metric.key);
+        // When "ours" is not plain ours (SQLite), the row says which of ours it shows.
+        const which = base === "ours" ? "" : `, ${base} vs ${name}`;
         groupRows.push({
-          name: metric.name + failedMark("ours") + failedMark(name),
+          name: metric.name + which + failedMark(base) + failedMark(name),
           unit: metric.unit,
           ours,
           higherIsBetter: metric.higherIsBetter,
@@ -403,7 +492,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     }
     rows.set(spec.group, groupRows);
     const groupNotes = notes.get(spec.group) ?? [];
-    const perRun = peers.map((name) => {
+    const perRun = labels.map((name) => {
       const list = outcomes.get(name)!;
       const figures = spec.metrics.map((metric) =>
         list.map((o) =>
@@ -452,9 +541,13 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     groupNotes.push(
       `${spec.scenario} runs (load average ${loadAtStart.toFixed(1)} at start): ${perRun.join(" · ")}`,
     );
-    const oursFailed = outcomes.get("ours")!.filter((o) => o.failure !== undefined);
-    if (oursFailed.length > 0) {
-      groupNotes.push(`**Our broker failed ${spec.scenario} in ${oursFailed.length} of ${runs} runs.**`);
+    for (const contender of lineup.filter((c) => c.broker === "ours")) {
+      const failed = outcomes.get(contender.label)!.filter((o) => o.failure !== undefined).length;
+      if (failed > 0) {
+        groupNotes.push(
+          `**Our broker (${contender.label}) failed ${spec.scenario} in ${failed} of ${runs} runs.**`,
+        );
+      }
     }
     groupNotes.push(...crashes);
     notes.set(spec.group, groupNotes);
@@ -470,7 +563,8 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     "batches of 250 per write for fan-in and 20 for fan-out, a Framer over a reused 64 KiB read buffer, PUBLISH " +
     "counted from the header and payload stamp without decoding). Each broker is its own process on the other " +
     "core: ours via `deno run broker.ts --persistence memory`, Mosquitto with persistence off and no inflight or queue limits, " +
-    "aedes 1.2.0 with its defaults on Node (the runtime it is built for).",
+    "aedes 1.2.0 with its defaults on Node (the runtime it is built for); the storage scenarios say how they " +
+    "differ.",
     "QoS 0 publishers stay at most 2,500 messages (fan-in, per publisher) or 200 messages (fan-out) ahead of " +
     "what their subscribers saw, so the figures are sustained rates, not buffering.",
     ...env,
@@ -490,6 +584,24 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
       groupNotes.unshift(
         "One publisher writes what is due every millisecond, each message stamped with performance.now(); " +
           "latency is the subscriber's read completion minus the stamp (both in this process).",
+      );
+    }
+    if (title === GROUP_STORAGE) {
+      groupNotes.unshift(
+        "ours-sqlite is `broker.ts --persistence sqlite:DIR/broker.db` on a fresh temporary directory (WAL, " +
+          "synchronous NORMAL: what a PUBACK covers survives kill -9, not a power loss); it writes durable state " +
+          "in one transaction per event-loop turn and sends PUBACK only after the commit holding the message. " +
+          "ours is the same broker with --persistence memory; the ratio against it is the cost of storage.",
+        "mosquitto (persistence true): `persistence_location DIR/`, autosave_interval left at its 1800 s. " +
+          "Mosquitto 2.0 keeps its state in memory and writes mosquitto.db only on autosave and at shutdown, so " +
+          "it does not commit per message and is not equally durable: a kill -9 loses all it took since the " +
+          "last save. aedes is not measured here (its persistence needs a Redis or MongoDB server).",
+        "qos1-durable: like qos1, but the subscriber connects with Clean Session 0 and a fixed client id, so " +
+          "every message is queued in its session (written to storage before the publisher's PUBACK, deleted at " +
+          "the subscriber's PUBACK); the session is discarded after each run. Every message must arrive.",
+        "retained-durable: no subscriber during the window; message n goes retained to topic n mod 1,000, so " +
+          "each PUBLISH replaces a stored retained message, and the rate counts PUBACKs. Afterwards a new " +
+          'subscriber must receive each topic\'s last message ("delivered" counts topics that held it).',
       );
     }
     if (title === GROUP_IDLE) {
