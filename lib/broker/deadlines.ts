@@ -27,6 +27,8 @@ export class DeadlineQueue<T> {
   readonly #clock: Clock;
   readonly #onDue: (item: T, now: number) => number | undefined;
   readonly #heap: Entry<T>[] = [];
+  /** Cancellations since the heap was last rebuilt without its cancelled entries. */
+  #cancelled = 0;
   #timer: TimerId | undefined;
   #timerAt = Infinity;
   #closed = false;
@@ -51,9 +53,21 @@ export class DeadlineQueue<T> {
     return entry;
   }
 
-  /** Forgets a deadline: its item is released now, and the entry is dropped when it comes up. */
+  /** Forgets a deadline: its item is released now, its entry when it comes up or the heap is rebuilt. */
   cancel(deadline: Deadline<T> | undefined): void {
-    if (deadline !== undefined) deadline.item = undefined;
+    if (deadline === undefined || deadline.item === undefined) return;
+    deadline.item = undefined;
+    // A cancelled keep alive would sit in the heap for up to 27 hours (1.5 x 65535 s), so connection churn grew
+    // it without bound: rebuild it without the cancelled entries once they may be half of it (amortized O(log n)).
+    if (++this.#cancelled > 1024 && this.#cancelled * 2 > this.#heap.length) this.#compact();
+  }
+
+  #compact(): void {
+    const heap = this.#heap;
+    const live = heap.filter((entry) => entry.item !== undefined).sort((a, b) => a.at - b.at);
+    heap.length = live.length; // a sorted array is a valid heap
+    for (let i = 0; i < live.length; i++) heap[i] = live[i]!;
+    this.#cancelled = 0;
   }
 
   /** Stops the timer; nothing fires after this. */
