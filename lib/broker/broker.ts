@@ -436,6 +436,7 @@ export class Broker implements BrokerCore {
         maxQueued: this.options.maxQueued,
         maxQueuedBytes: this.options.maxQueuedBytes,
         queueQoS0: this.options.queueQoS0,
+        onDrop: this.#onDrop,
         store: this.store,
       });
       session.disconnectedAt = stored.disconnectedAt ?? now;
@@ -682,6 +683,7 @@ export class Broker implements BrokerCore {
         maxQueued: this.options.maxQueued,
         maxQueuedBytes: this.options.maxQueuedBytes,
         queueQoS0: this.options.queueQoS0,
+        onDrop: this.#onDrop,
         store: this.store,
       });
       this.#sessions.set(clientId, session);
@@ -912,6 +914,16 @@ export class Broker implements BrokerCore {
       this.store?.add({ kind: "deleteRetained", topic });
     }
   }
+
+  /** Logs the first drop of a session's queue, then every 1,000th, so a full queue is seen but not flooded. */
+  readonly #onDrop = (session: Session): void => {
+    if (session.dropped % 1000 === 1) {
+      this.logger.warn(
+        `queue of ${session.clientId} is full (${this.options.maxQueued} messages or ${this.options.maxQueuedBytes} ` +
+          `bytes): ${session.dropped} QoS 1/2 message(s) dropped so far`,
+      );
+    }
+  };
 
   #available(clientId: string): boolean {
     return this.#sessions.get(clientId)?.available ?? false;

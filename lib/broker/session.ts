@@ -141,6 +141,8 @@ export interface SessionOptions {
   readonly maxQueued: number;
   /** Maximum payload bytes queued behind the inflight window. */
   readonly maxQueuedBytes: number;
+  /** Called when a QoS 1/2 message is dropped because the queue is full (for a log line). */
+  readonly onDrop?: (session: Session) => void;
   /** Whether QoS 0 messages are queued while the client is offline. */
   readonly queueQoS0: boolean;
   /** Where durable changes go; undefined when nothing is persisted. */
@@ -161,21 +163,24 @@ export class Session {
   link: SessionLink | undefined;
   /** When the client went away (ms since the epoch). */
   disconnectedAt: number | undefined;
+  // The four collections below are made on first use and dropped when empty where that is cheap: an idle
+  // session has none, and an empty Map or Set costs about 200 bytes (bench/load_bench.ts "idle").
   /** Outgoing QoS 1/2 messages in flight, by packet identifier, in send order. */
-  readonly inflight = new Map<number, Outgoing>();
+  #inflight: Map<number, Outgoing> | undefined;
   /** Messages waiting for room in the inflight window, oldest first. */
-  #queue: Outgoing[] = [];
+  #queue: Outgoing[] | undefined;
   #queueHead = 0;
   /** Offline QoS 0 messages (only with queueQoS0), with the RETAIN and identifiers they are forwarded with. */
-  #qos0: { message: Message; retain: boolean; subscriptionIds: readonly number[] | undefined }[] = [];
+  #qos0: { message: Message; retain: boolean; subscriptionIds: readonly number[] | undefined }[] | undefined;
   /** Incoming QoS 2 packet identifiers answered with PUBREC and waiting for PUBREL. */
-  readonly incoming = new Set<number>();
+  #incoming: Set<number> | undefined;
   /** Messages dropped because the queue was full or the client too slow. */
   dropped = 0;
   #nextPacketId = 1;
   #seq = 0;
   readonly #maxQueued: number;
   readonly #maxQueuedBytes: number;
+  readonly #onDrop: ((session: Session) => void) | undefined;
   /** Payload bytes in the queue. */
   #queuedBytes = 0;
   readonly #queueQoS0: boolean;
@@ -193,6 +198,7 @@ export class Session {
     this.expiryInterval = options.expiryInterval;
     this.#maxQueued = options.maxQueued;
     this.#maxQueuedBytes = options.maxQueuedBytes;
+    this.#onDrop = options.onDrop;
     this.#queueQoS0 = options.queueQoS0;
     this.#store = options.store;
   }
@@ -202,9 +208,29 @@ export class Session {
     return this.expiryInterval > 0;
   }
 
+  /** Outgoing QoS 1/2 messages in flight, by packet identifier, in send order. */
+  get inflight(): ReadonlyMap<number, Outgoing> {
+    return this.#inflight ?? NO_INFLIGHT;
+  }
+
+  /** Incoming QoS 2 packet identifiers answered with PUBREC and waiting for PUBREL. */
+  get incoming(): ReadonlySet<number> {
+    return this.#incoming ?? NO_INCOMING;
+  }
+
+  /** Remembers an incoming QoS 2 packet identifier answered with PUBREC. */
+  addIncoming(packetId: number): void {
+    (this.#incoming ??= new Set()).add(packetId);
+  }
+
+  /** Forgets an incoming QoS 2 packet identifier (PUBREL received); false when it was not waiting. */
+  deleteIncoming(packetId: number): boolean {
+    return this.#incoming?.delete(packetId) ?? false;
+  }
+
   /** Messages waiting behind the inflight window. */
   get queued(): number {
-    return this.#queue.length - this.#queueHead;
+    return (this.#queue?.length ?? 0) - this.#queueHead;
   }
 
   /** True when a shared-subscription message would be sent right away. */
@@ -241,8 +267,9 @@ export class Session {
     if (qos === 0) {
       if (link === undefined) {
         if (this.#queueQoS0 && this.persistent) {
-          if (this.#qos0.length >= this.#maxQueued) this.dropped++;
-          else this.#qos0.push({ message, retain, subscriptionIds });
+          const qos0 = this.#qos0 ??= [];
+          if (qos0.length >= this.#maxQueued) this.dropped++;
+          else qos0.push({ message, retain, subscriptionIds });
         }
         return;
       }
@@ -258,7 +285,9 @@ export class Session {
       windowFull &&
       (this.queued >= this.#maxQueued || this.#queuedBytes + message.payload.length > this.#maxQueuedBytes)
     ) {
+      // A full queue drops the new message (as Mosquitto's max_queued_messages); the owner is told, rarely.
       this.dropped++;
+      this.#onDrop?.(this);
       return;
     }
     const entry: Outgoing = {
@@ -274,7 +303,7 @@ export class Session {
     if (link !== undefined && this.queued === 0 && this.inflight.size < link.sendWindow) {
       this.#sendNew(link, entry, cache);
     } else {
-      this.#queue.push(entry);
+      (this.#queue ??= []).push(entry);
       this.#queuedBytes += message.payload.length;
     }
     if (this.persistent && (entry.state === "queued" || this.inflight.has(entry.packetId))) {
@@ -303,7 +332,7 @@ export class Session {
   #sendNew(link: SessionLink, entry: Outgoing, cache: EncodeCache): void {
     entry.packetId = this.#allocatePacketId();
     entry.state = "sent";
-    this.inflight.set(entry.packetId, entry);
+    (this.#inflight ??= new Map()).set(entry.packetId, entry);
     if (!this.#write(link, entry, false, cache)) this.#complete(entry);
   }
 
@@ -390,16 +419,21 @@ export class Session {
   /** Moves queued messages into the inflight window while it has room. */
   pump(now: number): void {
     const link = this.link;
-    if (link === undefined) return;
-    const cache = new EncodeCache(now);
-    while (this.#queueHead < this.#queue.length && this.inflight.size < link.sendWindow) {
-      const entry = this.#queue[this.#queueHead++]!;
+    const queue = this.#queue;
+    if (link === undefined || queue === undefined) return;
+    let cache: EncodeCache | undefined;
+    while (this.#queueHead < queue.length && this.inflight.size < link.sendWindow) {
+      const entry = queue[this.#queueHead++]!;
       this.#queuedBytes -= entry.message.payload.length;
-      this.#sendNew(link, entry, cache);
+      this.#sendNew(link, entry, cache ??= new EncodeCache(now));
       if (this.persistent && this.inflight.has(entry.packetId)) this.#persist(entry);
     }
-    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#queueHead);
+    if (this.#queue !== queue) return;
+    if (this.#queueHead === queue.length) {
+      this.#queue = undefined;
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
+      this.#queue = queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
   }
@@ -412,17 +446,21 @@ export class Session {
     const link = this.link;
     if (link === undefined) return;
     this.#aliases = undefined;
+    const inflight = this.#inflight;
+    const qos0 = this.#qos0;
+    if (inflight === undefined && qos0 === undefined && this.#queue === undefined) return; // a new session
     const cache = new EncodeCache(now);
-    for (const entry of [...this.inflight.values()]) {
-      if (entry.state === "released") {
-        link.sendPubrel(entry.packetId);
-      } else if (!this.#write(link, entry, true, cache)) {
-        this.#complete(entry);
+    if (inflight !== undefined) {
+      for (const entry of [...inflight.values()]) {
+        if (entry.state === "released") {
+          link.sendPubrel(entry.packetId);
+        } else if (!this.#write(link, entry, true, cache)) {
+          this.#complete(entry);
+        }
       }
     }
-    const qos0 = this.#qos0;
-    this.#qos0 = [];
-    for (const { message, retain, subscriptionIds } of qos0) {
+    this.#qos0 = undefined;
+    for (const { message, retain, subscriptionIds } of qos0 ?? []) {
       this.#sendQoS0(link, message, retain, subscriptionIds, cache);
     }
     this.pump(now);
@@ -465,7 +503,7 @@ export class Session {
   }
 
   #complete(entry: Outgoing): void {
-    this.inflight.delete(entry.packetId);
+    this.#inflight?.delete(entry.packetId);
     if (this.persistent) {
       this.#store?.add({ kind: "deleteOutgoing", clientId: this.clientId, seq: entry.seq });
     }
@@ -477,9 +515,9 @@ export class Session {
 
   /** Takes every undelivered QoS 1/2 message out (for shared-subscription redelivery when the session ends). */
   drain(): Outgoing[] {
-    const out = [...this.inflight.values(), ...this.#queue.slice(this.#queueHead)];
-    this.inflight.clear();
-    this.#queue = [];
+    const out = [...this.inflight.values(), ...(this.#queue?.slice(this.#queueHead) ?? [])];
+    this.#inflight = undefined;
+    this.#queue = undefined;
     this.#queueHead = 0;
     this.#queuedBytes = 0;
     return out;
@@ -499,17 +537,20 @@ export class Session {
       };
       this.#seq = Math.max(this.#seq, stored.seq);
       if (entry.state !== "queued" && entry.packetId > 0 && !this.inflight.has(entry.packetId)) {
-        this.inflight.set(entry.packetId, entry);
+        (this.#inflight ??= new Map()).set(entry.packetId, entry);
       } else {
         entry.state = "queued";
         entry.packetId = 0;
-        this.#queue.push(entry);
+        (this.#queue ??= []).push(entry);
         this.#queuedBytes += entry.message.payload.length;
       }
     }
-    for (const id of incoming) this.incoming.add(id);
+    for (const id of incoming) this.addIncoming(id);
   }
 }
+
+const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new Map();
+const NO_INCOMING: ReadonlySet<number> = new Set();
 
 function toStoredOutgoing(entry: Outgoing): OutgoingMessage {
   return {
