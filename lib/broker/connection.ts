@@ -1,0 +1,960 @@
+/**
+ * One client connection: the read loop (framer + decoder), the protocol state machine, keep-alive, the batched
+ * output, and the one place where an error becomes the spec's answer (a CONNACK or DISCONNECT reason code, or a
+ * closed socket for v3).
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import { MqttError, protocolError } from "../mqtt_error.ts";
+import { Framer } from "../codec/framer.ts";
+import { decodePacket } from "../codec/decode.ts";
+import { isWellFormedUtf8 } from "../codec/utf8.ts";
+import { PACKET_TYPE, packetName, type ProtocolVersion, type QoS } from "../packet/packet_type.ts";
+import type { Packet } from "../packet/packet.ts";
+import type { Properties } from "../packet/properties.ts";
+import { connackCodeV3, REASON_CODE, reasonName } from "../packet/reason_code.ts";
+import { type ConnectPacket, type WillMessage } from "../packet/connect.ts";
+import { encodeConnack } from "../packet/connack.ts";
+import type { PublishPacket } from "../packet/publish.ts";
+import { encodePuback } from "../packet/puback.ts";
+import { encodePubrec } from "../packet/pubrec.ts";
+import { encodePubrel } from "../packet/pubrel.ts";
+import { encodePubcomp } from "../packet/pubcomp.ts";
+import type { SubscribePacket } from "../packet/subscribe.ts";
+import { encodeSuback } from "../packet/suback.ts";
+import type { UnsubscribePacket } from "../packet/unsubscribe.ts";
+import { encodeUnsuback } from "../packet/unsuback.ts";
+import { encodePingresp } from "../packet/pingresp.ts";
+import { type DisconnectPacket, encodeDisconnect } from "../packet/disconnect.ts";
+import type { AuthPacket } from "../packet/auth.ts";
+import { encodeAuth } from "../packet/auth.ts";
+import {
+  isWildcardFilter,
+  parseSharedFilter,
+  validateTopicFilter,
+  validateTopicName,
+} from "../topic/topic.ts";
+import type { ByteStream } from "../transport/transport.ts";
+import { Output, type OutputOwner } from "./output.ts";
+import type { Deadline } from "./deadlines.ts";
+import { hostOf, TokenBucket } from "./limits.ts";
+import type { Message } from "./persistence.ts";
+import type { Session, SessionLink } from "./session.ts";
+import { EncodeCache } from "./session.ts";
+import type { AuthOutcome, BrokerCore } from "./broker.ts";
+import type { ClientIdentity } from "./auth.ts";
+
+/** The connection's place in the protocol. */
+export type ConnectionState =
+  /** socket open, CONNECT not yet received [MQTT-3.1.0-1] */
+  | "awaiting-connect"
+  /** CONNECT received; authentication (possibly an AUTH exchange) in progress */
+  | "authenticating"
+  /** CONNACK sent with success */
+  | "connected"
+  /** closed, or closing */
+  | "closed";
+
+/** Refusals that 3.1/3.1.1 CONNACK return codes cannot express (the CONNECT itself is unacceptable). */
+const NO_V3_RETURN_CODE: ReadonlySet<number> = new Set([
+  REASON_CODE.MalformedPacket,
+  REASON_CODE.ProtocolError,
+  REASON_CODE.TopicNameInvalid,
+  REASON_CODE.PacketTooLarge,
+  REASON_CODE.PayloadFormatInvalid,
+  REASON_CODE.RetainNotSupported,
+  REASON_CODE.QoSNotSupported,
+]);
+
+/** Session Expiry Interval meaning "never". */
+export const EXPIRY_NEVER = 0xffffffff;
+
+const READ_MIN = 512;
+const READ_MAX = 64 * 1024;
+/**
+ * A socket that always has data waiting is read without a trip through the event loop: after this many
+ * milliseconds spent on full reads in a row, its connection gives the others and the timers a turn. Without it
+ * a flooding client held another client's PINGREQ for 14 s; with it, under 50 ms (tests/hostile/hostile_test.ts).
+ */
+const YIELD_MS = 10;
+
+/** Where a connection came from. */
+export interface ConnectionInfo {
+  /** The peer as `host:port` (`[v6]:port`); per-address limits count its host part. */
+  readonly remoteAddress: string;
+  /** Whether the listener lets clients in without credentials. */
+  readonly allowAnonymous: boolean;
+  /** Verified TLS client certificate CN, if any. */
+  readonly certificateCommonName?: string;
+}
+
+/** A client connection. */
+export class Connection implements SessionLink, OutputOwner {
+  readonly #core: BrokerCore;
+  readonly #stream: ByteStream;
+  readonly #framer: Framer;
+  readonly #output: Output;
+  /** Where the connection came from, as its listener reported it. */
+  readonly info: ConnectionInfo;
+  #state: ConnectionState = "awaiting-connect";
+  /** The protocol CONNECT asked for; 4 (3.1.1) until then. */
+  protocolVersion: ProtocolVersion = 4;
+  /** The client identifier from CONNECT, or the one the broker assigned; empty before CONNECT. */
+  clientId = "";
+  /** Who the authorizer sees: set once authentication succeeds. */
+  identity: ClientIdentity = { clientId: "" };
+  /** The session attached when CONNECT was accepted. */
+  session: Session | undefined;
+  /** See {@linkcode SessionLink}. */
+  sendWindow = 0;
+  maxPacketSize: number = Infinity;
+  topicAliasMaximum = 0;
+  #keepAliveMs = 0;
+  #lastActivity = 0;
+  #openedAt = 0;
+  /** This connection's entry in the broker's deadline queue (connect timeout, then keep alive). */
+  #deadline: Deadline<Connection> | undefined;
+  #will: WillMessage | undefined;
+  /** Created by the first Topic Alias (most connections never use one). */
+  #inboundAliases: Map<number, string> | undefined;
+  /** Inbound QoS 1 PUBLISH not yet acknowledged (counts against our Receive Maximum). */
+  #inboundPending = 0;
+  #ackChain: Promise<void> | undefined;
+  /** v5 Request Problem Information: 0 means no Reason String / User Property on acks [MQTT-3.1.2-29]. */
+  #problemInfo = true;
+  #closed: Promise<void> | undefined;
+  /** Whether CONNECT carried a will (stored durably while the connection lives). */
+  #armedWill = false;
+  /** PUBLISH rate and byte quota of this client (Infinity: off). */
+  #messageRate: TokenBucket | undefined;
+  #byteQuota: TokenBucket | undefined;
+  /** What CONNECT asked for, kept while authentication runs. */
+  #pendingConnect:
+    | { packet: ConnectPacket; assigned: boolean; keepAlive: number; serverKeepAlive: number | undefined }
+    | undefined;
+  #disconnectReason = "connection lost";
+
+  /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
+  constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
+    this.#core = core;
+    this.#stream = stream;
+    this.info = info;
+    this.#framer = new Framer({ maxPacketSize: core.options.maxPacketSize });
+    this.#output = new Output(stream, this);
+  }
+
+  /** See {@linkcode OutputOwner.writeFailed}: the peer went away. */
+  writeFailed(): void {
+    this.close("write failed", true);
+  }
+
+  /** See {@linkcode OutputOwner.written}. */
+  written(bytes: number): void {
+    this.#core.stats.bytesSent += bytes;
+  }
+
+  /** The protocol state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** See {@linkcode SessionLink.congested}. */
+  get congested(): boolean {
+    return this.#output.pending > this.#core.options.maxOutputBytes;
+  }
+
+  /** Bytes accepted for this client and not yet written. */
+  get pendingOutput(): number {
+    return this.#output.pending;
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.#state === "closed") return;
+    this.#output.send(bytes);
+    this.#core.stats.packetsSent++;
+  }
+
+  sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
+    if (this.#state === "closed") return;
+    this.#output.sendPublish(bytes, idOffset, packetId, dup);
+    this.#core.stats.messagesSent++;
+    this.#core.stats.packetsSent++;
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send(encodePubrel({ packetId, reasonCode: 0 }, this.protocolVersion));
+  }
+
+  /** Reads and handles packets until the peer goes away or the connection is closed. */
+  async run(): Promise<void> {
+    const core = this.#core;
+    this.#lastActivity = this.#openedAt = core.clock.now();
+    this.#deadline = core.deadlines.schedule(this, this.#openedAt + core.options.connectTimeout);
+    let buffer = new Uint8Array(READ_MIN);
+    let busy = 0;
+    try {
+      while (this.#state !== "closed") {
+        const n = await this.#stream.read(buffer);
+        if (n === null) break;
+        const readAt = performance.now();
+        core.stats.bytesReceived += n;
+        this.#lastActivity = core.clock.now();
+        this.#framer.push(buffer.subarray(0, n));
+        for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
+          core.stats.packetsReceived++;
+          const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
+          const pending = this.#handle(packet);
+          if (pending !== undefined) await pending;
+          if (this.#isClosed()) return;
+        }
+        busy += performance.now() - readAt;
+        if (this.#output.pending > core.options.maxOutputBytes) {
+          // A peer that sends and never reads (PINGREQ, QoS 1 PUBLISH: each is answered) would grow our output
+          // without bound: read nothing more from it until it has taken what it is owed.
+          await this.#output.drain();
+          busy = 0;
+        } else if (n < buffer.length) {
+          busy = 0; // the socket is drained: the next read waits in the event loop
+        } else if (busy > YIELD_MS) {
+          busy = 0;
+          // setImmediate: other connections' reads run first, without setTimeout(0)'s ~2 ms wait.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        // Grow while the peer keeps the buffer full; fall back to a small one when it goes quiet, so an idle
+        // connection does not pin 64 KiB in its pending read (DESIGN.md, "Rules that make it fast").
+        if (n === buffer.length && buffer.length < READ_MAX) buffer = new Uint8Array(buffer.length * 4);
+        else if (n < READ_MIN / 2 && buffer.length > READ_MIN) buffer = new Uint8Array(READ_MIN);
+      }
+    } catch (error) {
+      if (this.#state !== "closed") this.fail(error);
+      return;
+    }
+    if (this.#state !== "closed") this.close(this.#disconnectReason, true);
+  }
+
+  #isClosed(): boolean {
+    return this.#state === "closed";
+  }
+
+  #handle(packet: Packet): void | Promise<void> {
+    switch (this.#state) {
+      case "awaiting-connect":
+        if (packet.type !== PACKET_TYPE.CONNECT) {
+          throw protocolError(`Expected CONNECT, got ${packetName(packet.type)} [MQTT-3.1.0-1]`);
+        }
+        return this.#onConnect(packet);
+      case "authenticating":
+        if (packet.type === PACKET_TYPE.AUTH) return this.#onAuth(packet);
+        throw protocolError(`Expected AUTH during authentication, got ${packetName(packet.type)}`);
+      case "closed":
+        return;
+      case "connected":
+        break;
+    }
+    switch (packet.type) {
+      case PACKET_TYPE.PUBLISH:
+        return this.#onPublish(packet);
+      case PACKET_TYPE.PUBACK:
+        this.session?.acknowledge(packet.packetId, this.#core.clock.now());
+        return;
+      case PACKET_TYPE.PUBREC:
+        if (this.session?.received(packet.packetId, packet.reasonCode, this.#core.clock.now()) !== true) {
+          // Unknown identifier: answer so the client's flow can end (section 4.3.3).
+          this.send(
+            encodePubrel(
+              { packetId: packet.packetId, reasonCode: REASON_CODE.PacketIdentifierNotFound },
+              this.protocolVersion,
+            ),
+          );
+        }
+        return;
+      case PACKET_TYPE.PUBREL:
+        return this.#onPubrel(packet.packetId);
+      case PACKET_TYPE.PUBCOMP:
+        this.session?.completed(packet.packetId, this.#core.clock.now());
+        return;
+      case PACKET_TYPE.SUBSCRIBE:
+        return this.#onSubscribe(packet);
+      case PACKET_TYPE.UNSUBSCRIBE:
+        return this.#onUnsubscribe(packet);
+      case PACKET_TYPE.PINGREQ:
+        this.send(encodePingresp());
+        return;
+      case PACKET_TYPE.DISCONNECT:
+        return this.#onDisconnect(packet);
+      case PACKET_TYPE.AUTH:
+        return this.#onReauth(packet);
+      case PACKET_TYPE.CONNECT:
+        throw protocolError("A second CONNECT on one connection [MQTT-3.1.0-2]");
+      default:
+        throw protocolError(`${packetName(packet.type)} is sent by servers, not clients`);
+    }
+  }
+
+  // ---- CONNECT ---------------------------------------------------------------------------------------------
+
+  async #onConnect(packet: ConnectPacket): Promise<void> {
+    const core = this.#core;
+    const options = core.options;
+    this.protocolVersion = packet.protocolVersion;
+    this.#state = "authenticating";
+    const v5 = packet.protocolVersion === 5;
+    const props = packet.properties;
+    // The client's Maximum Packet Size bounds every answer, a refusing CONNACK too [MQTT-3.1.2-24].
+    if (v5) this.maxPacketSize = props?.maximumPacketSize ?? Infinity;
+
+    let clientId = packet.clientId;
+    let assigned = false;
+    if (clientId === "") {
+      // An empty id is allowed only for a clean session in 3.1.1, and always in 5.0 [MQTT-3.1.3-7] [MQTT-3.1.3-8].
+      if (packet.protocolVersion === 3 || (packet.protocolVersion === 4 && !packet.cleanStart)) {
+        return this.#refuse(
+          REASON_CODE.ClientIdentifierNotValid,
+          "empty client identifier without a clean session",
+        );
+      }
+      clientId = core.assignClientId();
+      assigned = true;
+    } else if (packet.protocolVersion === 3 && clientId.length > 23) {
+      return this.#refuse(
+        REASON_CODE.ClientIdentifierNotValid,
+        "MQTT 3.1 client identifier longer than 23 characters",
+      );
+    }
+    this.clientId = clientId;
+
+    if (!core.connectLimiter.take(hostOf(this.info.remoteAddress))) {
+      return this.#refuse(REASON_CODE.ConnectionRateExceeded, "connection rate exceeded for this address");
+    }
+
+    const redirect = options.redirect;
+    if (redirect !== undefined) {
+      // Server redirection (section 4.11): 0x9D Server moved (permanent) or 0x9C Use another server.
+      return this.#refuse(
+        redirect.permanent ? REASON_CODE.ServerMoved : REASON_CODE.UseAnotherServer,
+        `use ${redirect.reference}`,
+        { serverReference: redirect.reference },
+      );
+    }
+
+    let keepAlive = packet.keepAlive;
+    let serverKeepAlive: number | undefined;
+    if (keepAlive > options.maxKeepAlive || (keepAlive === 0 && options.maxKeepAlive < 65535)) {
+      if (!v5) {
+        // 3.1.1 cannot tell the client another value, so refuse it as Mosquitto does (max_keepalive).
+        return this.#refuse(
+          REASON_CODE.ClientIdentifierNotValid,
+          `keep alive ${keepAlive} s is outside the broker's maximum ${options.maxKeepAlive} s`,
+        );
+      }
+      keepAlive = serverKeepAlive = options.maxKeepAlive;
+    }
+    this.#keepAliveMs = keepAlive * 1000;
+    const now = core.clock.now();
+    if (options.messageRatePerClient !== Infinity) {
+      this.#messageRate = new TokenBucket(options.messageRatePerClient, options.messageRatePerClient, now);
+    }
+    if (options.publishBytesPerSecond !== Infinity) {
+      this.#byteQuota = new TokenBucket(options.publishBytesPerSecond, options.publishBytesPerSecond, now);
+    }
+
+    if (v5) {
+      this.sendWindow = Math.min(props?.receiveMaximum ?? 65535, options.maxInflight);
+      this.topicAliasMaximum = options.topicAliasOut ? (props?.topicAliasMaximum ?? 0) : 0;
+      this.#problemInfo = props?.requestProblemInformation !== 0;
+    } else {
+      this.sendWindow = options.maxInflight;
+    }
+
+    const will = packet.will;
+    if (will !== undefined) {
+      try {
+        validateTopicName(will.topic, options.topicLimits);
+      } catch (error) {
+        return this.#refuse(REASON_CODE.TopicNameInvalid, `will topic: ${(error as Error).message}`);
+      }
+      if (will.qos > options.maxQoS) {
+        return this.#refuse(
+          REASON_CODE.QoSNotSupported,
+          `will QoS ${will.qos} is above the maximum ${options.maxQoS}`,
+        );
+      }
+      if (will.retain && !options.retainAvailable) {
+        return this.#refuse(REASON_CODE.RetainNotSupported, "retained will, but retain is not available");
+      }
+      if (v5 && will.properties?.payloadFormatIndicator === 1 && !isWellFormedUtf8(will.payload)) {
+        return this.#refuse(
+          REASON_CODE.PayloadFormatInvalid,
+          "will payload is not UTF-8 as its format indicator says",
+        );
+      }
+      if (v5 && isWildcardFilter(will.properties?.responseTopic ?? "")) {
+        return this.#refuse(REASON_CODE.ProtocolError, "will Response Topic with a wildcard [MQTT-3.3.2-14]");
+      }
+    }
+
+    this.#pendingConnect = {
+      packet: will === undefined ? packet : { ...packet, will: { ...will, payload: will.payload.slice() } },
+      assigned,
+      keepAlive,
+      serverKeepAlive,
+    };
+    this.#afterAuth(await core.authenticate(this, packet));
+  }
+
+  /** AUTH received while authenticating (v5 enhanced authentication, section 4.12). */
+  async #onAuth(packet: AuthPacket): Promise<void> {
+    if (packet.reasonCode !== REASON_CODE.ContinueAuthentication) {
+      throw protocolError(
+        `AUTH with reason ${reasonName(packet.reasonCode)} during authentication (section 4.12)`,
+      );
+    }
+    this.#afterAuth(await this.#core.continueAuth(this, packet));
+  }
+
+  /** Re-authentication requested by a connected client (AUTH 0x19, or 0x18 continuing it). */
+  async #onReauth(packet: AuthPacket): Promise<void> {
+    const outcome = await this.#core.reauthenticate(this, packet);
+    if (this.#state !== "connected") return;
+    if ("challenge" in outcome) {
+      this.sendAuth(REASON_CODE.ContinueAuthentication, outcome.challenge);
+    } else if (outcome.reasonCode === REASON_CODE.Success) {
+      this.sendAuth(REASON_CODE.Success, outcome.properties);
+    } else {
+      this.disconnect(outcome.reasonCode, outcome.reason ?? "re-authentication failed");
+    }
+  }
+
+  #afterAuth(outcome: AuthOutcome): void {
+    if (this.#state !== "authenticating") return;
+    if ("challenge" in outcome) {
+      this.sendAuth(REASON_CODE.ContinueAuthentication, outcome.challenge);
+      return;
+    }
+    if (outcome.reasonCode !== REASON_CODE.Success) {
+      return this.#refuse(outcome.reasonCode, outcome.reason ?? "not authorized");
+    }
+    this.#finishConnect(outcome);
+  }
+
+  #finishConnect(auth: Extract<AuthOutcome, { reasonCode: number }>): void {
+    const core = this.#core;
+    const options = core.options;
+    const { packet, assigned, keepAlive, serverKeepAlive } = this.#pendingConnect!;
+    this.#pendingConnect = undefined;
+    const v5 = packet.protocolVersion === 5;
+    const props = packet.properties;
+    const clientId = this.clientId;
+    this.identity = auth.username === undefined ? { clientId } : { clientId, username: auth.username };
+    this.#will = packet.will;
+    this.#armedWill = packet.will !== undefined;
+
+    let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (packet.cleanStart ? 0 : EXPIRY_NEVER);
+    let expiryChanged = false;
+    if (expiry > options.maxSessionExpiry) {
+      expiry = options.maxSessionExpiry;
+      expiryChanged = true;
+    }
+    const { session, present } = core.openSession(this, packet, expiry);
+    this.session = session;
+    this.#state = "connected";
+
+    const connackProps: Properties | undefined = v5
+      ? {
+        ...(assigned ? { assignedClientIdentifier: clientId } : {}),
+        ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
+        ...(expiryChanged ? { sessionExpiryInterval: expiry } : {}),
+        ...core.connackProperties,
+        ...(props?.requestResponseInformation === 1 && options.responseInformation !== undefined
+          ? { responseInformation: options.responseInformation }
+          : {}),
+        ...(auth.properties ?? {}),
+      }
+      : undefined;
+    this.send(
+      encodeConnack(
+        {
+          type: PACKET_TYPE.CONNACK,
+          sessionPresent: present,
+          reasonCode: 0,
+          ...(connackProps === undefined ? {} : { properties: connackProps }),
+        },
+        this.protocolVersion,
+      ),
+    );
+    core.logger.info(
+      `client ${clientId} connected from ${this.info.remoteAddress} (MQTT ${
+        versionName(this.protocolVersion)
+      }, ` +
+        `clean ${packet.cleanStart}, keep alive ${keepAlive}s${present ? ", session resumed" : ""})`,
+    );
+    core.attach(this, session);
+    core.deadlines.cancel(this.#deadline);
+    this.#deadline = this.#keepAliveMs > 0
+      ? core.deadlines.schedule(this, this.#lastActivity + this.#keepAliveMs * 1.5)
+      : undefined;
+  }
+
+  /** Answers a CONNECT with a failure reason code and closes (v3: the closest 3.1.1 return code). */
+  #refuse(reasonCode: number, reason: string, extra?: Properties): void {
+    if (this.protocolVersion !== 5 && NO_V3_RETURN_CODE.has(reasonCode)) {
+      // 3.1.1 has no return code for a CONNECT that breaks the rules: close without CONNACK [MQTT-3.2.2-6].
+      this.#core.logger.info(
+        `refused client ${this.clientId || "(empty id)"} from ${this.info.remoteAddress}: ${reason}`,
+      );
+      this.close(reason, false);
+      return;
+    }
+    const code = this.protocolVersion === 5 ? reasonCode : connackCodeV3(reasonCode);
+    const props: Properties | undefined = this.protocolVersion === 5
+      ? { ...extra, ...(this.#problemInfo ? { reasonString: reason } : {}) }
+      : undefined;
+    const connack = (properties: Properties | undefined) =>
+      encodeConnack(
+        {
+          type: PACKET_TYPE.CONNACK,
+          sessionPresent: false,
+          reasonCode: code,
+          ...(properties === undefined ? {} : { properties }),
+        },
+        this.protocolVersion,
+      );
+    let bytes = connack(props);
+    // No Reason String when it would not fit the client's Maximum Packet Size [MQTT-3.2.2-19].
+    if (bytes.length > this.maxPacketSize) bytes = connack(extra);
+    this.send(bytes);
+    this.#core.logger.info(
+      `refused client ${this.clientId || "(empty id)"} from ${this.info.remoteAddress}: ${reason} (${
+        reasonName(reasonCode)
+      })`,
+    );
+    this.close(reason, false);
+  }
+
+  /** Sends the final packet of an enhanced-authentication exchange or a re-authentication. */
+  sendAuth(reasonCode: number, properties: Properties | undefined): void {
+    this.send(encodeAuth({ reasonCode, ...(properties === undefined ? {} : { properties }) }));
+  }
+
+  /** False when the v5 client asked for no Reason String or User Property on acks [MQTT-3.1.2-29]. */
+  get problemInformation(): boolean {
+    return this.#problemInfo;
+  }
+
+  // ---- PUBLISH ---------------------------------------------------------------------------------------------
+
+  #onPublish(packet: PublishPacket): void {
+    const core = this.#core;
+    const options = core.options;
+    const v5 = this.protocolVersion === 5;
+    core.stats.messagesReceived++;
+    if (this.#messageRate !== undefined && !this.#messageRate.take(core.clock.now())) {
+      throw new MqttError(
+        REASON_CODE.MessageRateTooHigh,
+        `more than ${options.messageRatePerClient} PUBLISH per second`,
+      );
+    }
+    let topic = packet.topic;
+    const props = packet.properties;
+    if (v5 && props !== undefined) {
+      const alias = props.topicAlias;
+      if (alias !== undefined) {
+        if (alias === 0 || alias > options.topicAliasMaximum) {
+          throw new MqttError(
+            REASON_CODE.TopicAliasInvalid,
+            `Topic Alias ${alias} is outside 1..${options.topicAliasMaximum} [MQTT-3.3.2-9] [MQTT-3.3.2-10]`,
+          );
+        }
+        if (topic === "") {
+          const known = this.#inboundAliases?.get(alias);
+          if (known === undefined) {
+            throw protocolError(`Topic Alias ${alias} was never set (section 3.3.2.3.4)`);
+          }
+          topic = known;
+        } else {
+          (this.#inboundAliases ??= new Map()).set(alias, topic);
+        }
+      }
+      if (props.subscriptionIdentifiers !== undefined) {
+        throw protocolError("A PUBLISH from a client carries a Subscription Identifier [MQTT-3.3.4-6]");
+      }
+      if (props.responseTopic !== undefined && isWildcardFilter(props.responseTopic)) {
+        throw protocolError("A Response Topic with a wildcard [MQTT-3.3.2-14]");
+      }
+    }
+    if (topic === "") {
+      // v5: "a Protocol Error if the Topic Name is zero length and there is no Topic Alias" (section 3.3.2.1).
+      throw protocolError("PUBLISH with an empty topic name and no Topic Alias [MQTT-4.7.3-1]");
+    }
+    validateTopicName(topic, options.topicLimits); // 0x90, wildcards [MQTT-3.3.2-2]
+    if (packet.qos > options.maxQoS) {
+      throw new MqttError(
+        REASON_CODE.QoSNotSupported,
+        `PUBLISH QoS ${packet.qos} is above the maximum [MQTT-3.2.2-11]`,
+      );
+    }
+    if (packet.retain && !options.retainAvailable) {
+      throw new MqttError(
+        REASON_CODE.RetainNotSupported,
+        "retained PUBLISH, but retain is not available [MQTT-3.2.2-14]",
+      );
+    }
+    const session = this.session!;
+    if (packet.qos === 2 && session.incoming.has(packet.packetId!)) {
+      // A resent QoS 2 PUBLISH we already took: answer again, deliver nothing (section 4.3.3).
+      this.#ack(encodePubrec({ packetId: packet.packetId!, reasonCode: 0 }, this.protocolVersion), false);
+      return;
+    }
+    // Only v5 clients know our Receive Maximum; a 3.1.1 client is bounded by its 16-bit packet ids.
+    if (v5 && packet.qos > 0 && this.#inboundPending + session.incoming.size >= options.receiveMaximum) {
+      throw new MqttError(
+        REASON_CODE.ReceiveMaximumExceeded,
+        `more than Receive Maximum (${options.receiveMaximum}) unacknowledged QoS 1/2 PUBLISH [MQTT-3.3.4-9]`,
+      );
+    }
+    let reasonCode: number = REASON_CODE.Success;
+    let reason: string | undefined;
+    if (
+      v5 && options.checkPayloadFormat && props?.payloadFormatIndicator === 1 &&
+      !isWellFormedUtf8(packet.payload)
+    ) {
+      if (packet.qos === 0) {
+        throw new MqttError(
+          REASON_CODE.PayloadFormatInvalid,
+          "payload is not UTF-8 as its format indicator says",
+        );
+      }
+      reasonCode = REASON_CODE.PayloadFormatInvalid;
+      reason = "payload is not UTF-8 as its format indicator says";
+    } else if (
+      this.#byteQuota !== undefined && !this.#byteQuota.take(core.clock.now(), packet.payload.length)
+    ) {
+      reasonCode = REASON_CODE.QuotaExceeded;
+      reason = `more than ${options.publishBytesPerSecond} payload bytes per second`;
+    } else if (!core.authorizer.canPublish(this.identity, topic)) {
+      reasonCode = REASON_CODE.NotAuthorized;
+      reason = `not authorized to publish to ${topic}`;
+      core.logger.debug(`denied PUBLISH to ${topic} from ${this.clientId}`);
+    }
+    const before = core.store?.recorded ?? 0;
+    if (reasonCode === REASON_CODE.Success) {
+      const message = core.messageFrom(topic, packet, this.clientId);
+      const receivers = core.publish(message);
+      if (receivers === 0 && v5) reasonCode = REASON_CODE.NoMatchingSubscribers;
+    }
+    if (packet.qos === 0) return;
+    const id = packet.packetId!;
+    // A Reason String only when the client did not refuse it [MQTT-3.1.2-29].
+    const ack = v5
+      ? {
+        packetId: id,
+        reasonCode,
+        ...(reason !== undefined && this.#problemInfo ? { properties: { reasonString: reason } } : {}),
+      }
+      : { packetId: id, reasonCode: 0 };
+    const encode = packet.qos === 1 ? encodePuback : encodePubrec;
+    let bytes = encode(ack, this.protocolVersion);
+    // ...and only when it fits the client's Maximum Packet Size [MQTT-3.4.2-2] [MQTT-3.5.2-2].
+    if (bytes.length > this.maxPacketSize) bytes = encode({ packetId: id, reasonCode }, this.protocolVersion);
+    if (packet.qos === 1) {
+      this.#inboundPending++;
+      this.#ack(bytes, (core.store?.recorded ?? 0) !== before, () => this.#inboundPending--);
+      return;
+    }
+    if (reasonCode < 0x80) {
+      session.addIncoming(id);
+      if (session.persistent) core.store?.add({ kind: "putIncoming", clientId: this.clientId, packetId: id });
+    }
+    this.#ack(bytes, (core.store?.recorded ?? 0) !== before);
+  }
+
+  /**
+   * Sends an acknowledgement in order with earlier ones; when `durable`, only after the commit holding this
+   * message's effects (a QoS 1/2 message is acknowledged only once it cannot be lost).
+   */
+  #ack(bytes: Uint8Array, durable: boolean, done?: () => void): void {
+    if (!durable && this.#ackChain === undefined) {
+      this.send(bytes);
+      done?.();
+      return;
+    }
+    const wait = durable ? this.#core.store!.settled() : undefined;
+    const chain = (this.#ackChain ?? Promise.resolve()).then(() => wait).then(() => {
+      this.send(bytes);
+      done?.();
+    });
+    this.#ackChain = chain;
+    chain.then(
+      () => {
+        if (this.#ackChain === chain) this.#ackChain = undefined;
+      },
+      (error) => this.fail(new MqttError(REASON_CODE.UnspecifiedError, "storage failed", { cause: error })),
+    );
+  }
+
+  #onPubrel(packetId: number): void {
+    const session = this.session!;
+    let reasonCode: number = REASON_CODE.Success;
+    if (session.deleteIncoming(packetId)) {
+      if (session.persistent) {
+        this.#core.store?.add({ kind: "deleteIncoming", clientId: this.clientId, packetId });
+      }
+    } else {
+      reasonCode = REASON_CODE.PacketIdentifierNotFound;
+    }
+    this.#ack(encodePubcomp({ packetId, reasonCode }, this.protocolVersion), false);
+  }
+
+  // ---- SUBSCRIBE / UNSUBSCRIBE -----------------------------------------------------------------------------
+
+  #onSubscribe(packet: SubscribePacket): void {
+    const core = this.#core;
+    const options = core.options;
+    const v5 = this.protocolVersion === 5;
+    const failure: number = v5 ? REASON_CODE.UnspecifiedError : 0x80;
+    const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
+    if (subscriptionId !== undefined && !options.subscriptionIdentifiersAvailable) {
+      throw new MqttError(
+        REASON_CODE.SubscriptionIdentifiersNotSupported,
+        "Subscription Identifiers are not supported",
+      );
+    }
+    const session = this.session!;
+    const codes: number[] = [];
+    const retained: { filter: string; qos: QoS }[] = [];
+    let count = core.router.subscriptionsOf(this.clientId).length;
+    let current: Set<string> | undefined;
+    for (const request of packet.subscriptions) {
+      const filter = request.filter;
+      let shared;
+      try {
+        validateTopicFilter(filter, options.topicLimits);
+        shared = parseSharedFilter(filter);
+      } catch (error) {
+        core.logger.debug(`client ${this.clientId}: ${(error as Error).message}`);
+        codes.push(v5 ? REASON_CODE.TopicFilterInvalid : failure);
+        continue;
+      }
+      if (shared !== undefined && request.noLocal) {
+        throw protocolError("No Local on a shared subscription [MQTT-3.8.3-4]");
+      }
+      if (shared !== undefined && !options.sharedSubscriptionsAvailable) {
+        codes.push(v5 ? REASON_CODE.SharedSubscriptionsNotSupported : failure);
+        continue;
+      }
+      if (!options.wildcardSubscriptionsAvailable && (filter.includes("+") || filter.includes("#"))) {
+        codes.push(v5 ? REASON_CODE.WildcardSubscriptionsNotSupported : failure);
+        continue;
+      }
+      if (!core.authorizer.canSubscribe(this.identity, filter)) {
+        codes.push(v5 ? REASON_CODE.NotAuthorized : failure);
+        continue;
+      }
+      if (count >= options.maxSubscriptionsPerClient) {
+        // Only replacing an existing subscription is still allowed. The set is built once per SUBSCRIBE: a
+        // packet of 100,000 filters over the limit must not list the client's subscriptions 100,000 times.
+        current ??= new Set(core.router.subscriptionsOf(this.clientId).map((s) => s.filter));
+        if (!current.has(filter)) {
+          codes.push(v5 ? REASON_CODE.QuotaExceeded : failure);
+          continue;
+        }
+      }
+      const qos = Math.min(request.qos, options.maxQoS) as QoS;
+      const existed = core.router.subscribe(this.clientId, {
+        filter,
+        qos,
+        noLocal: request.noLocal,
+        retainAsPublished: request.retainAsPublished,
+        retainHandling: request.retainHandling,
+        ...(subscriptionId === undefined ? {} : { subscriptionId }),
+      });
+      if (!existed) count++;
+      codes.push(qos);
+      // Retained messages are not sent for a shared subscription [MQTT-3.8.4-?] (section 4.8.2).
+      if (
+        shared === undefined && (request.retainHandling === 0 || (request.retainHandling === 1 && !existed))
+      ) {
+        retained.push({ filter, qos });
+      }
+    }
+    this.send(encodeSuback({ packetId: packet.packetId, reasonCodes: codes }, this.protocolVersion));
+    core.sessionChanged(session);
+    if (retained.length > 0) {
+      const now = core.clock.now();
+      const ids = subscriptionId === undefined ? undefined : [subscriptionId];
+      for (const { filter, qos } of retained) {
+        for (const message of core.retained.match(filter)) {
+          if (message.expiresAt !== undefined && message.expiresAt <= now) continue;
+          if (!core.authorizer.canReceive(this.identity, message.topic)) continue;
+          // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]). An EncodeCache holds the forms of ONE
+          // message, so each retained message gets its own.
+          session.deliver(message, Math.min(message.qos, qos) as QoS, true, ids, new EncodeCache(now));
+        }
+      }
+    }
+  }
+
+  #onUnsubscribe(packet: UnsubscribePacket): void {
+    const core = this.#core;
+    const codes: number[] = [];
+    for (const filter of packet.filters) {
+      try {
+        validateTopicFilter(filter, core.options.topicLimits);
+      } catch {
+        codes.push(REASON_CODE.TopicFilterInvalid);
+        continue;
+      }
+      codes.push(
+        core.router.unsubscribe(this.clientId, filter)
+          ? REASON_CODE.Success
+          : REASON_CODE.NoSubscriptionExisted,
+      );
+    }
+    this.send(encodeUnsuback({ packetId: packet.packetId, reasonCodes: codes }, this.protocolVersion));
+    core.sessionChanged(this.session!);
+  }
+
+  // ---- DISCONNECT, keep-alive, closing ---------------------------------------------------------------------
+
+  #onDisconnect(packet: DisconnectPacket): void {
+    const session = this.session!;
+    const expiry = packet.properties?.sessionExpiryInterval;
+    if (expiry !== undefined) {
+      if (session.expiryInterval === 0 && expiry !== 0) {
+        throw protocolError("DISCONNECT sets a Session Expiry Interval after CONNECT set 0 [MQTT-3.14.2-2]");
+      }
+      session.expiryInterval = Math.min(expiry, this.#core.options.maxSessionExpiry);
+    }
+    // A normal DISCONNECT discards the will; 0x04 asks for it to be sent [MQTT-3.14.4-3].
+    const sendWill = this.protocolVersion === 5 &&
+      packet.reasonCode === REASON_CODE.DisconnectWithWillMessage;
+    this.close(`client disconnected (${reasonName(packet.reasonCode)})`, sendWill);
+  }
+
+  /**
+   * Called by the broker's deadline queue (one timer for all connections, `deadlines.ts`) when this connection's
+   * deadline passes. Closes a connection that finished no CONNECT within the connect timeout, and disconnects one
+   * silent for 1.5 times its keep alive [MQTT-3.1.2-24] (v5 0x8D). Returns the next deadline, or undefined when
+   * there is nothing left to watch.
+   */
+  checkDeadline(now: number): number | undefined {
+    switch (this.#state) {
+      case "awaiting-connect":
+      case "authenticating": {
+        const at = this.#openedAt + this.#core.options.connectTimeout;
+        if (now < at) return at;
+        this.close("no CONNECT within the connect timeout", false);
+        return undefined;
+      }
+      case "connected": {
+        const limit = this.#keepAliveMs * 1.5;
+        if (limit === 0) return undefined;
+        const at = this.#lastActivity + limit;
+        if (now < at) return at;
+        this.disconnect(REASON_CODE.KeepAliveTimeout, `keep alive timeout (${limit / 1000} s)`);
+        return undefined;
+      }
+      case "closed":
+        return undefined;
+    }
+  }
+
+  /** The one place an error becomes the peer's answer: CONNACK before CONNECT completed, DISCONNECT after (v5). */
+  fail(error: unknown): void {
+    if (this.#state === "closed") return;
+    const mqttError = error instanceof MqttError
+      ? error
+      : new MqttError(REASON_CODE.ImplementationSpecificError, `internal error: ${String(error)}`, {
+        cause: error,
+      });
+    const log = error instanceof MqttError ? this.#core.logger.warn : this.#core.logger.error;
+    log(`client ${this.clientId || "(unknown)"} ${this.info.remoteAddress}: ${mqttError.message}`);
+    if (this.#state === "authenticating") {
+      this.#refuse(mqttError.reasonCode, mqttError.message);
+      return;
+    }
+    if (
+      this.#state === "awaiting-connect" && mqttError.reasonCode === REASON_CODE.UnsupportedProtocolVersion
+    ) {
+      // Unknown protocol level: answer in the 3.1.1 form, which every version's client can read [MQTT-3.1.2-2].
+      this.send(encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: false, reasonCode: 0x01 }, 4));
+      this.close(mqttError.message, false);
+      return;
+    }
+    this.disconnect(mqttError.reasonCode, mqttError.message);
+  }
+
+  /** Server-initiated disconnect: v5 DISCONNECT with `reasonCode` (and a reason string), then close with the will. */
+  disconnect(reasonCode: number, reason: string, properties?: Properties): void {
+    if (this.#state === "closed") return;
+    if (this.#state === "connected" && this.protocolVersion === 5) {
+      const props: Properties = { ...properties, ...(this.#problemInfo ? { reasonString: reason } : {}) };
+      let bytes = encodeDisconnect({ reasonCode, properties: props }, 5);
+      // No Reason String when it would not fit the client's Maximum Packet Size [MQTT-3.14.2-3].
+      if (bytes.length > this.maxPacketSize) {
+        bytes = encodeDisconnect({ reasonCode, properties: { ...properties } }, 5);
+      }
+      this.send(bytes);
+    }
+    this.close(`${reason} (${reasonName(reasonCode)})`, true);
+  }
+
+  /**
+   * Closes the connection once: writes what is queued (bounded wait), closes the socket and detaches the
+   * session, publishing the will when `sendWill`.
+   */
+  close(reason: string, sendWill: boolean): Promise<void> {
+    if (this.#closed !== undefined) return this.#closed;
+    const wasConnected = this.#state === "connected";
+    this.#state = "closed";
+    const core = this.#core;
+    core.deadlines.cancel(this.#deadline);
+    this.#deadline = undefined;
+    const will = sendWill ? this.#will : undefined;
+    this.#will = undefined;
+    if (wasConnected && this.session !== undefined) {
+      core.logger.info(
+        `client ${this.clientId} disconnected from ${this.info.remoteAddress} ` +
+          `(MQTT ${versionName(this.protocolVersion)}): ${reason}`,
+      );
+      core.detach(this, this.session, will);
+    }
+    this.#closed = (async () => {
+      let timer: number | undefined;
+      await Promise.race([
+        this.#output.drain(),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, 1000) as unknown as number),
+      ]);
+      clearTimeout(timer);
+      this.#output.close();
+      try {
+        this.#stream.close();
+      } catch {
+        // already closed by the peer
+      }
+      core.connectionClosed(this);
+    })();
+    return this.#closed;
+  }
+
+  /** Whether CONNECT carried a will (it is kept in storage while the connection lives). */
+  get armedWill(): boolean {
+    return this.#armedWill;
+  }
+
+  /** The will armed by CONNECT and not yet discarded, if any. */
+  get will(): WillMessage | undefined {
+    return this.#will;
+  }
+
+  /** The message a will becomes. */
+  willMessage(will: WillMessage): Message {
+    return this.#core.messageFromWill(will, this.clientId);
+  }
+}
+
+function versionName(version: ProtocolVersion): string {
+  return version === 3 ? "3.1" : version === 4 ? "3.1.1" : "5.0";
+}
