@@ -514,7 +514,9 @@ Deno.test({
         `  while ${sent} x 100-byte PUBLISH were flooded in: ${latencies.length} PINGREQ of another client, ` +
           `median ${median.toFixed(1)} ms, worst ${worst.toFixed(0)} ms`,
       );
-      assert.ok(worst < 1000, `a PINGREQ waited ${worst.toFixed(0)} ms`);
+      // Measured: median 2-5 ms, worst under 100 ms; a yield that lets no other socket in gives 660 / 850 ms.
+      assert.ok(median < 50, `PINGREQ took ${median.toFixed(0)} ms (median)`);
+      assert.ok(worst < 500, `a PINGREQ waited ${worst.toFixed(0)} ms`);
       await probe.disconnect();
     } finally {
       await probe.close();
