@@ -516,7 +516,7 @@ export class Broker implements BrokerCore {
     const connection = new Connection(this, stream, info);
     this.#connections.add(connection);
     this.stats.connections++;
-    return connection.run().catch((error) => connection.fail(error));
+    return connection.run();
   }
 
   /**

@@ -186,14 +186,17 @@ export class Connection implements SessionLink, OutputOwner {
     this.send(encodePubrel({ packetId, reasonCode: 0 }, this.protocolVersion));
   }
 
-  /** Reads and handles packets until the peer goes away or the connection is closed. */
+  /**
+   * Reads and handles packets until the peer goes away or the connection is closed. Never rejects: an error
+   * becomes the peer's answer here, so the broker need not attach a handler to every connection.
+   */
   async run(): Promise<void> {
     const core = this.#core;
-    this.#lastActivity = this.#openedAt = core.clock.now();
-    this.#deadline = core.deadlines.schedule(this, this.#openedAt + core.options.connectTimeout);
     let buffer = new Uint8Array(READ_MIN);
     let busy = 0;
     try {
+      this.#lastActivity = this.#openedAt = core.clock.now();
+      this.#deadline = core.deadlines.schedule(this, this.#openedAt + core.options.connectTimeout);
       while (this.#state !== "closed") {
         const n = await this.#stream.read(buffer);
         if (n === null) break;
@@ -227,11 +230,10 @@ export class Connection implements SessionLink, OutputOwner {
         if (n === buffer.length && buffer.length < READ_MAX) buffer = new Uint8Array(buffer.length * 4);
         else if (n < READ_MIN / 2 && buffer.length > READ_MIN) buffer = new Uint8Array(READ_MIN);
       }
+      if (this.#state !== "closed") this.close(this.#disconnectReason, true);
     } catch (error) {
       if (this.#state !== "closed") this.fail(error);
-      return;
     }
-    if (this.#state !== "closed") this.close(this.#disconnectReason, true);
   }
 
   #isClosed(): boolean {

@@ -125,6 +125,10 @@ export class Framer {
       if (this.#chunkIsCarry && this.#carry !== undefined && this.#carry.length > CARRY_KEEP) {
         this.#carry = undefined;
       }
+      // Let go of the caller's chunk: an idle connection would otherwise keep a view of its read buffer.
+      this.#chunk = EMPTY;
+      this.#pos = 0;
+      this.#chunkIsCarry = false;
       return undefined;
     }
     let length = 0;
