@@ -70,8 +70,14 @@ const NO_V3_RETURN_CODE: ReadonlySet<number> = new Set([
 /** Session Expiry Interval meaning "never". */
 export const EXPIRY_NEVER = 0xffffffff;
 
-const READ_MIN = 512;
+/**
+ * The read buffer of a quiet connection, which its pending read pins: 256 B rather than 512 B saves 256 B per
+ * idle connection (bench/load_bench.ts "idle"), and a CONNECT without a long will or password fits in one read.
+ */
+const READ_MIN = 256;
 const READ_MAX = 64 * 1024;
+/** A read shorter than this gives a grown buffer back (READ_MIN replaces it). */
+const SHRINK_BELOW = 256;
 /**
  * A socket that always has data waiting is read without a trip through the event loop: after this many
  * milliseconds spent on full reads in a row, its connection gives the others and the timers a turn. Without it
@@ -228,7 +234,7 @@ export class Connection implements SessionLink, OutputOwner {
         // Grow while the peer keeps the buffer full; fall back to a small one when it goes quiet, so an idle
         // connection does not pin 64 KiB in its pending read (DESIGN.md, "Rules that make it fast").
         if (n === buffer.length && buffer.length < READ_MAX) buffer = new Uint8Array(buffer.length * 4);
-        else if (n < READ_MIN / 2 && buffer.length > READ_MIN) buffer = new Uint8Array(READ_MIN);
+        else if (n < SHRINK_BELOW && buffer.length > READ_MIN) buffer = new Uint8Array(READ_MIN);
       }
       if (this.#state !== "closed") this.close(this.#disconnectReason, true);
     } catch (error) {
