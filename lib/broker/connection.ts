@@ -499,10 +499,17 @@ export class Connection implements SessionLink, OutputOwner {
         `clean ${packet.cleanStart}, keep alive ${keepAlive}s${present ? ", session resumed" : ""})`,
     );
     core.attach(this, session);
-    core.deadlines.cancel(this.#deadline);
-    this.#deadline = this.#keepAliveMs > 0
-      ? core.deadlines.schedule(this, this.#lastActivity + this.#keepAliveMs * 1.5)
-      : undefined;
+    // The connect timeout's entry becomes the keep alive's when it comes up (checkDeadline returns the next
+    // deadline), so a young connection holds one entry in the queue, not two; only a sooner keep alive needs its own.
+    const deadline = this.#deadline;
+    const keepAliveAt = this.#lastActivity + this.#keepAliveMs * 1.5;
+    if (this.#keepAliveMs === 0) {
+      core.deadlines.cancel(deadline);
+      this.#deadline = undefined;
+    } else if (deadline === undefined || deadline.item === undefined || keepAliveAt < deadline.at) {
+      core.deadlines.cancel(deadline);
+      this.#deadline = core.deadlines.schedule(this, keepAliveAt);
+    }
   }
 
   /** Answers a CONNECT with a failure reason code and closes (v3: the closest 3.1.1 return code). */
