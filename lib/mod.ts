@@ -163,7 +163,13 @@ export {
   type WillProperties,
 } from "./client/client.ts";
 export type { MessagesOptions, MqttMessage } from "./client/inbox.ts";
-export { type Connector, tcpConnector, tlsConnector, type TlsOptions } from "./client/connector.ts";
+export {
+  type Connector,
+  tcpConnector,
+  tlsConnector,
+  type TlsOptions,
+  webSocketConnector,
+} from "./client/connector.ts";
 export { type ClientAuthExchange, type EnhancedAuth, scramSha256 } from "./client/enhanced_auth.ts";
 export { backoffDelay, type BackoffOptions } from "./client/backoff.ts";
 export { MemoryPersistence } from "./broker/memory_persistence.ts";

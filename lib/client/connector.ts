@@ -6,6 +6,7 @@
  */
 
 import type { ByteStream } from "../transport/transport.ts";
+import { WebSocketByteStream } from "../transport/websocket.ts";
 
 /** Opens a new byte stream to the server; `signal` aborts a connect in progress. */
 export type Connector = (signal: AbortSignal) => Promise<ByteStream>;
@@ -49,6 +50,38 @@ export function tlsConnector(hostname: string, port: number, options: TlsOptions
       throw error;
     } finally {
       signal.removeEventListener("abort", onAbort!);
+    }
+  };
+}
+
+/**
+ * A connector for MQTT over WebSocket (`ws://` or `wss://`, subprotocol `mqtt`), e.g. to a broker's `ws`
+ * listener at `ws://127.0.0.1:8080/mqtt`.
+ */
+export function webSocketConnector(url: string, protocol = "mqtt"): Connector {
+  return async (signal) => {
+    if (signal.aborted) throw signal.reason;
+    const socket = new WebSocket(url, protocol);
+    const stream = new WebSocketByteStream(socket);
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const onAbort = () => reject(signal.reason);
+    const onOpen = () => resolve();
+    const onFail = () => reject(new Deno.errors.ConnectionRefused(`cannot open WebSocket ${url}`));
+    socket.addEventListener("open", onOpen);
+    socket.addEventListener("error", onFail);
+    socket.addEventListener("close", onFail);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await promise;
+      return stream;
+    } catch (error) {
+      stream.close();
+      throw error;
+    } finally {
+      socket.removeEventListener("open", onOpen);
+      socket.removeEventListener("error", onFail);
+      socket.removeEventListener("close", onFail);
+      signal.removeEventListener("abort", onAbort);
     }
   };
 }
