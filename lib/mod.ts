@@ -220,3 +220,4 @@ export {
   type TlsPeer,
 } from "./transport/tls.ts";
 export { type Deadline, DeadlineQueue } from "./broker/deadlines.ts";
+export { Output, type OutputOwner } from "./broker/output.ts";
