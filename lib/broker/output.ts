@@ -42,6 +42,7 @@ export class Output {
   /** Bytes accepted and not yet written (what a slow consumer has not taken). */
   pending = 0;
 
+  /** Writes to `stream`; `owner` hears about failed writes and written byte counts. */
   constructor(stream: ByteStream, owner?: OutputOwner) {
     this.#stream = stream;
     this.#owner = owner;
