@@ -62,6 +62,22 @@ async function withScramBroker(fn: (connect: () => Peer) => Promise<void>): Prom
   }
 }
 
+/** Reads the server's AUTH 0x18 challenge and answers it with the client-final message. */
+async function answerChallenge(peer: Peer, scram: ReturnType<typeof scramClient>): Promise<void> {
+  const challenge = await peer.next();
+  assert.ok(challenge?.type === 15, "AUTH challenge");
+  assert.equal(challenge.reasonCode, 0x18);
+  assert.equal(challenge.properties?.authenticationMethod, SCRAM_SHA_256);
+  await peer.send({
+    type: 15,
+    reasonCode: 0x18,
+    properties: {
+      authenticationMethod: SCRAM_SHA_256,
+      authenticationData: await scram.final(challenge.properties!.authenticationData!),
+    },
+  });
+}
+
 function connect(properties: Properties): Packet {
   return { type: 1, protocolVersion: 5, clientId: "c1", cleanStart: true, keepAlive: 0, properties };
 }
@@ -71,17 +87,7 @@ Deno.test("SCRAM-SHA-256: CONNECT, AUTH 0x18 challenge, AUTH 0x18 response, CONN
     const peer = open();
     const scram = scramClient("alice", "wonderland");
     await peer.send(connect({ authenticationMethod: SCRAM_SHA_256, authenticationData: scram.first }));
-    const challenge = await peer.next();
-    assert.equal(challenge?.type, 15);
-    assert.ok(challenge?.type === 15);
-    assert.equal(challenge.reasonCode, 0x18);
-    assert.equal(challenge.properties?.authenticationMethod, SCRAM_SHA_256);
-    const final = await scram.final(challenge.properties!.authenticationData!);
-    await peer.send({
-      type: 15,
-      reasonCode: 0x18,
-      properties: { authenticationMethod: SCRAM_SHA_256, authenticationData: final },
-    });
+    await answerChallenge(peer, scram);
     const connack = await peer.next();
     assert.ok(connack?.type === 2);
     assert.equal(connack.reasonCode, 0);
@@ -95,16 +101,7 @@ Deno.test("SCRAM-SHA-256: CONNECT, AUTH 0x18 challenge, AUTH 0x18 response, CONN
       reasonCode: 0x19,
       properties: { authenticationMethod: SCRAM_SHA_256, authenticationData: again.first },
     });
-    const challenge2 = await peer.next();
-    assert.ok(challenge2?.type === 15 && challenge2.reasonCode === 0x18);
-    await peer.send({
-      type: 15,
-      reasonCode: 0x18,
-      properties: {
-        authenticationMethod: SCRAM_SHA_256,
-        authenticationData: await again.final(challenge2.properties!.authenticationData!),
-      },
-    });
+    await answerChallenge(peer, again);
     const done = await peer.next();
     assert.ok(done?.type === 15);
     assert.equal(done.reasonCode, 0);
@@ -118,16 +115,7 @@ Deno.test("SCRAM-SHA-256: a wrong password gets CONNACK 0x87 and the connection 
     const peer = open();
     const scram = scramClient("alice", "wrong");
     await peer.send(connect({ authenticationMethod: SCRAM_SHA_256, authenticationData: scram.first }));
-    const challenge = await peer.next();
-    assert.ok(challenge?.type === 15);
-    await peer.send({
-      type: 15,
-      reasonCode: 0x18,
-      properties: {
-        authenticationMethod: SCRAM_SHA_256,
-        authenticationData: await scram.final(challenge.properties!.authenticationData!),
-      },
-    });
+    await answerChallenge(peer, scram);
     const connack = await peer.next();
     assert.ok(connack?.type === 2);
     assert.equal(connack.reasonCode, 0x87);
@@ -141,16 +129,7 @@ Deno.test("SCRAM-SHA-256: an unknown user is challenged like a known one, then r
     const peer = open();
     const scram = scramClient("mallory", "x");
     await peer.send(connect({ authenticationMethod: SCRAM_SHA_256, authenticationData: scram.first }));
-    const challenge = await peer.next();
-    assert.ok(challenge?.type === 15 && challenge.reasonCode === 0x18);
-    await peer.send({
-      type: 15,
-      reasonCode: 0x18,
-      properties: {
-        authenticationMethod: SCRAM_SHA_256,
-        authenticationData: await scram.final(challenge.properties!.authenticationData!),
-      },
-    });
+    await answerChallenge(peer, scram);
     const connack = await peer.next();
     assert.ok(connack?.type === 2 && connack.reasonCode === 0x87);
     peer.close();
