@@ -37,6 +37,7 @@ import {
 } from "../topic/topic.ts";
 import type { ByteStream } from "../transport/transport.ts";
 import { Output, type OutputOwner } from "./output.ts";
+import { logs } from "./logger.ts";
 import type { Deadline } from "./deadlines.ts";
 import { hostOf, TokenBucket } from "./limits.ts";
 import type { Message } from "./persistence.ts";
@@ -303,7 +304,7 @@ export class Connection implements SessionLink, OutputOwner {
 
   // ---- CONNECT ---------------------------------------------------------------------------------------------
 
-  async #onConnect(packet: ConnectPacket): Promise<void> {
+  #onConnect(packet: ConnectPacket): void | Promise<void> {
     const core = this.#core;
     const options = core.options;
     this.protocolVersion = packet.protocolVersion;
@@ -409,7 +410,10 @@ export class Connection implements SessionLink, OutputOwner {
       keepAlive,
       serverKeepAlive,
     };
-    this.#afterAuth(await core.authenticate(this, packet));
+    // An authenticator that answers at once gets its CONNACK out in this turn, with no promise in between.
+    const outcome = core.authenticate(this, packet);
+    if (outcome instanceof Promise) return outcome.then((result) => this.#afterAuth(result));
+    this.#afterAuth(outcome);
   }
 
   /** AUTH received while authenticating (v5 enhanced authentication, section 4.12). */
@@ -492,12 +496,13 @@ export class Connection implements SessionLink, OutputOwner {
         this.protocolVersion,
       ),
     );
-    core.logger.info(
-      `client ${clientId} connected from ${this.info.remoteAddress} (MQTT ${
-        versionName(this.protocolVersion)
-      }, ` +
-        `clean ${packet.cleanStart}, keep alive ${keepAlive}s${present ? ", session resumed" : ""})`,
-    );
+    if (logs(core.logger, "info")) {
+      core.logger.info(
+        `client ${clientId} connected from ${this.info.remoteAddress} (MQTT ${
+          versionName(this.protocolVersion)
+        }, clean ${packet.cleanStart}, keep alive ${keepAlive}s${present ? ", session resumed" : ""})`,
+      );
+    }
     core.attach(this, session);
     // The connect timeout's entry becomes the keep alive's when it comes up (checkDeadline returns the next
     // deadline), so a young connection holds one entry in the queue, not two; only a sooner keep alive needs its own.
@@ -930,10 +935,12 @@ export class Connection implements SessionLink, OutputOwner {
     const will = sendWill ? this.#will : undefined;
     this.#will = undefined;
     if (wasConnected && this.session !== undefined) {
-      core.logger.info(
-        `client ${this.clientId} disconnected from ${this.info.remoteAddress} ` +
-          `(MQTT ${versionName(this.protocolVersion)}): ${reason}`,
-      );
+      if (logs(core.logger, "info")) {
+        core.logger.info(
+          `client ${this.clientId} disconnected from ${this.info.remoteAddress} ` +
+            `(MQTT ${versionName(this.protocolVersion)}): ${reason}`,
+        );
+      }
       core.detach(this, this.session, will);
     }
     this.#closed = (async () => {

@@ -20,6 +20,16 @@ export interface Logger {
   info(message: string): void;
   /** Per-client detail: denied PUBLISHes, sessions ending, wills published. */
   debug(message: string): void;
+  /**
+   * Whether lines at `level` are kept; a logger without it keeps them all. The broker asks before it builds a
+   * line on a hot path (every CONNECT and disconnect), so a quiet logger costs no string work there.
+   */
+  enabled?(level: LogLevel): boolean;
+}
+
+/** Whether `logger` keeps lines at `level` (true when it does not say). */
+export function logs(logger: Logger, level: LogLevel): boolean {
+  return logger.enabled?.(level) ?? true;
 }
 
 /** A logger that drops everything (the default in tests and embedding). */
@@ -28,6 +38,7 @@ export const SILENT_LOGGER: Logger = {
   warn: () => {},
   info: () => {},
   debug: () => {},
+  enabled: () => false,
 };
 
 /** Wraps `write` so that only lines at `level` or more severe pass. */
@@ -35,5 +46,11 @@ export function leveledLogger(level: LogLevel, write: (level: LogLevel, message:
   const max = LOG_LEVELS.indexOf(level);
   const at = (l: LogLevel) =>
     LOG_LEVELS.indexOf(l) <= max ? (message: string) => write(l, message) : () => {};
-  return { error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
+  return {
+    error: at("error"),
+    warn: at("warn"),
+    info: at("info"),
+    debug: at("debug"),
+    enabled: (l) => LOG_LEVELS.indexOf(l) <= max,
+  };
 }
