@@ -32,9 +32,11 @@ export class Output {
   readonly #stream: ByteStream;
   readonly #owner: OutputOwner | undefined;
   // Allocated on first use and given back by trim() when the connection goes idle.
-  #buffer = EMPTY;
-  #spare = EMPTY;
+  #buffer: Uint8Array = EMPTY;
+  #spare: Uint8Array = EMPTY;
   #length = 0;
+  /** `#buffer` is the caller's bytes of a lone packet (see send), not ours to write into. */
+  #borrowed = false;
   #writing = false;
   #scheduled = false;
   #closed = false;
@@ -48,9 +50,21 @@ export class Output {
     this.#owner = owner;
   }
 
-  /** Queues `bytes` (copied) for the next write. */
+  /**
+   * Queues `bytes` for the next write. The lone packet of a turn (a CONNACK, a PINGRESP, an ack to a quiet
+   * client) is written from `bytes` itself rather than copied into a buffer allocated for it, so the caller must
+   * not change `bytes` afterwards.
+   */
   send(bytes: Uint8Array): void {
     if (this.#closed) return;
+    if (this.#length === 0 && !this.#writing) {
+      this.#buffer = bytes;
+      this.#borrowed = true;
+      this.#length = bytes.length;
+      this.pending += bytes.length;
+      this.#schedule();
+      return;
+    }
     const at = this.#reserve(bytes.length);
     this.#buffer.set(bytes, at);
   }
@@ -75,26 +89,34 @@ export class Output {
     this.#length = 0;
     this.pending = 0;
     if (!this.#writing) this.#buffer = this.#spare = EMPTY;
+    this.#borrowed = false;
     this.#wake();
   }
 
   #reserve(size: number): number {
     const at = this.#length;
     const needed = at + size;
-    if (needed > this.#buffer.length) {
-      let capacity = Math.max(INITIAL, this.#buffer.length * 2);
+    if (needed > this.#buffer.length || this.#borrowed) {
+      // A borrowed lone packet is copied out before the next one joins it.
+      let capacity = Math.max(INITIAL, this.#borrowed ? 0 : this.#buffer.length * 2);
       while (capacity < needed) capacity *= 2;
-      const grown = new Uint8Array(capacity);
+      const grown = this.#borrowed && this.#spare.length >= needed ? this.#spare : new Uint8Array(capacity);
+      if (grown === this.#spare) this.#spare = EMPTY;
       grown.set(this.#buffer.subarray(0, at));
       this.#buffer = grown;
+      this.#borrowed = false;
     }
     this.#length = needed;
     this.pending += size;
+    this.#schedule();
+    return at;
+  }
+
+  #schedule(): void {
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
       queueMicrotask(() => this.#flush());
     }
-    return at;
   }
 
   async #flush(): Promise<void> {
@@ -106,9 +128,10 @@ export class Output {
       while (this.#length > 0 && !this.#closed) {
         const current = this.#buffer;
         const written = this.#length;
-        // Swap: the next turn fills the spare while this one is written.
+        // Swap: the next turn fills the spare while this one is written (a borrowed packet never becomes one).
         this.#buffer = this.#spare;
-        this.#spare = current;
+        this.#spare = this.#borrowed ? EMPTY : current;
+        this.#borrowed = false;
         this.#length = 0;
         let offset = 0;
         while (offset < written) offset += await this.#stream.write(current.subarray(offset, written));
