@@ -502,8 +502,10 @@ export class Broker implements BrokerCore {
       stream.close();
       return Promise.resolve();
     }
-    const host = hostOf(info.remoteAddress);
-    const fromHost = this.#perAddress.get(host) ?? 0;
+    // Connections are counted per host only when that has a limit: it costs a string and a map update each.
+    const perAddress = this.options.maxConnectionsPerAddress !== Infinity;
+    const host = perAddress ? hostOf(info.remoteAddress) : "";
+    const fromHost = perAddress ? this.#perAddress.get(host) ?? 0 : 0;
     if (
       this.#connections.size >= this.options.maxConnections ||
       fromHost >= this.options.maxConnectionsPerAddress
@@ -513,7 +515,7 @@ export class Broker implements BrokerCore {
       stream.close();
       return Promise.resolve();
     }
-    this.#perAddress.set(host, fromHost + 1);
+    if (perAddress) this.#perAddress.set(host, fromHost + 1);
     const connection = new Connection(this, stream, info);
     this.#connections.add(connection);
     this.stats.connections++;
@@ -960,7 +962,7 @@ export class Broker implements BrokerCore {
   }
 
   connectionClosed(connection: Connection): void {
-    if (!this.#connections.delete(connection)) return;
+    if (!this.#connections.delete(connection) || this.options.maxConnectionsPerAddress === Infinity) return;
     const host = hostOf(connection.info.remoteAddress);
     const count = (this.#perAddress.get(host) ?? 1) - 1;
     if (count <= 0) this.#perAddress.delete(host);

@@ -207,7 +207,9 @@ export class Connection implements SessionLink, OutputOwner {
       while (this.#state !== "closed") {
         const n = await this.#stream.read(buffer);
         if (n === null) break;
-        const readAt = performance.now();
+        // Only a full read can start a run of busy reads: time those alone (two ops fewer per packet otherwise).
+        const full = n === buffer.length;
+        const readAt = full ? performance.now() : 0;
         core.stats.bytesReceived += n;
         this.#lastActivity = core.clock.now();
         this.#framer.push(buffer.subarray(0, n));
@@ -218,7 +220,7 @@ export class Connection implements SessionLink, OutputOwner {
           if (pending !== undefined) await pending;
           if (this.#isClosed()) return;
         }
-        busy += performance.now() - readAt;
+        if (full) busy += performance.now() - readAt;
         if (this.#output.pending > core.options.maxOutputBytes) {
           // A peer that sends and never reads (PINGREQ, QoS 1 PUBLISH: each is answered) would grow our output
           // without bound: read nothing more from it until it has taken what it is owed.
@@ -334,7 +336,9 @@ export class Connection implements SessionLink, OutputOwner {
     }
     this.clientId = clientId;
 
-    if (!core.connectLimiter.take(hostOf(this.info.remoteAddress))) {
+    if (
+      options.connectRatePerAddress !== Infinity && !core.connectLimiter.take(hostOf(this.info.remoteAddress))
+    ) {
       return this.#refuse(REASON_CODE.ConnectionRateExceeded, "connection rate exceeded for this address");
     }
 
@@ -473,29 +477,29 @@ export class Connection implements SessionLink, OutputOwner {
     this.session = session;
     this.#state = "connected";
 
-    const connackProps: Properties | undefined = v5
-      ? {
+    const responseInformation = v5 && props?.requestResponseInformation === 1
+      ? options.responseInformation
+      : undefined;
+    if (!v5) {
+      this.send(present ? CONNACK_V3_PRESENT : CONNACK_V3);
+    } else if (
+      !assigned && serverKeepAlive === undefined && !expiryChanged && responseInformation === undefined &&
+      auth.properties === undefined
+    ) {
+      this.send(successConnack(core.connackProperties, present));
+    } else {
+      const properties: Properties = {
         ...(assigned ? { assignedClientIdentifier: clientId } : {}),
         ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
         ...(expiryChanged ? { sessionExpiryInterval: expiry } : {}),
         ...core.connackProperties,
-        ...(props?.requestResponseInformation === 1 && options.responseInformation !== undefined
-          ? { responseInformation: options.responseInformation }
-          : {}),
+        ...(responseInformation === undefined ? {} : { responseInformation }),
         ...(auth.properties ?? {}),
-      }
-      : undefined;
-    this.send(
-      encodeConnack(
-        {
-          type: PACKET_TYPE.CONNACK,
-          sessionPresent: present,
-          reasonCode: 0,
-          ...(connackProps === undefined ? {} : { properties: connackProps }),
-        },
-        this.protocolVersion,
-      ),
-    );
+      };
+      this.send(
+        encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: present, reasonCode: 0, properties }, 5),
+      );
+    }
     if (logs(core.logger, "info")) {
       core.logger.info(
         `client ${clientId} connected from ${this.info.remoteAddress} (MQTT ${
@@ -975,6 +979,26 @@ export class Connection implements SessionLink, OutputOwner {
   willMessage(will: WillMessage): Message {
     return this.#core.messageFromWill(will, this.clientId);
   }
+}
+
+// Success CONNACKs are the same bytes for most clients: encoded once, shared (Output never writes into them).
+const CONNACK_V3 = encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: false, reasonCode: 0 }, 4);
+const CONNACK_V3_PRESENT = encodeConnack(
+  { type: PACKET_TYPE.CONNACK, sessionPresent: true, reasonCode: 0 },
+  4,
+);
+const SUCCESS_CONNACKS = new WeakMap<Properties, readonly [Uint8Array, Uint8Array]>();
+
+/** The v5 success CONNACK that carries only the broker's own properties, encoded once per broker. */
+function successConnack(properties: Properties, sessionPresent: boolean): Uint8Array {
+  let pair = SUCCESS_CONNACKS.get(properties);
+  if (pair === undefined) {
+    const encode = (present: boolean) =>
+      encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: present, reasonCode: 0, properties }, 5);
+    pair = [encode(false), encode(true)];
+    SUCCESS_CONNACKS.set(properties, pair);
+  }
+  return pair[sessionPresent ? 1 : 0];
 }
 
 function versionName(version: ProtocolVersion): string {
