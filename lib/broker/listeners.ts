@@ -284,6 +284,26 @@ function remote(addr: Deno.Addr): string {
     : addr.transport;
 }
 
+/**
+ * Where a TCP or TLS client came from. `remoteAddress` is built when something asks (authentication, a log line)
+ * and not kept: as a string it cost 88 bytes per idle connection (bench/load_bench.ts "idle").
+ */
+class PeerInfo implements ConnectionInfo {
+  readonly #addr: Deno.Addr;
+  /** See {@linkcode ConnectionInfo.allowAnonymous}. */
+  readonly allowAnonymous: boolean;
+
+  constructor(addr: Deno.Addr, allowAnonymous: boolean) {
+    this.#addr = addr;
+    this.allowAnonymous = allowAnonymous;
+  }
+
+  /** See {@linkcode ConnectionInfo.remoteAddress}. */
+  get remoteAddress(): string {
+    return remote(this.#addr);
+  }
+}
+
 /** After a failed accept (say, out of file descriptors), wait this long before the next, rather than spin. */
 const ACCEPT_RETRY_MS = 100;
 
@@ -309,14 +329,14 @@ function acceptLoop(
   // then drops the TlsConn but keeps its TCP socket open until the peer sends or closes (closing waits for the
   // handshake, denoland/deno#14547). The node:tls listener (requireCertificate) can close it, but moved 145 MB/s
   // where Deno.listenTls moved 251 MB/s (one 256 MiB upload over loopback, Deno 2.9.6, this 2-core machine).
-  const secure = async (conn: Deno.TlsConn, remoteAddress: string) => {
+  const secure = async (conn: Deno.TlsConn, info: ConnectionInfo) => {
     handshaking.add(conn);
     const timer = setTimeout(() => close(conn), broker.options.connectTimeout);
     try {
       await conn.handshake();
     } catch (error) {
       if (!closed) {
-        broker.logger.info(`${name}: TLS handshake with ${remoteAddress} failed: ${String(error)}`);
+        broker.logger.info(`${name}: TLS handshake with ${info.remoteAddress} failed: ${String(error)}`);
       }
       close(conn);
       return;
@@ -324,7 +344,7 @@ function acceptLoop(
       clearTimeout(timer);
       handshaking.delete(conn);
     }
-    broker.handle(conn, { remoteAddress, allowAnonymous });
+    broker.handle(conn, info);
   };
   const accepting = (async () => {
     while (!closed) {
@@ -337,12 +357,12 @@ function acceptLoop(
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
       }
-      const remoteAddress = remote(conn.remoteAddr);
+      const info = new PeerInfo(conn.remoteAddr, allowAnonymous);
       if (type === "tls") {
-        secure(conn as Deno.TlsConn, remoteAddress);
+        secure(conn as Deno.TlsConn, info);
       } else {
         (conn as Deno.TcpConn).setNoDelay(true);
-        broker.handle(conn, { remoteAddress, allowAnonymous });
+        broker.handle(conn, info);
       }
     }
   })();
