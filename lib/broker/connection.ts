@@ -213,13 +213,11 @@ export class Connection implements SessionLink, OutputOwner {
         core.stats.bytesReceived += n;
         this.#lastActivity = core.clock.now();
         this.#framer.push(buffer.subarray(0, n));
-        for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
-          core.stats.packetsReceived++;
-          const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
-          const pending = this.#handle(packet);
-          if (pending !== undefined) await pending;
+        for (let pending = this.#frames(); pending !== undefined; pending = this.#frames()) {
+          await pending;
           if (this.#isClosed()) return;
         }
+        if (this.#isClosed()) return;
         if (full) busy += performance.now() - readAt;
         if (this.#output.pending > core.options.maxOutputBytes) {
           // A peer that sends and never reads (PINGREQ, QoS 1 PUBLISH: each is answered) would grow our output
@@ -247,6 +245,22 @@ export class Connection implements SessionLink, OutputOwner {
 
   #isClosed(): boolean {
     return this.#state === "closed";
+  }
+
+  /**
+   * Handles the frames read so far, up to the first whose handler must be awaited (its promise is returned; call
+   * again after it settles). Packets are decoded here rather than in run(): a variable of that async loop keeps
+   * its last value while the next read waits, which held every idle client's CONNECT packet.
+   */
+  #frames(): Promise<void> | undefined {
+    const stats = this.#core.stats;
+    for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
+      stats.packetsReceived++;
+      const pending = this.#handle(decodePacket(frame.header, frame.body, this.protocolVersion));
+      if (pending !== undefined) return pending;
+      if (this.#isClosed()) return undefined;
+    }
+    return undefined;
   }
 
   #handle(packet: Packet): void | Promise<void> {
