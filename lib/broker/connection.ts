@@ -10,6 +10,7 @@ import { MqttError, protocolError } from "../mqtt_error.ts";
 import { Framer } from "../codec/framer.ts";
 import { decodePacket } from "../codec/decode.ts";
 import { isWellFormedUtf8 } from "../codec/utf8.ts";
+import { VARINT_MAX } from "../codec/varint.ts";
 import { PACKET_TYPE, packetName, type ProtocolVersion, type QoS } from "../packet/packet_type.ts";
 import type { Packet } from "../packet/packet.ts";
 import type { Properties } from "../packet/properties.ts";
@@ -115,11 +116,11 @@ export class Connection implements SessionLink, OutputOwner {
   session: Session | undefined;
   /** See {@linkcode SessionLink}. */
   sendWindow = 0;
-  maxPacketSize: number = Infinity;
+  /** 0 for none; stored as a small integer, not as a boxed Infinity (16 bytes per connection). */
+  #maxPacketSize = 0;
   topicAliasMaximum = 0;
   #keepAliveMs = 0;
   #lastActivity = 0;
-  #openedAt = 0;
   /** This connection's entry in the broker's deadline queue (connect timeout, then keep alive). */
   #deadline: Deadline<Connection> | undefined;
   #will: WillMessage | undefined;
@@ -159,6 +160,11 @@ export class Connection implements SessionLink, OutputOwner {
   /** See {@linkcode OutputOwner.written}. */
   written(bytes: number): void {
     this.#core.stats.bytesSent += bytes;
+  }
+
+  /** The client's Maximum Packet Size (v5), or Infinity. */
+  get maxPacketSize(): number {
+    return this.#maxPacketSize === 0 ? Infinity : this.#maxPacketSize;
   }
 
   /** The protocol state. */
@@ -202,8 +208,8 @@ export class Connection implements SessionLink, OutputOwner {
     let buffer = new Uint8Array(READ_MIN);
     let busy = 0;
     try {
-      this.#lastActivity = this.#openedAt = core.clock.now();
-      this.#deadline = core.deadlines.schedule(this, this.#openedAt + core.options.connectTimeout);
+      this.#lastActivity = core.clock.now();
+      this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
       while (this.#state !== "closed") {
         const n = await this.#stream.read(buffer);
         if (n === null) break;
@@ -328,7 +334,8 @@ export class Connection implements SessionLink, OutputOwner {
     const v5 = packet.protocolVersion === 5;
     const props = packet.properties;
     // The client's Maximum Packet Size bounds every answer, a refusing CONNACK too [MQTT-3.1.2-24].
-    if (v5) this.maxPacketSize = props?.maximumPacketSize ?? Infinity;
+    // Clamped to the largest packet MQTT can express: the same limit, and it stays a small integer.
+    if (v5) this.#maxPacketSize = Math.min(props?.maximumPacketSize ?? 0, VARINT_MAX + 5);
 
     let clientId = packet.clientId;
     let assigned = false;
@@ -881,7 +888,7 @@ export class Connection implements SessionLink, OutputOwner {
     switch (this.#state) {
       case "awaiting-connect":
       case "authenticating": {
-        const at = this.#openedAt + this.#core.options.connectTimeout;
+        const at = this.#deadline?.at ?? 0; // scheduled at the connection's start plus the connect timeout
         if (now < at) return at;
         this.close("no CONNECT within the connect timeout", false);
         return undefined;
