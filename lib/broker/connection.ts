@@ -41,7 +41,6 @@ import { Output, type OutputOwner } from "./output.ts";
 import { logs } from "./logger.ts";
 import type { Deadline } from "./deadlines.ts";
 import { hostOf, TokenBucket } from "./limits.ts";
-import type { Message } from "./persistence.ts";
 import type { Session, SessionLink } from "./session.ts";
 import { EncodeCache } from "./session.ts";
 import type { AuthOutcome, BrokerCore } from "./broker.ts";
@@ -583,11 +582,6 @@ export class Connection implements SessionLink, OutputOwner {
     this.send(encodeAuth({ reasonCode, ...(properties === undefined ? {} : { properties }) }));
   }
 
-  /** False when the v5 client asked for no Reason String or User Property on acks [MQTT-3.1.2-29]. */
-  get problemInformation(): boolean {
-    return this.#problemInfo;
-  }
-
   // ---- PUBLISH ---------------------------------------------------------------------------------------------
 
   #onPublish(packet: PublishPacket): void {
@@ -989,16 +983,6 @@ export class Connection implements SessionLink, OutputOwner {
   /** Whether CONNECT carried a will (it is kept in storage while the connection lives). */
   get armedWill(): boolean {
     return this.#armedWill;
-  }
-
-  /** The will armed by CONNECT and not yet discarded, if any. */
-  get will(): WillMessage | undefined {
-    return this.#will;
-  }
-
-  /** The message a will becomes. */
-  willMessage(will: WillMessage): Message {
-    return this.#core.messageFromWill(will, this.clientId);
   }
 }
 
