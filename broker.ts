@@ -33,7 +33,8 @@ Options:
   --max-packet-size BYTES  largest packet accepted (default 1048576)
   --sys-interval SECONDS   seconds between $SYS updates, 0 for none (default 10)
   --max-inflight N         outgoing QoS 1/2 messages in flight per client (default 100)
-  --max-queued N           QoS 1/2 messages queued per session behind the window; more are dropped (default 1000)
+  --max-queued N           QoS 1/2 messages queued per session behind the window; more are dropped
+                           (default 1000; 0 for no limit)
   --log-level LEVEL        error, warn, info or debug (default info)
   -h, --help               show this help
 

@@ -2,8 +2,10 @@
  * The brokers the load benchmark measures, each started as its own process so that it gets the second core (the
  * load generator holds the first) and so that its memory can be read from `/proc/PID/status`:
  *
- * - `ours`: `deno run --allow-net broker.ts -p 0 --sys-interval 0 --log-level error --persistence memory` (memory,
- *   like Mosquitto with `persistence false`); with `storage: "disk"`, `--persistence sqlite:DIR/broker.db` on a
+ * - `ours`: `deno run --allow-net broker.ts -p 0 --sys-interval 0 --log-level error --persistence memory
+ *   --max-inflight 65535 --max-queued 0` (memory, like Mosquitto with `persistence false`, and no inflight or queue
+ *   limits, like its `max_inflight_messages 0` and `max_queued_messages 0`: 65,535 is all the packet identifiers
+ *   there are); with `storage: "disk"`, `--persistence sqlite:DIR/broker.db` on a
  *   fresh temporary directory instead (and read/write permission to it only);
  * - `mosquitto`: the installed binary with a generated config (no persistence, no inflight or queue limits); with
  *   `storage: "disk"`, `persistence true` and `persistence_location DIR/` on a fresh temporary directory;
@@ -198,6 +200,10 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
           "error",
           "--persistence",
           persistence,
+          "--max-inflight",
+          "65535",
+          "--max-queued",
+          "0",
         ],
         cwd: PROJECT_ROOT,
         stdin: "null",

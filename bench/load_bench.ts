@@ -562,8 +562,9 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     "Load generator: this Deno process on one core (raw Deno.connect sockets, MQTT 3.1.1, pre-encoded PUBLISH " +
     "batches of 250 per write for fan-in and 20 for fan-out, a Framer over a reused 64 KiB read buffer, PUBLISH " +
     "counted from the header and payload stamp without decoding). Each broker is its own process on the other " +
-    "core: ours via `deno run broker.ts --persistence memory`, Mosquitto with persistence off and no inflight or queue limits, " +
-    "aedes 1.2.0 with its defaults on Node (the runtime it is built for); the storage scenarios say how they " +
+    "core: ours via `deno run broker.ts --persistence memory --max-inflight 65535 --max-queued 0`, Mosquitto " +
+    "with persistence off and `max_inflight_messages 0`, `max_queued_messages 0` (no inflight or queue limits " +
+    "for either), aedes 1.2.0 with its defaults on Node (the runtime it is built for); the storage scenarios say how they " +
     "differ.",
     "QoS 0 publishers stay at most 2,500 messages (fan-in, per publisher) or 200 messages (fan-out) ahead of " +
     "what their subscribers saw, so the figures are sustained rates, not buffering.",

@@ -68,7 +68,8 @@ export interface BrokerOptions {
   maxInflight?: number;
   /** Incoming QoS 1/2 messages a v5 client may have unacknowledged (CONNACK Receive Maximum). @default {100} */
   receiveMaximum?: number;
-  /** QoS 1/2 messages queued per session behind the inflight window. @default {1000} */
+  /** QoS 1/2 messages queued per session behind the inflight window; 0 for no limit (as Mosquitto's
+   * `max_queued_messages 0`). @default {1000} */
   maxQueued?: number;
   /** Queue QoS 0 messages for offline persistent sessions. @default {false} */
   queueQoS0?: boolean;
@@ -109,7 +110,8 @@ export interface BrokerOptions {
   messageRatePerClient?: number;
   /** Payload bytes per second one client may publish; past it, PUBACK/PUBREC 0x97 Quota exceeded. @default {Infinity} */
   publishBytesPerSecond?: number;
-  /** Payload bytes queued per session behind the inflight window. @default {67108864} */
+  /** Payload bytes queued per session behind the inflight window; 0 for no limit (as Mosquitto's
+   * `max_queued_bytes 0`). @default {67108864} */
   maxQueuedBytes?: number;
   /** Subscriptions per client. @default {10000} */
   maxSubscriptionsPerClient?: number;
@@ -324,7 +326,7 @@ export class Broker implements BrokerCore {
       maxKeepAlive: options.maxKeepAlive ?? 65535,
       maxInflight: options.maxInflight ?? 100,
       receiveMaximum: options.receiveMaximum ?? 100,
-      maxQueued: options.maxQueued ?? 1000,
+      maxQueued: noLimitIfZero(options.maxQueued ?? 1000),
       queueQoS0: options.queueQoS0 ?? false,
       maxOutputBytes: options.maxOutputBytes ?? 1_048_576,
       topicAliasMaximum: options.topicAliasMaximum ?? 10,
@@ -343,7 +345,7 @@ export class Broker implements BrokerCore {
       connectRatePerAddress: options.connectRatePerAddress ?? Infinity,
       messageRatePerClient: options.messageRatePerClient ?? Infinity,
       publishBytesPerSecond: options.publishBytesPerSecond ?? Infinity,
-      maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
+      maxQueuedBytes: noLimitIfZero(options.maxQueuedBytes ?? 64 * 1024 * 1024),
       maxSubscriptionsPerClient: options.maxSubscriptionsPerClient ?? 10_000,
       topicLimits: options.topicLimits ?? { maxLength: 65535, maxDepth: 128 },
       maxRetained: options.maxRetained ?? Infinity,
@@ -1040,4 +1042,9 @@ export class Broker implements BrokerCore {
       });
     }
   }
+}
+
+/** Queue limits follow Mosquitto: 0 means no limit. */
+function noLimitIfZero(limit: number): number {
+  return limit === 0 ? Infinity : limit;
 }

@@ -375,6 +375,27 @@ for (const version of VERSIONS) {
     });
   });
 
+  Deno.test(`${v(version)}: maxQueued 0 and maxQueuedBytes 0 mean no limit, as Mosquitto's max_queued_messages 0`, async () => {
+    await withBroker({ maxInflight: 1, maxQueued: 0, maxQueuedBytes: 0 }, async ({ broker, connect }) => {
+      const sub = await connect({ version, clientId: "sub" });
+      const pub = await connect({ version, clientId: "pub" });
+      await subscribe(sub, 1, [["q", 1]]);
+      const count = 1500; // past the default limit of 1,000
+      for (let i = 1; i <= count; i++) {
+        await pub.send(publishPacket(version, { topic: "q", payload: `${i}`, qos: 1, id: i }));
+      }
+      for (let i = 1; i <= count; i++) await pub.expect(puback(version, i));
+      assert.equal(broker.session("sub")!.dropped, 0, "nothing dropped");
+      assert.equal(broker.session("sub")!.queued, count - 1, "1 in flight, the rest queued");
+      for (let i = 1; i <= count; i++) {
+        await sub.expect(publishPacket(version, { topic: "q", payload: `${i}`, qos: 1, id: 1 + ((i - 1) % 65535) }));
+        await sub.send(puback(version, 1 + ((i - 1) % 65535)));
+      }
+      await sub.disconnect();
+      await pub.disconnect();
+    });
+  });
+
   Deno.test(`${v(version)}: maxQueuedBytes: payload bytes past it are dropped and counted in session.dropped`, async () => {
     await withBroker({ maxInflight: 1, maxQueuedBytes: 25 }, async ({ broker, connect }) => {
       const sub = await connect({ version, clientId: "sub" });
