@@ -3,7 +3,8 @@
  * load generator holds the first) and so that its memory can be read from `/proc/PID/status`:
  *
  * - `ours`: `deno run --allow-net broker.ts -p 0 --sys-interval 0 --log-level error --persistence memory
- *   --max-inflight 65535 --max-queued 0` (memory, like Mosquitto with `persistence false`, and no inflight or queue
+ *   --max-inflight 65535 --max-queued 0`, with the V8 flags of the `broker` task in `deno.json` (so it runs as
+ *   `deno task broker` does) (memory, like Mosquitto with `persistence false`, and no inflight or queue
  *   limits, like its `max_inflight_messages 0` and `max_queued_messages 0`: 65,535 is all the packet identifiers
  *   there are); with `storage: "disk"`, `--persistence sqlite:DIR/broker.db` on a
  *   fresh temporary directory instead (and read/write permission to it only);
@@ -162,6 +163,18 @@ export async function unavailablePeers(
   return new Map([...unavailable].filter(([name]) => names.includes(name)));
 }
 
+/**
+ * The `--v8-flags=…` argument of the `broker` task in `deno.json` (none if it has none), so the benchmark runs
+ * our broker with the V8 settings users get from `deno task broker`.
+ */
+export async function brokerTaskV8Flags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(join(PROJECT_ROOT, "deno.json"))) as {
+    tasks?: Record<string, string>;
+  };
+  const flag = (config.tasks?.broker ?? "").split(/\s+/).find((word) => word.startsWith("--v8-flags="));
+  return flag === undefined ? [] : [flag];
+}
+
 /** A port that was free a moment ago (Mosquitto cannot listen on port 0 and report it). */
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -191,6 +204,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
         args: [
           "run",
           ...permissions,
+          ...await brokerTaskV8Flags(),
           join(PROJECT_ROOT, "broker.ts"),
           "-p",
           "0",

@@ -32,6 +32,7 @@ import {
   type WindowHook,
 } from "./_load_client.ts";
 import {
+  brokerTaskV8Flags,
   cpuMeter,
   environmentNotes,
   loadAverage,
@@ -554,6 +555,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
   }
 
   const env = await environmentNotes();
+  const v8Flags = (await brokerTaskV8Flags()).join(" ");
   const method = [
     `Medians of ${runs} runs per broker, runs interleaved; ratio above 1.00x means ours is better. ` +
     `Each run: ${options.warmupMs ?? 500} ms warm-up, then a ${
@@ -562,7 +564,8 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     "Load generator: this Deno process on one core (raw Deno.connect sockets, MQTT 3.1.1, pre-encoded PUBLISH " +
     "batches of 250 per write for fan-in and 20 for fan-out, a Framer over a reused 64 KiB read buffer, PUBLISH " +
     "counted from the header and payload stamp without decoding). Each broker is its own process on the other " +
-    "core: ours via `deno run broker.ts --persistence memory --max-inflight 65535 --max-queued 0`, Mosquitto " +
+    `core: ours via \`deno run ${v8Flags}${v8Flags === "" ? "" : " "}broker.ts --persistence memory ` +
+    "--max-inflight 65535 --max-queued 0` (V8 flags as in the `broker` task), Mosquitto " +
     "with persistence off and `max_inflight_messages 0`, `max_queued_messages 0` (no inflight or queue limits " +
     "for either), aedes 1.2.0 with its defaults on Node (the runtime it is built for); the storage scenarios say how they " +
     "differ.",
