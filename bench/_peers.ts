@@ -10,6 +10,8 @@
  *   fresh temporary directory instead (and read/write permission to it only);
  * - `mosquitto`: the installed binary with a generated config (no persistence, no inflight or queue limits); with
  *   `storage: "disk"`, `persistence true` and `persistence_location DIR/` on a fresh temporary directory;
+ * - `deno-floor`: `deno run --allow-net bench/_deno_floor.ts` with the same V8 flags as ours: accept, read, answer
+ *   CONNACK, nothing else (what Deno itself costs per connection);
  * - `aedes`: aedes 1.2.0 on Node (the runtime aedes is written for and the issue's reference figures used),
  *   installed with `npm install aedes@1.2.0` into a directory under the temp dir that later runs reuse. It runs
  *   in memory only: its stores on disk need a database server.
@@ -20,8 +22,11 @@
 import { join } from "node:path";
 import process from "node:process";
 
-/** The brokers the benchmark knows how to start. */
-export const PEER_NAMES = ["ours", "mosquitto", "aedes"] as const;
+/**
+ * The brokers the benchmark knows how to start. `deno-floor` is not a broker: it is `_deno_floor.ts`, the least a
+ * Deno server can do per connection, measured in the idle scenario only.
+ */
+export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor"] as const;
 /** One of {@linkcode PEER_NAMES}. */
 export type PeerName = typeof PEER_NAMES[number];
 
@@ -254,6 +259,21 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       cleanup = () => Deno.remove(dir, { recursive: true }).catch(() => {});
       command = new Deno.Command(binary, {
         args: ["-c", config],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+      break;
+    }
+    case "deno-floor": {
+      command = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net",
+          ...await brokerTaskV8Flags(),
+          join(PROJECT_ROOT, "bench/_deno_floor.ts"),
+        ],
+        cwd: PROJECT_ROOT,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",

@@ -73,7 +73,8 @@ export interface LoadBenchOptions {
   scenarios?: readonly LoadScenario[];
   /**
    * Which brokers to measure; `ours` always runs (in the storage scenarios both with SQLite and in memory).
-   * Peers that are not installed are skipped with a note.
+   * `deno-floor` (a bare Deno accept/read/CONNACK server) runs in the idle scenario only. Peers that are not
+   * installed are skipped with a note.
    * @default {PEER_NAMES}
    */
   peers?: readonly PeerName[];
@@ -131,11 +132,18 @@ interface Contender {
 }
 
 /** Every broker in memory, ours first. */
-const IN_MEMORY: readonly Contender[] = PEER_NAMES.map((broker) => ({
+const IN_MEMORY: readonly Contender[] = PEER_NAMES.filter((name) => name !== "deno-floor").map((broker) => ({
   label: broker,
   broker,
   storage: "memory",
 }));
+
+/** The idle scenario also measures Deno's floor (`_deno_floor.ts`): how close ours is to what Deno costs. */
+const IDLE: readonly Contender[] = [...IN_MEMORY, {
+  label: "deno-floor",
+  broker: "deno-floor",
+  storage: "memory",
+}];
 
 /**
  * Ours with SQLite first (the figure each row shows), against ours in memory (the cost of storage) and Mosquitto
@@ -286,7 +294,7 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
           higherIsBetter: false,
         },
       ],
-      contenders: IN_MEMORY,
+      contenders: IDLE,
       freshBroker: true,
       async run(peer, tag, onWindow) {
         const result: IdleResult = await idleConnections({

@@ -1,0 +1,37 @@
+/**
+ * Deno's floor for idle connections: the least a Deno TCP server can do per MQTT connection. It accepts, turns
+ * Nagle off, keeps one read pending on a 256-byte buffer (ours keeps the same size while a connection is idle)
+ * and answers every read with a CONNACK (0x20 0x02 0x00 0x00). No parsing, no session, no keep-alive.
+ *
+ * The load benchmark runs it as the `deno-floor` peer of the idle scenario, with the V8 flags of the `broker`
+ * task, so that "how close are we to what Deno itself costs" is measured in the same run as our broker.
+ *
+ * Run alone: `deno run --allow-net bench/_deno_floor.ts` (prints `listening on 127.0.0.1:PORT`).
+ *
+ * @module
+ */
+
+const CONNACK = Uint8Array.of(0x20, 2, 0, 0);
+const READ_BUFFER = 256;
+
+async function serve(conn: Deno.TcpConn): Promise<void> {
+  const buffer = new Uint8Array(READ_BUFFER);
+  try {
+    conn.setNoDelay(true);
+    while ((await conn.read(buffer)) !== null) await conn.write(CONNACK);
+  } catch {
+    // reset by the peer
+  }
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+if (import.meta.main) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  console.log(`listening on 127.0.0.1:${listener.addr.port}`);
+  Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+  for await (const conn of listener) serve(conn);
+}
