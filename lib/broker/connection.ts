@@ -43,6 +43,7 @@ import type { Deadline } from "./deadlines.ts";
 import { hostOf, TokenBucket } from "./limits.ts";
 import type { Session, SessionLink } from "./session.ts";
 import { EncodeCache } from "./session.ts";
+import { RetainedBacklog, type RetainedHost, type RetainedItem } from "./retained_backlog.ts";
 import type { AuthOutcome, BrokerCore } from "./broker.ts";
 import type { ClientIdentity } from "./auth.ts";
 
@@ -131,6 +132,8 @@ export class Connection implements SessionLink, OutputOwner {
   /** v5 Request Problem Information: 0 means no Reason String / User Property on acks [MQTT-3.1.2-29]. */
   #problemInfo = true;
   #closed: Promise<void> | undefined;
+  /** Retained messages a SUBSCRIBE still owes, made on the first SUBSCRIBE that matches any. */
+  #retainedBacklog: RetainedBacklog | undefined;
   /** Whether CONNECT carried a will (stored durably while the connection lives). */
   #armedWill = false;
   /** PUBLISH rate and byte quota of this client (Infinity: off). */
@@ -288,6 +291,7 @@ export class Connection implements SessionLink, OutputOwner {
         return this.#onPublish(packet);
       case PACKET_TYPE.PUBACK:
         this.session?.acknowledge(packet.packetId, this.#core.clock.now());
+        this.#retainedBacklog?.pump(); // the window has room again
         return;
       case PACKET_TYPE.PUBREC:
         if (this.session?.received(packet.packetId, packet.reasonCode, this.#core.clock.now()) !== true) {
@@ -304,6 +308,7 @@ export class Connection implements SessionLink, OutputOwner {
         return this.#onPubrel(packet.packetId);
       case PACKET_TYPE.PUBCOMP:
         this.session?.completed(packet.packetId, this.#core.clock.now());
+        this.#retainedBacklog?.pump(); // the window has room again
         return;
       case PACKET_TYPE.SUBSCRIBE:
         return this.#onSubscribe(packet);
@@ -821,18 +826,46 @@ export class Connection implements SessionLink, OutputOwner {
     this.send(encodeSuback({ packetId: packet.packetId, reasonCodes: codes }, this.protocolVersion));
     core.sessionChanged(session);
     if (retained.length > 0) {
-      const now = core.clock.now();
       const ids = subscriptionId === undefined ? undefined : [subscriptionId];
+      const items: RetainedItem[] = [];
       for (const { filter, qos } of retained) {
         for (const message of core.retained.match(filter)) {
-          if (message.expiresAt !== undefined && message.expiresAt <= now) continue;
-          if (!core.authorizer.canReceive(this.identity, message.topic)) continue;
-          // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]). An EncodeCache holds the forms of ONE
-          // message, so each retained message gets its own.
-          session.deliver(message, Math.min(message.qos, qos) as QoS, true, ids, new EncodeCache(now));
+          items.push({ message, qos: Math.min(message.qos, qos) as QoS, subscriptionIds: ids });
         }
       }
+      // Sent as the client takes them: past the output limit or the queue they would be dropped.
+      (this.#retainedBacklog ??= new RetainedBacklog(this.#retainedHost(session))).add(items);
     }
+  }
+
+  /** What a {@linkcode RetainedBacklog} needs from this connection (made once, on the first use). */
+  #retainedHost(session: Session): RetainedHost {
+    const core = this.#core;
+    const connection = this;
+    return {
+      get closed() {
+        return connection.#isClosed();
+      },
+      get congested() {
+        return connection.congested;
+      },
+      get queueFull() {
+        // Retained QoS 1/2 messages enter only while the window has room, so they never fill the queue that
+        // live messages need.
+        return session.queued > 0 || session.inflight.size >= connection.sendWindow;
+      },
+      drained: () => this.#output.drain(),
+      current: (topic) => core.retained.get(topic),
+      send: (item) => {
+        const now = core.clock.now();
+        const { message } = item;
+        if (message.expiresAt !== undefined && message.expiresAt <= now) return;
+        if (!core.authorizer.canReceive(this.identity, message.topic)) return;
+        // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]). An EncodeCache holds the forms of ONE
+        // message, so each retained message gets its own.
+        session.deliver(message, item.qos, true, item.subscriptionIds, new EncodeCache(now));
+      },
+    };
   }
 
   #onUnsubscribe(packet: UnsubscribePacket): void {
@@ -961,6 +994,7 @@ export class Connection implements SessionLink, OutputOwner {
         );
       }
       core.detach(this, this.session, will);
+      this.#queueOwedRetained(this.session);
     }
     this.#closed = (async () => {
       let timer: number | undefined;
@@ -978,6 +1012,23 @@ export class Connection implements SessionLink, OutputOwner {
       core.connectionClosed(this);
     })();
     return this.#closed;
+  }
+
+  /**
+   * The connection closed with retained messages still owed: the QoS 1/2 ones go to the session's queue if
+   * the session lives on (they would have been queued had they been sent at the SUBSCRIBE); QoS 0 ones go.
+   */
+  #queueOwedRetained(session: Session): void {
+    const owed = this.#retainedBacklog?.abandon();
+    this.#retainedBacklog = undefined;
+    if (owed === undefined || owed.length === 0) return;
+    if (!session.persistent && session.link === undefined) return; // the session ended with the connection
+    const now = this.#core.clock.now();
+    for (const item of owed) {
+      if (item.message.expiresAt !== undefined && item.message.expiresAt <= now) continue;
+      if (!this.#core.authorizer.canReceive(this.identity, item.message.topic)) continue;
+      session.deliver(item.message, item.qos, true, item.subscriptionIds, new EncodeCache(now));
+    }
   }
 
   /** Whether CONNECT carried a will (it is kept in storage while the connection lives). */

@@ -5,7 +5,17 @@
 
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
-import { P, puback, publishPacket, subOptions, subscribe, v, VERSIONS, withBroker } from "./_wire.ts";
+import {
+  P,
+  puback,
+  publishPacket,
+  subOptions,
+  subscribe,
+  subscribePacket,
+  v,
+  VERSIONS,
+  withBroker,
+} from "./_wire.ts";
 
 for (const version of VERSIONS) {
   Deno.test(
@@ -111,6 +121,106 @@ for (const version of VERSIONS) {
       await subscribe(low, 1, [["rq", 0]]);
       await low.expect(publishPacket(version, { topic: "rq", payload: "m", retain: true }));
       for (const c of [pub, high, low]) await c.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a subscription matching more retained messages than the output limit and the queue hold gets every one, paced by the client`, async () => {
+    // 300 QoS 0 and 300 QoS 1 retained messages of 1 KiB: 600 KiB against a 16 KiB output limit, and 300 QoS 1
+    // messages against 5 in flight and 10 queued. None is dropped: they go out as the client takes them.
+    await withBroker(
+      { maxOutputBytes: 16 * 1024, maxInflight: 5, maxQueued: 10 },
+      async ({ broker, connect }) => {
+        const pub = await connect({ version, clientId: "pub" });
+        const payload = new Uint8Array(1024);
+        const count = 300;
+        for (let i = 0; i < count; i++) {
+          await pub.send(publishPacket(version, { topic: `r0/${i}`, payload, retain: true }));
+          await pub.send(
+            publishPacket(version, { topic: `r1/${i}`, payload, qos: 1, id: 1 + i, retain: true }),
+          );
+          await pub.expect(puback(version, 1 + i, version === 5 ? 0x10 : 0), "no subscriber yet");
+        }
+        await pub.barrier();
+        const sub = await connect({ version, clientId: "sub" });
+        await sub.send(subscribePacket(version, 1, [["r0/#", 0], ["r1/#", 1]]));
+        await sub.expectPacket(9, "SUBACK");
+        const seen = new Set<string>();
+        while (seen.size < 2 * count) {
+          const message = await sub.expectPacket(3, `retained message ${seen.size + 1}`);
+          assert.equal(message.retain, true);
+          assert.ok(!seen.has(message.topic), `${message.topic} once`);
+          seen.add(message.topic);
+          if (message.qos === 1) await sub.send(puback(version, message.packetId!));
+        }
+        await sub.barrier("nothing more");
+        assert.equal(broker.session("sub")!.dropped, 0);
+        await sub.disconnect();
+        await pub.disconnect();
+      },
+    );
+  });
+
+  Deno.test(`${v(version)}: a retained message replaced while still owed is not sent in its old form; the new one arrives live`, async () => {
+    await withBroker({ maxInflight: 1 }, async ({ connect }) => {
+      const pub = await connect({ version, clientId: "pub" });
+      const noMatch = version === 5 ? 0x10 : 0;
+      for (let i = 1; i <= 3; i++) {
+        await pub.send(
+          publishPacket(version, { topic: `t/${i}`, payload: "old", qos: 1, id: i, retain: true }),
+        );
+        await pub.expect(puback(version, i, noMatch));
+      }
+      const sub = await connect({ version, clientId: "sub" });
+      await subscribe(sub, 1, [["t/1", 1], ["t/2", 1], ["t/3", 1]]); // one filter each: a known order
+      await sub.expect(publishPacket(version, { topic: "t/1", payload: "old", qos: 1, id: 1, retain: true }));
+      // t/2 and t/3 are owed (the window of 1 is full) when t/3 changes.
+      await pub.send(publishPacket(version, { topic: "t/3", payload: "new", qos: 1, id: 4, retain: true }));
+      await pub.expect(puback(version, 4));
+      await sub.send(puback(version, 1));
+      await sub.expect(
+        publishPacket(version, { topic: "t/3", payload: "new", qos: 1, id: 2 }),
+        "live, RETAIN 0",
+      );
+      await sub.send(puback(version, 2));
+      await sub.expect(publishPacket(version, { topic: "t/2", payload: "old", qos: 1, id: 3, retain: true }));
+      await sub.send(puback(version, 3));
+      await sub.barrier("t/3 'old' is never sent after 'new'");
+      await sub.disconnect();
+      await pub.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: retained QoS 1 messages still owed when the client goes are queued in its persistent session`, async () => {
+    await withBroker({ maxInflight: 1 }, async ({ connect }) => {
+      const pub = await connect({ version, clientId: "pub" });
+      for (let i = 1; i <= 4; i++) {
+        await pub.send(
+          publishPacket(version, { topic: `k/${i}`, payload: `${i}`, qos: 1, id: i, retain: true }),
+        );
+        await pub.expect(puback(version, i, version === 5 ? 0x10 : 0));
+      }
+      const keep = version === 5
+        ? { version, clientId: "keep", clean: false, properties: [P.sessionExpiry(3600)] }
+        : { version, clientId: "keep", clean: false };
+      const first = await connect(keep);
+      await subscribe(first, 1, [["k/1", 1], ["k/2", 1], ["k/3", 1], ["k/4", 1]]); // one filter each: a known order
+      await first.expect(publishPacket(version, { topic: "k/1", payload: "1", qos: 1, id: 1, retain: true }));
+      await first.close(); // no PUBACK, no DISCONNECT: k/2..k/4 were still owed
+      const again = await connect(keep, true);
+      await again.expect(
+        publishPacket(version, { topic: "k/1", payload: "1", qos: 1, id: 1, retain: true, dup: true }),
+        "the unacknowledged one again, DUP set [MQTT-4.4.0-1]",
+      );
+      await again.send(puback(version, 1));
+      for (let i = 2; i <= 4; i++) {
+        await again.expect(
+          publishPacket(version, { topic: `k/${i}`, payload: `${i}`, qos: 1, id: i, retain: true }),
+        );
+        await again.send(puback(version, i));
+      }
+      await again.barrier();
+      await again.disconnect();
+      await pub.disconnect();
     });
   });
 
