@@ -830,10 +830,11 @@ export class Broker implements BrokerCore {
 
   sessionChanged(session: Session): void {
     if (this.store === undefined || !session.persistent) return;
-    this.store.add({
+    // Written as the session is when the batch is cut, once per batch however many SUBSCRIBEs it saw.
+    this.store.addLatest(session, () => ({
       kind: "putSession",
       session: session.toStored(this.router.subscriptionsOf(session.clientId)),
-    });
+    }));
   }
 
   messageFrom(topic: string, packet: PublishPacket, origin: string): Message {

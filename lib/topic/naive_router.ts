@@ -106,6 +106,16 @@ export class NaiveRouter implements SubscriptionRouter {
     for (const filter of [...(this.#clients.get(clientId)?.keys() ?? [])]) this.unsubscribe(clientId, filter);
   }
 
+  /** How many subscriptions a session has. */
+  subscriptionCount(clientId: string): number {
+    return this.#clients.get(clientId)?.size ?? 0;
+  }
+
+  /** Whether a session has a subscription to exactly `filter`. */
+  hasSubscription(clientId: string, filter: string): boolean {
+    return this.#clients.get(clientId)?.has(filter) ?? false;
+  }
+
   /** A session's subscriptions, in the order they were first made. */
   subscriptionsOf(clientId: string): readonly Subscription[] {
     return Array.from(this.#clients.get(clientId)?.values() ?? [], (entry) => entry.subscription);

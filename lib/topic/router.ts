@@ -76,6 +76,10 @@ export interface SubscriptionRouter {
   unsubscribeAll(clientId: string): void;
   /** A session's subscriptions, in the order they were first made. */
   subscriptionsOf(clientId: string): readonly Subscription[];
+  /** How many subscriptions a session has (without listing them). */
+  subscriptionCount(clientId: string): number;
+  /** Whether a session has a subscription to exactly `filter`. */
+  hasSubscription(clientId: string, filter: string): boolean;
   /**
    * The sessions that receive a PUBLISH to `topic`: each session once for its non-shared subscriptions, plus
    * one entry per matching shared group with the member picked (round-robin) for this message.
@@ -354,6 +358,16 @@ export class TopicRouter implements SubscriptionRouter {
     client.direct.length = 0;
     client.directFilters.length = 0;
     client.directShapes.length = 0;
+  }
+
+  /** How many subscriptions a session has (without listing them). */
+  subscriptionCount(clientId: string): number {
+    return this.#clients.get(clientId)?.subscriptions.size ?? 0;
+  }
+
+  /** Whether a session has a subscription to exactly `filter`. */
+  hasSubscription(clientId: string, filter: string): boolean {
+    return this.#clients.get(clientId)?.subscriptions.has(filter) ?? false;
   }
 
   /** A session's subscriptions, in the order they were first made. */

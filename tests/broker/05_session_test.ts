@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
 import type { ProtocolVersion } from "../../lib/packet/packet_type.ts";
+import { MemoryPersistence } from "../../lib/broker/memory_persistence.ts";
+import type { PersistenceOp } from "../../lib/broker/persistence.ts";
 import {
   connectPacket,
   type ConnectSpec,
@@ -17,7 +19,9 @@ import {
   publishPacket,
   pubrec,
   pubrel,
+  subackPacket,
   subscribe,
+  subscribePacket,
   v,
   VERSIONS,
   waitFor,
@@ -425,3 +429,45 @@ for (const version of VERSIONS) {
     },
   );
 }
+
+/** A MemoryPersistence that counts the putSession ops it commits. */
+class CountingStore extends MemoryPersistence {
+  putSessions = 0;
+
+  override commit(ops: readonly PersistenceOp[]): Promise<void> {
+    for (const op of ops) if (op.kind === "putSession") this.putSessions++;
+    return super.commit(ops);
+  }
+}
+
+Deno.test("a persistent session making 3,000 subscriptions one SUBSCRIBE each writes itself once per commit, not once per SUBSCRIBE, and keeps them all across a restart", async () => {
+  const store = new CountingStore();
+  const count = 3000;
+  await withBroker({ persistence: store }, async ({ connect }) => {
+    const client = await connect(persistent(4, "gateway"));
+    const packets = Array.from(
+      { length: count },
+      (_, i) => subscribePacket(4, 1 + i, [[`dev/${i}/+/state`, 1]]),
+    );
+    await client.send(...packets); // one write: the broker handles them in a few turns
+    for (let i = 0; i < count; i++) await client.expect(subackPacket(4, 1 + i, [1]), `SUBACK ${i + 1}`);
+    await client.disconnect();
+  });
+  assert.ok(
+    store.putSessions < 50,
+    `${store.putSessions} putSession ops for ${count} SUBSCRIBEs: one per commit, not one per SUBSCRIBE`,
+  );
+  await withBroker({ persistence: store }, async ({ connect }) => {
+    const client = await connect(persistent(4, "gateway"), true);
+    const pub = await connect({ version: 4, clientId: "pub" });
+    for (const i of [0, 1500, count - 1]) {
+      await pub.send(publishPacket(4, { topic: `dev/${i}/temp/state`, payload: `${i}` }));
+      await client.expect(
+        publishPacket(4, { topic: `dev/${i}/temp/state`, payload: `${i}` }),
+        `subscription ${i}`,
+      );
+    }
+    await pub.disconnect();
+    await client.disconnect();
+  });
+});

@@ -341,6 +341,26 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(router.subscriptionsOf("c"), subscriptions);
     assert.deepEqual(router.subscriptionsOf("other"), []);
   });
+
+  Deno.test(`${name}: subscriptionCount() and hasSubscription() follow subscribe, replace and unsubscribe`, () => {
+    const router = create();
+    assert.equal(router.subscriptionCount("c"), 0);
+    assert.equal(router.hasSubscription("c", "a/+"), false);
+    router.subscribe("c", sub("a/+"));
+    router.subscribe("c", sub("$share/g/y", 1));
+    router.subscribe("c", sub("a/+", 2)); // a replacement, not a new one [MQTT-3.8.4-3]
+    router.subscribe("d", sub("a/+"));
+    assert.equal(router.subscriptionCount("c"), 2);
+    assert.equal(router.hasSubscription("c", "a/+"), true);
+    assert.equal(router.hasSubscription("c", "$share/g/y"), true);
+    assert.equal(router.hasSubscription("c", "y"), false, "the shared one is known by its full filter");
+    router.unsubscribe("c", "a/+");
+    assert.equal(router.subscriptionCount("c"), 1);
+    assert.equal(router.hasSubscription("c", "a/+"), false);
+    assert.equal(router.hasSubscription("d", "a/+"), true);
+    router.unsubscribeAll("c");
+    assert.equal(router.subscriptionCount("c"), 0);
+  });
 }
 
 routerContract("TopicRouter", () => new TopicRouter());
