@@ -43,7 +43,7 @@ import type { Deadline } from "./deadlines.ts";
 import { hostOf, TokenBucket } from "./limits.ts";
 import type { Session, SessionLink } from "./session.ts";
 import { EncodeCache } from "./session.ts";
-import { RetainedBacklog, type RetainedHost, type RetainedItem } from "./retained_backlog.ts";
+import { RetainedBacklog, type RetainedHost } from "./retained_backlog.ts";
 import type { AuthOutcome, BrokerCore } from "./broker.ts";
 import type { ClientIdentity } from "./auth.ts";
 
@@ -824,14 +824,25 @@ export class Connection implements SessionLink, OutputOwner {
     core.sessionChanged(session);
     if (retained.length > 0) {
       const ids = subscriptionId === undefined ? undefined : [subscriptionId];
-      const items: RetainedItem[] = [];
+      const backlog = this.#retainedBacklog ??= new RetainedBacklog(this.#retainedHost(session));
+      // A client that re-subscribes without taking what it is owed could make the backlog grow without end:
+      // it holds at most one copy of the store (plus 1,000); past that a SUBSCRIBE's retained messages drop.
+      const limit = core.retained.size + 1000;
       for (const { filter, qos } of retained) {
-        for (const message of core.retained.match(filter)) {
-          items.push({ message, qos: Math.min(message.qos, qos) as QoS, subscriptionIds: ids });
+        let messages = core.retained.match(filter);
+        const room = limit - backlog.size;
+        if (messages.length > room) {
+          core.logger.warn(
+            `client ${this.clientId}: ${messages.length - room} retained message(s) for ${filter} dropped: ` +
+              `${backlog.size} still owed to it`,
+          );
+          session.dropped += messages.length - room;
+          messages = messages.slice(0, Math.max(0, room));
         }
+        backlog.add({ messages, qos, subscriptionIds: ids });
       }
       // Sent as the client takes them: past the output limit or the queue they would be dropped.
-      (this.#retainedBacklog ??= new RetainedBacklog(this.#retainedHost(session))).add(items);
+      backlog.pump();
     }
   }
 
@@ -853,14 +864,13 @@ export class Connection implements SessionLink, OutputOwner {
       },
       drained: () => this.#output.drain(),
       current: (topic) => core.retained.get(topic),
-      send: (item) => {
+      send: (message, qos, subscriptionIds) => {
         const now = core.clock.now();
-        const { message } = item;
         if (message.expiresAt !== undefined && message.expiresAt <= now) return;
         if (!core.authorizer.canReceive(this.identity, message.topic)) return;
         // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]). An EncodeCache holds the forms of ONE
         // message, so each retained message gets its own.
-        session.deliver(message, item.qos, true, item.subscriptionIds, new EncodeCache(now));
+        session.deliver(message, qos, true, subscriptionIds, new EncodeCache(now));
       },
     };
   }
@@ -1021,10 +1031,10 @@ export class Connection implements SessionLink, OutputOwner {
     if (owed === undefined || owed.length === 0) return;
     if (!session.persistent && session.link === undefined) return; // the session ended with the connection
     const now = this.#core.clock.now();
-    for (const item of owed) {
-      if (item.message.expiresAt !== undefined && item.message.expiresAt <= now) continue;
-      if (!this.#core.authorizer.canReceive(this.identity, item.message.topic)) continue;
-      session.deliver(item.message, item.qos, true, item.subscriptionIds, new EncodeCache(now));
+    for (const { message, qos, subscriptionIds } of owed) {
+      if (message.expiresAt !== undefined && message.expiresAt <= now) continue;
+      if (!this.#core.authorizer.canReceive(this.identity, message.topic)) continue;
+      session.deliver(message, qos, true, subscriptionIds, new EncodeCache(now));
     }
   }
 

@@ -9,15 +9,21 @@
  * deleted meanwhile is skipped, because the subscription, which exists since the SUBSCRIBE, carried the newer
  * message live (a client must not end on an older state than the topic's).
  *
+ * The backlog holds references to the retained messages (8 bytes each), never copies; the connection caps it
+ * at one copy of the store plus 1,000, so that a client re-subscribing without taking what it is owed cannot
+ * make it grow without end.
+ *
  * @module
  */
 
 import type { QoS } from "../packet/packet_type.ts";
 import type { Message } from "./persistence.ts";
 
-/** One retained message owed, at the QoS it goes out with. */
-export interface RetainedItem {
-  readonly message: Message;
+/** The retained messages one subscription of a SUBSCRIBE owes, in the order they go out. */
+export interface RetainedBatch {
+  /** The messages (as `RetainedStore.match` returned them; not copied). */
+  readonly messages: readonly Message[];
+  /** The subscription's granted QoS: each message goes at the lower of it and its own. */
   readonly qos: QoS;
   /** The SUBSCRIBE's Subscription Identifier, if any (v5). */
   readonly subscriptionIds: readonly number[] | undefined;
@@ -25,7 +31,7 @@ export interface RetainedItem {
 
 /** What the backlog needs from its connection. */
 export interface RetainedHost {
-  /** The connection has closed: what is left is handed to {@linkcode RetainedHost.abandon}. */
+  /** The connection has closed: what is left is handed to {@linkcode RetainedBacklog.abandon}. */
   readonly closed: boolean;
   /** Unwritten output is over the limit: QoS 0 would be dropped. */
   readonly congested: boolean;
@@ -35,15 +41,17 @@ export interface RetainedHost {
   drained(): Promise<void>;
   /** The topic's retained message now. */
   current(topic: string): Message | undefined;
-  /** Sends one item (checks expiry and authorization). */
-  send(item: RetainedItem): void;
+  /** Sends one message at `qos` (checks expiry and authorization). */
+  send(message: Message, qos: QoS, subscriptionIds: readonly number[] | undefined): void;
 }
 
 /** See the module documentation. */
 export class RetainedBacklog {
   readonly #host: RetainedHost;
-  #items: RetainedItem[] = [];
-  #head = 0;
+  #batches: RetainedBatch[] = [];
+  /** Index into the first batch's messages. */
+  #next = 0;
+  #size = 0;
   /** A drain wait is pending: pump() is called when it ends. */
   #awaitingDrain = false;
 
@@ -53,13 +61,14 @@ export class RetainedBacklog {
 
   /** Messages still owed. */
   get size(): number {
-    return this.#items.length - this.#head;
+    return this.#size;
   }
 
-  /** Adds a SUBSCRIBE's retained messages behind those still owed, and sends what can go now. */
-  add(items: readonly RetainedItem[]): void {
-    for (const item of items) this.#items.push(item);
-    this.pump();
+  /** Adds a subscription's retained messages behind those still owed (call {@linkcode pump} after). */
+  add(batch: RetainedBatch): void {
+    if (batch.messages.length === 0) return;
+    this.#batches.push(batch);
+    this.#size += batch.messages.length;
   }
 
   /**
@@ -68,29 +77,42 @@ export class RetainedBacklog {
    */
   pump(): boolean {
     const host = this.#host;
-    while (this.#head < this.#items.length) {
-      if (host.closed) return false;
-      const item = this.#items[this.#head]!;
-      if (host.congested) {
-        this.#waitForDrain();
-        return false;
+    while (this.#batches.length > 0) {
+      const batch = this.#batches[0]!;
+      while (this.#next < batch.messages.length) {
+        if (host.closed) return false;
+        if (host.congested) {
+          this.#waitForDrain();
+          return false;
+        }
+        const message = batch.messages[this.#next]!;
+        const qos = Math.min(message.qos, batch.qos) as QoS;
+        if (qos > 0 && host.queueFull) return false; // an acknowledgement calls pump() again
+        this.#next++;
+        this.#size--;
+        if (host.current(message.topic) === message) host.send(message, qos, batch.subscriptionIds);
       }
-      if (item.qos > 0 && host.queueFull) return false; // an acknowledgement calls pump() again
-      this.#head++;
-      if (host.current(item.message.topic) === item.message) host.send(item);
+      this.#batches.shift();
+      this.#next = 0;
     }
-    this.#items = [];
-    this.#head = 0;
     return true;
   }
 
   /** The connection closed: the QoS 1/2 messages still owed, and still current, for the session's queue. */
-  abandon(): RetainedItem[] {
-    const left = this.#items.slice(this.#head).filter((item) =>
-      item.qos > 0 && this.#host.current(item.message.topic) === item.message
-    );
-    this.#items = [];
-    this.#head = 0;
+  abandon(): { message: Message; qos: QoS; subscriptionIds: readonly number[] | undefined }[] {
+    const left = [];
+    for (const [i, batch] of this.#batches.entries()) {
+      for (let j = i === 0 ? this.#next : 0; j < batch.messages.length; j++) {
+        const message = batch.messages[j]!;
+        const qos = Math.min(message.qos, batch.qos) as QoS;
+        if (qos > 0 && this.#host.current(message.topic) === message) {
+          left.push({ message, qos, subscriptionIds: batch.subscriptionIds });
+        }
+      }
+    }
+    this.#batches = [];
+    this.#next = 0;
+    this.#size = 0;
     return left;
   }
 

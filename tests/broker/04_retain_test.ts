@@ -237,6 +237,43 @@ for (const version of VERSIONS) {
   });
 }
 
+Deno.test("v4: what a client is owed in retained messages is capped at one copy of the store plus 1,000; past it they are dropped and counted", async () => {
+  await withBroker({ maxInflight: 1 }, async ({ broker, connect }) => {
+    const pub = await connect({ version: 4, clientId: "pub" });
+    const stored = 600;
+    for (let i = 0; i < stored; i++) {
+      await pub.send(publishPacket(4, { topic: `c/${i}`, payload: "x", qos: 1, id: 1 + i, retain: true }));
+      await pub.expect(puback(4, 1 + i));
+    }
+    const sub = await connect({ version: 4, clientId: "sub" });
+    // Three SUBSCRIBEs in one write, before it acknowledges anything: the first message fills its window of 1,
+    // the rest stay owed, and the third copy passes the cap.
+    await sub.send(...[1, 2, 3].map((id) => subscribePacket(4, id, [["c/#", 1]])));
+    let subacks = 0;
+    let received = 0;
+    while (subacks < 3 || received < stored + 1000 + 1) {
+      const frame = await sub.nextPacket(`packet after ${subacks} SUBACKs and ${received} messages`);
+      if (frame.type === 9) {
+        subacks++;
+        if (subacks === 3) {
+          assert.equal(
+            broker.session("sub")!.dropped,
+            3 * stored - 1 - (stored + 1000),
+            "the third copy is cut",
+          );
+        }
+      } else {
+        assert.equal(frame.type, 3, "SUBACK or PUBLISH");
+        received++;
+        await sub.send(puback(4, frame.packetId!));
+      }
+    }
+    await sub.barrier("nothing past the cap");
+    await sub.disconnect();
+    await pub.disconnect();
+  });
+});
+
 Deno.test("v5: Retain Handling 0 sends retained messages at every subscribe [MQTT-3.3.1-9]", async () => {
   await retainHandlingCase(0, [true, true]);
 });
