@@ -849,19 +849,12 @@ export class Connection implements SessionLink, OutputOwner {
   /** What a {@linkcode RetainedBacklog} needs from this connection (made once, on the first use). */
   #retainedHost(session: Session): RetainedHost {
     const core = this.#core;
-    const connection = this;
     return {
-      get closed() {
-        return connection.#isClosed();
-      },
-      get congested() {
-        return connection.congested;
-      },
-      get queueFull() {
-        // Retained QoS 1/2 messages enter only while the window has room, so they never fill the queue that
-        // live messages need.
-        return session.queued > 0 || session.inflight.size >= connection.sendWindow;
-      },
+      isClosed: () => this.#isClosed(),
+      isCongested: () => this.congested,
+      // Retained QoS 1/2 messages enter only while the window has room, so they never fill the queue that live
+      // messages need.
+      isQueueFull: () => session.queued > 0 || session.inflight.size >= this.sendWindow,
       drained: () => this.#output.drain(),
       current: (topic) => core.retained.get(topic),
       send: (message, qos, subscriptionIds) => {

@@ -32,11 +32,11 @@ export interface RetainedBatch {
 /** What the backlog needs from its connection. */
 export interface RetainedHost {
   /** The connection has closed: what is left is handed to {@linkcode RetainedBacklog.abandon}. */
-  readonly closed: boolean;
+  isClosed(): boolean;
   /** Unwritten output is over the limit: QoS 0 would be dropped. */
-  readonly congested: boolean;
+  isCongested(): boolean;
   /** The session's queue has no room for another QoS 1/2 message without dropping. */
-  readonly queueFull: boolean;
+  isQueueFull(): boolean;
   /** Resolves when the unwritten output has been written. */
   drained(): Promise<void>;
   /** The topic's retained message now. */
@@ -80,14 +80,14 @@ export class RetainedBacklog {
     while (this.#batches.length > 0) {
       const batch = this.#batches[0]!;
       while (this.#next < batch.messages.length) {
-        if (host.closed) return false;
-        if (host.congested) {
+        if (host.isClosed()) return false;
+        if (host.isCongested()) {
           this.#waitForDrain();
           return false;
         }
         const message = batch.messages[this.#next]!;
         const qos = Math.min(message.qos, batch.qos) as QoS;
-        if (qos > 0 && host.queueFull) return false; // an acknowledgement calls pump() again
+        if (qos > 0 && host.isQueueFull()) return false; // an acknowledgement calls pump() again
         this.#next++;
         this.#size--;
         if (host.current(message.topic) === message) host.send(message, qos, batch.subscriptionIds);
