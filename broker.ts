@@ -29,7 +29,7 @@ Options:
   --host HOST              address of the TCP listener (default 127.0.0.1)
   -p, --port PORT          port of the TCP listener (default 1883; 0 picks a free port and prints it)
   --persistence KIND       sqlite:PATH (default sqlite:./data/broker.db) or memory (nothing survives a restart)
-  --max-keepalive SECONDS  largest keep alive a client may use (v5 clients get Server Keep Alive)
+  --max-keepalive SECONDS  largest keep alive a client may use (default 65535; v5 clients get Server Keep Alive)
   --max-packet-size BYTES  largest packet accepted (default 1048576)
   --sys-interval SECONDS   seconds between $SYS updates, 0 for none (default 10)
   --max-inflight N         outgoing QoS 1/2 messages in flight per client (default 100)

@@ -28,9 +28,13 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
 
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
-  if (command === undefined || command === "--help" || command === "help") {
+  if (command === undefined) {
+    writeErr(`Error: no command given\n${USAGE}\n`); // a usage error: stderr, exit 2
+    return EXIT.USAGE;
+  }
+  if (command === "--help" || command === "help") {
     writeOut(`${USAGE}\n`);
-    return command === undefined ? EXIT.USAGE : EXIT.OK;
+    return EXIT.OK;
   }
   const run = COMMANDS[command];
   if (run === undefined) {

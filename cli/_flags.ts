@@ -7,6 +7,7 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { MqttClientOptions } from "../lib/client/client.ts";
+import type { TlsOptions } from "../lib/client/connector.ts";
 import {
   PROPERTIES,
   type Properties,
@@ -52,6 +53,8 @@ export const CONNECTION_FLAGS = {
   "will-retain": { type: "boolean" },
   tls: { type: "boolean" },
   cafile: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
   trace: { type: "boolean" },
   debug: { type: "boolean", short: "d" },
   help: { type: "boolean" },
@@ -227,7 +230,7 @@ export async function clientOptions(
   fixed: Partial<MqttClientOptions> = {},
 ): Promise<{ options: MqttClientOptions; endpoint: Endpoint }> {
   const version = protocolVersion(values["protocol-version"]);
-  const tls = values.tls === true || values.cafile !== undefined;
+  const tls = values.tls === true || values.cafile !== undefined || values.cert !== undefined;
   const host = values.host ?? "localhost";
   const port = values.port === undefined ? (tls ? 8883 : 1883) : integer("-p", values.port, 1, 65_535);
   const persistent = values["disable-clean-session"] === true;
@@ -255,23 +258,20 @@ export async function clientOptions(
       ? 4_294_967_295
       : integer("-x", raw, 0, 4_294_967_295);
   }
-  let caCerts: string[] | undefined;
-  if (values.cafile !== undefined) {
-    try {
-      caCerts = [await Deno.readTextFile(values.cafile)];
-    } catch (error) {
-      throw new UsageError(
-        `--cafile: cannot read ${values.cafile}: ${error instanceof Error ? error.message : error}`,
-      );
-    }
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("--cert and --key go together (a client certificate and its private key)");
   }
+  const tlsOptions: TlsOptions = {};
+  if (values.cafile !== undefined) tlsOptions.caCerts = [await readPem("--cafile", values.cafile)];
+  if (values.cert !== undefined) tlsOptions.cert = await readPem("--cert", values.cert);
+  if (values.key !== undefined) tlsOptions.key = await readPem("--key", values.key);
   const options: MqttClientOptions = {
     hostname: host,
     port,
     protocolVersion: version,
     cleanStart: !persistent,
     keepAlive: values.keepalive === undefined ? 60 : integer("-k", values.keepalive, 0, 65_535),
-    ...(tls ? { tls: caCerts === undefined ? true : { caCerts } } : {}),
+    ...(tls ? { tls: Object.keys(tlsOptions).length === 0 ? true : tlsOptions } : {}),
     ...(values.id === undefined ? {} : { clientId: values.id }),
     ...(values.username === undefined ? {} : { username: values.username }),
     ...(values.pw === undefined ? {} : { password: values.pw }),
@@ -295,6 +295,15 @@ export async function clientOptions(
   return { options, endpoint: { host, port } };
 }
 
+/** Reads a PEM file named by `flag`. @throws {UsageError} when it cannot be read. */
+async function readPem(flag: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${error instanceof Error ? error.message : error}`);
+  }
+}
+
 /** The connection flags as help text. */
 export const CONNECTION_HELP = `Connection:
   -h HOST              broker host (default localhost)
@@ -306,7 +315,9 @@ export const CONNECTION_HELP = `Connection:
   -c                   persistent session (clean start off; needs -i; with v5 it never expires unless -x)
   -x SECONDS           v5 session expiry interval (-1 = never)
   --will-topic T [--will-payload P] [--will-qos Q] [--will-retain]
-  --tls [--cafile FILE]
+  --tls [--cafile FILE] [--cert FILE --key FILE]
+                       TLS (default port 8883); --cafile: PEM CA to trust besides the system's;
+                       --cert/--key: PEM client certificate and key, for a listener that requires one
   -D CMD NAME VALUE    v5 property, e.g. -D connect session-expiry-interval 60,
                        -D publish user-property key value (CMD: connect publish subscribe unsubscribe disconnect will)
   --trace, -d          print every packet sent and received on stderr`;

@@ -6,6 +6,7 @@
 
 import { MqttClient, type PublishOptions } from "../lib/client/client.ts";
 import { utf8Encode } from "../lib/codec/utf8.ts";
+import { validateTopicName } from "../lib/topic/topic.ts";
 import {
   clientOptions,
   CONNECTION_FLAGS,
@@ -67,6 +68,14 @@ export async function runPub(args: string[]): Promise<number> {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const topic = values.topic;
     if (topic === undefined) throw new UsageError("-t TOPIC is required");
+    // Checked before connecting, as sub checks its filters (an empty one may go with a v5 Topic Alias).
+    if (topic !== "") {
+      try {
+        validateTopicName(topic);
+      } catch (error) {
+        throw new UsageError(error instanceof Error ? error.message : String(error));
+      }
+    }
     const sources = ["message", "file", "stdin-line", "null-message", "stdin-file"] as const;
     const chosen = sources.filter((name) => values[name] !== undefined && values[name] !== false);
     if (chosen.length !== 1) {

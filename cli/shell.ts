@@ -254,7 +254,7 @@ class Shell {
       sid: { type: "string" },
     }, true);
     if (positionals.length === 0) {
-      throw new UsageError("usage: sub [-q Q] [--nl] [--rap] [--rh 0|1|2] FILTER...");
+      throw new UsageError("usage: sub [-q Q] [--nl] [--rap] [--rh 0|1|2] [--sid N] FILTER...");
     }
     const result = await session.client.subscribe(positionals, {
       qos: qos("-q", values.qos),

@@ -17,6 +17,10 @@ export interface TlsOptions {
   caCerts?: string[];
   /** ALPN protocols to offer. */
   alpnProtocols?: string[];
+  /** PEM client certificate (chain), for a server that asks for one; needs `key`. */
+  cert?: string;
+  /** PEM private key of `cert`. */
+  key?: string;
 }
 
 /**

@@ -176,7 +176,24 @@ cliTest("a bad flag exits 2 with one error line and a hint", async () => {
   assert.match(define.stderr, /^Error: -D: session-expiry-interval is not allowed in publish\n/);
   const unknown = await runCli(["frobnicate"]);
   assert.equal(unknown.code, 2);
+  const none = await runCli([]);
+  assert.equal(none.code, 2);
+  assert.equal(none.stdout, "", "usage errors go to stderr");
+  assert.match(none.stderr, /^Error: no command given\n/);
 });
+
+cliTest(
+  "pub with a wildcard or otherwise invalid topic exits 2 before connecting [MQTT-3.3.2-2]",
+  async () => {
+    // A closed port: were it to connect first, it would exit 1 with "connection refused".
+    const port = String(freePort());
+    for (const topic of ["a/#", "a/+/b", "#"]) {
+      const result = await runCli(["pub", "-h", "127.0.0.1", "-p", port, "-t", topic, "-m", "y"]);
+      assert.equal(result.code, 2, `${JSON.stringify(topic)}: ${result.stderr}`);
+      assert.match(result.stderr, /^Error: Topic Name/);
+    }
+  },
+);
 
 cliTest("connection refused exits 1 with one line", async () => {
   const port = freePort();

@@ -101,7 +101,7 @@ shellTest("from a pipe: bad commands print a clear error and the shell goes on",
     const errors = result.stdout.split("\n").filter((line) => line.startsWith("error: "));
     assert.deepEqual(errors, [
       'error: unknown command "frob" (type help)',
-      "error: usage: sub [-q Q] [--nl] [--rap] [--rh 0|1|2] FILTER...",
+      "error: usage: sub [-q Q] [--nl] [--rap] [--rh 0|1|2] [--sid N] FILTER...",
       'error: -q must be a whole number from 0 to 2, not "7"',
       'error: unterminated " quote',
       'error: already connected ("disconnect" first)',

@@ -3,6 +3,8 @@ import { Broker } from "../../lib/broker/broker.ts";
 import { ANONYMOUS_AUTHENTICATOR } from "../../lib/broker/auth.ts";
 import { certificateIdentity, ListenerError, startListeners } from "../../lib/broker/listeners.ts";
 import { certificatesUnavailable, CLIENT_CN, makeCertificates, type TestCertificates } from "./_certs.ts";
+import { MqttClient } from "../../lib/client/client.ts";
+import { cliUnavailable, runCli } from "../client/_cli.ts";
 import {
   mqttJsRoundTrip,
   mqttJsUnavailable,
@@ -246,4 +248,93 @@ tlsTest(
       { connectTimeout: 300 },
     );
   },
+);
+
+/** A tls listener that requires a client certificate and takes its CN as the user name. */
+function certificateListener(certs: TestCertificates) {
+  return {
+    type: "tls" as const,
+    port: 0,
+    cert: certs.serverCert,
+    key: certs.serverKey,
+    ca: certs.ca,
+    requireCertificate: true,
+    useIdentityAsUsername: true,
+  };
+}
+
+tlsTest(
+  "our client library presents a client certificate (tls: { cert, key }); without one it is refused",
+  async (certs) => {
+    const authorizer = new RecordingAuthorizer();
+    await withListeners(
+      [certificateListener(certs)],
+      async (running) => {
+        const port = Number(new URL(running.listeners[0]!.url.replace("tls:", "http:")).port);
+        const client = new MqttClient({
+          hostname: "127.0.0.1",
+          port,
+          tls: { caCerts: [certs.ca], cert: certs.clientCert, key: certs.clientKey },
+          reconnect: false,
+        });
+        await within(client.connect(), "CONNACK over TLS with a client certificate");
+        await client.publish("with/cert", "x", { qos: 1 });
+        await client.close();
+        assert.ok(
+          authorizer.seen.some((identity) => identity.username === CLIENT_CN),
+          "the CN is the user name",
+        );
+        const anonymous = new MqttClient({
+          hostname: "127.0.0.1",
+          port,
+          tls: { caCerts: [certs.ca] },
+          reconnect: false,
+        });
+        await assert.rejects(within(anonymous.connect(), "refusal without a certificate"));
+        await anonymous.close();
+      },
+      { authorizer, authenticator: certificateIdentity(ANONYMOUS_AUTHENTICATOR) },
+    );
+  },
+);
+
+tlsTest(
+  "client CLI: pub --cafile --cert --key reaches a listener that requires a certificate; --cert alone is a usage error",
+  async (certs) => {
+    const authorizer = new RecordingAuthorizer();
+    const certFile = `${certs.dir}/client.crt`;
+    const keyFile = `${certs.dir}/client.key`;
+    await Deno.writeTextFile(certFile, certs.clientCert);
+    await Deno.writeTextFile(keyFile, certs.clientKey);
+    await withListeners(
+      [certificateListener(certs)],
+      async (running) => {
+        const port = new URL(running.listeners[0]!.url.replace("tls:", "http:")).port;
+        const common = [
+          "pub",
+          "-h",
+          "127.0.0.1",
+          "-p",
+          port,
+          "--cafile",
+          certs.caFile,
+          "-t",
+          "cli/cert",
+          "-m",
+          "x",
+        ];
+        const ok = await runCli([...common, "--cert", certFile, "--key", keyFile, "-q", "1"]);
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.ok(
+          authorizer.seen.some((identity) => identity.username === CLIENT_CN),
+          "the CN is the user name",
+        );
+        const half = await runCli([...common, "--cert", certFile]);
+        assert.equal(half.code, 2);
+        assert.match(half.stderr, /--cert and --key go together/);
+      },
+      { authorizer, authenticator: certificateIdentity(ANONYMOUS_AUTHENTICATOR) },
+    );
+  },
+  [cliUnavailable()],
 );
