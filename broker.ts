@@ -189,6 +189,12 @@ async function main(args: string[]): Promise<void> {
     // A listener refused by the anonymous rule or unable to bind; storage that is corrupt, locked by another
     // broker or from a newer schema also stops us here.
     console.error(`broker: ${(error as Error).message}`);
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      console.error(
+        "broker: `deno task broker` may write to ./data only; for storage elsewhere run " +
+          "`deno run --v8-flags=--max-semi-space-size=4 --allow-net --allow-read --allow-write=DIR broker.ts …`",
+      );
+    }
     await broker.close();
     Deno.exit(1);
   }

@@ -200,3 +200,32 @@ cliTest(
   },
   [Deno.build.os === "windows" ? "needs POSIX signals" : undefined],
 );
+
+cliTest(
+  "storage where the broker may not write: exit 1 with Deno's message and how to give the directory",
+  async (dir) => {
+    const allowed = join(dir, "data");
+    await Deno.mkdir(allowed);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--allow-net",
+        "--allow-read",
+        `--allow-write=${allowed}`,
+        new URL("../../broker.ts", import.meta.url).pathname,
+        "-p",
+        "0",
+        "--persistence",
+        `sqlite:${join(dir, "elsewhere", "broker.db")}`,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(stderr, /^broker: Requires write access to /);
+    assert.match(stderr, /--allow-write=DIR broker\.ts/);
+  },
+);
