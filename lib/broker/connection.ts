@@ -488,9 +488,6 @@ export class Connection implements SessionLink, OutputOwner {
     const v5 = packet.protocolVersion === 5;
     const props = packet.properties;
     const clientId = this.clientId;
-    this.identity = auth.username === undefined ? { clientId } : { clientId, username: auth.username };
-    this.#will = packet.will;
-    this.#armedWill = packet.will !== undefined;
 
     let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (packet.cleanStart ? 0 : EXPIRY_NEVER);
     let expiryChanged = false;
@@ -498,22 +495,17 @@ export class Connection implements SessionLink, OutputOwner {
       expiry = options.maxSessionExpiry;
       expiryChanged = true;
     }
-    const { session, present } = core.openSession(this, packet, expiry);
-    this.session = session;
-    this.#state = "connected";
-
     const responseInformation = v5 && props?.requestResponseInformation === 1
       ? options.responseInformation
       : undefined;
-    if (!v5) {
-      this.send(present ? CONNACK_V3_PRESENT : CONNACK_V3);
-    } else if (
-      !assigned && serverKeepAlive === undefined && !expiryChanged && responseInformation === undefined &&
-      auth.properties === undefined
+    // undefined: the shared CONNACK with the broker's capabilities only.
+    let properties: Properties | undefined;
+    if (
+      v5 &&
+      (assigned || serverKeepAlive !== undefined || expiryChanged || responseInformation !== undefined ||
+        auth.properties !== undefined)
     ) {
-      this.send(successConnack(core.connackProperties, present));
-    } else {
-      const properties: Properties = {
+      properties = {
         ...(assigned ? { assignedClientIdentifier: clientId } : {}),
         ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
         ...(expiryChanged ? { sessionExpiryInterval: expiry } : {}),
@@ -521,6 +513,38 @@ export class Connection implements SessionLink, OutputOwner {
         ...(responseInformation === undefined ? {} : { responseInformation }),
         ...(auth.properties ?? {}),
       };
+    }
+    if (v5 && this.#maxPacketSize !== 0) {
+      // The CONNACK too must fit in the client's Maximum Packet Size [MQTT-3.1.2-24]: shed what the client can
+      // do without; if even the rest is too large, close without CONNACK (as Mosquitto does).
+      const full = properties ?? core.connackProperties;
+      if (connackSize(full) > this.#maxPacketSize) {
+        const slim = essentialConnackProperties(full);
+        if (connackSize(slim) > this.#maxPacketSize) {
+          const reason = `its Maximum Packet Size (${this.#maxPacketSize}) cannot hold a CONNACK ` +
+            `(${connackSize(slim)} bytes at the least) [MQTT-3.1.2-24]`;
+          core.logger.info(
+            `refused client ${clientId || "(empty id)"} from ${this.info.remoteAddress}: ${reason}`,
+          );
+          this.close(reason, false);
+          return;
+        }
+        properties = slim;
+      }
+    }
+
+    this.identity = auth.username === undefined ? { clientId } : { clientId, username: auth.username };
+    this.#will = packet.will;
+    this.#armedWill = packet.will !== undefined;
+    const { session, present } = core.openSession(this, packet, expiry);
+    this.session = session;
+    this.#state = "connected";
+
+    if (!v5) {
+      this.send(present ? CONNACK_V3_PRESENT : CONNACK_V3);
+    } else if (properties === undefined) {
+      this.send(successConnack(core.connackProperties, present));
+    } else {
       this.send(
         encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: present, reasonCode: 0, properties }, 5),
       );
@@ -677,6 +701,13 @@ export class Connection implements SessionLink, OutputOwner {
     ) {
       reasonCode = REASON_CODE.QuotaExceeded;
       reason = `more than ${options.publishBytesPerSecond} payload bytes per second`;
+    } else if (isSysTopic(topic)) {
+      // $SYS/… is the broker's own: a client may not publish (or retain) values there that others would take
+      // for the broker's (section 4.7.2: the Server SHOULD prevent Clients from using $ topics to exchange
+      // messages). As an ACL denial: v5 0x87, v3 acknowledged and dropped.
+      reasonCode = REASON_CODE.NotAuthorized;
+      reason = `${topic} is reserved for the broker`;
+      core.logger.debug(`denied PUBLISH to ${topic} from ${this.clientId}: reserved`);
     } else if (!core.authorizer.canPublish(this.identity, topic)) {
       reasonCode = REASON_CODE.NotAuthorized;
       reason = `not authorized to publish to ${topic}`;
@@ -1035,6 +1066,40 @@ export class Connection implements SessionLink, OutputOwner {
   get armedWill(): boolean {
     return this.#armedWill;
   }
+}
+
+/** `$SYS` or `$SYS/…`: the broker's statistics, which clients may read but not publish. */
+function isSysTopic(topic: string): boolean {
+  return topic.startsWith("$SYS") && (topic.length === 4 || topic.charCodeAt(4) === 0x2f);
+}
+
+/** Bytes of a v5 success CONNACK with `properties`. */
+function connackSize(properties: Properties): number {
+  return encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: false, reasonCode: 0, properties }, 5)
+    .length;
+}
+
+/**
+ * A CONNACK's properties without those a client can do without: Reason String, User Properties, Response
+ * Information, Topic Alias Maximum (absent: no aliases, which is safe) and the capabilities that say what their
+ * absence says anyway (Retain, Wildcard, Subscription Identifiers and Shared Subscriptions Available = 1). What
+ * stays changes what the client may do (Receive Maximum, Maximum QoS, Maximum Packet Size, Server Keep Alive,
+ * Session Expiry Interval, Assigned Client Identifier, authentication).
+ */
+function essentialConnackProperties(properties: Properties): Properties {
+  const {
+    reasonString: _reason,
+    userProperties: _user,
+    responseInformation: _response,
+    topicAliasMaximum: _aliases,
+    ...rest
+  } = properties;
+  const slim: { -readonly [K in keyof Properties]: Properties[K] } = { ...rest };
+  if (slim.retainAvailable === 1) delete slim.retainAvailable;
+  if (slim.wildcardSubscriptionAvailable === 1) delete slim.wildcardSubscriptionAvailable;
+  if (slim.subscriptionIdentifiersAvailable === 1) delete slim.subscriptionIdentifiersAvailable;
+  if (slim.sharedSubscriptionAvailable === 1) delete slim.sharedSubscriptionAvailable;
+  return slim;
 }
 
 // Success CONNACKs are the same bytes for most clients: encoded once, shared (Output never writes into them).

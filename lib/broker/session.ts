@@ -374,11 +374,13 @@ export class Session {
     dup: boolean,
     now: number,
   ): boolean {
-    let props = outgoingProperties(message, subscriptionIds, now);
-    if (props === null) return false;
+    const plain = outgoingProperties(message, subscriptionIds, now);
+    if (plain === null) return false;
+    let props = plain;
     let topic = message.topic;
     const aliases = this.#aliases ??= new Map();
     const known = aliases.get(topic);
+    let assigned = false;
     if (known !== undefined) {
       props = { ...props, topicAlias: known };
       topic = "";
@@ -386,23 +388,29 @@ export class Session {
       const alias = aliases.size + 1;
       aliases.set(topic, alias);
       props = { ...props, topicAlias: alias };
+      assigned = true;
     }
-    const bytes = encodePublish(
-      {
-        type: 3,
-        topic,
-        payload: message.payload,
-        qos,
-        retain,
-        dup,
-        ...(qos > 0 ? { packetId } : {}),
-        ...(props === undefined ? {} : { properties: props }),
-      },
-      5,
-    );
+    const encode = (topic: string, properties: Properties | undefined): Uint8Array =>
+      encodePublish(
+        {
+          type: 3,
+          topic,
+          payload: message.payload,
+          qos,
+          retain,
+          dup,
+          ...(qos > 0 ? { packetId } : {}),
+          ...(properties === undefined ? {} : { properties }),
+        },
+        5,
+      );
+    let bytes = encode(topic, props);
     if (bytes.length > link.maxPacketSize) {
-      if (known === undefined && topic !== "") aliases.delete(topic);
-      return false;
+      if (!assigned) return false; // too large [MQTT-3.1.2-25]
+      // The alias we chose to add made it too large: send it without one, as the publisher sent it.
+      aliases.delete(topic);
+      bytes = encode(topic, plain);
+      if (bytes.length > link.maxPacketSize) return false;
     }
     link.send(bytes);
     return true;

@@ -136,3 +136,32 @@ Deno.test("a '#' subscription does not receive $SYS updates [MQTT-4.7.2-1]", asy
     await client.disconnect();
   });
 });
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: a client cannot publish or retain under $SYS/ (section 4.7.2); other $ topics are not reserved`, async () => {
+    await withBroker({ sysInterval: 0 }, async ({ connect }) => {
+      const watcher = await connect({ version, clientId: "watcher" });
+      await subscribe(watcher, 1, [["$SYS/#", 0], ["$SYSTEM/#", 0]]);
+      const spoofer = await connect({ version, clientId: "spoofer" });
+      await spoofer.send(
+        publishPacket(version, {
+          topic: "$SYS/broker/uptime",
+          payload: "1 second",
+          qos: 1,
+          id: 1,
+          retain: true,
+        }),
+      );
+      const ack = await spoofer.expectPacket(4, "PUBACK");
+      assert.equal(ack.reasonCode ?? 0, version === 5 ? 0x87 : 0, "v5: 0x87 Not authorized; v3: dropped");
+      await spoofer.send(publishPacket(version, { topic: "$SYS", payload: "x" }));
+      await spoofer.send(publishPacket(version, { topic: "$SYSTEM/ok", payload: "y" }));
+      await watcher.expect(publishPacket(version, { topic: "$SYSTEM/ok", payload: "y" }), "not $SYS/");
+      await watcher.barrier("nothing from $SYS");
+      const late = await connect({ version, clientId: "late" });
+      await subscribe(late, 1, [["$SYS/#", 0]]);
+      await late.barrier("nothing was retained");
+      for (const c of [watcher, spoofer, late]) await c.disconnect();
+    });
+  });
+}

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
 import type { PublishPacket } from "../../lib/packet/publish.ts";
+import { decode } from "../../lib/codec/decode.ts";
 import {
   connectPacket,
   connectV5,
@@ -217,6 +218,32 @@ Deno.test("v5: a message too large for the client does not use up a Topic Alias 
     );
     await sub.expect(publishPacket(5, { topic: "big/b", payload: "1", properties: [P.topicAlias(1)] }));
     await sub.expect(publishPacket(5, { topic: "", payload: "2", properties: [P.topicAlias(1)] }));
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+});
+
+Deno.test("v5: a message that fits the client's Maximum Packet Size only without a Topic Alias is sent without one [MQTT-3.1.2-24]", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const sub = await connect({
+      version: 5,
+      clientId: "sub",
+      properties: [P.topicAliasMaximum(3), P.maximumPacketSize(30)],
+    });
+    await subscribe(sub, 1, [["my/x", 0]]);
+    const pub = await connect({ version: 5, clientId: "pub" });
+    const fits = "W".repeat(21); // 2 + (2 + 4) + 1 + 21 = 30 bytes; with an alias (3 bytes more) 33
+    await pub.send(
+      publishPacket(5, { topic: "my/x", payload: fits }),
+      publishPacket(5, { topic: "my/x", payload: "short" }),
+      publishPacket(5, { topic: "my/x", payload: "again" }),
+    );
+    await sub.expect(publishPacket(5, { topic: "my/x", payload: fits }), "30 bytes, no alias");
+    await sub.expect(
+      publishPacket(5, { topic: "my/x", payload: "short", properties: [P.topicAlias(1)] }),
+      "the alias is still free for a message with room for it",
+    );
+    await sub.expect(publishPacket(5, { topic: "", payload: "again", properties: [P.topicAlias(1)] }));
     await pub.disconnect();
     await sub.disconnect();
   });
@@ -1218,6 +1245,41 @@ Deno.test("v5: a refusing CONNACK leaves out its Reason String when it would not
       "CONNACK 0x9C with its Server Reference only",
     );
     await client.expectClosed();
+  });
+});
+
+Deno.test("v5: a success CONNACK fits the client's Maximum Packet Size: what the client can do without is left out; if the rest cannot fit, it is closed without CONNACK [MQTT-3.1.2-24]", async () => {
+  await withBroker({}, async ({ open }) => {
+    const client = await open(5);
+    await client.send(connectPacket({ version: 5, clientId: "tiny", properties: [P.maximumPacketSize(16)] }));
+    const bytes = await client.next("CONNACK");
+    assert.ok(bytes.length <= 16, `CONNACK of ${bytes.length} bytes fits in 16`);
+    const connack = decode(bytes, 5);
+    assert.equal(connack.type, 2);
+    if (connack.type !== 2) return;
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.properties?.receiveMaximum, 100, "what limits the client stays");
+    assert.equal(connack.properties?.maximumPacketSize, 1_048_576);
+    assert.equal(connack.properties?.topicAliasMaximum, undefined, "no aliases: the safe default");
+    assert.equal(connack.properties?.retainAvailable, undefined, "absent means available anyway");
+    await client.send(subscribePacket(5, 1, [["t", 0]]));
+    await client.expect(subackPacket(5, 1, [0]), "the connection works");
+    await client.disconnect();
+  });
+  await withBroker({}, async ({ open }) => {
+    // An empty client id gets an Assigned Client Identifier of 41 bytes: no CONNACK of 20 bytes can hold it.
+    const client = await open(5);
+    await client.send(connectPacket({ version: 5, clientId: "", properties: [P.maximumPacketSize(20)] }));
+    await client.expectClosed("closed without a CONNACK too large for the client");
+  });
+  await withBroker({}, async ({ open }) => {
+    const client = await open(5);
+    await client.send(
+      connectPacket({ version: 5, clientId: "roomy", properties: [P.maximumPacketSize(1024)] }),
+    );
+    const connack = await client.expectPacket(2, "CONNACK");
+    assert.equal(connack.properties?.topicAliasMaximum, 10, "with room, every property is sent");
+    await client.disconnect();
   });
 });
 
