@@ -54,6 +54,19 @@ async function rawConnect(port: number, certs: TestCertificates, client?: { cert
   }
 }
 
+/** A tls listener that requires a client certificate and takes its CN as the user name. */
+function certificateListener(certs: TestCertificates) {
+  return {
+    type: "tls" as const,
+    port: 0,
+    cert: certs.serverCert,
+    key: certs.serverKey,
+    ca: certs.ca,
+    requireCertificate: true,
+    useIdentityAsUsername: true,
+  };
+}
+
 tlsTest("tls listener: MQTT.js publishes and receives over mqtts:// with the test CA", async (certs) => {
   await withListeners(
     [{ type: "tls", port: 0, cert: certs.serverCert, key: certs.serverKey }],
@@ -79,15 +92,7 @@ tlsTest("wss listener: MQTT.js publishes and receives over wss://127.0.0.1:PORT/
 tlsTest("tls listener with requireCertificate: a client certificate's CN is the user name", async (certs) => {
   const authorizer = new RecordingAuthorizer();
   await withListeners(
-    [{
-      type: "tls",
-      port: 0,
-      cert: certs.serverCert,
-      key: certs.serverKey,
-      ca: certs.ca,
-      requireCertificate: true,
-      useIdentityAsUsername: true,
-    }],
+    [certificateListener(certs)],
     async (running) => {
       const url = running.listeners[0]!.url.replace("tls:", "mqtts:");
       // The user name the client claims is replaced by the certificate's (Mosquitto's use_identity_as_username).
@@ -249,19 +254,6 @@ tlsTest(
     );
   },
 );
-
-/** A tls listener that requires a client certificate and takes its CN as the user name. */
-function certificateListener(certs: TestCertificates) {
-  return {
-    type: "tls" as const,
-    port: 0,
-    cert: certs.serverCert,
-    key: certs.serverKey,
-    ca: certs.ca,
-    requireCertificate: true,
-    useIdentityAsUsername: true,
-  };
-}
 
 tlsTest(
   "our client library presents a client certificate (tls: { cert, key }); without one it is refused",
