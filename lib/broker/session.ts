@@ -119,9 +119,12 @@ export function outgoingProperties(
 ): Properties | undefined | null {
   let props = message.properties;
   if (message.expiresAt !== undefined) {
-    const remaining = Math.ceil((message.expiresAt - now) / 1000);
-    if (remaining <= 0) return null;
-    props = { ...props, messageExpiryInterval: remaining };
+    // Expired only once its time has passed: a Message Expiry Interval of 0 still reaches the subscribers it is
+    // routed to as it arrives (onward delivery starts at once), with 0 left [MQTT-3.3.2-5] [MQTT-3.3.2-6];
+    // it is never delivered from a queue later.
+    const left = message.expiresAt - now;
+    if (left < 0) return null;
+    props = { ...props, messageExpiryInterval: Math.ceil(left / 1000) };
   }
   if (subscriptionIds !== undefined && subscriptionIds.length > 0) {
     props = { ...props, subscriptionIdentifiers: subscriptionIds };

@@ -704,6 +704,45 @@ Deno.test("v5: the time a message waits behind the inflight window counts agains
   });
 });
 
+Deno.test("v5: a Message Expiry Interval of 0 reaches the subscribers that can take it as it arrives, with 0 left, and is never sent from a queue [MQTT-3.3.2-5] [MQTT-3.3.2-6]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect }) => {
+    const live = await connect({ version: 5, clientId: "live" });
+    await subscribe(live, 1, [["now", 1]]);
+    const busy = await connect({ version: 5, clientId: "busy", properties: [P.receiveMaximum(1)] });
+    await subscribe(busy, 1, [["now", 1]]);
+    const pub = await connect({ version: 5, clientId: "pub" });
+    await pub.send(
+      publishPacket(5, { topic: "now", payload: "first", qos: 1, id: 1 }),
+      publishPacket(5, {
+        topic: "now",
+        payload: "fleeting",
+        qos: 1,
+        id: 2,
+        properties: [P.messageExpiry(0)],
+      }),
+    );
+    await pub.expect(puback(5, 1));
+    await pub.expect(puback(5, 2));
+    await live.expect(publishPacket(5, { topic: "now", payload: "first", qos: 1, id: 1 }));
+    await live.expect(
+      publishPacket(5, {
+        topic: "now",
+        payload: "fleeting",
+        qos: 1,
+        id: 2,
+        properties: [P.messageExpiry(0)],
+      }),
+      "delivered at once, 0 left",
+    );
+    await busy.expect(publishPacket(5, { topic: "now", payload: "first", qos: 1, id: 1 }));
+    clock.advance(1);
+    await busy.send(puback(5, 1));
+    await busy.barrier("it waited behind the window: expired, not sent");
+    for (const c of [live, busy, pub]) await c.disconnect();
+  });
+});
+
 Deno.test("v5: an expired message is dropped from an offline session's queue [MQTT-3.3.2-5]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
