@@ -403,10 +403,9 @@ async function interactive(baseArgs: readonly string[], noConnect: boolean): Pro
   });
   let prompting = false;
   const print = (line: string): void => {
-    // Clear the prompt line, print above it, then redraw the prompt and what was typed so far.
-    readline.clearLine(process.stdout, 0);
-    readline.cursorTo(process.stdout, 0);
-    process.stdout.write(`${line}\n`);
+    // Clear the prompt line and print above it in one write (CR, ESC [2K erases the line), then redraw the
+    // prompt and what was typed so far.
+    process.stdout.write(`\r\x1b[2K${line}\n`);
     if (prompting) rl.prompt(true);
   };
   const shell = new Shell(baseArgs, print);

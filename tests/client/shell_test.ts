@@ -159,9 +159,16 @@ shellTest(
         await waitScreen("mqtt> pub t/mine typ");
         await outside.connect();
         await outside.publish("t/other", "from outside");
-        const shown = await waitScreen('<- PUBLISH t/other qos=0 retain=0 "from outside"');
+        await waitScreen('<- PUBLISH t/other qos=0 retain=0 "from outside"');
+        // The line and the redrawn prompt are separate writes: wait for the redraw, then check the order.
+        let shown = await screen();
+        for (const deadline = Date.now() + 10_000; !shown.trimEnd().endsWith("mqtt> pub t/mine typ");) {
+          if (Date.now() > deadline) throw new Error(`the prompt was never redrawn:\n${shown}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          shown = await screen();
+        }
         const lines = shown.trimEnd().split("\n");
-        assert.match(lines.at(-2)!, /<- PUBLISH t\/other/);
+        assert.match(lines.at(-2)!, /<- PUBLISH t\/other/, shown);
         assert.equal(lines.at(-1), "mqtt> pub t/mine typ"); // the half-typed line survived, redrawn below
         await tmux("send-keys", "-t", "sh", "ed", "Enter");
         await waitScreen('<- PUBLISH t/mine qos=0 retain=0 "typed"');
