@@ -65,6 +65,7 @@ export {
 export { Connection, type ConnectionInfo, type ConnectionState, EXPIRY_NEVER } from "./broker/connection.ts";
 export {
   EncodeCache,
+  type EncodedForm,
   type Outgoing,
   Session,
   type SessionLink,

@@ -846,15 +846,17 @@ export class Broker implements BrokerCore {
       if (messageExpiryInterval !== undefined) expiresAt = this.clock.now() + messageExpiryInterval * 1000;
       properties = Object.keys(rest).length === 0 ? undefined : rest;
     }
-    return {
+    // Per-PUBLISH hot path: one object, the optional fields added only when present (no spread temporaries).
+    const message: { -readonly [K in keyof Message]: Message[K] } = {
       topic,
       payload: packet.payload.slice(),
       qos: packet.qos,
       retain: packet.retain,
       origin,
-      ...(properties === undefined ? {} : { properties }),
-      ...(expiresAt === undefined ? {} : { expiresAt }),
     };
+    if (properties !== undefined) message.properties = properties;
+    if (expiresAt !== undefined) message.expiresAt = expiresAt;
+    return message;
   }
 
   messageFromWill(will: WillMessage, origin: string): Message {

@@ -59,7 +59,10 @@ export interface SessionLink {
  * time: asked for another message, it starts over (callers that walk many messages can share one cache).
  */
 export class EncodeCache {
-  readonly #forms = new Map<string, { bytes: Uint8Array; idOffset: number }>();
+  // Most fan-outs need one form: it lives in two fields, and a Map is made only for a second form.
+  #key0: number | string | undefined;
+  #form0: EncodedForm | undefined;
+  #more: Map<number | string, EncodedForm> | undefined;
   #message: Message | undefined;
   /** The time of the fan-out (ms since the epoch): every receiver gets the same remaining expiry. */
   readonly now: number;
@@ -76,16 +79,20 @@ export class EncodeCache {
     qos: QoS,
     retain: boolean,
     subscriptionIds: readonly number[] | undefined,
-  ): { bytes: Uint8Array; idOffset: number } | undefined {
+  ): EncodedForm | undefined {
     if (message !== this.#message) {
       this.#message = message;
-      this.#forms.clear();
+      this.#key0 = undefined;
+      this.#form0 = undefined;
+      this.#more?.clear();
     }
     const v5 = version === 5;
-    const key = v5
-      ? `5${qos}${retain ? 1 : 0}${subscriptionIds === undefined ? "" : subscriptionIds.join(",")}`
-      : `4${qos}${retain ? 1 : 0}`;
-    let form = this.#forms.get(key);
+    // A small integer for the common forms (no string built per message); a string with Subscription Identifiers.
+    const key = v5 && subscriptionIds !== undefined
+      ? `${qos}${retain ? 1 : 0}${subscriptionIds.join(",")}`
+      : (v5 ? 8 : 0) + qos * 2 + (retain ? 1 : 0);
+    if (key === this.#key0) return this.#form0;
+    let form = this.#more?.get(key);
     if (form === undefined) {
       const properties = v5 ? outgoingProperties(message, subscriptionIds, this.now) : undefined;
       if (properties === null) return undefined; // expired
@@ -102,10 +109,23 @@ export class EncodeCache {
         version,
       );
       form = { bytes, idOffset: qos > 0 ? publishPacketIdOffset(bytes) : 0 };
-      this.#forms.set(key, form);
+      if (this.#key0 === undefined) {
+        this.#key0 = key;
+        this.#form0 = form;
+      } else {
+        (this.#more ??= new Map()).set(key, form);
+      }
     }
     return form;
   }
+}
+
+/** A PUBLISH encoded for one wire form, and where its packet identifier goes (0 for QoS 0). */
+export interface EncodedForm {
+  /** The whole PUBLISH, shared by its receivers (never written into). */
+  readonly bytes: Uint8Array;
+  /** Offset of the packet identifier in `bytes`, for the per-receiver copy to patch; 0 for QoS 0. */
+  readonly idOffset: number;
 }
 
 /**
