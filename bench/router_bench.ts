@@ -11,6 +11,7 @@ import { Qlobber, QlobberDedup } from "qlobber";
 import QlobberSubModule from "qlobber/aedes/qlobber-sub.js";
 import { type BenchGroup, type BenchRow, median, renderGroup } from "./_report.ts";
 import { type Subscription, TopicRouter } from "../lib/topic/router.ts";
+import { mulberry32 } from "../tests/_prng.ts";
 
 /** The part of qlobber's API used here (the package ships no types). */
 interface QlobberLike<T, R> {
@@ -48,18 +49,6 @@ interface Data {
   /** Subscriptions made and removed again by the churn runs, none of them in `subscriptions`. */
   readonly churn: readonly Pair[];
   readonly topics: readonly string[];
-}
-
-/** mulberry32: a small seeded PRNG, so every run uses the same data. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function makeData(): Data {

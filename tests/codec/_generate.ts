@@ -18,22 +18,20 @@ import {
 } from "../../lib/packet/properties.ts";
 import { VALID_REASON_CODES } from "../../lib/packet/reason_code.ts";
 import type { SubscriptionRequest } from "../../lib/packet/subscribe.ts";
+import { mulberry32 } from "../_prng.ts";
 import type { WillMessage } from "../../lib/packet/connect.ts";
 
 /** A seeded PRNG (mulberry32): the same seed gives the same sequence on every run. */
 export class Random {
-  #state: number;
+  readonly #next: () => number;
 
   constructor(seed: number) {
-    this.#state = seed >>> 0;
+    this.#next = mulberry32(seed);
   }
 
   /** A float in [0, 1). */
   next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+    return this.#next();
   }
 
   /** An integer in [min, max]. */

@@ -34,6 +34,7 @@ import {
   withBroker,
 } from "../broker/_wire.ts";
 import { mib, RssSampler, startBrokerProcess, subprocessSkipReason } from "./_proc.ts";
+import { mulberry32 } from "../_prng.ts";
 
 const SKIP_PROC = subprocessSkipReason();
 const encoder = new TextEncoder();
@@ -75,18 +76,6 @@ function largeSubscribe(version: ProtocolVersion, id: number, filters: readonly 
 /** Resolves after `ms` real milliseconds. */
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** mulberry32: a small seeded PRNG, so a failing storm can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Writes all of `data` unless the peer is gone; false when it is. */
@@ -807,7 +796,7 @@ Deno.test({
       sampler = new RssSampler(broker.pid);
       const deadline = performance.now() + seconds * 1000;
       const worker = async (index: number) => {
-        const random = prng(seed + index);
+        const random = mulberry32(seed + index);
         while (performance.now() < deadline) {
           const conn = await Deno.connect({ hostname: "127.0.0.1", port: broker.port });
           stats.connections++;

@@ -10,6 +10,7 @@ import {
   type SubscriptionRouter,
   TopicRouter,
 } from "../../lib/topic/router.ts";
+import { mulberry32 } from "../_prng.ts";
 
 type Extra = Partial<Omit<Subscription, "filter" | "qos">>;
 
@@ -365,18 +366,6 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
 
 routerContract("TopicRouter", () => new TopicRouter());
 routerContract("NaiveRouter", () => new NaiveRouter());
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pickOne<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)]!;
