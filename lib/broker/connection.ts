@@ -44,6 +44,7 @@ import { hostOf, TokenBucket } from "./limits.ts";
 import type { Session, SessionLink } from "./session.ts";
 import { EncodeCache } from "./session.ts";
 import { RetainedBacklog, type RetainedHost } from "./retained_backlog.ts";
+import type { Message } from "./persistence.ts";
 import type { AuthOutcome, BrokerCore } from "./broker.ts";
 import type { ClientIdentity } from "./auth.ts";
 
@@ -861,14 +862,14 @@ export class Connection implements SessionLink, OutputOwner {
       const limit = core.retained.size + 1000;
       for (const { filter, qos } of retained) {
         let messages = core.retained.match(filter);
-        const room = limit - backlog.size;
+        const room = Math.max(0, limit - backlog.size); // the store may have shrunk since the backlog grew
         if (messages.length > room) {
           core.logger.warn(
             `client ${this.clientId}: ${messages.length - room} retained message(s) for ${filter} dropped: ` +
               `${backlog.size} still owed to it`,
           );
           session.dropped += messages.length - room;
-          messages = messages.slice(0, Math.max(0, room));
+          messages = messages.slice(0, room);
         }
         backlog.add({ messages, qos, subscriptionIds: ids });
       }
@@ -888,15 +889,24 @@ export class Connection implements SessionLink, OutputOwner {
       isQueueFull: () => session.queued > 0 || session.inflight.size >= this.sendWindow,
       drained: () => this.#output.drain(),
       current: (topic) => core.retained.get(topic),
-      send: (message, qos, subscriptionIds) => {
-        const now = core.clock.now();
-        if (message.expiresAt !== undefined && message.expiresAt <= now) return;
-        if (!core.authorizer.canReceive(this.identity, message.topic)) return;
-        // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]). An EncodeCache holds the forms of ONE
-        // message, so each retained message gets its own.
-        session.deliver(message, qos, true, subscriptionIds, new EncodeCache(now));
-      },
+      send: (message, qos, subscriptionIds) => this.#deliverRetained(session, message, qos, subscriptionIds),
     };
+  }
+
+  /** Gives `session` one retained message at `qos`, unless it expired or the client may not receive it. */
+  #deliverRetained(
+    session: Session,
+    message: Message,
+    qos: QoS,
+    subscriptionIds: readonly number[] | undefined,
+  ): void {
+    const core = this.#core;
+    const now = core.clock.now();
+    if (message.expiresAt !== undefined && message.expiresAt <= now) return;
+    if (!core.authorizer.canReceive(this.identity, message.topic)) return;
+    // Sent with RETAIN set [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]). An EncodeCache holds the forms of ONE
+    // message, so each retained message gets its own.
+    session.deliver(message, qos, true, subscriptionIds, new EncodeCache(now));
   }
 
   #onUnsubscribe(packet: UnsubscribePacket): void {
@@ -1054,11 +1064,8 @@ export class Connection implements SessionLink, OutputOwner {
     this.#retainedBacklog = undefined;
     if (owed === undefined || owed.length === 0) return;
     if (!session.persistent && session.link === undefined) return; // the session ended with the connection
-    const now = this.#core.clock.now();
     for (const { message, qos, subscriptionIds } of owed) {
-      if (message.expiresAt !== undefined && message.expiresAt <= now) continue;
-      if (!this.#core.authorizer.canReceive(this.identity, message.topic)) continue;
-      session.deliver(message, qos, true, subscriptionIds, new EncodeCache(now));
+      this.#deliverRetained(session, message, qos, subscriptionIds);
     }
   }
 

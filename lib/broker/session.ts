@@ -128,6 +128,31 @@ export interface EncodedForm {
   readonly idOffset: number;
 }
 
+/** One receiver's v5 PUBLISH of `message` (its own topic or alias, packet identifier and properties). */
+function encodeV5Publish(
+  message: Message,
+  topic: string,
+  qos: QoS,
+  retain: boolean,
+  dup: boolean,
+  packetId: number,
+  properties: Properties | undefined,
+): Uint8Array {
+  return encodePublish(
+    {
+      type: 3,
+      topic,
+      payload: message.payload,
+      qos,
+      retain,
+      dup,
+      ...(qos > 0 ? { packetId } : {}),
+      ...(properties === undefined ? {} : { properties }),
+    },
+    5,
+  );
+}
+
 /**
  * The v5 properties of an outgoing PUBLISH: the publisher's, with the remaining Message Expiry Interval
  * [MQTT-3.3.2-6] and this receiver's Subscription Identifiers [MQTT-3.3.4-3]. Null when the message expired.
@@ -413,26 +438,12 @@ export class Session {
       props = { ...props, topicAlias: alias };
       assigned = true;
     }
-    const encode = (topic: string, properties: Properties | undefined): Uint8Array =>
-      encodePublish(
-        {
-          type: 3,
-          topic,
-          payload: message.payload,
-          qos,
-          retain,
-          dup,
-          ...(qos > 0 ? { packetId } : {}),
-          ...(properties === undefined ? {} : { properties }),
-        },
-        5,
-      );
-    let bytes = encode(topic, props);
+    let bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, props);
     if (bytes.length > link.maxPacketSize) {
       if (!assigned) return false; // too large [MQTT-3.1.2-25]
       // The alias we chose to add made it too large: send it without one, as the publisher sent it.
       aliases.delete(topic);
-      bytes = encode(topic, plain);
+      bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, plain);
       if (bytes.length > link.maxPacketSize) return false;
     }
     link.send(bytes);
