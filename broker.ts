@@ -5,19 +5,19 @@
  */
 
 import { parseArgs } from "node:util";
-import { AclAuthorizer, AclFile } from "./lib/broker/acl.ts";
-import { ANONYMOUS_AUTHENTICATOR } from "./lib/broker/auth.ts";
+import { AclAuthorizer, AclFile } from "./lib/broker/auth/acl_file.ts";
+import { ANONYMOUS_AUTHENTICATOR } from "./lib/broker/auth/auth.ts";
 import { Broker, type BrokerOptions } from "./lib/broker/broker.ts";
-import { type BrokerConfig, brokerOptions, listenerOptions, loadConfig } from "./lib/broker/config.ts";
+import { type BrokerConfig, brokerOptions, listenerOptions, loadConfig } from "./lib/broker/server/config.ts";
 import {
   certificateIdentity,
   type ListenerOptions,
   type RunningListeners,
   startListeners,
-} from "./lib/broker/listeners.ts";
+} from "./lib/broker/server/listeners.ts";
 import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts";
-import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/password_file.ts";
-import { SqlitePersistence } from "./lib/broker/sqlite_persistence.ts";
+import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/password_file.ts";
+import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
 
 const USAGE = `Usage: deno task broker [options]
 

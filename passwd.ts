@@ -23,7 +23,7 @@ import {
   setPasswordEntry,
   validateUsername,
   writePasswordFile,
-} from "./lib/broker/password_file.ts";
+} from "./lib/broker/auth/password_file.ts";
 
 const USAGE =
   `Usage: passwd [-c] [-I ITERATIONS] FILE USER            add USER or change its password (asks for it)

@@ -12,8 +12,8 @@
 import { Buffer } from "node:buffer";
 import mqttPacket from "mqtt-packet";
 import { type BenchGroup, type BenchRow, median, renderGroup } from "./_report.ts";
-import { decodePacket } from "../lib/codec/decode.ts";
-import { encode } from "../lib/codec/encode.ts";
+import { decodePacket } from "../lib/packet/decode.ts";
+import { encode } from "../lib/packet/encode.ts";
 import { Framer } from "../lib/codec/framer.ts";
 import type { Packet } from "../lib/packet/packet.ts";
 import type { ProtocolVersion } from "../lib/packet/packet_type.ts";

@@ -9,9 +9,12 @@
  */
 
 import { type BenchGroup, type BenchRow, median, renderGroup } from "./_report.ts";
-import { MemoryPersistence } from "../lib/broker/memory_persistence.ts";
-import { SqlitePersistence, type SqlitePersistenceOptions } from "../lib/broker/sqlite_persistence.ts";
-import type { Message, Persistence, PersistenceOp } from "../lib/broker/persistence.ts";
+import { MemoryPersistence } from "../lib/broker/storage/memory_persistence.ts";
+import {
+  SqlitePersistence,
+  type SqlitePersistenceOptions,
+} from "../lib/broker/storage/sqlite_persistence.ts";
+import type { Message, Persistence, PersistenceOp } from "../lib/broker/storage/persistence.ts";
 
 const RUNS = 5;
 const SESSIONS = 100;

@@ -11,10 +11,10 @@
 
 import { join } from "node:path";
 import { Broker } from "../lib/broker/broker.ts";
-import { MemoryPersistence } from "../lib/broker/memory_persistence.ts";
-import { SqlitePersistence } from "../lib/broker/sqlite_persistence.ts";
+import { MemoryPersistence } from "../lib/broker/storage/memory_persistence.ts";
+import { SqlitePersistence } from "../lib/broker/storage/sqlite_persistence.ts";
 import { SILENT_LOGGER } from "../lib/broker/logger.ts";
-import { encode } from "../lib/codec/encode.ts";
+import { encode } from "../lib/packet/encode.ts";
 import { Framer } from "../lib/codec/framer.ts";
 import { PACKET_TYPE } from "../lib/packet/packet_type.ts";
 

@@ -10,7 +10,7 @@ import { MqttError } from "../lib/mqtt_error.ts";
 import type { Packet } from "../lib/packet/packet.ts";
 import type { Properties } from "../lib/packet/properties.ts";
 import { packetName, type ProtocolVersion } from "../lib/packet/packet_type.ts";
-import { reasonName } from "../lib/packet/reason_code.ts";
+import { connackReasonFromV3, reasonName } from "../lib/packet/reason_code.ts";
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -57,9 +57,6 @@ export function formatProperties(properties: Properties | undefined): string {
   return Object.entries(properties).map(([key, value]) => ` ${key}=${propertyValue(value)}`).join("");
 }
 
-const V3_CONNACK = ["Accepted", "unacceptable protocol version", "identifier rejected", "server unavailable"]
-  .concat(["bad user name or password", "not authorized"]);
-
 /**
  * One line describing a packet, e.g. `PUBLISH a/b qos=1 id=3 retain=0 "hello" (5 bytes)`.
  *
@@ -85,7 +82,9 @@ export function formatPacket(packet: Packet, version: ProtocolVersion): string {
     case 2: {
       const result = version === 5
         ? code(packet.reasonCode)
-        : `${V3_CONNACK[packet.reasonCode] ?? "unknown"} (return code ${packet.reasonCode})`;
+        : `${
+          packet.reasonCode === 0 ? "Accepted" : connackReasonFromV3(packet.reasonCode)?.text ?? "unknown"
+        } (return code ${packet.reasonCode})`;
       return `${name} sessionPresent=${packet.sessionPresent ? 1 : 0} ${result}${
         formatProperties(packet.properties)
       }`;

@@ -8,10 +8,12 @@ export { MqttError, type MqttErrorOptions } from "./mqtt_error.ts";
 export {
   CONNACK_RETURN_CODE_V3,
   connackCodeV3,
+  connackReasonFromV3,
   type ConnackReturnCodeV3,
   REASON_CODE,
   type ReasonCode,
   reasonName,
+  subackCodeV3,
   VALID_REASON_CODES,
 } from "./packet/reason_code.ts";
 export {
@@ -45,24 +47,16 @@ export { PINGREQ, type PingreqPacket } from "./packet/pingreq.ts";
 export { PINGRESP, type PingrespPacket } from "./packet/pingresp.ts";
 export type { DisconnectPacket } from "./packet/disconnect.ts";
 export type { AuthPacket } from "./packet/auth.ts";
-export { decode, decodePacket } from "./codec/decode.ts";
-export { encode } from "./codec/encode.ts";
+export { decode, decodePacket } from "./packet/decode.ts";
+export { encode } from "./packet/encode.ts";
 export { type Frame, Framer, type FramerOptions } from "./codec/framer.ts";
 export { type Clock, ManualClock, REAL_CLOCK, type TimerId } from "./clock.ts";
 export { type ByteStream, writeAll } from "./transport/transport.ts";
 export { memoryPair } from "./transport/memory.ts";
-export {
-  type AuthOutcome,
-  Broker,
-  BROKER_VERSION,
-  type BrokerCore,
-  type BrokerOptions,
-  type BrokerStats,
-  type ListenAddress,
-  type ListenOptions,
-  type ResolvedOptions,
-} from "./broker/broker.ts";
-export { Connection, type ConnectionInfo, type ConnectionState, EXPIRY_NEVER } from "./broker/connection.ts";
+export { Broker, BROKER_VERSION, type ListenAddress, type ListenOptions } from "./broker/broker.ts";
+export { type BrokerOptions, EXPIRY_NEVER, type ResolvedOptions } from "./broker/options.ts";
+export type { AuthOutcome, BrokerCore, BrokerStats } from "./broker/core.ts";
+export { Connection, type ConnectionInfo, type ConnectionState } from "./broker/connection.ts";
 export {
   EncodeCache,
   type EncodedForm,
@@ -72,7 +66,7 @@ export {
   type SessionOptions,
 } from "./broker/session.ts";
 export { RetainedStore } from "./broker/retained.ts";
-export { CommitQueue } from "./broker/commit_queue.ts";
+export { CommitQueue } from "./broker/storage/commit_queue.ts";
 export { AddressLimiter } from "./broker/limits.ts";
 export {
   ALLOW_ALL,
@@ -85,7 +79,7 @@ export {
   type ClientIdentity,
   type ConnectInfo,
   type EnhancedAuthMethod,
-} from "./broker/auth.ts";
+} from "./broker/auth/auth.ts";
 export { leveledLogger, LOG_LEVELS, type Logger, type LogLevel, SILENT_LOGGER } from "./broker/logger.ts";
 export type {
   LoadedSession,
@@ -97,7 +91,7 @@ export type {
   Persistence,
   PersistenceOp,
   StoredSession,
-} from "./broker/persistence.ts";
+} from "./broker/storage/persistence.ts";
 export {
   isWildcardFilter,
   matchesFilter,
@@ -131,7 +125,7 @@ export {
   PasswordFileError,
   type PasswordFileOptions,
   type PasswordHash,
-} from "./broker/password_file.ts";
+} from "./broker/auth/password_file.ts";
 export {
   type AclAccess,
   AclAuthorizer,
@@ -139,7 +133,7 @@ export {
   AclFile,
   AclFileError,
   type AclRule,
-} from "./broker/acl.ts";
+} from "./broker/auth/acl_file.ts";
 export {
   type ClientState,
   type ClientStatus,
@@ -173,12 +167,12 @@ export {
 } from "./client/connector.ts";
 export { type ClientAuthExchange, type EnhancedAuth, scramSha256 } from "./client/enhanced_auth.ts";
 export { backoffDelay, type BackoffOptions } from "./client/backoff.ts";
-export { MemoryPersistence } from "./broker/memory_persistence.ts";
+export { MemoryPersistence } from "./broker/storage/memory_persistence.ts";
 export {
   SQLITE_SCHEMA_VERSION,
   SqlitePersistence,
   type SqlitePersistenceOptions,
-} from "./broker/sqlite_persistence.ts";
+} from "./broker/storage/sqlite_persistence.ts";
 export {
   anonymousAllowed,
   type BoundListener,
@@ -198,7 +192,7 @@ export {
   type TlsListenerOptions,
   type WsListenerOptions,
   type WssListenerOptions,
-} from "./broker/listeners.ts";
+} from "./broker/server/listeners.ts";
 export {
   type BrokerConfig,
   brokerOptions,
@@ -208,7 +202,7 @@ export {
   listenerOptions,
   loadConfig,
   parseConfig,
-} from "./broker/config.ts";
+} from "./broker/server/config.ts";
 export {
   MQTT_SUBPROTOCOLS,
   WebSocketByteStream,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Clock, REAL_CLOCK, type TimerId } from "../clock.ts";
+import type { Clock, TimerId } from "../clock.ts";
 import { protocolError } from "../mqtt_error.ts";
 import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
 import type { QoS } from "../packet/packet_type.ts";
@@ -14,13 +14,10 @@ import type { PublishPacket } from "../packet/publish.ts";
 import type { AuthPacket } from "../packet/auth.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import { type MatchOptions, TopicRouter } from "../topic/router.ts";
-import type { TopicLimits } from "../topic/topic.ts";
 import type { ByteStream } from "../transport/transport.ts";
 import { utf8Encode } from "../codec/utf8.ts";
-import { VARINT_MAX } from "../codec/varint.ts";
 import {
   ALLOW_ALL,
-  ANONYMOUS_AUTHENTICATOR,
   type AuthConversation,
   type Authenticator,
   type Authorizer,
@@ -28,13 +25,17 @@ import {
   type ClientIdentity,
   type ConnectInfo,
   type EnhancedAuthMethod,
-} from "./auth.ts";
-import { CommitQueue } from "./commit_queue.ts";
+} from "./auth/auth.ts";
+import { CommitQueue } from "./storage/commit_queue.ts";
 import { AddressLimiter, hostOf } from "./limits.ts";
 import { DeadlineQueue } from "./deadlines.ts";
-import { Connection, type ConnectionInfo, EXPIRY_NEVER } from "./connection.ts";
-import { type Logger, logs, SILENT_LOGGER } from "./logger.ts";
-import type { Message, Persistence } from "./persistence.ts";
+import { Connection, type ConnectionInfo } from "./connection.ts";
+import type { AuthOutcome, BrokerCore, BrokerStats } from "./core.ts";
+import { type BrokerOptions, EXPIRY_NEVER, type ResolvedOptions, resolveOptions } from "./options.ts";
+
+export type { BrokerOptions } from "./options.ts";
+import { type Logger, logs } from "./logger.ts";
+import type { Message, Persistence } from "./storage/persistence.ts";
 import { RetainedStore } from "./retained.ts";
 import { EncodeCache, Session } from "./session.ts";
 
@@ -43,191 +44,6 @@ const SWEEP_INTERVAL = 60_000;
 
 /** The broker's version, as `$SYS/broker/version` reports it. */
 export const BROKER_VERSION = "deno-mqtt 0.1.0";
-
-/** Options for {@linkcode Broker}. Every limit has a safe default. */
-export interface BrokerOptions {
-  /** Durable storage; without it nothing survives a restart. */
-  persistence?: Persistence;
-  /** Where log lines go. @default {SILENT_LOGGER} */
-  logger?: Logger;
-  /** Time source (a ManualClock in tests). @default {REAL_CLOCK} */
-  clock?: Clock;
-  /** Who may connect. @default anonymous where the listener allows it */
-  authenticator?: Authenticator;
-  /** What clients may do. @default {ALLOW_ALL} */
-  authorizer?: Authorizer;
-  /** v5 enhanced authentication methods by name. */
-  authMethods?: readonly EnhancedAuthMethod[];
-  /** Largest packet accepted, in bytes (CONNACK Maximum Packet Size). @default {1048576} */
-  maxPacketSize?: number;
-  /** A socket that sends no CONNECT within this many ms is closed. @default {10000} */
-  connectTimeout?: number;
-  /** Largest keep alive in seconds (Mosquitto's max_keepalive). @default {65535} */
-  maxKeepAlive?: number;
-  /** Outgoing QoS 1/2 messages in flight per client (capped by a v5 client's Receive Maximum). @default {100} */
-  maxInflight?: number;
-  /** Incoming QoS 1/2 messages a v5 client may have unacknowledged (CONNACK Receive Maximum). @default {100} */
-  receiveMaximum?: number;
-  /** QoS 1/2 messages queued per session behind the inflight window; 0 for no limit (as Mosquitto's
-   * `max_queued_messages 0`). @default {1000} */
-  maxQueued?: number;
-  /** Queue QoS 0 messages for offline persistent sessions. @default {false} */
-  queueQoS0?: boolean;
-  /** Unwritten bytes per connection past which QoS 0 messages to it are dropped. @default {1048576} */
-  maxOutputBytes?: number;
-  /** Topic aliases a v5 client may use towards the broker (CONNACK Topic Alias Maximum). @default {10} */
-  topicAliasMaximum?: number;
-  /** Use topic aliases towards v5 clients that allow them. @default {true} */
-  topicAliasOut?: boolean;
-  /** Longest session expiry granted, seconds. @default {0xFFFFFFFF} */
-  maxSessionExpiry?: number;
-  /** Highest QoS supported. @default {2} */
-  maxQoS?: QoS;
-  /** Keep retained messages; off, a retained PUBLISH gets DISCONNECT 0x9A [MQTT-3.2.2-14]. @default {true} */
-  retainAvailable?: boolean;
-  /** Allow `+` and `#` in filters; off, such a filter gets SUBACK 0xA2 (v3: 0x80). @default {true} */
-  wildcardSubscriptionsAvailable?: boolean;
-  /** Allow v5 Subscription Identifiers; off, a SUBSCRIBE with one gets DISCONNECT 0xA1. @default {true} */
-  subscriptionIdentifiersAvailable?: boolean;
-  /** Allow `$share/...` filters; off, such a filter gets SUBACK 0x9E (v3: 0x80). @default {true} */
-  sharedSubscriptionsAvailable?: boolean;
-  /** Refuse a PUBLISH whose Payload Format Indicator says UTF-8 when it is not (0x99). @default {true} */
-  checkPayloadFormat?: boolean;
-  /** Response Information returned to v5 clients that request it. */
-  responseInformation?: string;
-  /**
-   * Send every client elsewhere: v5 clients get CONNACK 0x9D Server moved (`permanent`) or 0x9C Use another
-   * server with a Server Reference; 3.1.1 clients get 0x03 Server unavailable.
-   */
-  redirect?: { readonly reference: string; readonly permanent?: boolean };
-  /** Open connections in all. @default {100000} */
-  maxConnections?: number;
-  /** Open connections from one IP address. @default {Infinity} */
-  maxConnectionsPerAddress?: number;
-  /** CONNECTs per second from one IP address; past it, CONNACK 0x9F. @default {Infinity} */
-  connectRatePerAddress?: number;
-  /** PUBLISH per second from one client; past it, DISCONNECT 0x96 Message rate too high. @default {Infinity} */
-  messageRatePerClient?: number;
-  /** Payload bytes per second one client may publish; past it, PUBACK/PUBREC 0x97 Quota exceeded. @default {Infinity} */
-  publishBytesPerSecond?: number;
-  /** Payload bytes queued per session behind the inflight window; 0 for no limit (as Mosquitto's
-   * `max_queued_bytes 0`). @default {67108864} */
-  maxQueuedBytes?: number;
-  /** Subscriptions per client. @default {10000} */
-  maxSubscriptionsPerClient?: number;
-  /** Topic name and filter limits. @default {{ maxLength: 65535, maxDepth: 128 }} */
-  topicLimits?: TopicLimits;
-  /** Retained message count limit. @default {Infinity} */
-  maxRetained?: number;
-  /** Retained payload bytes limit. @default {Infinity} */
-  maxRetainedBytes?: number;
-  /** Seconds between `$SYS` updates; 0 turns them off. @default {10} */
-  sysInterval?: number;
-}
-
-/** {@linkcode BrokerOptions} with every default filled in. */
-export type ResolvedOptions =
-  & Required<
-    Omit<BrokerOptions, "persistence" | "responseInformation" | "topicLimits" | "authMethods" | "redirect">
-  >
-  & {
-    readonly responseInformation: string | undefined;
-    readonly redirect: { readonly reference: string; readonly permanent?: boolean } | undefined;
-    readonly topicLimits: TopicLimits;
-  };
-
-/** Counters behind `$SYS`. */
-export interface BrokerStats {
-  /** Bytes read from all connections. */
-  bytesReceived: number;
-  /** Bytes written to all connections. */
-  bytesSent: number;
-  /** Control packets of every type received. */
-  packetsReceived: number;
-  /** Control packets of every type sent. */
-  packetsSent: number;
-  /** PUBLISH received. */
-  messagesReceived: number;
-  /** PUBLISH sent. */
-  messagesSent: number;
-  /** Connections accepted since start. */
-  connections: number;
-}
-
-/** The outcome of an authentication step for the connection. */
-export type AuthOutcome =
-  | {
-    readonly reasonCode: number;
-    readonly reason?: string;
-    readonly username?: string;
-    /** Authentication Method / Data for the CONNACK or final AUTH. */
-    readonly properties?: Properties;
-  }
-  | { readonly challenge: Properties };
-
-/**
- * What a connection needs from the broker: the state shared by all connections, and the steps of a
- * connection's life that touch other clients. {@linkcode Broker} implements it; a {@linkcode Connection} sees
- * nothing else of the broker.
- */
-export interface BrokerCore {
-  /** The broker's options with every default filled in. */
-  readonly options: ResolvedOptions;
-  /** The `$SYS` counters; connections add their traffic. */
-  readonly stats: BrokerStats;
-  /** The time source for keep-alive, expiry and timers. */
-  readonly clock: Clock;
-  /** Where log lines go. */
-  readonly logger: Logger;
-  /** Checks every PUBLISH, SUBSCRIBE and delivery. */
-  readonly authorizer: Authorizer;
-  /** The subscriptions of every session. */
-  readonly router: TopicRouter;
-  /** Retained messages, sent to new subscribers. */
-  readonly retained: RetainedStore;
-  /** Durable changes go here; a QoS 1/2 acknowledgement waits for them. `undefined` without persistence. */
-  readonly store: CommitQueue | undefined;
-  /** The v5 CONNACK properties announcing the broker's limits, the same for every connection. */
-  readonly connackProperties: Properties;
-  /** Connect timeouts and keep alives of every connection (see `deadlines.ts`). */
-  readonly deadlines: DeadlineQueue<Connection>;
-  /** Limits CONNECTs per second from one IP address. */
-  readonly connectLimiter: AddressLimiter;
-  /** A fresh client identifier for a CONNECT with an empty one [MQTT-3.1.3-6]. */
-  assignClientId(): string;
-  /**
-   * Decides on a CONNECT: with an Authentication Method it starts that enhanced authentication (which may
-   * answer with a challenge); otherwise it asks the authenticator.
-   */
-  authenticate(connection: Connection, packet: ConnectPacket): AuthOutcome | Promise<AuthOutcome>;
-  /** Takes the next step of the enhanced authentication `connection` started with CONNECT (section 4.12). */
-  continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome>;
-  /** Re-authentication after CONNACK, with the method CONNECT used (section 4.12.1). */
-  reauthenticate(connection: Connection, packet: AuthPacket): Promise<AuthOutcome>;
-  /**
-   * Resumes or creates the client's session for an accepted CONNECT: takes it over from an older connection,
-   * discards it on Clean Start. `present` is CONNACK's Session Present.
-   */
-  openSession(
-    connection: Connection,
-    packet: ConnectPacket,
-    expiry: number,
-  ): { session: Session; present: boolean };
-  /** Makes `connection` the session's link, which sends what the session holds for the client. */
-  attach(connection: Connection, session: Session): void;
-  /** The connection is gone: its will is scheduled, and the session ends or starts to expire. */
-  detach(connection: Connection, session: Session, will: WillMessage | undefined): void;
-  /** Stores a persistent session again after its subscriptions or expiry changed. */
-  sessionChanged(session: Session): void;
-  /** Makes the broker's copy of an inbound PUBLISH: owned payload, absolute expiry, no per-hop properties. */
-  messageFrom(topic: string, packet: PublishPacket, origin: string): Message;
-  /** Makes the message a will is published as. */
-  messageFromWill(will: WillMessage, origin: string): Message;
-  /** Routes a message to every matching session; returns how many sessions it was given to. */
-  publish(message: Message): number;
-  /** The connection has closed: it no longer counts against the connection limits. */
-  connectionClosed(connection: Connection): void;
-}
 
 /** Where a listener is bound. */
 export interface ListenAddress {
@@ -316,48 +132,7 @@ export class Broker implements BrokerCore {
    * @throws {RangeError} when `maxPacketSize` or `receiveMaximum` is outside what the protocol can express.
    */
   constructor(options: BrokerOptions = {}) {
-    this.options = {
-      logger: options.logger ?? SILENT_LOGGER,
-      clock: options.clock ?? REAL_CLOCK,
-      authenticator: options.authenticator ?? ANONYMOUS_AUTHENTICATOR,
-      authorizer: options.authorizer ?? ALLOW_ALL,
-      maxPacketSize: options.maxPacketSize ?? 1_048_576,
-      connectTimeout: options.connectTimeout ?? 10_000,
-      maxKeepAlive: options.maxKeepAlive ?? 65535,
-      maxInflight: options.maxInflight ?? 100,
-      receiveMaximum: options.receiveMaximum ?? 100,
-      maxQueued: noLimitIfZero(options.maxQueued ?? 1000),
-      queueQoS0: options.queueQoS0 ?? false,
-      maxOutputBytes: options.maxOutputBytes ?? 1_048_576,
-      topicAliasMaximum: options.topicAliasMaximum ?? 10,
-      topicAliasOut: options.topicAliasOut ?? true,
-      maxSessionExpiry: options.maxSessionExpiry ?? EXPIRY_NEVER,
-      maxQoS: options.maxQoS ?? 2,
-      retainAvailable: options.retainAvailable ?? true,
-      wildcardSubscriptionsAvailable: options.wildcardSubscriptionsAvailable ?? true,
-      subscriptionIdentifiersAvailable: options.subscriptionIdentifiersAvailable ?? true,
-      sharedSubscriptionsAvailable: options.sharedSubscriptionsAvailable ?? true,
-      checkPayloadFormat: options.checkPayloadFormat ?? true,
-      responseInformation: options.responseInformation,
-      redirect: options.redirect,
-      maxConnections: options.maxConnections ?? 100_000,
-      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? Infinity,
-      connectRatePerAddress: options.connectRatePerAddress ?? Infinity,
-      messageRatePerClient: options.messageRatePerClient ?? Infinity,
-      publishBytesPerSecond: options.publishBytesPerSecond ?? Infinity,
-      maxQueuedBytes: noLimitIfZero(options.maxQueuedBytes ?? 64 * 1024 * 1024),
-      maxSubscriptionsPerClient: options.maxSubscriptionsPerClient ?? 10_000,
-      topicLimits: options.topicLimits ?? { maxLength: 65535, maxDepth: 128 },
-      maxRetained: options.maxRetained ?? Infinity,
-      maxRetainedBytes: options.maxRetainedBytes ?? Infinity,
-      sysInterval: options.sysInterval ?? 10,
-    };
-    if (this.options.maxPacketSize > VARINT_MAX + 5 || this.options.maxPacketSize < 16) {
-      throw new RangeError(`maxPacketSize must be between 16 and ${VARINT_MAX + 5}`);
-    }
-    if (this.options.receiveMaximum < 1 || this.options.receiveMaximum > 65535) {
-      throw new RangeError("receiveMaximum must be between 1 and 65535");
-    }
+    this.options = resolveOptions(options);
     this.clock = this.options.clock;
     this.logger = this.options.logger;
     this.authorizer = this.options.authorizer;
@@ -1048,6 +823,3 @@ export class Broker implements BrokerCore {
 }
 
 /** Queue limits follow Mosquitto: 0 means no limit. */
-function noLimitIfZero(limit: number): number {
-  return limit === 0 ? Infinity : limit;
-}

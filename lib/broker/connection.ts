@@ -8,13 +8,13 @@
 
 import { MqttError, protocolError } from "../mqtt_error.ts";
 import { Framer } from "../codec/framer.ts";
-import { decodePacket } from "../codec/decode.ts";
+import { decodePacket } from "../packet/decode.ts";
 import { isWellFormedUtf8 } from "../codec/utf8.ts";
 import { VARINT_MAX } from "../codec/varint.ts";
 import { PACKET_TYPE, packetName, type ProtocolVersion, type QoS } from "../packet/packet_type.ts";
 import type { Packet } from "../packet/packet.ts";
 import type { Properties } from "../packet/properties.ts";
-import { connackCodeV3, REASON_CODE, reasonName } from "../packet/reason_code.ts";
+import { connackCodeV3, REASON_CODE, reasonName, subackCodeV3 } from "../packet/reason_code.ts";
 import { type ConnectPacket, type WillMessage } from "../packet/connect.ts";
 import { encodeConnack } from "../packet/connack.ts";
 import type { PublishPacket } from "../packet/publish.ts";
@@ -44,9 +44,10 @@ import { hostOf, TokenBucket } from "./limits.ts";
 import type { Session, SessionLink } from "./session.ts";
 import { EncodeCache } from "./session.ts";
 import { RetainedBacklog, type RetainedHost } from "./retained_backlog.ts";
-import type { Message } from "./persistence.ts";
-import type { AuthOutcome, BrokerCore } from "./broker.ts";
-import type { ClientIdentity } from "./auth.ts";
+import type { Message } from "./storage/persistence.ts";
+import type { AuthOutcome, BrokerCore } from "./core.ts";
+import { EXPIRY_NEVER } from "./options.ts";
+import type { ClientIdentity } from "./auth/auth.ts";
 
 /** The connection's place in the protocol. */
 export type ConnectionState =
@@ -58,20 +59,6 @@ export type ConnectionState =
   | "connected"
   /** closed, or closing */
   | "closed";
-
-/** Refusals that 3.1/3.1.1 CONNACK return codes cannot express (the CONNECT itself is unacceptable). */
-const NO_V3_RETURN_CODE: ReadonlySet<number> = new Set([
-  REASON_CODE.MalformedPacket,
-  REASON_CODE.ProtocolError,
-  REASON_CODE.TopicNameInvalid,
-  REASON_CODE.PacketTooLarge,
-  REASON_CODE.PayloadFormatInvalid,
-  REASON_CODE.RetainNotSupported,
-  REASON_CODE.QoSNotSupported,
-]);
-
-/** Session Expiry Interval meaning "never". */
-export const EXPIRY_NEVER = 0xffffffff;
 
 /**
  * The read buffer of a quiet connection, which its pending read pins: 256 B rather than 512 B saves 256 B per
@@ -573,7 +560,8 @@ export class Connection implements SessionLink, OutputOwner {
 
   /** Answers a CONNECT with a failure reason code and closes (v3: the closest 3.1.1 return code). */
   #refuse(reasonCode: number, reason: string, extra?: Properties): void {
-    if (this.protocolVersion !== 5 && NO_V3_RETURN_CODE.has(reasonCode)) {
+    const v3Code = this.protocolVersion === 5 ? undefined : connackCodeV3(reasonCode);
+    if (this.protocolVersion !== 5 && v3Code === undefined) {
       // 3.1.1 has no return code for a CONNECT that breaks the rules: close without CONNACK [MQTT-3.2.2-6].
       this.#core.logger.info(
         `refused client ${this.clientId || "(empty id)"} from ${this.info.remoteAddress}: ${reason}`,
@@ -581,7 +569,7 @@ export class Connection implements SessionLink, OutputOwner {
       this.close(reason, false);
       return;
     }
-    const code = this.protocolVersion === 5 ? reasonCode : connackCodeV3(reasonCode);
+    const code = v3Code ?? reasonCode;
     const props: Properties | undefined = this.protocolVersion === 5
       ? { ...extra, ...(this.#problemInfo ? { reasonString: reason } : {}) }
       : undefined;
@@ -789,7 +777,7 @@ export class Connection implements SessionLink, OutputOwner {
     const core = this.#core;
     const options = core.options;
     const v5 = this.protocolVersion === 5;
-    const failure: number = v5 ? REASON_CODE.UnspecifiedError : 0x80;
+    const failure: number = v5 ? REASON_CODE.UnspecifiedError : subackCodeV3(REASON_CODE.UnspecifiedError);
     const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
     if (subscriptionId !== undefined && !options.subscriptionIdentifiersAvailable) {
       throw new MqttError(

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message } from "./persistence.ts";
+import type { Message } from "./storage/persistence.ts";
 
 interface Node {
   readonly children: Map<string, Node>;

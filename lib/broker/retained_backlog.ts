@@ -17,7 +17,7 @@
  */
 
 import type { QoS } from "../packet/packet_type.ts";
-import type { Message } from "./persistence.ts";
+import type { Message } from "./storage/persistence.ts";
 
 /** The retained messages one subscription of a SUBSCRIBE owes, in the order they go out. */
 export interface RetainedBatch {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { AuthConversation, AuthStepResult, EnhancedAuthMethod } from "./auth.ts";
+import type { AuthConversation, AuthStepResult, EnhancedAuthMethod } from "./auth/auth.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 
 /** The Authentication Method name. */

@@ -9,10 +9,10 @@
 import type { ProtocolVersion, QoS } from "../packet/packet_type.ts";
 import type { Properties } from "../packet/properties.ts";
 import { encodePublish, publishPacketIdOffset } from "../packet/publish.ts";
-import type { CommitQueue } from "./commit_queue.ts";
-import type { Message, OutgoingMessage, OutgoingState, StoredSession } from "./persistence.ts";
+import type { CommitQueue } from "./storage/commit_queue.ts";
+import type { Message, OutgoingMessage, OutgoingState, StoredSession } from "./storage/persistence.ts";
 import type { Subscription } from "../topic/router.ts";
-import type { ClientIdentity } from "./auth.ts";
+import type { ClientIdentity } from "./auth/auth.ts";
 
 /** An outgoing QoS 1/2 message in memory. */
 export interface Outgoing {

@@ -11,7 +11,7 @@
 
 import { type Clock, REAL_CLOCK, type TimerId } from "../clock.ts";
 import { MqttError, protocolError } from "../mqtt_error.ts";
-import { encode } from "../codec/encode.ts";
+import { encode } from "../packet/encode.ts";
 import { utf8Encode } from "../codec/utf8.ts";
 import type { AuthPacket } from "../packet/auth.ts";
 import type { ConnackPacket } from "../packet/connack.ts";
@@ -21,7 +21,7 @@ import { PACKET_TYPE, packetName, type ProtocolVersion, type QoS } from "../pack
 import { PINGREQ } from "../packet/pingreq.ts";
 import type { Properties } from "../packet/properties.ts";
 import type { PublishPacket } from "../packet/publish.ts";
-import { REASON_CODE, reasonName } from "../packet/reason_code.ts";
+import { connackReasonFromV3, REASON_CODE, reasonName } from "../packet/reason_code.ts";
 import type { SubscriptionRequest } from "../packet/subscribe.ts";
 import { validateTopicFilter, validateTopicName } from "../topic/topic.ts";
 import { backoffDelay, type BackoffOptions } from "./backoff.ts";
@@ -31,7 +31,7 @@ import type { ClientAuthExchange, EnhancedAuth } from "./enhanced_auth.ts";
 import { Inbox, type MessagesOptions, type MqttMessage } from "./inbox.ts";
 import { KeepAlive } from "./keepalive.ts";
 import { PacketIds } from "./packet_id.ts";
-import { IncomingTopicAliases, OutgoingTopicAliases } from "./topic_alias.ts";
+import { IncomingTopicAliases, OutgoingTopicAliases } from "../topic/topic_alias.ts";
 import { Fifo } from "./_fifo.ts";
 
 /** Which way a packet went, for {@linkcode MqttClientOptions.onPacket}. */
@@ -448,15 +448,6 @@ const CLOSE_FLUSH_MS = 5_000;
 
 /** Errors that end the client instead of triggering another reconnect attempt. */
 const FINAL_ERRORS = new WeakSet<Error>();
-
-/** The v3 CONNACK return codes as v5 reason codes. */
-const V3_CONNACK: Readonly<Record<number, readonly [number, string]>> = {
-  1: [REASON_CODE.UnsupportedProtocolVersion, "unacceptable protocol version"],
-  2: [REASON_CODE.ClientIdentifierNotValid, "identifier rejected"],
-  3: [REASON_CODE.ServerUnavailable, "server unavailable"],
-  4: [REASON_CODE.BadUserNameOrPassword, "bad user name or password"],
-  5: [REASON_CODE.NotAuthorized, "not authorized"],
-};
 
 /**
  * An MQTT client.
@@ -1583,8 +1574,9 @@ function connackError(packet: ConnackPacket, version: ProtocolVersion): MqttErro
       }`,
     );
   } else {
-    const [code, text] = V3_CONNACK[packet.reasonCode] ?? [REASON_CODE.UnspecifiedError, "unknown reason"];
-    error = new MqttError(code, `Connection refused: ${text} (return code ${packet.reasonCode})`);
+    const { reasonCode, text } = connackReasonFromV3(packet.reasonCode) ??
+      { reasonCode: REASON_CODE.UnspecifiedError, text: "unknown reason" };
+    error = new MqttError(reasonCode, `Connection refused: ${text} (return code ${packet.reasonCode})`);
   }
   if (PERMANENT_REFUSALS.has(error.reasonCode)) FINAL_ERRORS.add(error);
   return error;

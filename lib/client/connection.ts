@@ -8,8 +8,8 @@
 
 import { MqttError } from "../mqtt_error.ts";
 import { Framer } from "../codec/framer.ts";
-import { decodePacket } from "../codec/decode.ts";
-import { encode } from "../codec/encode.ts";
+import { decodePacket } from "../packet/decode.ts";
+import { encode } from "../packet/encode.ts";
 import type { Packet } from "../packet/packet.ts";
 import { PACKET_TYPE, type ProtocolVersion } from "../packet/packet_type.ts";
 import type { ByteStream } from "../transport/transport.ts";

@@ -79,26 +79,84 @@ export function reasonName(code: number): string {
 }
 
 /**
- * Maps a v5 CONNACK reason code to the closest v3.1.1 return code (MQTT 5.0 has more reasons than 3.1.1 can
- * express; the rest become "server unavailable").
+ * The one map between MQTT 5.0 reason codes and the MQTT 3.1/3.1.1 CONNACK and SUBACK return codes: every v3
+ * CONNACK return code with the v5 reason it stands for and the words the 3.1.1 table gives it.
  */
-export function connackCodeV3(reasonCode: number): ConnackReturnCodeV3 {
-  switch (reasonCode) {
-    case REASON_CODE.Success:
-      return CONNACK_RETURN_CODE_V3.Accepted;
-    case REASON_CODE.UnsupportedProtocolVersion:
-      return CONNACK_RETURN_CODE_V3.UnacceptableProtocolVersion;
-    case REASON_CODE.ClientIdentifierNotValid:
-      return CONNACK_RETURN_CODE_V3.IdentifierRejected;
-    case REASON_CODE.BadUserNameOrPassword:
-    case REASON_CODE.BadAuthenticationMethod:
-      return CONNACK_RETURN_CODE_V3.BadUserNameOrPassword;
-    case REASON_CODE.NotAuthorized:
-    case REASON_CODE.Banned:
-      return CONNACK_RETURN_CODE_V3.NotAuthorized;
-    default:
-      return CONNACK_RETURN_CODE_V3.ServerUnavailable;
-  }
+const CONNACK_V3: readonly {
+  readonly v3: ConnackReturnCodeV3;
+  readonly v5: number;
+  readonly text: string;
+}[] = [
+  { v3: CONNACK_RETURN_CODE_V3.Accepted, v5: REASON_CODE.Success, text: "connection accepted" },
+  {
+    v3: CONNACK_RETURN_CODE_V3.UnacceptableProtocolVersion,
+    v5: REASON_CODE.UnsupportedProtocolVersion,
+    text: "unacceptable protocol version",
+  },
+  {
+    v3: CONNACK_RETURN_CODE_V3.IdentifierRejected,
+    v5: REASON_CODE.ClientIdentifierNotValid,
+    text: "identifier rejected",
+  },
+  {
+    v3: CONNACK_RETURN_CODE_V3.ServerUnavailable,
+    v5: REASON_CODE.ServerUnavailable,
+    text: "server unavailable",
+  },
+  {
+    v3: CONNACK_RETURN_CODE_V3.BadUserNameOrPassword,
+    v5: REASON_CODE.BadUserNameOrPassword,
+    text: "bad user name or password",
+  },
+  { v3: CONNACK_RETURN_CODE_V3.NotAuthorized, v5: REASON_CODE.NotAuthorized, text: "not authorized" },
+];
+
+/** v5 refusals with no v3 return code of their own that still map to a near one. */
+const CONNACK_V3_ALIASES: ReadonlyMap<number, ConnackReturnCodeV3> = new Map([
+  [REASON_CODE.BadAuthenticationMethod, CONNACK_RETURN_CODE_V3.BadUserNameOrPassword],
+  [REASON_CODE.Banned, CONNACK_RETURN_CODE_V3.NotAuthorized],
+]);
+
+/**
+ * Refusals that 3.1/3.1.1 cannot express because the CONNECT itself broke the rules: the server closes without
+ * a CONNACK [MQTT-3.2.2-6 (3.1.1)].
+ */
+const CONNACK_V3_NONE: ReadonlySet<number> = new Set([
+  REASON_CODE.MalformedPacket,
+  REASON_CODE.ProtocolError,
+  REASON_CODE.TopicNameInvalid,
+  REASON_CODE.PacketTooLarge,
+  REASON_CODE.PayloadFormatInvalid,
+  REASON_CODE.RetainNotSupported,
+  REASON_CODE.QoSNotSupported,
+]);
+
+/**
+ * Maps a v5 CONNACK reason code to the closest v3.1.1 return code (MQTT 5.0 has more reasons than 3.1.1 can
+ * express; the rest become "server unavailable"). `undefined` for a refusal 3.1.1 answers by closing without
+ * CONNACK (a malformed or rule-breaking CONNECT).
+ */
+export function connackCodeV3(reasonCode: number): ConnackReturnCodeV3 | undefined {
+  if (CONNACK_V3_NONE.has(reasonCode)) return undefined;
+  const alias = CONNACK_V3_ALIASES.get(reasonCode);
+  if (alias !== undefined) return alias;
+  return CONNACK_V3.find((entry) => entry.v5 === reasonCode)?.v3 ?? CONNACK_RETURN_CODE_V3.ServerUnavailable;
+}
+
+/**
+ * What a v3 CONNACK return code means: the v5 reason code it stands for and the 3.1.1 table's words, or
+ * `undefined` for a code the table does not have (6-255 are reserved).
+ */
+export function connackReasonFromV3(
+  returnCode: number,
+): { readonly reasonCode: number; readonly text: string } | undefined {
+  const entry = CONNACK_V3.find((e) => e.v3 === returnCode);
+  return entry === undefined ? undefined : { reasonCode: entry.v5, text: entry.text };
+}
+
+/** The v3.1.1 SUBACK return code for a v5 SUBACK reason code: granted QoS as is, any failure 0x80. */
+export function subackCodeV3(reasonCode: number): number {
+  return reasonCode < 0x80 ? reasonCode : 0x80;
 }
 
 const set = (...codes: number[]): ReadonlySet<number> => new Set(codes);

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
 import type { ProtocolVersion } from "../../lib/packet/packet_type.ts";
-import { MemoryPersistence } from "../../lib/broker/memory_persistence.ts";
-import type { PersistenceOp } from "../../lib/broker/persistence.ts";
+import { MemoryPersistence } from "../../lib/broker/storage/memory_persistence.ts";
+import type { PersistenceOp } from "../../lib/broker/storage/persistence.ts";
 import {
   connectPacket,
   type ConnectSpec,

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
 import type { PublishPacket } from "../../lib/packet/publish.ts";
-import { decode } from "../../lib/codec/decode.ts";
+import { decode } from "../../lib/packet/decode.ts";
 import {
   connectPacket,
   connectV5,

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { Authorizer } from "../../lib/broker/auth.ts";
+import type { Authorizer } from "../../lib/broker/auth/auth.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
 import type { Properties } from "../../lib/packet/properties.ts";
 import type { PublishPacket } from "../../lib/packet/publish.ts";

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Broker, type BrokerOptions } from "../../lib/broker/broker.ts";
-import { decode } from "../../lib/codec/decode.ts";
+import { decode } from "../../lib/packet/decode.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
 import type { ProtocolVersion, QoS } from "../../lib/packet/packet_type.ts";
 import { memoryPair } from "../../lib/transport/memory.ts";

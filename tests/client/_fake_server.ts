@@ -5,8 +5,8 @@
  * @module
  */
 
-import { decodePacket } from "../../lib/codec/decode.ts";
-import { encode } from "../../lib/codec/encode.ts";
+import { decodePacket } from "../../lib/packet/decode.ts";
+import { encode } from "../../lib/packet/encode.ts";
 import { Framer } from "../../lib/codec/framer.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
 import { packetName, type ProtocolVersion } from "../../lib/packet/packet_type.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { decode } from "../../lib/codec/decode.ts";
-import { encode } from "../../lib/codec/encode.ts";
+import { decode } from "../../lib/packet/decode.ts";
+import { encode } from "../../lib/packet/encode.ts";
 import { utf8Length } from "../../lib/codec/utf8.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
 import { PROPERTIES, type Properties, PROPERTY_CONTEXT } from "../../lib/packet/properties.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { decodePacket } from "../../lib/codec/decode.ts";
-import { encode } from "../../lib/codec/encode.ts";
+import { decodePacket } from "../../lib/packet/decode.ts";
+import { encode } from "../../lib/packet/encode.ts";
 import { Framer } from "../../lib/codec/framer.ts";
 import { MqttError } from "../../lib/mqtt_error.ts";
 import type { Packet } from "../../lib/packet/packet.ts";

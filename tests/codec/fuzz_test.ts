@@ -8,8 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { decode, decodePacket } from "../../lib/codec/decode.ts";
-import { encode } from "../../lib/codec/encode.ts";
+import { decode, decodePacket } from "../../lib/packet/decode.ts";
+import { encode } from "../../lib/packet/encode.ts";
 import { Framer } from "../../lib/codec/framer.ts";
 import { MqttError } from "../../lib/mqtt_error.ts";
 import type { ProtocolVersion } from "../../lib/packet/packet_type.ts";

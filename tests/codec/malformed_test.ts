@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { decode } from "../../lib/codec/decode.ts";
+import { decode } from "../../lib/packet/decode.ts";
 import { MqttError } from "../../lib/mqtt_error.ts";
 import type { ProtocolVersion } from "../../lib/packet/packet_type.ts";
 import { bin, str, versionLabel } from "./cases.ts";

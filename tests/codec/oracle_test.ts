@@ -9,8 +9,8 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { decode } from "../../lib/codec/decode.ts";
-import { encode } from "../../lib/codec/encode.ts";
+import { decode } from "../../lib/packet/decode.ts";
+import { encode } from "../../lib/packet/encode.ts";
 import { MqttError } from "../../lib/mqtt_error.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
 import { packetName, type ProtocolVersion, type QoS } from "../../lib/packet/packet_type.ts";

@@ -7,7 +7,7 @@ import {
   listenerOptions,
   loadConfig,
   parseConfig,
-} from "../../lib/broker/config.ts";
+} from "../../lib/broker/server/config.ts";
 import example from "../../broker.example.json" with { type: "json" };
 import { testIf } from "../listeners/_helpers.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
-import { ANONYMOUS_AUTHENTICATOR } from "../../lib/broker/auth.ts";
-import { certificateIdentity, ListenerError, startListeners } from "../../lib/broker/listeners.ts";
+import { ANONYMOUS_AUTHENTICATOR } from "../../lib/broker/auth/auth.ts";
+import { certificateIdentity, ListenerError, startListeners } from "../../lib/broker/server/listeners.ts";
 import { certificatesUnavailable, CLIENT_CN, makeCertificates, type TestCertificates } from "./_certs.ts";
 import { MqttClient } from "../../lib/client/client.ts";
 import { cliUnavailable, runCli } from "../client/_cli.ts";

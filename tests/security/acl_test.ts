@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ClientIdentity } from "../../lib/broker/auth.ts";
+import type { ClientIdentity } from "../../lib/broker/auth/auth.ts";
 import {
   AclAuthorizer,
   AclFile,
@@ -7,7 +7,7 @@ import {
   filterCovers,
   filterIntersection,
   FilterSet,
-} from "../../lib/broker/acl.ts";
+} from "../../lib/broker/auth/acl_file.ts";
 import { matchesFilter } from "../../lib/topic/topic.ts";
 
 const ACL = `

@@ -5,13 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { AclAuthorizer, AclFile } from "../../lib/broker/acl.ts";
+import { AclAuthorizer, AclFile } from "../../lib/broker/auth/acl_file.ts";
 import {
   hashPassword,
   PasswordFile,
   PasswordFileAuthenticator,
   writePasswordFile,
-} from "../../lib/broker/password_file.ts";
+} from "../../lib/broker/auth/password_file.ts";
 import type { BrokerOptions } from "../../lib/broker/broker.ts";
 import {
   connectPacket,

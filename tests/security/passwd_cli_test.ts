@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PasswordFile } from "../../lib/broker/password_file.ts";
+import { PasswordFile } from "../../lib/broker/auth/password_file.ts";
 
 const PASSWD = new URL("../../passwd.ts", import.meta.url).pathname;
 const granted = (name: "read" | "write" | "run"): boolean =>

@@ -9,8 +9,8 @@ import {
   PasswordFileError,
   setPasswordEntry,
   writePasswordFile,
-} from "../../lib/broker/password_file.ts";
-import type { ConnectInfo } from "../../lib/broker/auth.ts";
+} from "../../lib/broker/auth/password_file.ts";
+import type { ConnectInfo } from "../../lib/broker/auth/auth.ts";
 import { freePort, mosquittoUnavailable, startMosquitto } from "../client/_mosquitto.ts";
 
 // Written by `mosquitto_passwd -b -c FILE alice secret` (2.0.11, default 101 rounds) and

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MqttError } from "../../lib/mqtt_error.ts";
 import { REASON_CODE } from "../../lib/packet/reason_code.ts";
-import { NaiveRouter } from "../../lib/topic/naive_router.ts";
+import { NaiveRouter } from "./_naive_router.ts";
 import {
   type Delivery,
   type MatchOptions,

@@ -5,16 +5,16 @@
  * @module
  */
 
-import { Reader } from "../codec/reader.ts";
-import { Writer } from "../codec/writer.ts";
+import { Reader } from "../../codec/reader.ts";
+import { Writer } from "../../codec/writer.ts";
 import {
   PROPERTIES,
   type Properties,
   propertiesLength,
   type PropertySpec,
   writeProperties,
-} from "../packet/properties.ts";
-import { varintLength } from "../codec/varint.ts";
+} from "../../packet/properties.ts";
+import { varintLength } from "../../codec/varint.ts";
 
 const BY_ID: (PropertySpec | undefined)[] = [];
 for (const spec of PROPERTIES) BY_ID[spec.id] = spec;

@@ -24,8 +24,8 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import { decodeProperties, encodeProperties } from "./_property_codec.ts";
-import type { ProtocolVersion, QoS } from "../packet/packet_type.ts";
-import type { Subscription } from "../topic/router.ts";
+import type { ProtocolVersion, QoS } from "../../packet/packet_type.ts";
+import type { Subscription } from "../../topic/router.ts";
 import type {
   LoadedSession,
   Message,

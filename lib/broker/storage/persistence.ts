@@ -9,9 +9,9 @@
  * @module
  */
 
-import type { Properties } from "../packet/properties.ts";
-import type { ProtocolVersion, QoS } from "../packet/packet_type.ts";
-import type { Subscription } from "../topic/router.ts";
+import type { Properties } from "../../packet/properties.ts";
+import type { ProtocolVersion, QoS } from "../../packet/packet_type.ts";
+import type { Subscription } from "../../topic/router.ts";
 
 /** An application message as the broker keeps it. */
 export interface Message {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import type { Message, PersistenceOp } from "../../lib/broker/persistence.ts";
+import type { Message, PersistenceOp } from "../../../lib/broker/storage/persistence.ts";
 import {
   SQLITE_SCHEMA_VERSION,
   SqlitePersistence,
   type SqlitePersistenceOptions,
-} from "../../lib/broker/sqlite_persistence.ts";
+} from "../../../lib/broker/storage/sqlite_persistence.ts";
 import { persistenceContract, type PersistenceFixture } from "./persistence_contract.ts";
 
 const canWrite = (await Deno.permissions.query({ name: "write" })).state === "granted" &&
@@ -325,7 +325,7 @@ sqliteTest(
 
 /** Source for a child process that opens the store at `path`, runs `body`, and prints what happened. */
 function childScript(path: string, body: string): string {
-  const module = new URL("../../lib/broker/sqlite_persistence.ts", import.meta.url).href;
+  const module = new URL("../../../lib/broker/storage/sqlite_persistence.ts", import.meta.url).href;
   return `import { SqlitePersistence } from ${JSON.stringify(module)};
 const store = new SqlitePersistence(${JSON.stringify(path)});
 try { await store.load(); ${body} } catch (error) { console.log("error: " + error.message); }`;

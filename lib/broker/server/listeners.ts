@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { Authenticator, AuthResult, ConnectInfo } from "./auth.ts";
-import type { Broker } from "./broker.ts";
-import type { ConnectionInfo } from "./connection.ts";
-import { listenTlsWithClientCertificates } from "../transport/tls.ts";
-import { MQTT_SUBPROTOCOLS, WebSocketByteStream } from "../transport/websocket.ts";
+import type { Authenticator, AuthResult, ConnectInfo } from "../auth/auth.ts";
+import type { Broker } from "../broker.ts";
+import type { ConnectionInfo } from "../connection.ts";
+import { listenTlsWithClientCertificates } from "../../transport/tls.ts";
+import { MQTT_SUBPROTOCOLS, WebSocketByteStream } from "../../transport/websocket.ts";
 
 /** The listener kinds, as written in a config file. */
 export const LISTENER_TYPES = ["tcp", "tls", "ws", "wss"] as const;
@@ -187,7 +187,7 @@ interface Running {
  *
  * @example
  * ```ts ignore
- * import { Broker } from "./broker.ts";
+ * import { Broker } from "../broker.ts";
  * import { startListeners } from "./listeners.ts";
  * const broker = new Broker();
  * const running = await startListeners(broker, [

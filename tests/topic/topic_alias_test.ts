@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MqttError } from "../../lib/mqtt_error.ts";
-import { IncomingTopicAliases, OutgoingTopicAliases } from "../../lib/client/topic_alias.ts";
+import { IncomingTopicAliases, OutgoingTopicAliases } from "../../lib/topic/topic_alias.ts";
 
 Deno.test("OutgoingTopicAliases sends the topic once, then the alias alone", () => {
   const aliases = new OutgoingTopicAliases(3);

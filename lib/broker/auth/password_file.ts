@@ -18,7 +18,7 @@
 
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { REASON_CODE } from "../packet/reason_code.ts";
+import { REASON_CODE } from "../../packet/reason_code.ts";
 import type { Authenticator, AuthResult, ConnectInfo } from "./auth.ts";
 
 /**

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { SHARED_PREFIX, validateTopicFilter } from "../topic/topic.ts";
+import { SHARED_PREFIX, validateTopicFilter } from "../../topic/topic.ts";
 import type { Authorizer, ClientIdentity } from "./auth.ts";
 
 /** What a rule allows. */
@@ -101,7 +101,7 @@ let compiledOf: (acl: AclFile) => CompiledAcl;
  *
  * @example
  * ```ts
- * import { AclAuthorizer, AclFile } from "./acl.ts";
+ * import { AclAuthorizer, AclFile } from "./acl_file.ts";
  * const acl = AclFile.parse("user alice\ntopic readwrite alice/#\npattern read devices/%c/#\n");
  * const authorizer = new AclAuthorizer(acl);
  * console.assert(authorizer.canPublish({ clientId: "c1", username: "alice" }, "alice/notes"));
@@ -294,7 +294,7 @@ function node(): TrieNode {
  *
  * @example
  * ```ts
- * import { FilterSet } from "./acl.ts";
+ * import { FilterSet } from "./acl_file.ts";
  * const set = new FilterSet(["sensors/+/temp", "alerts/#"]);
  * console.assert(set.matches("sensors/kitchen/temp") && set.matches("alerts"));
  * console.assert(!set.matches("sensors/kitchen/humidity"));
@@ -362,7 +362,7 @@ function matchFrom(at: TrieNode, topic: string, start: number, dollarLevel: bool
  *
  * @example
  * ```ts
- * import { filterIntersection } from "./acl.ts";
+ * import { filterIntersection } from "./acl_file.ts";
  * console.assert(filterIntersection("sensors/#", "+/kitchen/+") === "sensors/kitchen/+");
  * console.assert(filterIntersection("sensors/#", "alerts/#") === undefined);
  * console.assert(filterIntersection("#", "$SYS/#") === undefined);
@@ -392,7 +392,7 @@ export function filterIntersection(a: string, b: string): string | undefined {
  *
  * @example
  * ```ts
- * import { filterCovers } from "./acl.ts";
+ * import { filterCovers } from "./acl_file.ts";
  * console.assert(filterCovers("sensors/#", "sensors/+/temp"));
  * console.assert(!filterCovers("sensors/+", "sensors/#"));
  * console.assert(!filterCovers("#", "$SYS/uptime"));

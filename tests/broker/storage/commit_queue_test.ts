@@ -1,12 +1,12 @@
 /**
- * Group commit (lib/broker/commit_queue.ts): ops of one event-loop turn go to the store in one commit, in
+ * Group commit (lib/broker/storage/commit_queue.ts): ops of one event-loop turn go to the store in one commit, in
  * order; state written whole (a session with its subscriptions) is built once per commit, at the place of its
  * first change, as it is when the batch is cut.
  */
 
 import assert from "node:assert/strict";
-import { CommitQueue } from "../../lib/broker/commit_queue.ts";
-import type { PersistedState, Persistence, PersistenceOp } from "../../lib/broker/persistence.ts";
+import { CommitQueue } from "../../../lib/broker/storage/commit_queue.ts";
+import type { PersistedState, Persistence, PersistenceOp } from "../../../lib/broker/storage/persistence.ts";
 
 /** A store that keeps the commits it was given and can be told to fail the next one. */
 class RecordingStore implements Persistence {

@@ -4,23 +4,23 @@
  * @module
  */
 
-import { PACKET_TYPE, type ProtocolVersion } from "../packet/packet_type.ts";
-import type { Packet } from "../packet/packet.ts";
-import { encodeConnect } from "../packet/connect.ts";
-import { encodeConnack } from "../packet/connack.ts";
-import { encodePublish } from "../packet/publish.ts";
-import { encodePuback } from "../packet/puback.ts";
-import { encodePubrec } from "../packet/pubrec.ts";
-import { encodePubrel } from "../packet/pubrel.ts";
-import { encodePubcomp } from "../packet/pubcomp.ts";
-import { encodeSubscribe } from "../packet/subscribe.ts";
-import { encodeSuback } from "../packet/suback.ts";
-import { encodeUnsubscribe } from "../packet/unsubscribe.ts";
-import { encodeUnsuback } from "../packet/unsuback.ts";
-import { encodePingreq } from "../packet/pingreq.ts";
-import { encodePingresp } from "../packet/pingresp.ts";
-import { encodeDisconnect } from "../packet/disconnect.ts";
-import { encodeAuth } from "../packet/auth.ts";
+import { PACKET_TYPE, type ProtocolVersion } from "./packet_type.ts";
+import type { Packet } from "./packet.ts";
+import { encodeConnect } from "./connect.ts";
+import { encodeConnack } from "./connack.ts";
+import { encodePublish } from "./publish.ts";
+import { encodePuback } from "./puback.ts";
+import { encodePubrec } from "./pubrec.ts";
+import { encodePubrel } from "./pubrel.ts";
+import { encodePubcomp } from "./pubcomp.ts";
+import { encodeSubscribe } from "./subscribe.ts";
+import { encodeSuback } from "./suback.ts";
+import { encodeUnsubscribe } from "./unsubscribe.ts";
+import { encodeUnsuback } from "./unsuback.ts";
+import { encodePingreq } from "./pingreq.ts";
+import { encodePingresp } from "./pingresp.ts";
+import { encodeDisconnect } from "./disconnect.ts";
+import { encodeAuth } from "./auth.ts";
 
 /**
  * Encodes `packet` for `version` into one exactly-sized buffer. CONNECT uses its own `protocolVersion`. Fields a

@@ -6,26 +6,26 @@
  */
 
 import { malformed, MqttError } from "../mqtt_error.ts";
-import { REASON_CODE } from "../packet/reason_code.ts";
-import { PACKET_TYPE, packetName, type ProtocolVersion } from "../packet/packet_type.ts";
-import type { Packet } from "../packet/packet.ts";
-import { decodeConnect } from "../packet/connect.ts";
-import { decodeConnack } from "../packet/connack.ts";
-import { decodePublish } from "../packet/publish.ts";
-import { decodePuback } from "../packet/puback.ts";
-import { decodePubrec } from "../packet/pubrec.ts";
-import { decodePubrel } from "../packet/pubrel.ts";
-import { decodePubcomp } from "../packet/pubcomp.ts";
-import { decodeSubscribe } from "../packet/subscribe.ts";
-import { decodeSuback } from "../packet/suback.ts";
-import { decodeUnsubscribe } from "../packet/unsubscribe.ts";
-import { decodeUnsuback } from "../packet/unsuback.ts";
-import { decodePingreq } from "../packet/pingreq.ts";
-import { decodePingresp } from "../packet/pingresp.ts";
-import { decodeDisconnect } from "../packet/disconnect.ts";
-import { decodeAuth } from "../packet/auth.ts";
-import { Reader } from "./reader.ts";
-import { Framer } from "./framer.ts";
+import { REASON_CODE } from "./reason_code.ts";
+import { PACKET_TYPE, packetName, type ProtocolVersion } from "./packet_type.ts";
+import type { Packet } from "./packet.ts";
+import { decodeConnect } from "./connect.ts";
+import { decodeConnack } from "./connack.ts";
+import { decodePublish } from "./publish.ts";
+import { decodePuback } from "./puback.ts";
+import { decodePubrec } from "./pubrec.ts";
+import { decodePubrel } from "./pubrel.ts";
+import { decodePubcomp } from "./pubcomp.ts";
+import { decodeSubscribe } from "./subscribe.ts";
+import { decodeSuback } from "./suback.ts";
+import { decodeUnsubscribe } from "./unsubscribe.ts";
+import { decodeUnsuback } from "./unsuback.ts";
+import { decodePingreq } from "./pingreq.ts";
+import { decodePingresp } from "./pingresp.ts";
+import { decodeDisconnect } from "./disconnect.ts";
+import { decodeAuth } from "./auth.ts";
+import { Reader } from "../codec/reader.ts";
+import { Framer } from "../codec/framer.ts";
 
 /** The fixed-header flags each packet type must carry (PUBLISH's are checked by its decoder). */
 const REQUIRED_FLAGS: readonly number[] = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];

@@ -15,8 +15,8 @@ import type {
   Persistence,
   PersistenceOp,
   StoredSession,
-} from "../../lib/broker/persistence.ts";
-import type { Subscription } from "../../lib/topic/router.ts";
+} from "../../../lib/broker/storage/persistence.ts";
+import type { Subscription } from "../../../lib/topic/router.ts";
 
 /** A fresh, empty store, how to open the same data again (a restart), and how to remove it all. */
 export interface PersistenceFixture {

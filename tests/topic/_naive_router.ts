@@ -5,8 +5,14 @@
  * @module
  */
 
-import { matchesFilter, parseSharedFilter, validateTopicFilter } from "./topic.ts";
-import type { Delivery, MatchOptions, QoS, Subscription, SubscriptionRouter } from "./router.ts";
+import { matchesFilter, parseSharedFilter, validateTopicFilter } from "../../lib/topic/topic.ts";
+import type {
+  Delivery,
+  MatchOptions,
+  QoS,
+  Subscription,
+  SubscriptionRouter,
+} from "../../lib/topic/router.ts";
 
 interface Entry {
   subscription: Subscription;
@@ -34,7 +40,7 @@ interface MutableDelivery {
  *
  * @example
  * ```ts
- * import { NaiveRouter } from "./naive_router.ts";
+ * import { NaiveRouter } from "./_naive_router.ts";
  * const router = new NaiveRouter();
  * router.subscribe("a", { filter: "a/#", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 });
  * console.assert(router.match("a/b").length === 1);

@@ -1,4 +1,4 @@
-import { MemoryPersistence } from "../../lib/broker/memory_persistence.ts";
+import { MemoryPersistence } from "../../../lib/broker/storage/memory_persistence.ts";
 import { persistenceContract } from "./persistence_contract.ts";
 
 persistenceContract("MemoryPersistence", () => {

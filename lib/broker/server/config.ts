@@ -8,14 +8,14 @@
  */
 
 import { dirname, isAbsolute, resolve } from "node:path";
-import type { BrokerOptions } from "./broker.ts";
+import type { BrokerOptions } from "../options.ts";
 import {
   DEFAULT_WEBSOCKET_PATH,
   LISTENER_TYPES,
   type ListenerOptions,
   type ListenerType,
 } from "./listeners.ts";
-import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+import { LOG_LEVELS, type LogLevel } from "../logger.ts";
 
 /** One listener, as written in the config file. File paths are relative to the config file's directory. */
 export interface ListenerConfig {
