@@ -10,8 +10,13 @@ export type TimerId = ReturnType<typeof setTimeout> | number;
 
 /** Time and timers. */
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch: for timestamps that outlive the process (message and session expiry). */
   now(): number;
+  /**
+   * Milliseconds from an arbitrary origin that never go back and do not follow steps of the wall clock: for
+   * intervals inside the process (keep alive, connect timeouts, rate limits, will delays).
+   */
+  monotonic(): number;
   /** Calls `callback` after `ms` milliseconds. */
   setTimeout(callback: () => void, ms: number): TimerId;
   /** Cancels a timer; unknown ids are ignored. */
@@ -21,6 +26,7 @@ export interface Clock {
 /** The real clock: `Date.now` and the global timers. */
 export const REAL_CLOCK: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
@@ -42,6 +48,8 @@ export const REAL_CLOCK: Clock = {
  */
 export class ManualClock implements Clock {
   #now: number;
+  /** How far the wall clock has been stepped away from the monotonic one. */
+  #wallStep = 0;
   #nextId = 1;
   #timers = new Map<number, { at: number; callback: () => void }>();
 
@@ -51,7 +59,16 @@ export class ManualClock implements Clock {
   }
 
   now(): number {
+    return this.#now + this.#wallStep;
+  }
+
+  monotonic(): number {
     return this.#now;
+  }
+
+  /** Steps the wall clock (`now`) by `ms`, forward or back, as an operator or NTP might; timers and `monotonic` do not move. */
+  stepWallClock(ms: number): void {
+    this.#wallStep += ms;
   }
 
   setTimeout(callback: () => void, ms: number): TimerId {
