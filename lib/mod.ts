@@ -55,19 +55,8 @@ export { type ByteStream, writeAll } from "./transport/transport.ts";
 export { memoryPair } from "./transport/memory.ts";
 export { Broker, BROKER_VERSION, type ListenAddress, type ListenOptions } from "./broker/broker.ts";
 export { type BrokerOptions, EXPIRY_NEVER, type ResolvedOptions } from "./broker/options.ts";
-export type { AuthOutcome, BrokerCore, BrokerStats } from "./broker/core.ts";
-export { Connection, type ConnectionInfo, type ConnectionState } from "./broker/connection.ts";
-export {
-  EncodeCache,
-  type EncodedForm,
-  type Outgoing,
-  Session,
-  type SessionLink,
-  type SessionOptions,
-} from "./broker/session.ts";
-export { RetainedStore } from "./broker/retained.ts";
-export { CommitQueue } from "./broker/storage/commit_queue.ts";
-export { AddressLimiter } from "./broker/limits.ts";
+export type { BrokerStats } from "./broker/core.ts";
+export type { ConnectionInfo } from "./broker/connection.ts";
 export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,
@@ -214,5 +203,3 @@ export {
   listenTlsWithClientCertificates,
   type TlsPeer,
 } from "./transport/tls.ts";
-export { type Deadline, DeadlineQueue } from "./broker/deadlines.ts";
-export { Output, type OutputOwner } from "./broker/output.ts";

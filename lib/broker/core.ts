@@ -1,6 +1,6 @@
 /**
  * What a connection sees of the broker: the state shared by all connections and the steps of a connection's
- * life that touch other clients. The broker builds one; nothing outside `lib/broker/` uses it.
+ * life that touch other clients. The broker builds one (`context.ts`); nothing outside `lib/broker/` uses it.
  *
  * @module
  */
@@ -53,8 +53,8 @@ export type AuthOutcome =
 
 /**
  * What a connection needs from the broker: the state shared by all connections, and the steps of a
- * connection's life that touch other clients. {@linkcode Broker} implements it; a {@linkcode Connection} sees
- * nothing else of the broker.
+ * connection's life that touch other clients. `BrokerContext` (`context.ts`) implements it; a
+ * {@linkcode Connection} sees nothing else of the broker.
  */
 export interface BrokerCore {
   /** The broker's options with every default filled in. */

@@ -1,0 +1,292 @@
+/**
+ * The broker's insides, as connections see them: the shared state (options, router, retained store, storage,
+ * deadlines) and the steps of a connection's life that touch other clients, each handed to the room that owns it
+ * (`sessions.ts`, `wills.ts`, `auth/conversations.ts`). The {@linkcode Broker} facade builds one and gives it to
+ * each connection; it is not public API.
+ *
+ * @module
+ */
+
+import type { Clock } from "../clock.ts";
+import type { AuthPacket } from "../packet/auth.ts";
+import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
+import type { QoS } from "../packet/packet_type.ts";
+import type { Properties } from "../packet/properties.ts";
+import type { PublishPacket } from "../packet/publish.ts";
+import { TopicRouter } from "../topic/router.ts";
+import { ALLOW_ALL, type Authenticator, type Authorizer, type ConnectInfo } from "./auth/auth.ts";
+import { AuthConversations } from "./auth/conversations.ts";
+import type { Connection } from "./connection.ts";
+import type { AuthOutcome, BrokerCore, BrokerStats } from "./core.ts";
+import { DeadlineQueue } from "./deadlines.ts";
+import { AddressLimiter } from "./limits.ts";
+import type { Logger } from "./logger.ts";
+import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { RetainedStore } from "./retained.ts";
+import { EncodeCache, type Session } from "./session.ts";
+import { Sessions } from "./sessions.ts";
+import { CommitQueue } from "./storage/commit_queue.ts";
+import type { Message, Persistence } from "./storage/persistence.ts";
+import { SysPublisher } from "./sys.ts";
+import { messageFromWill, Wills } from "./wills.ts";
+
+/** What every connection shares; implements {@linkcode BrokerCore} for them. */
+export class BrokerContext implements BrokerCore {
+  readonly options: ResolvedOptions;
+  readonly stats: BrokerStats = {
+    bytesReceived: 0,
+    bytesSent: 0,
+    packetsReceived: 0,
+    packetsSent: 0,
+    messagesReceived: 0,
+    messagesSent: 0,
+    connections: 0,
+  };
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly authorizer: Authorizer;
+  readonly router: TopicRouter = new TopicRouter();
+  readonly retained: RetainedStore = new RetainedStore();
+  readonly store: CommitQueue | undefined;
+  readonly persistence: Persistence | undefined;
+  readonly connackProperties: Properties;
+  /** Connect timeouts and keep alives of every connection, on one timer. */
+  readonly deadlines: DeadlineQueue<Connection>;
+  /** CONNECT rate per IP address (checked by connections). */
+  readonly connectLimiter: AddressLimiter;
+  readonly wills: Wills;
+  readonly sessions: Sessions;
+  readonly sys: SysPublisher;
+  readonly #authenticator: Authenticator;
+  readonly #conversations: AuthConversations;
+  readonly #connectionClosed: (connection: Connection) => void;
+
+  /**
+   * `connectionClosed` is the facade's: it keeps the connection registry.
+   *
+   * @throws {RangeError} when `maxPacketSize` or `receiveMaximum` is outside what the protocol can express.
+   */
+  constructor(options: BrokerOptions, connectionClosed: (connection: Connection) => void) {
+    this.options = resolveOptions(options);
+    const o = this.options;
+    this.clock = o.clock;
+    this.logger = o.logger;
+    this.authorizer = o.authorizer;
+    this.#authenticator = o.authenticator;
+    this.#conversations = new AuthConversations(options.authMethods ?? []);
+    this.#connectionClosed = connectionClosed;
+    this.persistence = options.persistence;
+    this.connectLimiter = new AddressLimiter(o.connectRatePerAddress, this.clock);
+    this.deadlines = new DeadlineQueue(this.clock, (connection, now) => connection.checkDeadline(now));
+    this.store = options.persistence === undefined
+      ? undefined
+      : new CommitQueue(options.persistence, (error) =>
+        this.logger.error(`storage commit failed: ${String(error)}`));
+    this.connackProperties = {
+      receiveMaximum: o.receiveMaximum,
+      maximumPacketSize: o.maxPacketSize,
+      topicAliasMaximum: o.topicAliasMaximum,
+      ...(o.maxQoS < 2 ? { maximumQoS: o.maxQoS } : {}),
+      retainAvailable: o.retainAvailable ? 1 : 0,
+      wildcardSubscriptionAvailable: o.wildcardSubscriptionsAvailable ? 1 : 0,
+      subscriptionIdentifiersAvailable: o.subscriptionIdentifiersAvailable ? 1 : 0,
+      sharedSubscriptionAvailable: o.sharedSubscriptionsAvailable ? 1 : 0,
+    };
+    const publish = (message: Message): number => this.publish(message);
+    this.wills = new Wills({
+      clock: this.clock,
+      logger: this.logger,
+      authorizer: this.authorizer,
+      store: this.store,
+      publish,
+    });
+    this.sessions = new Sessions({
+      options: o,
+      clock: this.clock,
+      logger: this.logger,
+      router: this.router,
+      store: this.store,
+      wills: this.wills,
+    });
+    this.sys = new SysPublisher({
+      clock: this.clock,
+      stats: this.stats,
+      sessions: this.sessions,
+      router: this.router,
+      retained: this.retained,
+      publish,
+    });
+  }
+
+  /** Loads what the previous run stored: retained messages, sessions, wills. */
+  async restore(persistence: Persistence): Promise<void> {
+    const state = await persistence.load();
+    const now = this.clock.now();
+    for (const message of state.retained) {
+      if (message.expiresAt === undefined || message.expiresAt > now) this.retained.set(message);
+    }
+    this.sessions.restore(state.sessions, now);
+    // Wills armed for connections that were open when the broker stopped: those connections are gone now.
+    this.wills.restore(state.wills, now);
+    this.logger.info(
+      `restored ${state.sessions.length} session(s), ${state.retained.length} retained message(s), ` +
+        `${state.wills.length} will(s) from ${persistence.name}`,
+    );
+  }
+
+  assignClientId(): string {
+    return `auto-${crypto.randomUUID()}`;
+  }
+
+  authenticate(connection: Connection, packet: ConnectPacket): AuthOutcome | Promise<AuthOutcome> {
+    const method = packet.properties?.authenticationMethod;
+    if (method !== undefined) return this.#conversations.begin(connection, packet, method);
+    // Built field by field: spreading optional fields made two objects per CONNECT (bench/load_bench.ts "idle").
+    const info = connection.info;
+    const request: { -readonly [K in keyof ConnectInfo]: ConnectInfo[K] } = {
+      clientId: connection.clientId,
+      remoteAddress: info.remoteAddress,
+      allowAnonymous: info.allowAnonymous,
+    };
+    if (packet.username !== undefined) request.username = packet.username;
+    if (packet.password !== undefined) request.password = packet.password;
+    if (info.certificateCommonName !== undefined) request.certificateCommonName = info.certificateCommonName;
+    return this.#authenticator.authenticate(request);
+  }
+
+  continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome> {
+    return this.#conversations.continue(connection, packet);
+  }
+
+  reauthenticate(connection: Connection, packet: AuthPacket): Promise<AuthOutcome> {
+    return this.#conversations.reauthenticate(connection, packet);
+  }
+
+  openSession(
+    connection: Connection,
+    packet: ConnectPacket,
+    expiry: number,
+  ): { session: Session; present: boolean } {
+    return this.sessions.open(connection, packet, expiry);
+  }
+
+  attach(connection: Connection, session: Session): void {
+    this.sessions.attach(connection, session);
+  }
+
+  detach(connection: Connection, session: Session, will: WillMessage | undefined): void {
+    this.sessions.detach(connection, session, will);
+  }
+
+  sessionChanged(session: Session): void {
+    this.sessions.changed(session);
+  }
+
+  messageFrom(topic: string, packet: PublishPacket, origin: string): Message {
+    const props = packet.properties;
+    let properties: Properties | undefined;
+    let expiresAt: number | undefined;
+    if (props !== undefined) {
+      const { topicAlias: _alias, messageExpiryInterval, subscriptionIdentifiers: _ids, ...rest } = props;
+      if (messageExpiryInterval !== undefined) expiresAt = this.clock.now() + messageExpiryInterval * 1000;
+      properties = Object.keys(rest).length === 0 ? undefined : rest;
+    }
+    // Per-PUBLISH hot path: one object, the optional fields added only when present (no spread temporaries).
+    const message: { -readonly [K in keyof Message]: Message[K] } = {
+      topic,
+      payload: packet.payload.slice(),
+      qos: packet.qos,
+      retain: packet.retain,
+      origin,
+    };
+    if (properties !== undefined) message.properties = properties;
+    if (expiresAt !== undefined) message.expiresAt = expiresAt;
+    return message;
+  }
+
+  messageFromWill(will: WillMessage, origin: string): Message {
+    return messageFromWill(will, origin, this.clock.now());
+  }
+
+  /** Routes a message to every matching session; returns how many sessions it was given to. */
+  publish(message: Message): number {
+    if (message.retain) this.#retain(message);
+    const sessions = this.sessions;
+    // Per-PUBLISH hot path: no closure or spread per message, at most one small options object.
+    const deliveries = this.router.match(
+      message.topic,
+      message.origin === undefined
+        ? sessions.matchAny
+        : { publisherId: message.origin, isAvailable: sessions.isAvailable },
+    );
+    if (deliveries.length === 0) return 0;
+    const cache = new EncodeCache(this.clock.now());
+    const authorizer = this.authorizer;
+    const checkReceive = authorizer !== ALLOW_ALL;
+    let receivers = 0;
+    for (const delivery of deliveries) {
+      const session = sessions.get(delivery.clientId);
+      if (session === undefined) continue;
+      if (checkReceive) {
+        if (!authorizer.canReceive(session.identity, message.topic)) continue;
+      }
+      const qos = (delivery.qos < message.qos ? delivery.qos : message.qos) as QoS;
+      // RETAIN is cleared on forwarding unless Retain As Published [MQTT-3.3.1-12 (5.0)] [MQTT-3.3.1-13 (5.0)].
+      const retain = delivery.retainAsPublished && message.retain;
+      const ids = delivery.subscriptionIds.length === 0 ? undefined : delivery.subscriptionIds;
+      session.deliver(
+        message,
+        qos,
+        retain,
+        ids,
+        cache,
+        delivery.shareGroup === undefined ? undefined : delivery.filter,
+      );
+      receivers++;
+    }
+    return receivers;
+  }
+
+  /** Drops retained messages whose Message Expiry Interval has passed (5.0 section 3.3.2.3.3). */
+  sweepExpired(): void {
+    const now = this.clock.now();
+    const expired: string[] = [];
+    for (const message of this.retained.all()) {
+      if (message.expiresAt !== undefined && message.expiresAt <= now) expired.push(message.topic);
+    }
+    for (const topic of expired) {
+      this.retained.delete(topic);
+      this.store?.add({ kind: "deleteRetained", topic });
+    }
+  }
+
+  #retain(message: Message): void {
+    const persist = this.store !== undefined && !message.topic.startsWith("$SYS/");
+    if (message.payload.length === 0) {
+      // An empty retained message deletes the topic's retained message [MQTT-3.3.1-6 (5.0)] [MQTT-3.3.1-10 (3.1.1)].
+      if (this.retained.delete(message.topic) && persist) {
+        this.store!.add({ kind: "deleteRetained", topic: message.topic });
+      }
+      return;
+    }
+    const existing = this.retained.get(message.topic);
+    if (existing === undefined && this.retained.size >= this.options.maxRetained) {
+      this.logger.warn(
+        `retained message for ${message.topic} dropped: ${this.options.maxRetained} retained messages stored`,
+      );
+      return;
+    }
+    const growth = message.payload.length - (existing?.payload.length ?? 0);
+    if (growth > 0 && this.retained.bytes + growth > this.options.maxRetainedBytes) {
+      this.logger.warn(`retained message for ${message.topic} dropped: retained byte limit reached`);
+      return;
+    }
+    const stored: Message = { ...message, retain: true };
+    this.retained.set(stored);
+    if (persist) this.store!.add({ kind: "putRetained", message: stored });
+  }
+
+  connectionClosed(connection: Connection): void {
+    this.#connectionClosed(connection);
+  }
+}

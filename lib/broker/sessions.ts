@@ -1,0 +1,257 @@
+/**
+ * The session registry: one session per client id, taken over by a newer connection, discarded on Clean Start,
+ * expired after its Session Expiry Interval, and restored from persistence at start.
+ *
+ * @module
+ */
+
+import type { Clock, TimerId } from "../clock.ts";
+import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
+import type { QoS } from "../packet/packet_type.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
+import type { MatchOptions, TopicRouter } from "../topic/router.ts";
+import type { Connection } from "./connection.ts";
+import { type Logger, logs } from "./logger.ts";
+import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
+import { EncodeCache, Session } from "./session.ts";
+import type { CommitQueue } from "./storage/commit_queue.ts";
+import type { LoadedSession } from "./storage/persistence.ts";
+import { messageFromWill, type Wills } from "./wills.ts";
+
+/** What {@linkcode Sessions} needs from the broker. */
+export interface SessionsOptions {
+  readonly options: ResolvedOptions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Subscriptions, keyed by client id; a session's go when it ends. */
+  readonly router: TopicRouter;
+  /** Persistent sessions are written here. */
+  readonly store: CommitQueue | undefined;
+  /** A session's will goes out when it ends. */
+  readonly wills: Wills;
+}
+
+/** Every session the broker knows, connected or not. */
+export class Sessions {
+  readonly #options: ResolvedOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #router: TopicRouter;
+  readonly #store: CommitQueue | undefined;
+  readonly #wills: Wills;
+  readonly #sessions = new Map<string, Session>();
+
+  /** Empty until CONNECTs arrive or {@linkcode Sessions.restore} runs. */
+  constructor(options: SessionsOptions) {
+    this.#options = options.options;
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#router = options.router;
+    this.#store = options.store;
+    this.#wills = options.wills;
+  }
+
+  /** Sessions known, connected or not. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** The client's session. */
+  get(clientId: string): Session | undefined {
+    return this.#sessions.get(clientId);
+  }
+
+  /** Every session. */
+  values(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
+  /** Whether a shared-subscription member can take a message now (online, window not full). */
+  readonly isAvailable = (clientId: string): boolean => this.#sessions.get(clientId)?.available ?? false;
+  /** Router options for a message with no publisher to exclude. */
+  readonly matchAny: MatchOptions = { isAvailable: this.isAvailable };
+
+  /**
+   * Resumes or creates the client's session for an accepted CONNECT: takes it over from an older connection,
+   * discards it on Clean Start. `present` is CONNACK's Session Present.
+   */
+  open(
+    connection: Connection,
+    packet: ConnectPacket,
+    expiry: number,
+  ): { session: Session; present: boolean } {
+    const clientId = connection.clientId;
+    let session = this.#sessions.get(clientId);
+    const previous = session?.link;
+    if (previous !== undefined && previous !== connection) {
+      // Session take-over [MQTT-3.1.4-3 (5.0)] [MQTT-3.1.4-2 (3.1.1)]: the old connection is told (v5 0x8E) and
+      // closed, its will handled.
+      (previous as Connection).disconnect(REASON_CODE.SessionTakenOver, "session taken over");
+      // Closing it ended the session if its expiry was 0 (section 3.1.2.11.2): do not revive the removed one.
+      session = this.#sessions.get(clientId);
+    }
+    let present = false;
+    if (session !== undefined && packet.cleanStart) {
+      this.#end(session, "clean start");
+      session = undefined;
+    } else if (session !== undefined) {
+      present = true;
+      this.#wills.cancel(clientId);
+      if (session.expiryTimer !== undefined) {
+        this.#clock.clearTimeout(session.expiryTimer as TimerId);
+        session.expiryTimer = undefined;
+      }
+    }
+    if (session === undefined) {
+      session = this.#create(clientId, connection.protocolVersion, expiry);
+      this.#sessions.set(clientId, session);
+    }
+    const wasPersistent = session.persistent;
+    session.expiryInterval = expiry;
+    session.protocolVersion = connection.protocolVersion;
+    session.disconnectedAt = undefined;
+    // Kept with the session: deliveries to it while offline are authorized as this user.
+    session.identity = connection.identity;
+    if (session.persistent) this.changed(session);
+    else if (wasPersistent) this.#store?.add({ kind: "deleteSession", clientId });
+    if (this.#store !== undefined && packet.will !== undefined) {
+      // Armed will: if the broker dies while this client is connected, it is sent at the next start.
+      this.#store.add({
+        kind: "putWill",
+        will: { clientId, message: messageFromWill(packet.will, clientId, this.#clock.now()), sendAt: 0 },
+      });
+    }
+    return { session, present };
+  }
+
+  /** Makes `connection` the session's link, which sends what the session holds for the client. */
+  attach(connection: Connection, session: Session): void {
+    session.link = connection;
+    session.resume(this.#clock.now());
+  }
+
+  /** The connection is gone: its will is scheduled, and the session ends or starts to expire. */
+  detach(connection: Connection, session: Session, will: WillMessage | undefined): void {
+    if (session.link !== connection) return;
+    const now = this.#clock.now();
+    session.link = undefined;
+    session.disconnectedAt = now;
+    if (will !== undefined) {
+      const delay = connection.protocolVersion === 5 ? (will.properties?.willDelayInterval ?? 0) : 0;
+      this.#wills.schedule(connection.identity, messageFromWill(will, session.clientId, now), delay, now);
+    } else if (this.#store !== undefined && connection.armedWill) {
+      this.#store.add({ kind: "deleteWill", clientId: session.clientId });
+    }
+    if (session.expiryInterval === 0) {
+      this.#end(session, "connection closed");
+    } else {
+      this.changed(session);
+      this.#scheduleExpiry(session, now);
+    }
+  }
+
+  /** Stores a persistent session again after its subscriptions or expiry changed. */
+  changed(session: Session): void {
+    if (this.#store === undefined || !session.persistent) return;
+    // Written as the session is when the batch is cut, once per batch however many SUBSCRIBEs it saw.
+    this.#store.addLatest(session, () => ({
+      kind: "putSession",
+      session: session.toStored(this.#router.subscriptionsOf(session.clientId)),
+    }));
+  }
+
+  /** Sessions stored by the previous run, with their subscriptions and queues; expired ones end at once. */
+  restore(stored: readonly LoadedSession[], now: number): void {
+    for (const entry of stored) {
+      const session = this.#create(entry.clientId, entry.protocolVersion, entry.expiryInterval);
+      session.disconnectedAt = entry.disconnectedAt ?? now;
+      if (entry.username !== undefined) {
+        session.identity = { clientId: entry.clientId, username: entry.username };
+      }
+      for (const subscription of entry.subscriptions) this.#router.subscribe(entry.clientId, subscription);
+      session.restore(entry.outgoing, entry.incoming);
+      this.#sessions.set(entry.clientId, session);
+      if (entry.disconnectedAt === undefined) this.changed(session);
+      this.#scheduleExpiry(session, now);
+    }
+  }
+
+  /** Stops every expiry timer (the broker is closing). */
+  close(): void {
+    for (const session of this.#sessions.values()) {
+      if (session.expiryTimer !== undefined) this.#clock.clearTimeout(session.expiryTimer as TimerId);
+    }
+  }
+
+  #create(clientId: string, protocolVersion: Session["protocolVersion"], expiry: number): Session {
+    const options = this.#options;
+    return new Session({
+      clientId,
+      protocolVersion,
+      expiryInterval: expiry,
+      maxQueued: options.maxQueued,
+      maxQueuedBytes: options.maxQueuedBytes,
+      queueQoS0: options.queueQoS0,
+      onDrop: this.#onDrop,
+      store: this.#store,
+    });
+  }
+
+  #scheduleExpiry(session: Session, now: number): void {
+    if (session.expiryInterval === EXPIRY_NEVER || session.link !== undefined) return;
+    const since = now - (session.disconnectedAt ?? now);
+    const remaining = session.expiryInterval * 1000 - since;
+    if (remaining <= 0) {
+      this.#end(session, "session expired");
+      return;
+    }
+    session.expiryTimer = this.#clock.setTimeout(() => {
+      session.expiryTimer = undefined;
+      if (session.link === undefined && this.#sessions.get(session.clientId) === session) {
+        this.#end(session, "session expired");
+      }
+    }, remaining);
+  }
+
+  /** Ends a session: its subscriptions go, shared-subscription messages go to another member, its will is sent. */
+  #end(session: Session, reason: string): void {
+    const clientId = session.clientId;
+    if (session.expiryTimer !== undefined) this.#clock.clearTimeout(session.expiryTimer as TimerId);
+    this.#sessions.delete(clientId);
+    const undelivered = session.drain();
+    this.#router.unsubscribeAll(clientId);
+    if (this.#store !== undefined && (session.persistent || session.disconnectedAt !== undefined)) {
+      this.#store.add({ kind: "deleteSession", clientId });
+    }
+    if (logs(this.#logger, "debug")) this.#logger.debug(`session ${clientId} ended: ${reason}`);
+    // A shared-subscription message a leaving member did not acknowledge goes to another member, but not a QoS 2
+    // message already sent to it [MQTT-4.8.2-5 (5.0)].
+    const cache = new EncodeCache(this.#clock.now());
+    for (const entry of undelivered) {
+      if (entry.shareFilter === undefined || (entry.qos === 2 && entry.state !== "queued")) continue;
+      for (const delivery of this.#router.match(entry.message.topic, this.matchAny)) {
+        if (delivery.filter !== entry.shareFilter) continue;
+        this.#sessions.get(delivery.clientId)?.deliver(
+          entry.message,
+          Math.min(entry.message.qos, delivery.qos) as QoS,
+          entry.retain,
+          delivery.subscriptionIds.length === 0 ? undefined : delivery.subscriptionIds, // the new member's
+          cache,
+          entry.shareFilter,
+        );
+      }
+    }
+    // The will goes out when the session ends, even before its delay (5.0 section 3.1.3.2.2).
+    if (this.#wills.has(clientId)) this.#wills.publish(clientId);
+  }
+
+  /** Logs the first drop of a session's queue, then every 1,000th, so a full queue is seen but not flooded. */
+  readonly #onDrop = (session: Session): void => {
+    if (session.dropped % 1000 === 1) {
+      this.#logger.warn(
+        `queue of ${session.clientId} is full (${this.#options.maxQueued} messages or ` +
+          `${this.#options.maxQueuedBytes} bytes): ${session.dropped} QoS 1/2 message(s) dropped so far`,
+      );
+    }
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * Wills: a will is scheduled when its connection is lost, waits out its Will Delay, and is published unless the
+ * client came back first; wills armed when the broker stopped are published after the next start.
+ *
+ * @module
+ */
+
+import type { Clock, TimerId } from "../clock.ts";
+import type { WillMessage } from "../packet/connect.ts";
+import type { Properties } from "../packet/properties.ts";
+import type { Authorizer, ClientIdentity } from "./auth/auth.ts";
+import type { Logger } from "./logger.ts";
+import type { CommitQueue } from "./storage/commit_queue.ts";
+import type { Message, PendingWill as StoredWill } from "./storage/persistence.ts";
+
+/** Makes the message a will is published as: owned payload, absolute expiry, no Will Delay. */
+export function messageFromWill(will: WillMessage, origin: string, now: number): Message {
+  let properties: Properties | undefined;
+  let expiresAt: number | undefined;
+  if (will.properties !== undefined) {
+    const { willDelayInterval: _delay, messageExpiryInterval, ...rest } = will.properties;
+    if (messageExpiryInterval !== undefined) expiresAt = now + messageExpiryInterval * 1000;
+    properties = Object.keys(rest).length === 0 ? undefined : rest;
+  }
+  return {
+    topic: will.topic,
+    payload: will.payload.slice(),
+    qos: will.qos,
+    retain: will.retain,
+    origin,
+    ...(properties === undefined ? {} : { properties }),
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+  };
+}
+
+interface PendingWill {
+  readonly message: Message;
+  readonly identity: ClientIdentity;
+  timer: TimerId | undefined;
+  /** When the message was made: its expiry is moved on by the time the will waited. */
+  readonly since?: number;
+}
+
+/** What {@linkcode Wills} needs from the broker. */
+export interface WillsOptions {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly authorizer: Authorizer;
+  /** Pending wills are stored here so a restart still sends them. */
+  readonly store: CommitQueue | undefined;
+  /** Routes a will that is due. */
+  readonly publish: (message: Message) => number;
+}
+
+/** The wills waiting for their delay (at most one per client). */
+export class Wills {
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #authorizer: Authorizer;
+  readonly #store: CommitQueue | undefined;
+  readonly #publish: (message: Message) => number;
+  readonly #pending = new Map<string, PendingWill>();
+
+  /** Holds no will until {@linkcode Wills.schedule} or {@linkcode Wills.restore}. */
+  constructor(options: WillsOptions) {
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#authorizer = options.authorizer;
+    this.#store = options.store;
+    this.#publish = options.publish;
+  }
+
+  /** Whether the client has a will waiting. */
+  has(clientId: string): boolean {
+    return this.#pending.has(clientId);
+  }
+
+  /** The connection is lost: publishes the will after `delaySeconds` (v5 Will Delay Interval), at once for 0. */
+  schedule(identity: ClientIdentity, message: Message, delaySeconds: number, now: number): void {
+    const clientId = identity.clientId;
+    this.cancel(clientId);
+    const pending: PendingWill = { message, identity, timer: undefined, since: now };
+    this.#pending.set(clientId, pending);
+    if (delaySeconds === 0) {
+      this.publish(clientId);
+      return;
+    }
+    this.#store?.add({ kind: "putWill", will: { clientId, message, sendAt: now + delaySeconds * 1000 } });
+    pending.timer = this.#clock.setTimeout(() => this.publish(clientId), delaySeconds * 1000);
+  }
+
+  /** The client came back within the delay: its will is not sent [MQTT-3.1.3-9 (5.0)]. */
+  cancel(clientId: string): void {
+    const pending = this.#pending.get(clientId);
+    if (pending === undefined) return;
+    if (pending.timer !== undefined) this.#clock.clearTimeout(pending.timer);
+    this.#pending.delete(clientId);
+    this.#store?.add({ kind: "deleteWill", clientId });
+  }
+
+  /** Publishes the client's waiting will now (its delay passed, or its session ended). */
+  publish(clientId: string): void {
+    const pending = this.#pending.get(clientId);
+    if (pending === undefined) return;
+    if (pending.timer !== undefined) this.#clock.clearTimeout(pending.timer);
+    this.#pending.delete(clientId);
+    this.#store?.add({ kind: "deleteWill", clientId });
+    if (!this.#authorizer.canPublish(pending.identity, pending.message.topic)) {
+      this.#logger.info(`will of ${clientId} to ${pending.message.topic} not published: not authorized`);
+      return;
+    }
+    this.#logger.debug(`publishing will of ${clientId} to ${pending.message.topic}`);
+    let message = pending.message;
+    if (message.expiresAt !== undefined && pending.since !== undefined) {
+      // The will's Message Expiry Interval starts when it is published (section 3.1.3.2.4), not at the disconnect.
+      message = { ...message, expiresAt: message.expiresAt + (this.#clock.now() - pending.since) };
+    }
+    this.#publish(message);
+  }
+
+  /** Wills stored by the previous run: armed for connections that are gone now, they go out when due. */
+  restore(wills: readonly StoredWill[], now: number): void {
+    for (const will of wills) {
+      const identity: ClientIdentity = { clientId: will.clientId };
+      const pending: PendingWill = { message: will.message, identity, timer: undefined };
+      this.#pending.set(will.clientId, pending);
+      pending.timer = this.#clock.setTimeout(
+        () => this.publish(will.clientId),
+        Math.max(0, will.sendAt - now),
+      );
+    }
+  }
+
+  /** Stops every will timer (the broker is closing; stored wills are sent at the next start). */
+  close(): void {
+    for (const pending of this.#pending.values()) {
+      if (pending.timer !== undefined) this.#clock.clearTimeout(pending.timer);
+    }
+  }
+}
