@@ -23,12 +23,52 @@ export interface Clock {
   clearTimeout(id: TimerId): void;
 }
 
-/** The real clock: `Date.now` and the global timers. */
+/**
+ * The longest delay one timer takes, 2^31-1 ms (about 24.8 days): Deno fires a longer one at once (with a
+ * `TimeoutOverflowWarning`), so {@linkcode REAL_CLOCK} waits out longer delays in steps of at most this.
+ */
+export const MAX_TIMER_DELAY = 2_147_483_647;
+
+/** Long timers by id (negative, unlike any global timer's); the id stays while each step re-arms the timer. */
+const longTimers = new Map<number, ReturnType<typeof setTimeout>>();
+let nextLongTimer = -1;
+
+/** Arms a timer for `ms` over 2^31-1 ms: steps until the due time on the monotonic clock has come. */
+function setLongTimeout(callback: () => void, ms: number): number {
+  const id = nextLongTimer--;
+  const due = performance.now() + ms;
+  const step = (): void => {
+    const left = due - performance.now();
+    if (left <= 0) {
+      longTimers.delete(id);
+      callback();
+      return;
+    }
+    longTimers.set(id, setTimeout(step, Math.min(left, MAX_TIMER_DELAY)));
+  };
+  longTimers.set(id, setTimeout(step, MAX_TIMER_DELAY));
+  return id;
+}
+
+/**
+ * The real clock: `Date.now`, `performance.now` and the global timers. A delay over 2^31-1 ms (a Session Expiry
+ * or Will Delay of more than 2,147,483 s) is waited out in steps; a negative one is 0.
+ */
 export const REAL_CLOCK: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+  setTimeout: (callback, ms) =>
+    ms > MAX_TIMER_DELAY ? setLongTimeout(callback, ms) : setTimeout(callback, ms > 0 ? ms : 0),
+  clearTimeout: (id) => {
+    if (typeof id === "number" && id < 0) {
+      const timer = longTimers.get(id);
+      if (timer === undefined) return;
+      longTimers.delete(id);
+      clearTimeout(timer);
+    } else {
+      clearTimeout(id as ReturnType<typeof setTimeout>);
+    }
+  },
 };
 
 /**

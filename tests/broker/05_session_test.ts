@@ -471,3 +471,24 @@ Deno.test("a persistent session making 3,000 subscriptions one SUBSCRIBE each wr
     await client.disconnect();
   });
 });
+
+Deno.test("v5: a Session Expiry Interval longer than a timer can wait (999,999,999 s) keeps the session (real clock)", async () => {
+  // Timers over 2^31-1 ms fired at once in Deno, so such a session ended 1 ms after the disconnect (issue #14).
+  await withBroker({}, async ({ connect, broker }) => {
+    const spec: ConnectSpec = {
+      version: 5,
+      clientId: "forever",
+      clean: false,
+      properties: [P.sessionExpiry(999_999_999)],
+    };
+    const first = await connect(spec);
+    await subscribe(first, 1, [["f", 1]]);
+    await first.disconnect();
+    await waitFor(() => broker.session("forever")?.link === undefined, "the broker to see the disconnect");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(broker.session("forever") !== undefined, "the session is still there");
+    const again = await connect(spec, true);
+    await again.send(disconnectPacket(0, [P.sessionExpiry(0)]));
+    await again.expectClosed();
+  });
+});

@@ -271,3 +271,27 @@ Deno.test("v5: DISCONNECT 0x04 with a Will Delay still waits for the delay (Manu
     await watcher.disconnect();
   });
 });
+
+Deno.test("v5: a Will Delay longer than a timer can wait (3,000,000 s) does not send the will at once (real clock)", async () => {
+  // Timers over 2^31-1 ms (about 24.8 days) fired at once in Deno (issue #14); 30 days is a common delay.
+  await withBroker({}, async ({ connect, broker }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect(delayed("month", 3_000_000, 4_000_000));
+    await client.close();
+    await waitFor(() => broker.session("month")?.link === undefined, "the broker to see the loss");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await watcher.barrier("no will within the first 50 ms");
+    // Coming back cancels the will; DISCONNECT with Session Expiry 0 then ends the session and its timers.
+    const again = await connect({
+      version: 5,
+      clientId: "month",
+      clean: false,
+      properties: [P.sessionExpiry(4_000_000)],
+    }, true);
+    await again.send(disconnectPacket(0, [P.sessionExpiry(0)]));
+    await again.expectClosed();
+    await watcher.barrier("no will after the client came back");
+    await watcher.disconnect();
+  });
+});
