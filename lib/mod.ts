@@ -56,6 +56,7 @@ export { memoryPair } from "./transport/memory.ts";
 export { Broker, BROKER_VERSION, type ListenAddress, type ListenOptions } from "./broker/broker.ts";
 export { type BrokerOptions, EXPIRY_NEVER, type ResolvedOptions } from "./broker/options.ts";
 export type { BrokerStats } from "./broker/core.ts";
+export type { BrokerCounters } from "./broker/counters.ts";
 export type { ConnectionInfo } from "./broker/connection.ts";
 export {
   ALLOW_ALL,

@@ -14,7 +14,7 @@ import { hostOf } from "./limits.ts";
 import type { DeadlineQueue } from "./deadlines.ts";
 import { Connection, type ConnectionInfo } from "./connection.ts";
 import { BrokerContext } from "./context.ts";
-import type { BrokerStats } from "./core.ts";
+import type { BrokerCounters } from "./counters.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
 import type { Message } from "./storage/persistence.ts";
@@ -83,8 +83,17 @@ export class Broker {
     return this.#core.options;
   }
 
-  /** The counters behind `$SYS`. */
-  get stats(): Readonly<BrokerStats> {
+  /** Broker-wide totals since start (traffic, connections, dropped messages); each only grows. */
+  get counters(): Readonly<BrokerCounters> {
+    return this.#core.stats;
+  }
+
+  /**
+   * The same object as {@linkcode Broker.counters}.
+   *
+   * @deprecated Use {@linkcode Broker.counters}.
+   */
+  get stats(): Readonly<BrokerCounters> {
     return this.#core.stats;
   }
 

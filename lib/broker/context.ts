@@ -17,7 +17,8 @@ import { TopicRouter } from "../topic/router.ts";
 import { ALLOW_ALL, type Authenticator, type Authorizer, type ConnectInfo } from "./auth/auth.ts";
 import { AuthConversations } from "./auth/conversations.ts";
 import type { Connection } from "./connection.ts";
-import type { AuthOutcome, BrokerCore, BrokerStats } from "./core.ts";
+import type { AuthOutcome, BrokerCore } from "./core.ts";
+import { type BrokerCounters, createCounters } from "./counters.ts";
 import { DeadlineQueue } from "./deadlines.ts";
 import { AddressLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
@@ -33,15 +34,8 @@ import { messageFromWill, Wills } from "./wills.ts";
 /** What every connection shares; implements {@linkcode BrokerCore} for them. */
 export class BrokerContext implements BrokerCore {
   readonly options: ResolvedOptions;
-  readonly stats: BrokerStats = {
-    bytesReceived: 0,
-    bytesSent: 0,
-    packetsReceived: 0,
-    packetsSent: 0,
-    messagesReceived: 0,
-    messagesSent: 0,
-    connections: 0,
-  };
+  /** Broker-wide counters that only grow; `$SYS` is derived from them. */
+  readonly stats: BrokerCounters = createCounters();
   readonly clock: Clock;
   readonly logger: Logger;
   readonly authorizer: Authorizer;
@@ -107,10 +101,11 @@ export class BrokerContext implements BrokerCore {
       router: this.router,
       store: this.store,
       wills: this.wills,
+      counters: this.stats,
     });
     this.sys = new SysPublisher({
       clock: this.clock,
-      stats: this.stats,
+      counters: this.stats,
       sessions: this.sessions,
       router: this.router,
       retained: this.retained,

@@ -13,6 +13,7 @@ import type { CommitQueue } from "./storage/commit_queue.ts";
 import type { Message, OutgoingMessage, OutgoingState, StoredSession } from "./storage/persistence.ts";
 import type { Subscription } from "../topic/router.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
+import type { BrokerCounters } from "./counters.ts";
 
 /** An outgoing QoS 1/2 message in memory. */
 export interface Outgoing {
@@ -191,6 +192,8 @@ export interface SessionOptions {
   readonly maxQueuedBytes: number;
   /** Called when a QoS 1/2 message is dropped because the queue is full (for a log line). */
   readonly onDrop?: (session: Session) => void;
+  /** The broker-wide count every drop of this session is added to (`counters.ts`). */
+  readonly counters?: Pick<BrokerCounters, "messagesDropped">;
   /** Whether QoS 0 messages are queued while the client is offline. */
   readonly queueQoS0: boolean;
   /** Where durable changes go; undefined when nothing is persisted. */
@@ -229,6 +232,7 @@ export class Session {
   readonly #maxQueued: number;
   readonly #maxQueuedBytes: number;
   readonly #onDrop: ((session: Session) => void) | undefined;
+  readonly #counters: Pick<BrokerCounters, "messagesDropped"> | undefined;
   /** Payload bytes in the queue. */
   #queuedBytes = 0;
   readonly #queueQoS0: boolean;
@@ -247,6 +251,7 @@ export class Session {
     this.#maxQueued = options.maxQueued;
     this.#maxQueuedBytes = options.maxQueuedBytes;
     this.#onDrop = options.onDrop;
+    this.#counters = options.counters;
     this.#queueQoS0 = options.queueQoS0;
     this.#store = options.store;
   }
@@ -316,13 +321,13 @@ export class Session {
       if (link === undefined) {
         if (this.#queueQoS0 && this.persistent) {
           const qos0 = this.#qos0 ??= [];
-          if (qos0.length >= this.#maxQueued) this.dropped++;
+          if (qos0.length >= this.#maxQueued) this.#drop();
           else qos0.push({ message, retain, subscriptionIds });
         }
         return;
       }
       if (link.congested) {
-        this.dropped++;
+        this.#drop();
         return;
       }
       this.#sendQoS0(link, message, retain, subscriptionIds, cache);
@@ -334,7 +339,7 @@ export class Session {
       (this.queued >= this.#maxQueued || this.#queuedBytes + message.payload.length > this.#maxQueuedBytes)
     ) {
       // A full queue drops the new message (as Mosquitto's max_queued_messages); the owner is told, rarely.
-      this.dropped++;
+      this.#drop();
       this.#onDrop?.(this);
       return;
     }
@@ -357,6 +362,12 @@ export class Session {
     if (this.persistent && (entry.state === "queued" || this.inflight.has(entry.packetId))) {
       this.#persist(entry);
     }
+  }
+
+  /** Counts a message not delivered, here and broker-wide. */
+  #drop(): void {
+    this.dropped++;
+    if (this.#counters !== undefined) this.#counters.messagesDropped++;
   }
 
   #sendQoS0(

@@ -11,6 +11,7 @@ import type { QoS } from "../packet/packet_type.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import type { MatchOptions, TopicRouter } from "../topic/router.ts";
 import type { Connection } from "./connection.ts";
+import type { BrokerCounters } from "./counters.ts";
 import { type Logger, logs } from "./logger.ts";
 import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
 import { EncodeCache, Session } from "./session.ts";
@@ -29,6 +30,8 @@ export interface SessionsOptions {
   readonly store: CommitQueue | undefined;
   /** A session's will goes out when it ends. */
   readonly wills: Wills;
+  /** Where sessions count their drops. */
+  readonly counters: BrokerCounters;
 }
 
 /** Every session the broker knows, connected or not. */
@@ -39,6 +42,7 @@ export class Sessions {
   readonly #router: TopicRouter;
   readonly #store: CommitQueue | undefined;
   readonly #wills: Wills;
+  readonly #counters: BrokerCounters;
   readonly #sessions = new Map<string, Session>();
 
   /** Empty until CONNECTs arrive or {@linkcode Sessions.restore} runs. */
@@ -49,6 +53,7 @@ export class Sessions {
     this.#router = options.router;
     this.#store = options.store;
     this.#wills = options.wills;
+    this.#counters = options.counters;
   }
 
   /** Sessions known, connected or not. */
@@ -193,6 +198,7 @@ export class Sessions {
       maxQueuedBytes: options.maxQueuedBytes,
       queueQoS0: options.queueQoS0,
       onDrop: this.#onDrop,
+      counters: this.#counters,
       store: this.#store,
     });
   }

@@ -8,7 +8,7 @@
 import type { Clock, TimerId } from "../clock.ts";
 import { utf8Encode } from "../codec/utf8.ts";
 import type { TopicRouter } from "../topic/router.ts";
-import type { BrokerStats } from "./core.ts";
+import type { BrokerCounters } from "./counters.ts";
 import type { RetainedStore } from "./retained.ts";
 import type { Sessions } from "./sessions.ts";
 import type { Message } from "./storage/persistence.ts";
@@ -19,7 +19,8 @@ export const BROKER_VERSION = "deno-mqtt 0.1.0";
 /** What {@linkcode SysPublisher} reads and where it publishes. */
 export interface SysOptions {
   readonly clock: Clock;
-  readonly stats: BrokerStats;
+  /** Totals that only grow: `$SYS` counts come from here, never from live sessions. */
+  readonly counters: BrokerCounters;
   readonly sessions: Sessions;
   readonly router: TopicRouter;
   readonly retained: RetainedStore;
@@ -30,7 +31,7 @@ export interface SysOptions {
 /** Publishes `$SYS/broker/...` now and then on a timer. */
 export class SysPublisher {
   readonly #clock: Clock;
-  readonly #stats: BrokerStats;
+  readonly #stats: BrokerCounters;
   readonly #sessions: Sessions;
   readonly #router: TopicRouter;
   readonly #retained: RetainedStore;
@@ -43,7 +44,7 @@ export class SysPublisher {
   /** The uptime counts from here. */
   constructor(options: SysOptions) {
     this.#clock = options.clock;
-    this.#stats = options.stats;
+    this.#stats = options.counters;
     this.#sessions = options.sessions;
     this.#router = options.router;
     this.#retained = options.retained;
@@ -74,8 +75,6 @@ export class SysPublisher {
     let connected = 0;
     for (const session of this.#sessions.values()) if (session.link !== undefined) connected++;
     const total = this.#sessions.size;
-    let dropped = 0;
-    for (const session of this.#sessions.values()) dropped += session.dropped;
     const previous = this.#previous;
     const interval = (now - previous.at) / 1000;
     const values: [string, string | number][] = [
@@ -90,7 +89,7 @@ export class SysPublisher {
       ["messages/sent", stats.packetsSent],
       ["publish/messages/received", stats.messagesReceived],
       ["publish/messages/sent", stats.messagesSent],
-      ["publish/messages/dropped", dropped],
+      ["publish/messages/dropped", stats.messagesDropped],
       ["bytes/received", stats.bytesReceived],
       ["bytes/sent", stats.bytesSent],
       ["subscriptions/count", this.#router.size],

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { BROKER_VERSION } from "../../lib/broker/broker.ts";
 import { ManualClock } from "../../lib/clock.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
-import { publishPacket, subscribe, v, VERSIONS, type WireClient, withBroker } from "./_wire.ts";
+import { P, puback, publishPacket, subscribe, v, VERSIONS, type WireClient, withBroker } from "./_wire.ts";
 
 const decoder = new TextDecoder();
 
@@ -165,3 +165,34 @@ for (const version of VERSIONS) {
     });
   });
 }
+
+Deno.test("$SYS publish/messages/dropped only grows: it keeps the drops of a session that has ended", async () => {
+  // It summed the live sessions' drops, so it went down when such a session ended (issue #14 bug 13).
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, sysInterval: 10, maxQueued: 1 }, async ({ connect }) => {
+    const monitor = await connect({ version: 5, clientId: "monitor" });
+    await subscribe(monitor, 1, [["$SYS/broker/publish/messages/dropped", 0]]);
+    const dropped = async (): Promise<string> => {
+      const values = await sysValues(monitor);
+      return values.get("publish/messages/dropped")!.value;
+    };
+    assert.equal(await dropped(), "0", "the retained value from start");
+    const away = { version: 5 as const, clientId: "away", clean: false, properties: [P.sessionExpiry(3600)] };
+    const first = await connect(away);
+    await subscribe(first, 1, [["d", 1]]);
+    await first.disconnect();
+    const publisher = await connect({ version: 4, clientId: "publisher" });
+    for (let id = 1; id <= 3; id++) {
+      await publisher.send(publishPacket(4, { topic: "d", payload: `${id}`, qos: 1, id }));
+      await publisher.expect(puback(4, id));
+    }
+    clock.advance(10_000);
+    assert.equal(await dropped(), "2", "1 queued, 2 dropped");
+    const back = await connect({ ...away, clean: true }); // Clean Start ends the old session
+    await back.disconnect();
+    clock.advance(10_000);
+    assert.equal(await dropped(), "2", "still counted after the session ended");
+    await publisher.disconnect();
+    await monitor.disconnect();
+  });
+});
