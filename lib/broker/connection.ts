@@ -198,7 +198,7 @@ export class Connection implements SessionLink, OutputOwner {
     let buffer = new Uint8Array(READ_MIN);
     let busy = 0;
     try {
-      this.#lastActivity = core.clock.now();
+      this.#lastActivity = core.clock.monotonic();
       this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
       while (this.#state !== "closed") {
         const n = await this.#stream.read(buffer);
@@ -207,7 +207,7 @@ export class Connection implements SessionLink, OutputOwner {
         const full = n === buffer.length;
         const readAt = full ? performance.now() : 0;
         core.stats.bytesReceived += n;
-        this.#lastActivity = core.clock.now();
+        this.#lastActivity = core.clock.monotonic();
         this.#framer.push(buffer.subarray(0, n));
         for (let pending = this.#frames(); pending !== undefined; pending = this.#frames()) {
           await pending;

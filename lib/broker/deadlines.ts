@@ -1,7 +1,8 @@
 /**
  * One timer for many deadlines: connections' connect timeouts and keep alives sit in a binary heap, and a single
  * clock timer fires at the earliest. A timer per connection cost about 2.6 KiB of memory each (measured with
- * 10,000 Deno timers), more than the rest of an idle connection's state.
+ * 10,000 Deno timers), more than the rest of an idle connection's state. Deadlines are on the clock's monotonic
+ * reading, so stepping the wall clock (NTP, an operator) neither delays nor hastens them (issue #15 item 13).
  *
  * @module
  */
@@ -10,7 +11,7 @@ import type { Clock, TimerId } from "../clock.ts";
 
 /** A scheduled deadline; {@linkcode DeadlineQueue.cancel} lets go of its item at once. */
 export interface Deadline<T> {
-  /** When it is due, ms since the epoch on the queue's clock. */
+  /** When it is due, ms on the queue's clock's `monotonic()` reading. */
   at: number;
   /** What is due; undefined once cancelled or done. */
   item: T | undefined;
@@ -19,7 +20,7 @@ export interface Deadline<T> {
 type Entry<T> = Deadline<T>;
 
 /**
- * Calls `onDue(item, now)` when an item's deadline passes; `onDue` returns the item's next deadline (it is
+ * Calls `onDue(item, now)` (`now` from `monotonic()`) when an item's deadline passes; `onDue` returns the item's next deadline (it is
  * rescheduled) or undefined (it is dropped). Items may be scheduled more than once; `onDue` sees the item's real
  * state, so a stale entry only costs one call.
  */
@@ -44,7 +45,7 @@ export class DeadlineQueue<T> {
     return this.#heap.length;
   }
 
-  /** Calls `onDue` for `item` at time `at` (ms since the epoch, on the queue's clock). */
+  /** Calls `onDue` for `item` at time `at` (ms on the clock's `monotonic()` reading). */
   schedule(item: T, at: number): Deadline<T> {
     const entry: Entry<T> = { at, item };
     if (this.#closed) return entry;
@@ -81,13 +82,13 @@ export class DeadlineQueue<T> {
   #arm(at: number): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, at - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, at - this.#clock.monotonic()));
   }
 
   #fire(): void {
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    const now = this.#clock.now();
+    const now = this.#clock.monotonic();
     const heap = this.#heap;
     const again: Entry<T>[] = [];
     while (heap.length > 0 && heap[0]!.at <= now && !this.#closed) {

@@ -205,8 +205,10 @@ export class Sessions {
 
   #scheduleExpiry(session: Session, now: number): void {
     if (session.expiryInterval === EXPIRY_NEVER || session.link !== undefined) return;
-    const since = now - (session.disconnectedAt ?? now);
-    const remaining = session.expiryInterval * 1000 - since;
+    // Time away so far: 0 for a live disconnect; for a restored session, by the wall clock (stored across the
+    // restart), never negative when the clock went back meanwhile. The timer itself is on the monotonic clock.
+    const away = Math.max(0, now - (session.disconnectedAt ?? now));
+    const remaining = session.expiryInterval * 1000 - away;
     if (remaining <= 0) {
       this.#end(session, "session expired");
       return;

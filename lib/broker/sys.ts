@@ -38,7 +38,8 @@ export class SysPublisher {
   readonly #publish: (message: Message) => number;
   readonly #startedAt: number;
   #timer: TimerId | undefined;
-  #previous = { at: 0, received: 0, sent: 0, bytesReceived: 0, bytesSent: 0, connections: 0 };
+  /** The totals at the last publish, for the load averages; `at` -1 before the first. */
+  #previous = { at: -1, received: 0, sent: 0, bytesReceived: 0, bytesSent: 0, connections: 0 };
   #loads = new Map<string, number>();
 
   /** The uptime counts from here. */
@@ -49,7 +50,7 @@ export class SysPublisher {
     this.#router = options.router;
     this.#retained = options.retained;
     this.#publish = options.publish;
-    this.#startedAt = this.#clock.now();
+    this.#startedAt = this.#clock.monotonic();
   }
 
   /** Publishes now, then every `intervalSeconds`. */
@@ -70,7 +71,8 @@ export class SysPublisher {
 
   /** Publishes every `$SYS` topic once. */
   publish(): void {
-    const now = this.#clock.now();
+    // Uptime and rates are intervals: on the monotonic clock, so a step of the wall clock does not skew them.
+    const now = this.#clock.monotonic();
     const stats = this.#stats;
     let connected = 0;
     for (const session of this.#sessions.values()) if (session.link !== undefined) connected++;
@@ -95,7 +97,7 @@ export class SysPublisher {
       ["subscriptions/count", this.#router.size],
       ["retained messages/count", this.#retained.size],
     ];
-    if (previous.at > 0 && interval > 0) {
+    if (previous.at >= 0 && interval > 0) {
       // Per-minute rates as exponentially damped averages, as Mosquitto's $SYS/broker/load/... do.
       for (
         const [name, delta] of [

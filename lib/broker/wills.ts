@@ -37,7 +37,7 @@ interface PendingWill {
   readonly message: Message;
   readonly identity: ClientIdentity;
   timer: TimerId | undefined;
-  /** When the message was made: its expiry is moved on by the time the will waited. */
+  /** When the will started to wait (`monotonic()`): its message expiry is moved on by the time it waited. */
   readonly since?: number;
 }
 
@@ -75,11 +75,14 @@ export class Wills {
     return this.#pending.has(clientId);
   }
 
-  /** The connection is lost: publishes the will after `delaySeconds` (v5 Will Delay Interval), at once for 0. */
+  /**
+   * The connection is lost: publishes the will after `delaySeconds` (v5 Will Delay Interval), at once for 0. `now`
+   * is the wall clock's time, stored so a restart still knows when to send it.
+   */
   schedule(identity: ClientIdentity, message: Message, delaySeconds: number, now: number): void {
     const clientId = identity.clientId;
     this.cancel(clientId);
-    const pending: PendingWill = { message, identity, timer: undefined, since: now };
+    const pending: PendingWill = { message, identity, timer: undefined, since: this.#clock.monotonic() };
     this.#pending.set(clientId, pending);
     if (delaySeconds === 0) {
       this.publish(clientId);
@@ -113,7 +116,8 @@ export class Wills {
     let message = pending.message;
     if (message.expiresAt !== undefined && pending.since !== undefined) {
       // The will's Message Expiry Interval starts when it is published (section 3.1.3.2.4), not at the disconnect.
-      message = { ...message, expiresAt: message.expiresAt + (this.#clock.now() - pending.since) };
+      const waited = Math.max(0, this.#clock.monotonic() - pending.since);
+      message = { ...message, expiresAt: message.expiresAt + waited };
     }
     this.#publish(message);
   }

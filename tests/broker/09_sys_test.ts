@@ -196,3 +196,19 @@ Deno.test("$SYS publish/messages/dropped only grows: it keeps the drops of a ses
     await monitor.disconnect();
   });
 });
+
+Deno.test("$SYS uptime and load averages are not skewed when the wall clock steps back 120 s", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, sysInterval: 10 }, async ({ connect }) => {
+    const monitor = await connect({ version: 5, clientId: "monitor" });
+    await subscribe(monitor, 1, [["$SYS/broker/#", 0]]);
+    await sysValues(monitor);
+    clock.stepWallClock(-120_000);
+    clock.advance(10_000);
+    const values = await sysValues(monitor);
+    assert.equal(values.get("uptime")?.value, "10 seconds");
+    const load = Number(values.get("load/connections/1min")?.value);
+    assert.ok(load >= 0, `load/connections/1min is ${load}`);
+    await monitor.disconnect();
+  });
+});
