@@ -79,7 +79,7 @@ export interface BrokerCore {
   readonly deadlines: DeadlineQueue<Connection>;
   /** Limits CONNECTs per second from one IP address. */
   readonly connectLimiter: AddressLimiter;
-  /** A fresh client identifier for a CONNECT with an empty one [MQTT-3.1.3-6]. */
+  /** A fresh client identifier for a CONNECT with an empty one [MQTT-3.1.3-6 (5.0)] [MQTT-3.1.3-6 (3.1.1)]. */
   assignClientId(): string;
   /**
    * Decides on a CONNECT: with an Authentication Method it starts that enhanced authentication (which may

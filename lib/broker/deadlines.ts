@@ -20,9 +20,9 @@ export interface Deadline<T> {
 type Entry<T> = Deadline<T>;
 
 /**
- * Calls `onDue(item, now)` (`now` from `monotonic()`) when an item's deadline passes; `onDue` returns the item's next deadline (it is
- * rescheduled) or undefined (it is dropped). Items may be scheduled more than once; `onDue` sees the item's real
- * state, so a stale entry only costs one call.
+ * Calls `onDue(item, now)` (`now` from `monotonic()`) when an item's deadline passes; `onDue` returns the item's
+ * next deadline (it is rescheduled) or undefined (it is dropped). Items may be scheduled more than once; `onDue`
+ * sees the item's real state, so a stale entry only costs one call.
  */
 export class DeadlineQueue<T> {
   readonly #clock: Clock;
