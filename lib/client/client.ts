@@ -751,7 +751,7 @@ export class MqttClient implements AsyncDisposable {
       );
     }
     const deferred = Promise.withResolvers<number>();
-    this.#pings.push({ start: this.#clock.now(), deferred });
+    this.#pings.push({ start: this.#clock.monotonic(), deferred });
     state.conn.send(PINGREQ);
     return deferred.promise;
   }
@@ -1204,7 +1204,7 @@ export class MqttClient implements AsyncDisposable {
         return;
       case PACKET_TYPE.PINGRESP: {
         const ping = this.#pings.shift();
-        ping?.deferred.resolve(this.#clock.now() - ping.start);
+        ping?.deferred.resolve(this.#clock.monotonic() - ping.start);
         return;
       }
       case PACKET_TYPE.DISCONNECT: {

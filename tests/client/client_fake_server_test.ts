@@ -501,3 +501,21 @@ Deno.test("close() gives up on a server that stopped reading after 5 s on the in
     assert.equal(clock.pending, 0);
   });
 });
+
+Deno.test("ping() measures the round trip on monotonic time: a wall-clock step does not change it", async () => {
+  await withServer(async (server) => {
+    const clock = new ManualClock(0);
+    const c = fakeClient(server, { clock, keepAlive: 0 });
+    const connected = c.connect();
+    const conn = await server.accept();
+    await conn.accept();
+    await connected;
+    const rtt = c.ping();
+    await conn.expect(12);
+    clock.stepWallClock(-60_000);
+    clock.advance(25);
+    await conn.send({ type: 13 });
+    assert.equal(await rtt, 25);
+    await c.close();
+  });
+});
