@@ -26,8 +26,9 @@ export interface KeepAliveOptions {
  * first keeps the server from dropping us [MQTT-3.1.2-23], the second finds a half-open connection even while we
  * only publish. Any packet received answers a PINGREQ (PINGRESP may sit behind a burst of PUBLISH packets).
  *
- * Activity is recorded as monotonic timestamps (a step of the wall clock must not fire or delay a ping) and the single timer is re-armed lazily when it fires, so a busy connection
- * costs two clock reads per packet and no timer churn.
+ * Activity is recorded as monotonic timestamps (a step of the wall clock must not fire or delay a ping) and the
+ * single timer is re-armed lazily when it fires, so a busy connection costs two clock reads per packet and no
+ * timer churn.
  *
  * @example
  * ```ts
