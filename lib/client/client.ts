@@ -26,7 +26,7 @@ import type { SubscriptionRequest } from "../packet/subscribe.ts";
 import { validateTopicFilter, validateTopicName } from "../topic/topic.ts";
 import { backoffDelay, type BackoffOptions } from "./backoff.ts";
 import { Connection, type ConnectionEnd } from "./connection.ts";
-import { type Connector, tcpConnector, tlsConnector, type TlsOptions } from "./connector.ts";
+import { type Connector, hostPort, tcpConnector, tlsConnector, type TlsOptions } from "./connector.ts";
 import type { ClientAuthExchange, EnhancedAuth } from "./enhanced_auth.ts";
 import { Inbox, type MessagesOptions, type MqttMessage } from "./inbox.ts";
 import { KeepAlive } from "./keepalive.ts";
@@ -471,6 +471,8 @@ export class MqttClient implements AsyncDisposable {
   #version: ProtocolVersion;
   #clientId: string;
   #connector: Connector;
+  /** The server's address for error messages, when the client opens the stream itself. */
+  #peer: string | undefined;
   #clock: Clock;
   #reconnect: ReconnectOptions | undefined;
   #state: State = { kind: "new" };
@@ -506,9 +508,12 @@ export class MqttClient implements AsyncDisposable {
     } else {
       const hostname = options.hostname ?? "localhost";
       const tls = options.tls;
-      this.#connector = tls === undefined || tls === false
-        ? tcpConnector(hostname, options.port ?? 1883)
-        : tlsConnector(hostname, options.port ?? 8883, tls === true ? {} : tls);
+      const plain = tls === undefined || tls === false;
+      const port = options.port ?? (plain ? 1883 : 8883);
+      this.#connector = plain
+        ? tcpConnector(hostname, port)
+        : tlsConnector(hostname, port, tls === true ? {} : tls);
+      this.#peer = hostPort(hostname, port);
     }
     if (this.#version < 5 && options.password !== undefined && options.username === undefined) {
       throw new TypeError("MQTT 3.1/3.1.1 cannot send a password without a user name [MQTT-3.1.2-22]");
@@ -851,6 +856,7 @@ export class MqttClient implements AsyncDisposable {
       }
       const conn: Connection = new Connection(stream, {
         version: this.#version,
+        ...(this.#peer === undefined ? {} : { peer: this.#peer }),
         ...(this.#version === 5 && this.#options.properties?.maximumPacketSize !== undefined
           ? { maxPacketSize: this.#options.properties.maximumPacketSize }
           : {}),

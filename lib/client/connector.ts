@@ -34,7 +34,27 @@ export interface TlsOptions {
  * ```
  */
 export function tcpConnector(hostname: string, port: number): Connector {
-  return (signal) => Deno.connect({ hostname, port, signal });
+  return async (signal) => {
+    try {
+      return await Deno.connect({ hostname, port, signal });
+    } catch (error) {
+      throw refusal(error, hostname, port);
+    }
+  };
+}
+
+/** `host:port` as people write it (`[::1]:1883` for IPv6). */
+export function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+/** Names the address that refused: the OS message alone ("os error 111") does not say which. */
+function refusal(error: unknown, hostname: string, port: number): unknown {
+  if (!(error instanceof Deno.errors.ConnectionRefused)) return error;
+  return new Deno.errors.ConnectionRefused(
+    `Connection refused by ${hostPort(hostname, port)}: nothing listens there`,
+    { cause: error },
+  );
 }
 
 /** A connector for TLS (`Deno.connectTls`). */
@@ -51,7 +71,7 @@ export function tlsConnector(hostname: string, port: number, options: TlsOptions
       return await Promise.race([pending, aborted]);
     } catch (error) {
       pending.then((conn) => conn.close(), () => {});
-      throw error;
+      throw refusal(error, hostname, port);
     } finally {
       signal.removeEventListener("abort", onAbort!);
     }
