@@ -16,11 +16,10 @@ import type { ConnackPacket } from "../packet/connack.ts";
 import type { Packet } from "../packet/packet.ts";
 import { PACKET_TYPE, packetName, type ProtocolVersion } from "../packet/packet_type.ts";
 import { PINGREQ } from "../packet/pingreq.ts";
-import { REASON_CODE, reasonName } from "../packet/reason_code.ts";
-import { Connection, type ConnectionEnd } from "./connection.ts";
-import { type Connector, hostPort, tcpConnector, tlsConnector } from "./connector.ts";
-import type { ClientAuthExchange } from "./enhanced_auth.ts";
-import { answerChallenge, connackError, connectPacket, verifyServer } from "./handshake.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
+import type { Connection, ConnectionEnd } from "./connection.ts";
+import { type Connector, serverConnector } from "./connector.ts";
+import { connectPacket, connectResult, Handshake } from "./handshake.ts";
 import { IncomingFlows } from "./incoming.ts";
 import { Inbox, type MessagesOptions, type MqttMessage } from "./inbox.ts";
 import { KeepAlive } from "./keepalive.ts";
@@ -43,7 +42,7 @@ import {
 } from "./options.ts";
 import { OutgoingFlows } from "./outgoing.ts";
 import { PacketIds } from "./packet_id.ts";
-import { isFinal, isFinalDisconnect, markFinal, reconnectLoop, resumeSession } from "./reconnect.ts";
+import { disconnectError, isFinal, reconnectLoop, resumeSession } from "./reconnect.ts";
 import { Requests } from "./requests.ts";
 
 export type {
@@ -72,14 +71,7 @@ export type {
 /** Where the client is; every handler starts from it. */
 type State =
   | { kind: "new" }
-  | {
-    kind: "connecting";
-    attempt: number;
-    conn: Connection | undefined;
-    controller: AbortController;
-    handshake: PromiseWithResolvers<ConnectResult>;
-    auth: ClientAuthExchange | undefined;
-  }
+  | { kind: "connecting"; attempt: number; handshake: Handshake }
   | {
     kind: "connected";
     conn: Connection;
@@ -115,9 +107,8 @@ export class MqttClient implements AsyncDisposable {
   #options: MqttClientOptions;
   #version: ProtocolVersion;
   #clientId: string;
-  #connector: Connector;
-  /** The server's address for error messages, when the client opens the stream itself. */
-  #peer: string | undefined;
+  /** Opens the stream; `peer` names the server in errors when the client opens it itself. */
+  #server: { connector: Connector; peer?: string };
   #clock: Clock;
   #reconnect: ReconnectOptions | undefined;
   #state: State = { kind: "new" };
@@ -139,18 +130,7 @@ export class MqttClient implements AsyncDisposable {
     this.#options = options;
     this.#version = options.protocolVersion ?? CLIENT_DEFAULTS.protocolVersion;
     this.#clientId = options.clientId ?? `deno-${randomHex(6)}`;
-    if (options.connect !== undefined) {
-      this.#connector = options.connect;
-    } else {
-      const hostname = options.hostname ?? CLIENT_DEFAULTS.hostname;
-      const tls = options.tls;
-      const plain = tls === undefined || tls === false;
-      const port = options.port ?? (plain ? CLIENT_DEFAULTS.port : CLIENT_DEFAULTS.tlsPort);
-      this.#connector = plain
-        ? tcpConnector(hostname, port)
-        : tlsConnector(hostname, port, tls === true ? {} : tls);
-      this.#peer = hostPort(hostname, port);
-    }
+    this.#server = serverConnector(options);
     if (this.#version < 5 && options.password !== undefined && options.username === undefined) {
       throw new TypeError(
         "MQTT 3.1/3.1.1 cannot send a password without a user name [MQTT-3.1.2-22 (3.1.1)]",
@@ -341,11 +321,10 @@ export class MqttClient implements AsyncDisposable {
           reasonCode: options.reasonCode ?? REASON_CODE.NormalDisconnection,
           ...(options.properties === undefined ? {} : { properties: options.properties }),
         });
-        await this.#closeWithin(previous.conn, CLOSE_FLUSH_MS);
+        await previous.conn.closeWithin(CLOSE_FLUSH_MS, this.#clock);
         break;
       case "connecting":
-        previous.controller.abort(closedError);
-        if (previous.conn !== undefined) await previous.conn.close();
+        await previous.handshake.cancel(closedError);
         break;
       case "reconnecting":
         this.#clock.clearTimeout(previous.timer);
@@ -356,113 +335,34 @@ export class MqttClient implements AsyncDisposable {
     this.#finish(reason);
   }
 
-  /** Closes `conn` after its queued packets went out, or drops it if they cannot go out within `ms`. */
-  async #closeWithin(conn: Connection, ms: number): Promise<void> {
-    let timer: TimerId | undefined;
-    const late = new Promise<void>((resolve) => timer = this.#clock.setTimeout(resolve, ms));
-    await Promise.race([conn.close(), late]);
-    this.#clock.clearTimeout(timer!);
-    conn.abort(new Deno.errors.TimedOut(`The DISCONNECT could not be written within ${ms} ms`));
-    await conn.ended;
-  }
-
-  async #attempt(attempt: number, first: boolean): Promise<ConnectResult> {
-    const controller = new AbortController();
-    const handshake = Promise.withResolvers<ConnectResult>();
-    handshake.promise.catch(() => {});
-    const state: Extract<State, { kind: "connecting" }> = {
-      kind: "connecting",
-      attempt,
-      conn: undefined,
-      controller,
-      handshake,
-      auth: undefined,
-    };
-    this.#setState(state);
-    const timeoutMs = this.#options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs;
-    const timer = this.#clock.setTimeout(
-      () =>
-        controller.abort(
-          new Deno.errors.TimedOut(
-            state.conn === undefined
-              ? `No connection within ${timeoutMs} ms`
-              : `No CONNACK within ${timeoutMs} ms`,
-          ),
-        ),
-      timeoutMs,
-    );
-    try {
-      const enhancedAuth = this.#version === 5 ? this.#options.enhancedAuth : undefined;
-      if (enhancedAuth !== undefined) {
-        state.auth = await abortable(Promise.resolve(enhancedAuth()), controller.signal);
-      }
-      const stream = await abortable(this.#connector(controller.signal), controller.signal, closeQuietly);
-      if (controller.signal.aborted) {
-        closeQuietly(stream);
-        throw controller.signal.reason;
-      }
-      const maxPacketSize = this.#version === 5 ? this.#options.properties?.maximumPacketSize : undefined;
-      const conn: Connection = new Connection(stream, {
-        version: this.#version,
-        ...(this.#peer === undefined ? {} : { peer: this.#peer }),
-        ...(maxPacketSize === undefined ? {} : { maxPacketSize }),
-        onPacket: (packet) => this.#onPacket(conn, packet),
-        onSend: (packet) => this.#onSend(conn, packet),
-      });
-      state.conn = conn;
-      conn.ended.then((end) => this.#onEnded(conn, end));
-      conn.send(connectPacket(this.#options, this.#version, this.#clientId, first, state.auth));
-      return await abortable(handshake.promise, controller.signal);
-    } catch (error) {
-      const conn = state.conn;
-      if (conn !== undefined) {
-        conn.abort(toError(error));
-        await conn.ended;
-      }
-      throw error;
-    } finally {
-      this.#clock.clearTimeout(timer);
-    }
-  }
-
-  /** A packet while connecting: CONNACK ends the handshake, AUTH continues it [MQTT-3.2.0-1 (5.0)]. */
-  #onHandshake(state: Extract<State, { kind: "connecting" }>, conn: Connection, packet: Packet): void {
-    const fail = (error: unknown): void => {
-      state.handshake.reject(error);
-      conn.fail(toError(error));
-    };
-    switch (packet.type) {
-      case PACKET_TYPE.CONNACK: {
-        if (packet.reasonCode !== 0) {
-          const error = connackError(packet, this.#version);
-          state.handshake.reject(error);
-          conn.abort(error);
-          return;
-        }
-        const result = this.#enterConnected(conn, packet);
-        if (state.auth?.verify === undefined) {
-          state.handshake.resolve(result);
-          return;
-        }
-        // Entered synchronously (packets behind the CONNACK are already ours); the promise waits for the check.
-        verifyServer(state.auth, packet).then(() => state.handshake.resolve(result), fail);
-        return;
-      }
-      case PACKET_TYPE.AUTH:
-        answerChallenge(state.auth, packet).then((reply) => conn.send(reply), fail);
-        return;
-      default:
-        throw protocolError(`Expected CONNACK, received ${packetName(packet.type)} [MQTT-3.2.0-1 (5.0)]`);
-    }
+  #attempt(attempt: number, first: boolean): Promise<ConnectResult> {
+    const options = this.#options;
+    const v5 = this.#version === 5;
+    const handshake = new Handshake({
+      version: this.#version,
+      connector: this.#server.connector,
+      peer: this.#server.peer,
+      clock: this.#clock,
+      timeoutMs: options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs,
+      maxPacketSize: v5 ? options.properties?.maximumPacketSize : undefined,
+      enhancedAuth: v5 ? options.enhancedAuth : undefined,
+      connect: (auth) => connectPacket(options, this.#version, this.#clientId, first, auth),
+      onPacket: (conn, packet) => this.#onPacket(conn, packet),
+      onSend: (conn, packet) => this.#onSend(conn, packet),
+      onEnded: (conn, end) => this.#onEnded(conn, end),
+      onConnack: (conn, connack) => this.#enterConnected(conn, connack),
+    });
+    this.#setState({ kind: "connecting", attempt, handshake });
+    return handshake.run();
   }
 
   /** Runs synchronously on CONNACK, so packets in the same read are already handled as connected. */
   #enterConnected(conn: Connection, connack: ConnackPacket): ConnectResult {
-    const props = connack.properties ?? {};
-    if (props.assignedClientIdentifier !== undefined) this.#clientId = props.assignedClientIdentifier;
-    const keepAliveSeconds = props.serverKeepAlive ?? this.#options.keepAlive ?? CLIENT_DEFAULTS.keepAlive;
+    const assigned = connack.properties?.assignedClientIdentifier;
+    if (assigned !== undefined) this.#clientId = assigned;
+    const result = connectResult(connack, this.#clientId, this.#options);
     this.#outgoing.connected(connack);
-    const intervalMs = keepAliveSeconds * 1000;
+    const intervalMs = result.keepAlive * 1000;
     const timeoutMs = pingTimeoutMs(this.#options, intervalMs);
     const keepAlive = new KeepAlive({
       intervalMs,
@@ -472,12 +372,6 @@ export class MqttClient implements AsyncDisposable {
       onTimeout: () =>
         conn.fail(new MqttError(REASON_CODE.KeepAliveTimeout, `No answer to PINGREQ within ${timeoutMs} ms`)),
     });
-    const result: ConnectResult = {
-      sessionPresent: connack.sessionPresent,
-      clientId: this.#clientId,
-      keepAlive: keepAliveSeconds,
-      ...(connack.properties === undefined ? {} : { properties: connack.properties }),
-    };
     this.#setState({ kind: "connected", conn, connack: result, keepAlive, disconnect: undefined });
     keepAlive.start();
     resumeSession(conn, connack.sessionPresent, {
@@ -491,10 +385,8 @@ export class MqttClient implements AsyncDisposable {
 
   #onEnded(conn: Connection, end: ConnectionEnd): void {
     const state = this.#state;
-    if (state.kind === "connecting" && state.conn === conn) {
-      state.handshake.reject(
-        end ?? new Deno.errors.ConnectionReset("The server closed the connection before CONNACK"),
-      );
+    if (state.kind === "connecting" && state.handshake.conn === conn) {
+      state.handshake.ended(end);
       return;
     }
     if (state.kind !== "connected" || state.conn !== conn) return;
@@ -556,8 +448,8 @@ export class MqttClient implements AsyncDisposable {
   #onPacket(conn: Connection, packet: Packet): void {
     this.#observe("in", packet);
     const state = this.#state;
-    if (state.kind === "connecting" && state.conn === conn) {
-      this.#onHandshake(state, conn, packet);
+    if (state.kind === "connecting" && state.handshake.conn === conn) {
+      state.handshake.onPacket(packet);
       return;
     }
     if (state.kind !== "connected" || state.conn !== conn) return;
@@ -585,18 +477,10 @@ export class MqttClient implements AsyncDisposable {
       case PACKET_TYPE.PINGRESP:
         this.#requests.onPingresp();
         return;
-      case PACKET_TYPE.DISCONNECT: {
-        const reason = packet.properties?.reasonString;
-        const error = new MqttError(
-          packet.reasonCode,
-          `The server sent DISCONNECT: ${reasonName(packet.reasonCode)}${
-            reason === undefined ? "" : ` (${reason})`
-          }`,
-        );
-        state.disconnect = isFinalDisconnect(packet.reasonCode) ? markFinal(error) : error;
-        conn.abort(error); // no DISCONNECT goes back [MQTT-3.14.4-1 (5.0)]
+      case PACKET_TYPE.DISCONNECT:
+        state.disconnect = disconnectError(packet);
+        conn.abort(state.disconnect); // no DISCONNECT goes back [MQTT-3.14.4-1 (5.0)]
         return;
-      }
       case PACKET_TYPE.AUTH:
         throw new MqttError(
           REASON_CODE.ImplementationSpecificError,
@@ -617,7 +501,7 @@ export class MqttClient implements AsyncDisposable {
     const observer = this.#options.onPacket;
     if (observer === undefined) return;
     try {
-      observer(direction, packet);
+      observer(direction, packet); // no closure: this runs for every packet
     } catch {
       // An observer's bug must not break the connection.
     }
@@ -625,13 +509,7 @@ export class MqttClient implements AsyncDisposable {
 
   #setState(state: State): void {
     this.#state = state;
-    const observer = this.#options.onStateChange;
-    if (observer === undefined) return;
-    try {
-      observer(this.state);
-    } catch {
-      // as #observe
-    }
+    if (this.#options.onStateChange !== undefined) quietly(() => this.#options.onStateChange!(this.state));
   }
 
   /** Whether close() is under way or done (read fresh: it changes across awaits). */
@@ -651,37 +529,12 @@ export class MqttClient implements AsyncDisposable {
   }
 }
 
-/** Waits for `promise` unless `signal` aborts first; a value that arrives late is handed to `onLate`. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal, onLate?: (value: T) => void): Promise<T> {
-  if (signal.aborted) {
-    promise.then((value) => onLate?.(value), () => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      promise.then((value) => onLate?.(value), () => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) onLate?.(value);
-        else resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function closeQuietly(stream: { close(): void }): void {
+/** Calls an observer of the caller's, whose bug must not break the connection. */
+function quietly(observer: () => void): void {
   try {
-    stream.close();
+    observer();
   } catch {
-    // already closed
+    // ignored, see above
   }
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Clock, TimerId } from "../clock.ts";
 import { MqttError } from "../mqtt_error.ts";
 import { Framer } from "../codec/framer.ts";
 import { decodePacket } from "../packet/decode.ts";
@@ -127,6 +128,16 @@ export class Connection {
       await this.#writer.flushed();
       this.#closeStream();
     }
+    await this.ended;
+  }
+
+  /** Closes after the queued packets went out, or drops the connection if they cannot go out within `ms`. */
+  async closeWithin(ms: number, clock: Clock): Promise<void> {
+    let timer: TimerId | undefined;
+    const late = new Promise<void>((resolve) => timer = clock.setTimeout(resolve, ms));
+    await Promise.race([this.close(), late]);
+    clock.clearTimeout(timer!);
+    this.abort(new Deno.errors.TimedOut(`The DISCONNECT could not be written within ${ms} ms`));
     await this.ended;
   }
 

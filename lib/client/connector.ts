@@ -43,6 +43,31 @@ export function tcpConnector(hostname: string, port: number): Connector {
   };
 }
 
+/** What {@linkcode serverConnector} reads from the client's options. */
+export interface ServerAddress {
+  /** The server's host name (default "localhost"). */
+  readonly hostname?: string;
+  /** The server's port (default 1883, or 8883 with TLS). */
+  readonly port?: number;
+  /** Connect with TLS; an object sets TLS options. */
+  readonly tls?: boolean | TlsOptions;
+  /** A connector of the caller's; overrides the others. */
+  readonly connect?: Connector;
+}
+
+/** The connector for a client's options, and the server's `host:port` when the client opens the stream itself. */
+export function serverConnector(address: ServerAddress): { connector: Connector; peer?: string } {
+  if (address.connect !== undefined) return { connector: address.connect };
+  const hostname = address.hostname ?? "localhost";
+  const tls = address.tls;
+  const plain = tls === undefined || tls === false;
+  const port = address.port ?? (plain ? 1883 : 8883);
+  return {
+    connector: plain ? tcpConnector(hostname, port) : tlsConnector(hostname, port, tls === true ? {} : tls),
+    peer: hostPort(hostname, port),
+  };
+}
+
 /** `host:port` as people write it (`[::1]:1883` for IPv6). */
 export function hostPort(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { REASON_CODE } from "../packet/reason_code.ts";
+import { MqttError } from "../mqtt_error.ts";
+import type { DisconnectPacket } from "../packet/disconnect.ts";
+import { REASON_CODE, reasonName } from "../packet/reason_code.ts";
 import { backoffDelay } from "./backoff.ts";
 import type { Connection } from "./connection.ts";
 import type { IncomingFlows } from "./incoming.ts";
@@ -57,9 +59,16 @@ export function isPermanentRefusal(reasonCode: number): boolean {
   return PERMANENT_REFUSALS.has(reasonCode);
 }
 
-/** Whether a server DISCONNECT with `reasonCode` forbids reconnecting (taken over, moved). */
-export function isFinalDisconnect(reasonCode: number): boolean {
-  return FINAL_DISCONNECTS.has(reasonCode);
+/** The error a server's DISCONNECT ends the connection with; final when it forbids reconnecting (taken over, moved). */
+export function disconnectError(packet: DisconnectPacket): MqttError {
+  const reason = packet.properties?.reasonString;
+  const error = new MqttError(
+    packet.reasonCode,
+    `The server sent DISCONNECT: ${reasonName(packet.reasonCode)}${
+      reason === undefined ? "" : ` (${reason})`
+    }`,
+  );
+  return FINAL_DISCONNECTS.has(packet.reasonCode) ? markFinal(error) : error;
 }
 
 /** What the reconnect loop asks of the client, whose state it changes. */
