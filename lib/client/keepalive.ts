@@ -23,8 +23,9 @@ export interface KeepAliveOptions {
 
 /**
  * Watches one connection. A PINGREQ goes out when nothing was sent, or nothing received, for the interval: the
- * first keeps the server from dropping us [MQTT-3.1.2-23], the second finds a half-open connection even while we
- * only publish. Any packet received answers a PINGREQ (PINGRESP may sit behind a burst of PUBLISH packets).
+ * first keeps the server from dropping us [MQTT-3.1.2-20 (5.0)] [MQTT-3.1.2-23 (3.1.1)], the second finds a
+ * half-open connection even while we only publish. Any packet received answers a PINGREQ (PINGRESP may sit
+ * behind a burst of PUBLISH packets).
  *
  * Activity is recorded as monotonic timestamps (a step of the wall clock must not fire or delay a ping) and the
  * single timer is re-armed lazily when it fires, so a busy connection costs two clock reads per packet and no

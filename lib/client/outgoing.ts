@@ -324,7 +324,7 @@ export class OutgoingFlows {
 function tooLarge(size: number, maximum: number): MqttError {
   return new MqttError(
     REASON_CODE.PacketTooLarge,
-    `The PUBLISH is ${size} bytes; the server's Maximum Packet Size is ${maximum} [MQTT-3.1.2-24 (5.0)]`,
+    `The PUBLISH is ${size} bytes; the server's Maximum Packet Size is ${maximum} [MQTT-3.2.2-15 (5.0)]`,
   );
 }
 

@@ -58,7 +58,7 @@ Deno.test("keep-alive: a PINGRESP keeps the connection, the next PINGREQ comes o
     });
     const connected = c.connect();
     const conn = await server.accept();
-    await conn.accept({ serverKeepAlive: 20 }); // Server Keep Alive wins [MQTT-3.2.2-21]
+    await conn.accept({ serverKeepAlive: 20 }); // Server Keep Alive wins [MQTT-3.2.2-21 (5.0)]
     assert.equal((await connected).keepAlive, 20);
     clock.advance(20_000);
     await conn.expect(12);
@@ -397,7 +397,7 @@ Deno.test("a server DISCONNECT with Session taken over ends the client instead o
     assert.ok(error instanceof MqttError);
     assert.equal(error.reasonCode, 0x8e);
     assert.match(error.message, /SessionTakenOver/);
-    assert.equal(await conn.next(), undefined); // no DISCONNECT back [MQTT-3.14.4-1]
+    assert.equal(await conn.next(), undefined); // no DISCONNECT back [MQTT-3.14.4-1 (5.0)]
   });
 });
 
