@@ -104,9 +104,8 @@ export {
   scramClient,
   type ScramCredential,
   scramCredential,
-  type ScramLookup,
-  ScramSha256,
-} from "./broker/scram.ts";
+} from "./auth/scram.ts";
+export { type ScramLookup, ScramSha256 } from "./broker/auth/scram.ts";
 export {
   hashPassword,
   type HashPasswordOptions,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Clock, TimerId } from "../clock.ts";
 import { MqttError } from "../mqtt_error.ts";
 import { Framer } from "../codec/framer.ts";
 import { decodePacket } from "../packet/decode.ts";
@@ -13,6 +14,7 @@ import { encode } from "../packet/encode.ts";
 import type { Packet } from "../packet/packet.ts";
 import { PACKET_TYPE, type ProtocolVersion } from "../packet/packet_type.ts";
 import type { ByteStream } from "../transport/transport.ts";
+import { foreignPeerError } from "./foreign_peer.ts";
 import { WriteQueue } from "./write_queue.ts";
 
 /** Options for {@linkcode Connection}. */
@@ -24,6 +26,11 @@ export interface ConnectionOptions {
    * @default {268435460}
    */
   maxPacketSize?: number;
+  /**
+   * The server's address for errors, e.g. `"127.0.0.1:1883"`.
+   * @default {"The server"}
+   */
+  peer?: string;
   /** Handles each decoded packet, in order; a throw ends the connection (a v5 MqttError with a DISCONNECT). */
   onPacket: (packet: Packet) => void;
   /** Hears every packet handed to {@linkcode Connection.send}, before it is encoded. */
@@ -124,6 +131,16 @@ export class Connection {
     await this.ended;
   }
 
+  /** Closes after the queued packets went out, or drops the connection if they cannot go out within `ms`. */
+  async closeWithin(ms: number, clock: Clock): Promise<void> {
+    let timer: TimerId | undefined;
+    const late = new Promise<void>((resolve) => timer = clock.setTimeout(resolve, ms));
+    await Promise.race([this.close(), late]);
+    clock.clearTimeout(timer!);
+    this.abort(new Deno.errors.TimedOut(`The DISCONNECT could not be written within ${ms} ms`));
+    await this.ended;
+  }
+
   #closeStream(): void {
     this.#writer.close();
     try {
@@ -135,10 +152,17 @@ export class Connection {
 
   async #readLoop(): Promise<ConnectionEnd> {
     let buffer = new Uint8Array(INITIAL_BUFFER);
+    let first = true;
     try {
       for (;;) {
         const n = await this.#stream.read(buffer);
         if (n === null || this.#state.kind !== "open") break;
+        if (first && n > 0) {
+          first = false;
+          // A wrong port (TLS, HTTP) is told apart from a broken MQTT server before the decoder sees its bytes.
+          const foreign = foreignPeerError(buffer.subarray(0, n), this.#options.peer ?? "The server");
+          if (foreign !== undefined) throw foreign;
+        }
         this.#framer.push(buffer.subarray(0, n));
         for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
           const type = frame.header >> 4;

@@ -34,7 +34,52 @@ export interface TlsOptions {
  * ```
  */
 export function tcpConnector(hostname: string, port: number): Connector {
-  return (signal) => Deno.connect({ hostname, port, signal });
+  return async (signal) => {
+    try {
+      return await Deno.connect({ hostname, port, signal });
+    } catch (error) {
+      throw refusal(error, hostname, port);
+    }
+  };
+}
+
+/** What {@linkcode serverConnector} reads from the client's options. */
+export interface ServerAddress {
+  /** The server's host name (default "localhost"). */
+  readonly hostname?: string;
+  /** The server's port (default 1883, or 8883 with TLS). */
+  readonly port?: number;
+  /** Connect with TLS; an object sets TLS options. */
+  readonly tls?: boolean | TlsOptions;
+  /** A connector of the caller's; overrides the others. */
+  readonly connect?: Connector;
+}
+
+/** The connector for a client's options, and the server's `host:port` when the client opens the stream itself. */
+export function serverConnector(address: ServerAddress): { connector: Connector; peer?: string } {
+  if (address.connect !== undefined) return { connector: address.connect };
+  const hostname = address.hostname ?? "localhost";
+  const tls = address.tls;
+  const plain = tls === undefined || tls === false;
+  const port = address.port ?? (plain ? 1883 : 8883);
+  return {
+    connector: plain ? tcpConnector(hostname, port) : tlsConnector(hostname, port, tls === true ? {} : tls),
+    peer: hostPort(hostname, port),
+  };
+}
+
+/** `host:port` as people write it (`[::1]:1883` for IPv6). */
+export function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+/** Names the address that refused: the OS message alone ("os error 111") does not say which. */
+function refusal(error: unknown, hostname: string, port: number): unknown {
+  if (!(error instanceof Deno.errors.ConnectionRefused)) return error;
+  return new Deno.errors.ConnectionRefused(
+    `Connection refused by ${hostPort(hostname, port)}: nothing listens there`,
+    { cause: error },
+  );
 }
 
 /** A connector for TLS (`Deno.connectTls`). */
@@ -51,7 +96,7 @@ export function tlsConnector(hostname: string, port: number, options: TlsOptions
       return await Promise.race([pending, aborted]);
     } catch (error) {
       pending.then((conn) => conn.close(), () => {});
-      throw error;
+      throw refusal(error, hostname, port);
     } finally {
       signal.removeEventListener("abort", onAbort!);
     }

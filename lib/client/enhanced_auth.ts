@@ -5,7 +5,7 @@
  * @module
  */
 
-import { SCRAM_SHA_256, scramClient } from "../broker/scram.ts";
+import { SCRAM_SHA_256, scramClient } from "../auth/scram.ts";
 
 /**
  * One enhanced authentication exchange. The client starts a new one for every connect attempt (a nonce must

@@ -23,11 +23,13 @@ export interface KeepAliveOptions {
 
 /**
  * Watches one connection. A PINGREQ goes out when nothing was sent, or nothing received, for the interval: the
- * first keeps the server from dropping us [MQTT-3.1.2-23], the second finds a half-open connection even while we
- * only publish. Any packet received answers a PINGREQ (PINGRESP may sit behind a burst of PUBLISH packets).
+ * first keeps the server from dropping us [MQTT-3.1.2-20 (5.0)] [MQTT-3.1.2-23 (3.1.1)], the second finds a
+ * half-open connection even while we only publish. Any packet received answers a PINGREQ (PINGRESP may sit
+ * behind a burst of PUBLISH packets).
  *
- * Activity is recorded as timestamps and the single timer is re-armed lazily when it fires, so a busy connection
- * costs two clock reads per packet and no timer churn.
+ * Activity is recorded as monotonic timestamps (a step of the wall clock must not fire or delay a ping) and the
+ * single timer is re-armed lazily when it fires, so a busy connection costs two clock reads per packet and no
+ * timer churn.
  *
  * @example
  * ```ts
@@ -67,7 +69,7 @@ export class KeepAlive {
   /** Starts watching; the interval counts from now. An interval of 0 turns keep-alive off. */
   start(): void {
     if (this.#options.intervalMs <= 0) return;
-    const now = this.#options.clock.now();
+    const now = this.#options.clock.monotonic();
     this.#lastSent = now;
     this.#lastReceived = now;
     this.#state = { kind: "idle" };
@@ -76,13 +78,13 @@ export class KeepAlive {
 
   /** Records that a packet went out. */
   packetSent(): void {
-    if (this.#state.kind !== "stopped") this.#lastSent = this.#options.clock.now();
+    if (this.#state.kind !== "stopped") this.#lastSent = this.#options.clock.monotonic();
   }
 
   /** Records that a packet came in, which answers an outstanding PINGREQ. */
   packetReceived(): void {
     if (this.#state.kind === "stopped") return;
-    this.#lastReceived = this.#options.clock.now();
+    this.#lastReceived = this.#options.clock.monotonic();
     if (this.#state.kind === "waiting") this.#state = { kind: "idle" };
   }
 
@@ -100,7 +102,7 @@ export class KeepAlive {
   #check(): void {
     this.#timer = undefined;
     const { clock, intervalMs, timeoutMs } = this.#options;
-    const now = clock.now();
+    const now = clock.monotonic();
     const state = this.#state;
     switch (state.kind) {
       case "stopped":

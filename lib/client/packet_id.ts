@@ -1,6 +1,6 @@
 /**
  * Packet identifiers (section 2.2.1): non-zero 16-bit values, unique among a client's unacknowledged PUBLISH
- * (QoS 1/2), SUBSCRIBE and UNSUBSCRIBE packets [MQTT-2.2.1-3].
+ * (QoS 1/2), SUBSCRIBE and UNSUBSCRIBE packets [MQTT-2.2.1-3 (5.0)].
  *
  * @module
  */

@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
-import { SCRAM_SHA_256, scramClient, scramCredential, ScramSha256 } from "../../lib/broker/scram.ts";
+import { SCRAM_SHA_256, scramClient, scramCredential } from "../../lib/auth/scram.ts";
+import { ScramSha256 } from "../../lib/broker/auth/scram.ts";
 import { memoryPair } from "../../lib/transport/memory.ts";
 import type { ByteStream } from "../../lib/transport/transport.ts";
 import { decodePacket, encode, Framer, type Packet, type Properties } from "../../lib/mod.ts";

@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
-import { scramCredential, ScramSha256 } from "../../lib/broker/scram.ts";
+import { scramCredential } from "../../lib/auth/scram.ts";
+import { ScramSha256 } from "../../lib/broker/auth/scram.ts";
 import { MqttClient, type MqttClientOptions } from "../../lib/client/client.ts";
 import type { Connector } from "../../lib/client/connector.ts";
 import { scramSha256 } from "../../lib/client/enhanced_auth.ts";

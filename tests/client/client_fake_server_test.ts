@@ -58,7 +58,7 @@ Deno.test("keep-alive: a PINGRESP keeps the connection, the next PINGREQ comes o
     });
     const connected = c.connect();
     const conn = await server.accept();
-    await conn.accept({ serverKeepAlive: 20 }); // Server Keep Alive wins [MQTT-3.2.2-21]
+    await conn.accept({ serverKeepAlive: 20 }); // Server Keep Alive wins [MQTT-3.2.2-21 (5.0)]
     assert.equal((await connected).keepAlive, 20);
     clock.advance(20_000);
     await conn.expect(12);
@@ -252,7 +252,7 @@ Deno.test("outgoing topic aliases: assigned up to the server's maximum, least re
   });
 });
 
-Deno.test("incoming topic aliases are resolved; an unknown alias ends the connection with 0x94", async () => {
+Deno.test("incoming topic aliases are resolved; an unmapped alias with an empty topic ends the connection with 0x82 (5.0 section 3.3.4)", async () => {
   await withServer(async (server) => {
     const c = fakeClient(server, { properties: { topicAliasMaximum: 5 } });
     const connected = c.connect();
@@ -268,6 +268,21 @@ Deno.test("incoming topic aliases are resolved; an unknown alias ends the connec
     assert.equal(second?.topic, "long/topic/name");
     assert.equal(second?.properties, undefined);
     await conn.send({ ...base, topic: "", properties: { topicAlias: 4 } });
+    assert.equal((await conn.expect(14)).reasonCode, 0x82);
+    await assert.rejects(iterator.next(), (e: unknown) => (e as MqttError).reasonCode === 0x82);
+  });
+});
+
+Deno.test("an incoming topic alias above the client's Topic Alias Maximum ends the connection with 0x94 (5.0 section 3.3.4)", async () => {
+  await withServer(async (server) => {
+    const c = fakeClient(server, { properties: { topicAliasMaximum: 5 } });
+    const connected = c.connect();
+    const conn = await server.accept();
+    await conn.accept();
+    await connected;
+    const iterator = c.messages();
+    const base = { type: 3, payload: new Uint8Array(), qos: 0, retain: false, dup: false } as const;
+    await conn.send({ ...base, topic: "a/b", properties: { topicAlias: 6 } });
     assert.equal((await conn.expect(14)).reasonCode, 0x94);
     await assert.rejects(iterator.next(), (e: unknown) => (e as MqttError).reasonCode === 0x94);
   });
@@ -382,7 +397,7 @@ Deno.test("a server DISCONNECT with Session taken over ends the client instead o
     assert.ok(error instanceof MqttError);
     assert.equal(error.reasonCode, 0x8e);
     assert.match(error.message, /SessionTakenOver/);
-    assert.equal(await conn.next(), undefined); // no DISCONNECT back [MQTT-3.14.4-1]
+    assert.equal(await conn.next(), undefined); // no DISCONNECT back [MQTT-3.14.4-1 (5.0)]
   });
 });
 
@@ -484,5 +499,23 @@ Deno.test("close() gives up on a server that stopped reading after 5 s on the in
     assert.equal(c.state.kind, "closed");
     assert.ok((await Promise.all(writes)).includes("failed"));
     assert.equal(clock.pending, 0);
+  });
+});
+
+Deno.test("ping() measures the round trip on monotonic time: a wall-clock step does not change it", async () => {
+  await withServer(async (server) => {
+    const clock = new ManualClock(0);
+    const c = fakeClient(server, { clock, keepAlive: 0 });
+    const connected = c.connect();
+    const conn = await server.accept();
+    await conn.accept();
+    await connected;
+    const rtt = c.ping();
+    await conn.expect(12);
+    clock.stepWallClock(-60_000);
+    clock.advance(25);
+    await conn.send({ type: 13 });
+    assert.equal(await rtt, 25);
+    await c.close();
   });
 });

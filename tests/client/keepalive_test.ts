@@ -74,3 +74,34 @@ Deno.test("KeepAlive with interval 0 is off", () => {
   assert.deepEqual(events, []);
   assert.equal(clock.pending, 0);
 });
+
+Deno.test("KeepAlive: a wall clock stepped forward does not fire a ping early (monotonic time)", () => {
+  const { clock, events, keepAlive } = setup();
+  keepAlive.start();
+  clock.advance(500);
+  keepAlive.packetSent();
+  keepAlive.packetReceived();
+  clock.stepWallClock(3_600_000); // an operator or NTP sets the clock an hour ahead
+  clock.advance(999);
+  assert.deepEqual(events, []);
+  clock.advance(1);
+  assert.equal(events.length, 1); // at 1500 ms of monotonic time, one interval after the last packet
+  assert.equal(clock.monotonic(), 1500);
+  keepAlive.stop();
+});
+
+Deno.test("KeepAlive: a wall clock stepped back does not delay the ping or its timeout (monotonic time)", () => {
+  const { clock, events, keepAlive } = setup();
+  keepAlive.start();
+  clock.advance(500);
+  keepAlive.packetSent();
+  keepAlive.packetReceived();
+  clock.stepWallClock(-3_600_000);
+  clock.advance(1000);
+  assert.equal(events.length, 1);
+  assert.equal(clock.monotonic(), 1500);
+  clock.stepWallClock(-3_600_000);
+  clock.advance(500);
+  assert.equal(events.length, 2); // the timeout, 500 ms after the ping
+  assert.equal(clock.pending, 0);
+});
