@@ -17,7 +17,8 @@ const skipped = missing > 0
   : Deno.build.os !== "linux"
   ? "runs on Linux only"
   : undefined;
-const NAME = "deno task bench load: every scenario runs, yields a figure per broker and passes its delivery checks";
+const NAME =
+  "deno task bench load: every scenario runs, yields a figure per broker and passes its delivery checks";
 
 Deno.test({
   name: skipped === undefined ? NAME : `${NAME} (skipped: ${skipped})`,
@@ -52,4 +53,3 @@ Deno.test({
     );
   },
 });
-
