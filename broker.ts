@@ -211,11 +211,10 @@ async function main(args: string[]): Promise<void> {
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   // SIGHUP too (its default action ends the process): reloads the password, ACL and SCRAM files in place, so
   // connected clients stay; a file that fails to load leaves the previous one in force.
-  const files = [
-    { what: "the password file", file: passwords },
-    { what: "the ACL file", file: acl },
-    { what: "the SCRAM file", file: scram },
-  ].filter((f) => f.file !== undefined);
+  const files: { readonly what: string; readonly file: PasswordFile | AclFile | ScramFile }[] = [];
+  if (passwords !== undefined) files.push({ what: "the password file", file: passwords });
+  if (acl !== undefined) files.push({ what: "the ACL file", file: acl });
+  if (scram !== undefined) files.push({ what: "the SCRAM file", file: scram });
   const reload = async () => {
     if (files.length === 0) {
       logger.info(
@@ -223,14 +222,14 @@ async function main(args: string[]): Promise<void> {
       );
       return;
     }
-    logger.info(`SIGHUP received: reloading ${files.map((f) => `${f.what} ${f.file!.path}`).join(", ")}`);
+    logger.info(`SIGHUP received: reloading ${files.map((f) => `${f.what} ${f.file.path}`).join(", ")}`);
     for (const { file } of files) {
       try {
-        await file!.reload();
-        const users = file instanceof AclFile ? "" : ` (${file!.size} user(s))`;
-        logger.info(`SIGHUP: reloaded ${file!.path}${users}`);
+        await file.reload();
+        const users = file instanceof AclFile ? "" : ` (${file.size} user(s))`;
+        logger.info(`SIGHUP: reloaded ${file.path}${users}`);
       } catch (error) {
-        logger.error(`SIGHUP: kept the previous ${file!.path}: ${(error as Error).message}`);
+        logger.error(`SIGHUP: kept the previous ${file.path}: ${(error as Error).message}`);
       }
     }
   };

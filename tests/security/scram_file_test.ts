@@ -59,9 +59,14 @@ Deno.test("setScramEntry() replaces a user's line or appends one, keeping the ot
   assert.throws(() => setScramEntry("", "al:ice", a), /contains ":"/);
 });
 
+const noFiles = ["read", "write"].some((name) =>
+  Deno.permissions.querySync({ name: name as "read" }).state !== "granted"
+);
 Deno.test({
-  name: "ScramFile.reload() replaces the users; a bad file keeps the old ones and throws",
-  ignore: Deno.permissions.querySync({ name: "write" }).state !== "granted",
+  name: `ScramFile.reload() replaces the users; a bad file keeps the old ones and throws${
+    noFiles ? " (skipped: needs --allow-read --allow-write)" : ""
+  }`,
+  ignore: noFiles,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "mqtt_scram_file_test_" });
     try {
