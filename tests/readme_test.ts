@@ -72,8 +72,11 @@ const unavailable = ["run", "read", "write", "net", "env"].filter((n) => !grante
 );
 const skipped = unavailable.length > 0 ? `needs ${unavailable.join(" ")}` : undefined;
 
-/** `deno task …` as the README shows it, run from outside the repository. */
-const SHIM = `deno() { if [ "$1" = task ]; then shift; command deno task --config '${
+/**
+ * `deno task …` as the README shows it, run from outside the repository. `INIT_CWD` is unset first: a `deno
+ * task` started inside another (`deno task test`) keeps the outer one's.
+ */
+const SHIM = `unset INIT_CWD; deno() { if [ "$1" = task ]; then shift; command deno task --config '${
   join(ROOT, "deno.json")
 }' "$@"; else command deno "$@"; fi; }`;
 
