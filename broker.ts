@@ -4,10 +4,11 @@
  * @module
  */
 
+import { isAbsolute, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { AclAuthorizer, AclFile } from "./lib/broker/auth/acl_file.ts";
 import { ANONYMOUS_AUTHENTICATOR } from "./lib/broker/auth/auth.ts";
-import { Broker, type BrokerOptions } from "./lib/broker/broker.ts";
+import { Broker, BROKER_VERSION, type BrokerOptions } from "./lib/broker/broker.ts";
 import { type BrokerConfig, brokerOptions, listenerOptions, loadConfig } from "./lib/broker/server/config.ts";
 import {
   certificateIdentity,
@@ -18,29 +19,45 @@ import {
 import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts";
 import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/password_file.ts";
 import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
+import { ScramFile } from "./lib/broker/auth/scram_file.ts";
+import { ScramSha256 } from "./lib/broker/scram.ts";
 
 const USAGE = `Usage: deno task broker [options]
 
-Starts an MQTT 3.1 / 3.1.1 / 5.0 broker. With no options it listens on 127.0.0.1:1883.
+Starts an MQTT 3.1 / 3.1.1 / 5.0 broker. With no options it listens on
+127.0.0.1:1883.
 
 Options:
-  -c, --config FILE        JSON config: listeners (tcp, tls, ws, wss), persistence, passwordFile, aclFile,
-                           limits (see broker.example.json); the flags below override it
+  -c, --config FILE        JSON config: listeners (tcp, tls, ws, wss),
+                           persistence, passwordFile, aclFile, scramFile,
+                           limits (see broker.example.json); the flags
+                           below override it
   --host HOST              address of the TCP listener (default 127.0.0.1)
-  -p, --port PORT          port of the TCP listener (default 1883; 0 picks a free port and prints it)
-  --persistence KIND       sqlite:PATH (default sqlite:./data/broker.db) or memory (nothing survives a restart)
-  --max-keepalive SECONDS  largest keep alive a client may use (default 65535; v5 clients get Server Keep Alive)
+  -p, --port PORT          port of the TCP listener (default 1883; 0 picks
+                           a free port and prints it)
+  --persistence KIND       sqlite:PATH (default sqlite:./data/broker.db) or
+                           memory (nothing survives a restart)
+  --max-keepalive SECONDS  largest keep alive a client may use (default
+                           65535; v5 clients get Server Keep Alive)
   --max-packet-size BYTES  largest packet accepted (default 1048576)
-  --sys-interval SECONDS   seconds between $SYS updates, 0 for none (default 10)
-  --max-inflight N         outgoing QoS 1/2 messages in flight per client (default 100)
-  --max-queued N           QoS 1/2 messages queued per session behind the window; more are dropped
-                           (default 1000; 0 for no limit)
+  --sys-interval SECONDS   seconds between $SYS updates, 0 for none
+                           (default 10)
+  --max-inflight N         outgoing QoS 1/2 messages in flight per client
+                           (default 100)
+  --max-queued N           QoS 1/2 messages queued per session behind the
+                           window; more are dropped (default 1000; 0: no
+                           limit)
   --log-level LEVEL        error, warn, info or debug (default info)
+  -v, --verbose            the same as --log-level debug
+  --version                print the version and exit
   -h, --help               show this help
 
-Prints "mqtt broker listening on URL" for each listener (tcp://, tls://, ws://, wss://).
-SIGHUP reloads the password file and the ACL file; SIGINT and SIGTERM stop the broker.
-`;
+Relative paths (FILE, PATH) are taken from the directory the task was
+started in. \`deno task broker\` may write only under the repository's
+./data; for storage elsewhere see the README (Storage).
+Prints "mqtt broker listening on URL" for each listener (tcp://, tls://,
+ws://, wss://). SIGHUP reloads the password, ACL and SCRAM files; SIGINT
+and SIGTERM stop the broker.`;
 
 /** Exit code for bad command-line input. */
 const EXIT_USAGE = 2;
@@ -49,6 +66,17 @@ function fail(message: string): never {
   console.error(`broker: ${message}`);
   console.error("Try 'deno task broker --help'.");
   Deno.exit(EXIT_USAGE);
+}
+
+/**
+ * Where a path given on the command line is: `deno task` runs in the repository root, so a relative path is
+ * taken from the directory the task was started in (`INIT_CWD`, which the task may read).
+ */
+function fromCaller(path: string): string {
+  if (isAbsolute(path)) return path;
+  if (Deno.permissions.querySync({ name: "env", variable: "INIT_CWD" }).state !== "granted") return path;
+  const caller = Deno.env.get("INIT_CWD");
+  return caller === undefined ? path : resolve(caller, path);
 }
 
 function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
@@ -78,6 +106,8 @@ async function main(args: string[]): Promise<void> {
         "max-inflight": { type: "string" },
         "max-queued": { type: "string" },
         "log-level": { type: "string" },
+        verbose: { type: "boolean", short: "v" },
+        version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -89,23 +119,29 @@ async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (values.version) {
+    console.log(`${BROKER_VERSION} (MQTT 3.1, 3.1.1, 5.0; Deno ${Deno.version.deno})`);
+    return;
+  }
+  if (values.verbose && values["log-level"] !== undefined) fail("-v and --log-level cannot be used together");
   let config: BrokerConfig = {};
   if (values.config !== undefined) {
     try {
-      config = await loadConfig(values.config);
+      config = await loadConfig(fromCaller(values.config));
     } catch (error) {
       console.error(`broker: ${(error as Error).message}`);
       Deno.exit(EXIT_USAGE);
     }
   }
-  const level = (values["log-level"] ?? config.logLevel ?? "info") as LogLevel;
+  const level = (values.verbose ? "debug" : values["log-level"] ?? config.logLevel ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
     fail(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${level}"`);
   }
-  const persistence = values.persistence ?? config.persistence ?? "sqlite:./data/broker.db";
+  let persistence = values.persistence ?? config.persistence ?? "sqlite:./data/broker.db";
   if (persistence !== "memory" && !(persistence.startsWith("sqlite:") && persistence.length > 7)) {
     fail(`--persistence must be "memory" or "sqlite:PATH", got "${persistence}"`);
   }
+  if (values.persistence?.startsWith("sqlite:")) persistence = `sqlite:${fromCaller(persistence.slice(7))}`;
   const port = integer("port", values.port, 0, 65535) ?? 1883;
   const hostname = values.host ?? "127.0.0.1";
   const logger = leveledLogger(level, (l, message) => {
@@ -126,20 +162,26 @@ async function main(args: string[]): Promise<void> {
 
   let passwords: PasswordFile | undefined;
   let acl: AclFile | undefined;
+  let scram: ScramFile | undefined;
   let listeners: ListenerOptions[];
   try {
     if (config.passwordFile !== undefined) passwords = await PasswordFile.load(config.passwordFile);
     if (config.aclFile !== undefined) acl = await AclFile.load(config.aclFile);
+    if (config.scramFile !== undefined) scram = await ScramFile.load(config.scramFile);
     listeners = await listenerOptions(config, values.config ?? "");
   } catch (error) {
     console.error(`broker: ${(error as Error).message}`);
     Deno.exit(EXIT_USAGE);
   }
   for (const warning of acl?.warnings ?? []) logger.warn(warning);
-  // A certificate's CN is the user name on listeners with useIdentityAsUsername (only they pass one).
+  // A certificate's CN is the user name on listeners with useIdentityAsUsername (only they pass one). With SCRAM
+  // users but no password file, a CONNECT with a user name and password is checked against no users (0x86),
+  // not let in as that user.
+  const checked = passwords ?? (scram === undefined ? undefined : PasswordFile.parse(""));
   options.authenticator = certificateIdentity(
-    passwords === undefined ? ANONYMOUS_AUTHENTICATOR : new PasswordFileAuthenticator(passwords),
+    checked === undefined ? ANONYMOUS_AUTHENTICATOR : new PasswordFileAuthenticator(checked),
   );
+  if (scram !== undefined) options.authMethods = [new ScramSha256(scram.lookup)];
   if (acl !== undefined) options.authorizer = new AclAuthorizer(acl);
   // --host and --port set the first tcp listener (added when the config has none).
   if (values.host !== undefined || values.port !== undefined) {
@@ -167,16 +209,25 @@ async function main(args: string[]): Promise<void> {
   // added after the "listening" line let a SIGINT/SIGTERM sent right after it kill the process (exit 130/143).
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-  // SIGHUP too (its default action ends the process): reloads the password file and the ACL in place, so
+  // SIGHUP too (its default action ends the process): reloads the password, ACL and SCRAM files in place, so
   // connected clients stay; a file that fails to load leaves the previous one in force.
+  const files: { readonly what: string; readonly file: PasswordFile | AclFile | ScramFile }[] = [];
+  if (passwords !== undefined) files.push({ what: "the password file", file: passwords });
+  if (acl !== undefined) files.push({ what: "the ACL file", file: acl });
+  if (scram !== undefined) files.push({ what: "the SCRAM file", file: scram });
   const reload = async () => {
-    for (const file of [passwords, acl]) {
-      if (file === undefined) continue;
+    if (files.length === 0) {
+      logger.info(
+        "SIGHUP received: nothing to reload (the config names no passwordFile, aclFile or scramFile)",
+      );
+      return;
+    }
+    logger.info(`SIGHUP received: reloading ${files.map((f) => `${f.what} ${f.file.path}`).join(", ")}`);
+    for (const { file } of files) {
       try {
         await file.reload();
-        logger.info(
-          `SIGHUP: reloaded ${file.path}${file instanceof PasswordFile ? ` (${file.size} user(s))` : ""}`,
-        );
+        const users = file instanceof AclFile ? "" : ` (${file.size} user(s))`;
+        logger.info(`SIGHUP: reloaded ${file.path}${users}`);
       } catch (error) {
         logger.error(`SIGHUP: kept the previous ${file.path}: ${(error as Error).message}`);
       }
@@ -184,14 +235,14 @@ async function main(args: string[]): Promise<void> {
   };
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", reload);
   try {
-    running = await startListeners(broker, listeners, { passwordAuthentication: passwords !== undefined });
+    running = await startListeners(broker, listeners, { passwordAuthentication: checked !== undefined });
   } catch (error) {
     // A listener refused by the anonymous rule or unable to bind; storage that is corrupt, locked by another
     // broker or from a newer schema also stops us here.
     console.error(`broker: ${(error as Error).message}`);
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
       console.error(
-        "broker: `deno task broker` may write to ./data only; for storage elsewhere run " +
+        "broker: `deno task broker` may write to the repository's ./data only; for storage elsewhere run " +
           "`deno run --v8-flags=--max-semi-space-size=4 --allow-net --allow-read --allow-write=DIR broker.ts …`",
       );
     }

@@ -170,12 +170,19 @@ function measureEncode(s: Scenario): BenchRow {
   );
 }
 
-/** Runs the codec benchmark group. */
-export async function codecBench(): Promise<BenchGroup> {
+/**
+ * Runs the codec benchmark group. `progress` gets a line as each measurement starts (on stderr by default), so
+ * a run of half a minute is not silent.
+ */
+export async function codecBench(
+  progress: (line: string) => void = (line) => console.error(line),
+): Promise<BenchGroup> {
   const scenarios = [publish(4), publish(5), CONNECT_V5];
   const rows: BenchRow[] = [];
-  for (const s of scenarios) {
+  for (const [i, s] of scenarios.entries()) {
+    progress(`codec ${2 * i + 1}/${2 * scenarios.length}: ${s.name}: decode`);
     rows.push(measureDecode(s));
+    progress(`codec ${2 * i + 2}/${2 * scenarios.length}: ${s.name}: encode`);
     rows.push(measureEncode(s));
     await new Promise((resolve) => setTimeout(resolve, 0)); // let pending I/O run between scenarios
   }

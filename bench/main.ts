@@ -8,6 +8,7 @@
  * ```
  *
  * `--runs N` sets the runs per figure of the load benchmark (the micro-benchmarks use their own counts).
+ * Progress lines go to stderr while it works; the Markdown tables go to stdout.
  *
  * @module
  */
@@ -70,7 +71,11 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   for (const name of names) {
+    // Progress goes to stderr (each group adds its own steps), the tables to stdout.
+    const started = performance.now();
+    console.error(`bench: ${name} group…`);
     const result = await GROUPS[name]!({ runs });
+    console.error(`bench: ${name} group done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     for (const group of Array.isArray(result) ? result : [result]) console.log(`${renderGroup(group)}\n`);
   }
   return 0;

@@ -116,9 +116,12 @@ function row(name: string, unit: string, ours: number, peer: string, value: numb
   return { name, unit, ours, peer: { name: peer, value }, higherIsBetter: true };
 }
 
-/** Runs the router benchmark group. */
-export async function routerBench(): Promise<BenchGroup> {
+/** Runs the router benchmark group. `progress` gets a line as each step starts (on stderr by default). */
+export async function routerBench(
+  progress: (line: string) => void = (line) => console.error(line),
+): Promise<BenchGroup> {
   await Promise.resolve(); // an async group like the others; all of the work here is synchronous
+  progress("router 1/6: building 100k subscriptions in each matcher");
   const { subscriptions, churn, topics } = makeData();
   const QlobberSub = QlobberSubModule as unknown as QlobberConstructor<AedesValue, AedesValue[]>;
   const Plain = Qlobber as unknown as QlobberConstructor<string, string[]>;
@@ -194,10 +197,15 @@ export async function routerBench(): Promise<BenchGroup> {
     return 0;
   };
 
+  progress("router 2/6: match vs QlobberDedup");
   const [oursVsDedup, dedupFigure] = compare(matchOurs, matchDedup, topics.length);
+  progress("router 3/6: match vs QlobberSub (as aedes)");
   const [oursVsAedes, aedesFigure] = compare(matchOurs, matchAedesLike, topics.length);
+  progress("router 4/6: match vs raw Qlobber");
   const [oursVsPlain, plainFigure] = compare(matchOurs, matchPlain, topics.length);
+  progress("router 5/6: subscribe/unsubscribe churn vs QlobberDedup");
   const [churnVsDedup, dedupChurn] = compare(churnOurs, churnDedup, churn.length * 2);
+  progress("router 6/6: subscribe/unsubscribe churn vs QlobberSub");
   const [churnVsAedes, aedesChurn] = compare(churnOurs, churnAedesLike, churn.length * 2);
   if (router.size !== SUBSCRIPTIONS || router.nodeCount === 0) {
     throw new Error("router_bench: churn left the router changed");

@@ -172,8 +172,13 @@ async function loadTime(store: Store): Promise<number> {
   }
 }
 
-/** Runs the storage benchmark group. Needs `--allow-read --allow-write` (a temporary directory). */
-export async function storageBench(): Promise<BenchGroup> {
+/**
+ * Runs the storage benchmark group. Needs `--allow-read --allow-write` (a temporary directory). `progress`
+ * gets a line as each measurement starts (on stderr by default).
+ */
+export async function storageBench(
+  progress: (line: string) => void = (line) => console.error(line),
+): Promise<BenchGroup> {
   const memory = memoryStore();
   const sqlites = [sqliteStore({ synchronous: "normal" }), sqliteStore({ synchronous: "full" })];
   const rows: BenchRow[] = [];
@@ -181,8 +186,10 @@ export async function storageBench(): Promise<BenchGroup> {
     const commits = Math.max(200, Math.round(OPS_PER_RUN / (2 * batch)));
     const traffic = (p: Persistence, n: number, start: number): Promise<number> =>
       queueTraffic(p, batch, n, start);
+    progress(`storage: ${batch} + ${batch} ops per commit, memory`);
     const base = await measure(memory, traffic, commits);
     for (const sqlite of sqlites) {
+      progress(`storage: ${batch} + ${batch} ops per commit, ${sqlite.label}`);
       // FSYNC per commit: fewer commits keep the run short; the rate is what matters.
       const n = sqlite.label.endsWith("full") ? Math.max(50, commits >> 4) : commits;
       const rate = await measure(sqlite, traffic, n);
@@ -203,6 +210,7 @@ export async function storageBench(): Promise<BenchGroup> {
       });
     }
   }
+  progress(`storage: 1 message to ${SESSIONS} sessions per commit`);
   const fanOutBase = await measure(memory, fanOut, 2000);
   rows.push({
     name: `1 message to ${SESSIONS} sessions (+ ${SESSIONS} deletes) per commit, SQLite normal`,
@@ -211,6 +219,7 @@ export async function storageBench(): Promise<BenchGroup> {
     peer: { name: "memory", value: fanOutBase },
     higherIsBetter: true,
   });
+  progress(`storage: load() of ${LOAD_ENTRIES.toLocaleString("en-US")} queued messages`);
   rows.push({
     name: `load() of ${LOAD_ENTRIES.toLocaleString("en-US")} queued 64 B messages, SQLite normal`,
     unit: "ms",

@@ -21,7 +21,13 @@ export function subprocessUnavailable(): string | undefined {
   return undefined;
 }
 
-/** A running `broker.ts`. */
+/** How to start it besides the arguments. */
+export interface BrokerProcessOptions {
+  /** Environment variables to add (`INIT_CWD`: the directory `deno task` was started in). */
+  readonly env?: Record<string, string>;
+}
+
+/** A running `broker.ts`, with the permissions of `deno task broker` except that it may write anywhere. */
 export class BrokerProcess {
   readonly #child: Deno.ChildProcess;
   readonly #pumps: Promise<void>[];
@@ -30,9 +36,19 @@ export class BrokerProcess {
   #stderr = "";
   #changed: (() => void) | undefined;
 
-  constructor(args: readonly string[]) {
+  constructor(args: readonly string[], options: BrokerProcessOptions = {}) {
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--allow-net", "--allow-read", "--allow-write", BROKER, ...args],
+      args: [
+        "run",
+        "--quiet",
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env=INIT_CWD",
+        BROKER,
+        ...args,
+      ],
+      ...(options.env === undefined ? {} : { env: options.env }),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -120,8 +136,9 @@ export class BrokerProcess {
 export async function withBrokerProcess(
   args: readonly string[],
   body: (broker: BrokerProcess) => Promise<void>,
+  options: BrokerProcessOptions = {},
 ): Promise<void> {
-  const broker = new BrokerProcess(args);
+  const broker = new BrokerProcess(args, options);
   try {
     await body(broker);
   } finally {
@@ -132,8 +149,9 @@ export async function withBrokerProcess(
 /** Runs `broker.ts` to completion; for configs it must refuse. */
 export async function runBroker(
   args: readonly string[],
+  options: BrokerProcessOptions = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const broker = new BrokerProcess(args);
+  const broker = new BrokerProcess(args, options);
   const timer = setTimeout(() => broker.kill("SIGKILL"), PROCESS_WAIT_MS);
   try {
     const { code } = await broker.exited();

@@ -4,6 +4,13 @@ import { hashPassword } from "../../lib/broker/auth/password_file.ts";
 import { certificatesUnavailable, makeCertificates } from "../listeners/_certs.ts";
 import { loadMqttJs, mqttJsRoundTrip, mqttJsUnavailable, testIf, within } from "../listeners/_helpers.ts";
 import { runBroker, subprocessUnavailable, withBrokerProcess } from "./_broker_process.ts";
+import type { IClientOptions } from "mqtt";
+import { BROKER_VERSION } from "../../lib/broker/broker.ts";
+import { hashScramEntry } from "../../lib/broker/auth/scram_file.ts";
+import { listenerOptions, loadConfig } from "../../lib/broker/server/config.ts";
+import { MqttClient } from "../../lib/client/client.ts";
+import { scramSha256 } from "../../lib/client/enhanced_auth.ts";
+import { MqttError } from "../../lib/mqtt_error.ts";
 
 /** Registers a test that gets a temporary directory, or a skipped test that says why. */
 function cliTest(
@@ -227,5 +234,174 @@ cliTest(
     assert.equal(out.code, 1, stderr);
     assert.match(stderr, /^broker: Requires write access to /);
     assert.match(stderr, /--allow-write=DIR broker\.ts/);
+  },
+);
+
+// ---- issue 16: what a Mosquitto user reaches for ----------------------------------------------------------
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+cliTest("broker.ts --help fits 80 columns; --version prints the version", async () => {
+  const help = await runBroker(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: deno task broker /);
+  for (const line of help.stdout.split("\n")) assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
+  assert.match(help.stdout, /-v, --verbose/);
+  const version = await runBroker(["--version"]);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout, `${BROKER_VERSION} (MQTT 3.1, 3.1.1, 5.0; Deno ${Deno.version.deno})\n`);
+  const both = await runBroker(["-v", "--log-level", "info"]);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /^broker: -v and --log-level cannot be used together\n/);
+});
+
+cliTest("broker.ts -v logs at debug level, as --log-level debug", async () => {
+  await withBrokerProcess(
+    ["-v", "-p", "0", "--persistence", "memory", "--sys-interval", "0"],
+    async (broker) => {
+      const [tcp] = await broker.listening(1);
+      await mqttJsRoundTrip(mqttJsUrl(tcp!));
+      await broker.until("a DEBUG line", () => / DEBUG /.test(broker.stderr));
+    },
+  );
+});
+
+cliTest("broker.ts logs each SIGHUP and what it reloads, or that there is nothing to reload", async (dir) => {
+  await withBrokerProcess(["-p", "0", "--persistence", "memory"], async (broker) => {
+    await broker.listening(1);
+    broker.kill("SIGHUP");
+    await broker.until("the SIGHUP line", () => /SIGHUP received/.test(broker.stderr));
+    assert.match(
+      broker.stderr,
+      /INFO {2}SIGHUP received: nothing to reload \(the config names no passwordFile, aclFile or scramFile\)\n/,
+    );
+  });
+  await Deno.writeTextFile(join(dir, "acl"), "topic read #\n");
+  await Deno.writeTextFile(join(dir, "scram"), `alice:${await hashScramEntry("pw", 10)}\n`);
+  const config = await writeConfig(dir, { aclFile: "acl", scramFile: "scram", persistence: "memory" });
+  await withBrokerProcess(["-c", config, "-p", "0"], async (broker) => {
+    await broker.listening(1);
+    await Deno.writeTextFile(join(dir, "scram"), "alice:broken\n");
+    broker.kill("SIGHUP");
+    await broker.until("two outcomes", () => /SIGHUP: kept the previous/.test(broker.stderr));
+    assert.match(
+      broker.stderr,
+      new RegExp(
+        `SIGHUP received: reloading the ACL file ${join(dir, "acl")}, the SCRAM file ${join(dir, "scram")}\n`,
+      ),
+    );
+    assert.match(broker.stderr, new RegExp(`SIGHUP: reloaded ${join(dir, "acl")}\n`));
+    assert.match(broker.stderr, new RegExp(`ERROR SIGHUP: kept the previous ${join(dir, "scram")}: .*:1: `));
+  });
+}, [Deno.build.os === "windows" ? "needs POSIX signals" : undefined]);
+
+cliTest(
+  "broker.ts takes relative --config and --persistence paths from the caller's directory (INIT_CWD)",
+  async (dir) => {
+    const config = await writeConfig(dir, { listeners: [{ type: "tcp", port: 0 }], sysInterval: 0 });
+    await withBrokerProcess(
+      ["--config", "broker.json", "--persistence", "sqlite:state/b.db"],
+      async (broker) => {
+        await broker.listening(1);
+        await Deno.stat(join(dir, "state", "b.db")); // created where the caller is, not in the repository
+      },
+      { env: { INIT_CWD: dir } },
+    );
+    assert.ok(config.startsWith(dir));
+  },
+);
+
+cliTest(
+  "broker.ts: SCRAM-SHA-256 users from the config's scramFile log in; a plain password does not",
+  async (dir) => {
+    await Deno.writeTextFile(join(dir, "scram"), `alice:${await hashScramEntry("wonderland", 10)}\n`);
+    const config = await writeConfig(dir, {
+      listeners: [{ type: "tcp", port: 0 }],
+      scramFile: "scram",
+      persistence: "memory",
+      sysInterval: 0,
+    });
+    await withBrokerProcess(["-c", config], async (broker) => {
+      const [tcp] = await broker.listening(1);
+      const port = Number(new URL(tcp!).port);
+      const options = { hostname: "127.0.0.1", port, protocolVersion: 5 as const, reconnect: false };
+      const good = new MqttClient({ ...options, enhancedAuth: scramSha256("alice", "wonderland") });
+      const connack = await good.connect();
+      assert.equal(connack.properties?.authenticationMethod, "SCRAM-SHA-256");
+      await good.close();
+      const wrong = new MqttClient({ ...options, enhancedAuth: scramSha256("alice", "looking-glass") });
+      await assert.rejects(wrong.connect(), MqttError);
+      const plain = new MqttClient({ ...options, username: "alice", password: "wonderland" });
+      await assert.rejects(plain.connect(), (error: unknown) => {
+        assert.ok(error instanceof MqttError && error.reasonCode === 0x86, String(error));
+        return true;
+      });
+    });
+  },
+);
+
+/** Connects with MQTT.js, subscribes to `topic`, publishes to it and waits for the message back. */
+async function roundTrip(url: string, topic: string, options: IClientOptions = {}): Promise<void> {
+  const mqtt = await loadMqttJs();
+  const client = await within(
+    mqtt.connectAsync(url, { reconnectPeriod: 0, ...options }, false),
+    `connect ${url}`,
+  );
+  try {
+    const received = new Promise<string>((resolve) => client.on("message", (t) => resolve(t)));
+    await client.subscribeAsync(topic, { qos: 1 });
+    await client.publishAsync(topic, "hi", { qos: 1 });
+    assert.equal(await within(received, `the message back on ${url}`), topic);
+  } finally {
+    await client.endAsync();
+  }
+}
+
+cliTest(
+  "broker.example.json starts as shipped: every file it names exists, every listener serves",
+  async (dir) => {
+    // The shipped file, with its ports made 0 (they may be taken here), its storage in memory and its paths
+    // absolute (the copy lives elsewhere); everything else as shipped.
+    const shipped = join(ROOT, "broker.example.json");
+    const config = await loadConfig(shipped);
+    await Promise.all(
+      [config.passwordFile!, config.aclFile!, config.scramFile!].map((file) => Deno.stat(file)),
+    );
+    await listenerOptions(config, shipped); // reads every certificate
+    const copy = await writeConfig(dir, {
+      ...config,
+      listeners: config.listeners!.map((l) => ({ ...l, port: 0 })),
+      persistence: "memory",
+      sysInterval: 0,
+    });
+    await withBrokerProcess(["-c", copy], async (broker) => {
+      const [tcp, tls, ws, wss] = await broker.listening(4);
+      const ca = await Deno.readTextFile(join(ROOT, "examples/certs/ca.crt"));
+      // Anonymous on loopback: examples/acl.conf lets them write public/inbox and read public/#.
+      await roundTrip(mqttJsUrl(tcp!), "public/inbox");
+      await roundTrip(ws!, "public/inbox");
+      // A user of examples/passwords on the wss listener, which refuses anonymous clients.
+      await roundTrip(wss!, "users/dashboard/t", {
+        ca,
+        username: "dashboard",
+        password: "example-dashboard",
+      });
+      // The client certificate's CN (device-42) is the user name.
+      await roundTrip(mqttJsUrl(tls!), "users/device-42/t", {
+        ca,
+        cert: await Deno.readTextFile(join(ROOT, "examples/certs/client.crt")),
+        key: await Deno.readTextFile(join(ROOT, "examples/certs/client.key")),
+      });
+      // A user of examples/scram_users, over SCRAM-SHA-256.
+      const client = new MqttClient({
+        hostname: "127.0.0.1",
+        port: Number(new URL(tcp!).port),
+        protocolVersion: 5,
+        reconnect: false,
+        enhancedAuth: scramSha256("operator", "example-operator"),
+      });
+      await client.connect();
+      await client.close();
+    });
   },
 );

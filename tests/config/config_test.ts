@@ -20,8 +20,9 @@ const INVALID: [what: string, config: unknown, message: string][] = [
   [
     "unknown top-level key",
     { listener: [] },
-    "broker.json: unknown key listener (known keys: listeners, persistence, passwordFile, aclFile, logLevel, " +
-    "sysInterval, limits)",
+    "broker.json: unknown key listener (known keys: listeners, persistence, passwordFile, aclFile, scramFile, " +
+    "logLevel, sysInterval, limits, queueQoS0, retainAvailable, checkPayloadFormat, topicAliasOut, maxQoS, " +
+    "responseInformation)",
   ],
   [
     "unknown listener key",
@@ -141,6 +142,36 @@ const INVALID: [what: string, config: unknown, message: string][] = [
     "broker.json: sysInterval must be an integer from 0 to 86400",
   ],
   ["limits not an object", { limits: 5 }, "broker.json: limits must be an object"],
+  ["scramFile empty", { scramFile: "" }, "broker.json: scramFile must be a non-empty string"],
+  ["queueQoS0 as a string", { queueQoS0: "true" }, "broker.json: queueQoS0 must be true or false"],
+  [
+    "retainAvailable as a number",
+    { retainAvailable: 0 },
+    "broker.json: retainAvailable must be true or false",
+  ],
+  [
+    "checkPayloadFormat null",
+    { checkPayloadFormat: null },
+    "broker.json: checkPayloadFormat must be true or false",
+  ],
+  ["topicAliasOut as a string", { topicAliasOut: "no" }, "broker.json: topicAliasOut must be true or false"],
+  ["maxQoS 3", { maxQoS: 3 }, "broker.json: maxQoS must be an integer from 0 to 2"],
+  ["maxQoS 1.5", { maxQoS: 1.5 }, "broker.json: maxQoS must be an integer from 0 to 2"],
+  [
+    "responseInformation not a string",
+    { responseInformation: 7 },
+    "broker.json: responseInformation must be a non-empty string",
+  ],
+  [
+    "responseInformation with U+0000",
+    { responseInformation: "a\u0000b" },
+    "broker.json: responseInformation must be well-formed text of at most 65535 UTF-8 bytes, without U+0000",
+  ],
+  [
+    "responseInformation too long",
+    { responseInformation: "é".repeat(32768) },
+    "broker.json: responseInformation must be well-formed text of at most 65535 UTF-8 bytes, without U+0000",
+  ],
   [
     "maxPacketSize too small",
     { limits: { maxPacketSize: 10 } },
@@ -169,12 +200,19 @@ Deno.test("parseConfig() accepts broker.example.json, which uses every key", () 
   const config = parseConfig(JSON.stringify(example), "broker.example.json");
   assert.deepEqual(Object.keys(config).sort(), [
     "aclFile",
+    "checkPayloadFormat",
     "limits",
     "listeners",
     "logLevel",
+    "maxQoS",
     "passwordFile",
     "persistence",
+    "queueQoS0",
+    "responseInformation",
+    "retainAvailable",
+    "scramFile",
     "sysInterval",
+    "topicAliasOut",
   ]);
   assert.deepEqual(Object.keys(config.limits!).sort(), Object.keys(LIMIT_RANGES).sort());
   assert.deepEqual(config.listeners!.map((l) => l.type), ["tcp", "tls", "ws", "wss"]);
@@ -194,6 +232,20 @@ Deno.test("parseConfig() keeps what it validated; an empty object is a valid con
     ),
     { listeners: [{ type: "ws", port: 0, host: "::1", allowAnonymous: false }], logLevel: "debug" },
   );
+});
+
+Deno.test("brokerOptions() maps the feature switches to the BrokerOptions of the same name", () => {
+  const switches = {
+    queueQoS0: true,
+    maxQoS: 1,
+    retainAvailable: false,
+    responseInformation: "replies/",
+    checkPayloadFormat: false,
+    topicAliasOut: false,
+  };
+  const config = parseConfig(JSON.stringify(switches), "x.json");
+  assert.deepEqual(config, switches);
+  assert.deepEqual(brokerOptions(config), switches);
 });
 
 Deno.test("brokerOptions() maps limits and sysInterval to BrokerOptions", () => {
@@ -229,6 +281,7 @@ testIf("loadConfig() resolves file paths against the config's directory", [files
         persistence: "sqlite:data/b.db",
         passwordFile: "passwd",
         aclFile: "../acl",
+        scramFile: "scram/users",
       }),
     );
     const config = await loadConfig(path);
@@ -237,6 +290,7 @@ testIf("loadConfig() resolves file paths against the config's directory", [files
     assert.equal(config.persistence, `sqlite:${join(dir, "data/b.db")}`);
     assert.equal(config.passwordFile, join(dir, "passwd"));
     assert.equal(config.aclFile, join(dir, "../acl"));
+    assert.equal(config.scramFile, join(dir, "scram/users"));
     await assert.rejects(loadConfig(join(dir, "missing.json")), {
       name: "ConfigError",
       message: new RegExp(`^${join(dir, "missing.json")}: cannot read the config file: `),

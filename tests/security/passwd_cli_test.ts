@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { PasswordFile } from "../../lib/broker/auth/password_file.ts";
+import { ScramFile } from "../../lib/broker/auth/scram_file.ts";
+import { scramCredential } from "../../lib/broker/scram.ts";
 
 const PASSWD = new URL("../../passwd.ts", import.meta.url).pathname;
 const granted = (name: "read" | "write" | "run"): boolean =>
@@ -16,10 +18,14 @@ interface Outcome {
   readonly stderr: string;
 }
 
-/** Runs `passwd.ts` with only the permissions its task grants; `stdin` is piped in (or empty). */
-async function passwd(args: readonly string[], stdin = ""): Promise<Outcome> {
+/**
+ * Runs `passwd.ts` with only the permissions its task grants; `stdin` is piped in (or empty). `initCwd` is the
+ * directory `deno task` was started in (it runs the program in the repository root).
+ */
+async function passwd(args: readonly string[], stdin = "", initCwd?: string): Promise<Outcome> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-read", "--allow-write", PASSWD, ...args],
+    args: ["run", "--quiet", "--allow-read", "--allow-write", "--allow-env=INIT_CWD", PASSWD, ...args],
+    ...(initCwd === undefined ? {} : { env: { INIT_CWD: initCwd } }),
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -143,11 +149,78 @@ cliTest("passwd: a missing or corrupt file exits 1 and is left as it was", async
   assert.equal(await Deno.readTextFile(file), "bob:$6$x$y\ngarbage\n");
 });
 
-cliTest("passwd --help prints the usage and exits 0", async () => {
+cliTest("passwd --help prints the usage, 80 columns at most, and exits 0", async () => {
   const out = await passwd(["--help"]);
   assert.equal(out.code, 0);
-  assert.match(out.stdout, /^Usage: passwd /);
+  assert.match(out.stdout, /^Usage: deno task passwd /);
+  for (const line of out.stdout.split("\n")) assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
 });
+
+cliTest("passwd -U hashes a plain user:password file in place, as mosquitto_passwd -U", async (file) => {
+  await Deno.writeTextFile(file, "# plain\nalice:wonder land\nbob:s3cret\r\n\n");
+  let out = await passwd(["-U", "-I", "1000", file]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stdout, `Hashed 2 password(s) in ${file} (PBKDF2-SHA512, 1000 iterations).\n`);
+  assert.equal(await verify(file, "alice", "wonder land"), true);
+  assert.equal(await verify(file, "bob", "s3cret"), true);
+  assert.match(await Deno.readTextFile(file), /^# plain\nalice:\$7\$1000\$/);
+  assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+
+  // Run again, or on a file with a new plain line: hashed lines are kept, not hashed twice.
+  await Deno.writeTextFile(file, (await Deno.readTextFile(file)) + "carol:pw\n");
+  out = await passwd(["-U", "-I", "1000", file]);
+  assert.equal(
+    out.stdout,
+    `Hashed 1 password(s) in ${file} (PBKDF2-SHA512, 1000 iterations); 2 already hashed, kept.\n`,
+  );
+  assert.equal(await verify(file, "alice", "wonder land"), true);
+  assert.equal(await verify(file, "carol", "pw"), true);
+
+  await Deno.writeTextFile(file, "alice:pw\nnocolon\n");
+  out = await passwd(["-U", file]);
+  assert.equal(out.code, 1);
+  assert.equal(out.stderr, `passwd: ${file}:2: not a user:password line (no ":")\n`);
+  assert.equal(await Deno.readTextFile(file), "alice:pw\nnocolon\n", "left as it was");
+
+  out = await passwd(["-U", "-c", file]);
+  assert.equal(out.code, 2);
+  assert.equal(out.stderr, "passwd: -U and -c cannot be used together (see deno task passwd --help)\n");
+});
+
+cliTest("passwd --scram writes RFC 5803 SCRAM-SHA-256 entries the broker's ScramFile reads", async (file) => {
+  let out = await passwd(["--scram", "-c", "-b", file, "alice", "wonderland"]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stdout, `Added user alice to ${file} (SCRAM-SHA-256, 4096 iterations).\n`);
+  assert.match(
+    await Deno.readTextFile(file),
+    /^alice:SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}\n$/,
+  );
+  const credential = (await ScramFile.load(file)).lookup("alice")!;
+  const expected = await scramCredential("wonderland", 4096, credential.salt);
+  assert.deepEqual(credential, expected, "the stored keys are derived from the password");
+
+  out = await passwd(["--scram", "-I", "5000", file, "bob"], "pw\n");
+  assert.equal(out.stdout, `Added user bob to ${file} (SCRAM-SHA-256, 5000 iterations).\n`);
+  out = await passwd(["-D", file, "alice"]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual((await ScramFile.load(file)).size, 1);
+
+  await Deno.writeTextFile(file, "carol:plain\n");
+  out = await passwd(["--scram", "-U", file]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.ok((await ScramFile.load(file)).lookup("carol") !== undefined);
+});
+
+cliTest(
+  "passwd takes a relative FILE from the directory the task was started in (INIT_CWD)",
+  async (file) => {
+    const dir = file.slice(0, file.lastIndexOf("/"));
+    const out = await passwd(["-c", "-b", "-I", "1000", "passwords", "alice", "pw"], "", dir);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, "Added user alice to passwords (PBKDF2-SHA512, 1000 iterations).\n");
+    assert.equal(await verify(file, "alice", "pw"), true);
+  },
+);
 
 // On a terminal: the prompts and the no-echo read, through a pseudo-terminal made by util-linux `script`.
 function scriptUnavailable(): string | undefined {

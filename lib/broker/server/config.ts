@@ -9,6 +9,7 @@
 
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { BrokerOptions } from "../options.ts";
+import type { QoS } from "../../packet/packet_type.ts";
 import {
   DEFAULT_WEBSOCKET_PATH,
   LISTENER_TYPES,
@@ -98,13 +99,38 @@ export interface BrokerConfig {
   passwordFile?: string;
   /** Mosquitto-style ACL file. */
   aclFile?: string;
+  /**
+   * SCRAM-SHA-256 users for MQTT 5 enhanced authentication, one `user:SCRAM-SHA-256$…` line each (RFC 5803;
+   * `deno task passwd --scram` writes them).
+   */
+  scramFile?: string;
   /** `error`, `warn`, `info` or `debug`. @default {"info"} */
   logLevel?: LogLevel;
   /** Seconds between `$SYS` updates, 0 for none. @default {10} */
   sysInterval?: number;
   /** Limits; see {@linkcode LimitsConfig}. */
   limits?: LimitsConfig;
+  /** Queue QoS 0 messages for offline persistent sessions. @default {false} */
+  queueQoS0?: boolean;
+  /** Highest QoS granted and accepted (CONNACK Maximum QoS). @default {2} */
+  maxQoS?: QoS;
+  /** Keep retained messages; off, a retained PUBLISH gets DISCONNECT 0x9A. @default {true} */
+  retainAvailable?: boolean;
+  /** Response Information returned to v5 clients that request it. */
+  responseInformation?: string;
+  /** Refuse a PUBLISH whose Payload Format Indicator says UTF-8 when it is not (0x99). @default {true} */
+  checkPayloadFormat?: boolean;
+  /** Use topic aliases towards v5 clients that allow them. @default {true} */
+  topicAliasOut?: boolean;
 }
+
+/** The top-level keys that set the {@linkcode BrokerOptions} switch of the same name. */
+const SWITCHES = [
+  "queueQoS0",
+  "retainAvailable",
+  "checkPayloadFormat",
+  "topicAliasOut",
+] as const satisfies readonly (keyof BrokerConfig & keyof BrokerOptions)[];
 
 interface Range {
   readonly min: number;
@@ -159,9 +185,13 @@ const TOP_KEYS = [
   "persistence",
   "passwordFile",
   "aclFile",
+  "scramFile",
   "logLevel",
   "sysInterval",
   "limits",
+  ...SWITCHES,
+  "maxQoS",
+  "responseInformation",
 ] as const satisfies readonly (keyof BrokerConfig)[];
 
 /** Thrown for a config that cannot be used; the message starts with the file and names the key. */
@@ -207,11 +237,28 @@ class Validator {
     }
     if (root.passwordFile !== undefined) config.passwordFile = this.string(root.passwordFile, "passwordFile");
     if (root.aclFile !== undefined) config.aclFile = this.string(root.aclFile, "aclFile");
+    if (root.scramFile !== undefined) config.scramFile = this.string(root.scramFile, "scramFile");
     if (root.logLevel !== undefined) config.logLevel = this.oneOf(root.logLevel, "logLevel", LOG_LEVELS);
     if (root.sysInterval !== undefined) {
       config.sysInterval = this.number(root.sysInterval, "sysInterval", { min: 0, max: 86_400 });
     }
     if (root.limits !== undefined) config.limits = this.limits(root.limits);
+    for (const key of SWITCHES) {
+      if (root[key] !== undefined) config[key] = this.boolean(root[key], key);
+    }
+    if (root.maxQoS !== undefined) {
+      config.maxQoS = this.number(root.maxQoS, "maxQoS", { min: 0, max: 2 }) as QoS;
+    }
+    if (root.responseInformation !== undefined) {
+      // A UTF-8 string in CONNACK [MQTT-1.5.4-1] [MQTT-1.5.4-2] (5.0): no U+0000, at most 65535 bytes.
+      const text = this.string(root.responseInformation, "responseInformation");
+      if (!text.isWellFormed() || text.includes("\0") || new TextEncoder().encode(text).length > U16) {
+        this.fail(
+          "responseInformation must be well-formed text of at most 65535 UTF-8 bytes, without U+0000",
+        );
+      }
+      config.responseInformation = text;
+    }
     return config;
   }
 
@@ -353,6 +400,7 @@ export async function loadConfig(path: string): Promise<BrokerConfig> {
   const at = (file: string) => isAbsolute(file) ? file : resolve(base, file);
   if (config.passwordFile !== undefined) config.passwordFile = at(config.passwordFile);
   if (config.aclFile !== undefined) config.aclFile = at(config.aclFile);
+  if (config.scramFile !== undefined) config.scramFile = at(config.scramFile);
   if (config.persistence?.startsWith("sqlite:")) {
     config.persistence = `sqlite:${at(config.persistence.slice(7))}`;
   }
@@ -365,13 +413,22 @@ export async function loadConfig(path: string): Promise<BrokerConfig> {
   return config;
 }
 
-/** The broker options a config sets (limits and `sysInterval`); the caller adds logger, storage and auth. */
+/**
+ * The broker options a config sets (limits, `sysInterval` and the feature switches); the caller adds logger,
+ * storage and auth.
+ */
 export function brokerOptions(config: BrokerConfig): BrokerOptions {
   const { maxTopicLength, maxTopicDepth, ...limits } = config.limits ?? {};
   // Pick<> fails to compile if a limit stops being a BrokerOptions key.
   const direct: Pick<BrokerOptions, Exclude<keyof LimitsConfig, "maxTopicLength" | "maxTopicDepth">> = limits;
   const options: BrokerOptions = { ...direct };
   if (config.sysInterval !== undefined) options.sysInterval = config.sysInterval;
+  for (const key of SWITCHES) {
+    const value = config[key];
+    if (value !== undefined) options[key] = value;
+  }
+  if (config.maxQoS !== undefined) options.maxQoS = config.maxQoS;
+  if (config.responseInformation !== undefined) options.responseInformation = config.responseInformation;
   if (maxTopicLength !== undefined || maxTopicDepth !== undefined) {
     options.topicLimits = {
       maxLength: maxTopicLength ?? U16,
