@@ -20,7 +20,7 @@ import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts
 import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/password_file.ts";
 import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
 import { ScramFile } from "./lib/broker/auth/scram_file.ts";
-import { ScramSha256 } from "./lib/broker/scram.ts";
+import { ScramSha256 } from "./lib/broker/auth/scram.ts";
 
 const USAGE = `Usage: deno task broker [options]
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PasswordFile } from "../../lib/broker/auth/password_file.ts";
 import { ScramFile } from "../../lib/broker/auth/scram_file.ts";
-import { scramCredential } from "../../lib/broker/scram.ts";
+import { scramCredential } from "../../lib/auth/scram.ts";
 
 const PASSWD = new URL("../../passwd.ts", import.meta.url).pathname;
 const granted = (name: "read" | "write" | "run"): boolean =>

@@ -7,7 +7,7 @@ import {
   ScramFileError,
   setScramEntry,
 } from "../../lib/broker/auth/scram_file.ts";
-import { scramCredential } from "../../lib/broker/scram.ts";
+import { scramCredential } from "../../lib/auth/scram.ts";
 
 const KEY = btoa("k".repeat(32));
 

@@ -7,7 +7,7 @@
  */
 
 import { MAX_ITERATIONS, validateUsername } from "./password_file.ts";
-import { type ScramCredential, scramCredential } from "../scram.ts";
+import { type ScramCredential, scramCredential } from "../../auth/scram.ts";
 
 /** The scheme name that starts every entry's value (RFC 5803 section 3). */
 export const SCRAM_FILE_SCHEME = "SCRAM-SHA-256";
