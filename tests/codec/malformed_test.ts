@@ -81,6 +81,30 @@ const ROWS: readonly MalformedRow[] = [
     says: /fixed header flags/,
     rule: "MQTT-2.2.2-2",
   })),
+  // MQTT 3.1 clients set DUP on retries of these three; 3.1.1 and 5.0 refuse it.
+  ...([
+    ["PUBREL", 0x6a, [], "MQTT-3.6.1-1"],
+    ["SUBSCRIBE", 0x8a, [...str("a"), 0], "MQTT-3.8.1-1"],
+    ["UNSUBSCRIBE", 0xaa, str("a"), "MQTT-3.10.1-1"],
+  ] as const).flatMap(([packet, header, body, rule]): MalformedRow[] =>
+    ([4, 5] as const).map((version) => ({
+      name: `${packet} with DUP set (fixed header flags 0xa) after 3.1`,
+      versions: [version],
+      // packet identifier 1, the v5 property length of SUBSCRIBE and UNSUBSCRIBE, then the rest
+      bytes: frame(header, 0, 1, ...(version === 5 && packet !== "PUBREL" ? [0] : []), ...body),
+      code: M,
+      says: /fixed header flags/,
+      rule: `${rule} (${version === 5 ? "5.0" : "3.1.1"})`,
+    }))
+  ),
+  {
+    name: "PUBREL with fixed header flags 0xb (DUP is all 3.1 may add)",
+    versions: [3],
+    bytes: [0x6b, 2, 0, 1],
+    code: M,
+    says: /fixed header flags/,
+    rule: "MQTT-2.2.2-2 (3.1.1)",
+  },
   {
     name: "AUTH with reserved fixed header flags 0x1",
     versions: V5,
