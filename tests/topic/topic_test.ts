@@ -3,7 +3,6 @@ import { MqttError } from "../../lib/mqtt_error.ts";
 import { REASON_CODE } from "../../lib/packet/reason_code.ts";
 import {
   isWildcardFilter,
-  matchesFilter,
   parseSharedFilter,
   type TopicLimits,
   validateTopicFilter,
@@ -168,44 +167,4 @@ Deno.test("isWildcardFilter() finds + and # levels", () => {
   assert.equal(isWildcardFilter("$share/g/a/#"), true);
 });
 
-/** [filter, topic, matches, rule]; a section number where the spec has no numbered rule. */
-const MATCHES: readonly (readonly [string, string, boolean, string])[] = [
-  ["sport/tennis/player1/#", "sport/tennis/player1", true, "MQTT-4.7.1-2"],
-  ["sport/tennis/player1/#", "sport/tennis/player1/ranking", true, "MQTT-4.7.1-2"],
-  ["sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true, "MQTT-4.7.1-2"],
-  ["sport/#", "sport", true, "MQTT-4.7.1-2"],
-  ["sport/#", "sport/", true, "MQTT-4.7.1-2"],
-  ["sport/tennis/#", "sport/tennisx", false, "MQTT-4.7.1-2"],
-  ["#", "a/b/c", true, "MQTT-4.7.1-2"],
-  ["#", "/finance", true, "MQTT-4.7.1-2"],
-  ["+/#", "a", true, "MQTT-4.7.1-2"],
-  ["sport/tennis/+", "sport/tennis/player1", true, "MQTT-4.7.1-3"],
-  ["sport/tennis/+", "sport/tennis/player1/ranking", false, "MQTT-4.7.1-3"],
-  ["sport/+", "sport", false, "MQTT-4.7.1-3"],
-  ["sport/+", "sport/", true, "MQTT-4.7.1-3"],
-  ["+/+", "/finance", true, "MQTT-4.7.1-3"],
-  ["/+", "/finance", true, "MQTT-4.7.1-3"],
-  ["+", "/finance", false, "MQTT-4.7.1-3"],
-  ["a/+/b", "a//b", true, "MQTT-4.7.1-3"],
-  ["+", "a", true, "MQTT-4.7.1-3"],
-  ["#", "$SYS/uptime", false, "MQTT-4.7.2-1"],
-  ["+/monitor/Clients", "$SYS/monitor/Clients", false, "MQTT-4.7.2-1"],
-  ["+", "$", false, "MQTT-4.7.2-1"],
-  ["$SYS/#", "$SYS/monitor/Clients", true, "MQTT-4.7.2-1"],
-  ["$SYS/monitor/+", "$SYS/monitor/Clients", true, "MQTT-4.7.2-1"],
-  ["#", "a/$SYS", true, "MQTT-4.7.2-1"],
-  ["a//b", "a//b", true, "MQTT-4.7.3-1"],
-  ["a//b", "a/b", false, "MQTT-4.7.3-1"],
-  ["a/b", "a/bc", false, "§4.7"],
-  ["a/bc", "a/b", false, "§4.7"],
-  ["a", "a/", false, "§4.7"],
-  ["a/", "a", false, "§4.7"],
-  ["Sport", "sport", false, "§4.7.3"],
-];
-
-for (const [filter, topic, expected, rule] of MATCHES) {
-  const cite = rule.startsWith("MQTT-") ? `[${rule}]` : `(${rule})`;
-  Deno.test(`matchesFilter() ${expected ? "matches" : "does not match"} "${filter}" to "${topic}" ${cite}`, () => {
-    assert.equal(matchesFilter(filter, topic), expected);
-  });
-}
+// matchesFilter() itself, and every matcher that must agree with it: matcher_contract_test.ts.
