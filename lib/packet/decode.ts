@@ -1,6 +1,6 @@
 /**
  * Decoding one whole frame into a typed packet. Fixed-header flags are checked here, once for every packet type
- * [MQTT-2.2.2-2].
+ * [MQTT-2.2.2-2 (3.1.1)] [MQTT-2.1.3-1 (5.0)].
  *
  * @module
  */
@@ -53,7 +53,9 @@ export function decodePacket(header: number, body: Uint8Array, version: Protocol
   // strict [MQTT-3.6.1-1 (3.1.1)] [MQTT-3.8.1-1 (3.1.1)] [MQTT-3.10.1-1 (3.1.1)].
   if (required >= 0 && flags !== required && !(version === 3 && required === 2 && flags === (2 | DUP))) {
     throw malformed(
-      `Cannot decode ${name}: fixed header flags are 0x${flags.toString(16)}, not ${required} [MQTT-2.2.2-2]`,
+      `Cannot decode ${name}: fixed header flags are 0x${
+        flags.toString(16)
+      }, not ${required} [MQTT-2.2.2-2 (3.1.1)]`,
     );
   }
   const reader = new Reader(body, name);

@@ -18,9 +18,9 @@ export interface Subscription {
   readonly filter: string;
   /** The granted maximum QoS. */
   readonly qos: QoS;
-  /** Do not deliver the client's own PUBLISHes to it [MQTT-3.8.3-3]. */
+  /** Do not deliver the client's own PUBLISHes to it [MQTT-3.8.3-3 (5.0)]. */
   readonly noLocal: boolean;
-  /** Keep the RETAIN flag of forwarded PUBLISHes [MQTT-3.3.1-12]. */
+  /** Keep the RETAIN flag of forwarded PUBLISHes [MQTT-3.3.1-13 (5.0)]. */
   readonly retainAsPublished: boolean;
   /** When retained messages are sent on subscribe (0 always, 1 if new, 2 never). */
   readonly retainHandling: 0 | 1 | 2;
@@ -35,11 +35,17 @@ export interface Subscription {
 export interface Delivery {
   /** The receiving session. */
   readonly clientId: string;
-  /** Highest QoS of the session's matching non-shared subscriptions [MQTT-3.3.4-2]; for a shared one, its QoS. */
+  /**
+   * Highest QoS of the session's matching non-shared subscriptions [MQTT-3.3.4-2 (5.0)]; for a shared one, its
+   * QoS.
+   */
   readonly qos: QoS;
   /** True if any matching subscription has Retain As Published set. */
   readonly retainAsPublished: boolean;
-  /** Every matching subscription's identifier [MQTT-3.3.4-3] [MQTT-3.3.4-5]; empty when none has one. */
+  /**
+   * Every matching subscription's identifier [MQTT-3.3.4-3 (5.0)] [MQTT-3.3.4-5 (5.0)]; empty when none has
+   * one.
+   */
   readonly subscriptionIds: readonly number[];
   /** The ShareName, when this delivery comes from a shared subscription. */
   readonly shareGroup?: string;
@@ -49,7 +55,7 @@ export interface Delivery {
 
 /** Options for {@linkcode SubscriptionRouter.match}. */
 export interface MatchOptions {
-  /** The publishing client: its subscriptions with No Local set are skipped [MQTT-3.8.3-3]. */
+  /** The publishing client: its subscriptions with No Local set are skipped [MQTT-3.8.3-3 (5.0)]. */
   readonly publisherId?: string;
   /**
    * Whether a shared group member can take a message now (online, not full). Members for which it returns
@@ -66,7 +72,7 @@ export interface SubscriptionRouter {
   /**
    * Adds or replaces (same clientId and filter) a subscription.
    *
-   * @returns true when it replaced an existing one [MQTT-3.8.4-3].
+   * @returns true when it replaced an existing one [MQTT-3.8.4-3 (5.0)].
    * @throws {MqttError} Topic Filter invalid (0x8F) for a malformed filter.
    */
   subscribe(clientId: string, subscription: Subscription): boolean;
@@ -259,7 +265,7 @@ export class TopicRouter implements SubscriptionRouter {
   /**
    * Adds or replaces (same clientId and filter) a subscription.
    *
-   * @returns true when it replaced an existing one [MQTT-3.8.4-3].
+   * @returns true when it replaced an existing one [MQTT-3.8.4-3 (5.0)].
    * @throws {MqttError} Topic Filter invalid (0x8F) for a malformed filter.
    */
   subscribe(clientId: string, subscription: Subscription): boolean {
@@ -267,7 +273,7 @@ export class TopicRouter implements SubscriptionRouter {
     let client = this.#clients.get(clientId);
     const existing = client?.subscriptions.get(filter);
     if (existing !== undefined) {
-      existing.subscription = subscription; // [MQTT-3.8.4-3]
+      existing.subscription = subscription; // [MQTT-3.8.4-3 (5.0)]
       if (existing.shared) {
         existing.delivery = sharedDelivery(clientId, subscription, existing.group);
       } else {
@@ -399,7 +405,7 @@ export class TopicRouter implements SubscriptionRouter {
       t = end + 1;
     }
     this.#depth = depth;
-    // Filters starting with a wildcard do not match topics starting with "$" [MQTT-4.7.2-1].
+    // Filters starting with a wildcard do not match topics starting with "$" [MQTT-4.7.2-1 (5.0)].
     this.#visit(this.#root, 0, topic.charCodeAt(0) !== DOLLAR);
     this.#out = IDLE;
     this.#isAvailable = undefined;
@@ -442,7 +448,7 @@ export class TopicRouter implements SubscriptionRouter {
           const flag = flags[i]!;
           const delivery = deliveries[i]!;
           if ((flag & FLAG_BITS) === 0) out.push(delivery);
-          else if ((flag & NO_LOCAL) !== 0 && delivery.clientId === this.#publisherId) continue; // [MQTT-3.8.3-3]
+          else if ((flag & NO_LOCAL) !== 0 && delivery.clientId === this.#publisherId) continue; // [MQTT-3.8.3-3 (5.0)]
           else if ((flag & OVERLAPS) === 0) out.push(delivery);
           else this.#merge(flag >>> CLIENT_SHIFT, delivery);
         }
@@ -455,8 +461,8 @@ export class TopicRouter implements SubscriptionRouter {
 
   /**
    * Adds the delivery of a subscription flagged `OVERLAPS`, merging it into the session's delivery if it already
-   * has one in this call: one delivery per session with the highest QoS and every identifier [MQTT-3.3.4-2]
-   * [MQTT-3.3.4-3].
+   * has one in this call: one delivery per session with the highest QoS and every identifier
+   * [MQTT-3.3.4-2 (5.0)] [MQTT-3.3.4-3 (5.0)].
    */
   #merge(client: number, delivery: Delivery): void {
     const out = this.#out;
@@ -758,7 +764,7 @@ function shapesMayOverlap(a: number, b: number): boolean {
 
 /**
  * Whether some topic can match both (valid, non-shared) filters. Errs towards true: it ignores the `$` rule
- * [MQTT-4.7.2-1], which only makes match() merge a little more than needed.
+ * [MQTT-4.7.2-1 (5.0)], which only makes match() merge a little more than needed.
  */
 function filtersOverlap(a: string, b: string): boolean {
   const aLength = a.length;

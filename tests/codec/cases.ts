@@ -391,7 +391,7 @@ export const CASES: readonly CodecCase[] = [
     ],
   },
   {
-    name: "PUBLISH keeps a leading BOM in the topic [MQTT-1.5.4-3]",
+    name: "PUBLISH keeps a leading BOM in the topic [MQTT-1.5.4-3 (5.0)]",
     versions: V3,
     packet: { type: 3, topic: "\ufeffbom", payload: new Uint8Array(0), qos: 0, retain: false, dup: false },
     bytes: [
@@ -448,7 +448,7 @@ export const CASES: readonly CodecCase[] = [
       0x23, 0, 5, // topic alias
       0x26, ...str("b"), ...str("1"), // user property b=1
       0x26, ...str("a"), ...str("2"), // user property a=2
-      0x26, ...str("b"), ...str("3"), // user property b=3: order and repeats kept [MQTT-3.3.2-18]
+      0x26, ...str("b"), ...str("3"), // user property b=3: order and repeats kept [MQTT-3.3.2-18 (5.0)]
       0x7b, 0x7d, // payload
     ],
   },
