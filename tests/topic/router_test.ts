@@ -11,6 +11,9 @@ import {
   TopicRouter,
 } from "../../lib/topic/router.ts";
 import { mulberry32 } from "../_prng.ts";
+import { matchesFilter } from "../../lib/topic/topic.ts";
+import { filterShape, filtersOverlap, shapesMayOverlap } from "../../lib/topic/_filter_overlap.ts";
+import { allTopics, randomFilter as randomMatcherFilter } from "./_matcher_cases.ts";
 
 type Extra = Partial<Omit<Subscription, "filter" | "qos">>;
 
@@ -548,4 +551,26 @@ Deno.test("TopicRouter prunes its trie: 10,000 subscribes then unsubscribes leav
   assert.equal(router.size, 0);
   assert.equal(router.nodeCount, 0);
   assert.deepEqual(router.match("site/1/device/2/temp"), []);
+});
+
+Deno.test("filtersOverlap() is true exactly when some topic matches both filters (the $ rule aside)", () => {
+  const random = mulberry32(0x0e1a);
+  const topics = allTopics(5, ["a", "b", "", "$SYS", "$", "a$", "z"]);
+  for (let round = 0; round < 300; round++) {
+    const a = randomMatcherFilter(random);
+    const b = random() < 0.1 ? a : randomMatcherFilter(random);
+    const both = topics.some((t) => matchesFilter(a, t) && matchesFilter(b, t));
+    const overlap = filtersOverlap(a, b);
+    assert.equal(filtersOverlap(b, a), overlap, `${b} vs ${a}: not symmetric`);
+    // It must never miss an overlap (match() would then send a session two copies); it may report one that only
+    // "$" topics would witness, which costs a merge and nothing else.
+    if (both) assert.ok(overlap, `${a} and ${b} both match some topic`);
+    else if (!a.startsWith("$") && !b.startsWith("$")) {
+      assert.ok(!overlap, `${a} and ${b} match no common topic`);
+    }
+    // The shape test is a first filter for two different filters (a session never holds one twice).
+    if (overlap && a !== b) {
+      assert.ok(shapesMayOverlap(filterShape(a), filterShape(b)), `${a} vs ${b}: shapes rule it out`);
+    }
+  }
 });
