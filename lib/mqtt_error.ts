@@ -13,7 +13,7 @@ export interface MqttErrorOptions {
  * @example
  * ```ts
  * import { MqttError, REASON_CODE } from "./mod.ts";
- * const err = new MqttError(REASON_CODE.MalformedPacket, "Cannot decode PUBLISH: QoS is 3 [MQTT-3.3.1-4]");
+ * const err = new MqttError(REASON_CODE.MalformedPacket, "Cannot decode PUBLISH: QoS is 3 [MQTT-3.3.1-4 (5.0)]");
  * console.assert(err.reasonCode === 0x81);
  * ```
  */

@@ -1,5 +1,5 @@
 /**
- * Retained messages (section 3.3.1.3), kept in a trie of topic levels so a wildcard subscribe visits only the
+ * Retained messages (5.0 section 3.3.1.3), kept in a trie of topic levels so a wildcard subscribe visits only the
  * branches its filter can reach.
  *
  * @module
@@ -18,10 +18,47 @@ function newNode(): Node {
   return { children: new Map(), message: undefined, count: 0 };
 }
 
-/** The retained message store. */
+/** Options for {@linkcode RetainedStore}. */
+export interface RetainedStoreOptions {
+  /**
+   * Most retained messages held; a message for a new topic past it is dropped (replacing stays possible).
+   *
+   * @default {Infinity}
+   */
+  readonly maxCount?: number;
+  /**
+   * Most payload bytes held; a message that would grow the total past it is dropped.
+   *
+   * @default {Infinity}
+   */
+  readonly maxBytes?: number;
+}
+
+/**
+ * The retained message store.
+ *
+ * @example
+ * ```ts
+ * import { RetainedStore } from "./retained.ts";
+ * const store = new RetainedStore({ maxCount: 1000 });
+ * const payload = new TextEncoder().encode("21.5");
+ * store.retain({ topic: "sensors/kitchen/temp", payload, qos: 1, retain: true });
+ * console.assert(store.match("sensors/+/temp").length === 1);
+ * store.retain({ topic: "sensors/kitchen/temp", payload: new Uint8Array(0), qos: 0, retain: true });
+ * console.assert(store.size === 0);
+ * ```
+ */
 export class RetainedStore {
   readonly #root: Node = newNode();
   #bytes = 0;
+  readonly #maxCount: number;
+  readonly #maxBytes: number;
+
+  /** An empty store with the given limits. */
+  constructor(options: RetainedStoreOptions = {}) {
+    this.#maxCount = options.maxCount ?? Infinity;
+    this.#maxBytes = options.maxBytes ?? Infinity;
+  }
 
   /** Number of retained messages. */
   get size(): number {
@@ -43,7 +80,43 @@ export class RetainedStore {
     return node.message;
   }
 
-  /** Stores `message` as the retained message of its topic, replacing any [MQTT-3.3.1-5]. */
+  /**
+   * Handles a retained PUBLISH: an empty payload deletes the topic's retained message and is not stored
+   * [MQTT-3.3.1-6 (5.0)] [MQTT-3.3.1-7 (5.0)]; any other replaces it [MQTT-3.3.1-5 (5.0)], unless that would
+   * pass the count or byte limit. `message` is kept as given (not copied).
+   *
+   * @returns what was done: stored (new or replacing), deleted, nothing (an empty payload for a topic without a
+   * retained message), or dropped at the count or byte limit.
+   */
+  retain(message: Message): "stored" | "deleted" | "unchanged" | "count-limit" | "byte-limit" {
+    if (message.payload.length === 0) return this.delete(message.topic) ? "deleted" : "unchanged";
+    const existing = this.get(message.topic);
+    if (existing === undefined && this.size >= this.#maxCount) return "count-limit";
+    const growth = message.payload.length - (existing?.payload.length ?? 0);
+    if (growth > 0 && this.#bytes + growth > this.#maxBytes) return "byte-limit";
+    this.set(message);
+    return "stored";
+  }
+
+  /**
+   * Removes the messages whose Message Expiry Interval has passed at `now` (ms since the epoch)
+   * (5.0 section 3.3.2.3.3).
+   *
+   * @returns the topics removed.
+   */
+  sweepExpired(now: number): string[] {
+    const expired: string[] = [];
+    for (const message of this.all()) {
+      if (message.expiresAt !== undefined && message.expiresAt <= now) expired.push(message.topic);
+    }
+    for (const topic of expired) this.delete(topic);
+    return expired;
+  }
+
+  /**
+   * Stores `message` as the retained message of its topic, replacing any [MQTT-3.3.1-5 (5.0)], whatever its
+   * payload and the limits (restoring from storage; {@linkcode RetainedStore.retain} applies both).
+   */
   set(message: Message): void {
     const path: Node[] = [this.#root];
     let node = this.#root;
@@ -62,7 +135,7 @@ export class RetainedStore {
     if (previous === undefined) { for (const n of path) n.count++; }
   }
 
-  /** Removes the retained message of `topic` (a retained PUBLISH with an empty payload) [MQTT-3.3.1-6]. */
+  /** Removes the retained message of `topic`; returns false when it had none. */
   delete(topic: string): boolean {
     const path: [Node, string][] = [];
     let node = this.#root;
@@ -88,7 +161,10 @@ export class RetainedStore {
     return true;
   }
 
-  /** Every retained message whose topic matches `filter` (a valid, non-shared filter). */
+  /**
+   * Every retained message whose topic matches `filter` (a valid, non-shared filter), by the rules of
+   * `matchesFilter` (tests/topic/matcher_contract_test.ts holds it to them).
+   */
   match(filter: string): Message[] {
     const out: Message[] = [];
     collect(this.#root, filter.split("/"), 0, true, out);
@@ -113,7 +189,8 @@ function collect(node: Node, levels: readonly string[], index: number, root: boo
   }
   const level = levels[index]!;
   if (level === "#") {
-    // "#" matches the parent level too [MQTT-4.7.1-2]; wildcards at the root skip "$" topics [MQTT-4.7.2-1].
+    // "#" matches the parent level too [MQTT-4.7.1-2 (3.1.1)]; wildcards at the root skip "$" topics
+    // [MQTT-4.7.2-1 (5.0)].
     if (!root && node.message !== undefined) out.push(node.message);
     const stack: Node[] = [];
     for (const [name, child] of node.children) if (!(root && name.startsWith("$"))) stack.push(child);

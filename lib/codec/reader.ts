@@ -67,7 +67,10 @@ export class Reader {
     return value;
   }
 
-  /** Variable Byte Integer; more than 4 bytes, or more bytes than the value needs, is malformed [MQTT-1.5.5-1]. */
+  /**
+   * Variable Byte Integer; more than 4 bytes, or more bytes than the value needs, is malformed
+   * [MQTT-1.5.5-1 (5.0)].
+   */
   varint(what: string): number {
     let value = 0;
     let multiplier = 1;
@@ -77,7 +80,7 @@ export class Reader {
       if ((byte & 0x80) === 0) {
         if (byte === 0 && i > 0) {
           throw malformed(
-            `Cannot decode ${this.packet}: ${what} does not use the fewest bytes possible [MQTT-1.5.5-1]`,
+            `Cannot decode ${this.packet}: ${what} does not use the fewest bytes possible [MQTT-1.5.5-1 (5.0)]`,
           );
         }
         return value;
@@ -85,7 +88,7 @@ export class Reader {
       multiplier *= 128;
     }
     throw malformed(
-      `Cannot decode ${this.packet}: ${what} is a Variable Byte Integer longer than 4 bytes [MQTT-1.5.5-1]`,
+      `Cannot decode ${this.packet}: ${what} is a Variable Byte Integer longer than 4 bytes [MQTT-1.5.5-1 (5.0)]`,
     );
   }
 

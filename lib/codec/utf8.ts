@@ -1,6 +1,6 @@
 /**
- * UTF-8 strings as MQTT carries them (section 1.5.4): well-formed, no U+0000 [MQTT-1.5.4-1] [MQTT-1.5.4-2],
- * a BOM kept, not skipped [MQTT-1.5.4-3].
+ * UTF-8 strings as MQTT carries them (5.0 section 1.5.4): well-formed, no U+0000 [MQTT-1.5.4-1 (5.0)]
+ * [MQTT-1.5.4-2 (5.0)], a BOM kept, not skipped [MQTT-1.5.4-3 (5.0)].
  *
  * @module
  */
@@ -67,12 +67,12 @@ export function readUtf8(bytes: Uint8Array, start: number, end: number, what: st
     if (i === length) return length === 0 ? "" : String.fromCharCode.apply(null, codes);
   }
   for (let i = start; i < end; i++) {
-    if (bytes[i] === 0) throw malformed(`${what} contains U+0000 [MQTT-1.5.4-2]`);
+    if (bytes[i] === 0) throw malformed(`${what} contains U+0000 [MQTT-1.5.4-2 (5.0)]`);
   }
   try {
     return decoder.decode(bytes.subarray(start, end));
   } catch {
-    throw malformed(`${what} is not well-formed UTF-8 [MQTT-1.5.4-1]`);
+    throw malformed(`${what} is not well-formed UTF-8 [MQTT-1.5.4-1 (5.0)]`);
   }
 }
 

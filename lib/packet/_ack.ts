@@ -30,7 +30,7 @@ export function decodeAck<T extends 4 | 5 | 6 | 7>(
 ): AckFields & { readonly type: T } {
   const packetId = reader.u16("packet identifier");
   if (packetId === 0) {
-    throw malformed(`Cannot decode ${packetName(type)}: packet identifier is 0 [MQTT-2.2.1-3]`);
+    throw malformed(`Cannot decode ${packetName(type)}: packet identifier is 0 [MQTT-2.2.1-3 (5.0)]`);
   }
   const packet: { type: T; packetId: number; reasonCode: number; properties?: Properties } = {
     type,
@@ -43,11 +43,11 @@ export function decodeAck<T extends 4 | 5 | 6 | 7>(
       throw protocolError(
         `Cannot decode ${packetName(type)}: reason code 0x${
           reasonCode.toString(16)
-        } is not valid here [MQTT-3.${type}.2-1]`,
+        } is not valid here [MQTT-3.${type}.2-1 (5.0)]`,
       );
     }
     packet.reasonCode = reasonCode;
-    // Below 4 bytes there is no Property Length and 0 is used (section 3.4.2.2.1).
+    // Below 4 bytes there is no Property Length and 0 is used (5.0 section 3.4.2.2.1).
     if (reader.remaining > 0) {
       const properties = readProperties(reader, type as PropertyContext);
       if (properties !== undefined) packet.properties = properties;
@@ -57,7 +57,7 @@ export function decodeAck<T extends 4 | 5 | 6 | 7>(
   return packet;
 }
 
-/** Encodes an acknowledgement, with the shortest form v5 allows (section 3.4.2.1). */
+/** Encodes an acknowledgement, with the shortest form v5 allows (5.0 section 3.4.2.1). */
 export function encodeAck(header: number, ack: AckFields, version: ProtocolVersion): Uint8Array {
   const props = version === 5 ? ack.properties : undefined;
   const propsLength = propertiesLength(props);

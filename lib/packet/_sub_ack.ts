@@ -28,7 +28,7 @@ const V3_SUBACK: ReadonlySet<number> = new Set([0x00, 0x01, 0x02, 0x80]);
 export function decodeSubAck(reader: Reader, type: 9 | 11, version: ProtocolVersion): SubAckFields {
   const name = packetName(type);
   const packetId = reader.u16("packet identifier");
-  if (packetId === 0) throw malformed(`Cannot decode ${name}: packet identifier is 0 [MQTT-2.2.1-3]`);
+  if (packetId === 0) throw malformed(`Cannot decode ${name}: packet identifier is 0 [MQTT-2.2.1-3 (5.0)]`);
   const properties = version === 5 ? readProperties(reader, type as PropertyContext) : undefined;
   const reasonCodes: number[] = [];
   if (version === 5 || type === 9) {

@@ -38,7 +38,7 @@ export function decodeAuth(reader: Reader): AuthPacket {
     const reasonCode = reader.u8("reason code");
     if (!VALID_REASON_CODES[PACKET_TYPE.AUTH]!.has(reasonCode)) {
       throw protocolError(
-        `Cannot decode AUTH: reason code 0x${reasonCode.toString(16)} is not valid [MQTT-3.15.2-1]`,
+        `Cannot decode AUTH: reason code 0x${reasonCode.toString(16)} is not valid [MQTT-3.15.2-1 (5.0)]`,
       );
     }
     packet.reasonCode = reasonCode;

@@ -19,7 +19,7 @@ import {
 import { REASON_CODE } from "./reason_code.ts";
 import { PACKET_TYPE, type ProtocolVersion, type QoS } from "./packet_type.ts";
 
-/** The will message a CONNECT carries (section 3.1.3.2 - 3.1.3.4). */
+/** The will message a CONNECT carries (5.0 sections 3.1.3.2 - 3.1.3.4). */
 export interface WillMessage {
   /** The topic the will message is published to. */
   readonly topic: string;
@@ -61,37 +61,39 @@ const PROTOCOL_NAME: Record<ProtocolVersion, string> = { 3: "MQIsdp", 4: "MQTT",
 export function decodeConnect(reader: Reader): ConnectPacket {
   const name = reader.utf8("protocol name");
   if (name !== "MQTT" && name !== "MQIsdp") {
-    // 0x84 lets a server reveal it speaks MQTT with a CONNACK before closing [MQTT-3.1.2-1].
+    // 0x84 lets a server reveal it speaks MQTT with a CONNACK before closing [MQTT-3.1.2-1 (5.0)].
     throw new MqttError(
       REASON_CODE.UnsupportedProtocolVersion,
-      `Cannot decode CONNECT: protocol name is "${name}", not "MQTT" [MQTT-3.1.2-1]`,
+      `Cannot decode CONNECT: protocol name is "${name}", not "MQTT" [MQTT-3.1.2-1 (5.0)]`,
     );
   }
   const level = reader.u8("protocol level");
   if ((level !== 3 && level !== 4 && level !== 5) || PROTOCOL_NAME[level] !== name) {
     throw new MqttError(
       REASON_CODE.UnsupportedProtocolVersion,
-      `Cannot decode CONNECT: protocol "${name}" level ${level} is not supported [MQTT-3.1.2-2]`,
+      `Cannot decode CONNECT: protocol "${name}" level ${level} is not supported [MQTT-3.1.2-2 (5.0)]`,
     );
   }
   const version: ProtocolVersion = level;
   const flags = reader.u8("connect flags");
-  if ((flags & 0x01) !== 0) throw malformed("Cannot decode CONNECT: the reserved flag is set [MQTT-3.1.2-3]");
+  if ((flags & 0x01) !== 0) {
+    throw malformed("Cannot decode CONNECT: the reserved flag is set [MQTT-3.1.2-3 (5.0)]");
+  }
   const cleanStart = (flags & 0x02) !== 0;
   const willFlag = (flags & 0x04) !== 0;
   const willQoS = (flags >> 3) & 0x03;
   const willRetain = (flags & 0x20) !== 0;
   const hasPassword = (flags & 0x40) !== 0;
   const hasUsername = (flags & 0x80) !== 0;
-  if (willQoS === 3) throw malformed("Cannot decode CONNECT: Will QoS is 3 [MQTT-3.1.2-14]");
+  if (willQoS === 3) throw malformed("Cannot decode CONNECT: Will QoS is 3 [MQTT-3.1.2-12 (5.0)]");
   if (!willFlag && willQoS !== 0) {
-    throw malformed("Cannot decode CONNECT: Will QoS is set without the Will Flag [MQTT-3.1.2-13]");
+    throw malformed("Cannot decode CONNECT: Will QoS is set without the Will Flag [MQTT-3.1.2-11 (5.0)]");
   }
   if (!willFlag && willRetain) {
-    throw malformed("Cannot decode CONNECT: Will Retain is set without the Will Flag [MQTT-3.1.2-15]");
+    throw malformed("Cannot decode CONNECT: Will Retain is set without the Will Flag [MQTT-3.1.2-13 (5.0)]");
   }
   if (version < 5 && hasPassword && !hasUsername) {
-    throw malformed("Cannot decode CONNECT: a password without a user name [MQTT-3.1.2-22]");
+    throw malformed("Cannot decode CONNECT: a password without a user name [MQTT-3.1.2-22 (3.1.1)]");
   }
   const keepAlive = reader.u16("keep alive");
   const properties = version === 5 ? readProperties(reader, PROPERTY_CONTEXT.CONNECT) : undefined;

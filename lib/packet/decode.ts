@@ -1,6 +1,6 @@
 /**
  * Decoding one whole frame into a typed packet. Fixed-header flags are checked here, once for every packet type
- * [MQTT-2.2.2-2].
+ * [MQTT-2.2.2-2 (3.1.1)] [MQTT-2.1.3-1 (5.0)].
  *
  * @module
  */
@@ -29,6 +29,8 @@ import { Framer } from "../codec/framer.ts";
 
 /** The fixed-header flags each packet type must carry (PUBLISH's are checked by its decoder). */
 const REQUIRED_FLAGS: readonly number[] = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
+/** The DUP flag, which MQTT 3.1 clients set when they re-send PUBREL, SUBSCRIBE or UNSUBSCRIBE. */
+const DUP = 0x08;
 
 /**
  * Decodes a packet from its first byte `header` and its `body` (the Remaining Length bytes). `version` is the
@@ -46,9 +48,14 @@ export function decodePacket(header: number, body: Uint8Array, version: Protocol
     throw malformed("Cannot decode packet: type 15 (AUTH) does not exist before MQTT 5.0");
   }
   const required = REQUIRED_FLAGS[type]!;
-  if (required >= 0 && flags !== required) {
+  // MQTT 3.1 let a re-sent PUBREL, SUBSCRIBE or UNSUBSCRIBE carry DUP (3.1 section 3.6); refusing it would cut
+  // off a 3.1 client on each retry, so level 3 may add DUP to flags 0010 (as Mosquitto does). 3.1.1 and 5.0 stay
+  // strict [MQTT-3.6.1-1 (3.1.1)] [MQTT-3.8.1-1 (3.1.1)] [MQTT-3.10.1-1 (3.1.1)].
+  if (required >= 0 && flags !== required && !(version === 3 && required === 2 && flags === (2 | DUP))) {
     throw malformed(
-      `Cannot decode ${name}: fixed header flags are 0x${flags.toString(16)}, not ${required} [MQTT-2.2.2-2]`,
+      `Cannot decode ${name}: fixed header flags are 0x${
+        flags.toString(16)
+      }, not ${required} [MQTT-2.2.2-2 (3.1.1)]`,
     );
   }
   const reader = new Reader(body, name);

@@ -40,11 +40,11 @@ export function decodeDisconnect(reader: Reader, version: ProtocolVersion): Disc
       throw protocolError(
         `Cannot decode DISCONNECT: reason code 0x${
           reasonCode.toString(16)
-        } is not valid here [MQTT-3.14.2-1]`,
+        } is not valid here [MQTT-3.14.2-1 (5.0)]`,
       );
     }
     packet.reasonCode = reasonCode;
-    // Below 2 bytes there is no Property Length and 0 is used (section 3.14.2.2.1).
+    // Below 2 bytes there is no Property Length and 0 is used (5.0 section 3.14.2.2.1).
     if (reader.remaining > 0) {
       const properties = readProperties(reader, PROPERTY_CONTEXT.DISCONNECT);
       if (properties !== undefined) packet.properties = properties;

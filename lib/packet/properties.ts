@@ -1,6 +1,6 @@
 /**
- * MQTT 5.0 properties (section 2.2.2.2): every property with its identifier, data type and the packets it may
- * appear in, and the one decoder and encoder for property blocks.
+ * MQTT 5.0 properties (5.0 section 2.2.2.2): every property with its identifier, data type and the packets it
+ * may appear in, and the one decoder and encoder for property blocks.
  *
  * @module
  */
@@ -58,7 +58,7 @@ export interface Properties {
   readonly maximumQoS?: number;
   /** 0x25: 0 or 1. */
   readonly retainAvailable?: number;
-  /** 0x26: name/value pairs, order kept [MQTT-3.3.2-18]. */
+  /** 0x26: name/value pairs, order kept [MQTT-3.3.2-18 (5.0)]. */
   readonly userProperties?: readonly (readonly [string, string])[];
   /** 0x27: bytes, 1.. */
   readonly maximumPacketSize?: number;
@@ -199,7 +199,8 @@ type MutableProperties = { -readonly [K in keyof Properties]: Properties[K] };
 /**
  * Reads a property block (length, then properties) for `context`. Refuses unknown identifiers, a property not
  * allowed in this packet, a duplicate (User Property and the server's Subscription Identifiers aside), and values
- * out of range (each a Protocol Error or Malformed Packet as section 2.2.2.2 and the packet sections say).
+ * out of range (each a Protocol Error or Malformed Packet as 5.0 section 2.2.2.2 and the packet sections
+ * say).
  */
 export function readProperties(reader: Reader, context: PropertyContext): Properties | undefined {
   const length = reader.varint("property length");
@@ -234,7 +235,7 @@ export function readProperties(reader: Reader, context: PropertyContext): Proper
     throw protocolError(
       `Cannot decode ${
         CONTEXT_NAMES[context]
-      }: Authentication Data without an Authentication Method (section 3.1.2.11.10)`,
+      }: Authentication Data without an Authentication Method (5.0 section 3.1.2.11.10)`,
     );
   }
   return props;
@@ -256,11 +257,11 @@ function readOne(
       return;
     }
     case "varint": {
-      // Subscription Identifier: several are allowed only in a PUBLISH [MQTT-3.3.4-4].
+      // Subscription Identifier: several are allowed only in a PUBLISH [MQTT-3.3.4-4 (5.0)].
       const value = reader.varint(what);
       if (value === 0) {
         throw protocolError(
-          `Cannot decode ${CONTEXT_NAMES[context]}: Subscription Identifier is 0 (section 3.8.2.1.2)`,
+          `Cannot decode ${CONTEXT_NAMES[context]}: Subscription Identifier is 0 (5.0 section 3.8.2.1.2)`,
         );
       }
       const list = (props.subscriptionIdentifiers ?? (props.subscriptionIdentifiers = [])) as number[];
@@ -314,7 +315,7 @@ function duplicate(context: PropertyContext, spec: PropertySpec): MqttError {
   return protocolError(
     `Cannot decode ${CONTEXT_NAMES[context]}: property ${spec.key} (0x${
       spec.id.toString(16)
-    }) appears more than once (section 2.2.2.2)`,
+    }) appears more than once (5.0 section 2.2.2.2)`,
   );
 }
 

@@ -44,16 +44,16 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 /** Decodes a PUBLISH body; `flags` is the low nibble of the fixed header. */
 export function decodePublish(reader: Reader, flags: number, version: ProtocolVersion): PublishPacket {
   const qos = (flags >> 1) & 0x03;
-  if (qos === 3) throw malformed("Cannot decode PUBLISH: QoS is 3 [MQTT-3.3.1-4]");
+  if (qos === 3) throw malformed("Cannot decode PUBLISH: QoS is 3 [MQTT-3.3.1-4 (5.0)]");
   const dup = (flags & 0x08) !== 0;
   if (dup && qos === 0) {
-    throw malformed("Cannot decode PUBLISH: DUP is set on a QoS 0 message [MQTT-3.3.1-2]");
+    throw malformed("Cannot decode PUBLISH: DUP is set on a QoS 0 message [MQTT-3.3.1-2 (5.0)]");
   }
   const topic = reader.utf8("topic name");
   let packetId: number | undefined;
   if (qos > 0) {
     packetId = reader.u16("packet identifier");
-    if (packetId === 0) throw malformed("Cannot decode PUBLISH: packet identifier is 0 [MQTT-2.2.1-3]");
+    if (packetId === 0) throw malformed("Cannot decode PUBLISH: packet identifier is 0 [MQTT-2.2.1-3 (5.0)]");
   }
   const properties = version === 5 ? readProperties(reader, PROPERTY_CONTEXT.PUBLISH) : undefined;
   // Optional fields are added, not spread: spreads allocate and make the object's shape vary (the hot path).

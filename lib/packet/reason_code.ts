@@ -1,5 +1,5 @@
 /**
- * MQTT 5.0 reason codes (section 2.4) and the MQTT 3.1/3.1.1 CONNACK return codes.
+ * MQTT 5.0 reason codes (5.0 section 2.4) and the MQTT 3.1/3.1.1 CONNACK return codes.
  *
  * @module
  */
@@ -56,7 +56,7 @@ export const REASON_CODE = {
 /** A reason code value. */
 export type ReasonCode = (typeof REASON_CODE)[keyof typeof REASON_CODE];
 
-/** MQTT 3.1 / 3.1.1 CONNACK return codes (section 3.2.2.3 of 3.1.1). */
+/** MQTT 3.1 / 3.1.1 CONNACK return codes (3.1.1 section 3.2.2.3). */
 export const CONNACK_RETURN_CODE_V3 = {
   Accepted: 0x00,
   UnacceptableProtocolVersion: 0x01,
@@ -161,7 +161,7 @@ export function subackCodeV3(reasonCode: number): number {
 
 const set = (...codes: number[]): ReadonlySet<number> => new Set(codes);
 
-/** The v5 reason codes each packet may carry (section 2.4 and each packet's reason code table). */
+/** The v5 reason codes each packet may carry (5.0 section 2.4 and each packet's reason code table). */
 export const VALID_REASON_CODES: Readonly<Record<number, ReadonlySet<number>>> = {
   2: set(
     0x00,

@@ -18,7 +18,7 @@ import {
 } from "./properties.ts";
 import { PACKET_TYPE, type ProtocolVersion, type QoS } from "./packet_type.ts";
 
-/** One topic filter and its subscription options (section 3.8.3.1). */
+/** One topic filter and its subscription options (5.0 section 3.8.3.1). */
 export interface SubscriptionRequest {
   /** The topic filter. */
   readonly filter: string;
@@ -47,7 +47,7 @@ export interface SubscribePacket {
 /** Decodes a SUBSCRIBE body. */
 export function decodeSubscribe(reader: Reader, version: ProtocolVersion): SubscribePacket {
   const packetId = reader.u16("packet identifier");
-  if (packetId === 0) throw malformed("Cannot decode SUBSCRIBE: packet identifier is 0 [MQTT-2.2.1-3]");
+  if (packetId === 0) throw malformed("Cannot decode SUBSCRIBE: packet identifier is 0 [MQTT-2.2.1-3 (5.0)]");
   const properties = version === 5 ? readProperties(reader, PROPERTY_CONTEXT.SUBSCRIBE) : undefined;
   const subscriptions: SubscriptionRequest[] = [];
   while (reader.remaining > 0) {
@@ -55,10 +55,10 @@ export function decodeSubscribe(reader: Reader, version: ProtocolVersion): Subsc
     const options = reader.u8("subscription options");
     const qos = options & 0x03;
     if (version < 5) {
-      if (qos === 3) throw malformed("Cannot decode SUBSCRIBE: requested QoS is 3 [MQTT-3.8.3-4]");
+      if (qos === 3) throw malformed("Cannot decode SUBSCRIBE: requested QoS is 3 [MQTT-3.8.3-4 (3.1.1)]");
       if ((options & 0xfc) !== 0) {
         throw malformed(
-          "Cannot decode SUBSCRIBE: reserved bits of the requested QoS byte are set [MQTT-3.8.3-4]",
+          "Cannot decode SUBSCRIBE: reserved bits of the requested QoS byte are set [MQTT-3.8.3-4 (3.1.1)]",
         );
       }
       subscriptions.push({
@@ -72,13 +72,13 @@ export function decodeSubscribe(reader: Reader, version: ProtocolVersion): Subsc
     }
     if ((options & 0xc0) !== 0) {
       throw malformed(
-        "Cannot decode SUBSCRIBE: reserved bits of the subscription options are set [MQTT-3.8.3-5]",
+        "Cannot decode SUBSCRIBE: reserved bits of the subscription options are set [MQTT-3.8.3-5 (5.0)]",
       );
     }
-    if (qos === 3) throw protocolError("Cannot decode SUBSCRIBE: Maximum QoS is 3 (section 3.8.3.1)");
+    if (qos === 3) throw protocolError("Cannot decode SUBSCRIBE: Maximum QoS is 3 (5.0 section 3.8.3.1)");
     const retainHandling = (options >> 4) & 0x03;
     if (retainHandling === 3) {
-      throw protocolError("Cannot decode SUBSCRIBE: Retain Handling is 3 (section 3.8.3.1)");
+      throw protocolError("Cannot decode SUBSCRIBE: Retain Handling is 3 (5.0 section 3.8.3.1)");
     }
     subscriptions.push({
       filter,
@@ -89,7 +89,9 @@ export function decodeSubscribe(reader: Reader, version: ProtocolVersion): Subsc
     });
   }
   if (subscriptions.length === 0) {
-    throw protocolError("Cannot decode SUBSCRIBE: no topic filter in the payload [MQTT-3.8.3-2]");
+    throw protocolError(
+      "Cannot decode SUBSCRIBE: no topic filter in the payload [MQTT-3.8.3-2 (5.0)] [MQTT-3.8.3-3 (3.1.1)]",
+    );
   }
   return {
     type: PACKET_TYPE.SUBSCRIBE,

@@ -33,12 +33,14 @@ export interface UnsubscribePacket {
 /** Decodes an UNSUBSCRIBE body. */
 export function decodeUnsubscribe(reader: Reader, version: ProtocolVersion): UnsubscribePacket {
   const packetId = reader.u16("packet identifier");
-  if (packetId === 0) throw malformed("Cannot decode UNSUBSCRIBE: packet identifier is 0 [MQTT-2.2.1-3]");
+  if (packetId === 0) {
+    throw malformed("Cannot decode UNSUBSCRIBE: packet identifier is 0 [MQTT-2.2.1-3 (5.0)]");
+  }
   const properties = version === 5 ? readProperties(reader, PROPERTY_CONTEXT.UNSUBSCRIBE) : undefined;
   const filters: string[] = [];
   while (reader.remaining > 0) filters.push(reader.utf8("topic filter"));
   if (filters.length === 0) {
-    throw protocolError("Cannot decode UNSUBSCRIBE: no topic filter in the payload [MQTT-3.10.3-2]");
+    throw protocolError("Cannot decode UNSUBSCRIBE: no topic filter in the payload [MQTT-3.10.3-2 (5.0)]");
   }
   return {
     type: PACKET_TYPE.UNSUBSCRIBE,

@@ -8,99 +8,27 @@
 
 import type { QoS } from "../packet/packet_type.ts";
 import { parseSharedFilter, validateTopicFilter } from "./topic.ts";
+import type { Delivery, MatchOptions, Subscription, SubscriptionRouter } from "./subscription.ts";
+import {
+  CLIENT_SHIFT,
+  ClientRecord,
+  directDelivery,
+  type DirectEntry,
+  FLAG_BITS,
+  type MutableDelivery,
+  NO_LOCAL,
+  Node,
+  OVERLAPS,
+  sharedDelivery,
+  type SharedGroup,
+  type SharedMember,
+} from "./_router_nodes.ts";
+import { filterShape, filtersOverlap, shapesMayOverlap } from "./_filter_overlap.ts";
 
-// Re-exported for the router's implementations and tests, which import it from here.
-export type { QoS };
-
-/** One subscription of a session, as granted. */
-export interface Subscription {
-  /** The Topic Filter exactly as subscribed, e.g. `a/+` or `$share/g/a/+`. */
-  readonly filter: string;
-  /** The granted maximum QoS. */
-  readonly qos: QoS;
-  /** Do not deliver the client's own PUBLISHes to it [MQTT-3.8.3-3]. */
-  readonly noLocal: boolean;
-  /** Keep the RETAIN flag of forwarded PUBLISHes [MQTT-3.3.1-12]. */
-  readonly retainAsPublished: boolean;
-  /** When retained messages are sent on subscribe (0 always, 1 if new, 2 never). */
-  readonly retainHandling: 0 | 1 | 2;
-  /** The v5 Subscription Identifier, 1 to 268,435,455. */
-  readonly subscriptionId?: number;
-}
-
-/**
- * One session that receives a PUBLISH. The router hands out frozen deliveries and may return the same object
- * from several match() calls; copy one to change it.
- */
-export interface Delivery {
-  /** The receiving session. */
-  readonly clientId: string;
-  /** Highest QoS of the session's matching non-shared subscriptions [MQTT-3.3.4-2]; for a shared one, its QoS. */
-  readonly qos: QoS;
-  /** True if any matching subscription has Retain As Published set. */
-  readonly retainAsPublished: boolean;
-  /** Every matching subscription's identifier [MQTT-3.3.4-3] [MQTT-3.3.4-5]; empty when none has one. */
-  readonly subscriptionIds: readonly number[];
-  /** The ShareName, when this delivery comes from a shared subscription. */
-  readonly shareGroup?: string;
-  /** For a shared delivery: the full `$share/...` filter that matched. */
-  readonly filter?: string;
-}
-
-/** Options for {@linkcode SubscriptionRouter.match}. */
-export interface MatchOptions {
-  /** The publishing client: its subscriptions with No Local set are skipped [MQTT-3.8.3-3]. */
-  readonly publisherId?: string;
-  /**
-   * Whether a shared group member can take a message now (online, not full). Members for which it returns
-   * false are skipped; when none is available, the next member is picked anyway and the message queues in its
-   * session. It must not call back into the router.
-   *
-   * @default {() => true}
-   */
-  readonly isAvailable?: (clientId: string) => boolean;
-}
-
-/** What the broker needs from a subscription store; {@linkcode TopicRouter} and `NaiveRouter` implement it. */
-export interface SubscriptionRouter {
-  /**
-   * Adds or replaces (same clientId and filter) a subscription.
-   *
-   * @returns true when it replaced an existing one [MQTT-3.8.4-3].
-   * @throws {MqttError} Topic Filter invalid (0x8F) for a malformed filter.
-   */
-  subscribe(clientId: string, subscription: Subscription): boolean;
-  /** Removes a subscription; returns false when no such subscription existed. */
-  unsubscribe(clientId: string, filter: string): boolean;
-  /** Removes every subscription of a session. */
-  unsubscribeAll(clientId: string): void;
-  /** A session's subscriptions, in the order they were first made. */
-  subscriptionsOf(clientId: string): readonly Subscription[];
-  /** How many subscriptions a session has (without listing them). */
-  subscriptionCount(clientId: string): number;
-  /** Whether a session has a subscription to exactly `filter`. */
-  hasSubscription(clientId: string, filter: string): boolean;
-  /**
-   * The sessions that receive a PUBLISH to `topic`: each session once for its non-shared subscriptions, plus
-   * one entry per matching shared group with the member picked (round-robin) for this message.
-   */
-  match(topic: string, options?: MatchOptions): Delivery[];
-  /** The number of subscriptions. */
-  readonly size: number;
-}
+// Re-exported for the router's users and tests, which import them from here.
+export type { Delivery, MatchOptions, QoS, Subscription, SubscriptionRouter };
 
 const DOLLAR = 0x24; // "$"
-const SLASH = 0x2f; // "/"
-const PLUS = 0x2b; // "+"
-const HASH = 0x23; // "#"
-
-// A direct subscription's flags (`Node.flags`): two bits, and the session's number above them. A subscription
-// with neither bit set is delivered as is.
-const NO_LOCAL = 0b01;
-/** Another subscription of the same session may match the same topics: match() must merge them. */
-const OVERLAPS = 0b10;
-const FLAG_BITS = 0b11;
-const CLIENT_SHIFT = 2;
 
 /**
  * Above this many non-shared subscriptions a session's filters are no longer compared pairwise on subscribe;
@@ -109,106 +37,8 @@ const CLIENT_SHIFT = 2;
  */
 const OVERLAP_SCAN_LIMIT = 128;
 
-const NO_IDS: readonly number[] = Object.freeze([]);
 /** Stands in for the output list between match() calls, so the router does not hold on to the caller's. */
 const IDLE: Delivery[] = [];
-
-/**
- * A trie node: one topic level of one or more filters. The non-shared subscriptions that end here are stored
- * as parallel arrays holding each one's ready-made (immutable) delivery, so match() mostly copies pointers.
- */
-class Node {
-  readonly parent: Node | undefined;
-  readonly key: string;
-  // Children by level. Most nodes have a single child, kept in two fields rather than a Map: less memory, and
-  // a string comparison instead of a hash lookup. `children` takes over from the second child on.
-  onlyKey: string | undefined = undefined;
-  onlyChild: Node | undefined = undefined;
-  children: Map<string, Node> | undefined = undefined;
-  plus: Node | undefined = undefined;
-  hash: Node | undefined = undefined;
-  /** The deliveries of the non-shared subscriptions ending here; `undefined` when there are none. */
-  deliveries: Delivery[] | undefined = undefined;
-  /** Their `NO_LOCAL` and `OVERLAPS` bits and session numbers; allocated with `deliveries`. */
-  flags: number[] | undefined = undefined;
-  /** Their bookkeeping entries, for removal; allocated with `deliveries`. */
-  entries: DirectEntry[] | undefined = undefined;
-  /** How many of `flags` have a bit set; when none, match() copies `deliveries` without looking at each. */
-  flagged = 0;
-  /** Shared groups whose filter (after the ShareName) ends here, by ShareName. */
-  groups: Map<string, SharedGroup> | undefined = undefined;
-
-  constructor(parent: Node | undefined, key: string) {
-    this.parent = parent;
-    this.key = key;
-  }
-
-  isEmpty(): boolean {
-    return this.deliveries === undefined && this.groups === undefined &&
-      this.onlyChild === undefined &&
-      this.children === undefined &&
-      this.plus === undefined && this.hash === undefined;
-  }
-}
-
-/** A session's entry: its subscriptions by filter. */
-class ClientRecord {
-  readonly id: string;
-  /** A small number naming the session in the router's per-session arrays; reused once the session is gone. */
-  readonly number: number;
-  readonly subscriptions = new Map<string, DirectEntry | SharedMember>();
-  /** Its non-shared subscriptions, the ones compared for overlaps, and (in step) their filters and shapes. */
-  readonly direct: DirectEntry[] = [];
-  readonly directFilters: string[] = [];
-  readonly directShapes: number[] = [];
-  /** Past {@linkcode OVERLAP_SCAN_LIMIT}: every direct subscription is treated as overlapping. */
-  crowded = false;
-
-  constructor(id: string, number: number) {
-    this.id = id;
-    this.number = number;
-  }
-}
-
-interface DirectEntry {
-  readonly shared: false;
-  readonly client: ClientRecord;
-  readonly node: Node;
-  subscription: Subscription;
-  delivery: Delivery;
-  /** Position in the node's arrays, for O(1) removal. */
-  index: number;
-  /** Position in its session's `direct` list. */
-  directIndex: number;
-  /** How many other direct subscriptions of the session can match a topic this one matches. */
-  overlaps: number;
-}
-
-interface SharedMember {
-  readonly shared: true;
-  readonly client: ClientRecord;
-  readonly group: SharedGroup;
-  subscription: Subscription;
-  delivery: Delivery;
-}
-
-interface SharedGroup {
-  readonly name: string;
-  readonly filter: string;
-  readonly node: Node;
-  /** In subscription order; `next` is the member the next message goes to. */
-  readonly members: SharedMember[];
-  next: number;
-}
-
-interface MutableDelivery {
-  readonly clientId: string;
-  qos: QoS;
-  retainAsPublished: boolean;
-  subscriptionIds: readonly number[];
-  readonly shareGroup?: string;
-  readonly filter?: string;
-}
 
 /**
  * The trie-based {@linkcode SubscriptionRouter}. Removing the last subscription of a branch prunes it, so
@@ -259,7 +89,7 @@ export class TopicRouter implements SubscriptionRouter {
   /**
    * Adds or replaces (same clientId and filter) a subscription.
    *
-   * @returns true when it replaced an existing one [MQTT-3.8.4-3].
+   * @returns true when it replaced an existing one [MQTT-3.8.4-3 (5.0)].
    * @throws {MqttError} Topic Filter invalid (0x8F) for a malformed filter.
    */
   subscribe(clientId: string, subscription: Subscription): boolean {
@@ -267,7 +97,7 @@ export class TopicRouter implements SubscriptionRouter {
     let client = this.#clients.get(clientId);
     const existing = client?.subscriptions.get(filter);
     if (existing !== undefined) {
-      existing.subscription = subscription; // [MQTT-3.8.4-3]
+      existing.subscription = subscription; // [MQTT-3.8.4-3 (5.0)]
       if (existing.shared) {
         existing.delivery = sharedDelivery(clientId, subscription, existing.group);
       } else {
@@ -399,7 +229,7 @@ export class TopicRouter implements SubscriptionRouter {
       t = end + 1;
     }
     this.#depth = depth;
-    // Filters starting with a wildcard do not match topics starting with "$" [MQTT-4.7.2-1].
+    // Filters starting with a wildcard do not match topics starting with "$" [MQTT-4.7.2-1 (5.0)].
     this.#visit(this.#root, 0, topic.charCodeAt(0) !== DOLLAR);
     this.#out = IDLE;
     this.#isAvailable = undefined;
@@ -442,7 +272,7 @@ export class TopicRouter implements SubscriptionRouter {
           const flag = flags[i]!;
           const delivery = deliveries[i]!;
           if ((flag & FLAG_BITS) === 0) out.push(delivery);
-          else if ((flag & NO_LOCAL) !== 0 && delivery.clientId === this.#publisherId) continue; // [MQTT-3.8.3-3]
+          else if ((flag & NO_LOCAL) !== 0 && delivery.clientId === this.#publisherId) continue; // [MQTT-3.8.3-3 (5.0)]
           else if ((flag & OVERLAPS) === 0) out.push(delivery);
           else this.#merge(flag >>> CLIENT_SHIFT, delivery);
         }
@@ -455,8 +285,8 @@ export class TopicRouter implements SubscriptionRouter {
 
   /**
    * Adds the delivery of a subscription flagged `OVERLAPS`, merging it into the session's delivery if it already
-   * has one in this call: one delivery per session with the highest QoS and every identifier [MQTT-3.3.4-2]
-   * [MQTT-3.3.4-3].
+   * has one in this call: one delivery per session with the highest QoS and every identifier
+   * [MQTT-3.3.4-2 (5.0)] [MQTT-3.3.4-3 (5.0)].
    */
   #merge(client: number, delivery: Delivery): void {
     const out = this.#out;
@@ -707,132 +537,4 @@ export class TopicRouter implements SubscriptionRouter {
       current = parent;
     }
   }
-}
-
-// A filter's shape, a small integer that rules out most pairs of a session's filters without reading them:
-// bits 0-1 say whether it has a "+" or "#" level, bits 2-6 hold its depth (31 for 31 levels or more), and bits
-// 7-26 a 5-bit hash of each of its first four levels (0 for a wildcard or a missing level).
-const SHAPE_PLUS = 0b01;
-const SHAPE_HASH = 0b10;
-const SHAPE_WILD = 0b11;
-const SHAPE_LEVELS = 4;
-
-function filterShape(filter: string): number {
-  let level = 0;
-  let bits = 0;
-  let hashes = 0;
-  let hash = 0;
-  let start = 0;
-  for (let i = 0; i <= filter.length; i++) {
-    const c = i === filter.length ? SLASH : filter.charCodeAt(i);
-    if (c !== SLASH) {
-      hash = (hash * 31 + c) & 0xffff;
-      continue;
-    }
-    const wildcard = i === start + 1 &&
-      (filter.charCodeAt(start) === PLUS || filter.charCodeAt(start) === HASH);
-    if (wildcard) bits |= filter.charCodeAt(start) === PLUS ? SHAPE_PLUS : SHAPE_HASH;
-    else if (level < SHAPE_LEVELS) hashes |= ((hash % 31) + 1) << (5 * level);
-    level++;
-    hash = 0;
-    start = i + 1;
-  }
-  return (hashes << 7) | (Math.min(level, 31) << 2) | bits;
-}
-
-/**
- * A cheap first test for {@linkcode filtersOverlap}: two different filters without wildcards never match the
- * same topic, nor do two without "#" of different depths, nor two with different words on the same level.
- */
-function shapesMayOverlap(a: number, b: number): boolean {
-  const bits = a | b;
-  if ((bits & SHAPE_WILD) === 0) return false;
-  if ((bits & SHAPE_HASH) === 0 && ((a >>> 2) & 31) !== ((b >>> 2) & 31)) return false;
-  for (let shift = 7; shift < 7 + 5 * SHAPE_LEVELS; shift += 5) {
-    const ha = (a >>> shift) & 31;
-    const hb = (b >>> shift) & 31;
-    if (ha !== 0 && hb !== 0 && ha !== hb) return false;
-  }
-  return true;
-}
-
-/**
- * Whether some topic can match both (valid, non-shared) filters. Errs towards true: it ignores the `$` rule
- * [MQTT-4.7.2-1], which only makes match() merge a little more than needed.
- */
-function filtersOverlap(a: string, b: string): boolean {
-  const aLength = a.length;
-  const bLength = b.length;
-  let i = 0;
-  let j = 0;
-  // Each turn starts at the beginning of a level in both filters.
-  for (;;) {
-    const ca = a.charCodeAt(i);
-    const cb = b.charCodeAt(j);
-    if (ca === HASH || cb === HASH) return true;
-    if (ca === PLUS && (i + 1 === aLength || a.charCodeAt(i + 1) === SLASH)) {
-      i++;
-      j = levelEnd(b, j);
-    } else if (
-      cb === PLUS && (j + 1 === bLength || b.charCodeAt(j + 1) === SLASH)
-    ) {
-      j++;
-      i = levelEnd(a, i);
-    } else {
-      while (i < aLength && j < bLength) {
-        const c = a.charCodeAt(i);
-        if (c !== b.charCodeAt(j) || c === SLASH) break;
-        i++;
-        j++;
-      }
-      const aAtEnd = i === aLength || a.charCodeAt(i) === SLASH;
-      const bAtEnd = j === bLength || b.charCodeAt(j) === SLASH;
-      if (!aAtEnd || !bAtEnd) return false;
-    }
-    const aDone = i === aLength;
-    const bDone = j === bLength;
-    if (aDone && bDone) return true;
-    // One filter is out of levels: the other overlaps only through a trailing "/#" (the parent match).
-    if (aDone) return j + 2 === bLength && b.charCodeAt(j + 1) === HASH;
-    if (bDone) return i + 2 === aLength && a.charCodeAt(i + 1) === HASH;
-    i++;
-    j++;
-  }
-}
-
-/** The index of the "/" ending the level that starts at `start`, or the string's length. */
-function levelEnd(value: string, start: number): number {
-  const slash = value.indexOf("/", start);
-  return slash === -1 ? value.length : slash;
-}
-
-/** The ready-made delivery of a non-shared subscription; immutable, so match() can hand it out every time. */
-function directDelivery(
-  clientId: string,
-  subscription: Subscription,
-): Delivery {
-  const id = subscription.subscriptionId;
-  return Object.freeze({
-    clientId,
-    qos: subscription.qos,
-    retainAsPublished: subscription.retainAsPublished,
-    subscriptionIds: id === undefined ? NO_IDS : Object.freeze([id]),
-  });
-}
-
-/** The ready-made delivery of a shared group member. */
-function sharedDelivery(
-  clientId: string,
-  subscription: Subscription,
-  group: SharedGroup,
-): Delivery {
-  const id = subscription.subscriptionId;
-  return Object.freeze({
-    clientId,
-    qos: subscription.qos,
-    retainAsPublished: subscription.retainAsPublished,
-    subscriptionIds: id === undefined ? NO_IDS : Object.freeze([id]),
-    shareGroup: group.name,
-    filter: group.filter,
-  });
 }

@@ -2,8 +2,9 @@
  * Topic Name and Topic Filter rules (MQTT 3.1.1 and 5.0, section 4.7) and shared subscription filters
  * (MQTT 5.0, section 4.8.2), plus the single-filter matcher.
  *
- * Rule numbers for the wildcard placement rules follow MQTT 3.1.1 (`#` last: [MQTT-4.7.1-2], `+` a whole level:
- * [MQTT-4.7.1-3]); MQTT 5.0 carries the same rules as [MQTT-4.7.1-1] and [MQTT-4.7.1-2].
+ * The wildcard placement rules are cited by their MQTT 3.1.1 numbers (`#` last: [MQTT-4.7.1-2 (3.1.1)], `+` a
+ * whole level: [MQTT-4.7.1-3 (3.1.1)]); MQTT 5.0 numbers the same rules [MQTT-4.7.1-1 (5.0)] and
+ * [MQTT-4.7.1-2 (5.0)].
  *
  * Validation runs once per PUBLISH, so every function here scans the string once with `charCodeAt` and does
  * not split or use regular expressions. U+0000 and ill-formed UTF-16 are refused by the codec, not here.
@@ -19,10 +20,10 @@ const PLUS = 0x2b; // "+"
 const HASH = 0x23; // "#"
 const DOLLAR = 0x24; // "$"
 
-/** The prefix of a shared subscription's Topic Filter [MQTT-4.8.2-1]. */
+/** The prefix of a shared subscription's Topic Filter [MQTT-4.8.2-1 (5.0)]. */
 export const SHARED_PREFIX = "$share/";
 
-/** The largest UTF-8 encoded string MQTT can carry, in bytes [MQTT-4.7.3-3]. */
+/** The largest UTF-8 encoded string MQTT can carry, in bytes [MQTT-4.7.3-3 (5.0)]. */
 export const MAX_TOPIC_BYTES = 65_535;
 
 /** Limits a broker may put on topics beyond the protocol's own. */
@@ -63,14 +64,14 @@ export interface SharedFilter {
  */
 export function validateTopicName(name: string, limits?: TopicLimits): void {
   const length = name.length;
-  if (length === 0) throw nameError("Topic Name is empty [MQTT-4.7.3-1]");
+  if (length === 0) throw nameError("Topic Name is empty [MQTT-4.7.3-1 (5.0)]");
   const maxDepth = limits?.maxDepth ?? Infinity;
   let depth = 1;
   for (let i = 0; i < length; i++) {
     const c = name.charCodeAt(i);
     if (c === SLASH) depth++;
     else if (c === PLUS || c === HASH) {
-      throw nameError(`Topic Name "${clip(name)}" contains the wildcard "${name[i]}" [MQTT-3.3.2-2]`);
+      throw nameError(`Topic Name "${clip(name)}" contains the wildcard "${name[i]}" [MQTT-3.3.2-2 (5.0)]`);
     }
   }
   if (depth > maxDepth) {
@@ -137,7 +138,7 @@ export function isWildcardFilter(filter: string): boolean {
 /**
  * Whether a valid Topic Name matches a valid, non-shared Topic Filter (take `$share/` filters apart with
  * {@linkcode parseSharedFilter} first). `#` also matches the parent level, and a filter starting with a wildcard
- * does not match a topic starting with `$` [MQTT-4.7.2-1].
+ * does not match a topic starting with `$` [MQTT-4.7.2-1 (5.0)].
  *
  * @example
  * ```ts
@@ -152,7 +153,7 @@ export function matchesFilter(filter: string, topic: string): boolean {
   const tLength = topic.length;
   if (topic.charCodeAt(0) === DOLLAR) {
     const first = filter.charCodeAt(0);
-    if (first === PLUS || first === HASH) return false; // [MQTT-4.7.2-1]
+    if (first === PLUS || first === HASH) return false; // [MQTT-4.7.2-1 (5.0)]
   }
   let f = 0;
   let t = 0;
@@ -187,18 +188,18 @@ function sharedFilterStart(filter: string): number {
   const groupStart = SHARED_PREFIX.length;
   const slash = filter.indexOf("/", groupStart);
   if (slash === groupStart) {
-    throw filterError(`Shared subscription "${clip(filter)}" has an empty ShareName [MQTT-4.8.2-1]`);
+    throw filterError(`Shared subscription "${clip(filter)}" has an empty ShareName [MQTT-4.8.2-1 (5.0)]`);
   }
   if (slash === -1 || slash + 1 === filter.length) {
     throw filterError(
-      `Shared subscription "${clip(filter)}" has no Topic Filter after its ShareName [MQTT-4.8.2-2]`,
+      `Shared subscription "${clip(filter)}" has no Topic Filter after its ShareName [MQTT-4.8.2-2 (5.0)]`,
     );
   }
   for (let i = groupStart; i < slash; i++) {
     const c = filter.charCodeAt(i);
     if (c === PLUS || c === HASH) {
       throw filterError(
-        `Shared subscription "${clip(filter)}" has "${filter[i]}" in its ShareName [MQTT-4.8.2-2]`,
+        `Shared subscription "${clip(filter)}" has "${filter[i]}" in its ShareName [MQTT-4.8.2-2 (5.0)]`,
       );
     }
   }
@@ -208,7 +209,7 @@ function sharedFilterStart(filter: string): number {
 /** Checks the wildcard placement and depth of the filter that starts at `start`. */
 function checkFilterFrom(filter: string, start: number, maxDepth: number): void {
   const length = filter.length;
-  if (length === start) throw filterError("Topic Filter is empty [MQTT-4.7.3-1]");
+  if (length === start) throw filterError("Topic Filter is empty [MQTT-4.7.3-1 (5.0)]");
   let depth = 1;
   for (let i = start; i < length; i++) {
     const c = filter.charCodeAt(i);
@@ -218,14 +219,16 @@ function checkFilterFrom(filter: string, start: number, maxDepth: number): void 
         (i > start && filter.charCodeAt(i - 1) !== SLASH) ||
         (i + 1 < length && filter.charCodeAt(i + 1) !== SLASH)
       ) {
-        throw filterError(`Topic Filter "${clip(filter)}" uses "+" inside a level [MQTT-4.7.1-3]`);
+        throw filterError(`Topic Filter "${clip(filter)}" uses "+" inside a level [MQTT-4.7.1-3 (3.1.1)]`);
       }
     } else if (c === HASH) {
       if (i > start && filter.charCodeAt(i - 1) !== SLASH) {
-        throw filterError(`Topic Filter "${clip(filter)}" uses "#" inside a level [MQTT-4.7.1-2]`);
+        throw filterError(`Topic Filter "${clip(filter)}" uses "#" inside a level [MQTT-4.7.1-2 (3.1.1)]`);
       }
       if (i + 1 < length) {
-        throw filterError(`Topic Filter "${clip(filter)}" has "#" before its last level [MQTT-4.7.1-2]`);
+        throw filterError(
+          `Topic Filter "${clip(filter)}" has "#" before its last level [MQTT-4.7.1-2 (3.1.1)]`,
+        );
       }
     }
   }
@@ -239,7 +242,7 @@ function checkLength(value: string, maxLength: number | undefined, reasonCode: n
   if (value.length * 3 <= max) return;
   const bytes = value.length > max ? value.length : utf8Length(value);
   if (bytes > max) {
-    const rule = max === MAX_TOPIC_BYTES ? " [MQTT-4.7.3-3]" : "";
+    const rule = max === MAX_TOPIC_BYTES ? " [MQTT-4.7.3-3 (5.0)]" : "";
     throw new MqttError(reasonCode, `${what} is longer than ${max} UTF-8 bytes${rule}`);
   }
 }

@@ -391,7 +391,7 @@ export const CASES: readonly CodecCase[] = [
     ],
   },
   {
-    name: "PUBLISH keeps a leading BOM in the topic [MQTT-1.5.4-3]",
+    name: "PUBLISH keeps a leading BOM in the topic [MQTT-1.5.4-3 (5.0)]",
     versions: V3,
     packet: { type: 3, topic: "\ufeffbom", payload: new Uint8Array(0), qos: 0, retain: false, dup: false },
     bytes: [
@@ -448,7 +448,7 @@ export const CASES: readonly CodecCase[] = [
       0x23, 0, 5, // topic alias
       0x26, ...str("b"), ...str("1"), // user property b=1
       0x26, ...str("a"), ...str("2"), // user property a=2
-      0x26, ...str("b"), ...str("3"), // user property b=3: order and repeats kept [MQTT-3.3.2-18]
+      0x26, ...str("b"), ...str("3"), // user property b=3: order and repeats kept [MQTT-3.3.2-18 (5.0)]
       0x7b, 0x7d, // payload
     ],
   },
@@ -512,6 +512,13 @@ export const CASES: readonly CodecCase[] = [
     versions: ALL,
     packet: { type: 6, packetId: 3, reasonCode: 0 },
     bytes: [0x62, 2, 0, 3], // header (flags 0010), remaining length, packet identifier
+  },
+  {
+    name: "PUBREL 3.1 re-sent with DUP set",
+    versions: [3],
+    packet: { type: 6, packetId: 3, reasonCode: 0 },
+    bytes: [0x6a, 2, 0, 3], // header (flags 1010: DUP, QoS 1), remaining length, packet identifier
+    canonical: [0x62, 2, 0, 3],
   },
   {
     name: "PUBCOMP",
@@ -646,6 +653,21 @@ export const CASES: readonly CodecCase[] = [
 
   // ---------------------------------------------------------------- SUBSCRIBE, SUBACK
   {
+    name: "SUBSCRIBE 3.1 re-sent with DUP set",
+    versions: [3],
+    packet: {
+      type: 8,
+      packetId: 2,
+      subscriptions: [{ filter: "a", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+    },
+    bytes: [
+      0x8a, 6, // header (flags 1010: DUP, QoS 1), remaining length
+      0, 2, // packet identifier
+      ...str("a"), 0x01, // filter, requested QoS 1
+    ],
+    canonical: [0x82, 6, 0, 2, ...str("a"), 0x01],
+  },
+  {
     name: "SUBSCRIBE with two filters",
     versions: V3,
     packet: {
@@ -715,6 +737,17 @@ export const CASES: readonly CodecCase[] = [
   },
 
   // ---------------------------------------------------------------- UNSUBSCRIBE, UNSUBACK
+  {
+    name: "UNSUBSCRIBE 3.1 re-sent with DUP set",
+    versions: [3],
+    packet: { type: 10, packetId: 4, filters: ["a"] },
+    bytes: [
+      0xaa, 5, // header (flags 1010: DUP, QoS 1), remaining length
+      0, 4, // packet identifier
+      ...str("a"), // filter
+    ],
+    canonical: [0xa2, 5, 0, 4, ...str("a")],
+  },
   {
     name: "UNSUBSCRIBE with two filters",
     versions: V3,

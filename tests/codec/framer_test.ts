@@ -106,7 +106,7 @@ Deno.test("Framer counts the fixed header in the maximum packet size", () => {
   assert.throws(() => under.next(), isMqttError(0x95));
 });
 
-Deno.test("Framer refuses a 5-byte Remaining Length at its fourth byte (0x81) [MQTT-1.5.5-1]", () => {
+Deno.test("Framer refuses a 5-byte Remaining Length at its fourth byte (0x81) [MQTT-1.5.5-1 (5.0)]", () => {
   const framer = new Framer();
   framer.push(Uint8Array.of(0x30, 0xff, 0xff, 0xff));
   assert.equal(framer.next(), undefined); // may still end in a fourth byte
@@ -114,7 +114,7 @@ Deno.test("Framer refuses a 5-byte Remaining Length at its fourth byte (0x81) [M
   assert.throws(() => framer.next(), isMqttError(0x81));
 });
 
-Deno.test("Framer refuses a Remaining Length not in its shortest form (0x81) [MQTT-1.5.5-1]", () => {
+Deno.test("Framer refuses a Remaining Length not in its shortest form (0x81) [MQTT-1.5.5-1 (5.0)]", () => {
   for (const header of [[0xc0, 0x80, 0x00], [0x30, 0x85, 0x80, 0x00], [0x30, 0xff, 0xff, 0xff, 0x00]]) {
     const framer = new Framer();
     framer.push(Uint8Array.from(header));

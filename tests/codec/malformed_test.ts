@@ -21,7 +21,7 @@ interface MalformedRow {
   readonly code: 0x81 | 0x82 | 0x84;
   /** A fragment of the error message. */
   readonly says: RegExp;
-  /** The spec rule, e.g. "MQTT-3.3.1-4", or a section where the rule has no number. */
+  /** The spec rule with its version, e.g. "MQTT-3.3.1-4 (5.0)", or a section ("5.0 section 3.8.3.1"). */
   readonly rule: string;
 }
 
@@ -57,7 +57,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xf0, 0],
     code: M,
     says: /AUTH/,
-    rule: "section 2.1.2",
+    rule: "3.1.1 section 2.1.2",
   },
   ...([
     ["CONNECT", 0x11],
@@ -79,15 +79,39 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [header, 2, 0, 1],
     code: M,
     says: /fixed header flags/,
-    rule: "MQTT-2.2.2-2",
+    rule: "MQTT-2.2.2-2 (3.1.1)",
   })),
+  // MQTT 3.1 clients set DUP on retries of these three; 3.1.1 and 5.0 refuse it.
+  ...([
+    ["PUBREL", 0x6a, [], "MQTT-3.6.1-1"],
+    ["SUBSCRIBE", 0x8a, [...str("a"), 0], "MQTT-3.8.1-1"],
+    ["UNSUBSCRIBE", 0xaa, str("a"), "MQTT-3.10.1-1"],
+  ] as const).flatMap(([packet, header, body, rule]): MalformedRow[] =>
+    ([4, 5] as const).map((version) => ({
+      name: `${packet} with DUP set (fixed header flags 0xa) after 3.1`,
+      versions: [version],
+      // packet identifier 1, the v5 property length of SUBSCRIBE and UNSUBSCRIBE, then the rest
+      bytes: frame(header, 0, 1, ...(version === 5 && packet !== "PUBREL" ? [0] : []), ...body),
+      code: M,
+      says: /fixed header flags/,
+      rule: `${rule} (${version === 5 ? "5.0" : "3.1.1"})`,
+    }))
+  ),
+  {
+    name: "PUBREL with fixed header flags 0xb (DUP is all 3.1 may add)",
+    versions: [3],
+    bytes: [0x6b, 2, 0, 1],
+    code: M,
+    says: /fixed header flags/,
+    rule: "MQTT-2.2.2-2 (3.1.1)",
+  },
   {
     name: "AUTH with reserved fixed header flags 0x1",
     versions: V5,
     bytes: [0xf1, 0],
     code: M,
     says: /fixed header flags/,
-    rule: "MQTT-2.2.2-2",
+    rule: "MQTT-2.1.3-1 (5.0)",
   },
   {
     name: "a Remaining Length of 5 bytes",
@@ -95,7 +119,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x30, 0xff, 0xff, 0xff, 0xff, 0x01],
     code: M,
     says: /longer than 4 bytes/,
-    rule: "MQTT-1.5.5-1",
+    rule: "MQTT-1.5.5-1 (5.0)",
   },
   {
     name: "a Remaining Length of 0 in 2 bytes",
@@ -103,7 +127,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xc0, 0x80, 0x00],
     code: M,
     says: /fewest bytes/,
-    rule: "MQTT-1.5.5-1",
+    rule: "MQTT-1.5.5-1 (5.0)",
   },
   {
     name: "a Remaining Length of 1 in 3 bytes",
@@ -111,7 +135,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xd0, 0x81, 0x80, 0x00, 0],
     code: M,
     says: /fewest bytes/,
-    rule: "MQTT-1.5.5-1",
+    rule: "MQTT-1.5.5-1 (5.0)",
   },
   {
     name: "a frame shorter than its Remaining Length",
@@ -137,7 +161,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x10, 0],
     code: M,
     says: /protocol name/,
-    rule: "MQTT-3.1.2-1",
+    rule: "MQTT-3.1.2-1 (5.0)",
   },
   {
     name: "CONNECT with a truncated protocol name",
@@ -145,7 +169,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, 0, 4, 0x4d, 0x51),
     code: M,
     says: /protocol name runs past/,
-    rule: "MQTT-3.1.2-1",
+    rule: "MQTT-3.1.2-1 (5.0)",
   },
   {
     name: "CONNECT with protocol name MQTX",
@@ -153,7 +177,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQTX"), 4, 0x02, 0, 60, ...str("c")),
     code: 0x84,
     says: /protocol name/,
-    rule: "MQTT-3.1.2-1",
+    rule: "MQTT-3.1.2-1 (5.0)",
   },
   {
     name: "CONNECT with protocol level 6",
@@ -161,7 +185,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQTT"), 6, 0x02, 0, 60, ...str("c")),
     code: 0x84,
     says: /level 6 is not supported/,
-    rule: "MQTT-3.1.2-2",
+    rule: "MQTT-3.1.2-2 (5.0)",
   },
   {
     name: "CONNECT with protocol name MQIsdp and level 4",
@@ -169,7 +193,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQIsdp"), 4, 0x02, 0, 60, ...str("c")),
     code: 0x84,
     says: /level 4 is not supported/,
-    rule: "MQTT-3.1.2-2",
+    rule: "MQTT-3.1.2-2 (5.0)",
   },
   {
     name: "CONNECT with protocol name MQTT and level 3",
@@ -177,7 +201,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQTT"), 3, 0x02, 0, 60, ...str("c")),
     code: 0x84,
     says: /level 3 is not supported/,
-    rule: "MQTT-3.1.2-2",
+    rule: "MQTT-3.1.2-2 (5.0)",
   },
   {
     name: "CONNECT with the reserved connect flag set",
@@ -185,7 +209,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x03),
     code: M,
     says: /reserved flag/,
-    rule: "MQTT-3.1.2-3",
+    rule: "MQTT-3.1.2-3 (5.0)",
   },
   {
     name: "CONNECT with Will QoS 3",
@@ -193,7 +217,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x1e, ...str("w"), ...bin()),
     code: M,
     says: /Will QoS is 3/,
-    rule: "MQTT-3.1.2-14",
+    rule: "MQTT-3.1.2-12 (5.0)",
   },
   {
     name: "CONNECT with Will QoS 1 and no Will Flag",
@@ -201,7 +225,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x0a),
     code: M,
     says: /Will QoS is set without the Will Flag/,
-    rule: "MQTT-3.1.2-13",
+    rule: "MQTT-3.1.2-11 (5.0)",
   },
   {
     name: "CONNECT with Will Retain and no Will Flag",
@@ -209,7 +233,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x22),
     code: M,
     says: /Will Retain is set without the Will Flag/,
-    rule: "MQTT-3.1.2-15",
+    rule: "MQTT-3.1.2-13 (5.0)",
   },
   {
     name: "CONNECT with a Will Flag and no will topic",
@@ -217,7 +241,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x06),
     code: M,
     says: /will topic runs past/,
-    rule: "MQTT-3.1.2-9",
+    rule: "MQTT-3.1.2-9 (3.1.1)",
   },
   {
     name: "CONNECT with a Will Flag and no will payload",
@@ -225,7 +249,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x06, ...str("w")),
     code: M,
     says: /will payload runs past/,
-    rule: "MQTT-3.1.2-9",
+    rule: "MQTT-3.1.2-9 (3.1.1)",
   },
   {
     name: "CONNECT with a password and no user name before 5.0",
@@ -233,7 +257,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x42, ...bin(1)),
     code: M,
     says: /password without a user name/,
-    rule: "MQTT-3.1.2-22",
+    rule: "MQTT-3.1.2-22 (3.1.1)",
   },
   {
     name: "CONNECT with a User Name Flag and no user name",
@@ -241,7 +265,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x82),
     code: M,
     says: /user name runs past/,
-    rule: "MQTT-3.1.2-19",
+    rule: "MQTT-3.1.2-19 (3.1.1)",
   },
   {
     name: "CONNECT with a Password Flag and no password",
@@ -249,7 +273,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0xc2, ...str("u")),
     code: M,
     says: /password runs past/,
-    rule: "MQTT-3.1.2-21",
+    rule: "MQTT-3.1.2-21 (3.1.1)",
   },
   {
     name: "CONNECT with a user name its flag does not announce",
@@ -257,7 +281,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x02, ...str("u")),
     code: M,
     says: /unexpected byte/,
-    rule: "MQTT-3.1.2-18",
+    rule: "MQTT-3.1.2-18 (3.1.1)",
   },
   {
     name: "CONNECT with a truncated client id",
@@ -265,7 +289,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQTT"), 4, 0x02, 0, 60, 0, 5, 0x61),
     code: M,
     says: /client identifier runs past/,
-    rule: "MQTT-3.1.3-3",
+    rule: "MQTT-3.1.3-3 (3.1.1)",
   },
   {
     name: "CONNECT with no keep alive",
@@ -273,7 +297,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQTT"), 4, 0x02, 0),
     code: M,
     says: /keep alive runs past/,
-    rule: "section 3.1.2.10",
+    rule: "3.1.1 section 3.1.2.10",
   },
   {
     name: "CONNECT with U+0000 in the client id",
@@ -281,7 +305,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQTT"), 4, 0x02, 0, 60, 0, 2, 0x61, 0x00),
     code: M,
     says: /U\+0000/,
-    rule: "MQTT-1.5.4-2",
+    rule: "MQTT-1.5.4-2 (5.0)",
   },
   {
     name: "CONNECT with ill-formed UTF-8 in the client id",
@@ -289,7 +313,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQTT"), 4, 0x02, 0, 60, 0, 2, 0x61, 0xff),
     code: M,
     says: /not well-formed UTF-8/,
-    rule: "MQTT-1.5.4-1",
+    rule: "MQTT-1.5.4-1 (5.0)",
   },
   {
     name: "CONNECT with a UTF-16 surrogate in the will topic",
@@ -297,7 +321,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x06, 0, 3, 0xed, 0xb0, 0x80, ...bin()),
     code: M,
     says: /not well-formed UTF-8/,
-    rule: "MQTT-1.5.4-1",
+    rule: "MQTT-1.5.4-1 (5.0)",
   },
   {
     name: "CONNECT with a stray continuation byte in the user name",
@@ -305,7 +329,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect4(0x82, 0, 1, 0x80),
     code: M,
     says: /not well-formed UTF-8/,
-    rule: "MQTT-1.5.4-1",
+    rule: "MQTT-1.5.4-1 (5.0)",
   },
   {
     name: "CONNECT with no property length",
@@ -313,7 +337,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x10, ...str("MQTT"), 5, 0x02, 0, 60),
     code: M,
     says: /property length runs past/,
-    rule: "MQTT-2.2.2-1",
+    rule: "MQTT-2.2.2-1 (5.0)",
   },
   {
     name: "CONNECT with a property length past the end of the packet",
@@ -321,7 +345,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [40, 0x11, 0, 0, 0, 1]),
     code: M,
     says: /property length 40 runs past/,
-    rule: "section 2.2.2.1",
+    rule: "5.0 section 2.2.2.1",
   },
   {
     name: "CONNECT with a property length of 5 bytes",
@@ -329,7 +353,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [0x80, 0x80, 0x80, 0x80, 0x00]),
     code: M,
     says: /longer than 4 bytes/,
-    rule: "MQTT-1.5.5-1",
+    rule: "MQTT-1.5.5-1 (5.0)",
   },
   {
     name: "CONNECT with a property running past the property length",
@@ -337,7 +361,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [3, 0x11, 0, 0, 0, 1]),
     code: M,
     says: /sessionExpiryInterval runs past/,
-    rule: "section 2.2.2.1",
+    rule: "5.0 section 2.2.2.1",
   },
   {
     name: "CONNECT with an unknown property identifier 0x7F",
@@ -345,7 +369,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [2, 0x7f, 0]),
     code: M,
     says: /unknown property identifier 0x7f/,
-    rule: "section 2.2.2.2",
+    rule: "5.0 section 2.2.2.2",
   },
   {
     name: "CONNECT with property identifier 0",
@@ -353,7 +377,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [2, 0x00, 0]),
     code: M,
     says: /unknown property identifier 0x0/,
-    rule: "section 2.2.2.2",
+    rule: "5.0 section 2.2.2.2",
   },
   {
     name: "CONNECT with a property identifier not in its shortest form",
@@ -361,7 +385,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [6, 0x91, 0x00, 0, 0, 0, 1]),
     code: M,
     says: /property identifier does not use the fewest bytes/,
-    rule: "MQTT-1.5.5-1",
+    rule: "MQTT-1.5.5-1 (5.0)",
   },
   {
     name: "CONNECT with a Topic Alias (a PUBLISH property)",
@@ -369,7 +393,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [3, 0x23, 0, 1]),
     code: M,
     says: /topicAlias \(0x23\) is not allowed/,
-    rule: "section 3.1.2.11",
+    rule: "5.0 section 3.1.2.11",
   },
   {
     name: "CONNECT with a Will Delay Interval outside the will properties",
@@ -377,7 +401,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [5, 0x18, 0, 0, 0, 1]),
     code: M,
     says: /willDelayInterval \(0x18\) is not allowed/,
-    rule: "section 3.1.2.11",
+    rule: "5.0 section 3.1.2.11",
   },
   {
     name: "CONNECT with a Session Expiry Interval in the will properties",
@@ -385,7 +409,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x06, [0], 5, 0x11, 0, 0, 0, 1, ...str("w"), ...bin()),
     code: M,
     says: /will properties: property sessionExpiryInterval \(0x11\) is not allowed/,
-    rule: "section 3.1.3.2",
+    rule: "5.0 section 3.1.3.2",
   },
   {
     name: "CONNECT with a duplicate Session Expiry Interval",
@@ -393,7 +417,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [10, 0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 2]),
     code: P,
     says: /sessionExpiryInterval \(0x11\) appears more than once/,
-    rule: "section 3.1.2.11.2",
+    rule: "5.0 section 3.1.2.11.2",
   },
   {
     name: "CONNECT with a duplicate Will Delay Interval",
@@ -401,7 +425,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x06, [0], 10, 0x18, 0, 0, 0, 1, 0x18, 0, 0, 0, 1, ...str("w"), ...bin()),
     code: P,
     says: /willDelayInterval \(0x18\) appears more than once/,
-    rule: "section 3.1.3.2.2",
+    rule: "5.0 section 3.1.3.2.2",
   },
   {
     name: "CONNECT with a duplicate Authentication Method",
@@ -409,7 +433,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [8, 0x15, ...str("a"), 0x15, ...str("b")]),
     code: P,
     says: /authenticationMethod \(0x15\) appears more than once/,
-    rule: "section 3.1.2.11.9",
+    rule: "5.0 section 3.1.2.11.9",
   },
   {
     name: "CONNECT with Receive Maximum 0",
@@ -417,7 +441,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [3, 0x21, 0, 0]),
     code: P,
     says: /receiveMaximum is 0/,
-    rule: "section 3.1.2.11.3",
+    rule: "5.0 section 3.1.2.11.3",
   },
   {
     name: "CONNECT with Maximum Packet Size 0",
@@ -425,7 +449,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [5, 0x27, 0, 0, 0, 0]),
     code: P,
     says: /maximumPacketSize is 0/,
-    rule: "section 3.1.2.11.4",
+    rule: "5.0 section 3.1.2.11.4",
   },
   {
     name: "CONNECT with Request Response Information 2",
@@ -433,7 +457,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [2, 0x19, 2]),
     code: P,
     says: /requestResponseInformation is 2/,
-    rule: "section 3.1.2.11.6",
+    rule: "5.0 section 3.1.2.11.6",
   },
   {
     name: "CONNECT with Request Problem Information 2",
@@ -441,7 +465,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [2, 0x17, 2]),
     code: P,
     says: /requestProblemInformation is 2/,
-    rule: "section 3.1.2.11.7",
+    rule: "5.0 section 3.1.2.11.7",
   },
   {
     name: "CONNECT with Authentication Data and no Authentication Method",
@@ -449,7 +473,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [4, 0x16, ...bin(1)]),
     code: P,
     says: /Authentication Data without an Authentication Method/,
-    rule: "section 3.1.2.11.10",
+    rule: "5.0 section 3.1.2.11.10",
   },
   {
     name: "CONNECT with a will Payload Format Indicator 2",
@@ -457,7 +481,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x06, [0], 2, 0x01, 2, ...str("w"), ...bin()),
     code: P,
     says: /payloadFormatIndicator is 2/,
-    rule: "section 3.1.3.2.3",
+    rule: "5.0 section 3.1.3.2.3",
   },
   {
     name: "CONNECT with U+0000 in a user property name",
@@ -465,7 +489,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [7, 0x26, 0, 1, 0x00, ...str("v")]),
     code: M,
     says: /userProperties name contains U\+0000/,
-    rule: "MQTT-1.5.7-1",
+    rule: "MQTT-1.5.7-1 (5.0)",
   },
   {
     name: "CONNECT with a user property missing its value",
@@ -473,7 +497,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: connect5(0x02, [4, 0x26, ...str("k")]),
     code: M,
     says: /userProperties value runs past/,
-    rule: "section 1.5.7",
+    rule: "5.0 section 1.5.7",
   },
 
   // ------------------------------------------------------------ CONNACK
@@ -483,7 +507,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 2, 0x02, 0],
     code: M,
     says: /reserved acknowledge flags/,
-    rule: "MQTT-3.2.2-1",
+    rule: "MQTT-3.2.2-1 (5.0)",
   },
   {
     name: "CONNACK with no return code",
@@ -491,7 +515,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 1, 0],
     code: M,
     says: /reason code runs past/,
-    rule: "section 3.2.2",
+    rule: "3.1.1 section 3.2.2",
   },
   {
     name: "CONNACK with a byte after the return code",
@@ -499,7 +523,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 3, 0, 0, 0],
     code: M,
     says: /unexpected byte/,
-    rule: "section 3.2.2",
+    rule: "3.1.1 section 3.2.2",
   },
   {
     name: "CONNACK with return code 6",
@@ -507,7 +531,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 2, 0, 6],
     code: P,
     says: /reason code 0x6 is not valid/,
-    rule: "MQTT-3.2.2-8",
+    rule: "MQTT-3.2.2-8 (5.0)",
   },
   {
     name: "CONNACK with reason code 0x01",
@@ -515,7 +539,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 3, 0, 0x01, 0],
     code: P,
     says: /reason code 0x1 is not valid/,
-    rule: "MQTT-3.2.2-8",
+    rule: "MQTT-3.2.2-8 (5.0)",
   },
   {
     name: "CONNACK with Session Present and a failure return code",
@@ -523,7 +547,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 2, 0x01, 0x05],
     code: P,
     says: /Session Present is set with a failure/,
-    rule: "MQTT-3.2.2-6",
+    rule: "MQTT-3.2.2-4 (3.1.1)",
   },
   {
     name: "CONNACK with Session Present and a failure reason code",
@@ -531,7 +555,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 3, 0x01, 0x87, 0],
     code: P,
     says: /Session Present is set with a failure/,
-    rule: "MQTT-3.2.2-6",
+    rule: "MQTT-3.2.2-6 (5.0)",
   },
   {
     name: "CONNACK with no property length",
@@ -539,7 +563,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 2, 0, 0],
     code: M,
     says: /property length runs past/,
-    rule: "MQTT-2.2.2-1",
+    rule: "MQTT-2.2.2-1 (5.0)",
   },
   {
     name: "CONNACK with Maximum QoS 2",
@@ -547,7 +571,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 5, 0, 0, 2, 0x24, 2],
     code: P,
     says: /maximumQoS is 2/,
-    rule: "section 3.2.2.3.4",
+    rule: "5.0 section 3.2.2.3.4",
   },
   {
     name: "CONNACK with Retain Available 2",
@@ -555,7 +579,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 5, 0, 0, 2, 0x25, 2],
     code: P,
     says: /retainAvailable is 2/,
-    rule: "section 3.2.2.3.5",
+    rule: "5.0 section 3.2.2.3.5",
   },
   {
     name: "CONNACK with Receive Maximum 0",
@@ -563,7 +587,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 6, 0, 0, 3, 0x21, 0, 0],
     code: P,
     says: /receiveMaximum is 0/,
-    rule: "section 3.2.2.3.3",
+    rule: "5.0 section 3.2.2.3.3",
   },
   {
     name: "CONNACK with a Will Delay Interval",
@@ -571,7 +595,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 8, 0, 0, 5, 0x18, 0, 0, 0, 1],
     code: M,
     says: /willDelayInterval \(0x18\) is not allowed/,
-    rule: "section 3.2.2.3",
+    rule: "5.0 section 3.2.2.3",
   },
   {
     name: "CONNACK with a duplicate Assigned Client Identifier",
@@ -579,7 +603,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 11, 0, 0, 8, 0x12, ...str("a"), 0x12, ...str("b")],
     code: P,
     says: /assignedClientIdentifier \(0x12\) appears more than once/,
-    rule: "section 3.2.2.3.7",
+    rule: "5.0 section 3.2.2.3.7",
   },
   {
     name: "CONNACK with Authentication Data and no Authentication Method",
@@ -587,7 +611,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x20, 7, 0, 0, 4, 0x16, ...bin(1)],
     code: P,
     says: /Authentication Data without an Authentication Method/,
-    rule: "section 3.2.2.3.18",
+    rule: "5.0 section 3.2.2.3.18",
   },
 
   // ------------------------------------------------------------ PUBLISH
@@ -597,7 +621,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x36, ...str("t"), 0, 1),
     code: M,
     says: /QoS is 3/,
-    rule: "MQTT-3.3.1-4",
+    rule: "MQTT-3.3.1-4 (5.0)",
   },
   {
     name: "PUBLISH with DUP on QoS 0",
@@ -605,7 +629,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x38, ...str("t"), 0),
     code: M,
     says: /DUP is set on a QoS 0/,
-    rule: "MQTT-3.3.1-2",
+    rule: "MQTT-3.3.1-2 (5.0)",
   },
   {
     name: "PUBLISH QoS 1 with packet identifier 0",
@@ -613,7 +637,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x32, ...str("t"), 0, 0),
     code: M,
     says: /packet identifier is 0/,
-    rule: "MQTT-2.2.1-3",
+    rule: "MQTT-2.2.1-3 (5.0)",
   },
   {
     name: "PUBLISH QoS 2 with packet identifier 0",
@@ -621,7 +645,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x34, ...str("t"), 0, 0, 0),
     code: M,
     says: /packet identifier is 0/,
-    rule: "MQTT-2.2.1-3",
+    rule: "MQTT-2.2.1-3 (5.0)",
   },
   {
     name: "PUBLISH QoS 1 with no packet identifier",
@@ -629,7 +653,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x32, ...str("t"), 0),
     code: M,
     says: /packet identifier runs past/,
-    rule: "MQTT-2.2.1-3",
+    rule: "MQTT-2.2.1-3 (5.0)",
   },
   {
     name: "PUBLISH with no body",
@@ -637,7 +661,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x30, 0],
     code: M,
     says: /topic name runs past/,
-    rule: "MQTT-3.3.2-1",
+    rule: "MQTT-3.3.2-1 (5.0)",
   },
   {
     name: "PUBLISH with a topic length past the end",
@@ -645,7 +669,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x30, 0, 5, 0x61),
     code: M,
     says: /topic name runs past/,
-    rule: "MQTT-3.3.2-1",
+    rule: "MQTT-3.3.2-1 (5.0)",
   },
   {
     name: "PUBLISH with ill-formed UTF-8 in the topic",
@@ -653,7 +677,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x30, 0, 2, 0xc3, 0x28),
     code: M,
     says: /topic name is not well-formed UTF-8/,
-    rule: "MQTT-1.5.4-1",
+    rule: "MQTT-1.5.4-1 (5.0)",
   },
   {
     name: "PUBLISH with an overlong encoding in the topic",
@@ -661,7 +685,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x30, 0, 2, 0xc0, 0xaf),
     code: M,
     says: /topic name is not well-formed UTF-8/,
-    rule: "MQTT-1.5.4-1",
+    rule: "MQTT-1.5.4-1 (5.0)",
   },
   {
     name: "PUBLISH with a code point above U+10FFFF in the topic",
@@ -669,7 +693,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x30, 0, 4, 0xf4, 0x90, 0x80, 0x80),
     code: M,
     says: /topic name is not well-formed UTF-8/,
-    rule: "MQTT-1.5.4-1",
+    rule: "MQTT-1.5.4-1 (5.0)",
   },
   {
     name: "PUBLISH with U+0000 in the topic",
@@ -677,7 +701,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x30, 0, 3, 0x61, 0x00, 0x62),
     code: M,
     says: /topic name contains U\+0000/,
-    rule: "MQTT-1.5.4-2",
+    rule: "MQTT-1.5.4-2 (5.0)",
   },
   {
     name: "PUBLISH with no property length",
@@ -685,7 +709,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(),
     code: M,
     says: /property length runs past/,
-    rule: "MQTT-2.2.2-1",
+    rule: "MQTT-2.2.2-1 (5.0)",
   },
   {
     name: "PUBLISH with a property length past the end of the packet",
@@ -693,7 +717,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(9, 0x23, 0, 1),
     code: M,
     says: /property length 9 runs past/,
-    rule: "section 2.2.2.1",
+    rule: "5.0 section 2.2.2.1",
   },
   {
     name: "PUBLISH with a Session Expiry Interval (a CONNECT property)",
@@ -701,7 +725,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(5, 0x11, 0, 0, 0, 1),
     code: M,
     says: /sessionExpiryInterval \(0x11\) is not allowed/,
-    rule: "section 3.3.2.3",
+    rule: "5.0 section 3.3.2.3",
   },
   {
     name: "PUBLISH with a Will Delay Interval (a will property)",
@@ -709,7 +733,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(5, 0x18, 0, 0, 0, 1),
     code: M,
     says: /willDelayInterval \(0x18\) is not allowed/,
-    rule: "section 3.3.2.3",
+    rule: "5.0 section 3.3.2.3",
   },
   {
     name: "PUBLISH with an unknown property identifier 0x04",
@@ -717,7 +741,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(2, 0x04, 0),
     code: M,
     says: /unknown property identifier 0x4/,
-    rule: "section 2.2.2.2",
+    rule: "5.0 section 2.2.2.2",
   },
   {
     name: "PUBLISH with a duplicate Topic Alias",
@@ -725,7 +749,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(6, 0x23, 0, 1, 0x23, 0, 2),
     code: P,
     says: /topicAlias \(0x23\) appears more than once/,
-    rule: "section 3.3.2.3.4",
+    rule: "5.0 section 3.3.2.3.4",
   },
   {
     name: "PUBLISH with a duplicate Content Type",
@@ -733,7 +757,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(8, 0x03, ...str("a"), 0x03, ...str("a")),
     code: P,
     says: /contentType \(0x3\) appears more than once/,
-    rule: "section 3.3.2.3.9",
+    rule: "5.0 section 3.3.2.3.9",
   },
   {
     name: "PUBLISH with Topic Alias 0",
@@ -741,7 +765,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(3, 0x23, 0, 0),
     code: P,
     says: /topicAlias is 0/,
-    rule: "MQTT-3.3.2-8",
+    rule: "MQTT-3.3.2-8 (5.0)",
   },
   {
     name: "PUBLISH with Subscription Identifier 0",
@@ -749,7 +773,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(2, 0x0b, 0),
     code: P,
     says: /Subscription Identifier is 0/,
-    rule: "section 3.3.2.3.8",
+    rule: "5.0 section 3.3.2.3.8",
   },
   {
     name: "PUBLISH with a Subscription Identifier of 5 bytes",
@@ -757,7 +781,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(6, 0x0b, 0xff, 0xff, 0xff, 0xff, 0x01),
     code: M,
     says: /longer than 4 bytes/,
-    rule: "MQTT-1.5.5-1",
+    rule: "MQTT-1.5.5-1 (5.0)",
   },
   {
     name: "PUBLISH with Payload Format Indicator 2",
@@ -765,7 +789,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(2, 0x01, 2),
     code: P,
     says: /payloadFormatIndicator is 2/,
-    rule: "section 3.3.2.3.2",
+    rule: "5.0 section 3.3.2.3.2",
   },
   {
     name: "PUBLISH with ill-formed UTF-8 in the Response Topic",
@@ -773,7 +797,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(4, 0x08, 0, 1, 0xfe),
     code: M,
     says: /responseTopic is not well-formed UTF-8/,
-    rule: "MQTT-3.3.2-13",
+    rule: "MQTT-3.3.2-13 (5.0)",
   },
   {
     name: "PUBLISH with U+0000 in the Content Type",
@@ -781,7 +805,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(4, 0x03, 0, 1, 0x00),
     code: M,
     says: /contentType contains U\+0000/,
-    rule: "MQTT-3.3.2-19",
+    rule: "MQTT-3.3.2-19 (5.0)",
   },
   {
     name: "PUBLISH with a truncated Correlation Data",
@@ -789,7 +813,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: publish5(4, 0x09, 0, 5, 1),
     code: M,
     says: /correlationData runs past/,
-    rule: "section 3.3.2.3.6",
+    rule: "5.0 section 3.3.2.3.6",
   },
 
   // ------------------------------------------------------------ PUBACK, PUBREC, PUBREL, PUBCOMP
@@ -801,7 +825,7 @@ const ROWS: readonly MalformedRow[] = [
         bytes: [header, 2, 0, 0],
         code: M,
         says: /packet identifier is 0/,
-        rule: `MQTT-2.2.1-${rule}`,
+        rule: `MQTT-2.2.1-${rule} (5.0)`,
       },
       {
         name: `${packet} with a truncated packet identifier`,
@@ -809,7 +833,7 @@ const ROWS: readonly MalformedRow[] = [
         bytes: [header, 1, 0],
         code: M,
         says: /packet identifier runs past/,
-        rule: `MQTT-2.2.1-${rule}`,
+        rule: `MQTT-2.2.1-${rule} (5.0)`,
       },
       {
         name: `${packet} with a byte after the packet identifier before 5.0`,
@@ -817,7 +841,7 @@ const ROWS: readonly MalformedRow[] = [
         bytes: [header, 3, 0, 1, 0],
         code: M,
         says: /unexpected byte/,
-        rule: "section 3.4.2",
+        rule: "3.1.1 section 3.4.2",
       },
     ]),
   {
@@ -826,7 +850,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x40, 3, 0, 1, 0x92],
     code: P,
     says: /reason code 0x92 is not valid/,
-    rule: "MQTT-3.4.2-1",
+    rule: "MQTT-3.4.2-1 (5.0)",
   },
   {
     name: "PUBREC with reason code 0x04",
@@ -834,7 +858,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x50, 3, 0, 1, 0x04],
     code: P,
     says: /reason code 0x4 is not valid/,
-    rule: "MQTT-3.5.2-1",
+    rule: "MQTT-3.5.2-1 (5.0)",
   },
   {
     name: "PUBREL with reason code 0x10 (a PUBACK code)",
@@ -842,7 +866,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x62, 3, 0, 1, 0x10],
     code: P,
     says: /reason code 0x10 is not valid/,
-    rule: "MQTT-3.6.2-1",
+    rule: "MQTT-3.6.2-1 (5.0)",
   },
   {
     name: "PUBCOMP with reason code 0x80",
@@ -850,7 +874,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x70, 3, 0, 1, 0x80],
     code: P,
     says: /reason code 0x80 is not valid/,
-    rule: "MQTT-3.7.2-1",
+    rule: "MQTT-3.7.2-1 (5.0)",
   },
   {
     name: "PUBACK with a Topic Alias",
@@ -858,7 +882,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x40, 7, 0, 1, 0, 3, 0x23, 0, 1],
     code: M,
     says: /topicAlias \(0x23\) is not allowed/,
-    rule: "section 3.4.2.2",
+    rule: "5.0 section 3.4.2.2",
   },
   {
     name: "PUBREC with a duplicate Reason String",
@@ -866,7 +890,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x50, 12, 0, 1, 0x80, 8, 0x1f, ...str("a"), 0x1f, ...str("b")],
     code: P,
     says: /reasonString \(0x1f\) appears more than once/,
-    rule: "section 3.5.2.2.2",
+    rule: "5.0 section 3.5.2.2.2",
   },
   {
     name: "PUBREL with a property length past the end",
@@ -874,7 +898,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x62, 4, 0, 1, 0, 5],
     code: M,
     says: /property length 5 runs past/,
-    rule: "section 2.2.2.1",
+    rule: "5.0 section 2.2.2.1",
   },
   {
     name: "PUBCOMP with a byte after the properties",
@@ -882,7 +906,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x70, 5, 0, 1, 0, 0, 0xff],
     code: M,
     says: /unexpected byte/,
-    rule: "section 3.7.2",
+    rule: "5.0 section 3.7.2",
   },
 
   // ------------------------------------------------------------ SUBSCRIBE
@@ -892,7 +916,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1),
     code: P,
     says: /no topic filter/,
-    rule: "MQTT-3.8.3-2",
+    rule: "MQTT-3.8.3-3 (3.1.1)",
   },
   {
     name: "SUBSCRIBE with properties and no topic filter",
@@ -900,7 +924,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 0),
     code: P,
     says: /no topic filter/,
-    rule: "MQTT-3.8.3-2",
+    rule: "MQTT-3.8.3-2 (5.0)",
   },
   {
     name: "SUBSCRIBE with packet identifier 0",
@@ -908,7 +932,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 0, ...str("a"), 0),
     code: M,
     says: /packet identifier is 0/,
-    rule: "MQTT-2.2.1-3",
+    rule: "MQTT-2.2.1-3 (5.0)",
   },
   {
     name: "SUBSCRIBE with reserved bits in the requested QoS byte",
@@ -916,7 +940,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, ...str("a"), 0x04),
     code: M,
     says: /reserved bits of the requested QoS byte/,
-    rule: "MQTT-3.8.3-4",
+    rule: "MQTT-3.8.3-4 (3.1.1)",
   },
   {
     name: "SUBSCRIBE with requested QoS 3",
@@ -924,7 +948,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, ...str("a"), 0x03),
     code: M,
     says: /requested QoS is 3/,
-    rule: "MQTT-3.8.3-4",
+    rule: "MQTT-3.8.3-4 (3.1.1)",
   },
   {
     name: "SUBSCRIBE with reserved subscription option bit 6",
@@ -932,7 +956,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 0, ...str("a"), 0x40),
     code: M,
     says: /reserved bits of the subscription options/,
-    rule: "MQTT-3.8.3-5",
+    rule: "MQTT-3.8.3-5 (5.0)",
   },
   {
     name: "SUBSCRIBE with reserved subscription option bit 7",
@@ -940,7 +964,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 0, ...str("a"), 0x80),
     code: M,
     says: /reserved bits of the subscription options/,
-    rule: "MQTT-3.8.3-5",
+    rule: "MQTT-3.8.3-5 (5.0)",
   },
   {
     name: "SUBSCRIBE with Maximum QoS 3",
@@ -948,7 +972,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 0, ...str("a"), 0x03),
     code: P,
     says: /Maximum QoS is 3/,
-    rule: "section 3.8.3.1",
+    rule: "5.0 section 3.8.3.1",
   },
   {
     name: "SUBSCRIBE with Retain Handling 3",
@@ -956,7 +980,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 0, ...str("a"), 0x30),
     code: P,
     says: /Retain Handling is 3/,
-    rule: "section 3.8.3.1",
+    rule: "5.0 section 3.8.3.1",
   },
   {
     name: "SUBSCRIBE with a topic filter and no options byte",
@@ -964,7 +988,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, ...str("a")),
     code: M,
     says: /subscription options runs past/,
-    rule: "section 3.8.3",
+    rule: "3.1.1 section 3.8.3",
   },
   {
     name: "SUBSCRIBE with a truncated topic filter",
@@ -972,7 +996,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 0, 4, 0x61),
     code: M,
     says: /topic filter runs past/,
-    rule: "MQTT-3.8.3-1",
+    rule: "MQTT-3.8.3-1 (3.1.1)",
   },
   {
     name: "SUBSCRIBE with U+0000 in a topic filter",
@@ -980,7 +1004,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 0, 1, 0x00, 0),
     code: M,
     says: /topic filter contains U\+0000/,
-    rule: "MQTT-1.5.4-2",
+    rule: "MQTT-1.5.4-2 (5.0)",
   },
   {
     name: "SUBSCRIBE with two Subscription Identifiers",
@@ -988,7 +1012,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 4, 0x0b, 1, 0x0b, 2, ...str("a"), 0),
     code: P,
     says: /subscriptionIdentifiers \(0xb\) appears more than once/,
-    rule: "section 3.8.2.1.2",
+    rule: "5.0 section 3.8.2.1.2",
   },
   {
     name: "SUBSCRIBE with Subscription Identifier 0",
@@ -996,7 +1020,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 2, 0x0b, 0, ...str("a"), 0),
     code: P,
     says: /Subscription Identifier is 0/,
-    rule: "section 3.8.2.1.2",
+    rule: "5.0 section 3.8.2.1.2",
   },
   {
     name: "SUBSCRIBE with a Reason String (not a SUBSCRIBE property)",
@@ -1004,7 +1028,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0x82, 0, 1, 4, 0x1f, ...str("r"), ...str("a"), 0),
     code: M,
     says: /reasonString \(0x1f\) is not allowed/,
-    rule: "section 3.8.2.1",
+    rule: "5.0 section 3.8.2.1",
   },
 
   // ------------------------------------------------------------ SUBACK
@@ -1014,7 +1038,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x90, 3, 0, 1, 0x03],
     code: P,
     says: /reason code 0x3 is not valid/,
-    rule: "MQTT-3.9.3-2",
+    rule: "MQTT-3.9.3-2 (5.0)",
   },
   {
     name: "SUBACK with no return code",
@@ -1022,7 +1046,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x90, 2, 0, 1],
     code: P,
     says: /no reason code/,
-    rule: "MQTT-3.8.4-6",
+    rule: "MQTT-3.8.4-6 (5.0)",
   },
   {
     name: "SUBACK with reason code 0x11 (an UNSUBACK code)",
@@ -1030,7 +1054,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x90, 4, 0, 1, 0, 0x11],
     code: P,
     says: /reason code 0x11 is not valid/,
-    rule: "MQTT-3.9.3-2",
+    rule: "MQTT-3.9.3-2 (5.0)",
   },
   {
     name: "SUBACK with properties and no reason code",
@@ -1038,7 +1062,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x90, 3, 0, 1, 0],
     code: P,
     says: /no reason code/,
-    rule: "MQTT-3.8.4-6",
+    rule: "MQTT-3.8.4-6 (5.0)",
   },
   {
     name: "SUBACK with packet identifier 0",
@@ -1046,7 +1070,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x90, 3, 0, 0, 0],
     code: M,
     says: /packet identifier is 0/,
-    rule: "MQTT-2.2.1-6",
+    rule: "MQTT-2.2.1-6 (5.0)",
   },
   {
     name: "SUBACK with a Subscription Identifier",
@@ -1054,7 +1078,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0x90, 6, 0, 1, 2, 0x0b, 1, 0],
     code: M,
     says: /subscriptionIdentifiers \(0xb\) is not allowed/,
-    rule: "section 3.9.2.1",
+    rule: "5.0 section 3.9.2.1",
   },
 
   // ------------------------------------------------------------ UNSUBSCRIBE, UNSUBACK
@@ -1064,7 +1088,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0xa2, 0, 1),
     code: P,
     says: /no topic filter/,
-    rule: "MQTT-3.10.3-2",
+    rule: "MQTT-3.10.3-2 (5.0)",
   },
   {
     name: "UNSUBSCRIBE with properties and no topic filter",
@@ -1072,7 +1096,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0xa2, 0, 1, 0),
     code: P,
     says: /no topic filter/,
-    rule: "MQTT-3.10.3-2",
+    rule: "MQTT-3.10.3-2 (5.0)",
   },
   {
     name: "UNSUBSCRIBE with packet identifier 0",
@@ -1080,7 +1104,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0xa2, 0, 0, ...str("a")),
     code: M,
     says: /packet identifier is 0/,
-    rule: "MQTT-2.2.1-3",
+    rule: "MQTT-2.2.1-3 (5.0)",
   },
   {
     name: "UNSUBSCRIBE with ill-formed UTF-8 in a topic filter",
@@ -1088,7 +1112,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0xa2, 0, 1, 0, 1, 0xc1),
     code: M,
     says: /topic filter is not well-formed UTF-8/,
-    rule: "MQTT-3.10.3-1",
+    rule: "MQTT-3.10.3-1 (3.1.1)",
   },
   {
     name: "UNSUBSCRIBE with a truncated topic filter",
@@ -1096,7 +1120,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0xa2, 0, 1, 0, 3, 0x61),
     code: M,
     says: /topic filter runs past/,
-    rule: "MQTT-3.10.3-1",
+    rule: "MQTT-3.10.3-1 (3.1.1)",
   },
   {
     name: "UNSUBSCRIBE with a Subscription Identifier",
@@ -1104,7 +1128,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: frame(0xa2, 0, 1, 2, 0x0b, 1, ...str("a")),
     code: M,
     says: /subscriptionIdentifiers \(0xb\) is not allowed/,
-    rule: "section 3.10.2.1",
+    rule: "5.0 section 3.10.2.1",
   },
   {
     name: "UNSUBACK with a reason code before 5.0",
@@ -1112,7 +1136,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xb0, 3, 0, 1, 0],
     code: M,
     says: /unexpected byte/,
-    rule: "section 3.11.3",
+    rule: "3.1.1 section 3.11.3",
   },
   {
     name: "UNSUBACK with packet identifier 0",
@@ -1120,7 +1144,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xb0, 2, 0, 0],
     code: M,
     says: /packet identifier is 0/,
-    rule: "MQTT-2.2.1-6",
+    rule: "MQTT-2.2.1-6 (5.0)",
   },
   {
     name: "UNSUBACK with reason code 0x01 (a SUBACK code)",
@@ -1128,7 +1152,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xb0, 4, 0, 1, 0, 0x01],
     code: P,
     says: /reason code 0x1 is not valid/,
-    rule: "MQTT-3.11.3-2",
+    rule: "MQTT-3.11.3-2 (5.0)",
   },
   {
     name: "UNSUBACK with properties and no reason code",
@@ -1136,7 +1160,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xb0, 3, 0, 1, 0],
     code: P,
     says: /no reason code/,
-    rule: "MQTT-3.11.3-1",
+    rule: "MQTT-3.11.3-1 (5.0)",
   },
 
   // ------------------------------------------------------------ PINGREQ, PINGRESP
@@ -1164,7 +1188,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xe0, 1, 0],
     code: M,
     says: /unexpected byte/,
-    rule: "section 3.14",
+    rule: "3.1.1 section 3.14",
   },
   {
     name: "DISCONNECT with reason code 0x01",
@@ -1172,7 +1196,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xe0, 1, 0x01],
     code: P,
     says: /reason code 0x1 is not valid/,
-    rule: "MQTT-3.14.2-1",
+    rule: "MQTT-3.14.2-1 (5.0)",
   },
   {
     name: "DISCONNECT with reason code 0x84 (a CONNACK code)",
@@ -1180,7 +1204,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xe0, 1, 0x84],
     code: P,
     says: /reason code 0x84 is not valid/,
-    rule: "MQTT-3.14.2-1",
+    rule: "MQTT-3.14.2-1 (5.0)",
   },
   {
     name: "DISCONNECT with a Receive Maximum",
@@ -1188,7 +1212,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xe0, 5, 0, 3, 0x21, 0, 1],
     code: M,
     says: /receiveMaximum \(0x21\) is not allowed/,
-    rule: "section 3.14.2.2",
+    rule: "5.0 section 3.14.2.2",
   },
   {
     name: "DISCONNECT with a duplicate Session Expiry Interval",
@@ -1196,7 +1220,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xe0, 12, 0, 10, 0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 1],
     code: P,
     says: /sessionExpiryInterval \(0x11\) appears more than once/,
-    rule: "section 3.14.2.2.2",
+    rule: "5.0 section 3.14.2.2.2",
   },
   {
     name: "DISCONNECT with a property length past the end",
@@ -1204,7 +1228,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xe0, 3, 0, 4, 0x11],
     code: M,
     says: /property length 4 runs past/,
-    rule: "section 2.2.2.1",
+    rule: "5.0 section 2.2.2.1",
   },
 
   // ------------------------------------------------------------ AUTH
@@ -1214,7 +1238,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xf0, 1, 0x01],
     code: P,
     says: /reason code 0x1 is not valid/,
-    rule: "MQTT-3.15.2-1",
+    rule: "MQTT-3.15.2-1 (5.0)",
   },
   {
     name: "AUTH with a reason code and no property length",
@@ -1222,7 +1246,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xf0, 1, 0x18],
     code: M,
     says: /property length runs past/,
-    rule: "section 3.15.2.1",
+    rule: "5.0 section 3.15.2.1",
   },
   {
     name: "AUTH with reason code 0x87",
@@ -1230,7 +1254,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xf0, 2, 0x87, 0],
     code: P,
     says: /reason code 0x87 is not valid/,
-    rule: "MQTT-3.15.2-1",
+    rule: "MQTT-3.15.2-1 (5.0)",
   },
   {
     name: "AUTH with a Session Expiry Interval",
@@ -1238,7 +1262,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xf0, 7, 0x18, 5, 0x11, 0, 0, 0, 1],
     code: M,
     says: /sessionExpiryInterval \(0x11\) is not allowed/,
-    rule: "section 3.15.2.2",
+    rule: "5.0 section 3.15.2.2",
   },
   {
     name: "AUTH with a duplicate Authentication Method",
@@ -1246,7 +1270,7 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xf0, 10, 0x18, 8, 0x15, ...str("a"), 0x15, ...str("a")],
     code: P,
     says: /authenticationMethod \(0x15\) appears more than once/,
-    rule: "section 3.15.2.2.2",
+    rule: "5.0 section 3.15.2.2.2",
   },
   {
     name: "AUTH with Authentication Data and no Authentication Method",
@@ -1254,13 +1278,14 @@ const ROWS: readonly MalformedRow[] = [
     bytes: [0xf0, 6, 0x18, 4, 0x16, ...bin(1)],
     code: P,
     says: /Authentication Data without an Authentication Method/,
-    rule: "section 3.15.2.2.3",
+    rule: "5.0 section 3.15.2.2.3",
   },
 ];
 
 for (const row of ROWS) {
   for (const version of row.versions) {
-    Deno.test(`decode() rejects ${row.name} (${versionLabel(version)}) [${row.rule}]`, () => {
+    const cite = row.rule.startsWith("MQTT-") ? `[${row.rule}]` : `(${row.rule})`;
+    Deno.test(`decode() rejects ${row.name} (${versionLabel(version)}) ${cite}`, () => {
       const bytes = Uint8Array.from(row.bytes);
       assert.throws(() => decode(bytes, version), (e) => {
         assert.ok(e instanceof MqttError, `not an MqttError: ${e}`);

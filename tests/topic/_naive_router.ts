@@ -60,7 +60,7 @@ export class NaiveRouter implements SubscriptionRouter {
   /**
    * Adds or replaces (same clientId and filter) a subscription.
    *
-   * @returns true when it replaced an existing one [MQTT-3.8.4-3].
+   * @returns true when it replaced an existing one [MQTT-3.8.4-3 (5.0)].
    * @throws {MqttError} Topic Filter invalid (0x8F) for a malformed filter.
    */
   subscribe(clientId: string, subscription: Subscription): boolean {

@@ -11,6 +11,9 @@ import {
   TopicRouter,
 } from "../../lib/topic/router.ts";
 import { mulberry32 } from "../_prng.ts";
+import { matchesFilter } from "../../lib/topic/topic.ts";
+import { filterShape, filtersOverlap, shapesMayOverlap } from "../../lib/topic/_filter_overlap.ts";
+import { allTopics, randomFilter as randomMatcherFilter } from "./_matcher_cases.ts";
 
 type Extra = Partial<Omit<Subscription, "filter" | "qos">>;
 
@@ -60,7 +63,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(clients(router, "sport/tennis/player1/ranking"), []);
   });
 
-  Deno.test(`${name}: match() matches "+" to exactly one level, empty ones too [MQTT-4.7.1-3]`, () => {
+  Deno.test(`${name}: match() matches "+" to exactly one level, empty ones too [MQTT-4.7.1-3 (3.1.1)]`, () => {
     const router = create();
     router.subscribe("a", sub("sport/+/player1"));
     router.subscribe("b", sub("+"));
@@ -72,7 +75,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(clients(router, "sport/tennis/player1/x"), []);
   });
 
-  Deno.test(`${name}: match() matches "#" to every level below [MQTT-4.7.1-2]`, () => {
+  Deno.test(`${name}: match() matches "#" to every level below [MQTT-4.7.1-2 (3.1.1)]`, () => {
     const router = create();
     router.subscribe("a", sub("sport/tennis/player1/#"));
     router.subscribe("b", sub("#"));
@@ -91,7 +94,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(clients(router, "/finance"), ["b"]);
   });
 
-  Deno.test(`${name}: match() matches "sport/#" to the parent level "sport" [MQTT-4.7.1-2]`, () => {
+  Deno.test(`${name}: match() matches "sport/#" to the parent level "sport" [MQTT-4.7.1-2 (3.1.1)]`, () => {
     const router = create();
     router.subscribe("a", sub("sport/#"));
     router.subscribe("b", sub("sport/tennis/#"));
@@ -100,7 +103,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(clients(router, "sports"), []);
   });
 
-  Deno.test(`${name}: match() keeps "$" topics from wildcard-first filters [MQTT-4.7.2-1]`, () => {
+  Deno.test(`${name}: match() keeps "$" topics from wildcard-first filters [MQTT-4.7.2-1 (5.0)]`, () => {
     const router = create();
     router.subscribe("hash", sub("#"));
     router.subscribe("plus", sub("+/monitor/Clients"));
@@ -115,7 +118,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(clients(router, "a/$SYS"), ["hash"]);
   });
 
-  Deno.test(`${name}: match() returns each session once, highest QoS, every identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]`, () => {
+  Deno.test(`${name}: match() returns each session once, highest QoS, every identifier [MQTT-3.3.4-2 (5.0)] [MQTT-3.3.4-3 (5.0)]`, () => {
     const router = create();
     router.subscribe("a", sub("sport/#", 0, { subscriptionId: 1 }));
     router.subscribe("a", sub("sport/+/player1", 2, { subscriptionId: 2 }));
@@ -145,7 +148,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     ]);
   });
 
-  Deno.test(`${name}: match() skips the publisher's No Local subscriptions [MQTT-3.8.3-3]`, () => {
+  Deno.test(`${name}: match() skips the publisher's No Local subscriptions [MQTT-3.8.3-3 (5.0)]`, () => {
     const router = create();
     router.subscribe("a", sub("chat/#", 1, { noLocal: true }));
     router.subscribe("b", sub("chat/#", 1, { noLocal: true }));
@@ -175,7 +178,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     );
   });
 
-  Deno.test(`${name}: subscribe() replaces a subscription with the same filter [MQTT-3.8.4-3]`, () => {
+  Deno.test(`${name}: subscribe() replaces a subscription with the same filter [MQTT-3.8.4-3 (5.0)]`, () => {
     const router = create();
     assert.equal(router.subscribe("a", sub("a/+", 0)), false);
     assert.equal(router.subscribe("a", sub("a/b", 0)), false);
@@ -199,7 +202,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.equal(router.size, 3);
   });
 
-  Deno.test(`${name}: subscribe() refuses a malformed filter with 0x8f [MQTT-4.7.1-2]`, () => {
+  Deno.test(`${name}: subscribe() refuses a malformed filter with 0x8f [MQTT-4.7.1-2 (3.1.1)]`, () => {
     const router = create();
     for (const filter of ["a/#/b", "a+", "", "$share//a", "$share/g"]) {
       assert.throws(
@@ -228,7 +231,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual(router.match("a/b"), []);
   });
 
-  Deno.test(`${name}: match() gives each shared group's messages to one member in turn [MQTT-4.8.2-1]`, () => {
+  Deno.test(`${name}: match() gives each shared group's messages to one member in turn [MQTT-4.8.2-1 (5.0)]`, () => {
     const router = create();
     router.subscribe(
       "w1",
@@ -308,7 +311,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.deepEqual([pick(), pick()], ["m2", "m2"]);
   });
 
-  Deno.test(`${name}: shared subscriptions ignore No Local [MQTT-3.8.3-4]`, () => {
+  Deno.test(`${name}: shared subscriptions ignore No Local [MQTT-3.8.3-4 (5.0)]`, () => {
     const router = create();
     router.subscribe("a", sub("$share/g/t", 0, { noLocal: true }));
     assert.deepEqual(
@@ -349,7 +352,7 @@ function routerContract(name: string, create: () => SubscriptionRouter): void {
     assert.equal(router.hasSubscription("c", "a/+"), false);
     router.subscribe("c", sub("a/+"));
     router.subscribe("c", sub("$share/g/y", 1));
-    router.subscribe("c", sub("a/+", 2)); // a replacement, not a new one [MQTT-3.8.4-3]
+    router.subscribe("c", sub("a/+", 2)); // a replacement, not a new one [MQTT-3.8.4-3 (5.0)]
     router.subscribe("d", sub("a/+"));
     assert.equal(router.subscriptionCount("c"), 2);
     assert.equal(router.hasSubscription("c", "a/+"), true);
@@ -548,4 +551,26 @@ Deno.test("TopicRouter prunes its trie: 10,000 subscribes then unsubscribes leav
   assert.equal(router.size, 0);
   assert.equal(router.nodeCount, 0);
   assert.deepEqual(router.match("site/1/device/2/temp"), []);
+});
+
+Deno.test("filtersOverlap() is true exactly when some topic matches both filters (the $ rule aside)", () => {
+  const random = mulberry32(0x0e1a);
+  const topics = allTopics(5, ["a", "b", "", "$SYS", "$", "a$", "z"]);
+  for (let round = 0; round < 300; round++) {
+    const a = randomMatcherFilter(random);
+    const b = random() < 0.1 ? a : randomMatcherFilter(random);
+    const both = topics.some((t) => matchesFilter(a, t) && matchesFilter(b, t));
+    const overlap = filtersOverlap(a, b);
+    assert.equal(filtersOverlap(b, a), overlap, `${b} vs ${a}: not symmetric`);
+    // It must never miss an overlap (match() would then send a session two copies); it may report one that only
+    // "$" topics would witness, which costs a merge and nothing else.
+    if (both) assert.ok(overlap, `${a} and ${b} both match some topic`);
+    else if (!a.startsWith("$") && !b.startsWith("$")) {
+      assert.ok(!overlap, `${a} and ${b} match no common topic`);
+    }
+    // The shape test is a first filter for two different filters (a session never holds one twice).
+    if (overlap && a !== b) {
+      assert.ok(shapesMayOverlap(filterShape(a), filterShape(b)), `${a} vs ${b}: shapes rule it out`);
+    }
+  }
 });

@@ -3,7 +3,6 @@ import { MqttError } from "../../lib/mqtt_error.ts";
 import { REASON_CODE } from "../../lib/packet/reason_code.ts";
 import {
   isWildcardFilter,
-  matchesFilter,
   parseSharedFilter,
   type TopicLimits,
   validateTopicFilter,
@@ -20,60 +19,80 @@ interface ValidityCase {
 }
 
 const FILTERS: readonly ValidityCase[] = [
-  { value: "sport/tennis/player1/#", valid: true, rule: "MQTT-4.7.1-2" },
-  { value: "sport/#", valid: true, rule: "MQTT-4.7.1-2" },
-  { value: "#", valid: true, rule: "MQTT-4.7.1-2" },
-  { value: "+", valid: true, rule: "MQTT-4.7.1-3" },
-  { value: "+/tennis/#", valid: true, rule: "MQTT-4.7.1-3" },
-  { value: "sport/+/player1", valid: true, rule: "MQTT-4.7.1-3" },
-  { value: "+/+", valid: true, rule: "MQTT-4.7.1-3" },
-  { value: "/+", valid: true, rule: "MQTT-4.7.1-3" },
-  { value: "/finance", valid: true, rule: "MQTT-4.7.3-1" },
-  { value: "a//b", valid: true, rule: "MQTT-4.7.3-1" },
-  { value: "/", valid: true, rule: "MQTT-4.7.3-1" },
-  { value: "$SYS/#", valid: true, rule: "MQTT-4.7.2-1" },
-  { value: "$share/g/a/+", valid: true, rule: "MQTT-4.8.2-1" },
-  { value: "$share/consumer1//finance", valid: true, rule: "MQTT-4.8.2-2" },
-  { value: "$share/g/#", valid: true, rule: "MQTT-4.8.2-2" },
-  { value: "$share", valid: true, rule: "MQTT-4.8.2-1" }, // not a shared subscription: no "/"
-  { value: "a+/b", valid: false, rule: "MQTT-4.7.1-3" },
-  { value: "a/b+", valid: false, rule: "MQTT-4.7.1-3" },
-  { value: "a/+b/c", valid: false, rule: "MQTT-4.7.1-3" },
-  { value: "++", valid: false, rule: "MQTT-4.7.1-3" },
-  { value: "a#", valid: false, rule: "MQTT-4.7.1-2" },
-  { value: "#/a", valid: false, rule: "MQTT-4.7.1-2" },
-  { value: "sport/tennis#", valid: false, rule: "MQTT-4.7.1-2" },
-  { value: "sport/tennis/#/ranking", valid: false, rule: "MQTT-4.7.1-2" },
-  { value: "+#", valid: false, rule: "MQTT-4.7.1-3" },
-  { value: "", valid: false, rule: "MQTT-4.7.3-1" },
-  { value: "$share//a", valid: false, rule: "MQTT-4.8.2-1" },
-  { value: "$share/g", valid: false, rule: "MQTT-4.8.2-2" },
-  { value: "$share/g/", valid: false, rule: "MQTT-4.8.2-2" },
-  { value: "$share/g+/a", valid: false, rule: "MQTT-4.8.2-2" },
-  { value: "$share/#/a", valid: false, rule: "MQTT-4.8.2-2" },
-  { value: "$share/g/a#", valid: false, rule: "MQTT-4.7.1-2" },
-  { value: "a".repeat(65_535), label: "65,535 bytes", valid: true, rule: "MQTT-4.7.3-3" },
-  { value: "a".repeat(65_536), label: "65,536 bytes", valid: false, rule: "MQTT-4.7.3-3" },
-  { value: "é".repeat(32_768), label: "32,768 two-byte characters", valid: false, rule: "MQTT-4.7.3-3" },
+  { value: "sport/tennis/player1/#", valid: true, rule: "MQTT-4.7.1-2 (3.1.1)" },
+  { value: "sport/#", valid: true, rule: "MQTT-4.7.1-2 (3.1.1)" },
+  { value: "#", valid: true, rule: "MQTT-4.7.1-2 (3.1.1)" },
+  { value: "+", valid: true, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "+/tennis/#", valid: true, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "sport/+/player1", valid: true, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "+/+", valid: true, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "/+", valid: true, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "/finance", valid: true, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "a//b", valid: true, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "/", valid: true, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "$SYS/#", valid: true, rule: "MQTT-4.7.2-1 (5.0)" },
+  { value: "$share/g/a/+", valid: true, rule: "MQTT-4.8.2-1 (5.0)" },
+  { value: "$share/consumer1//finance", valid: true, rule: "MQTT-4.8.2-2 (5.0)" },
+  { value: "$share/g/#", valid: true, rule: "MQTT-4.8.2-2 (5.0)" },
+  { value: "$share", valid: true, rule: "MQTT-4.8.2-1 (5.0)" }, // not a shared subscription: no "/"
+  { value: "a+/b", valid: false, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "a/b+", valid: false, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "a/+b/c", valid: false, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "++", valid: false, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "a#", valid: false, rule: "MQTT-4.7.1-2 (3.1.1)" },
+  { value: "#/a", valid: false, rule: "MQTT-4.7.1-2 (3.1.1)" },
+  { value: "sport/tennis#", valid: false, rule: "MQTT-4.7.1-2 (3.1.1)" },
+  { value: "sport/tennis/#/ranking", valid: false, rule: "MQTT-4.7.1-2 (3.1.1)" },
+  { value: "+#", valid: false, rule: "MQTT-4.7.1-3 (3.1.1)" },
+  { value: "", valid: false, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "$share//a", valid: false, rule: "MQTT-4.8.2-1 (5.0)" },
+  { value: "$share/g", valid: false, rule: "MQTT-4.8.2-2 (5.0)" },
+  { value: "$share/g/", valid: false, rule: "MQTT-4.8.2-2 (5.0)" },
+  { value: "$share/g+/a", valid: false, rule: "MQTT-4.8.2-2 (5.0)" },
+  { value: "$share/#/a", valid: false, rule: "MQTT-4.8.2-2 (5.0)" },
+  { value: "$share/g/a#", valid: false, rule: "MQTT-4.7.1-2 (3.1.1)" },
+  { value: "a".repeat(65_535), label: "65,535 bytes", valid: true, rule: "MQTT-4.7.3-3 (5.0)" },
+  { value: "a".repeat(65_536), label: "65,536 bytes", valid: false, rule: "MQTT-4.7.3-3 (5.0)" },
+  {
+    value: "é".repeat(32_768),
+    label: "32,768 two-byte characters",
+    valid: false,
+    rule: "MQTT-4.7.3-3 (5.0)",
+  },
 ];
 
 const NAMES: readonly ValidityCase[] = [
-  { value: "sport/tennis/player1", valid: true, rule: "MQTT-4.7.1-1" },
-  { value: "/finance", valid: true, rule: "MQTT-4.7.3-1" },
-  { value: "a//b", valid: true, rule: "MQTT-4.7.3-1" },
-  { value: "sport/", valid: true, rule: "MQTT-4.7.3-1" },
-  { value: "/", valid: true, rule: "MQTT-4.7.3-1" },
-  { value: "$SYS/broker/uptime", valid: true, rule: "MQTT-4.7.2-1" },
-  { value: "", valid: false, rule: "MQTT-4.7.3-1" },
-  { value: "sport/+", valid: false, rule: "MQTT-3.3.2-2" },
-  { value: "sport/#", valid: false, rule: "MQTT-3.3.2-2" },
-  { value: "+", valid: false, rule: "MQTT-3.3.2-2" },
-  { value: "#", valid: false, rule: "MQTT-3.3.2-2" },
-  { value: "a+b", valid: false, rule: "MQTT-3.3.2-2" },
-  { value: "é".repeat(32_767), label: "32,767 two-byte characters", valid: true, rule: "MQTT-4.7.3-3" },
-  { value: "é".repeat(32_768), label: "32,768 two-byte characters", valid: false, rule: "MQTT-4.7.3-3" },
-  { value: "😀".repeat(16_383), label: "16,383 four-byte characters", valid: true, rule: "MQTT-4.7.3-3" },
-  { value: "😀".repeat(16_384), label: "16,384 four-byte characters", valid: false, rule: "MQTT-4.7.3-3" },
+  { value: "sport/tennis/player1", valid: true, rule: "MQTT-4.7.1-1 (3.1.1)" },
+  { value: "/finance", valid: true, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "a//b", valid: true, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "sport/", valid: true, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "/", valid: true, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "$SYS/broker/uptime", valid: true, rule: "MQTT-4.7.2-1 (5.0)" },
+  { value: "", valid: false, rule: "MQTT-4.7.3-1 (5.0)" },
+  { value: "sport/+", valid: false, rule: "MQTT-3.3.2-2 (5.0)" },
+  { value: "sport/#", valid: false, rule: "MQTT-3.3.2-2 (5.0)" },
+  { value: "+", valid: false, rule: "MQTT-3.3.2-2 (5.0)" },
+  { value: "#", valid: false, rule: "MQTT-3.3.2-2 (5.0)" },
+  { value: "a+b", valid: false, rule: "MQTT-3.3.2-2 (5.0)" },
+  { value: "é".repeat(32_767), label: "32,767 two-byte characters", valid: true, rule: "MQTT-4.7.3-3 (5.0)" },
+  {
+    value: "é".repeat(32_768),
+    label: "32,768 two-byte characters",
+    valid: false,
+    rule: "MQTT-4.7.3-3 (5.0)",
+  },
+  {
+    value: "😀".repeat(16_383),
+    label: "16,383 four-byte characters",
+    valid: true,
+    rule: "MQTT-4.7.3-3 (5.0)",
+  },
+  {
+    value: "😀".repeat(16_384),
+    label: "16,384 four-byte characters",
+    valid: false,
+    rule: "MQTT-4.7.3-3 (5.0)",
+  },
 ];
 
 function expand(
@@ -93,7 +112,7 @@ function expand(
         assert.throws(() => validate(c.value, c.limits), (error: unknown) => {
           assert.ok(error instanceof MqttError);
           assert.equal(error.reasonCode, reasonCode);
-          assert.match(error.message, new RegExp(`\\[${c.rule.replaceAll(".", "\\.")}\\]`));
+          assert.ok(error.message.includes(`[${c.rule}]`), error.message);
           return true;
         });
       });
@@ -139,7 +158,7 @@ Deno.test("validateTopicFilter() applies maxDepth to the filter after the ShareN
   );
 });
 
-Deno.test("parseSharedFilter() splits $share/{ShareName}/{filter} [MQTT-4.8.2-1]", () => {
+Deno.test("parseSharedFilter() splits $share/{ShareName}/{filter} [MQTT-4.8.2-1 (5.0)]", () => {
   assert.deepEqual(parseSharedFilter("$share/g/a/+"), { group: "g", filter: "a/+" });
   assert.deepEqual(parseSharedFilter("$share/consumer1//finance"), {
     group: "consumer1",
@@ -150,7 +169,7 @@ Deno.test("parseSharedFilter() splits $share/{ShareName}/{filter} [MQTT-4.8.2-1]
   assert.equal(parseSharedFilter("$SYS/#"), undefined);
 });
 
-Deno.test("parseSharedFilter() rejects a malformed shared filter with 0x8f [MQTT-4.8.2-2]", () => {
+Deno.test("parseSharedFilter() rejects a malformed shared filter with 0x8f [MQTT-4.8.2-2 (5.0)]", () => {
   for (const filter of ["$share/", "$share//a", "$share/g", "$share/g/", "$share/g+/a", "$share/g/a+"]) {
     assert.throws(
       () => parseSharedFilter(filter),
@@ -168,44 +187,4 @@ Deno.test("isWildcardFilter() finds + and # levels", () => {
   assert.equal(isWildcardFilter("$share/g/a/#"), true);
 });
 
-/** [filter, topic, matches, rule]; a section number where the spec has no numbered rule. */
-const MATCHES: readonly (readonly [string, string, boolean, string])[] = [
-  ["sport/tennis/player1/#", "sport/tennis/player1", true, "MQTT-4.7.1-2"],
-  ["sport/tennis/player1/#", "sport/tennis/player1/ranking", true, "MQTT-4.7.1-2"],
-  ["sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true, "MQTT-4.7.1-2"],
-  ["sport/#", "sport", true, "MQTT-4.7.1-2"],
-  ["sport/#", "sport/", true, "MQTT-4.7.1-2"],
-  ["sport/tennis/#", "sport/tennisx", false, "MQTT-4.7.1-2"],
-  ["#", "a/b/c", true, "MQTT-4.7.1-2"],
-  ["#", "/finance", true, "MQTT-4.7.1-2"],
-  ["+/#", "a", true, "MQTT-4.7.1-2"],
-  ["sport/tennis/+", "sport/tennis/player1", true, "MQTT-4.7.1-3"],
-  ["sport/tennis/+", "sport/tennis/player1/ranking", false, "MQTT-4.7.1-3"],
-  ["sport/+", "sport", false, "MQTT-4.7.1-3"],
-  ["sport/+", "sport/", true, "MQTT-4.7.1-3"],
-  ["+/+", "/finance", true, "MQTT-4.7.1-3"],
-  ["/+", "/finance", true, "MQTT-4.7.1-3"],
-  ["+", "/finance", false, "MQTT-4.7.1-3"],
-  ["a/+/b", "a//b", true, "MQTT-4.7.1-3"],
-  ["+", "a", true, "MQTT-4.7.1-3"],
-  ["#", "$SYS/uptime", false, "MQTT-4.7.2-1"],
-  ["+/monitor/Clients", "$SYS/monitor/Clients", false, "MQTT-4.7.2-1"],
-  ["+", "$", false, "MQTT-4.7.2-1"],
-  ["$SYS/#", "$SYS/monitor/Clients", true, "MQTT-4.7.2-1"],
-  ["$SYS/monitor/+", "$SYS/monitor/Clients", true, "MQTT-4.7.2-1"],
-  ["#", "a/$SYS", true, "MQTT-4.7.2-1"],
-  ["a//b", "a//b", true, "MQTT-4.7.3-1"],
-  ["a//b", "a/b", false, "MQTT-4.7.3-1"],
-  ["a/b", "a/bc", false, "§4.7"],
-  ["a/bc", "a/b", false, "§4.7"],
-  ["a", "a/", false, "§4.7"],
-  ["a/", "a", false, "§4.7"],
-  ["Sport", "sport", false, "§4.7.3"],
-];
-
-for (const [filter, topic, expected, rule] of MATCHES) {
-  const cite = rule.startsWith("MQTT-") ? `[${rule}]` : `(${rule})`;
-  Deno.test(`matchesFilter() ${expected ? "matches" : "does not match"} "${filter}" to "${topic}" ${cite}`, () => {
-    assert.equal(matchesFilter(filter, topic), expected);
-  });
-}
+// matchesFilter() itself, and every matcher that must agree with it: matcher_contract_test.ts.
