@@ -15,11 +15,9 @@
  */
 
 import { parseArgs } from "node:util";
+import { DEFAULT_ITERATIONS, hashPassword, MAX_ITERATIONS } from "./lib/auth/password_hash.ts";
 import {
-  DEFAULT_ITERATIONS,
   deletePasswordEntry,
-  hashPassword,
-  MAX_ITERATIONS,
   setPasswordEntry,
   validateUsername,
   writePasswordFile,

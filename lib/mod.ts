@@ -117,14 +117,12 @@ export {
   type ScramLookup,
   ScramSha256,
 } from "./broker/scram.ts";
+export { hashPassword, type HashPasswordOptions, type PasswordHash } from "./auth/password_hash.ts";
 export {
-  hashPassword,
-  type HashPasswordOptions,
   PasswordFile,
   PasswordFileAuthenticator,
   PasswordFileError,
   type PasswordFileOptions,
-  type PasswordHash,
 } from "./broker/auth/password_file.ts";
 export {
   type AclAccess,
