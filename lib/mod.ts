@@ -175,6 +175,7 @@ export {
   anonymousAllowed,
   type BoundListener,
   certificateIdentity,
+  type CertificateReload,
   DEFAULT_WEBSOCKET_PATH,
   isLoopback,
   LISTENER_TYPES,

@@ -38,6 +38,7 @@ import { type Logger, logs } from "./logger.ts";
 import type { Message, Persistence } from "./storage/persistence.ts";
 import { RetainedStore } from "./retained.ts";
 import { EncodeCache, Session } from "./session.ts";
+import { acceptLoop } from "./server/accept_loop.ts";
 
 /** How often expired retained messages are swept out, ms. */
 const SWEEP_INTERVAL = 60_000;
@@ -115,7 +116,8 @@ export class Broker implements BrokerCore {
   /** CONNECT rate per IP address (checked by connections). */
   readonly connectLimiter: AddressLimiter;
   readonly #pendingWills = new Map<string, PendingWill>();
-  readonly #listeners = new Set<Deno.Listener>();
+  /** What {@linkcode Broker.listen} started: `close()` stops accepting (the loops are the listeners' own). */
+  readonly #listeners = new Set<{ close(): void }>();
   readonly #accepting = new Set<Promise<void>>();
   readonly #startedAt: number;
   #state: BrokerState = "new";
@@ -243,34 +245,25 @@ export class Broker implements BrokerCore {
     );
   }
 
-  /** Listens for MQTT over TCP. Resolves with the bound address (port 0 picks one). */
+  /**
+   * Listens for MQTT over TCP. Resolves with the bound address (port 0 picks one). The accept loop is the one
+   * the configured listeners use (`server/accept_loop.ts`).
+   */
   async listen(options: ListenOptions = {}): Promise<ListenAddress> {
     await this.start();
     const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 1883 });
-    this.#listeners.add(listener);
-    const allowAnonymous = options.allowAnonymous ?? true;
-    const accepting = this.#accept(listener, allowAnonymous);
-    this.#accepting.add(accepting);
-    accepting.finally(() => this.#accepting.delete(accepting));
-    const addr = listener.addr as Deno.NetAddr;
+    const loop = acceptLoop(this, listener, {
+      type: "tcp",
+      name: "tcp listener",
+      allowAnonymous: options.allowAnonymous ?? true,
+    });
+    // close() closes what is in #listeners, then waits for #accepting.
+    const closing = Promise.withResolvers<void>();
+    this.#listeners.add({ close: () => loop.close().then(closing.resolve, closing.resolve) });
+    this.#accepting.add(closing.promise);
+    const addr = loop.addr;
     this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`);
     return { hostname: addr.hostname, port: addr.port };
-  }
-
-  async #accept(listener: Deno.Listener, allowAnonymous: boolean): Promise<void> {
-    try {
-      for await (const conn of listener) {
-        try {
-          (conn as Deno.TcpConn).setNoDelay(true);
-        } catch {
-          // not TCP
-        }
-        const addr = conn.remoteAddr as Deno.NetAddr;
-        this.handle(conn, { remoteAddress: `${addr.hostname}:${addr.port}`, allowAnonymous });
-      }
-    } catch (error) {
-      if (this.#state === "running") this.logger.error(`listener failed: ${String(error)}`);
-    }
   }
 
   /** Serves one client over any byte stream (TCP, TLS, WebSocket, in-memory). Resolves when it is closed. */
