@@ -121,9 +121,13 @@ export { hashPassword, type HashPasswordOptions, type PasswordHash } from "./aut
 export {
   PasswordFile,
   PasswordFileAuthenticator,
+  type PasswordFileAuthenticatorOptions,
   PasswordFileError,
   type PasswordFileOptions,
+  type VerifyOptions,
 } from "./broker/auth/password_file.ts";
+export { PasswordQueueFullError } from "./broker/auth/hash_queue.ts";
+export type { LoginThrottleOptions } from "./broker/auth/login_throttle.ts";
 export {
   type AclAccess,
   AclAuthorizer,

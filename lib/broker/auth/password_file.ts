@@ -15,6 +15,9 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { REASON_CODE } from "../../packet/reason_code.ts";
 import type { Authenticator, AuthResult, ConnectInfo } from "./auth.ts";
+import { hostOf } from "../limits.ts";
+import { LoginThrottle, type LoginThrottleOptions } from "./login_throttle.ts";
+import { HashQueue, PasswordQueueFullError } from "./hash_queue.ts";
 import {
   HASH_BYTES,
   parsePasswordHash,
@@ -74,6 +77,21 @@ export interface PasswordFileOptions {
    * @default {max(1, cores - 1)}
    */
   readonly maxConcurrentHashes?: number;
+  /**
+   * Verifications that may wait for a hashing slot; one more is refused at once with
+   * {@linkcode PasswordQueueFullError} (the authenticator answers Server busy, v5 0x89 / v3 0x03). A wait in a
+   * longer queue would outlast the client's connect timeout anyway: 300 guesses in a burst kept honest logins
+   * waiting 19 s when the queue had no bound (issue 15 item 8).
+   *
+   * @default {32}
+   */
+  readonly maxQueuedHashes?: number;
+}
+
+/** Options for {@linkcode PasswordFile.verify}. */
+export interface VerifyOptions {
+  /** Aborted when the answer is no longer wanted (the connection closed): a verification still queued is dropped. */
+  readonly signal?: AbortSignal;
 }
 
 /** Options for {@linkcode PasswordFile.parse}. */
@@ -116,7 +134,7 @@ export class PasswordFile {
   readonly path: string | undefined;
   #state: State;
   readonly #cacheSize: number;
-  readonly #limiter: Limiter;
+  readonly #limiter: HashQueue;
   /** Keys the cache's HMAC; random per process so cache keys say nothing outside it. */
   readonly #cacheKey = crypto.getRandomValues(new Uint8Array(32));
   /** Salt of the dummy hash an unknown user is checked against. */
@@ -128,7 +146,10 @@ export class PasswordFile {
     this.#state = state;
     this.#cacheSize = options.cacheSize ?? 1024;
     const cores = typeof navigator === "undefined" ? 2 : navigator.hardwareConcurrency;
-    this.#limiter = new Limiter(options.maxConcurrentHashes ?? Math.max(1, cores - 1));
+    this.#limiter = new HashQueue(
+      options.maxConcurrentHashes ?? Math.max(1, cores - 1),
+      options.maxQueuedHashes ?? 32,
+    );
   }
 
   /**
@@ -178,8 +199,15 @@ export class PasswordFile {
   /**
    * Whether `password` is `username`'s password. Takes the same time for an unknown user, a wrong password and
    * the right one (the first time; a pair verified before is answered from the cache at once).
+   *
+   * @throws {PasswordQueueFullError} when {@linkcode PasswordFileOptions.maxQueuedHashes} verifications wait.
+   * @throws the signal's reason when `options.signal` aborts before the hash started.
    */
-  async verify(username: string, password: string | Uint8Array): Promise<boolean> {
+  async verify(
+    username: string,
+    password: string | Uint8Array,
+    options: VerifyOptions = {},
+  ): Promise<boolean> {
     const state = this.#state; // a reload while we hash does not mix two files
     const bytes = toBytes(password);
     const key = this.#cacheSize > 0 ? this.#keyOf(username, bytes) : undefined;
@@ -192,16 +220,27 @@ export class PasswordFile {
         return true;
       }
     }
+    // One job per verification (the top-up included), so the queue's bound counts logins, not hashes.
+    const ok = await this.#limiter.run(() => this.#hash(bytes, entry, state), options.signal);
+    if (ok && key !== undefined && entry !== undefined) {
+      state.cache.set(key, entry);
+      if (state.cache.size > this.#cacheSize) state.cache.delete(state.cache.keys().next().value!);
+    }
+    return ok;
+  }
+
+  /** Hashes `bytes` as `entry` says (a dummy for an unknown user) and compares in constant time. */
+  async #hash(bytes: Uint8Array, entry: Entry | undefined, state: State): Promise<boolean> {
     let expected: Uint8Array;
     let actual: Uint8Array;
     let rounds: number;
     if (entry === undefined) {
       expected = this.#dummyHash;
-      actual = await this.#pbkdf2(bytes, this.#dummySalt, state.rounds);
+      actual = await pbkdf2(bytes, this.#dummySalt, state.rounds);
       rounds = state.rounds;
     } else if (entry.hash.kind === "sha512-pbkdf2") {
       expected = entry.hash.hash;
-      actual = await this.#pbkdf2(bytes, entry.hash.salt, entry.hash.iterations);
+      actual = await pbkdf2(bytes, entry.hash.salt, entry.hash.iterations);
       rounds = entry.hash.iterations;
     } else {
       expected = entry.hash.hash;
@@ -209,17 +248,8 @@ export class PasswordFile {
       rounds = 0;
     }
     // Entries with fewer rounds (Mosquitto's 101, or $6$) pay the difference, so timing can't tell users apart.
-    if (rounds < state.rounds) await this.#pbkdf2(bytes, this.#dummySalt, state.rounds - rounds);
-    const ok = timingSafeEqual(actual, expected) && entry !== undefined;
-    if (ok && key !== undefined) {
-      state.cache.set(key, entry);
-      if (state.cache.size > this.#cacheSize) state.cache.delete(state.cache.keys().next().value!);
-    }
-    return ok;
-  }
-
-  #pbkdf2(password: Uint8Array, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
-    return this.#limiter.run(() => pbkdf2(password, salt, iterations));
+    if (rounds < state.rounds) await pbkdf2(bytes, this.#dummySalt, state.rounds - rounds);
+    return timingSafeEqual(actual, expected) && entry !== undefined;
   }
 
   #keyOf(username: string, password: Uint8Array): string {
@@ -229,6 +259,17 @@ export class PasswordFile {
   }
 }
 
+/** Options for {@linkcode PasswordFileAuthenticator}. */
+export interface PasswordFileAuthenticatorOptions extends LoginThrottleOptions {
+  /**
+   * Verifications one address may have under way; more from it are answered Server busy (0x89, v3 0x03), so one
+   * address cannot fill the hashing queue that every client shares.
+   *
+   * @default {4}
+   */
+  readonly maxPendingPerAddress?: number;
+}
+
 /**
  * Checks CONNECT credentials against a {@linkcode PasswordFile}, as Mosquitto's `password_file` does:
  *
@@ -236,7 +277,11 @@ export class PasswordFile {
  * - a user name that is unknown, or a wrong or missing password: Bad user name or password (0x86; v3 0x04);
  * - no user name but a verified TLS client certificate (`certificateCommonName`, passed only by listeners that
  *   ask for certificates): the certificate's CN is the user name and the certificate is the credential, so the
- *   password file is not consulted (Mosquitto's `use_identity_as_username`); ACLs see the CN.
+ *   password file is not consulted (Mosquitto's `use_identity_as_username`); ACLs see the CN;
+ * - Server busy (0x89; v3 0x03), with no hash computed: an address past its failed logins
+ *   ({@linkcode LoginThrottleOptions.maxFailedLoginsPerMinute}) or with
+ *   {@linkcode PasswordFileAuthenticatorOptions.maxPendingPerAddress} verifications under way, or a full
+ *   hashing queue ({@linkcode PasswordFileOptions.maxQueuedHashes}).
  *
  * @example
  * ```ts
@@ -256,10 +301,16 @@ export class PasswordFile {
  */
 export class PasswordFileAuthenticator implements Authenticator {
   readonly #file: PasswordFile;
+  readonly #throttle: LoginThrottle;
+  readonly #maxPending: number;
+  /** Verifications under way per host. */
+  readonly #pending = new Map<string, number>();
 
   /** Checks against `file`'s current users: a `reload()` of it takes effect at the next CONNECT. */
-  constructor(file: PasswordFile) {
+  constructor(file: PasswordFile, options: PasswordFileAuthenticatorOptions = {}) {
     this.#file = file;
+    this.#throttle = new LoginThrottle(options);
+    this.#maxPending = options.maxPendingPerAddress ?? 4;
   }
 
   /** The CONNACK reason code for a CONNECT, and the user name ACLs see. */
@@ -270,11 +321,31 @@ export class PasswordFileAuthenticator implements Authenticator {
       if (cn !== undefined) return { reasonCode: REASON_CODE.Success, username: cn };
       return { reasonCode: info.allowAnonymous ? REASON_CODE.Success : REASON_CODE.NotAuthorized };
     }
-    // Without a password we still hash, so the answer takes as long as for a wrong one.
-    const ok = await this.#file.verify(username, password ?? new Uint8Array(0));
-    return ok && password !== undefined
-      ? { reasonCode: REASON_CODE.Success, username }
-      : { reasonCode: REASON_CODE.BadUserNameOrPassword };
+    // A busy answer costs no hash: a guesser is told to come back later, right password or not.
+    const host = hostOf(info.remoteAddress);
+    const pending = this.#pending.get(host) ?? 0;
+    if (pending >= this.#maxPending || this.#throttle.blocked(host)) {
+      return { reasonCode: REASON_CODE.ServerBusy };
+    }
+    this.#pending.set(host, pending + 1);
+    let ok: boolean;
+    try {
+      // Without a password we still hash, so the answer takes as long as for a wrong one.
+      const options = info.signal === undefined ? {} : { signal: info.signal };
+      ok = await this.#file.verify(username, password ?? new Uint8Array(0), options);
+    } catch (error) {
+      if (error instanceof PasswordQueueFullError || info.signal?.aborted === true) {
+        return { reasonCode: REASON_CODE.ServerBusy };
+      }
+      throw error;
+    } finally {
+      const left = this.#pending.get(host)! - 1;
+      if (left === 0) this.#pending.delete(host);
+      else this.#pending.set(host, left);
+    }
+    if (ok && password !== undefined) return { reasonCode: REASON_CODE.Success, username };
+    this.#throttle.failed(host);
+    return { reasonCode: REASON_CODE.BadUserNameOrPassword };
   }
 }
 
@@ -409,31 +480,5 @@ async function readText(path: string): Promise<string> {
     throw new PasswordFileError(path, 0, `cannot read the password file: ${(error as Error).message}`, {
       cause: error,
     });
-  }
-}
-
-/** Runs at most `max` async jobs at once; the rest wait in arrival order. */
-class Limiter {
-  readonly #max: number;
-  #active = 0;
-  readonly #waiting: (() => void)[] = [];
-
-  constructor(max: number) {
-    if (!Number.isInteger(max) || max < 1) {
-      throw new RangeError(`maxConcurrentHashes must be >= 1, not ${max}`);
-    }
-    this.#max = max;
-  }
-
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.#max) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#active++;
-    try {
-      return await job();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next === undefined) this.#active--;
-      else next(); // the slot passes straight on
-    }
   }
 }
