@@ -12,14 +12,7 @@
  */
 
 import { type ByteStream, writeAll } from "./transport.ts";
-
-/** WebSocket close codes (RFC 6455 section 7.4.1). */
-export const WS_CLOSE_CODE = {
-  Normal: 1000,
-  ProtocolError: 1002,
-  UnsupportedData: 1003,
-  MessageTooBig: 1009,
-} as const;
+import { WS_CLOSE } from "./websocket.ts";
 
 /** Options for {@linkcode WebSocketServerStream}. */
 export interface WebSocketServerStreamOptions {
@@ -115,7 +108,7 @@ export class WebSocketServerStream implements ByteStream {
 
   /** Sends a close frame (1000) and closes the connection. */
   close(): void {
-    this.#closeWith(WS_CLOSE_CODE.Normal, "");
+    this.#closeWith(WS_CLOSE.Normal, "");
   }
 
   /** Unmasks the payload bytes among `buffer[0, n)` to the front of `buffer`, handling headers and control frames. */
@@ -158,9 +151,9 @@ export class WebSocketServerStream implements ByteStream {
     this.#headLength = 0;
     const fin = (head[0]! & 0x80) !== 0;
     const opcode = head[0]! & 0x0f;
-    if ((head[0]! & 0x70) !== 0) return this.#refuse(WS_CLOSE_CODE.ProtocolError, "reserved bits set");
+    if ((head[0]! & 0x70) !== 0) return this.#refuse(WS_CLOSE.ProtocolError, "reserved bits set");
     if ((head[1]! & 0x80) === 0) {
-      return this.#refuse(WS_CLOSE_CODE.ProtocolError, "client frames must be masked (RFC 6455 section 5.1)");
+      return this.#refuse(WS_CLOSE.ProtocolError, "client frames must be masked (RFC 6455 section 5.1)");
     }
     const length7 = head[1]! & 0x7f;
     let length = length7;
@@ -176,9 +169,9 @@ export class WebSocketServerStream implements ByteStream {
     this.#mask.set(head.subarray(at, at + 4));
     this.#maskAt = 0;
     if (opcode >= OP.Close) {
-      if (opcode > OP.Pong) return this.#refuse(WS_CLOSE_CODE.ProtocolError, `unknown opcode ${opcode}`);
+      if (opcode > OP.Pong) return this.#refuse(WS_CLOSE.ProtocolError, `unknown opcode ${opcode}`);
       if (!fin || length > 125) {
-        return this.#refuse(WS_CLOSE_CODE.ProtocolError, "a control frame is fragmented or over 125 bytes");
+        return this.#refuse(WS_CLOSE.ProtocolError, "a control frame is fragmented or over 125 bytes");
       }
       this.#controlOpcode = opcode;
       this.#control = length === 0 ? EMPTY : new Uint8Array(length);
@@ -189,11 +182,11 @@ export class WebSocketServerStream implements ByteStream {
       return;
     }
     if (opcode === OP.Text) {
-      return this.#refuse(WS_CLOSE_CODE.UnsupportedData, "MQTT needs binary messages [MQTT-6.0.0-1 (5.0)]");
+      return this.#refuse(WS_CLOSE.UnsupportedData, "MQTT needs binary messages [MQTT-6.0.0-1 (5.0)]");
     }
     if (opcode === OP.Binary ? this.#fragmented : opcode !== OP.Continuation || !this.#fragmented) {
       return this.#refuse(
-        WS_CLOSE_CODE.ProtocolError,
+        WS_CLOSE.ProtocolError,
         opcode === OP.Binary || opcode === OP.Continuation
           ? "fragments out of order (RFC 6455 section 5.4)"
           : `unknown opcode ${opcode}`,
@@ -201,7 +194,7 @@ export class WebSocketServerStream implements ByteStream {
     }
     if (length > this.#maxFrame) {
       return this.#refuse(
-        WS_CLOSE_CODE.MessageTooBig,
+        WS_CLOSE.MessageTooBig,
         `a frame of ${length} bytes is larger than the maximum packet size ${this.#maxFrame}`,
       );
     }
@@ -224,9 +217,9 @@ export class WebSocketServerStream implements ByteStream {
       case OP.Pong:
         return;
       case OP.Close: {
-        if (payload.length === 1) return this.#refuse(WS_CLOSE_CODE.ProtocolError, "a close frame of 1 byte");
+        if (payload.length === 1) return this.#refuse(WS_CLOSE.ProtocolError, "a close frame of 1 byte");
         // Echo the peer's code, completing the close handshake (RFC 6455 section 5.5.1).
-        const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : WS_CLOSE_CODE.Normal;
+        const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : WS_CLOSE.Normal;
         this.#closeWith(code, "");
       }
     }

@@ -24,7 +24,7 @@ function node(): TrieNode {
 /**
  * A set of topic filters, matched against a topic in one walk of its levels (a trie keyed by level, with `+`
  * and `#` branches), with the same rules as `matchesFilter`: `#` also matches the parent level, and a filter
- * starting with a wildcard does not match a topic starting with `$` [MQTT-4.7.2-1].
+ * starting with a wildcard does not match a topic starting with `$` [MQTT-4.7.2-1 (5.0)].
  *
  * @example
  * ```ts
@@ -79,7 +79,7 @@ export class FilterSet {
 
 /** Matches the levels of `topic` from index `start` (past its end: no levels left) below `at`. */
 function matchFrom(at: TrieNode, topic: string, start: number, dollarLevel: boolean): boolean {
-  // Wildcards at the first level skip "$" topics [MQTT-4.7.2-1]; `dollarLevel` is true only there.
+  // Wildcards at the first level skip "$" topics [MQTT-4.7.2-1 (5.0)]; `dollarLevel` is true only there.
   if (at.hash && !dollarLevel) return true; // "#" matches the rest, including nothing
   if (start > topic.length) return at.end;
   let end = topic.indexOf("/", start);
