@@ -30,6 +30,8 @@ export type WebSocketUpgrade =
   /** Refused with an HTTP status (0: the peer closed or sent no HTTP), and why; the connection is closed. */
   | { readonly kind: "refused"; readonly status: number; readonly reason: string };
 
+/** The first read buffer of a request head; browsers send about 500 bytes. */
+const HEAD_START = 1024;
 /** RFC 6455 section 1.3: appended to the client's key before hashing. */
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -111,9 +113,16 @@ async function readHead(
   conn: ByteStream,
   max: number,
 ): Promise<{ bytes: Uint8Array; leftover: Uint8Array } | number> {
-  const buffer = new Uint8Array(max);
+  // Starts small and grows: a peer that sends half a request and waits holds 1 KiB, not `max`.
+  let buffer = new Uint8Array(Math.min(HEAD_START, max));
   let length = 0;
-  while (length < max) {
+  for (;;) {
+    if (length === buffer.length) {
+      if (length >= max) return 431;
+      const grown = new Uint8Array(Math.min(max, buffer.length * 2));
+      grown.set(buffer);
+      buffer = grown;
+    }
     let n: number | null;
     try {
       n = await conn.read(buffer.subarray(length));
@@ -129,7 +138,6 @@ async function readHead(
       }
     }
   }
-  return 431;
 }
 
 async function refuse(

@@ -308,3 +308,40 @@ Deno.test("ws listener: an upgrade request that never ends is dropped at 8 KiB (
     }
   });
 });
+
+Deno.test("ws listener: an upgrade request longer than the first read buffer is still read whole", async () => {
+  await withListeners([{ type: "ws", port: 0 }], async (running) => {
+    const request = upgradeRequest(
+      "/mqtt",
+      `Sec-WebSocket-Protocol: mqtt\r\nCookie: ${"c".repeat(3000)}\r\n`,
+    );
+    const client = await RawClient.connect(running.listeners[0]!.port, request);
+    try {
+      assert.match(await client.response(), /^HTTP\/1\.1 101 /);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("ws listener: handshakes in progress count against maxConnections", async () => {
+  const warnings: string[] = [];
+  const logger: Logger = { error: () => {}, warn: (m) => warnings.push(m), info: () => {}, debug: () => {} };
+  await withListeners([{ type: "ws", port: 0 }], async (running) => {
+    const port = running.listeners[0]!.port;
+    const silent = await Promise.all([0, 1].map(() => Deno.connect({ hostname: "127.0.0.1", port })));
+    const third = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      assert.equal(await within(third.read(new Uint8Array(16)).catch(() => null), "the refusal"), null);
+      assert.ok(warnings.some((w) => w.includes("too many handshakes in progress")), warnings.join("\n"));
+    } finally {
+      for (const conn of [...silent, third]) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      }
+    }
+  }, { logger, maxConnections: 2 });
+});

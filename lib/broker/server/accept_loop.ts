@@ -166,8 +166,17 @@ export function acceptLoop(broker: Broker, listener: Deno.Listener, options: Acc
       }
       const info = new PeerInfo(conn.remoteAddr, allowAnonymous);
       if (!secure) (conn as Deno.TcpConn).setNoDelay(true);
-      if (secure || websocket) prepare(conn, info);
-      else broker.handle(conn, info);
+      if (!secure && !websocket) {
+        broker.handle(conn, info);
+      } else if (preparing.size >= broker.options.maxConnections) {
+        // Handshakes are not connections yet, so maxConnections would not bound them otherwise.
+        broker.logger.warn(
+          `${name}: connection from ${info.remoteAddress} refused: too many handshakes in progress`,
+        );
+        closeQuietly(conn);
+      } else {
+        prepare(conn, info);
+      }
     }
   })();
   return {
