@@ -20,10 +20,12 @@ import { parseArgs } from "node:util";
 import { isAbsolute, resolve } from "node:path";
 import {
   DEFAULT_ITERATIONS,
-  deletePasswordEntry,
   hashPassword,
   MAX_ITERATIONS,
   parsePasswordHash,
+} from "./lib/auth/password_hash.ts";
+import {
+  deletePasswordEntry,
   PasswordFile,
   setPasswordEntry,
   validateUsername,

@@ -106,15 +106,17 @@ export {
   scramCredential,
 } from "./auth/scram.ts";
 export { type ScramLookup, ScramSha256 } from "./broker/auth/scram.ts";
+export { hashPassword, type HashPasswordOptions, type PasswordHash } from "./auth/password_hash.ts";
 export {
-  hashPassword,
-  type HashPasswordOptions,
   PasswordFile,
   PasswordFileAuthenticator,
+  type PasswordFileAuthenticatorOptions,
   PasswordFileError,
   type PasswordFileOptions,
-  type PasswordHash,
+  type VerifyOptions,
 } from "./broker/auth/password_file.ts";
+export { PasswordQueueFullError } from "./broker/auth/hash_queue.ts";
+export type { LoginThrottleOptions } from "./broker/auth/login_throttle.ts";
 export {
   type AclAccess,
   AclAuthorizer,
@@ -166,6 +168,7 @@ export {
   anonymousAllowed,
   type BoundListener,
   certificateIdentity,
+  type CertificateReload,
   DEFAULT_WEBSOCKET_PATH,
   isLoopback,
   LISTENER_TYPES,

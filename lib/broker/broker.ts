@@ -22,6 +22,8 @@ import type { RetainedStore } from "./retained.ts";
 import type { Session } from "./session.ts";
 
 export type { BrokerOptions } from "./options.ts";
+import { acceptLoop } from "./server/accept_loop.ts";
+
 export { BROKER_VERSION } from "./sys.ts";
 
 /** How often expired retained messages are swept out, ms. */
@@ -63,7 +65,8 @@ export class Broker {
   readonly #core: BrokerContext;
   readonly #connections = new Set<Connection>();
   readonly #perAddress = new Map<string, number>();
-  readonly #listeners = new Set<Deno.Listener>();
+  /** What {@linkcode Broker.listen} started: `close()` stops accepting (the loops are the listeners' own). */
+  readonly #listeners = new Set<{ close(): void }>();
   readonly #accepting = new Set<Promise<void>>();
   #state: BrokerState = "new";
   #starting: Promise<void> | undefined;
@@ -172,34 +175,25 @@ export class Broker {
     if (core.options.sysInterval > 0) core.sys.start(core.options.sysInterval);
   }
 
-  /** Listens for MQTT over TCP. Resolves with the bound address (port 0 picks one). */
+  /**
+   * Listens for MQTT over TCP. Resolves with the bound address (port 0 picks one). The accept loop is the one
+   * the configured listeners use (`server/accept_loop.ts`).
+   */
   async listen(options: ListenOptions = {}): Promise<ListenAddress> {
     await this.start();
     const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 1883 });
-    this.#listeners.add(listener);
-    const allowAnonymous = options.allowAnonymous ?? true;
-    const accepting = this.#accept(listener, allowAnonymous);
-    this.#accepting.add(accepting);
-    accepting.finally(() => this.#accepting.delete(accepting));
-    const addr = listener.addr as Deno.NetAddr;
+    const loop = acceptLoop(this, listener, {
+      type: "tcp",
+      name: "tcp listener",
+      allowAnonymous: options.allowAnonymous ?? true,
+    });
+    // close() closes what is in #listeners, then waits for #accepting.
+    const closing = Promise.withResolvers<void>();
+    this.#listeners.add({ close: () => loop.close().then(closing.resolve, closing.resolve) });
+    this.#accepting.add(closing.promise);
+    const addr = loop.addr;
     this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`);
     return { hostname: addr.hostname, port: addr.port };
-  }
-
-  async #accept(listener: Deno.Listener, allowAnonymous: boolean): Promise<void> {
-    try {
-      for await (const conn of listener) {
-        try {
-          (conn as Deno.TcpConn).setNoDelay(true);
-        } catch {
-          // not TCP
-        }
-        const addr = conn.remoteAddr as Deno.NetAddr;
-        this.handle(conn, { remoteAddress: `${addr.hostname}:${addr.port}`, allowAnonymous });
-      }
-    } catch (error) {
-      if (this.#state === "running") this.logger.error(`listener failed: ${String(error)}`);
-    }
   }
 
   /** Serves one client over any byte stream (TCP, TLS, WebSocket, in-memory). Resolves when it is closed. */

@@ -7,7 +7,6 @@
  */
 
 import { malformed, MqttError } from "../mqtt_error.ts";
-import { REASON_CODE } from "../packet/reason_code.ts";
 import { VARINT_MAX } from "./varint.ts";
 import { slice } from "./reader.ts";
 
@@ -99,7 +98,9 @@ export class Framer {
     if (this.#chunkIsCarry && this.#pos === 0) {
       this.#carryLength = rest.length; // still accumulating one frame: the carry already holds it
     } else {
-      const capacity = Math.max(rest.length, Math.min(this.#expected, PREALLOCATE_MAX), 256);
+      // Sized by the bytes held, not by the Remaining Length claimed: a socket that sent a 4-byte header and
+      // stopped must not cost 64 KiB (issue 15 item 9); push() grows the buffer as the rest arrives.
+      const capacity = Math.max(rest.length, CARRY_MIN);
       let target = this.#carry;
       if (this.#chunkIsCarry || target === undefined || target.length < capacity) {
         target = new Uint8Array(capacity);
@@ -154,7 +155,7 @@ export class Framer {
     const headerLength = i - start;
     if (headerLength + length > this.maxPacketSize) {
       throw new MqttError(
-        REASON_CODE.PacketTooLarge,
+        PACKET_TOO_LARGE,
         `Packet of ${
           headerLength + length
         } bytes is larger than the maximum packet size ${this.maxPacketSize}`,
@@ -179,5 +180,7 @@ function nonMinimal(): MqttError {
 const EMPTY = new Uint8Array(0);
 /** A carry buffer larger than this is dropped once drained, so an idle connection does not pin it. */
 const CARRY_KEEP = 65_536;
-/** The most the framer allocates ahead of bytes received, on the word of a frame's Remaining Length. */
-const PREALLOCATE_MAX = 65_536;
+/** The smallest carry buffer: room for a fixed header and a short packet. */
+const CARRY_MIN = 256;
+/** Packet Too Large (v5 reason code 0x95); the codec names it here rather than import the packet layer. */
+const PACKET_TOO_LARGE = 0x95;

@@ -1,7 +1,8 @@
 /**
  * MQTT over WebSocket (MQTT 5.0 section 6): a {@linkcode ByteStream} over a WebSocket. Binary messages are a
  * byte stream, so one MQTT packet may span several messages and one message may carry several packets
- * [MQTT-6.0.0-2]; a text message closes the connection [MQTT-6.0.0-1].
+ * [MQTT-6.0.0-2 (5.0)]; a text message closes the connection [MQTT-6.0.0-1 (5.0)]. The broker's listeners frame
+ * WebSocket themselves (`websocket_frames.ts`); this adapter serves the client and embedders.
  *
  * @module
  */
@@ -14,9 +15,10 @@ export const MQTT_SUBPROTOCOLS = ["mqtt", "mqttv3.1"] as const;
 /** A WebSocket subprotocol for MQTT. */
 export type MqttSubprotocol = (typeof MQTT_SUBPROTOCOLS)[number];
 
-/** WebSocket close codes this module sends (RFC 6455 section 7.4.1). */
+/** WebSocket close codes we send (RFC 6455 section 7.4.1). */
 export const WS_CLOSE = {
   Normal: 1000,
+  ProtocolError: 1002,
   UnsupportedData: 1003,
   MessageTooBig: 1009,
 } as const;
@@ -138,7 +140,7 @@ export class WebSocketByteStream implements ByteStream {
   #receive(data: unknown): void {
     if (this.#state === "closed") return;
     if (!(data instanceof ArrayBuffer)) {
-      this.#closeWith(WS_CLOSE.UnsupportedData, "MQTT needs binary messages [MQTT-6.0.0-1]");
+      this.#closeWith(WS_CLOSE.UnsupportedData, "MQTT needs binary messages [MQTT-6.0.0-1 (5.0)]");
       return;
     }
     if (data.byteLength === 0) return;

@@ -199,3 +199,19 @@ Deno.test("Framer allocates with the bytes received, not with the Remaining Leng
   assert.ok(grown < 32 * 1024 * 1024, `50 idle framers hold ${grown} bytes`);
   assert.equal(framers.reduce((sum, f) => sum + f.buffered, 0), 50 * 8);
 });
+
+Deno.test("Framer sets nothing aside for a frame's claimed length before its bytes arrive", () => {
+  // Issue 15 item 9: 8,000 sockets that sent a 4-byte CONNECT header cost 64 KiB each.
+  const count = 1000;
+  const before = Deno.memoryUsage().external;
+  const framers: Framer[] = [];
+  for (let i = 0; i < count; i++) {
+    const framer = new Framer();
+    framer.push(Uint8Array.of(0x10, 0xff, 0xff, 0x03)); // CONNECT claiming 65,535 bytes
+    assert.equal(framer.next(), undefined);
+    framers.push(framer);
+  }
+  const perFramer = (Deno.memoryUsage().external - before) / count;
+  assert.ok(perFramer < 2048, `an idle framer holding a 4-byte header takes ${perFramer} bytes`);
+  assert.equal(framers.reduce((sum, f) => sum + f.buffered, 0), count * 4);
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { hashPassword } from "../../lib/broker/auth/password_file.ts";
+import { hashPassword } from "../../lib/auth/password_hash.ts";
 import { certificatesUnavailable, makeCertificates } from "../listeners/_certs.ts";
 import { loadMqttJs, mqttJsRoundTrip, mqttJsUnavailable, testIf, within } from "../listeners/_helpers.ts";
 import { runBroker, subprocessUnavailable, withBrokerProcess } from "./_broker_process.ts";

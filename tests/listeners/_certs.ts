@@ -23,6 +23,10 @@ export interface TestCertificates {
   /** Signed by a CA the broker does not trust. */
   readonly strangerCert: string;
   readonly strangerKey: string;
+  /** The stranger CA, and a server certificate for 127.0.0.1 it signed (a second server identity). */
+  readonly strangerCa: string;
+  readonly otherServerCert: string;
+  readonly otherServerKey: string;
   /** Removes the directory. */
   remove(): Promise<void>;
 }
@@ -132,6 +136,13 @@ export async function makeCertificates(): Promise<TestCertificates> {
       issue(dir, "client", CLIENT_CN, "ca", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"),
       issue(
         dir,
+        "other_server",
+        "localhost",
+        "stranger_ca",
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+      ),
+      issue(
+        dir,
         "stranger",
         "stranger",
         "stranger_ca",
@@ -155,6 +166,9 @@ export async function makeCertificates(): Promise<TestCertificates> {
     clientKey: await read("client.key"),
     strangerCert: await read("stranger.crt"),
     strangerKey: await read("stranger.key"),
+    strangerCa: await read("stranger_ca.crt"),
+    otherServerCert: await read("other_server.crt"),
+    otherServerKey: await read("other_server.key"),
     remove: () => Deno.remove(dir, { recursive: true }),
   };
 }

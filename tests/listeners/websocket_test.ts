@@ -62,7 +62,7 @@ testIf("ws listener: MQTT.js v3.1 gets the mqttv3.1 subprotocol", [mqttJsUnavail
   });
 });
 
-Deno.test("ws listener: a packet split over two messages, and two packets in one message [MQTT-6.0.0-2]", async () => {
+Deno.test("ws listener: a packet split over two messages, and two packets in one message [MQTT-6.0.0-2 (5.0)]", async () => {
   await withListeners([{ type: "ws", port: 0 }], async (running) => {
     const client = await openClient(running.listeners[0]!.url);
     assert.equal(client.socket.protocol, "mqtt");
@@ -75,7 +75,7 @@ Deno.test("ws listener: a packet split over two messages, and two packets in one
   });
 });
 
-Deno.test("ws listener: a text message closes the connection [MQTT-6.0.0-1]", async () => {
+Deno.test("ws listener: a text message closes the connection [MQTT-6.0.0-1 (5.0)]", async () => {
   await withListeners([{ type: "ws", port: 0 }], async (running) => {
     const client = await openClient(running.listeners[0]!.url);
     client.socket.send(CONNECT);

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import type { ClientIdentity } from "../../lib/broker/auth/auth.ts";
-import {
-  AclAuthorizer,
-  AclFile,
-  AclFileError,
-  filterCovers,
-  filterIntersection,
-  FilterSet,
-} from "../../lib/broker/auth/acl_file.ts";
+import { AclAuthorizer, AclFile, AclFileError } from "../../lib/broker/auth/acl_file.ts";
+import { filterCovers, filterIntersection, FilterSet } from "../../lib/broker/auth/acl_filters.ts";
 import { matchesFilter } from "../../lib/topic/topic.ts";
 
 const ACL = `
@@ -359,4 +353,47 @@ Deno.test("filterIntersection() and filterCovers() agree with brute force over e
     const covers = UNIVERSE.every((t) => !matchesFilter(b, t) || matchesFilter(a, t));
     assert.equal(filterCovers(a, b), covers, `${a} covers ${b}`);
   }
+});
+
+Deno.test("AclAuthorizer: %c and %u grant nothing for an id or user name that is not one topic level", () => {
+  // Issue 15 item 5: client id "victim/cmd" got devices/victim/cmd/# from devices/%c/#.
+  const acl = AclFile.parse("pattern readwrite devices/%c/#\npattern readwrite users/%u/#\n");
+  const authorizer = new AclAuthorizer(acl);
+  const victimCmd: ClientIdentity = { clientId: "victim/cmd" };
+  assert.equal(authorizer.canPublish(victimCmd, "devices/victim/cmd/reboot"), false);
+  assert.equal(authorizer.canReceive(victimCmd, "devices/victim/cmd/reboot"), false);
+  assert.equal(authorizer.canSubscribe(victimCmd, "devices/victim/cmd/#"), false);
+  const slashUser: ClientIdentity = { clientId: "c-3", username: "alice/admin" };
+  assert.equal(authorizer.canPublish(slashUser, "users/alice/admin/x"), false);
+  assert.equal(authorizer.canPublish(slashUser, "devices/c-3/x"), false, "no pattern grants for that client");
+  // One whole level is still substituted.
+  assert.equal(authorizer.canPublish({ clientId: "victim" }, "devices/victim/cmd/reboot"), true);
+});
+
+Deno.test("AclAuthorizer: a pattern deny still applies when the id or user name is not one topic level", () => {
+  const acl = AclFile.parse("user alice\ntopic readwrite alice/#\npattern deny %u/private/#\n");
+  const authorizer = new AclAuthorizer(acl);
+  assert.equal(authorizer.canReceive({ clientId: "ok", username: "alice" }, "alice/private/diary"), false);
+  // A "+" in the client id must not lift alice's deny (it used to drop every pattern, denies included).
+  for (const clientId of ["x/y", "dev+", "dev#"]) {
+    const client: ClientIdentity = { clientId, username: "alice" };
+    assert.equal(authorizer.canReceive(client, "alice/private/diary"), false, clientId);
+    assert.equal(authorizer.canReceive(client, "alice/notes"), true, clientId);
+  }
+  // The deny widens (its level becomes "+"), never narrows, for a user name that is not one level.
+  const wide = new AclAuthorizer(AclFile.parse("topic readwrite #\npattern deny %c/private/#\n"));
+  assert.equal(wide.canReceive({ clientId: "a/b" }, "a/private/x"), false);
+  assert.equal(wide.canReceive({ clientId: "a/b" }, "z/private/x"), false);
+  assert.equal(wide.canReceive({ clientId: "a/b" }, "a/public/x"), true);
+});
+
+Deno.test("AclAuthorizer: logs once per client that an id or user name is not one topic level", () => {
+  const lines: string[] = [];
+  const logger = { error: () => {}, warn: (m: string) => lines.push(m), info: () => {}, debug: () => {} };
+  const authorizer = new AclAuthorizer(AclFile.parse("pattern readwrite devices/%c/#\n"), { logger });
+  for (let i = 0; i < 5; i++) authorizer.canPublish({ clientId: "victim/cmd" }, "devices/victim/cmd/x");
+  assert.equal(lines.length, 1, lines.join("\n"));
+  assert.match(lines[0]!, /victim\/cmd/);
+  authorizer.canPublish({ clientId: "fine" }, "devices/fine/x");
+  assert.equal(lines.length, 1);
 });

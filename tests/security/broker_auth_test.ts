@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import { AclAuthorizer, AclFile } from "../../lib/broker/auth/acl_file.ts";
+import { hashPassword } from "../../lib/auth/password_hash.ts";
 import {
-  hashPassword,
   PasswordFile,
   PasswordFileAuthenticator,
   writePasswordFile,

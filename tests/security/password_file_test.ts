@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { pbkdf2Sync } from "node:crypto";
+import { formatPasswordHash, hashPassword, parsePasswordHash } from "../../lib/auth/password_hash.ts";
 import {
-  formatPasswordHash,
-  hashPassword,
-  parsePasswordHash,
   PasswordFile,
   PasswordFileAuthenticator,
   PasswordFileError,

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { matchesFilter } from "../../lib/topic/topic.ts";
 import { type Subscription, type SubscriptionRouter, TopicRouter } from "../../lib/topic/router.ts";
 import { RetainedStore } from "../../lib/broker/retained.ts";
-import { FilterSet } from "../../lib/broker/auth/acl_file.ts";
+import { FilterSet } from "../../lib/broker/auth/acl_filters.ts";
 import { NaiveRouter } from "./_naive_router.ts";
 import { allTopics, type MatchCase, randomFilter, randomTopic, SPEC_MATCHES } from "./_matcher_cases.ts";
 import { mulberry32 } from "../_prng.ts";

@@ -13,8 +13,10 @@
  * The access word is `read`, `write`, `readwrite` (the default when left out) or `deny`; the rest of the line
  * is the topic filter. A client may publish to a topic when a `write` rule matches it, and receive a message
  * when a `read` rule matches the message's topic; a `deny` rule that matches wins over every grant. Nothing
- * matches: denied. A `pattern` with `%u` does not apply to clients without a user name, and no pattern applies
- * to a client whose id or user name contains `+` or `#` (as in Mosquitto).
+ * matches: denied. A `pattern` with `%u` does not apply to clients without a user name. `%c` and `%u` stand for
+ * one whole topic level: to a client whose id or user name contains `/`, `+` or `#`, no pattern grants anything
+ * (Mosquitto refuses `+` and `#` but lets `/` reach into further levels), and its deny patterns widen that level
+ * to `+`.
  *
  * Differences from Mosquitto 2, on purpose:
  * - a `deny` wins over every grant, where Mosquitto lets a user's own `topic` grant beat a `pattern deny`;
@@ -25,6 +27,8 @@
  */
 
 import { SHARED_PREFIX, validateTopicFilter } from "../../topic/topic.ts";
+import { type Logger, SILENT_LOGGER } from "../logger.ts";
+import { filterCovers, filterIntersection, FilterSet } from "./acl_filters.ts";
 import type { Authorizer, ClientIdentity } from "./auth.ts";
 
 /** What a rule allows. */
@@ -189,6 +193,13 @@ export interface AclAuthorizerOptions {
    * @default {10000}
    */
   readonly cacheSize?: number;
+  /**
+   * Where the authorizer says that a client's id or user name was not one topic level, so that `pattern`
+   * rules granted it nothing (once per client).
+   *
+   * @default {SILENT_LOGGER}
+   */
+  readonly logger?: Logger;
 }
 
 /** A client's substituted pattern rules, valid for one compiled table and one user name. */
@@ -196,6 +207,13 @@ interface PatternCacheEntry {
   readonly compiled: CompiledAcl;
   readonly username: string | undefined;
   readonly rules: AclRuleSet;
+}
+
+/** What {@linkcode substitutePatterns} made of a client's patterns. */
+interface PatternRules {
+  readonly rules: AclRuleSet;
+  /** Which value was not one topic level, so that no pattern grants anything to the client. */
+  readonly refused: "client id" | "user name" | undefined;
 }
 
 /**
@@ -208,12 +226,14 @@ export class AclAuthorizer implements Authorizer {
   readonly #checkSubscribe: boolean;
   readonly #cacheSize: number;
   readonly #patternCache = new Map<string, PatternCacheEntry>();
+  readonly #logger: Logger;
 
   /** Checks against `acl`'s current rules: a `reload()` of it takes effect at the next check. */
   constructor(acl: AclFile, options: AclAuthorizerOptions = {}) {
     this.#acl = acl;
     this.#checkSubscribe = (options.subscribe ?? "overlap") === "overlap";
     this.#cacheSize = options.cacheSize ?? 10_000;
+    this.#logger = options.logger ?? SILENT_LOGGER;
   }
 
   /** May `client` publish to `topic`? (a `write` rule matches and no `deny` rule does) */
@@ -260,161 +280,21 @@ export class AclAuthorizer implements Authorizer {
     if (cached !== undefined && cached.compiled === compiled && cached.username === client.username) {
       return cached.rules;
     }
-    const rules = substitutePatterns(compiled.patterns, client);
+    const { rules, refused } = substitutePatterns(compiled.patterns, client);
+    if (refused !== undefined && (cached === undefined || cached.username !== client.username)) {
+      // Once per client (and per change of user name), not per check: the substitution is cached below.
+      this.#logger.warn(
+        `ACL: ${refused} of client ${JSON.stringify(client.clientId)} (user ${
+          JSON.stringify(client.username ?? null)
+        }) is not one topic level (it holds "/", "+" or "#"): pattern rules grant it nothing`,
+      );
+    }
     if (cached === undefined && cache.size >= this.#cacheSize && this.#cacheSize > 0) {
       cache.delete(cache.keys().next().value!);
     }
     if (this.#cacheSize > 0) cache.set(client.clientId, { compiled, username: client.username, rules });
     return rules;
   }
-}
-
-// ---- topic filter sets and filter algebra -----------------------------------------------------------------
-
-interface TrieNode {
-  children: Map<string, TrieNode> | undefined;
-  /** The `+` child. */
-  plus: TrieNode | undefined;
-  /** A filter ends in `#` here. */
-  hash: boolean;
-  /** A filter ends here. */
-  end: boolean;
-}
-
-const DOLLAR = 0x24; // "$"
-
-function node(): TrieNode {
-  return { children: undefined, plus: undefined, hash: false, end: false };
-}
-
-/**
- * A set of topic filters, matched against a topic in one walk of its levels (a trie keyed by level, with `+`
- * and `#` branches), with the same rules as `matchesFilter`: `#` also matches the parent level, and a filter
- * starting with a wildcard does not match a topic starting with `$` [MQTT-4.7.2-1].
- *
- * @example
- * ```ts
- * import { FilterSet } from "./acl_file.ts";
- * const set = new FilterSet(["sensors/+/temp", "alerts/#"]);
- * console.assert(set.matches("sensors/kitchen/temp") && set.matches("alerts"));
- * console.assert(!set.matches("sensors/kitchen/humidity"));
- * ```
- */
-export class FilterSet {
-  readonly #root: TrieNode = node();
-  #size = 0;
-
-  /** A set holding `filters` (valid, non-shared topic filters). */
-  constructor(filters: Iterable<string> = []) {
-    for (const filter of filters) this.add(filter);
-  }
-
-  /** Number of distinct filters added. */
-  get size(): number {
-    return this.#size;
-  }
-
-  /** Adds a (valid, non-shared) topic filter. */
-  add(filter: string): void {
-    let at = this.#root;
-    const levels = filter.split("/");
-    for (let i = 0; i < levels.length; i++) {
-      const level = levels[i]!;
-      if (level === "#") {
-        if (!at.hash) this.#size++;
-        at.hash = true;
-        return;
-      }
-      if (level === "+") at = at.plus ??= node();
-      else {
-        const children = at.children ??= new Map();
-        let next = children.get(level);
-        if (next === undefined) children.set(level, next = node());
-        at = next;
-      }
-    }
-    if (!at.end) this.#size++;
-    at.end = true;
-  }
-
-  /** Whether any filter in the set matches `topic` (a valid Topic Name). */
-  matches(topic: string): boolean {
-    return this.#size !== 0 && matchFrom(this.#root, topic, 0, topic.charCodeAt(0) === DOLLAR);
-  }
-}
-
-/** Matches the levels of `topic` from index `start` (past its end: no levels left) below `at`. */
-function matchFrom(at: TrieNode, topic: string, start: number, dollarLevel: boolean): boolean {
-  // Wildcards at the first level skip "$" topics [MQTT-4.7.2-1]; `dollarLevel` is true only there.
-  if (at.hash && !dollarLevel) return true; // "#" matches the rest, including nothing
-  if (start > topic.length) return at.end;
-  let end = topic.indexOf("/", start);
-  if (end === -1) end = topic.length;
-  if (at.plus !== undefined && !dollarLevel && matchFrom(at.plus, topic, end + 1, false)) return true;
-  if (at.children === undefined) return false;
-  const child = at.children.get(topic.slice(start, end));
-  return child !== undefined && matchFrom(child, topic, end + 1, false);
-}
-
-/**
- * The filter matching exactly the topics both `a` and `b` match, or `undefined` when no topic matches both.
- * Both must be valid, non-shared filters.
- *
- * @example
- * ```ts
- * import { filterIntersection } from "./acl_file.ts";
- * console.assert(filterIntersection("sensors/#", "+/kitchen/+") === "sensors/kitchen/+");
- * console.assert(filterIntersection("sensors/#", "alerts/#") === undefined);
- * console.assert(filterIntersection("#", "$SYS/#") === undefined);
- * ```
- */
-export function filterIntersection(a: string, b: string): string | undefined {
-  const as = a.split("/");
-  const bs = b.split("/");
-  // A wildcard first level matches no "$" topic; a "$" first level matches only those.
-  if (isWildcard(as[0]!) && bs[0]!.startsWith("$")) return undefined;
-  if (isWildcard(bs[0]!) && as[0]!.startsWith("$")) return undefined;
-  const out: string[] = [];
-  for (let i = 0;; i++) {
-    const x = as[i];
-    const y = bs[i];
-    if (x === "#") return [...out, ...bs.slice(i)].join("/");
-    if (y === "#") return [...out, ...as.slice(i)].join("/");
-    if (x === undefined || y === undefined) return x === y ? out.join("/") : undefined;
-    if (x === "+") out.push(y);
-    else if (y === "+" || x === y) out.push(x);
-    else return undefined;
-  }
-}
-
-/**
- * Whether every topic `inner` matches is also matched by `outer`. Both must be valid, non-shared filters.
- *
- * @example
- * ```ts
- * import { filterCovers } from "./acl_file.ts";
- * console.assert(filterCovers("sensors/#", "sensors/+/temp"));
- * console.assert(!filterCovers("sensors/+", "sensors/#"));
- * console.assert(!filterCovers("#", "$SYS/uptime"));
- * ```
- */
-export function filterCovers(outer: string, inner: string): boolean {
-  const os = outer.split("/");
-  const is = inner.split("/");
-  if (isWildcard(os[0]!) && is[0]!.startsWith("$")) return false;
-  for (let i = 0;; i++) {
-    const o = os[i];
-    const x = is[i];
-    if (o === "#") return true;
-    if (x === undefined || o === undefined) return x === o;
-    if (x === "#") return false; // inner also matches the parent level and anything deeper
-    if (o === "+") continue;
-    if (x !== o) return false; // a literal level covers only itself
-  }
-}
-
-function isWildcard(level: string): boolean {
-  return level === "+" || level === "#";
 }
 
 /** The filter a SUBSCRIBE asks for, without a `$share/{ShareName}/` prefix; `undefined` when malformed. */
@@ -470,36 +350,66 @@ function ownRules(compiled: CompiledAcl, client: ClientIdentity): AclRuleSet {
   return rules ?? EMPTY_RULES;
 }
 
-/** A client's pattern rules with `%c` and `%u` replaced. */
-function substitutePatterns(patterns: readonly AclRule[], client: ClientIdentity): AclRuleSet {
+/**
+ * A client's pattern rules with `%c` and `%u` replaced. A value is substituted only when it is one whole topic
+ * level: a `/` would reach into other levels (`victim/cmd` turning `devices/%c/#` into `devices/victim/cmd/#`)
+ * and a `+` or `#` would become a wildcard. For a client with such an id or user name, patterns grant nothing,
+ * while deny patterns still apply with the level holding the value widened to `+` (a deny may only grow).
+ */
+function substitutePatterns(patterns: readonly AclRule[], client: ClientIdentity): PatternRules {
   const { clientId, username } = client;
-  // A "+" or "#" in an id or name would turn into a wildcard and widen the rule (Mosquitto refuses these too).
-  if (hasWildcard(clientId) || (username !== undefined && hasWildcard(username))) return EMPTY_RULES;
+  const idOk = isOneLevel(clientId);
+  const userOk = username === undefined || isOneLevel(username);
+  const grants = idOk && userOk;
   const rules: { access: AclAccess; filter: string }[] = [];
   for (const pattern of patterns) {
-    const filter = substitute(pattern.filter, clientId, username);
+    if (!grants && pattern.access !== "deny") continue;
+    const filter = substitute(
+      pattern.filter,
+      idOk ? clientId : undefined,
+      userOk ? username : undefined,
+      username !== undefined,
+    );
     if (filter !== undefined) rules.push({ access: pattern.access, filter });
   }
-  return ruleSet(rules);
+  return { rules: ruleSet(rules), refused: grants ? undefined : idOk ? "user name" : "client id" };
 }
 
-/** `pattern` with `%c` → client id and `%u` → user name; `undefined` when it needs a user name there is not. */
-function substitute(pattern: string, clientId: string, username: string | undefined): string | undefined {
-  let out = "";
-  let from = 0;
-  for (let i = pattern.indexOf("%"); i !== -1 && i + 1 < pattern.length; i = pattern.indexOf("%", i + 1)) {
-    const code = pattern[i + 1];
-    if (code !== "c" && code !== "u") continue;
-    if (code === "u" && username === undefined) return undefined;
-    out += pattern.slice(from, i) + (code === "c" ? clientId : username);
-    from = i + 2;
-    i++;
+/**
+ * `pattern` with `%c` → `clientId` and `%u` → `username`, level by level; a level holding a value given as
+ * `undefined` (not one level) becomes `+`. `undefined` when the pattern needs a user name the client lacks.
+ */
+function substitute(
+  pattern: string,
+  clientId: string | undefined,
+  username: string | undefined,
+  hasUsername: boolean,
+): string | undefined {
+  if (!pattern.includes("%")) return pattern;
+  const levels = pattern.split("/");
+  for (let l = 0; l < levels.length; l++) {
+    const level = levels[l]!;
+    let out = "";
+    let from = 0;
+    let wide = false;
+    for (let i = level.indexOf("%"); i !== -1 && i + 1 < level.length; i = level.indexOf("%", i + 1)) {
+      const code = level[i + 1];
+      if (code !== "c" && code !== "u") continue;
+      if (code === "u" && !hasUsername) return undefined;
+      const value = code === "c" ? clientId : username;
+      if (value === undefined) wide = true;
+      else out += level.slice(from, i) + value;
+      from = i + 2;
+      i++;
+    }
+    levels[l] = wide ? "+" : out + level.slice(from);
   }
-  return out + pattern.slice(from);
+  return levels.join("/");
 }
 
-function hasWildcard(text: string): boolean {
-  return text.includes("+") || text.includes("#");
+/** Whether `text` can stand for exactly one topic level: no separator, no wildcard. */
+function isOneLevel(text: string): boolean {
+  return !text.includes("/") && !text.includes("+") && !text.includes("#");
 }
 
 // ---- parsing --------------------------------------------------------------------------------------------

@@ -18,6 +18,11 @@ export interface ConnectInfo {
   readonly certificateCommonName?: string;
   /** Whether the listener allows clients without credentials. */
   readonly allowAnonymous: boolean;
+  /**
+   * Aborted when the connection closes before the answer: an authenticator may drop the work it queued for it
+   * (the password file drops a hash still waiting).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The outcome of authentication: a v5 reason code (0 = accepted) and the identity to authorize with. */

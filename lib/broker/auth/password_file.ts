@@ -2,12 +2,8 @@
  * Password files in Mosquitto 2's format, and the {@linkcode Authenticator} that checks CONNECT credentials
  * against one.
  *
- * One entry per line, `username:hash`, where the hash is
- * - `$7$ITERATIONS$SALT$HASH`: PBKDF2-HMAC-SHA512 (what Mosquitto 2's `mosquitto_passwd` writes), or
- * - `$6$SALT$HASH`: one round of SHA-512 over password then salt (Mosquitto 1.6 and earlier; read only),
- *
- * with SALT 12 bytes and HASH 64 bytes, both in padded standard base64. Lines starting with `#` and blank lines
- * are skipped. New entries use {@linkcode DEFAULT_ITERATIONS} rounds.
+ * One entry per line, `username:hash`, where the hash is `$7$…` (PBKDF2-HMAC-SHA512) or `$6$…` (Mosquitto 1.6,
+ * read only), as `lib/auth/password_hash.ts` describes. Lines starting with `#` and blank lines are skipped.
  *
  * Verification never answers faster for a wrong user than for a wrong password: every check runs the same
  * number of PBKDF2 rounds (the most any entry in the file uses), an unknown user is checked against a dummy
@@ -16,43 +12,20 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { REASON_CODE } from "../../packet/reason_code.ts";
 import type { Authenticator, AuthResult, ConnectInfo } from "./auth.ts";
-
-/**
- * PBKDF2 rounds for new entries.
- *
- * Mosquitto's `mosquitto_passwd` writes 101, which a GPU guesses through at millions of passwords a second;
- * OWASP (2023) asks 210,000 for PBKDF2-HMAC-SHA512 where a login is rare. A broker checks a password on every
- * connect of every device, so we take 100,000: one `verify()` (with `cacheSize: 0`, timed in a loop) took 62 ms
- * at best and 127 ms median on our 2-core CI machine under load (the README has the command).
- * It runs off the event loop; reconnects with the same credentials are answered from the verified-credentials
- * cache, and `passwd -I` chooses another count per entry.
- */
-export const DEFAULT_ITERATIONS = 100_000;
-
-/** Salt length of `$6$` and `$7$` entries: Mosquitto refuses any other (`unpwd__decode_passwords`). */
-export const SALT_BYTES = 12;
-
-/** Length of a SHA-512 digest, and of the PBKDF2 output Mosquitto stores. */
-export const HASH_BYTES = 64;
-
-/** Largest iteration count accepted (Mosquitto parses it as a C `int`). */
-export const MAX_ITERATIONS = 2_147_483_647;
-
-/** A stored password hash, taken apart. */
-export type PasswordHash =
-  /** `$7$`: PBKDF2-HMAC-SHA512. */
-  | {
-    readonly kind: "sha512-pbkdf2";
-    readonly iterations: number;
-    readonly salt: Uint8Array;
-    readonly hash: Uint8Array;
-  }
-  /** `$6$`: SHA-512(password ‖ salt), Mosquitto 1.6 and earlier. */
-  | { readonly kind: "sha512"; readonly salt: Uint8Array; readonly hash: Uint8Array };
+import { hostOf } from "../limits.ts";
+import { LoginThrottle, type LoginThrottleOptions } from "./login_throttle.ts";
+import { HashQueue, PasswordQueueFullError } from "./hash_queue.ts";
+import {
+  HASH_BYTES,
+  parsePasswordHash,
+  type PasswordHash,
+  pbkdf2,
+  SALT_BYTES,
+  toBytes,
+} from "../../auth/password_hash.ts";
 
 /** A password file that cannot be read: names the file and the line. */
 export class PasswordFileError extends Error {
@@ -68,105 +41,6 @@ export class PasswordFileError extends Error {
     this.path = path;
     this.line = line;
   }
-}
-
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const DIGITS = /^[0-9]+$/;
-
-/**
- * Takes a stored hash (`$7$…` or `$6$…`) apart.
- *
- * @throws {Error} naming what is wrong, when it is not a hash Mosquitto 2 would accept.
- *
- * @example
- * ```ts
- * import { parsePasswordHash } from "./password_file.ts";
- * const hash = parsePasswordHash(
- *   "$7$101$dHdCDCLpZomx1pRZ$PSJeBAyqGat9NJ3NBjO2yrYf0ynVL5VpvEnc2R0DmKkKwF86SE+RT4s6KXgxke9CPufscSfPZUwFZjFcpdY/GA==",
- * );
- * console.assert(hash.kind === "sha512-pbkdf2" && hash.iterations === 101);
- * ```
- */
-export function parsePasswordHash(text: string): PasswordHash {
-  const parts = text.split("$");
-  // "$7$101$salt$hash".split("$") is ["", "7", "101", "salt", "hash"].
-  if (parts[0] !== "" || parts.length < 2) throw new Error("the password is not hashed (run passwd on it)");
-  const type = parts[1];
-  if (type === "7") {
-    if (parts.length !== 5) throw new Error("a $7$ hash has the form $7$ITERATIONS$SALT$HASH");
-    const iterations = parts[2]!;
-    if (!DIGITS.test(iterations) || Number(iterations) < 1 || Number(iterations) > MAX_ITERATIONS) {
-      throw new Error(`iteration count "${iterations}" is not an integer from 1 to ${MAX_ITERATIONS}`);
-    }
-    return {
-      kind: "sha512-pbkdf2",
-      iterations: Number(iterations),
-      salt: decodeField(parts[3]!, SALT_BYTES, "salt"),
-      hash: decodeField(parts[4]!, HASH_BYTES, "hash"),
-    };
-  }
-  if (type === "6") {
-    if (parts.length !== 4) throw new Error("a $6$ hash has the form $6$SALT$HASH");
-    return {
-      kind: "sha512",
-      salt: decodeField(parts[2]!, SALT_BYTES, "salt"),
-      hash: decodeField(parts[3]!, HASH_BYTES, "hash"),
-    };
-  }
-  throw new Error(`unknown hash type "$${type}$" (expected $7$ or $6$)`);
-}
-
-/**
- * Writes a hash in Mosquitto's form: `$7$ITERATIONS$SALT$HASH` or `$6$SALT$HASH`.
- *
- * @example
- * ```ts
- * import { formatPasswordHash, parsePasswordHash } from "./password_file.ts";
- * const text = "$6$Eppe8j1LDSJhDJLu$zctNtdgd9+t+7OLbA2UgW9pm6ME+rhljrOnFKyT2DSoU0zpIj/s1zdzoSJjoD5az5EzWro2/6crv6mcqR6p2Sg==";
- * console.assert(formatPasswordHash(parsePasswordHash(text)) === text);
- * ```
- */
-export function formatPasswordHash(hash: PasswordHash): string {
-  const salt = Buffer.from(hash.salt).toString("base64");
-  const digest = Buffer.from(hash.hash).toString("base64");
-  return hash.kind === "sha512-pbkdf2" ? `$7$${hash.iterations}$${salt}$${digest}` : `$6$${salt}$${digest}`;
-}
-
-/** Options for {@linkcode hashPassword}. */
-export interface HashPasswordOptions {
-  /**
-   * PBKDF2 rounds.
-   *
-   * @default {100000}
-   */
-  readonly iterations?: number;
-  /** A 12-byte salt; random when not given (tests pass one to get a known answer). */
-  readonly salt?: Uint8Array;
-}
-
-/**
- * Hashes a password for a new entry: PBKDF2-HMAC-SHA512 with a random 12-byte salt, in Mosquitto 2's `$7$`
- * form, so the line `user:<result>` works in both Mosquitto's `password_file` and ours.
- *
- * @example
- * ```ts
- * import { hashPassword } from "./password_file.ts";
- * const hash = await hashPassword("s3cret", { iterations: 1000 });
- * console.assert(hash.startsWith("$7$1000$"));
- * ```
- */
-export async function hashPassword(
-  password: string | Uint8Array,
-  options: HashPasswordOptions = {},
-): Promise<string> {
-  const iterations = options.iterations ?? DEFAULT_ITERATIONS;
-  checkIterations(iterations);
-  const salt = options.salt ?? crypto.getRandomValues(new Uint8Array(SALT_BYTES));
-  if (salt.length !== SALT_BYTES) {
-    throw new RangeError(`A salt must be ${SALT_BYTES} bytes, not ${salt.length}`);
-  }
-  const hash = await pbkdf2(toBytes(password), salt, iterations);
-  return formatPasswordHash({ kind: "sha512-pbkdf2", iterations, salt, hash });
 }
 
 /**
@@ -203,6 +77,21 @@ export interface PasswordFileOptions {
    * @default {max(1, cores - 1)}
    */
   readonly maxConcurrentHashes?: number;
+  /**
+   * Verifications that may wait for a hashing slot; one more is refused at once with
+   * {@linkcode PasswordQueueFullError} (the authenticator answers Server busy, v5 0x89 / v3 0x03). A wait in a
+   * longer queue would outlast the client's connect timeout anyway: 300 guesses in a burst kept honest logins
+   * waiting 19 s when the queue had no bound (issue 15 item 8).
+   *
+   * @default {32}
+   */
+  readonly maxQueuedHashes?: number;
+}
+
+/** Options for {@linkcode PasswordFile.verify}. */
+export interface VerifyOptions {
+  /** Aborted when the answer is no longer wanted (the connection closed): a verification still queued is dropped. */
+  readonly signal?: AbortSignal;
 }
 
 /** Options for {@linkcode PasswordFile.parse}. */
@@ -233,7 +122,8 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import { hashPassword, PasswordFile } from "./password_file.ts";
+ * import { hashPassword } from "../../auth/password_hash.ts";
+ * import { PasswordFile } from "./password_file.ts";
  * const file = PasswordFile.parse(`alice:${await hashPassword("wonderland", { iterations: 1000 })}\n`);
  * console.assert(await file.verify("alice", "wonderland"));
  * console.assert(!await file.verify("alice", "looking-glass"));
@@ -244,7 +134,7 @@ export class PasswordFile {
   readonly path: string | undefined;
   #state: State;
   readonly #cacheSize: number;
-  readonly #limiter: Limiter;
+  readonly #limiter: HashQueue;
   /** Keys the cache's HMAC; random per process so cache keys say nothing outside it. */
   readonly #cacheKey = crypto.getRandomValues(new Uint8Array(32));
   /** Salt of the dummy hash an unknown user is checked against. */
@@ -256,7 +146,10 @@ export class PasswordFile {
     this.#state = state;
     this.#cacheSize = options.cacheSize ?? 1024;
     const cores = typeof navigator === "undefined" ? 2 : navigator.hardwareConcurrency;
-    this.#limiter = new Limiter(options.maxConcurrentHashes ?? Math.max(1, cores - 1));
+    this.#limiter = new HashQueue(
+      options.maxConcurrentHashes ?? Math.max(1, cores - 1),
+      options.maxQueuedHashes ?? 32,
+    );
   }
 
   /**
@@ -306,8 +199,15 @@ export class PasswordFile {
   /**
    * Whether `password` is `username`'s password. Takes the same time for an unknown user, a wrong password and
    * the right one (the first time; a pair verified before is answered from the cache at once).
+   *
+   * @throws {PasswordQueueFullError} when {@linkcode PasswordFileOptions.maxQueuedHashes} verifications wait.
+   * @throws the signal's reason when `options.signal` aborts before the hash started.
    */
-  async verify(username: string, password: string | Uint8Array): Promise<boolean> {
+  async verify(
+    username: string,
+    password: string | Uint8Array,
+    options: VerifyOptions = {},
+  ): Promise<boolean> {
     const state = this.#state; // a reload while we hash does not mix two files
     const bytes = toBytes(password);
     const key = this.#cacheSize > 0 ? this.#keyOf(username, bytes) : undefined;
@@ -320,16 +220,27 @@ export class PasswordFile {
         return true;
       }
     }
+    // One job per verification (the top-up included), so the queue's bound counts logins, not hashes.
+    const ok = await this.#limiter.run(() => this.#hash(bytes, entry, state), options.signal);
+    if (ok && key !== undefined && entry !== undefined) {
+      state.cache.set(key, entry);
+      if (state.cache.size > this.#cacheSize) state.cache.delete(state.cache.keys().next().value!);
+    }
+    return ok;
+  }
+
+  /** Hashes `bytes` as `entry` says (a dummy for an unknown user) and compares in constant time. */
+  async #hash(bytes: Uint8Array, entry: Entry | undefined, state: State): Promise<boolean> {
     let expected: Uint8Array;
     let actual: Uint8Array;
     let rounds: number;
     if (entry === undefined) {
       expected = this.#dummyHash;
-      actual = await this.#pbkdf2(bytes, this.#dummySalt, state.rounds);
+      actual = await pbkdf2(bytes, this.#dummySalt, state.rounds);
       rounds = state.rounds;
     } else if (entry.hash.kind === "sha512-pbkdf2") {
       expected = entry.hash.hash;
-      actual = await this.#pbkdf2(bytes, entry.hash.salt, entry.hash.iterations);
+      actual = await pbkdf2(bytes, entry.hash.salt, entry.hash.iterations);
       rounds = entry.hash.iterations;
     } else {
       expected = entry.hash.hash;
@@ -337,17 +248,8 @@ export class PasswordFile {
       rounds = 0;
     }
     // Entries with fewer rounds (Mosquitto's 101, or $6$) pay the difference, so timing can't tell users apart.
-    if (rounds < state.rounds) await this.#pbkdf2(bytes, this.#dummySalt, state.rounds - rounds);
-    const ok = timingSafeEqual(actual, expected) && entry !== undefined;
-    if (ok && key !== undefined) {
-      state.cache.set(key, entry);
-      if (state.cache.size > this.#cacheSize) state.cache.delete(state.cache.keys().next().value!);
-    }
-    return ok;
-  }
-
-  #pbkdf2(password: Uint8Array, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
-    return this.#limiter.run(() => pbkdf2(password, salt, iterations));
+    if (rounds < state.rounds) await pbkdf2(bytes, this.#dummySalt, state.rounds - rounds);
+    return timingSafeEqual(actual, expected) && entry !== undefined;
   }
 
   #keyOf(username: string, password: Uint8Array): string {
@@ -357,6 +259,17 @@ export class PasswordFile {
   }
 }
 
+/** Options for {@linkcode PasswordFileAuthenticator}. */
+export interface PasswordFileAuthenticatorOptions extends LoginThrottleOptions {
+  /**
+   * Verifications one address may have under way; more from it are answered Server busy (0x89, v3 0x03), so one
+   * address cannot fill the hashing queue that every client shares.
+   *
+   * @default {4}
+   */
+  readonly maxPendingPerAddress?: number;
+}
+
 /**
  * Checks CONNECT credentials against a {@linkcode PasswordFile}, as Mosquitto's `password_file` does:
  *
@@ -364,11 +277,16 @@ export class PasswordFile {
  * - a user name that is unknown, or a wrong or missing password: Bad user name or password (0x86; v3 0x04);
  * - no user name but a verified TLS client certificate (`certificateCommonName`, passed only by listeners that
  *   ask for certificates): the certificate's CN is the user name and the certificate is the credential, so the
- *   password file is not consulted (Mosquitto's `use_identity_as_username`); ACLs see the CN.
+ *   password file is not consulted (Mosquitto's `use_identity_as_username`); ACLs see the CN;
+ * - Server busy (0x89; v3 0x03), with no hash computed: an address past its failed logins
+ *   ({@linkcode LoginThrottleOptions.maxFailedLoginsPerMinute}) or with
+ *   {@linkcode PasswordFileAuthenticatorOptions.maxPendingPerAddress} verifications under way, or a full
+ *   hashing queue ({@linkcode PasswordFileOptions.maxQueuedHashes}).
  *
  * @example
  * ```ts
- * import { hashPassword, PasswordFile, PasswordFileAuthenticator } from "./password_file.ts";
+ * import { hashPassword } from "../../auth/password_hash.ts";
+ * import { PasswordFile, PasswordFileAuthenticator } from "./password_file.ts";
  * const file = PasswordFile.parse(`alice:${await hashPassword("wonderland", { iterations: 1000 })}\n`);
  * const auth = new PasswordFileAuthenticator(file);
  * const result = await auth.authenticate({
@@ -383,10 +301,16 @@ export class PasswordFile {
  */
 export class PasswordFileAuthenticator implements Authenticator {
   readonly #file: PasswordFile;
+  readonly #throttle: LoginThrottle;
+  readonly #maxPending: number;
+  /** Verifications under way per host. */
+  readonly #pending = new Map<string, number>();
 
   /** Checks against `file`'s current users: a `reload()` of it takes effect at the next CONNECT. */
-  constructor(file: PasswordFile) {
+  constructor(file: PasswordFile, options: PasswordFileAuthenticatorOptions = {}) {
     this.#file = file;
+    this.#throttle = new LoginThrottle(options);
+    this.#maxPending = options.maxPendingPerAddress ?? 4;
   }
 
   /** The CONNACK reason code for a CONNECT, and the user name ACLs see. */
@@ -397,11 +321,31 @@ export class PasswordFileAuthenticator implements Authenticator {
       if (cn !== undefined) return { reasonCode: REASON_CODE.Success, username: cn };
       return { reasonCode: info.allowAnonymous ? REASON_CODE.Success : REASON_CODE.NotAuthorized };
     }
-    // Without a password we still hash, so the answer takes as long as for a wrong one.
-    const ok = await this.#file.verify(username, password ?? new Uint8Array(0));
-    return ok && password !== undefined
-      ? { reasonCode: REASON_CODE.Success, username }
-      : { reasonCode: REASON_CODE.BadUserNameOrPassword };
+    // A busy answer costs no hash: a guesser is told to come back later, right password or not.
+    const host = hostOf(info.remoteAddress);
+    const pending = this.#pending.get(host) ?? 0;
+    if (pending >= this.#maxPending || this.#throttle.blocked(host)) {
+      return { reasonCode: REASON_CODE.ServerBusy };
+    }
+    this.#pending.set(host, pending + 1);
+    let ok: boolean;
+    try {
+      // Without a password we still hash, so the answer takes as long as for a wrong one.
+      const options = info.signal === undefined ? {} : { signal: info.signal };
+      ok = await this.#file.verify(username, password ?? new Uint8Array(0), options);
+    } catch (error) {
+      if (error instanceof PasswordQueueFullError || info.signal?.aborted === true) {
+        return { reasonCode: REASON_CODE.ServerBusy };
+      }
+      throw error;
+    } finally {
+      const left = this.#pending.get(host)! - 1;
+      if (left === 0) this.#pending.delete(host);
+      else this.#pending.set(host, left);
+    }
+    if (ok && password !== undefined) return { reasonCode: REASON_CODE.Success, username };
+    this.#throttle.failed(host);
+    return { reasonCode: REASON_CODE.BadUserNameOrPassword };
   }
 }
 
@@ -536,63 +480,5 @@ async function readText(path: string): Promise<string> {
     throw new PasswordFileError(path, 0, `cannot read the password file: ${(error as Error).message}`, {
       cause: error,
     });
-  }
-}
-
-function decodeField(text: string, bytes: number, what: string): Uint8Array {
-  if (!BASE64.test(text) || text.length % 4 === 1) throw new Error(`the ${what} is not base64`);
-  const decoded = new Uint8Array(Buffer.from(text, "base64"));
-  if (decoded.length !== bytes) {
-    throw new Error(`the ${what} is ${decoded.length} bytes; it must be ${bytes}`);
-  }
-  return decoded;
-}
-
-function checkIterations(iterations: number): void {
-  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
-    throw new RangeError(`Iterations must be an integer from 1 to ${MAX_ITERATIONS}, not ${iterations}`);
-  }
-}
-
-function toBytes(password: string | Uint8Array): Uint8Array {
-  return typeof password === "string" ? encoder.encode(password) : password;
-}
-
-/** PBKDF2-HMAC-SHA512 with a 64-byte output, on WebCrypto (computed off the event loop). */
-async function pbkdf2(password: Uint8Array, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey("raw", password as Uint8Array<ArrayBuffer>, "PBKDF2", false, [
-    "deriveBits",
-  ]);
-  const bits = await crypto.subtle.deriveBits(
-    { name: "PBKDF2", hash: "SHA-512", salt: salt as Uint8Array<ArrayBuffer>, iterations },
-    key,
-    HASH_BYTES * 8,
-  );
-  return new Uint8Array(bits);
-}
-
-/** Runs at most `max` async jobs at once; the rest wait in arrival order. */
-class Limiter {
-  readonly #max: number;
-  #active = 0;
-  readonly #waiting: (() => void)[] = [];
-
-  constructor(max: number) {
-    if (!Number.isInteger(max) || max < 1) {
-      throw new RangeError(`maxConcurrentHashes must be >= 1, not ${max}`);
-    }
-    this.#max = max;
-  }
-
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.#max) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#active++;
-    try {
-      return await job();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next === undefined) this.#active--;
-      else next(); // the slot passes straight on
-    }
   }
 }

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { MAX_ITERATIONS, validateUsername } from "./password_file.ts";
+import { MAX_ITERATIONS } from "../../auth/password_hash.ts";
+import { validateUsername } from "./password_file.ts";
 import { type ScramCredential, scramCredential } from "../../auth/scram.ts";
 
 /** The scheme name that starts every entry's value (RFC 5803 section 3). */

@@ -10,7 +10,7 @@ import type { Authenticator, AuthResult, ConnectInfo } from "../auth/auth.ts";
 import type { Broker } from "../broker.ts";
 import type { ConnectionInfo } from "../connection.ts";
 import { listenTlsWithClientCertificates } from "../../transport/tls.ts";
-import { MQTT_SUBPROTOCOLS, WebSocketByteStream } from "../../transport/websocket.ts";
+import { type AcceptLoop, acceptLoop } from "./accept_loop.ts";
 
 /** The listener kinds, as written in a config file. */
 export const LISTENER_TYPES = ["tcp", "tls", "ws", "wss"] as const;
@@ -42,6 +42,10 @@ export interface ServerCertificate {
   cert: string;
   /** Private key, PEM. */
   key: string;
+  /** The file `cert` was read from: {@linkcode RunningListeners.reloadCertificates} reads it again. */
+  certFile?: string;
+  /** The file `key` was read from: {@linkcode RunningListeners.reloadCertificates} reads it again. */
+  keyFile?: string;
 }
 
 /** MQTT over plain TCP. */
@@ -124,11 +128,25 @@ export interface RunningListeners {
   /** In the order they were given. */
   readonly listeners: readonly BoundListener[];
   /**
+   * Reads the certificate and key files of every `tls` and `wss` listener again (on SIGHUP) and serves new
+   * connections with them; connections already open keep theirs. A listener whose files cannot be read or do
+   * not make a valid pair keeps its certificate. Each outcome is logged and returned; listeners given PEM text
+   * without `certFile`/`keyFile`, and `requireCertificate` listeners, are left alone.
+   */
+  reloadCertificates(): Promise<CertificateReload[]>;
+  /**
    * Stops every listener. Call it after `broker.close()`: closing a WebSocket server drops its clients at once
    * (close code 1001), before the broker could send them DISCONNECT and handle their wills.
    */
   close(): Promise<void>;
 }
+
+/** What {@linkcode RunningListeners.reloadCertificates} did for one listener. */
+export type CertificateReload =
+  /** New connections get the certificate read now. */
+  | { readonly name: string; readonly kind: "reloaded" }
+  /** The previous certificate stays; `reason` says why. */
+  | { readonly name: string; readonly kind: "kept"; readonly reason: string };
 
 /** Thrown when a listener cannot be started; the message names the listener. */
 export class ListenerError extends Error {
@@ -179,6 +197,8 @@ export function certificateIdentity(inner: Authenticator): Authenticator {
 interface Running {
   readonly bound: BoundListener;
   close(): Promise<void>;
+  /** tls and wss listeners with certificate files. */
+  reloadCertificate?(): Promise<CertificateReload>;
 }
 
 /**
@@ -223,6 +243,17 @@ export async function startListeners(
   let closing: Promise<void> | undefined;
   return {
     listeners: started.map((s) => s.bound),
+    async reloadCertificates(): Promise<CertificateReload[]> {
+      const results: CertificateReload[] = [];
+      for (const s of started) {
+        if (s.reloadCertificate === undefined) continue;
+        const result = await s.reloadCertificate();
+        if (result.kind === "reloaded") broker.logger.info(`${result.name}: reloaded its certificate`);
+        else broker.logger.error(`${result.name}: kept the previous certificate: ${result.reason}`);
+        results.push(result);
+      }
+      return results;
+    },
     close: () => closing ??= Promise.all(started.map((s) => s.close())).then(() => {}),
   };
 }
@@ -243,30 +274,49 @@ async function startOne(
   const name = listenerName(listener);
   const hostname = listener.hostname ?? "127.0.0.1";
   try {
-    switch (listener.type) {
-      case "tcp":
-        return acceptLoop(
-          broker,
-          Deno.listen({ hostname, port: listener.port }),
-          "tcp",
-          name,
-          allowAnonymous,
-        );
-      case "tls":
-        if (listener.requireCertificate === true) {
-          return await startClientCertificateTls(broker, listener, name, allowAnonymous);
-        }
-        return acceptLoop(
-          broker,
-          Deno.listenTls({ hostname, port: listener.port, cert: listener.cert, key: listener.key }),
-          "tls",
-          name,
-          allowAnonymous,
-        );
-      case "ws":
-      case "wss":
-        return await serveWebSocket(broker, listener, name, allowAnonymous);
+    if (listener.type === "tls" && listener.requireCertificate === true) {
+      return await startClientCertificateTls(broker, listener, name, allowAnonymous);
     }
+    const path = listener.type === "ws" || listener.type === "wss"
+      ? listener.path ?? DEFAULT_WEBSOCKET_PATH
+      : undefined;
+    const open = (port: number, certificate?: ServerCertificate): Deno.Listener =>
+      certificate === undefined
+        ? Deno.listen({ hostname, port })
+        : Deno.listenTls({ hostname, port, cert: certificate.cert, key: certificate.key });
+    const secure = listener.type === "tls" || listener.type === "wss" ? listener : undefined;
+    const loop = acceptLoop(broker, open(listener.port, secure), {
+      type: listener.type,
+      name,
+      allowAnonymous,
+      ...(path === undefined ? {} : { path }),
+    });
+    const { hostname: host, port } = loop.addr;
+    const bound: BoundListener = {
+      type: listener.type,
+      name,
+      hostname: host,
+      port,
+      url: `${listener.type}://${urlHost(host)}:${port}${path ?? ""}`,
+      allowAnonymous,
+      ...(path === undefined ? {} : { path }),
+    };
+    if (secure === undefined || secure.certFile === undefined || secure.keyFile === undefined) {
+      return { bound, close: () => loop.close() };
+    }
+    let certificate: ServerCertificate = secure;
+    return {
+      bound,
+      close: () => loop.close(),
+      reloadCertificate: async () => {
+        const next = await readCertificate(secure.certFile!, secure.keyFile!);
+        if (typeof next === "string") return { name, kind: "kept", reason: next };
+        const problem = await swapCertificate(loop, open, port, next, certificate);
+        if (problem !== undefined) return { name, kind: "kept", reason: problem };
+        certificate = next;
+        return { name, kind: "reloaded" };
+      },
+    };
   } catch (error) {
     if (error instanceof ListenerError) throw error;
     throw new ListenerError(
@@ -278,114 +328,43 @@ async function startOne(
   }
 }
 
-function remote(addr: Deno.Addr): string {
-  return addr.transport === "tcp" || addr.transport === "udp"
-    ? `${addr.hostname}:${addr.port}`
-    : addr.transport;
+/** The certificate and key files read, or why they cannot be. */
+async function readCertificate(certFile: string, keyFile: string): Promise<ServerCertificate | string> {
+  try {
+    return {
+      cert: await Deno.readTextFile(certFile),
+      key: await Deno.readTextFile(keyFile),
+      certFile,
+      keyFile,
+    };
+  } catch (error) {
+    return `cannot read ${String((error as Error).message)}`;
+  }
 }
 
 /**
- * Where a TCP or TLS client came from. `remoteAddress` is built when something asks (authentication, a log line)
- * and not kept: as a string it cost 88 bytes per idle connection (bench/load_bench.ts "idle").
+ * Serves `next` on `loop`'s port instead of `previous`; undefined when done, else why not. The pair is tried on
+ * a throw-away listener first (Deno checks there that the key matches the certificate), so a bad file never
+ * takes the listener down.
  */
-class PeerInfo implements ConnectionInfo {
-  readonly #addr: Deno.Addr;
-  /** See {@linkcode ConnectionInfo.allowAnonymous}. */
-  readonly allowAnonymous: boolean;
-
-  constructor(addr: Deno.Addr, allowAnonymous: boolean) {
-    this.#addr = addr;
-    this.allowAnonymous = allowAnonymous;
+async function swapCertificate(
+  loop: AcceptLoop,
+  open: (port: number, certificate: ServerCertificate) => Deno.Listener,
+  port: number,
+  next: ServerCertificate,
+  previous: ServerCertificate,
+): Promise<string | undefined> {
+  try {
+    open(0, next).close();
+  } catch (error) {
+    return `the new certificate and key cannot be used: ${(error as Error).message}`;
   }
-
-  /** See {@linkcode ConnectionInfo.remoteAddress}. */
-  get remoteAddress(): string {
-    return remote(this.#addr);
+  try {
+    await loop.replace(() => open(port, next), () => open(port, previous));
+    return undefined;
+  } catch (error) {
+    return `cannot listen with the new certificate: ${(error as Error).message}`;
   }
-}
-
-/** After a failed accept (say, out of file descriptors), wait this long before the next, rather than spin. */
-const ACCEPT_RETRY_MS = 100;
-
-function acceptLoop(
-  broker: Broker,
-  listener: Deno.Listener,
-  type: "tcp" | "tls",
-  name: string,
-  allowAnonymous: boolean,
-): Running {
-  const addr = listener.addr as Deno.NetAddr;
-  let closed = false;
-  const handshaking = new Set<Deno.Conn>();
-  const close = (conn: Deno.Conn) => {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  };
-  // The handshake is finished before the broker sees the connection, so a failed one is a line in the log rather
-  // than an error from the connection, and one that never finishes is given up after connectTimeout. Deno 2.9
-  // then drops the TlsConn but keeps its TCP socket open until the peer sends or closes (closing waits for the
-  // handshake, denoland/deno#14547). The node:tls listener (requireCertificate) can close it, but moved 145 MB/s
-  // where Deno.listenTls moved 251 MB/s (one 256 MiB upload over loopback, Deno 2.9.6, this 2-core machine).
-  const secure = async (conn: Deno.TlsConn, info: ConnectionInfo) => {
-    handshaking.add(conn);
-    const timer = setTimeout(() => close(conn), broker.options.connectTimeout);
-    try {
-      await conn.handshake();
-    } catch (error) {
-      if (!closed) {
-        broker.logger.info(`${name}: TLS handshake with ${info.remoteAddress} failed: ${String(error)}`);
-      }
-      close(conn);
-      return;
-    } finally {
-      clearTimeout(timer);
-      handshaking.delete(conn);
-    }
-    broker.handle(conn, info);
-  };
-  const accepting = (async () => {
-    while (!closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closed || error instanceof Deno.errors.BadResource) return;
-        broker.logger.error(`${name}: accept failed: ${String(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
-        continue;
-      }
-      const info = new PeerInfo(conn.remoteAddr, allowAnonymous);
-      if (type === "tls") {
-        secure(conn as Deno.TlsConn, info);
-      } else {
-        (conn as Deno.TcpConn).setNoDelay(true);
-        broker.handle(conn, info);
-      }
-    }
-  })();
-  return {
-    bound: {
-      type,
-      name,
-      hostname: addr.hostname,
-      port: addr.port,
-      url: `${type}://${urlHost(addr.hostname)}:${addr.port}`,
-      allowAnonymous,
-    },
-    async close() {
-      closed = true;
-      try {
-        listener.close();
-      } catch {
-        // already closed
-      }
-      for (const conn of handshaking) close(conn);
-      await accepting;
-    },
-  };
 }
 
 async function startClientCertificateTls(
@@ -417,55 +396,5 @@ async function startClientCertificateTls(
   return {
     bound: { type: "tls", name, hostname, port, url: `tls://${urlHost(hostname)}:${port}`, allowAnonymous },
     close: () => server.close(),
-  };
-}
-
-async function serveWebSocket(
-  broker: Broker,
-  listener: WsListenerOptions | WssListenerOptions,
-  name: string,
-  allowAnonymous: boolean,
-): Promise<Running> {
-  const path = listener.path ?? DEFAULT_WEBSOCKET_PATH;
-  const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response => {
-    if (new URL(request.url).pathname !== path) return new Response("Not Found\n", { status: 404 });
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("MQTT over WebSocket needs a WebSocket upgrade\n", {
-        status: 426,
-        headers: { upgrade: "websocket" },
-      });
-    }
-    const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim());
-    const protocol = MQTT_SUBPROTOCOLS.find((p) => offered.includes(p));
-    if (protocol === undefined) {
-      return new Response(`the WebSocket subprotocol "mqtt" is required [MQTT-6.0.0-3]\n`, { status: 400 });
-    }
-    // Read before the upgrade: afterwards Deno says "Request closed".
-    const remoteAddress = remote(info.remoteAddr);
-    const { socket, response } = Deno.upgradeWebSocket(request, { protocol });
-    broker.handle(new WebSocketByteStream(socket), {
-      remoteAddress,
-      allowAnonymous,
-    });
-    return response;
-  };
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
-    hostname: listener.hostname ?? "127.0.0.1",
-    port: listener.port,
-    ...(listener.type === "wss" ? { cert: listener.cert, key: listener.key } : {}),
-    onListen: (addr) => listening.resolve(addr),
-    onError: (error) => {
-      broker.logger.error(`${name}: ${String(error)}`);
-      return new Response("Internal Server Error\n", { status: 500 });
-    },
-  }, handler);
-  const addr = await listening.promise;
-  const url = `${listener.type}://${urlHost(addr.hostname)}:${addr.port}${path}`;
-  return {
-    bound: { type: listener.type, name, hostname: addr.hostname, port: addr.port, path, url, allowAnonymous },
-    async close() {
-      await server.shutdown();
-    },
   };
 }

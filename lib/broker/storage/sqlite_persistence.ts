@@ -140,6 +140,11 @@ const CORRUPT = {
   codes: [11, 26],
   texts: ["database disk image is malformed", "file is not a database"],
 } as const;
+/** READONLY, IOERR, CANTOPEN: what SQLite says for a file or directory it may not write. */
+const UNWRITABLE = {
+  codes: [8, 10, 14],
+  texts: ["attempt to write a readonly database", "disk I/O error", "unable to open database file"],
+} as const;
 const CONSTRAINT = { codes: [19], texts: ["FOREIGN KEY constraint failed"] } as const;
 
 const MESSAGE_FIELDS = "topic, payload, qos, retain, properties, expires_at, origin";
@@ -407,7 +412,9 @@ export class SqlitePersistence implements Persistence {
           retain: row[4] === 1,
           state: row[7] as OutgoingState,
         };
-        if (row[5] !== null) entry.subscriptionIds = JSON.parse(row[5] as string) as number[];
+        if (row[5] !== null) {
+          entry.subscriptionIds = this.#json(row[5], "outgoing", row, "subscription_ids") as number[];
+        }
         if (row[6] !== null) entry.packetId = row[6] as number;
         return entry;
       },
@@ -425,7 +432,9 @@ export class SqlitePersistence implements Persistence {
         clientId,
         protocolVersion: row[1] as ProtocolVersion,
         expiryInterval: row[2] as number,
-        subscriptions: (JSON.parse(row[4] as string) as SubscriptionTuple[]).map(tupleToSubscription),
+        subscriptions: (this.#json(row[4], "sessions", row, "subscriptions") as SubscriptionTuple[]).map(
+          tupleToSubscription,
+        ),
         outgoing: outgoing.get(clientId) ?? [],
         incoming: incoming.get(clientId) ?? [],
       };
@@ -529,6 +538,22 @@ export class SqlitePersistence implements Persistence {
     return id;
   }
 
+  /** Parses a JSON column; a row that is not JSON is named (file, table, row) instead of a bare SyntaxError. */
+  #json(value: unknown, table: string, row: readonly unknown[], column: string): unknown {
+    try {
+      if (typeof value !== "string") throw new Error(`a ${typeof value}, not text`);
+      return JSON.parse(value);
+    } catch (error) {
+      throw new StoreError(
+        `Cannot load ${this.name}: table ${table}, row client_id ${
+          JSON.stringify(row[0])
+        }: column ${column} ` +
+          `is not valid JSON (${errorMessage(error)}); restore the file from a backup or remove that row`,
+        { cause: error },
+      );
+    }
+  }
+
   /** An Error whose message says what failed and where, keeping SQLite's error as the cause. */
   #error(what: string, error: unknown): Error {
     let reason = errorMessage(error);
@@ -537,6 +562,10 @@ export class SqlitePersistence implements Persistence {
     } else if (isSqliteError(error, CORRUPT)) {
       reason =
         `the file is corrupt or not an SQLite database (${reason}); restore it from a backup or move it away`;
+    } else if (isSqliteError(error, UNWRITABLE) && this.#path !== ":memory:") {
+      // SQLite says "disk I/O error" or "unable to open database file"; find out which of the two places is not ours.
+      const problem = unwritable(this.#path);
+      if (problem !== undefined) reason = `${problem} (SQLite: ${reason})`;
     }
     return new Error(`${what} ${this.name}: ${reason}`, { cause: error });
   }
@@ -666,6 +695,28 @@ function isSqliteError(
   }
   const message = errorMessage(error);
   return kind.texts.some((text) => message.includes(text));
+}
+
+/** Why the broker cannot write `path` or the journal beside it, or undefined when it can. */
+function unwritable(path: string): string | undefined {
+  try {
+    Deno.openSync(path, { write: true }).close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      return `the file ${path} is not writable (${errorMessage(error)})`;
+    }
+  }
+  const dir = dirname(path);
+  const probe = `${dir}/.${crypto.randomUUID().slice(0, 8)}.write-test`;
+  try {
+    Deno.openSync(probe, { write: true, createNew: true }).close();
+    Deno.removeSync(probe);
+  } catch (error) {
+    return `the directory ${dir} is not writable (${
+      errorMessage(error)
+    }), and SQLite keeps its journal there`;
+  }
+  return undefined;
 }
 
 function errorMessage(error: unknown): string {

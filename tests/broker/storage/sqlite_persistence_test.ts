@@ -381,3 +381,69 @@ sqliteTest(
   },
   { run: true },
 );
+
+/**
+ * Makes `path` unwritable even for root (`chattr +i`) or, failing that, by its mode; resolves an undo function,
+ * or undefined when neither works here (a file system without the immutable flag, and running as root).
+ */
+async function makeReadOnly(path: string): Promise<(() => Promise<void>) | undefined> {
+  const writable = async () => {
+    try {
+      (await Deno.open(path, { write: true })).close();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await Deno.chmod(path, 0o444);
+  if (!await writable()) return () => Deno.chmod(path, 0o644);
+  await Deno.chmod(path, 0o644);
+  if (!canRun) return undefined;
+  const chattr = (flag: string) =>
+    new Deno.Command("chattr", { args: [flag, path], stdout: "null", stderr: "null" }).output().catch(() =>
+      null
+    );
+  if ((await chattr("+i"))?.success !== true) return undefined;
+  return async () => void await chattr("-i");
+}
+
+sqliteTest("SqlitePersistence: load() says a read-only file is not writable, naming it", async (f) => {
+  // Issue 15 item 14: this said "disk I/O error".
+  await f.store.load();
+  await f.store.close();
+  const undo = await makeReadOnly(f.path);
+  if (undo === undefined) {
+    console.warn(
+      "skipped: cannot make a file read-only here (not root without chattr, or a file system without it)",
+    );
+    return;
+  }
+  try {
+    await assert.rejects(f.open().load(), (error: Error) => {
+      assert.match(error.message, new RegExp(`the file ${f.path} is not writable`));
+      assert.doesNotMatch(error.message, /disk I\/O error$/);
+      return true;
+    });
+  } finally {
+    await undo();
+  }
+}, { run: true });
+
+sqliteTest("SqlitePersistence: load() names the file, table and row of a row it cannot read", async (f) => {
+  // Issue 15 item 14: this exited with a bare JSON parse error.
+  await f.store.load();
+  await f.store.commit([session("dev-7")]);
+  await f.store.close();
+  withRawDb(
+    f.path,
+    (db) => db.exec("UPDATE sessions SET subscriptions = '[[\"a\", 1' WHERE client_id = 'dev-7'"),
+  );
+  await assert.rejects(f.open().load(), (error: Error) => {
+    assert.ok(error.message.includes(f.path), error.message);
+    assert.match(
+      error.message,
+      /table sessions, row client_id "dev-7": column subscriptions is not valid JSON/,
+    );
+    return true;
+  });
+});
