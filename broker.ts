@@ -182,7 +182,7 @@ async function main(args: string[]): Promise<void> {
     checked === undefined ? ANONYMOUS_AUTHENTICATOR : new PasswordFileAuthenticator(checked),
   );
   if (scram !== undefined) options.authMethods = [new ScramSha256(scram.lookup)];
-  if (acl !== undefined) options.authorizer = new AclAuthorizer(acl);
+  if (acl !== undefined) options.authorizer = new AclAuthorizer(acl, { logger });
   // --host and --port set the first tcp listener (added when the config has none).
   if (values.host !== undefined || values.port !== undefined) {
     const tcp = listeners.find((l) => l.type === "tcp");
@@ -216,6 +216,8 @@ async function main(args: string[]): Promise<void> {
   if (acl !== undefined) files.push({ what: "the ACL file", file: acl });
   if (scram !== undefined) files.push({ what: "the SCRAM file", file: scram });
   const reload = async () => {
+    // TLS and WSS listeners read their certificate and key files again (each logs its outcome).
+    await running?.reloadCertificates();
     if (files.length === 0) {
       logger.info(
         "SIGHUP received: nothing to reload (the config names no passwordFile, aclFile or scramFile)",

@@ -405,3 +405,48 @@ cliTest(
     });
   },
 );
+
+cliTest(
+  "broker.ts reads a tls listener's certificate again on SIGHUP: new connections get the new one",
+  async (dir) => {
+    const certs = await makeCertificates();
+    try {
+      const cert = join(dir, "server.crt");
+      const key = join(dir, "server.key");
+      await Deno.writeTextFile(cert, certs.serverCert);
+      await Deno.writeTextFile(key, certs.serverKey);
+      const config = await writeConfig(dir, {
+        listeners: [{ type: "tls", port: 0, cert: "server.crt", key: "server.key", allowAnonymous: true }],
+        persistence: "memory",
+        sysInterval: 0,
+      });
+      await withBrokerProcess(["--config", config], async (broker) => {
+        const [url] = await broker.listening(1);
+        const port = Number(new URL(url!).port);
+        const trusts = async (ca: string): Promise<boolean> => {
+          try {
+            const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] });
+            try {
+              await conn.handshake();
+              return true;
+            } finally {
+              conn.close();
+            }
+          } catch {
+            return false;
+          }
+        };
+        assert.ok(await trusts(certs.ca), "the first certificate is served");
+        await Deno.writeTextFile(cert, certs.otherServerCert);
+        await Deno.writeTextFile(key, certs.otherServerKey);
+        broker.kill("SIGHUP");
+        await broker.until("the certificate reload", () => /reloaded its certificate/.test(broker.stderr));
+        assert.ok(await trusts(certs.strangerCa), `the new certificate is served\n${broker.stderr}`);
+        assert.ok(!(await trusts(certs.ca)), "the old certificate is no longer served");
+      });
+    } finally {
+      await certs.remove();
+    }
+  },
+  [certificatesUnavailable(), Deno.build.os === "windows" ? "needs POSIX signals" : undefined],
+);

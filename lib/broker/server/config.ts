@@ -471,14 +471,17 @@ export async function listenerOptions(config: BrokerConfig, source: string): Pro
       case "wss": {
         const cert = await read(l.cert!, `${at}.cert`);
         const key = await read(l.key!, `${at}.key`);
+        // The file names too, so SIGHUP can read them again (RunningListeners.reloadCertificates).
+        const files = { certFile: l.cert!, keyFile: l.key! };
         if (l.type === "wss") {
-          return { ...base, type: "wss", path: l.path ?? DEFAULT_WEBSOCKET_PATH, cert, key };
+          return { ...base, type: "wss", path: l.path ?? DEFAULT_WEBSOCKET_PATH, cert, key, ...files };
         }
         return {
           ...base,
           type: "tls",
           cert,
           key,
+          ...files,
           ...(l.ca === undefined ? {} : { ca: await read(l.ca, `${at}.ca`) }),
           ...(l.requireCertificate === undefined ? {} : { requireCertificate: l.requireCertificate }),
           ...(l.useIdentityAsUsername === undefined
