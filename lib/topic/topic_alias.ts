@@ -1,6 +1,6 @@
 /**
  * MQTT 5.0 Topic Aliases (section 3.3.2.3.4): a small integer standing for a topic on one network connection.
- * Aliases never outlive the connection they were set on [MQTT-3.3.2-7].
+ * Aliases never outlive the connection they were set on [MQTT-3.3.2-7 (5.0)].
  *
  * @module
  */
@@ -72,7 +72,8 @@ export class OutgoingTopicAliases {
 }
 
 /**
- * Maps the aliases a server sends back to topics, for at most the Topic Alias Maximum the client announced.
+ * Maps the aliases a peer sends to topics, for at most the Topic Alias Maximum this side announced (the client's
+ * CONNECT, the server's CONNACK). Client and broker both receive through it, so both refuse alike.
  *
  * @example
  * ```ts
@@ -86,27 +87,34 @@ export class IncomingTopicAliases {
   #max: number;
   #byAlias = new Map<number, string>();
 
-  /** `max` is the Topic Alias Maximum the client sent in CONNECT (0 when it sent none). */
+  /** `max` is the Topic Alias Maximum this side announced (0 when it announced none). */
   constructor(max: number) {
     this.#max = max;
   }
 
   /**
-   * The topic of an incoming PUBLISH with `topic` and Topic Alias `alias`.
-   * @throws {MqttError} Topic Alias invalid (0x94) for an alias out of range [MQTT-3.3.2-9] or unknown, Protocol
-   * Error (0x82) for an empty topic without an alias.
+   * The topic of an incoming PUBLISH with `topic` and Topic Alias `alias`, following 5.0 section 3.3.4.
+   * @throws {MqttError} Topic Alias invalid (0x94) for alias 0 or an alias above the maximum; Protocol Error
+   * (0x82) for an empty topic with an alias that has no mapping, or with no alias at all.
    */
   resolve(topic: string, alias: number | undefined): string {
     if (alias === undefined) {
       if (topic === "") {
+        // "a Protocol Error if the Topic Name is zero length and there is no Topic Alias" (5.0 section 3.3.2.1)
         throw new MqttError(REASON_CODE.ProtocolError, "PUBLISH has an empty topic and no Topic Alias");
       }
       return topic;
     }
-    if (alias < 1 || alias > this.#max) {
+    // "A Topic Alias value of 0 or greater than the Maximum Topic Alias is a Protocol Error, the receiver uses
+    // DISCONNECT with Reason Code of 0x94" (5.0 section 3.3.4)
+    if (alias === 0) {
+      throw new MqttError(REASON_CODE.TopicAliasInvalid, "PUBLISH has Topic Alias 0 [MQTT-3.3.2-8 (5.0)]");
+    }
+    if (alias > this.#max) {
       throw new MqttError(
         REASON_CODE.TopicAliasInvalid,
-        `PUBLISH has Topic Alias ${alias}, above the client's Topic Alias Maximum ${this.#max} [MQTT-3.3.2-9]`,
+        `PUBLISH has Topic Alias ${alias}, above the Topic Alias Maximum ${this.#max} ` +
+          "[MQTT-3.3.2-9 (5.0)] [MQTT-3.3.2-11 (5.0)]",
       );
     }
     if (topic !== "") {
@@ -115,15 +123,16 @@ export class IncomingTopicAliases {
     }
     const known = this.#byAlias.get(alias);
     if (known === undefined) {
+      // An unmapped alias with an empty topic is a Protocol Error (0x82), not 0x94 (5.0 section 3.3.4).
       throw new MqttError(
-        REASON_CODE.TopicAliasInvalid,
-        `PUBLISH uses Topic Alias ${alias}, which was never set on this connection`,
+        REASON_CODE.ProtocolError,
+        `PUBLISH has an empty topic and Topic Alias ${alias}, which was never set on this connection`,
       );
     }
     return known;
   }
 
-  /** Forgets every alias, for a new connection. */
+  /** Forgets every alias, for a new connection [MQTT-3.3.2-7 (5.0)]. */
   reset(): void {
     this.#byAlias.clear();
   }

@@ -252,7 +252,7 @@ Deno.test("outgoing topic aliases: assigned up to the server's maximum, least re
   });
 });
 
-Deno.test("incoming topic aliases are resolved; an unknown alias ends the connection with 0x94", async () => {
+Deno.test("incoming topic aliases are resolved; an unmapped alias with an empty topic ends the connection with 0x82 (5.0 section 3.3.4)", async () => {
   await withServer(async (server) => {
     const c = fakeClient(server, { properties: { topicAliasMaximum: 5 } });
     const connected = c.connect();
@@ -268,6 +268,21 @@ Deno.test("incoming topic aliases are resolved; an unknown alias ends the connec
     assert.equal(second?.topic, "long/topic/name");
     assert.equal(second?.properties, undefined);
     await conn.send({ ...base, topic: "", properties: { topicAlias: 4 } });
+    assert.equal((await conn.expect(14)).reasonCode, 0x82);
+    await assert.rejects(iterator.next(), (e: unknown) => (e as MqttError).reasonCode === 0x82);
+  });
+});
+
+Deno.test("an incoming topic alias above the client's Topic Alias Maximum ends the connection with 0x94 (5.0 section 3.3.4)", async () => {
+  await withServer(async (server) => {
+    const c = fakeClient(server, { properties: { topicAliasMaximum: 5 } });
+    const connected = c.connect();
+    const conn = await server.accept();
+    await conn.accept();
+    await connected;
+    const iterator = c.messages();
+    const base = { type: 3, payload: new Uint8Array(), qos: 0, retain: false, dup: false } as const;
+    await conn.send({ ...base, topic: "a/b", properties: { topicAlias: 6 } });
     assert.equal((await conn.expect(14)).reasonCode, 0x94);
     await assert.rejects(iterator.next(), (e: unknown) => (e as MqttError).reasonCode === 0x94);
   });
