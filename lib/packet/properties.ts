@@ -284,8 +284,10 @@ function readOne(
     case "u16":
       value = reader.u16(what);
       if (value === 0 && (spec.key === "receiveMaximum" || spec.key === "topicAlias")) {
+        // "A Topic Alias value of 0 ... is a Protocol Error, the receiver uses DISCONNECT with Reason Code of
+        // 0x94" (5.0 section 3.3.4): the code that section names, not the generic 0x82.
         throw new MqttError(
-          REASON_CODE.ProtocolError,
+          spec.key === "topicAlias" ? REASON_CODE.TopicAliasInvalid : REASON_CODE.ProtocolError,
           `Cannot decode ${CONTEXT_NAMES[context]}: ${what} is 0`,
         );
       }

@@ -18,7 +18,7 @@ interface MalformedRow {
   readonly versions: readonly ProtocolVersion[];
   readonly bytes: readonly number[];
   /** The reason code of the MqttError. */
-  readonly code: 0x81 | 0x82 | 0x84;
+  readonly code: 0x81 | 0x82 | 0x84 | 0x94;
   /** A fragment of the error message. */
   readonly says: RegExp;
   /** The spec rule, e.g. "MQTT-3.3.1-4", or a section where the rule has no number. */
@@ -739,7 +739,7 @@ const ROWS: readonly MalformedRow[] = [
     name: "PUBLISH with Topic Alias 0",
     versions: V5,
     bytes: publish5(3, 0x23, 0, 0),
-    code: P,
+    code: 0x94, // named by 5.0 section 3.3.4
     says: /topicAlias is 0/,
     rule: "MQTT-3.3.2-8",
   },
