@@ -68,7 +68,8 @@ export function encodeConnack(packet: ConnackPacket, version: ProtocolVersion): 
     PACKET_TYPE.CONNACK << 4,
     version === 5 ? 2 + varintLength(propsLength) + propsLength : 2,
   );
-  w.u8(packet.sessionPresent ? 1 : 0);
+  // 3.1 has no Session Present: the byte is reserved there (issue #14 item 4), so it is always 0.
+  w.u8(packet.sessionPresent && version !== 3 ? 1 : 0);
   w.u8(packet.reasonCode);
   if (version === 5) writeProperties(w, packet.properties, propsLength);
   return w.bytes;
