@@ -81,13 +81,13 @@ export class DeadlineQueue<T> {
   #arm(at: number): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, at - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, at - this.#clock.monotonic()));
   }
 
   #fire(): void {
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    const now = this.#clock.now();
+    const now = this.#clock.monotonic();
     const heap = this.#heap;
     const again: Entry<T>[] = [];
     while (heap.length > 0 && heap[0]!.at <= now && !this.#closed) {
