@@ -213,9 +213,9 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "PUBLISH with Topic Alias 0",
-    rule: "MQTT-3.3.2-8",
+    rule: "MQTT-3.3.2-8 (5.0)",
     bytes: () => publishPacket(5, { topic: "a", properties: [P.topicAlias(0)] }),
-    reason: PROTOCOL_ERROR,
+    reason: 0x94,
     versions: [5],
   },
   {

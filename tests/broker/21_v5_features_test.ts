@@ -8,9 +8,12 @@
 
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
+import { leveledLogger } from "../../lib/broker/logger.ts";
 import type { PublishPacket } from "../../lib/packet/publish.ts";
 import { decode } from "../../lib/packet/decode.ts";
 import {
+  bin,
+  concat,
   connectPacket,
   connectV5,
   hex,
@@ -22,6 +25,7 @@ import {
   publishPacket,
   pubrec,
   pubrel,
+  str,
   subackPacket,
   subOptions,
   subscribe,
@@ -95,18 +99,14 @@ for (const [maximum, alias] of [[3, 4], [10, 65535], [0, 1]] as const) {
   );
 }
 
-Deno.test({
-  name: "v5: Topic Alias 0 is DISCONNECT 0x94 [MQTT-3.3.2-8] (ignored: design question — the broker, like " +
-    "Mosquitto 2, answers 0x82 Protocol Error from its property check; the spec defines 0x94 only for an alias " +
-    "above the maximum, and tests/broker/08_malformed_test.ts expects 0x82)",
-  ignore: true,
-  fn: async () => {
-    await withBroker({}, async ({ connect }) => {
-      const pub = await connect({ version: 5, clientId: "pub" });
-      await pub.trySend(publishPacket(5, { topic: "a", properties: [P.topicAlias(0)] }));
-      await pub.expectDisconnect(0x94);
-    });
-  },
+Deno.test("v5: Topic Alias 0 is DISCONNECT 0x94 [MQTT-3.3.2-8 (5.0)] (5.0 section 3.3.4)", async () => {
+  await withBroker({}, async ({ connect }) => {
+    const pub = await connect({ version: 5, clientId: "pub" });
+    // "A Topic Alias value of 0 or greater than the Maximum Topic Alias is a Protocol Error, the receiver uses
+    // DISCONNECT with Reason Code of 0x94" (section 3.3.4).
+    await pub.trySend(publishPacket(5, { topic: "a", properties: [P.topicAlias(0)] }));
+    await pub.expectDisconnect(0x94);
+  });
 });
 
 Deno.test("v5: an unknown Topic Alias with an empty topic is DISCONNECT 0x82 (section 3.3.2.3.4)", async () => {
@@ -1299,10 +1299,26 @@ Deno.test("v5: a success CONNACK fits the client's Maximum Packet Size: what the
     assert.equal(connack.reasonCode, 0);
     assert.equal(connack.properties?.receiveMaximum, 100, "what limits the client stays");
     assert.equal(connack.properties?.maximumPacketSize, 1_048_576);
-    assert.equal(connack.properties?.topicAliasMaximum, undefined, "no aliases: the safe default");
+    assert.equal(connack.properties?.topicAliasMaximum, 10, "it fits, so it stays (issue #14 item 9)");
     assert.equal(connack.properties?.retainAvailable, undefined, "absent means available anyway");
     await client.send(subscribePacket(5, 1, [["t", 0]]));
     await client.expect(subackPacket(5, 1, [0]), "the connection works");
+    await client.disconnect();
+  });
+  await withBroker({}, async ({ open }) => {
+    // 13 bytes: Receive Maximum and Maximum Packet Size fit, Topic Alias Maximum does not: it alone is shed.
+    const client = await open(5);
+    await client.send(
+      connectPacket({ version: 5, clientId: "tinier", properties: [P.maximumPacketSize(13)] }),
+    );
+    const bytes = await client.next("CONNACK");
+    assert.ok(bytes.length <= 13, `CONNACK of ${bytes.length} bytes fits in 13`);
+    const connack = decode(bytes, 5);
+    assert.equal(connack.type, 2);
+    if (connack.type !== 2) return;
+    assert.equal(connack.properties?.receiveMaximum, 100, "what limits the client stays");
+    assert.equal(connack.properties?.maximumPacketSize, 1_048_576);
+    assert.equal(connack.properties?.topicAliasMaximum, undefined, "no aliases: the safe default");
     await client.disconnect();
   });
   await withBroker({}, async ({ open }) => {
@@ -1327,14 +1343,12 @@ Deno.test("v5: a success CONNACK fits the client's Maximum Packet Size: what the
 Deno.test("v5: CONNACK advertises the broker's defaults, and no Maximum QoS when it is 2", async () => {
   await withBroker({}, async (context) => {
     const { client, connack } = await connectV5(context, { clientId: "defaults" });
+    // Capabilities at their defaults (Retain, Wildcard, Subscription Identifier, Shared Subscription Available =
+    // 1) are left out: absent says the same (section 3.2.2.3), 8 bytes fewer (issue #14 item 9).
     assert.deepEqual(connack.properties, {
       receiveMaximum: 100,
       maximumPacketSize: 1_048_576,
       topicAliasMaximum: 10,
-      retainAvailable: 1,
-      wildcardSubscriptionAvailable: 1,
-      subscriptionIdentifiersAvailable: 1,
-      sharedSubscriptionAvailable: 1,
     });
     await client.disconnect();
   });
@@ -1483,4 +1497,44 @@ Deno.test("v5: CONNECTs from one address over connectRatePerAddress get CONNACK 
     await third.disconnect();
     await first.disconnect();
   });
+});
+
+// ---- Re-authentication as someone else (issue #15 item 14) ----------------------------------------------------
+
+/** A test method: Authentication Data is the user name, accepted as is. */
+const NAME_IS_TOKEN = {
+  name: "NAME",
+  begin: () => ({
+    step: (data: Uint8Array | undefined) => ({
+      kind: "success" as const,
+      username: new TextDecoder().decode(data ?? new Uint8Array()),
+    }),
+  }),
+};
+
+const authMethod = (name: string) => concat(0x15, str(name));
+const authData = (text: string) => concat(0x16, bin(new TextEncoder().encode(text)));
+
+Deno.test("v5: a re-authentication that ends as another user is DISCONNECT 0x87 and logged (section 4.12.1)", async () => {
+  const lines: string[] = [];
+  const logger = leveledLogger("info", (_level, line) => lines.push(line));
+  await withBroker({ authMethods: [NAME_IS_TOKEN], logger }, async ({ open }) => {
+    const client = await open(5);
+    await client.send(
+      connectPacket({ version: 5, clientId: "shifty", properties: [authMethod("NAME"), authData("alice")] }),
+    );
+    const connack = await client.expectPacket(2, "CONNACK");
+    assert.equal(connack.reasonCode, 0);
+    // The same user again: accepted.
+    await client.send(packet(0xf0, 0x19, props(authMethod("NAME"), authData("alice"))));
+    const auth = await client.expectPacket(15, "AUTH Success");
+    assert.equal(auth.reasonCode, 0);
+    // Another user on the same connection: refused.
+    await client.trySend(packet(0xf0, 0x19, props(authMethod("NAME"), authData("mallory"))));
+    await client.expectDisconnect(0x87, "DISCONNECT Not authorized");
+  });
+  assert.ok(
+    lines.some((line) => line.includes("shifty") && line.includes("mallory")),
+    `the refusal is logged: ${JSON.stringify(lines)}`,
+  );
 });
