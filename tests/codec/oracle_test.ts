@@ -583,7 +583,7 @@ const LENIENT: readonly LenientRow[] = [
     name: "Topic Alias 0",
     version: 5,
     bytes: [0x30, 7, ...str("t"), 3, 0x23, 0, 0],
-    code: 0x82,
+    code: 0x94, // named by 5.0 section 3.3.4
     rule: "MQTT-3.3.2-8",
   },
   {
