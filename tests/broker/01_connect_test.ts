@@ -191,7 +191,7 @@ Deno.test("a protocol name that is not MQTT is refused and closed [MQTT-3.1.2-1]
 
 // ---- client identifiers ----------------------------------------------------------------------------------
 
-Deno.test("v5: an empty client id gets an Assigned Client Identifier [MQTT-3.1.3-6] [MQTT-3.2.2-16]", async () => {
+Deno.test("v5: an empty client id gets an Assigned Client Identifier [MQTT-3.1.3-6 (5.0)] [MQTT-3.2.2-16 (5.0)]", async () => {
   await withBroker({}, async (context) => {
     const first = await connectV5(context, {});
     const second = await connectV5(context, {});
@@ -205,7 +205,7 @@ Deno.test("v5: an empty client id gets an Assigned Client Identifier [MQTT-3.1.3
   });
 });
 
-Deno.test("v5: an empty client id with Clean Start 0 is assigned one too [MQTT-3.1.3-7]", async () => {
+Deno.test("v5: an empty client id with Clean Start 0 is assigned one too [MQTT-3.1.3-7 (5.0)]", async () => {
   await withBroker({}, async (context) => {
     const { client, connack } = await connectV5(context, { clean: false, properties: [P.sessionExpiry(60)] });
     assert.equal(connack.reasonCode, 0);
@@ -269,7 +269,7 @@ for (const version of VERSIONS) {
   });
 }
 
-Deno.test("v5: take-over of a session with expiry 0 starts a new, working session [MQTT-3.1.4-3]", async () => {
+Deno.test("v5: take-over of a session with expiry 0 starts a new, working session [MQTT-3.1.4-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect, broker }) => {
     const first = await connect({ version: 5, clientId: "brief", clean: false });
     await subscribe(first, 1, [["old/topic", 1]]);

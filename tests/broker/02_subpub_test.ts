@@ -195,7 +195,7 @@ for (const version of VERSIONS) {
   });
 }
 
-Deno.test("v5: No Local keeps a client's own messages from it [MQTT-3.8.3-3]", async () => {
+Deno.test("v5: No Local keeps a client's own messages from it [MQTT-3.8.3-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "self" });
     await subscribe(client, 1, [["mine", subOptions(0, { noLocal: true })], ["echo", 0]], [0, 0]);
@@ -216,7 +216,7 @@ Deno.test("v5: No Local keeps a client's own messages from it [MQTT-3.8.3-3]", a
   });
 });
 
-Deno.test("v5: a Subscription Identifier is sent with matching messages [MQTT-3.3.4-3]", async () => {
+Deno.test("v5: a Subscription Identifier is sent with matching messages [MQTT-3.3.4-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "ids" });
     await client.send(subscribePacket(5, 1, [["s/+", 1]], [P.subscriptionId(300)]));
@@ -284,7 +284,7 @@ Deno.test("v5: a client's Topic Alias sets and then stands for the topic (sectio
   });
 });
 
-Deno.test("v5: the broker uses Topic Aliases toward a client that allows them [MQTT-3.3.2-11]", async () => {
+Deno.test("v5: the broker uses Topic Aliases toward a client that allows them [MQTT-3.3.2-11 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const sub = await connect({ version: 5, clientId: "aliased", properties: [P.topicAliasMaximum(1)] });
     await subscribe(sub, 1, [["t/#", 0]]);
@@ -309,7 +309,7 @@ Deno.test("v5: the broker uses Topic Aliases toward a client that allows them [M
   });
 });
 
-Deno.test("v5: overlapping subscriptions with identifiers: one message carries both [MQTT-3.3.4-5]", async () => {
+Deno.test("v5: overlapping subscriptions with identifiers: one message carries both [MQTT-3.3.4-5 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "both" });
     await client.send(subscribePacket(5, 1, [["x/+", 0]], [P.subscriptionId(1)]));

@@ -250,7 +250,7 @@ Deno.test("v5: PUBACK says 0x10 No matching subscribers when nobody subscribed",
   });
 });
 
-Deno.test("v5: the client's Receive Maximum caps messages in flight to it [MQTT-3.3.4-7]", async () => {
+Deno.test("v5: the client's Receive Maximum caps messages in flight to it [MQTT-3.3.4-7 (5.0)]", async () => {
   await withBroker({ maxInflight: 100 }, async ({ connect }) => {
     const sub = await connect({ version: 5, clientId: "rm", properties: [P.receiveMaximum(1)] });
     await subscribe(sub, 1, [["rm", 2]]);
@@ -297,7 +297,7 @@ Deno.test("v5: a PUBREC with an error reason ends that QoS 2 flow without PUBREL
   });
 });
 
-Deno.test("v5: more unacknowledged QoS 2 PUBLISH than Receive Maximum is DISCONNECT 0x93 [MQTT-3.3.4-9]", async () => {
+Deno.test("v5: more unacknowledged QoS 2 PUBLISH than Receive Maximum is DISCONNECT 0x93 [MQTT-3.3.4-9 (5.0)]", async () => {
   await withBroker({ receiveMaximum: 2 }, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "flood" });
     for (let id = 1; id <= 2; id++) {
@@ -312,7 +312,7 @@ Deno.test("v5: more unacknowledged QoS 2 PUBLISH than Receive Maximum is DISCONN
   });
 });
 
-Deno.test("v5: a message over the client's Maximum Packet Size is not sent to it [MQTT-3.1.2-25]", async () => {
+Deno.test("v5: a message over the client's Maximum Packet Size is not sent to it [MQTT-3.1.2-25 (5.0)]", async () => {
   await withBroker({}, async ({ connect, broker }) => {
     const sub = await connect({ version: 5, clientId: "small", properties: [P.maximumPacketSize(32)] });
     await subscribe(sub, 1, [["m/#", 1]]);

@@ -90,7 +90,7 @@ for (const version of VERSIONS) {
   });
 }
 
-Deno.test("v5: a keep alive above maxKeepAlive gets Server Keep Alive and is enforced [MQTT-3.2.2-21]", async () => {
+Deno.test("v5: a keep alive above maxKeepAlive gets Server Keep Alive and is enforced [MQTT-3.2.2-21 (5.0)]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock, maxKeepAlive: 60 }, async (context) => {
     const { client, connack } = await connectV5(context, { clientId: "long", keepAlive: 600 });
