@@ -6,7 +6,7 @@
 
 import type { Clock } from "../clock.ts";
 
-/** A token bucket: `rate` tokens per second, holding at most `burst`. */
+/** A token bucket: `rate` tokens per second, holding at most `burst`; times are monotonic milliseconds. */
 export class TokenBucket {
   readonly #rate: number;
   readonly #burst: number;
@@ -23,8 +23,9 @@ export class TokenBucket {
   /** Takes `count` tokens if there are enough; false when the rate is exceeded. */
   take(now: number, count = 1): boolean {
     if (this.#rate === Infinity) return true;
-    const elapsed = (now - this.#at) / 1000;
-    this.#at = now;
+    // `now` is monotonic; a reading that went back anyway (a caller on the wall clock) adds nothing, not a debt.
+    const elapsed = Math.max(0, now - this.#at) / 1000;
+    this.#at = Math.max(now, this.#at);
     this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#rate);
     if (this.#tokens < count) return false;
     this.#tokens -= count;
@@ -59,7 +60,7 @@ export class AddressLimiter {
   /** Takes a token for `address`; false when it exceeds its rate. */
   take(address: string): boolean {
     if (this.#rate === Infinity) return true;
-    const now = this.#clock.now();
+    const now = this.#clock.monotonic(); // a step of the wall clock must not lock addresses out (issue #15 item 13)
     let bucket = this.#buckets.get(address);
     if (bucket === undefined) {
       if (this.#buckets.size >= this.#maxEntries) this.#prune(now);

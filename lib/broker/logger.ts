@@ -54,3 +54,40 @@ export function leveledLogger(level: LogLevel, write: (level: LogLevel, message:
     enabled: (l) => LOG_LEVELS.indexOf(l) <= max,
   };
 }
+
+/** C0 controls, DEL, C1 controls and the Unicode line and paragraph separators. */
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+
+/**
+ * `text` (a client id, user name, topic or reason from a peer) made safe for a line of a text log: control
+ * characters become escapes (`\n`, `\x1b`, `\u2028`), so a client cannot start a forged log line. Every log line
+ * that carries a client's string passes it through here.
+ *
+ * @example
+ * ```ts
+ * import { printable } from "./logger.ts";
+ * console.assert(printable("evil\nINFO admin") === "evil\\nINFO admin");
+ * ```
+ */
+export function printable(text: string): string {
+  UNPRINTABLE.lastIndex = 0;
+  if (!UNPRINTABLE.test(text)) return text;
+  UNPRINTABLE.lastIndex = 0;
+  return text.replace(UNPRINTABLE, escapeControl);
+}
+
+function escapeControl(char: string): string {
+  switch (char) {
+    case "\n":
+      return "\\n";
+    case "\r":
+      return "\\r";
+    case "\t":
+      return "\\t";
+  }
+  const code = char.charCodeAt(0);
+  return code < 0x100
+    ? `\\x${code.toString(16).padStart(2, "0")}`
+    : `\\u${code.toString(16).padStart(4, "0")}`;
+}

@@ -22,7 +22,10 @@ import { PACKET_TYPE, type ProtocolVersion } from "./packet_type.ts";
 export interface ConnackPacket {
   /** The control packet type (2). */
   readonly type: typeof PACKET_TYPE.CONNACK;
-  /** Whether the server resumed a stored session [MQTT-3.2.2-3]. */
+  /**
+   * Whether the server resumed a stored session [MQTT-3.2.2-3 (5.0)]. Not in 3.1, where that byte is reserved:
+   * the broker never sets it for a 3.1 client (`successConnack` in lib/broker/handlers/connect_negotiation.ts).
+   */
   readonly sessionPresent: boolean;
   /** v5 reason code, or the 3.1/3.1.1 return code (0..5). */
   readonly reasonCode: number;
@@ -34,18 +37,20 @@ export interface ConnackPacket {
 export function decodeConnack(reader: Reader, version: ProtocolVersion): ConnackPacket {
   const flags = reader.u8("acknowledge flags");
   if ((flags & 0xfe) !== 0) {
-    throw malformed("Cannot decode CONNACK: reserved acknowledge flags are set [MQTT-3.2.2-1]");
+    throw malformed("Cannot decode CONNACK: reserved acknowledge flags are set [MQTT-3.2.2-1 (5.0)]");
   }
   const reasonCode = reader.u8("reason code");
   if (version === 5 ? !VALID_REASON_CODES[PACKET_TYPE.CONNACK]!.has(reasonCode) : reasonCode > 5) {
     throw protocolError(
-      `Cannot decode CONNACK: reason code 0x${reasonCode.toString(16)} is not valid here [MQTT-3.2.2-8]`,
+      `Cannot decode CONNACK: reason code 0x${
+        reasonCode.toString(16)
+      } is not valid here [MQTT-3.2.2-8 (5.0)]`,
     );
   }
   const sessionPresent = (flags & 1) === 1;
   if (sessionPresent && reasonCode !== 0) {
     throw protocolError(
-      "Cannot decode CONNACK: Session Present is set with a failure reason code [MQTT-3.2.2-6]",
+      "Cannot decode CONNACK: Session Present is set with a failure reason code [MQTT-3.2.2-6 (5.0)] [MQTT-3.2.2-4 (3.1.1)]",
     );
   }
   const packet: { -readonly [K in keyof ConnackPacket]: ConnackPacket[K] } = {

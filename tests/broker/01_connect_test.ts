@@ -5,6 +5,8 @@
 
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
+import { leveledLogger, type Logger, type LogLevel } from "../../lib/broker/logger.ts";
+import { memoryPair } from "../../lib/transport/memory.ts";
 import {
   CONNACK_OK_V4,
   connectPacket,
@@ -18,6 +20,7 @@ import {
   subscribePacket,
   v,
   VERSIONS,
+  waitFor,
   withBroker,
 } from "./_wire.ts";
 
@@ -32,15 +35,13 @@ for (const version of VERSIONS) {
         const connack = await client.expectPacket(2, "CONNACK");
         assert.equal(connack.sessionPresent, false);
         assert.equal(connack.reasonCode, 0);
-        // The broker's limits, announced once so the client can respect them (section 3.2.2.3).
+        // The broker's limits, announced once so the client can respect them (section 3.2.2.3); capabilities at
+        // their defaults (Retain, Wildcard, Subscription Identifier, Shared Subscription Available = 1) are not
+        // announced, since absent says the same (issue #14 item 9).
         assert.deepEqual(connack.properties, {
           receiveMaximum: 100,
           maximumPacketSize: 1_048_576,
           topicAliasMaximum: 10,
-          retainAvailable: 1,
-          wildcardSubscriptionAvailable: 1,
-          subscriptionIdentifiersAvailable: 1,
-          sharedSubscriptionAvailable: 1,
         });
       }
       await client.barrier("PINGRESP after CONNACK");
@@ -62,6 +63,20 @@ Deno.test("v5: CONNACK announces configured limits (Receive Maximum, Maximum Pac
       await client.disconnect();
     },
   );
+});
+
+Deno.test("v3.1: a resumed session still gets 20 02 00 00: 3.1 has no Session Present bit (issue #14 item 4)", async () => {
+  await withBroker({}, async ({ open }) => {
+    const first = await open(3);
+    await first.send(connectPacket({ version: 3, clientId: "old-keeper", clean: false }));
+    await first.expect(CONNACK_OK_V4, "CONNACK of a new session");
+    await first.disconnect();
+    const second = await open(3);
+    await second.send(connectPacket({ version: 3, clientId: "old-keeper", clean: false }));
+    await second.expect(hex("20 02 00 00"), "CONNACK without Session Present: that byte is reserved in 3.1");
+    await second.barrier();
+    await second.disconnect();
+  });
 });
 
 Deno.test("v3.1: an MQIsdp level 3 CONNECT is accepted with 20 02 00 00", async () => {
@@ -176,7 +191,7 @@ Deno.test("a protocol name that is not MQTT is refused and closed [MQTT-3.1.2-1]
 
 // ---- client identifiers ----------------------------------------------------------------------------------
 
-Deno.test("v5: an empty client id gets an Assigned Client Identifier [MQTT-3.1.3-6] [MQTT-3.2.2-16]", async () => {
+Deno.test("v5: an empty client id gets an Assigned Client Identifier [MQTT-3.1.3-6 (5.0)] [MQTT-3.2.2-16 (5.0)]", async () => {
   await withBroker({}, async (context) => {
     const first = await connectV5(context, {});
     const second = await connectV5(context, {});
@@ -190,7 +205,7 @@ Deno.test("v5: an empty client id gets an Assigned Client Identifier [MQTT-3.1.3
   });
 });
 
-Deno.test("v5: an empty client id with Clean Start 0 is assigned one too [MQTT-3.1.3-7]", async () => {
+Deno.test("v5: an empty client id with Clean Start 0 is assigned one too [MQTT-3.1.3-7 (5.0)]", async () => {
   await withBroker({}, async (context) => {
     const { client, connack } = await connectV5(context, { clean: false, properties: [P.sessionExpiry(60)] });
     assert.equal(connack.reasonCode, 0);
@@ -254,7 +269,7 @@ for (const version of VERSIONS) {
   });
 }
 
-Deno.test("v5: take-over of a session with expiry 0 starts a new, working session [MQTT-3.1.4-3]", async () => {
+Deno.test("v5: take-over of a session with expiry 0 starts a new, working session [MQTT-3.1.4-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect, broker }) => {
     const first = await connect({ version: 5, clientId: "brief", clean: false });
     await subscribe(first, 1, [["old/topic", 1]]);
@@ -336,5 +351,133 @@ Deno.test("v5: a refused CONNECT gets no Reason String when Request Problem Info
     const connack = await client.expectPacket(2);
     assert.equal(connack.reasonCode, 0x9b, "QoS not supported");
     await client.expectClosed();
+  });
+});
+
+// ---- What the log says about peers (issues #14 items 11-12, #16) ---------------------------------------------
+
+/** A logger that keeps every line with its level. */
+function captureLogger(level: LogLevel = "debug"): { lines: [LogLevel, string][]; logger: Logger } {
+  const lines: [LogLevel, string][] = [];
+  return { lines, logger: leveledLogger(level, (l, message) => lines.push([l, message])) };
+}
+
+Deno.test("a client id with a newline cannot forge a log line: control characters are escaped (issue #14 item 11)", async () => {
+  const { lines, logger } = captureLogger("info");
+  await withBroker({ logger }, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "evil\n2026-01-01 INFO admin logged in" });
+    await client.disconnect();
+    await waitFor(() => lines.some(([, line]) => line.includes("disconnected")), "the disconnect line");
+  });
+  assert.ok(lines.length > 0);
+  for (const [, line] of lines) {
+    // deno-lint-ignore no-control-regex
+    assert.ok(!/[\x00-\x1f\x7f]/.test(line), `control character in ${JSON.stringify(line)}`);
+  }
+  assert.ok(lines.some(([, line]) => line.includes("evil\\n2026-01-01")), "the id is written escaped");
+});
+
+Deno.test("a peer's connection reset is a lost connection at INFO, not an internal error (issue #14 item 12)", async () => {
+  const { lines, logger } = captureLogger("debug");
+  await withBroker({ logger }, async ({ broker }) => {
+    const [client, server] = memoryPair();
+    let reset = false;
+    const resetting = {
+      read: (buffer: Uint8Array) =>
+        reset
+          ? Promise.reject(new Deno.errors.ConnectionReset("connection reset by peer"))
+          : server.read(buffer),
+      write: (data: Uint8Array) => server.write(data),
+      close: () => server.close(),
+    };
+    const served = broker.handle(resetting, { remoteAddress: "127.0.0.1:9", allowAnonymous: true });
+    await client.write(connectPacket({ version: 4, clientId: "resetter" }));
+    const buffer = new Uint8Array(16);
+    assert.equal(await client.read(buffer), 4, "CONNACK");
+    reset = true;
+    await client.write(PINGREQ); // wakes the broker's pending read, which now fails with a reset
+    await served;
+    client.close();
+  });
+  assert.deepEqual(lines.filter(([level]) => level === "error"), [], "nothing at ERROR");
+  const lost = lines.find(([, line]) => line.includes("resetter") && line.includes("disconnected"));
+  assert.ok(lost !== undefined, "the disconnect is logged");
+  assert.equal(lost[0], "info");
+  assert.match(lost[1], /connection (lost|reset)/);
+  assert.doesNotMatch(lost[1], /internal error|0x83/);
+});
+
+for (
+  const [name, bytes] of [
+    ["TLS ClientHello", hex("16 03 01 02 00 01 00 01 fc 03 03")],
+    ["HTTP request", new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
+  ] as const
+) {
+  Deno.test(`a peer that sends a ${name} is logged as not speaking MQTT and closed (issue #16)`, async () => {
+    const { lines, logger } = captureLogger("info");
+    await withBroker({ logger }, async ({ open }) => {
+      const client = await open(4);
+      await client.send(bytes);
+      await client.expectClosed("closed at once");
+    });
+    assert.ok(
+      lines.some(([, line]) => line.includes("does not speak MQTT (TLS client on a plain port? HTTP?)")),
+      `a clear line in ${JSON.stringify(lines)}`,
+    );
+  });
+}
+
+Deno.test("--log-level debug shows each packet in and out, one line each, without payload bytes (issue #16)", async () => {
+  const { lines, logger } = captureLogger("debug");
+  await withBroker({ logger }, async ({ connect }) => {
+    const client = await connect({ version: 5, clientId: "tracer" });
+    await subscribe(client, 7, [["t/#", 1]]);
+    await client.send(publishPacket(5, { topic: "t/1", payload: "secret-payload", qos: 1, id: 9 }));
+    await client.expectPacket(3, "the PUBLISH back");
+    await client.expectPacket(4, "PUBACK");
+    await client.disconnect();
+    await waitFor(() => lines.some(([, line]) => line.includes("Received DISCONNECT")), "DISCONNECT traced");
+  });
+  const trace = lines.map(([, line]) => line);
+  for (
+    const expected of [
+      "Received CONNECT from tracer",
+      "Sending CONNACK to tracer",
+      "Received SUBSCRIBE from tracer",
+      "Sending SUBACK to tracer",
+      "Received PUBLISH from tracer",
+      "Sending PUBACK to tracer",
+      "Sending PUBLISH to tracer",
+      "Received DISCONNECT from tracer",
+    ]
+  ) {
+    assert.ok(trace.some((line) => line.startsWith(expected)), `${expected} in ${JSON.stringify(trace)}`);
+  }
+  const published = trace.find((line) => line.startsWith("Received PUBLISH from tracer"))!;
+  assert.match(published, /'t\/1'/);
+  assert.match(published, /q1/);
+  assert.ok(!trace.some((line) => line.includes("secret-payload")), "no payload bytes");
+  assert.ok(!trace.some((line) => line.includes("\n")));
+});
+
+Deno.test("a quiet logger gets no packet lines at info (issue #16)", async () => {
+  const { lines, logger } = captureLogger("info");
+  await withBroker({ logger }, async ({ connect }) => {
+    const client = await connect({ version: 4, clientId: "quiet-trace" });
+    await client.barrier();
+    await client.disconnect();
+  });
+  assert.ok(!lines.some(([, line]) => line.startsWith("Received") || line.startsWith("Sending")));
+});
+
+Deno.test("stepping the wall clock back does not lock an address out of the connect rate (0x9F) (issue #15 item 13)", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, connectRatePerAddress: 1 }, async ({ connect }) => {
+    const first = await connect({ version: 5, clientId: "rate-1" });
+    clock.advance(1000);
+    clock.stepWallClock(-120_000);
+    const second = await connect({ version: 5, clientId: "rate-2" });
+    await second.disconnect();
+    await first.disconnect();
   });
 });

@@ -16,6 +16,7 @@ import {
   subscribe,
   v,
   VERSIONS,
+  waitFor,
   withBroker,
 } from "./_wire.ts";
 
@@ -89,7 +90,7 @@ for (const version of VERSIONS) {
   });
 }
 
-Deno.test("v5: a keep alive above maxKeepAlive gets Server Keep Alive and is enforced [MQTT-3.2.2-21]", async () => {
+Deno.test("v5: a keep alive above maxKeepAlive gets Server Keep Alive and is enforced [MQTT-3.2.2-21 (5.0)]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock, maxKeepAlive: 60 }, async (context) => {
     const { client, connack } = await connectV5(context, { clientId: "long", keepAlive: 600 });
@@ -134,5 +135,53 @@ Deno.test("v4: a keep alive equal to maxKeepAlive is accepted", async () => {
   await withBroker({ maxKeepAlive: 60 }, async ({ connect }) => {
     const client = await connect({ version: 4, clientId: "edge", keepAlive: 60 });
     await client.disconnect();
+  });
+});
+
+// ---- PINGREQ floods from a peer that does not read (issue #15 item 10) ----------------------------------------
+
+Deno.test("a PINGREQ flood from a peer that never reads is not answered past maxOutputBytes: reading waits for the peer", async () => {
+  await withBroker({ maxOutputBytes: 100 }, async ({ broker }) => {
+    const connect = connectPacket({ version: 4, clientId: "pinger" });
+    const input = new Uint8Array(connect.length + 2 * 2000);
+    input.set(connect);
+    for (let at = connect.length; at < input.length; at += 2) input.set(PINGREQ, at);
+    let offset = 0;
+    const writes: number[] = [];
+    let release: (() => void) | undefined;
+    let end: ((n: null) => void) | undefined;
+    const stream = {
+      read(buffer: Uint8Array): Promise<number | null> {
+        if (offset >= input.length) return new Promise<number | null>((resolve) => end = resolve); // nothing more
+        const n = Math.min(buffer.length, input.length - offset);
+        buffer.set(input.subarray(offset, offset + n));
+        offset += n;
+        return Promise.resolve(n);
+      },
+      write(data: Uint8Array): Promise<number> {
+        writes.push(data.length);
+        // The CONNACK is taken; then the peer stops reading until the test lets it.
+        if (writes.length === 1) return Promise.resolve(data.length);
+        return new Promise((resolve) => release = () => resolve(data.length));
+      },
+      close(): void {
+        release?.();
+        end?.(null);
+      },
+    };
+    const served = broker.handle(stream, { remoteAddress: "127.0.0.1:7", allowAnonymous: true });
+    await waitFor(() => writes.length >= 2, "the first PINGRESPs");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Without the per-packet check, every PINGREQ of a read was answered before the limit was looked at.
+    assert.ok(writes[1]! <= 100 + 2, `answers pending while the peer does not read: ${writes[1]} bytes`);
+    assert.equal(writes.length, 2, "nothing more is produced while the peer does not read");
+    // When the peer reads again, the rest is answered.
+    for (let turn = 0; turn < 200 && writes.reduce((a, b) => a + b, 0) < 4 + 2 * 2000; turn++) {
+      release?.();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    assert.equal(writes.reduce((a, b) => a + b, 0), 4 + 2 * 2000, "every PINGREQ answered in the end");
+    stream.close();
+    await served;
   });
 });

@@ -213,9 +213,9 @@ const AFTER_CONNECT: readonly AfterConnectCase[] = [
   },
   {
     name: "PUBLISH with Topic Alias 0",
-    rule: "MQTT-3.3.2-8",
+    rule: "MQTT-3.3.2-8 (5.0)",
     bytes: () => publishPacket(5, { topic: "a", properties: [P.topicAlias(0)] }),
-    reason: PROTOCOL_ERROR,
+    reason: 0x94,
     versions: [5],
   },
   {
@@ -465,7 +465,7 @@ Deno.test("garbage bytes instead of CONNECT close the socket; the broker survive
   });
 });
 
-Deno.test("v5: with Request Problem Information 0, an error PUBACK has no Reason String [MQTT-3.1.2-29]", async () => {
+Deno.test("v5: with Request Problem Information 0, an error PUBACK has no Reason String [MQTT-3.1.2-29 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({
       version: 5,
@@ -498,7 +498,7 @@ Deno.test("v5: more unacknowledged QoS 1 PUBLISH than Receive Maximum is not pos
   });
 });
 
-Deno.test("v5: an error DISCONNECT fits the client's Maximum Packet Size: the Reason String is left out [MQTT-3.1.2-24]", async () => {
+Deno.test("v5: an error DISCONNECT fits the client's Maximum Packet Size: the Reason String is left out [MQTT-3.1.2-24 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "tiny", properties: [P.maximumPacketSize(16)] });
     await client.send(connectPacket({ version: 5, clientId: "tiny" })); // a second CONNECT
@@ -507,7 +507,7 @@ Deno.test("v5: an error DISCONNECT fits the client's Maximum Packet Size: the Re
   });
 });
 
-Deno.test("v5: an error PUBACK fits the client's Maximum Packet Size: the Reason String is left out [MQTT-3.1.2-25]", async () => {
+Deno.test("v5: an error PUBACK fits the client's Maximum Packet Size: the Reason String is left out [MQTT-3.1.2-25 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "tiny", properties: [P.maximumPacketSize(16)] });
     await client.send(

@@ -102,3 +102,21 @@ Deno.test("hostOf() takes the port off IPv4, [IPv6] and bare addresses", () => {
   assert.equal(hostOf("[2001:db8::1]:8883"), "2001:db8::1");
   assert.equal(hostOf("memory"), "memory");
 });
+
+Deno.test("TokenBucket: a reading that goes back adds nothing and takes nothing extra (issue #15 item 13)", () => {
+  const bucket = new TokenBucket(1, 1, 1_000_000);
+  assert.ok(bucket.take(1_000_000));
+  assert.ok(!bucket.take(880_000), "120 s back: no new token, but no debt either");
+  assert.ok(bucket.take(1_001_000), "one second after the last reading: a token");
+});
+
+Deno.test("AddressLimiter limits each address apart, on the monotonic clock", () => {
+  const clock = new ManualClock(1_000_000);
+  const limiter = new AddressLimiter(1, clock);
+  assert.ok(limiter.take("a"));
+  assert.ok(!limiter.take("a"));
+  assert.ok(limiter.take("b"), "another address has its own bucket");
+  clock.advance(1000);
+  clock.stepWallClock(-120_000);
+  assert.ok(limiter.take("a"), "a second later, whatever the wall clock did");
+});

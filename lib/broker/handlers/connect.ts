@@ -1,0 +1,149 @@
+/**
+ * CONNECT (section 3.1): the checks before authentication, authentication (which may become an AUTH exchange,
+ * see `auth.ts`), then the session and the CONNACK. The rules themselves are the pure functions of
+ * `connect_negotiation.ts`; this file applies their answers to a connection.
+ *
+ * @module
+ */
+
+import type { ConnectPacket } from "../../packet/connect.ts";
+import { REASON_CODE, reasonName } from "../../packet/reason_code.ts";
+import type { AuthOutcome } from "../core.ts";
+import type { Connection } from "../connection.ts";
+import { hostOf, TokenBucket } from "../limits.ts";
+import { logs, printable } from "../logger.ts";
+import {
+  checkConnect,
+  clientMaxPacketSize,
+  type ConnectRefusal,
+  negotiateConnack,
+  refusalConnack,
+  successConnack,
+} from "./connect_negotiation.ts";
+
+/** CONNECT received on a new connection. */
+export function onConnect(connection: Connection, packet: ConnectPacket): void | Promise<void> {
+  const core = connection.core;
+  const options = core.options;
+  connection.protocolVersion = packet.protocolVersion;
+  connection.beginAuthentication();
+  // The client's Maximum Packet Size and Request Problem Information shape a refusing CONNACK too.
+  connection.packetSizeLimit = clientMaxPacketSize(packet);
+  connection.problemInfo = packet.protocolVersion !== 5 || packet.properties?.requestProblemInformation !== 0;
+  connection.clientId = packet.clientId;
+
+  const terms = checkConnect(packet, options);
+  if (terms.kind === "refuse") return refuse(connection, terms);
+  if (terms.assignClientId) connection.clientId = core.assignClientId();
+  if (
+    options.connectRatePerAddress !== Infinity &&
+    !core.connectLimiter.take(hostOf(connection.info.remoteAddress))
+  ) {
+    return refuse(connection, {
+      kind: "refuse",
+      reasonCode: REASON_CODE.ConnectionRateExceeded,
+      reason: "connection rate exceeded for this address",
+    });
+  }
+  connection.sendWindow = terms.sendWindow;
+  connection.topicAliasMaximum = terms.topicAliasMaximum;
+  const now = core.clock.monotonic();
+  if (options.messageRatePerClient !== Infinity) {
+    connection.messageRate = new TokenBucket(options.messageRatePerClient, options.messageRatePerClient, now);
+  }
+  if (options.publishBytesPerSecond !== Infinity) {
+    connection.byteQuota = new TokenBucket(options.publishBytesPerSecond, options.publishBytesPerSecond, now);
+  }
+
+  const will = packet.will;
+  connection.pendingConnect = {
+    // The will's payload is a view of the read buffer: copied, as it outlives this read.
+    packet: will === undefined ? packet : { ...packet, will: { ...will, payload: will.payload.slice() } },
+    terms,
+  };
+  // An authenticator that answers at once gets its CONNACK out in this turn, with no promise in between.
+  const outcome = core.authenticate(connection, packet);
+  if (outcome instanceof Promise) return outcome.then((result) => afterAuth(connection, result));
+  afterAuth(connection, outcome);
+}
+
+/** The authenticator (or the last step of an enhanced authentication) has decided. */
+export function afterAuth(connection: Connection, outcome: AuthOutcome): void {
+  if (connection.state !== "authenticating") return;
+  if ("challenge" in outcome) {
+    connection.sendAuth(REASON_CODE.ContinueAuthentication, outcome.challenge);
+    return;
+  }
+  if (outcome.reasonCode !== REASON_CODE.Success) {
+    return refuse(connection, {
+      kind: "refuse",
+      reasonCode: outcome.reasonCode,
+      reason: outcome.reason ?? "not authorized",
+    });
+  }
+  finishConnect(connection, outcome);
+}
+
+function finishConnect(connection: Connection, auth: Extract<AuthOutcome, { reasonCode: number }>): void {
+  const core = connection.core;
+  const { packet, terms } = connection.pendingConnect!;
+  connection.pendingConnect = undefined;
+  const clientId = connection.clientId;
+  const plan = negotiateConnack({
+    packet,
+    options: core.options,
+    brokerProperties: core.connackProperties,
+    terms,
+    clientId,
+    authProperties: auth.properties,
+  });
+  if (plan.kind === "close") {
+    core.logger.info(
+      `refused client ${
+        printable(clientId || "(empty id)")
+      } from ${connection.info.remoteAddress}: ${plan.reason}`,
+    );
+    connection.close(plan.reason, false);
+    return;
+  }
+
+  connection.identity = auth.username === undefined ? { clientId } : { clientId, username: auth.username };
+  connection.will = packet.will;
+  connection.armedWill = packet.will !== undefined;
+  const { session, present } = core.openSession(connection, packet, plan.expiry);
+  connection.session = session;
+  connection.established(terms.keepAlive);
+  connection.send(successConnack(packet.protocolVersion, plan.properties, core.connackProperties, present));
+  if (logs(core.logger, "info")) {
+    core.logger.info(
+      `client ${printable(clientId)} connected from ${connection.info.remoteAddress} (MQTT ${
+        versionName(packet.protocolVersion)
+      }, clean ${packet.cleanStart}, keep alive ${terms.keepAlive}s${present ? ", session resumed" : ""})`,
+    );
+  }
+  core.attach(connection, session);
+}
+
+/** Answers a CONNECT with a failure reason code and closes (v3: the closest 3.1.1 return code, or nothing). */
+export function refuse(connection: Connection, refusal: ConnectRefusal): void {
+  const bytes = refusalConnack(
+    connection.protocolVersion,
+    refusal,
+    connection.problemInfo,
+    connection.packetSizeLimit,
+  );
+  // 3.1.1 has no return code for a CONNECT that breaks the rules: close without CONNACK [MQTT-3.2.2-6 (3.1.1)].
+  if (bytes !== undefined) connection.send(bytes);
+  connection.core.logger.info(
+    `refused client ${
+      printable(connection.clientId || "(empty id)")
+    } from ${connection.info.remoteAddress}: ` +
+      `${printable(refusal.reason)}${bytes === undefined ? "" : ` (${reasonName(refusal.reasonCode)})`}`,
+  );
+  connection.close(refusal.reason, false);
+}
+
+/** "3.1", "3.1.1" or "5.0". */
+export function versionName(version: number): string {
+  return version === 3 ? "3.1" : version === 4 ? "3.1.1" : "5.0";
+}
