@@ -107,6 +107,7 @@ export class BrokerContext implements BrokerCore {
       router: this.router,
       store: this.store,
       wills: this.wills,
+      authorizer: this.authorizer,
     });
     this.sys = new SysPublisher({
       clock: this.clock,

@@ -195,6 +195,11 @@ export interface SessionOptions {
   readonly queueQoS0: boolean;
   /** Where durable changes go; undefined when nothing is persisted. */
   readonly store: CommitQueue | undefined;
+  /**
+   * Whether the session's user may read a topic now: asked again when a message routed before the rules changed
+   * (see {@linkcode Session.recheck}) leaves the queue or is resent.
+   */
+  readonly mayReceive?: (identity: ClientIdentity, topic: string) => boolean;
 }
 
 /** A session. */
@@ -237,6 +242,13 @@ export class Session {
   #aliases: Map<string, number> | undefined;
   /** The broker's timer that ends the session when its expiry interval has passed with no connection. */
   expiryTimer: unknown;
+  readonly #mayReceive: ((identity: ClientIdentity, topic: string) => boolean) | undefined;
+  /**
+   * Messages up to this `seq` (and offline QoS 0 while set) were routed under rules that may have changed since:
+   * read access is checked again before they go out. 0 when every held message was checked under today's rules,
+   * so a steady broker pays one comparison per message.
+   */
+  #recheckThrough = 0;
 
   /** A session with nothing in flight or queued; the broker attaches a connection to it. */
   constructor(options: SessionOptions) {
@@ -249,6 +261,23 @@ export class Session {
     this.#onDrop = options.onDrop;
     this.#queueQoS0 = options.queueQoS0;
     this.#store = options.store;
+    this.#mayReceive = options.mayReceive;
+  }
+
+  /**
+   * The read rules may have changed (a reload, a restart) or the messages were routed for another identity: every
+   * message held now is checked again before it is sent or resent.
+   */
+  recheck(): void {
+    if (this.#mayReceive !== undefined) this.#recheckThrough = this.#seq === 0 ? -1 : this.#seq;
+  }
+
+  /** False (and the message counted as dropped) when a message held since the rules changed may not be read now. */
+  #readable(seq: number, topic: string): boolean {
+    if (seq > this.#recheckThrough) return true; // routed under today's rules (seq starts at 1)
+    if (this.#mayReceive!(this.identity, topic)) return true;
+    this.dropped++;
+    return false;
   }
 
   /** True when the session outlives its connection and so is persisted. */
@@ -467,6 +496,10 @@ export class Session {
     while (this.#queueHead < queue.length && this.inflight.size < link.sendWindow) {
       const entry = queue[this.#queueHead++]!;
       this.#queuedBytes -= entry.message.payload.length;
+      if (!this.#readable(entry.seq, entry.message.topic)) {
+        this.#forget(entry);
+        continue;
+      }
       this.#sendNew(link, entry, cache ??= new EncodeCache(now));
       if (this.persistent && this.inflight.has(entry.packetId)) this.#persist(entry);
     }
@@ -474,6 +507,7 @@ export class Session {
     if (this.#queueHead === queue.length) {
       this.#queue = undefined;
       this.#queueHead = 0;
+      if (this.inflight.size === 0) this.#recheckThrough = 0; // nothing held from before the change
     } else if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
       this.#queue = queue.slice(this.#queueHead);
       this.#queueHead = 0;
@@ -496,13 +530,20 @@ export class Session {
       for (const entry of [...inflight.values()]) {
         if (entry.state === "released") {
           link.sendPubrel(entry.packetId);
-        } else if (!this.#write(link, entry, true, cache)) {
+        } else if (
+          !this.#readable(entry.seq, entry.message.topic) || !this.#write(link, entry, true, cache)
+        ) {
           this.#complete(entry);
         }
       }
     }
     this.#qos0 = undefined;
     for (const { message, retain, subscriptionIds } of qos0 ?? []) {
+      // Offline QoS 0 has no seq: while a recheck is pending, all of it is checked (seq 0 is always covered).
+      if (this.#recheckThrough !== 0 && !this.#mayReceive!(this.identity, message.topic)) {
+        this.dropped++;
+        continue;
+      }
       this.#sendQoS0(link, message, retain, subscriptionIds, cache);
     }
     this.pump(now);
@@ -546,6 +587,13 @@ export class Session {
 
   #complete(entry: Outgoing): void {
     this.#inflight?.delete(entry.packetId);
+    if (this.persistent) {
+      this.#store?.add({ kind: "deleteOutgoing", clientId: this.clientId, seq: entry.seq });
+    }
+  }
+
+  /** A queued message that will not be sent: gone from the store too. */
+  #forget(entry: Outgoing): void {
     if (this.persistent) {
       this.#store?.add({ kind: "deleteOutgoing", clientId: this.clientId, seq: entry.seq });
     }

@@ -8,8 +8,10 @@
 import type { Clock, TimerId } from "../clock.ts";
 import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
 import type { QoS } from "../packet/packet_type.ts";
+import { MqttError } from "../mqtt_error.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import type { MatchOptions, TopicRouter } from "../topic/router.ts";
+import type { Authorizer, ClientIdentity } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
 import { type Logger, logs } from "./logger.ts";
 import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
@@ -29,6 +31,8 @@ export interface SessionsOptions {
   readonly store: CommitQueue | undefined;
   /** A session's will goes out when it ends. */
   readonly wills: Wills;
+  /** Read rules, checked again for messages held since the rules changed (see {@linkcode Sessions.recheck}). */
+  readonly authorizer: Authorizer;
 }
 
 /** Every session the broker knows, connected or not. */
@@ -39,7 +43,11 @@ export class Sessions {
   readonly #router: TopicRouter;
   readonly #store: CommitQueue | undefined;
   readonly #wills: Wills;
+  #authorizer: Authorizer;
   readonly #sessions = new Map<string, Session>();
+  /** One function for every session: asks the authorizer in force now. */
+  readonly #mayReceive = (identity: ClientIdentity, topic: string): boolean =>
+    this.#authorizer.canReceive(identity, topic);
 
   /** Empty until CONNECTs arrive or {@linkcode Sessions.restore} runs. */
   constructor(options: SessionsOptions) {
@@ -49,6 +57,16 @@ export class Sessions {
     this.#router = options.router;
     this.#store = options.store;
     this.#wills = options.wills;
+    this.#authorizer = options.authorizer;
+  }
+
+  /**
+   * The read rules changed (a reload): `authorizer` is in force from now on, and every message a session holds is
+   * checked against it before it goes out.
+   */
+  recheck(authorizer: Authorizer): void {
+    this.#authorizer = authorizer;
+    for (const session of this.#sessions.values()) session.recheck();
   }
 
   /** Sessions known, connected or not. */
@@ -82,6 +100,15 @@ export class Sessions {
   ): { session: Session; present: boolean } {
     const clientId = connection.clientId;
     let session = this.#sessions.get(clientId);
+    if (session !== undefined && session.identity.username !== connection.identity.username) {
+      // A session belongs to the user who made it: another user presenting its client id would get its queued
+      // messages (or discard them). Refused before the owner's connection is touched; no user is one "user".
+      throw new MqttError(
+        REASON_CODE.NotAuthorized,
+        `client id ${clientId} is a session of ${userName(session.identity)}: ` +
+          `${userName(connection.identity)} may not take it over`,
+      );
+    }
     const previous = session?.link;
     if (previous !== undefined && previous !== connection) {
       // Session take-over [MQTT-3.1.4-3 (5.0)] [MQTT-3.1.4-2 (3.1.1)]: the old connection is told (v5 0x8E) and
@@ -170,6 +197,8 @@ export class Sessions {
       }
       for (const subscription of entry.subscriptions) this.#router.subscribe(entry.clientId, subscription);
       session.restore(entry.outgoing, entry.incoming);
+      // Routed under the previous run's rules: each goes out only if the owner may still read it.
+      session.recheck();
       this.#sessions.set(entry.clientId, session);
       if (entry.disconnectedAt === undefined) this.changed(session);
       this.#scheduleExpiry(session, now);
@@ -194,6 +223,7 @@ export class Sessions {
       queueQoS0: options.queueQoS0,
       onDrop: this.#onDrop,
       store: this.#store,
+      mayReceive: this.#mayReceive,
     });
   }
 
@@ -254,4 +284,9 @@ export class Sessions {
       );
     }
   };
+}
+
+/** A session owner for log lines and refusals. */
+function userName(identity: ClientIdentity): string {
+  return identity.username === undefined ? "an anonymous client" : `user ${identity.username}`;
 }
