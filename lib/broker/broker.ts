@@ -14,6 +14,7 @@ import { hostOf } from "./limits.ts";
 import type { DeadlineQueue } from "./deadlines.ts";
 import { Connection, type ConnectionInfo } from "./connection.ts";
 import { BrokerContext } from "./context.ts";
+import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerStats } from "./core.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
@@ -260,6 +261,17 @@ export class Broker {
   /** Routes a message to every matching session; returns how many sessions it was given to. */
   publish(message: Message): number {
     return this.#core.publish(message);
+  }
+
+  /**
+   * Applies changed credentials or rules (SIGHUP calls it after reloading the password file and the ACL in place;
+   * or swap them here): connected clients the authenticator no longer passes are disconnected (v5 DISCONNECT 0x87),
+   * and queued and in-flight messages are checked against the read rules before they go out.
+   */
+  updateSecurity(
+    change: { readonly authenticator?: Authenticator; readonly authorizer?: Authorizer } = {},
+  ): void {
+    this.#core.updateSecurity(change);
   }
 
   #connectionClosed(connection: Connection): void {

@@ -13,6 +13,7 @@ import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
 import type { QoS } from "../packet/packet_type.ts";
 import type { Properties } from "../packet/properties.ts";
 import type { PublishPacket } from "../packet/publish.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
 import { TopicRouter } from "../topic/router.ts";
 import { ALLOW_ALL, type Authenticator, type Authorizer, type ConnectInfo } from "./auth/auth.ts";
 import { AuthConversations } from "./auth/conversations.ts";
@@ -30,6 +31,14 @@ import type { Message, Persistence } from "./storage/persistence.ts";
 import { SysPublisher } from "./sys.ts";
 import { messageFromWill, Wills } from "./wills.ts";
 
+/** What {@linkcode BrokerContext.updateSecurity} swaps; what is not given stays (and is re-checked). */
+export interface SecurityUpdate {
+  /** The new authenticator. */
+  readonly authenticator?: Authenticator;
+  /** The new authorizer. */
+  readonly authorizer?: Authorizer;
+}
+
 /** What every connection shares; implements {@linkcode BrokerCore} for them. */
 export class BrokerContext implements BrokerCore {
   readonly options: ResolvedOptions;
@@ -44,7 +53,8 @@ export class BrokerContext implements BrokerCore {
   };
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly authorizer: Authorizer;
+  /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
+  authorizer: Authorizer;
   readonly router: TopicRouter = new TopicRouter();
   readonly retained: RetainedStore = new RetainedStore();
   readonly store: CommitQueue | undefined;
@@ -57,8 +67,10 @@ export class BrokerContext implements BrokerCore {
   readonly wills: Wills;
   readonly sessions: Sessions;
   readonly sys: SysPublisher;
-  readonly #authenticator: Authenticator;
+  #authenticator: Authenticator;
   readonly #conversations: AuthConversations;
+  /** Connections let in by an enhanced method (SCRAM): the authenticator's reload check is not theirs. */
+  readonly #enhanced = new WeakSet<Connection>();
   readonly #connectionClosed: (connection: Connection) => void;
 
   /**
@@ -141,7 +153,10 @@ export class BrokerContext implements BrokerCore {
 
   authenticate(connection: Connection, packet: ConnectPacket): AuthOutcome | Promise<AuthOutcome> {
     const method = packet.properties?.authenticationMethod;
-    if (method !== undefined) return this.#conversations.begin(connection, packet, method);
+    if (method !== undefined) {
+      this.#enhanced.add(connection);
+      return this.#conversations.begin(connection, packet, method);
+    }
     // Built field by field: spreading optional fields made two objects per CONNECT (bench/load_bench.ts "idle").
     const info = connection.info;
     const request: { -readonly [K in keyof ConnectInfo]: ConnectInfo[K] } = {
@@ -153,6 +168,39 @@ export class BrokerContext implements BrokerCore {
     if (packet.password !== undefined) request.password = packet.password;
     if (info.certificateCommonName !== undefined) request.certificateCommonName = info.certificateCommonName;
     return this.#authenticator.authenticate(request);
+  }
+
+  /**
+   * The password file or ACL changed (reloaded in place, or swapped here): connected clients the authenticator no
+   * longer passes are disconnected (v5 0x87), and every message a session holds is checked against the read
+   * rules before it goes out. Wills are checked when they are published.
+   */
+  updateSecurity(change: SecurityUpdate): void {
+    if (change.authenticator !== undefined) this.#authenticator = change.authenticator;
+    if (change.authorizer !== undefined) {
+      this.authorizer = change.authorizer;
+      this.wills.setAuthorizer(change.authorizer);
+    }
+    this.sessions.recheck(this.authorizer);
+    const authenticator = this.#authenticator;
+    if (authenticator.stillValid === undefined) return;
+    const revoked: Connection[] = [];
+    for (const session of this.sessions.values()) {
+      const connection = session.link as Connection | undefined;
+      if (connection === undefined || this.#enhanced.has(connection)) continue;
+      const cn = connection.info.certificateCommonName;
+      const client = cn === undefined
+        ? connection.identity
+        : { ...connection.identity, certificateCommonName: cn };
+      if (!authenticator.stillValid(client)) revoked.push(connection);
+    }
+    for (const connection of revoked) {
+      this.logger.info(
+        `client ${connection.clientId} (user ${connection.identity.username}) disconnected: ` +
+          `no longer passes authentication after a reload`,
+      );
+      connection.disconnect(REASON_CODE.NotAuthorized, "credentials revoked");
+    }
   }
 
   continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome> {

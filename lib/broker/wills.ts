@@ -56,7 +56,7 @@ export interface WillsOptions {
 export class Wills {
   readonly #clock: Clock;
   readonly #logger: Logger;
-  readonly #authorizer: Authorizer;
+  #authorizer: Authorizer;
   readonly #store: CommitQueue | undefined;
   readonly #publish: (message: Message) => number;
   readonly #pending = new Map<string, PendingWill>();
@@ -68,6 +68,11 @@ export class Wills {
     this.#authorizer = options.authorizer;
     this.#store = options.store;
     this.#publish = options.publish;
+  }
+
+  /** The write rules changed (a reload): wills published from now on are checked against `authorizer`. */
+  setAuthorizer(authorizer: Authorizer): void {
+    this.#authorizer = authorizer;
   }
 
   /** Whether the client has a will waiting. */

@@ -20,13 +20,14 @@ export const PASSWORDS = { alice: "alice-pw", bob: "bob-pw", carol: "carol-pw" }
 /** A user of {@linkcode PASSWORDS}. */
 export type User = keyof typeof PASSWORDS;
 
-/** alice reads and writes alice/#; bob bob/#; carol may write alice/# (she publishes to alice's devices). */
+/** alice reads and writes alice/#; bob bob/# (and may write carol/#); carol may write alice/# (she publishes to alice's devices). */
 export const ACL = `
 user alice
 topic readwrite alice/#
 
 user bob
 topic readwrite bob/#
+topic write carol/#
 
 user carol
 topic write alice/#

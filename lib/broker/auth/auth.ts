@@ -32,6 +32,12 @@ export interface AuthResult {
 export interface Authenticator {
   /** Decides on one CONNECT. Called once per connection, before the session is opened. */
   authenticate(info: ConnectInfo): Promise<AuthResult> | AuthResult;
+  /**
+   * After the credentials changed (a reload): whether a client this authenticator let in still passes, given the
+   * CN of its verified TLS certificate when it presented one. False disconnects it (v5 DISCONNECT 0x87). Without
+   * this method connected clients stay.
+   */
+  stillValid?(client: ClientIdentity, certificateCommonName?: string): boolean;
 }
 
 /** The identity an authorizer sees. */

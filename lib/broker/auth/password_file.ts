@@ -19,7 +19,7 @@
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { REASON_CODE } from "../../packet/reason_code.ts";
-import type { Authenticator, AuthResult, ConnectInfo } from "./auth.ts";
+import type { Authenticator, AuthResult, ClientIdentity, ConnectInfo } from "./auth.ts";
 
 /**
  * PBKDF2 rounds for new entries.
@@ -402,6 +402,12 @@ export class PasswordFileAuthenticator implements Authenticator {
     return ok && password !== undefined
       ? { reasonCode: REASON_CODE.Success, username }
       : { reasonCode: REASON_CODE.BadUserNameOrPassword };
+  }
+
+  /** A user removed from the file no longer passes; anonymous and certificate identities are not the file's. */
+  stillValid(client: ClientIdentity, certificateCommonName?: string): boolean {
+    const username = client.username;
+    return username === undefined || username === certificateCommonName || this.#file.has(username);
   }
 }
 
