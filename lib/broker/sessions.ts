@@ -18,7 +18,7 @@ import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
 import { EncodeCache, Session } from "./session.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
 import type { LoadedSession } from "./storage/persistence.ts";
-import { messageFromWill, type Wills } from "./wills.ts";
+import { messageFromWill, storedWill, type Wills } from "./wills.ts";
 
 /** What {@linkcode Sessions} needs from the broker. */
 export interface SessionsOptions {
@@ -145,7 +145,7 @@ export class Sessions {
       // Armed will: if the broker dies while this client is connected, it is sent at the next start.
       this.#store.add({
         kind: "putWill",
-        will: { clientId, message: messageFromWill(packet.will, clientId, this.#clock.now()), sendAt: 0 },
+        will: storedWill(connection.identity, messageFromWill(packet.will, clientId, this.#clock.now()), 0),
       });
     }
     return { session, present };
