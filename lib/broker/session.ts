@@ -382,9 +382,7 @@ export class Session {
     } else {
       (this.#queue ??= []).push(entry);
       this.#queuedBytes += message.payload.length;
-    }
-    if (this.persistent && (entry.state === "queued" || this.inflight.has(entry.packetId))) {
-      this.#persist(entry);
+      if (this.persistent) this.#persist(entry);
     }
   }
 
@@ -405,12 +403,30 @@ export class Session {
     link.sendPublish(form.bytes, 0, 0, false);
   }
 
-  /** Puts a new entry in flight: assigns its packet id and writes it. */
+  /** Puts a new entry in flight: assigns its packet id, writes it and stores it as sent. */
   #sendNew(link: SessionLink, entry: Outgoing, cache: EncodeCache): void {
     entry.packetId = this.#allocatePacketId();
     entry.state = "sent";
     (this.#inflight ??= new Map()).set(entry.packetId, entry);
+    const store = this.persistent ? this.#store : undefined;
+    if (store !== undefined && entry.qos === 2) {
+      // QoS 2 is written once "sent" with its packet id is committed: written earlier, a crash would bring it
+      // back as queued, under a new packet id the client cannot recognise, a second delivery (section 4.3.3).
+      this.#persist(entry);
+      const now = cache.now;
+      store.settled().then(() => {
+        if (this.link !== link || this.#inflight?.get(entry.packetId) !== entry || entry.state !== "sent") {
+          return;
+        }
+        if (!this.#write(link, entry, false, new EncodeCache(now))) {
+          this.#complete(entry);
+          this.pump(now);
+        }
+      }, () => {}); // logged by the commit queue; resent with DUP when the client reconnects
+      return;
+    }
     if (!this.#write(link, entry, false, cache)) this.#complete(entry);
+    else if (store !== undefined) this.#persist(entry);
   }
 
   /** Writes an inflight entry; false when it expired or is too large for the client (then it counts as done). */
@@ -501,7 +517,6 @@ export class Session {
         continue;
       }
       this.#sendNew(link, entry, cache ??= new EncodeCache(now));
-      if (this.persistent && this.inflight.has(entry.packetId)) this.#persist(entry);
     }
     if (this.#queue !== queue) return;
     if (this.#queueHead === queue.length) {
@@ -572,7 +587,23 @@ export class Session {
       entry.state = "released";
       if (this.persistent) this.#persist(entry);
     }
-    this.link?.sendPubrel(packetId);
+    const store = this.#store;
+    if (store === undefined || !this.persistent) {
+      this.link?.sendPubrel(packetId);
+      return true;
+    }
+    // PUBREL only once "released" is committed, as PUBACK waits for its commit: sent earlier, a crash would bring
+    // the PUBLISH back with DUP to a client that already completed it, a second delivery (5.0 section 4.3.3).
+    // Batches commit in order, so PUBRELs keep the order of their PUBRECs [MQTT-4.6.0-3 (5.0)].
+    const link = this.link;
+    store.settled().then(
+      () => {
+        if (link !== undefined && this.link === link && this.#inflight?.get(packetId) === entry) {
+          link.sendPubrel(packetId);
+        }
+      },
+      () => {}, // logged by the commit queue; the PUBREL goes out again when the client reconnects
+    );
     return true;
   }
 
