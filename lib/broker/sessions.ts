@@ -119,6 +119,9 @@ export class Sessions {
     }
     let present = false;
     if (session !== undefined && packet.cleanStart) {
+      // Back before its Will Delay passed: the will is not sent, though the session ends [MQTT-3.1.2-8 (5.0)]
+      // (as Mosquitto reads it: the delay is there for a client that comes back quickly).
+      this.#wills.cancel(clientId);
       this.#end(session, "clean start");
       session = undefined;
     } else if (session !== undefined) {

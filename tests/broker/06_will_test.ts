@@ -227,6 +227,25 @@ Deno.test("v5: the will goes out when the session ends before the Will Delay (Ma
   });
 });
 
+Deno.test("v5: a client back with Clean Start 1 within its Will Delay does not fire its will [MQTT-3.1.2-8 (5.0)]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect(delayed("flaky", 60, 300));
+    await client.close(); // lost: the will waits 60 s
+    await waitFor(() => broker.session("flaky")?.link === undefined, "the broker to see the loss");
+    clock.advance(10_000);
+    // Back within the delay, with a new session: the old one ends, but the will is not sent (what the delay is for).
+    const back = await connect({ version: 5, clientId: "flaky", clean: true });
+    await watcher.barrier("no will on the clean reconnect");
+    clock.advance(60_000);
+    await watcher.barrier("no will after the delay either");
+    await back.disconnect();
+    await watcher.disconnect();
+  });
+});
+
 Deno.test("v5: with no session kept, a delayed will is sent when the connection is lost", async () => {
   await withBroker({}, async ({ connect }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
