@@ -231,9 +231,14 @@ export class Sessions {
   }
 
   #scheduleExpiry(session: Session, now: number): void {
-    if (session.expiryInterval === EXPIRY_NEVER || session.link !== undefined) return;
+    let interval = session.expiryInterval;
+    // "Never" gives way to the operator's limit for such sessions (Mosquitto's persistent_client_expiration).
+    if (interval === EXPIRY_NEVER && this.#options.persistentClientExpiration > 0) {
+      interval = this.#options.persistentClientExpiration;
+    }
+    if (interval === EXPIRY_NEVER || session.link !== undefined) return;
     const since = now - (session.disconnectedAt ?? now);
-    const remaining = session.expiryInterval * 1000 - since;
+    const remaining = interval * 1000 - since;
     if (remaining <= 0) {
       this.#end(session, "session expired");
       return;

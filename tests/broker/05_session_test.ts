@@ -281,6 +281,53 @@ Deno.test("v5: a session expires after its Session Expiry Interval and is remove
   });
 });
 
+for (const version of [4] as const) {
+  Deno.test(`${v(version)}: persistentClientExpiration ends a Clean Session 0 session the client left that long ago (ManualClock)`, async () => {
+    const clock = new ManualClock(1_000_000);
+    await withBroker({ clock, persistentClientExpiration: 3600 }, async ({ connect, broker }) => {
+      const spec: ConnectSpec = { version, clientId: "random-id", clean: false };
+      const first = await connect(spec);
+      await subscribe(first, 1, [["e", 1]]);
+      await first.disconnect();
+      clock.advance(3_599_000);
+      const again = await connect(spec, true);
+      await again.disconnect(); // the hour starts again
+      clock.advance(3_599_999);
+      assert.ok(broker.session("random-id") !== undefined, "kept before the hour is up");
+      clock.advance(1);
+      assert.equal(broker.session("random-id"), undefined, "removed an hour after the client left");
+    });
+  });
+}
+
+Deno.test("v4: without persistentClientExpiration (default 0) a Clean Session 0 session never expires (ManualClock)", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const first = await connect({ version: 4, clientId: "forever", clean: false });
+    await first.disconnect();
+    clock.advance(10 * 365 * 86_400_000);
+    assert.ok(broker.session("forever") !== undefined, "kept after ten years");
+  });
+});
+
+Deno.test("v5: persistentClientExpiration applies to a session that asked never to expire, not to a shorter one", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, persistentClientExpiration: 60 }, async ({ connect, broker }) => {
+    for (const [clientId, expiry] of [["never", 0xffffffff], ["day", 86_400]] as const) {
+      const client = await connect({
+        version: 5,
+        clientId,
+        clean: false,
+        properties: [P.sessionExpiry(expiry)],
+      });
+      await client.disconnect();
+    }
+    clock.advance(60_000);
+    assert.equal(broker.session("never"), undefined, "0xFFFFFFFF: ended after persistentClientExpiration");
+    assert.ok(broker.session("day") !== undefined, "its own interval applies");
+  });
+});
+
 Deno.test("v5: DISCONNECT can set a new Session Expiry Interval (ManualClock) [MQTT-3.14.2-2]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
