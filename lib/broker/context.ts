@@ -261,17 +261,20 @@ export class BrokerContext implements BrokerCore {
   publish(message: Message): number {
     if (message.retain) this.#retain(message);
     const sessions = this.sessions;
-    // Per-PUBLISH hot path: no closure or spread per message, at most one small options object.
+    const authorizer = this.authorizer;
+    const checkReceive = authorizer !== ALLOW_ALL;
+    // Per-PUBLISH hot path: no closure or spread per message, at most one small options object. With read rules,
+    // a shared group picks only a member who may read the topic (one who may not would drop it).
     const deliveries = this.router.match(
       message.topic,
       message.origin === undefined
-        ? sessions.matchAny
+        ? (checkReceive ? sessions.matchAnyReader : sessions.matchAny)
+        : checkReceive
+        ? { publisherId: message.origin, isAvailable: sessions.isAvailable, canReceive: sessions.canReceive }
         : { publisherId: message.origin, isAvailable: sessions.isAvailable },
     );
     if (deliveries.length === 0) return 0;
     const cache = new EncodeCache(this.clock.now());
-    const authorizer = this.authorizer;
-    const checkReceive = authorizer !== ALLOW_ALL;
     let receivers = 0;
     for (const delivery of deliveries) {
       const session = sessions.get(delivery.clientId);

@@ -11,7 +11,7 @@ import type { QoS } from "../packet/packet_type.ts";
 import { MqttError } from "../mqtt_error.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import type { MatchOptions, TopicRouter } from "../topic/router.ts";
-import type { Authorizer, ClientIdentity } from "./auth/auth.ts";
+import { ALLOW_ALL, type Authorizer, type ClientIdentity } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
 import { type Logger, logs } from "./logger.ts";
 import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
@@ -86,8 +86,20 @@ export class Sessions {
 
   /** Whether a shared-subscription member can take a message now (online, window not full). */
   readonly isAvailable = (clientId: string): boolean => this.#sessions.get(clientId)?.available ?? false;
+  /** Whether the session of `clientId` may read `topic`: a shared group picks only such members. */
+  readonly canReceive = (clientId: string, topic: string): boolean => {
+    const session = this.#sessions.get(clientId);
+    return session !== undefined && this.#authorizer.canReceive(session.identity, topic);
+  };
   /** Router options for a message with no publisher to exclude. */
   readonly matchAny: MatchOptions = { isAvailable: this.isAvailable };
+  /** {@linkcode Sessions.matchAny} for a broker with read rules. */
+  readonly matchAnyReader: MatchOptions = { isAvailable: this.isAvailable, canReceive: this.canReceive };
+
+  /** Whether read rules apply (an authorizer other than ALLOW_ALL): shared groups then pick readers only. */
+  get checksReceive(): boolean {
+    return this.#authorizer !== ALLOW_ALL;
+  }
 
   /**
    * Resumes or creates the client's session for an accepted CONNECT: takes it over from an older connection,
@@ -267,7 +279,8 @@ export class Sessions {
     const cache = new EncodeCache(this.#clock.now());
     for (const entry of undelivered) {
       if (entry.shareFilter === undefined || (entry.qos === 2 && entry.state !== "queued")) continue;
-      for (const delivery of this.#router.match(entry.message.topic, this.matchAny)) {
+      const options = this.checksReceive ? this.matchAnyReader : this.matchAny;
+      for (const delivery of this.#router.match(entry.message.topic, options)) {
         if (delivery.filter !== entry.shareFilter) continue;
         this.#sessions.get(delivery.clientId)?.deliver(
           entry.message,
