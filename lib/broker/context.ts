@@ -69,6 +69,8 @@ export class BrokerContext implements BrokerCore {
   readonly sys: SysPublisher;
   #authenticator: Authenticator;
   readonly #conversations: AuthConversations;
+  /** Enhanced methods and no password authenticator: a plain CONNECT's user name cannot be checked. */
+  #scramOnly: boolean;
   /** Connections let in by an enhanced method (SCRAM): the authenticator's reload check is not theirs. */
   readonly #enhanced = new WeakSet<Connection>();
   readonly #connectionClosed: (connection: Connection) => void;
@@ -86,6 +88,7 @@ export class BrokerContext implements BrokerCore {
     this.authorizer = o.authorizer;
     this.#authenticator = o.authenticator;
     this.#conversations = new AuthConversations(options.authMethods ?? []);
+    this.#scramOnly = (options.authMethods ?? []).length > 0 && options.authenticator === undefined;
     this.#connectionClosed = connectionClosed;
     this.persistence = options.persistence;
     this.connectLimiter = new AddressLimiter(o.connectRatePerAddress, this.clock);
@@ -157,6 +160,13 @@ export class BrokerContext implements BrokerCore {
       this.#enhanced.add(connection);
       return this.#conversations.begin(connection, packet, method);
     }
+    if (this.#scramOnly && packet.username !== undefined) {
+      // Enhanced methods check users here; a plain CONNECT's user name would be taken on trust.
+      return {
+        reasonCode: REASON_CODE.NotAuthorized,
+        reason: "user names are checked by enhanced authentication only (Authentication Method)",
+      };
+    }
     // Built field by field: spreading optional fields made two objects per CONNECT (bench/load_bench.ts "idle").
     const info = connection.info;
     const request: { -readonly [K in keyof ConnectInfo]: ConnectInfo[K] } = {
@@ -176,7 +186,10 @@ export class BrokerContext implements BrokerCore {
    * rules before it goes out. Wills are checked when they are published.
    */
   updateSecurity(change: SecurityUpdate): void {
-    if (change.authenticator !== undefined) this.#authenticator = change.authenticator;
+    if (change.authenticator !== undefined) {
+      this.#authenticator = change.authenticator;
+      this.#scramOnly = false;
+    }
     if (change.authorizer !== undefined) {
       this.authorizer = change.authorizer;
       this.wills.setAuthorizer(change.authorizer);
