@@ -64,7 +64,7 @@ export interface BrokerOptions {
   persistentClientExpiration?: number;
   /** Highest QoS supported. @default {2} */
   maxQoS?: QoS;
-  /** Keep retained messages; off, a retained PUBLISH gets DISCONNECT 0x9A [MQTT-3.2.2-14]. @default {true} */
+  /** Keep retained messages; off, a retained PUBLISH gets DISCONNECT 0x9A [MQTT-3.2.2-14 (5.0)]. @default {true} */
   retainAvailable?: boolean;
   /** Allow `+` and `#` in filters; off, such a filter gets SUBACK 0xA2 (v3: 0x80). @default {true} */
   wildcardSubscriptionsAvailable?: boolean;

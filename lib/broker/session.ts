@@ -155,7 +155,8 @@ function encodeV5Publish(
 
 /**
  * The v5 properties of an outgoing PUBLISH: the publisher's, with the remaining Message Expiry Interval
- * [MQTT-3.3.2-6] and this receiver's Subscription Identifiers [MQTT-3.3.4-3]. Null when the message expired.
+ * [MQTT-3.3.2-6 (5.0)] and this receiver's Subscription Identifiers [MQTT-3.3.4-3 (5.0)]. Null when the message
+ * expired.
  */
 export function outgoingProperties(
   message: Message,
@@ -165,7 +166,7 @@ export function outgoingProperties(
   let props = message.properties;
   if (message.expiresAt !== undefined) {
     // Expired only once its time has passed: a Message Expiry Interval of 0 still reaches the subscribers it is
-    // routed to as it arrives (onward delivery starts at once), with 0 left [MQTT-3.3.2-5] [MQTT-3.3.2-6];
+    // routed to as it arrives (onward delivery starts at once), with 0 left [MQTT-3.3.2-5 (5.0)] [MQTT-3.3.2-6 (5.0)];
     // it is never delivered from a queue later.
     const left = message.expiresAt - now;
     if (left < 0) return null;
@@ -399,7 +400,8 @@ export class Session {
       return;
     }
     const form = cache.get(message, link.protocolVersion, 0, retain, v5 ? subscriptionIds : undefined);
-    if (form === undefined || form.bytes.length > link.maxPacketSize) return; // expired, or too large [MQTT-3.1.2-25]
+    // Expired, or too large for the client [MQTT-3.1.2-25 (5.0)].
+    if (form === undefined || form.bytes.length > link.maxPacketSize) return;
     link.sendPublish(form.bytes, 0, 0, false);
   }
 
@@ -485,7 +487,7 @@ export class Session {
     }
     let bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, props);
     if (bytes.length > link.maxPacketSize) {
-      if (!assigned) return false; // too large [MQTT-3.1.2-25]
+      if (!assigned) return false; // too large [MQTT-3.1.2-25 (5.0)]
       // The alias we chose to add made it too large: send it without one, as the publisher sent it.
       aliases.delete(topic);
       bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, plain);
@@ -530,7 +532,7 @@ export class Session {
   }
 
   /**
-   * After (re)attaching: resends unacknowledged PUBLISH with DUP and PUBREL [MQTT-4.4.0-1], in order, then
+   * After (re)attaching: resends unacknowledged PUBLISH with DUP and PUBREL [MQTT-4.4.0-1 (5.0)], in order, then
    * queued QoS 0 and the queue.
    */
   resume(now: number): void {

@@ -20,7 +20,10 @@ export const PASSWORDS = { alice: "alice-pw", bob: "bob-pw", carol: "carol-pw" }
 /** A user of {@linkcode PASSWORDS}. */
 export type User = keyof typeof PASSWORDS;
 
-/** alice reads and writes alice/#; bob bob/# (and may write carol/#); carol may write alice/# (she publishes to alice's devices). */
+/**
+ * alice reads and writes alice/#; bob bob/# (and may write carol/#); carol may write alice/# (she publishes to
+ * alice's devices).
+ */
 export const ACL = `
 user alice
 topic readwrite alice/#
