@@ -250,6 +250,8 @@ export class Session {
    * so a steady broker pays one comparison per message.
    */
   #recheckThrough = 0;
+  /** QoS 2 packet ids in flight but not yet written (waiting for their commit): a resume sends them without DUP. */
+  #unwritten: Set<number> | undefined;
 
   /** A session with nothing in flight or queued; the broker attaches a connection to it. */
   constructor(options: SessionOptions) {
@@ -415,16 +417,18 @@ export class Session {
       // QoS 2 is written once "sent" with its packet id is committed: written earlier, a crash would bring it
       // back as queued, under a new packet id the client cannot recognise, a second delivery (section 4.3.3).
       this.#persist(entry);
+      (this.#unwritten ??= new Set()).add(entry.packetId);
       const now = cache.now;
       store.settled().then(() => {
         if (this.link !== link || this.#inflight?.get(entry.packetId) !== entry || entry.state !== "sent") {
           return;
         }
+        this.#unwritten?.delete(entry.packetId);
         if (!this.#write(link, entry, false, new EncodeCache(now))) {
           this.#complete(entry);
           this.pump(now);
         }
-      }, () => {}); // logged by the commit queue; resent with DUP when the client reconnects
+      }, () => {}); // logged by the commit queue; sent when the client reconnects
       return;
     }
     if (!this.#write(link, entry, false, cache)) this.#complete(entry);
@@ -548,7 +552,9 @@ export class Session {
         if (entry.state === "released") {
           link.sendPubrel(entry.packetId);
         } else if (
-          !this.#readable(entry.seq, entry.message.topic) || !this.#write(link, entry, true, cache)
+          !this.#readable(entry.seq, entry.message.topic) ||
+          // DUP only for a PUBLISH that went out before [MQTT-3.3.1-1 (5.0)].
+          !this.#write(link, entry, this.#unwritten?.delete(entry.packetId) !== true, cache)
         ) {
           this.#complete(entry);
         }
@@ -620,6 +626,7 @@ export class Session {
 
   #complete(entry: Outgoing): void {
     this.#inflight?.delete(entry.packetId);
+    this.#unwritten?.delete(entry.packetId);
     if (this.persistent) {
       this.#store?.add({ kind: "deleteOutgoing", clientId: this.clientId, seq: entry.seq });
     }
@@ -640,6 +647,7 @@ export class Session {
   drain(): Outgoing[] {
     const out = [...this.inflight.values(), ...(this.#queue?.slice(this.#queueHead) ?? [])];
     this.#inflight = undefined;
+    this.#unwritten = undefined;
     this.#queue = undefined;
     this.#queueHead = 0;
     this.#queuedBytes = 0;

@@ -518,3 +518,65 @@ Deno.test("a persistent session making 3,000 subscriptions one SUBSCRIBE each wr
     await client.disconnect();
   });
 });
+
+/** A MemoryPersistence whose commits wait while it is held (a slow disk the test controls). */
+class GatedStore extends MemoryPersistence {
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+
+  hold(): void {
+    this.#gate = new Promise((resolve) => this.#open = resolve);
+  }
+
+  release(): void {
+    this.#open?.();
+    this.#gate = undefined;
+  }
+
+  override async commit(ops: readonly PersistenceOp[]): Promise<void> {
+    await this.#gate;
+    return super.commit(ops);
+  }
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: QoS 2 to a persistent session: PUBLISH and PUBREL wait for their state's commit (section 4.3.3)`, async () => {
+    const store = new GatedStore();
+    await withBroker({ persistence: store }, async ({ broker, connect }) => {
+      const client = await connect(persistent(version, "q2"));
+      await subscribe(client, 1, [["t", 2]]);
+      store.hold();
+      broker.publish({ topic: "t", payload: new TextEncoder().encode("x"), qos: 2, retain: false });
+      await client.barrier("no PUBLISH before 'sent' is committed");
+      store.release();
+      await client.expect(publishPacket(version, { topic: "t", payload: "x", qos: 2, id: 1 }), "PUBLISH");
+      store.hold();
+      await client.send(pubrec(version, 1));
+      await client.barrier("no PUBREL before 'released' is committed");
+      store.release();
+      await client.expect(pubrel(version, 1), "PUBREL");
+      await client.send(pubcomp(version, 1));
+      await client.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a QoS 2 PUBLISH still waiting for its commit when the client left goes out without DUP on resume`, async () => {
+    const store = new GatedStore();
+    await withBroker({ persistence: store }, async ({ broker, connect }) => {
+      const client = await connect(persistent(version, "q2"));
+      await subscribe(client, 1, [["t", 2]]);
+      store.hold();
+      broker.publish({ topic: "t", payload: new TextEncoder().encode("x"), qos: 2, retain: false });
+      await client.close();
+      await waitFor(() => broker.session("q2")?.link === undefined, "the broker to see the loss");
+      const back = await connect(persistent(version, "q2"), true);
+      await back.expect(
+        publishPacket(version, { topic: "t", payload: "x", qos: 2, id: 1 }),
+        "first attempt: DUP 0",
+      );
+      store.release();
+      await back.barrier("sent once");
+      await back.disconnect();
+    });
+  });
+}
