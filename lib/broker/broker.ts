@@ -267,6 +267,14 @@ export class Broker {
    * Applies changed credentials or rules (SIGHUP calls it after reloading the password file and the ACL in place;
    * or swap them here): connected clients the authenticator no longer passes are disconnected (v5 DISCONNECT 0x87),
    * and queued and in-flight messages are checked against the read rules before they go out.
+   *
+   * @example
+   * ```ts ignore
+   * // SIGHUP: reload the files in place, then let the broker re-check who is connected and what is queued.
+   * await passwords.reload();
+   * await acl.reload();
+   * broker.updateSecurity();
+   * ```
    */
   updateSecurity(
     change: { readonly authenticator?: Authenticator; readonly authorizer?: Authorizer } = {},

@@ -30,7 +30,10 @@ export interface BrokerOptions {
   authenticator?: Authenticator;
   /** What clients may do. @default {ALLOW_ALL} */
   authorizer?: Authorizer;
-  /** v5 enhanced authentication methods by name. */
+  /**
+   * v5 enhanced authentication methods by name. Without an `authenticator` as well, a plain CONNECT that carries a
+   * User Name is refused (0x87): nothing would check it.
+   */
   authMethods?: readonly EnhancedAuthMethod[];
   /** Largest packet accepted, in bytes (CONNACK Maximum Packet Size). @default {1048576} */
   maxPacketSize?: number;
