@@ -15,7 +15,8 @@ import { ALLOW_ALL, type Authorizer, type ClientIdentity } from "./auth/auth.ts"
 import type { Connection } from "./connection.ts";
 import { type Logger, logs } from "./logger.ts";
 import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
-import { EncodeCache, Session } from "./session.ts";
+import { EncodeCache } from "./encode_cache.ts";
+import { Session } from "./session.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
 import type { LoadedSession } from "./storage/persistence.ts";
 import { messageFromWill, storedWill, type Wills } from "./wills.ts";
