@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import type { Authorizer } from "../../lib/broker/auth/auth.ts";
 import type { Message } from "../../lib/broker/storage/persistence.ts";
 import type { PublishPacket } from "../../lib/packet/publish.ts";
+import { type SubscriptionRouter, TopicRouter } from "../../lib/topic/router.ts";
 import { puback, subscribe, v, VERSIONS, type WireClient, withBroker } from "../broker/_wire.ts";
+import { NaiveRouter } from "../topic/_naive_router.ts";
 
 /** "reader-a" may read a/... only; "reader-all" everything. Subscribing is free. */
 const RIGHTS: Authorizer = {
@@ -68,5 +70,31 @@ for (const version of VERSIONS) {
       assert.equal(broker.session("reader-a")?.dropped, 0, "not handed to reader-a at all");
       await a.disconnect();
     });
+  });
+}
+
+for (
+  const [name, make] of [["TopicRouter", () => new TopicRouter()], [
+    "NaiveRouter",
+    () => new NaiveRouter(),
+  ]] as const
+) {
+  Deno.test(`${name}.match() picks only shared members canReceive allows, round-robin among them; none when none may`, () => {
+    const router: SubscriptionRouter = make();
+    const sub = {
+      filter: "$share/g/#",
+      qos: 1,
+      noLocal: false,
+      retainAsPublished: false,
+      retainHandling: 0,
+    } as const;
+    for (const id of ["m1", "m2", "m3"]) router.subscribe(id, sub);
+    const canReceive = (clientId: string, topic: string) => clientId !== "m2" || topic === "open";
+    const picks = (topic: string, n: number) =>
+      Array.from({ length: n }, () => router.match(topic, { canReceive }).map((d) => d.clientId).join());
+    assert.deepEqual(picks("closed", 4), ["m1", "m3", "m1", "m3"]);
+    assert.ok(picks("open", 3).includes("m2"), "m2 is picked where it may read");
+    const none = router.match("closed", { canReceive: () => false });
+    assert.deepEqual(none, [], "no member may read: no delivery");
   });
 }
