@@ -234,6 +234,9 @@ async function main(args: string[]): Promise<void> {
         logger.error(`SIGHUP: kept the previous ${file.path}: ${(error as Error).message}`);
       }
     }
+    // Users no longer in the password file are disconnected; held messages are read-checked before they go out.
+    broker.updateSecurity();
+    logger.info("SIGHUP: re-checked connected clients and queued messages against the reloaded files");
   };
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", reload);
   try {

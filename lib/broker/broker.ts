@@ -15,6 +15,7 @@ import type { DeadlineQueue } from "./deadlines.ts";
 import { Connection, type ConnectionInfo } from "./connection.ts";
 import { BrokerContext } from "./context.ts";
 import type { BrokerCounters } from "./counters.ts";
+import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
 import type { Message } from "./storage/persistence.ts";
@@ -263,6 +264,25 @@ export class Broker {
   /** Routes a message to every matching session; returns how many sessions it was given to. */
   publish(message: Message): number {
     return this.#core.publish(message);
+  }
+
+  /**
+   * Applies changed credentials or rules (SIGHUP calls it after reloading the password file and the ACL in place;
+   * or swap them here): connected clients the authenticator no longer passes are disconnected (v5 DISCONNECT 0x87),
+   * and queued and in-flight messages are checked against the read rules before they go out.
+   *
+   * @example
+   * ```ts ignore
+   * // SIGHUP: reload the files in place, then let the broker re-check who is connected and what is queued.
+   * await passwords.reload();
+   * await acl.reload();
+   * broker.updateSecurity();
+   * ```
+   */
+  updateSecurity(
+    change: { readonly authenticator?: Authenticator; readonly authorizer?: Authorizer } = {},
+  ): void {
+    this.#core.updateSecurity(change);
   }
 
   #connectionClosed(connection: Connection): void {

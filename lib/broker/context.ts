@@ -13,6 +13,7 @@ import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
 import type { QoS } from "../packet/packet_type.ts";
 import type { Properties } from "../packet/properties.ts";
 import type { PublishPacket } from "../packet/publish.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
 import { TopicRouter } from "../topic/router.ts";
 import { ALLOW_ALL, type Authenticator, type Authorizer, type ConnectInfo } from "./auth/auth.ts";
 import { AuthConversations } from "./auth/conversations.ts";
@@ -24,12 +25,21 @@ import { AddressLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { RetainedStore } from "./retained.ts";
-import { EncodeCache, type Session } from "./session.ts";
+import { EncodeCache } from "./encode_cache.ts";
+import type { Session } from "./session.ts";
 import { Sessions } from "./sessions.ts";
 import { CommitQueue } from "./storage/commit_queue.ts";
 import type { Message, Persistence } from "./storage/persistence.ts";
 import { SysPublisher } from "./sys.ts";
 import { messageFromWill, Wills } from "./wills.ts";
+
+/** What {@linkcode BrokerContext.updateSecurity} swaps; what is not given stays (and is re-checked). */
+export interface SecurityUpdate {
+  /** The new authenticator. */
+  readonly authenticator?: Authenticator;
+  /** The new authorizer. */
+  readonly authorizer?: Authorizer;
+}
 
 /** What every connection shares; implements {@linkcode BrokerCore} for them. */
 export class BrokerContext implements BrokerCore {
@@ -38,7 +48,8 @@ export class BrokerContext implements BrokerCore {
   readonly stats: BrokerCounters = createCounters();
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly authorizer: Authorizer;
+  /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
+  authorizer: Authorizer;
   readonly router: TopicRouter = new TopicRouter();
   readonly retained: RetainedStore = new RetainedStore();
   readonly store: CommitQueue | undefined;
@@ -51,8 +62,12 @@ export class BrokerContext implements BrokerCore {
   readonly wills: Wills;
   readonly sessions: Sessions;
   readonly sys: SysPublisher;
-  readonly #authenticator: Authenticator;
+  #authenticator: Authenticator;
   readonly #conversations: AuthConversations;
+  /** Enhanced methods and no password authenticator: a plain CONNECT's user name cannot be checked. */
+  #scramOnly: boolean;
+  /** Connections let in by an enhanced method (SCRAM): the authenticator's reload check is not theirs. */
+  readonly #enhanced = new WeakSet<Connection>();
   readonly #connectionClosed: (connection: Connection) => void;
 
   /**
@@ -68,6 +83,7 @@ export class BrokerContext implements BrokerCore {
     this.authorizer = o.authorizer;
     this.#authenticator = o.authenticator;
     this.#conversations = new AuthConversations(options.authMethods ?? []);
+    this.#scramOnly = (options.authMethods ?? []).length > 0 && options.authenticator === undefined;
     this.#connectionClosed = connectionClosed;
     this.persistence = options.persistence;
     this.connectLimiter = new AddressLimiter(o.connectRatePerAddress, this.clock);
@@ -102,6 +118,7 @@ export class BrokerContext implements BrokerCore {
       store: this.store,
       wills: this.wills,
       counters: this.stats,
+      authorizer: this.authorizer,
     });
     this.sys = new SysPublisher({
       clock: this.clock,
@@ -135,7 +152,17 @@ export class BrokerContext implements BrokerCore {
 
   authenticate(connection: Connection, packet: ConnectPacket): AuthOutcome | Promise<AuthOutcome> {
     const method = packet.properties?.authenticationMethod;
-    if (method !== undefined) return this.#conversations.begin(connection, packet, method);
+    if (method !== undefined) {
+      this.#enhanced.add(connection);
+      return this.#conversations.begin(connection, packet, method);
+    }
+    if (this.#scramOnly && packet.username !== undefined) {
+      // Enhanced methods check users here; a plain CONNECT's user name would be taken on trust.
+      return {
+        reasonCode: REASON_CODE.NotAuthorized,
+        reason: "user names are checked by enhanced authentication only (Authentication Method)",
+      };
+    }
     // Built field by field: spreading optional fields made two objects per CONNECT (bench/load_bench.ts "idle").
     const info = connection.info;
     const request: { -readonly [K in keyof ConnectInfo]: ConnectInfo[K] } = {
@@ -147,6 +174,42 @@ export class BrokerContext implements BrokerCore {
     if (packet.password !== undefined) request.password = packet.password;
     if (info.certificateCommonName !== undefined) request.certificateCommonName = info.certificateCommonName;
     return this.#authenticator.authenticate(request);
+  }
+
+  /**
+   * The password file or ACL changed (reloaded in place, or swapped here): connected clients the authenticator no
+   * longer passes are disconnected (v5 0x87), and every message a session holds is checked against the read
+   * rules before it goes out. Wills are checked when they are published.
+   */
+  updateSecurity(change: SecurityUpdate): void {
+    if (change.authenticator !== undefined) {
+      this.#authenticator = change.authenticator;
+      this.#scramOnly = false;
+    }
+    if (change.authorizer !== undefined) {
+      this.authorizer = change.authorizer;
+      this.wills.setAuthorizer(change.authorizer);
+    }
+    this.sessions.recheck(this.authorizer);
+    const authenticator = this.#authenticator;
+    if (authenticator.stillValid === undefined) return;
+    const revoked: Connection[] = [];
+    for (const session of this.sessions.values()) {
+      const connection = session.link as Connection | undefined;
+      if (connection === undefined || this.#enhanced.has(connection)) continue;
+      const cn = connection.info.certificateCommonName;
+      const client = cn === undefined
+        ? connection.identity
+        : { ...connection.identity, certificateCommonName: cn };
+      if (!authenticator.stillValid(client)) revoked.push(connection);
+    }
+    for (const connection of revoked) {
+      this.logger.info(
+        `client ${connection.clientId} (user ${connection.identity.username}) disconnected: ` +
+          `no longer passes authentication after a reload`,
+      );
+      connection.disconnect(REASON_CODE.NotAuthorized, "credentials revoked");
+    }
   }
 
   continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome> {
@@ -207,17 +270,20 @@ export class BrokerContext implements BrokerCore {
   publish(message: Message): number {
     if (message.retain) this.#retain(message);
     const sessions = this.sessions;
-    // Per-PUBLISH hot path: no closure or spread per message, at most one small options object.
+    const authorizer = this.authorizer;
+    const checkReceive = authorizer !== ALLOW_ALL;
+    // Per-PUBLISH hot path: no closure or spread per message, at most one small options object. With read rules,
+    // a shared group picks only a member who may read the topic (one who may not would drop it).
     const deliveries = this.router.match(
       message.topic,
       message.origin === undefined
-        ? sessions.matchAny
+        ? (checkReceive ? sessions.matchAnyReader : sessions.matchAny)
+        : checkReceive
+        ? { publisherId: message.origin, isAvailable: sessions.isAvailable, canReceive: sessions.canReceive }
         : { publisherId: message.origin, isAvailable: sessions.isAvailable },
     );
     if (deliveries.length === 0) return 0;
     const cache = new EncodeCache(this.clock.now());
-    const authorizer = this.authorizer;
-    const checkReceive = authorizer !== ALLOW_ALL;
     let receivers = 0;
     for (const delivery of deliveries) {
       const session = sessions.get(delivery.clientId);

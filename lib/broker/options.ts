@@ -30,7 +30,10 @@ export interface BrokerOptions {
   authenticator?: Authenticator;
   /** What clients may do. @default {ALLOW_ALL} */
   authorizer?: Authorizer;
-  /** v5 enhanced authentication methods by name. */
+  /**
+   * v5 enhanced authentication methods by name. Without an `authenticator` as well, a plain CONNECT that carries a
+   * User Name is refused (0x87): nothing would check it.
+   */
   authMethods?: readonly EnhancedAuthMethod[];
   /** Largest packet accepted, in bytes (CONNACK Maximum Packet Size). @default {1048576} */
   maxPacketSize?: number;
@@ -55,6 +58,13 @@ export interface BrokerOptions {
   topicAliasOut?: boolean;
   /** Longest session expiry granted, seconds. @default {0xFFFFFFFF} */
   maxSessionExpiry?: number;
+  /**
+   * Seconds after which a session that would otherwise never expire ends once its client has gone: MQTT 3.1 /
+   * 3.1.1 Clean Session 0 sessions, and v5 ones with Session Expiry Interval 0xFFFFFFFF (Mosquitto's
+   * `persistent_client_expiration`; clients with random ids otherwise leave sessions forever). 0 keeps them.
+   * @default {0}
+   */
+  persistentClientExpiration?: number;
   /** Highest QoS supported. @default {2} */
   maxQoS?: QoS;
   /** Keep retained messages; off, a retained PUBLISH gets DISCONNECT 0x9A [MQTT-3.2.2-14 (5.0)]. @default {true} */
@@ -132,6 +142,7 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     topicAliasMaximum: options.topicAliasMaximum ?? 10,
     topicAliasOut: options.topicAliasOut ?? true,
     maxSessionExpiry: options.maxSessionExpiry ?? EXPIRY_NEVER,
+    persistentClientExpiration: options.persistentClientExpiration ?? 0,
     maxQoS: options.maxQoS ?? 2,
     retainAvailable: options.retainAvailable ?? true,
     wildcardSubscriptionsAvailable: options.wildcardSubscriptionsAvailable ?? true,

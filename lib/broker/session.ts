@@ -7,13 +7,15 @@
  */
 
 import type { ProtocolVersion, QoS } from "../packet/packet_type.ts";
-import type { Properties } from "../packet/properties.ts";
-import { encodePublish, publishPacketIdOffset } from "../packet/publish.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
 import type { Message, OutgoingMessage, OutgoingState, StoredSession } from "./storage/persistence.ts";
 import type { Subscription } from "../topic/router.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
 import type { BrokerCounters } from "./counters.ts";
+import { EncodeCache, encodeV5Publish, outgoingProperties } from "./encode_cache.ts";
+
+// Fan-outs build an EncodeCache; it lives in its own file, re-exported for the session's callers.
+export { EncodeCache } from "./encode_cache.ts";
 
 /** An outgoing QoS 1/2 message in memory. */
 export interface Outgoing {
@@ -55,129 +57,6 @@ export interface SessionLink {
   sendPubrel(packetId: number): void;
 }
 
-/**
- * Encoded forms of a message, shared by all receivers of one fan-out. It holds the forms of one message at a
- * time: asked for another message, it starts over (callers that walk many messages can share one cache).
- */
-export class EncodeCache {
-  // Most fan-outs need one form: it lives in two fields, and a Map is made only for a second form.
-  #key0: number | string | undefined;
-  #form0: EncodedForm | undefined;
-  #more: Map<number | string, EncodedForm> | undefined;
-  #message: Message | undefined;
-  /** The time of the fan-out (ms since the epoch): every receiver gets the same remaining expiry. */
-  readonly now: number;
-
-  /** `now` is the clock's time when the fan-out starts. */
-  constructor(now: number) {
-    this.now = now;
-  }
-
-  /** The encoding of `message` for one wire form; built once per form and reused. */
-  get(
-    message: Message,
-    version: ProtocolVersion,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: readonly number[] | undefined,
-  ): EncodedForm | undefined {
-    if (message !== this.#message) {
-      this.#message = message;
-      this.#key0 = undefined;
-      this.#form0 = undefined;
-      this.#more?.clear();
-    }
-    const v5 = version === 5;
-    // A small integer for the common forms (no string built per message); a string with Subscription Identifiers.
-    const key = v5 && subscriptionIds !== undefined
-      ? `${qos}${retain ? 1 : 0}${subscriptionIds.join(",")}`
-      : (v5 ? 8 : 0) + qos * 2 + (retain ? 1 : 0);
-    if (key === this.#key0) return this.#form0;
-    let form = this.#more?.get(key);
-    if (form === undefined) {
-      const properties = v5 ? outgoingProperties(message, subscriptionIds, this.now) : undefined;
-      if (properties === null) return undefined; // expired
-      const bytes = encodePublish(
-        {
-          type: 3,
-          topic: message.topic,
-          payload: message.payload,
-          qos,
-          retain,
-          dup: false,
-          ...(properties === undefined ? {} : { properties }),
-        },
-        version,
-      );
-      form = { bytes, idOffset: qos > 0 ? publishPacketIdOffset(bytes) : 0 };
-      if (this.#key0 === undefined) {
-        this.#key0 = key;
-        this.#form0 = form;
-      } else {
-        (this.#more ??= new Map()).set(key, form);
-      }
-    }
-    return form;
-  }
-}
-
-/** A PUBLISH encoded for one wire form, and where its packet identifier goes (0 for QoS 0). */
-export interface EncodedForm {
-  /** The whole PUBLISH, shared by its receivers (never written into). */
-  readonly bytes: Uint8Array;
-  /** Offset of the packet identifier in `bytes`, for the per-receiver copy to patch; 0 for QoS 0. */
-  readonly idOffset: number;
-}
-
-/** One receiver's v5 PUBLISH of `message` (its own topic or alias, packet identifier and properties). */
-function encodeV5Publish(
-  message: Message,
-  topic: string,
-  qos: QoS,
-  retain: boolean,
-  dup: boolean,
-  packetId: number,
-  properties: Properties | undefined,
-): Uint8Array {
-  return encodePublish(
-    {
-      type: 3,
-      topic,
-      payload: message.payload,
-      qos,
-      retain,
-      dup,
-      ...(qos > 0 ? { packetId } : {}),
-      ...(properties === undefined ? {} : { properties }),
-    },
-    5,
-  );
-}
-
-/**
- * The v5 properties of an outgoing PUBLISH: the publisher's, with the remaining Message Expiry Interval
- * [MQTT-3.3.2-6] and this receiver's Subscription Identifiers [MQTT-3.3.4-3]. Null when the message expired.
- */
-export function outgoingProperties(
-  message: Message,
-  subscriptionIds: readonly number[] | undefined,
-  now: number,
-): Properties | undefined | null {
-  let props = message.properties;
-  if (message.expiresAt !== undefined) {
-    // Expired only once its time has passed: a Message Expiry Interval of 0 still reaches the subscribers it is
-    // routed to as it arrives (onward delivery starts at once), with 0 left [MQTT-3.3.2-5] [MQTT-3.3.2-6];
-    // it is never delivered from a queue later.
-    const left = message.expiresAt - now;
-    if (left < 0) return null;
-    props = { ...props, messageExpiryInterval: Math.ceil(left / 1000) };
-  }
-  if (subscriptionIds !== undefined && subscriptionIds.length > 0) {
-    props = { ...props, subscriptionIdentifiers: subscriptionIds };
-  }
-  return props;
-}
-
 /** Options a session is created with. */
 export interface SessionOptions {
   /** The client identifier the session belongs to. */
@@ -198,6 +77,11 @@ export interface SessionOptions {
   readonly queueQoS0: boolean;
   /** Where durable changes go; undefined when nothing is persisted. */
   readonly store: CommitQueue | undefined;
+  /**
+   * Whether the session's user may read a topic now: asked again when a message routed before the rules changed
+   * (see {@linkcode Session.recheck}) leaves the queue or is resent.
+   */
+  readonly mayReceive?: (identity: ClientIdentity, topic: string) => boolean;
 }
 
 /** A session. */
@@ -241,6 +125,15 @@ export class Session {
   #aliases: Map<string, number> | undefined;
   /** The broker's timer that ends the session when its expiry interval has passed with no connection. */
   expiryTimer: unknown;
+  readonly #mayReceive: ((identity: ClientIdentity, topic: string) => boolean) | undefined;
+  /**
+   * Messages up to this `seq` (and offline QoS 0 while set) were routed under rules that may have changed since:
+   * read access is checked again before they go out. 0 when every held message was checked under today's rules,
+   * so a steady broker pays one comparison per message.
+   */
+  #recheckThrough = 0;
+  /** QoS 2 packet ids in flight but not yet written (waiting for their commit): a resume sends them without DUP. */
+  #unwritten: Set<number> | undefined;
 
   /** A session with nothing in flight or queued; the broker attaches a connection to it. */
   constructor(options: SessionOptions) {
@@ -254,6 +147,23 @@ export class Session {
     this.#counters = options.counters;
     this.#queueQoS0 = options.queueQoS0;
     this.#store = options.store;
+    this.#mayReceive = options.mayReceive;
+  }
+
+  /**
+   * The read rules may have changed (a reload, a restart) or the messages were routed for another identity: every
+   * message held now is checked again before it is sent or resent.
+   */
+  recheck(): void {
+    if (this.#mayReceive !== undefined) this.#recheckThrough = this.#seq === 0 ? -1 : this.#seq;
+  }
+
+  /** False (and the message counted as dropped) when a message held since the rules changed may not be read now. */
+  #readable(seq: number, topic: string): boolean {
+    if (seq > this.#recheckThrough) return true; // routed under today's rules (seq starts at 1)
+    if (this.#mayReceive!(this.identity, topic)) return true;
+    this.#drop();
+    return false;
   }
 
   /** True when the session outlives its connection and so is persisted. */
@@ -358,9 +268,7 @@ export class Session {
     } else {
       (this.#queue ??= []).push(entry);
       this.#queuedBytes += message.payload.length;
-    }
-    if (this.persistent && (entry.state === "queued" || this.inflight.has(entry.packetId))) {
-      this.#persist(entry);
+      if (this.persistent) this.#persist(entry);
     }
   }
 
@@ -383,16 +291,37 @@ export class Session {
       return;
     }
     const form = cache.get(message, link.protocolVersion, 0, retain, v5 ? subscriptionIds : undefined);
-    if (form === undefined || form.bytes.length > link.maxPacketSize) return; // expired, or too large [MQTT-3.1.2-25]
+    // Expired, or too large for the client [MQTT-3.1.2-25 (5.0)].
+    if (form === undefined || form.bytes.length > link.maxPacketSize) return;
     link.sendPublish(form.bytes, 0, 0, false);
   }
 
-  /** Puts a new entry in flight: assigns its packet id and writes it. */
+  /** Puts a new entry in flight: assigns its packet id, writes it and stores it as sent. */
   #sendNew(link: SessionLink, entry: Outgoing, cache: EncodeCache): void {
     entry.packetId = this.#allocatePacketId();
     entry.state = "sent";
     (this.#inflight ??= new Map()).set(entry.packetId, entry);
+    const store = this.persistent ? this.#store : undefined;
+    if (store !== undefined && entry.qos === 2) {
+      // QoS 2 is written once "sent" with its packet id is committed: written earlier, a crash would bring it
+      // back as queued, under a new packet id the client cannot recognise, a second delivery (section 4.3.3).
+      this.#persist(entry);
+      (this.#unwritten ??= new Set()).add(entry.packetId);
+      const now = cache.now;
+      store.settled().then(() => {
+        if (this.link !== link || this.#inflight?.get(entry.packetId) !== entry || entry.state !== "sent") {
+          return;
+        }
+        this.#unwritten?.delete(entry.packetId);
+        if (!this.#write(link, entry, false, new EncodeCache(now))) {
+          this.#complete(entry);
+          this.pump(now);
+        }
+      }, () => {}); // logged by the commit queue; sent when the client reconnects
+      return;
+    }
     if (!this.#write(link, entry, false, cache)) this.#complete(entry);
+    else if (store !== undefined) this.#persist(entry);
   }
 
   /** Writes an inflight entry; false when it expired or is too large for the client (then it counts as done). */
@@ -451,7 +380,7 @@ export class Session {
     }
     let bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, props);
     if (bytes.length > link.maxPacketSize) {
-      if (!assigned) return false; // too large [MQTT-3.1.2-25]
+      if (!assigned) return false; // too large [MQTT-3.1.2-25 (5.0)]
       // The alias we chose to add made it too large: send it without one, as the publisher sent it.
       aliases.delete(topic);
       bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, plain);
@@ -478,13 +407,17 @@ export class Session {
     while (this.#queueHead < queue.length && this.inflight.size < link.sendWindow) {
       const entry = queue[this.#queueHead++]!;
       this.#queuedBytes -= entry.message.payload.length;
+      if (!this.#readable(entry.seq, entry.message.topic)) {
+        this.#forget(entry);
+        continue;
+      }
       this.#sendNew(link, entry, cache ??= new EncodeCache(now));
-      if (this.persistent && this.inflight.has(entry.packetId)) this.#persist(entry);
     }
     if (this.#queue !== queue) return;
     if (this.#queueHead === queue.length) {
       this.#queue = undefined;
       this.#queueHead = 0;
+      if (this.inflight.size === 0) this.#recheckThrough = 0; // nothing held from before the change
     } else if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
       this.#queue = queue.slice(this.#queueHead);
       this.#queueHead = 0;
@@ -492,7 +425,7 @@ export class Session {
   }
 
   /**
-   * After (re)attaching: resends unacknowledged PUBLISH with DUP and PUBREL [MQTT-4.4.0-1], in order, then
+   * After (re)attaching: resends unacknowledged PUBLISH with DUP and PUBREL [MQTT-4.4.0-1 (5.0)], in order, then
    * queued QoS 0 and the queue.
    */
   resume(now: number): void {
@@ -507,13 +440,22 @@ export class Session {
       for (const entry of [...inflight.values()]) {
         if (entry.state === "released") {
           link.sendPubrel(entry.packetId);
-        } else if (!this.#write(link, entry, true, cache)) {
+        } else if (
+          !this.#readable(entry.seq, entry.message.topic) ||
+          // DUP only for a PUBLISH that went out before [MQTT-3.3.1-1 (5.0)].
+          !this.#write(link, entry, this.#unwritten?.delete(entry.packetId) !== true, cache)
+        ) {
           this.#complete(entry);
         }
       }
     }
     this.#qos0 = undefined;
     for (const { message, retain, subscriptionIds } of qos0 ?? []) {
+      // Offline QoS 0 has no seq: while a recheck is pending, all of it is checked (seq 0 is always covered).
+      if (this.#recheckThrough !== 0 && !this.#mayReceive!(this.identity, message.topic)) {
+        this.#drop();
+        continue;
+      }
       this.#sendQoS0(link, message, retain, subscriptionIds, cache);
     }
     this.pump(now);
@@ -542,7 +484,23 @@ export class Session {
       entry.state = "released";
       if (this.persistent) this.#persist(entry);
     }
-    this.link?.sendPubrel(packetId);
+    const store = this.#store;
+    if (store === undefined || !this.persistent) {
+      this.link?.sendPubrel(packetId);
+      return true;
+    }
+    // PUBREL only once "released" is committed, as PUBACK waits for its commit: sent earlier, a crash would bring
+    // the PUBLISH back with DUP to a client that already completed it, a second delivery (5.0 section 4.3.3).
+    // Batches commit in order, so PUBRELs keep the order of their PUBRECs [MQTT-4.6.0-3 (5.0)].
+    const link = this.link;
+    store.settled().then(
+      () => {
+        if (link !== undefined && this.link === link && this.#inflight?.get(packetId) === entry) {
+          link.sendPubrel(packetId);
+        }
+      },
+      () => {}, // logged by the commit queue; the PUBREL goes out again when the client reconnects
+    );
     return true;
   }
 
@@ -557,6 +515,14 @@ export class Session {
 
   #complete(entry: Outgoing): void {
     this.#inflight?.delete(entry.packetId);
+    this.#unwritten?.delete(entry.packetId);
+    if (this.persistent) {
+      this.#store?.add({ kind: "deleteOutgoing", clientId: this.clientId, seq: entry.seq });
+    }
+  }
+
+  /** A queued message that will not be sent: gone from the store too. */
+  #forget(entry: Outgoing): void {
     if (this.persistent) {
       this.#store?.add({ kind: "deleteOutgoing", clientId: this.clientId, seq: entry.seq });
     }
@@ -570,6 +536,7 @@ export class Session {
   drain(): Outgoing[] {
     const out = [...this.inflight.values(), ...(this.#queue?.slice(this.#queueHead) ?? [])];
     this.#inflight = undefined;
+    this.#unwritten = undefined;
     this.#queue = undefined;
     this.#queueHead = 0;
     this.#queuedBytes = 0;

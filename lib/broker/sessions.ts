@@ -8,16 +8,19 @@
 import type { Clock, TimerId } from "../clock.ts";
 import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
 import type { QoS } from "../packet/packet_type.ts";
+import { MqttError } from "../mqtt_error.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import type { MatchOptions, TopicRouter } from "../topic/router.ts";
+import { ALLOW_ALL, type Authorizer, type ClientIdentity } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
 import type { BrokerCounters } from "./counters.ts";
 import { type Logger, logs } from "./logger.ts";
 import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
-import { EncodeCache, Session } from "./session.ts";
+import { EncodeCache } from "./encode_cache.ts";
+import { Session } from "./session.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
 import type { LoadedSession } from "./storage/persistence.ts";
-import { messageFromWill, type Wills } from "./wills.ts";
+import { messageFromWill, storedWill, type Wills } from "./wills.ts";
 
 /** What {@linkcode Sessions} needs from the broker. */
 export interface SessionsOptions {
@@ -32,6 +35,8 @@ export interface SessionsOptions {
   readonly wills: Wills;
   /** Where sessions count their drops. */
   readonly counters: BrokerCounters;
+  /** Read rules, checked again for messages held since the rules changed (see {@linkcode Sessions.recheck}). */
+  readonly authorizer: Authorizer;
 }
 
 /** Every session the broker knows, connected or not. */
@@ -43,7 +48,11 @@ export class Sessions {
   readonly #store: CommitQueue | undefined;
   readonly #wills: Wills;
   readonly #counters: BrokerCounters;
+  #authorizer: Authorizer;
   readonly #sessions = new Map<string, Session>();
+  /** One function for every session: asks the authorizer in force now. */
+  readonly #mayReceive = (identity: ClientIdentity, topic: string): boolean =>
+    this.#authorizer.canReceive(identity, topic);
 
   /** Empty until CONNECTs arrive or {@linkcode Sessions.restore} runs. */
   constructor(options: SessionsOptions) {
@@ -54,6 +63,16 @@ export class Sessions {
     this.#store = options.store;
     this.#wills = options.wills;
     this.#counters = options.counters;
+    this.#authorizer = options.authorizer;
+  }
+
+  /**
+   * The read rules changed (a reload): `authorizer` is in force from now on, and every message a session holds is
+   * checked against it before it goes out.
+   */
+  recheck(authorizer: Authorizer): void {
+    this.#authorizer = authorizer;
+    for (const session of this.#sessions.values()) session.recheck();
   }
 
   /** Sessions known, connected or not. */
@@ -73,8 +92,20 @@ export class Sessions {
 
   /** Whether a shared-subscription member can take a message now (online, window not full). */
   readonly isAvailable = (clientId: string): boolean => this.#sessions.get(clientId)?.available ?? false;
+  /** Whether the session of `clientId` may read `topic`: a shared group picks only such members. */
+  readonly canReceive = (clientId: string, topic: string): boolean => {
+    const session = this.#sessions.get(clientId);
+    return session !== undefined && this.#authorizer.canReceive(session.identity, topic);
+  };
   /** Router options for a message with no publisher to exclude. */
   readonly matchAny: MatchOptions = { isAvailable: this.isAvailable };
+  /** {@linkcode Sessions.matchAny} for a broker with read rules. */
+  readonly matchAnyReader: MatchOptions = { isAvailable: this.isAvailable, canReceive: this.canReceive };
+
+  /** Whether read rules apply (an authorizer other than ALLOW_ALL): shared groups then pick readers only. */
+  get checksReceive(): boolean {
+    return this.#authorizer !== ALLOW_ALL;
+  }
 
   /**
    * Resumes or creates the client's session for an accepted CONNECT: takes it over from an older connection,
@@ -87,6 +118,15 @@ export class Sessions {
   ): { session: Session; present: boolean } {
     const clientId = connection.clientId;
     let session = this.#sessions.get(clientId);
+    if (session !== undefined && session.identity.username !== connection.identity.username) {
+      // A session belongs to the user who made it: another user presenting its client id would get its queued
+      // messages (or discard them). Refused before the owner's connection is touched; no user is one "user".
+      throw new MqttError(
+        REASON_CODE.NotAuthorized,
+        `client id ${clientId} is a session of ${userName(session.identity)}: ` +
+          `${userName(connection.identity)} may not take it over`,
+      );
+    }
     const previous = session?.link;
     if (previous !== undefined && previous !== connection) {
       // Session take-over [MQTT-3.1.4-3 (5.0)] [MQTT-3.1.4-2 (3.1.1)]: the old connection is told (v5 0x8E) and
@@ -97,6 +137,9 @@ export class Sessions {
     }
     let present = false;
     if (session !== undefined && packet.cleanStart) {
+      // Back before its Will Delay passed: the will is not sent, though the session ends [MQTT-3.1.2-8 (5.0)]
+      // (as Mosquitto reads it: the delay is there for a client that comes back quickly).
+      this.#wills.cancel(clientId);
       this.#end(session, "clean start");
       session = undefined;
     } else if (session !== undefined) {
@@ -123,7 +166,7 @@ export class Sessions {
       // Armed will: if the broker dies while this client is connected, it is sent at the next start.
       this.#store.add({
         kind: "putWill",
-        will: { clientId, message: messageFromWill(packet.will, clientId, this.#clock.now()), sendAt: 0 },
+        will: storedWill(connection.identity, messageFromWill(packet.will, clientId, this.#clock.now()), 0),
       });
     }
     return { session, present };
@@ -175,6 +218,8 @@ export class Sessions {
       }
       for (const subscription of entry.subscriptions) this.#router.subscribe(entry.clientId, subscription);
       session.restore(entry.outgoing, entry.incoming);
+      // Routed under the previous run's rules: each goes out only if the owner may still read it.
+      session.recheck();
       this.#sessions.set(entry.clientId, session);
       if (entry.disconnectedAt === undefined) this.changed(session);
       this.#scheduleExpiry(session, now);
@@ -200,15 +245,21 @@ export class Sessions {
       onDrop: this.#onDrop,
       counters: this.#counters,
       store: this.#store,
+      mayReceive: this.#mayReceive,
     });
   }
 
   #scheduleExpiry(session: Session, now: number): void {
-    if (session.expiryInterval === EXPIRY_NEVER || session.link !== undefined) return;
+    let interval = session.expiryInterval;
+    // "Never" gives way to the operator's limit for such sessions (Mosquitto's persistent_client_expiration).
+    if (interval === EXPIRY_NEVER && this.#options.persistentClientExpiration > 0) {
+      interval = this.#options.persistentClientExpiration;
+    }
+    if (interval === EXPIRY_NEVER || session.link !== undefined) return;
     // Time away so far: 0 for a live disconnect; for a restored session, by the wall clock (stored across the
     // restart), never negative when the clock went back meanwhile. The timer itself is on the monotonic clock.
     const away = Math.max(0, now - (session.disconnectedAt ?? now));
-    const remaining = session.expiryInterval * 1000 - away;
+    const remaining = interval * 1000 - away;
     if (remaining <= 0) {
       this.#end(session, "session expired");
       return;
@@ -237,7 +288,8 @@ export class Sessions {
     const cache = new EncodeCache(this.#clock.now());
     for (const entry of undelivered) {
       if (entry.shareFilter === undefined || (entry.qos === 2 && entry.state !== "queued")) continue;
-      for (const delivery of this.#router.match(entry.message.topic, this.matchAny)) {
+      const options = this.checksReceive ? this.matchAnyReader : this.matchAny;
+      for (const delivery of this.#router.match(entry.message.topic, options)) {
         if (delivery.filter !== entry.shareFilter) continue;
         this.#sessions.get(delivery.clientId)?.deliver(
           entry.message,
@@ -262,4 +314,9 @@ export class Sessions {
       );
     }
   };
+}
+
+/** A session owner for log lines and refusals. */
+function userName(identity: ClientIdentity): string {
+  return identity.username === undefined ? "an anonymous client" : `user ${identity.username}`;
 }

@@ -33,6 +33,12 @@ export function messageFromWill(will: WillMessage, origin: string, now: number):
   };
 }
 
+/** A will as the store keeps it, with its owner's user name. */
+export function storedWill(identity: ClientIdentity, message: Message, sendAt: number): StoredWill {
+  const will = { clientId: identity.clientId, message, sendAt };
+  return identity.username === undefined ? will : { ...will, username: identity.username };
+}
+
 interface PendingWill {
   readonly message: Message;
   readonly identity: ClientIdentity;
@@ -56,7 +62,7 @@ export interface WillsOptions {
 export class Wills {
   readonly #clock: Clock;
   readonly #logger: Logger;
-  readonly #authorizer: Authorizer;
+  #authorizer: Authorizer;
   readonly #store: CommitQueue | undefined;
   readonly #publish: (message: Message) => number;
   readonly #pending = new Map<string, PendingWill>();
@@ -68,6 +74,11 @@ export class Wills {
     this.#authorizer = options.authorizer;
     this.#store = options.store;
     this.#publish = options.publish;
+  }
+
+  /** The write rules changed (a reload): wills published from now on are checked against `authorizer`. */
+  setAuthorizer(authorizer: Authorizer): void {
+    this.#authorizer = authorizer;
   }
 
   /** Whether the client has a will waiting. */
@@ -88,7 +99,7 @@ export class Wills {
       this.publish(clientId);
       return;
     }
-    this.#store?.add({ kind: "putWill", will: { clientId, message, sendAt: now + delaySeconds * 1000 } });
+    this.#store?.add({ kind: "putWill", will: storedWill(identity, message, now + delaySeconds * 1000) });
     pending.timer = this.#clock.setTimeout(() => this.publish(clientId), delaySeconds * 1000);
   }
 
@@ -125,7 +136,10 @@ export class Wills {
   /** Wills stored by the previous run: armed for connections that are gone now, they go out when due. */
   restore(wills: readonly StoredWill[], now: number): void {
     for (const will of wills) {
-      const identity: ClientIdentity = { clientId: will.clientId };
+      // Authorized as the user it was stored with (an anonymous client's will has none).
+      const identity: ClientIdentity = will.username === undefined
+        ? { clientId: will.clientId }
+        : { clientId: will.clientId, username: will.username };
       const pending: PendingWill = { message: will.message, identity, timer: undefined };
       this.#pending.set(will.clientId, pending);
       pending.timer = this.#clock.setTimeout(

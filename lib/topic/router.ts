@@ -72,6 +72,8 @@ export class TopicRouter implements SubscriptionRouter {
   #out: Delivery[] = IDLE;
   #publisherId: string | undefined = undefined;
   #isAvailable: ((clientId: string) => boolean) | undefined = undefined;
+  #canReceive: ((clientId: string, topic: string) => boolean) | undefined = undefined;
+  #topic = "";
   /** The topic's levels, split once per match() into this reused array; `#depth` of them are current. */
   #levels: string[] = [];
   #depth = 0;
@@ -217,6 +219,8 @@ export class TopicRouter implements SubscriptionRouter {
     this.#stamp++;
     this.#publisherId = options?.publisherId;
     this.#isAvailable = options?.isAvailable;
+    this.#canReceive = options?.canReceive;
+    this.#topic = topic;
     const levels = this.#levels;
     let depth = 0;
     for (let t = 0;;) {
@@ -233,6 +237,7 @@ export class TopicRouter implements SubscriptionRouter {
     this.#visit(this.#root, 0, topic.charCodeAt(0) !== DOLLAR);
     this.#out = IDLE;
     this.#isAvailable = undefined;
+    this.#canReceive = undefined;
     return out;
   }
 
@@ -279,7 +284,10 @@ export class TopicRouter implements SubscriptionRouter {
       }
     }
     if (node.groups !== undefined) {
-      for (const group of node.groups.values()) this.#out.push(this.#pick(group));
+      for (const group of node.groups.values()) {
+        const picked = this.#pick(group);
+        if (picked !== undefined) this.#out.push(picked);
+      }
     }
   }
 
@@ -313,20 +321,31 @@ export class TopicRouter implements SubscriptionRouter {
     }
   }
 
-  /** Picks the group member for this message: round-robin, skipping unavailable members when possible. */
-  #pick(group: SharedGroup): Delivery {
+  /**
+   * Picks the group member for this message: round-robin among those who may read it, skipping unavailable
+   * members when possible; undefined when no member may read it.
+   */
+  #pick(group: SharedGroup): Delivery | undefined {
     const members = group.members;
     const count = members.length;
     let index = group.next;
     const isAvailable = this.#isAvailable;
-    if (isAvailable !== undefined) {
+    const canReceive = this.#canReceive;
+    if (isAvailable !== undefined || canReceive !== undefined) {
+      let fallback = -1;
+      index = -1;
       for (let i = 0; i < count; i++) {
         const candidate = (group.next + i) % count;
-        if (isAvailable(members[candidate]!.client.id)) {
+        const id = members[candidate]!.client.id;
+        if (canReceive !== undefined && !canReceive(id, this.#topic)) continue;
+        if (isAvailable === undefined || isAvailable(id)) {
           index = candidate;
           break;
         }
+        if (fallback === -1) fallback = candidate;
       }
+      if (index === -1) index = fallback;
+      if (index === -1) return undefined;
     }
     group.next = index + 1 === count ? 0 : index + 1;
     return members[index]!.delivery;

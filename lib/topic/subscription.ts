@@ -61,6 +61,14 @@ export interface MatchOptions {
    * @default {() => true}
    */
   readonly isAvailable?: (clientId: string) => boolean;
+  /**
+   * Whether a shared group member may read the topic. Members for which it returns false are never picked; a
+   * group with no such member delivers to none (a member that may not read would drop the message). It must not
+   * call back into the router.
+   *
+   * @default {() => true}
+   */
+  readonly canReceive?: (clientId: string, topic: string) => boolean;
 }
 
 /** What the broker needs from a subscription store; `TopicRouter` and the tests' `NaiveRouter` implement it. */

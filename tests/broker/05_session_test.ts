@@ -281,6 +281,53 @@ Deno.test("v5: a session expires after its Session Expiry Interval and is remove
   });
 });
 
+for (const version of [4] as const) {
+  Deno.test(`${v(version)}: persistentClientExpiration ends a Clean Session 0 session the client left that long ago (ManualClock)`, async () => {
+    const clock = new ManualClock(1_000_000);
+    await withBroker({ clock, persistentClientExpiration: 3600 }, async ({ connect, broker }) => {
+      const spec: ConnectSpec = { version, clientId: "random-id", clean: false };
+      const first = await connect(spec);
+      await subscribe(first, 1, [["e", 1]]);
+      await first.disconnect();
+      clock.advance(3_599_000);
+      const again = await connect(spec, true);
+      await again.disconnect(); // the hour starts again
+      clock.advance(3_599_999);
+      assert.ok(broker.session("random-id") !== undefined, "kept before the hour is up");
+      clock.advance(1);
+      assert.equal(broker.session("random-id"), undefined, "removed an hour after the client left");
+    });
+  });
+}
+
+Deno.test("v4: without persistentClientExpiration (default 0) a Clean Session 0 session never expires (ManualClock)", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const first = await connect({ version: 4, clientId: "forever", clean: false });
+    await first.disconnect();
+    clock.advance(10 * 365 * 86_400_000);
+    assert.ok(broker.session("forever") !== undefined, "kept after ten years");
+  });
+});
+
+Deno.test("v5: persistentClientExpiration applies to a session that asked never to expire, not to a shorter one", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, persistentClientExpiration: 60 }, async ({ connect, broker }) => {
+    for (const [clientId, expiry] of [["never", 0xffffffff], ["day", 86_400]] as const) {
+      const client = await connect({
+        version: 5,
+        clientId,
+        clean: false,
+        properties: [P.sessionExpiry(expiry)],
+      });
+      await client.disconnect();
+    }
+    clock.advance(60_000);
+    assert.equal(broker.session("never"), undefined, "0xFFFFFFFF: ended after persistentClientExpiration");
+    assert.ok(broker.session("day") !== undefined, "its own interval applies");
+  });
+});
+
 Deno.test("v5: DISCONNECT can set a new Session Expiry Interval (ManualClock) [MQTT-3.14.2-2]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
@@ -492,3 +539,65 @@ Deno.test("v5: a Session Expiry Interval longer than a timer can wait (999,999,9
     await again.expectClosed();
   });
 });
+
+/** A MemoryPersistence whose commits wait while it is held (a slow disk the test controls). */
+class GatedStore extends MemoryPersistence {
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+
+  hold(): void {
+    this.#gate = new Promise((resolve) => this.#open = resolve);
+  }
+
+  release(): void {
+    this.#open?.();
+    this.#gate = undefined;
+  }
+
+  override async commit(ops: readonly PersistenceOp[]): Promise<void> {
+    await this.#gate;
+    return super.commit(ops);
+  }
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: QoS 2 to a persistent session: PUBLISH and PUBREL wait for their state's commit (section 4.3.3)`, async () => {
+    const store = new GatedStore();
+    await withBroker({ persistence: store }, async ({ broker, connect }) => {
+      const client = await connect(persistent(version, "q2"));
+      await subscribe(client, 1, [["t", 2]]);
+      store.hold();
+      broker.publish({ topic: "t", payload: new TextEncoder().encode("x"), qos: 2, retain: false });
+      await client.barrier("no PUBLISH before 'sent' is committed");
+      store.release();
+      await client.expect(publishPacket(version, { topic: "t", payload: "x", qos: 2, id: 1 }), "PUBLISH");
+      store.hold();
+      await client.send(pubrec(version, 1));
+      await client.barrier("no PUBREL before 'released' is committed");
+      store.release();
+      await client.expect(pubrel(version, 1), "PUBREL");
+      await client.send(pubcomp(version, 1));
+      await client.disconnect();
+    });
+  });
+
+  Deno.test(`${v(version)}: a QoS 2 PUBLISH still waiting for its commit when the client left goes out without DUP on resume`, async () => {
+    const store = new GatedStore();
+    await withBroker({ persistence: store }, async ({ broker, connect }) => {
+      const client = await connect(persistent(version, "q2"));
+      await subscribe(client, 1, [["t", 2]]);
+      store.hold();
+      broker.publish({ topic: "t", payload: new TextEncoder().encode("x"), qos: 2, retain: false });
+      await client.close();
+      await waitFor(() => broker.session("q2")?.link === undefined, "the broker to see the loss");
+      const back = await connect(persistent(version, "q2"), true);
+      await back.expect(
+        publishPacket(version, { topic: "t", payload: "x", qos: 2, id: 1 }),
+        "first attempt: DUP 0",
+      );
+      store.release();
+      await back.barrier("sent once");
+      await back.disconnect();
+    });
+  });
+}

@@ -4,7 +4,11 @@
  */
 
 import assert from "node:assert/strict";
+import { Broker } from "../../lib/broker/broker.ts";
+import type { PersistedState, Persistence, PersistenceOp } from "../../lib/broker/storage/persistence.ts";
+import { SqlitePersistence } from "../../lib/broker/storage/sqlite_persistence.ts";
 import { ManualClock } from "../../lib/clock.ts";
+import { as, authenticatorFor, authorizerFor } from "../security/_secured.ts";
 import {
   connectPacket,
   type ConnectSpec,
@@ -17,6 +21,7 @@ import {
   v,
   VERSIONS,
   waitFor,
+  WireClient,
   withBroker,
 } from "./_wire.ts";
 
@@ -222,6 +227,25 @@ Deno.test("v5: the will goes out when the session ends before the Will Delay (Ma
   });
 });
 
+Deno.test("v5: a client back with Clean Start 1 within its Will Delay does not fire its will [MQTT-3.1.2-8 (5.0)]", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock }, async ({ connect, broker }) => {
+    const watcher = await connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["w", 0]]);
+    const client = await connect(delayed("flaky", 60, 300));
+    await client.close(); // lost: the will waits 60 s
+    await waitFor(() => broker.session("flaky")?.link === undefined, "the broker to see the loss");
+    clock.advance(10_000);
+    // Back within the delay, with a new session: the old one ends, but the will is not sent (what the delay is for).
+    const back = await connect({ version: 5, clientId: "flaky", clean: true });
+    await watcher.barrier("no will on the clean reconnect");
+    clock.advance(60_000);
+    await watcher.barrier("no will after the delay either");
+    await back.disconnect();
+    await watcher.disconnect();
+  });
+});
+
 Deno.test("v5: with no session kept, a delayed will is sent when the connection is lost", async () => {
   await withBroker({}, async ({ connect }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -295,3 +319,87 @@ Deno.test("v5: a Will Delay longer than a timer can wait (3,000,000 s) does not 
     await watcher.disconnect();
   });
 });
+
+/** Forwards to a store until `crash()`: later commits are lost, as if the process had been killed. */
+class CrashingStore implements Persistence {
+  readonly #inner: Persistence;
+  #crashed = false;
+  constructor(inner: Persistence) {
+    this.#inner = inner;
+  }
+  get name(): string {
+    return this.#inner.name;
+  }
+  crash(): void {
+    this.#crashed = true;
+  }
+  load(): Promise<PersistedState> {
+    return this.#inner.load();
+  }
+  commit(ops: readonly PersistenceOp[]): Promise<void> {
+    return this.#crashed ? Promise.resolve() : this.#inner.commit(ops);
+  }
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: a will restored after a crash is published as its owner (the ACL lets it through)`, async () => {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/broker.db`;
+    const clock = new ManualClock(1_000_000);
+    const security = async () => ({
+      authenticator: await authenticatorFor(),
+      authorizer: authorizerFor(),
+      clock,
+    });
+    const delay = version === 5 ? 60 : 0; // v5: a delayed will; v3.1.1: the will armed while connected
+    try {
+      const store = new CrashingStore(new SqlitePersistence(path));
+      const first = new Broker({ sysInterval: 0, persistence: store, ...await security() });
+      const { port } = await first.listen({ hostname: "127.0.0.1", port: 0 });
+      const watcher = new WireClient(await Deno.connect({ hostname: "127.0.0.1", port }), version);
+      await watcher.send(connectPacket(as("alice", version, "alice-watch")));
+      await watcher.nextPacket("CONNACK");
+      await subscribe(watcher, 1, [["alice/#", 1]]);
+      await watcher.disconnect();
+      const device = new WireClient(await Deno.connect({ hostname: "127.0.0.1", port }), version);
+      const will = { topic: "alice/status", payload: "offline", qos: 1 as const };
+      await device.send(connectPacket({
+        ...as("alice", version, "alice-device"),
+        will: version === 5 ? { ...will, properties: [P.willDelay(delay)] } : will,
+      }));
+      await device.nextPacket("CONNACK");
+      if (version === 5) {
+        await device.close(); // lost: the will waits out its delay, stored
+        await waitFor(() => first.session("alice-device")?.link === undefined, "the broker to see the loss");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50)); // let the will's commit land
+      store.crash();
+      await first.close();
+      await device.close();
+
+      const second = new Broker({
+        sysInterval: 0,
+        persistence: new SqlitePersistence(path),
+        ...await security(),
+      });
+      const { port: port2 } = await second.listen({ hostname: "127.0.0.1", port: 0 });
+      try {
+        clock.advance(delay * 1000);
+        const back = new WireClient(await Deno.connect({ hostname: "127.0.0.1", port: port2 }), version);
+        await back.send(connectPacket(as("alice", version, "alice-watch")));
+        await back.nextPacket("CONNACK");
+        const publish = await back.expectPacket(3, "the restored will");
+        assert.equal(publish.topic, "alice/status");
+        await back.send(puback(version, publish.packetId!));
+        await back.disconnect();
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}

@@ -22,6 +22,10 @@ interface BrokerProcess {
 }
 
 async function startBroker(db: string): Promise<BrokerProcess> {
+  // The 3.1.1 publisher floods QoS 2 ahead of its PUBRELs: the broker's Receive Maximum applies to 3.1.1 too
+  // (issue #15 item 11), so give the flood room for all of its unreleased ids.
+  const config = `${db}.json`;
+  await Deno.writeTextFile(config, JSON.stringify({ limits: { receiveMaximum: 65535 } }));
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -40,6 +44,8 @@ async function startBroker(db: string): Promise<BrokerProcess> {
       // Room for the whole flood in the offline subscriber's queue (a full queue drops, as Mosquitto's does).
       "--max-queued",
       "100000",
+      "-c",
+      config,
     ],
     cwd: ROOT,
     stdout: "piped",
@@ -264,6 +270,155 @@ Deno.test({
       assert.ok(retained.type === 3 && retained.retain);
       assert.equal(new TextDecoder().decode(retained.payload), "kept");
       await reader.close();
+    } finally {
+      broker.child.kill("SIGTERM");
+      await broker.child.status;
+      await broker.output;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * A QoS 2 receiver as the spec has it (method A, 4.3.3): a PUBLISH delivers its message unless its packet id is
+ * still held from an earlier PUBLISH (PUBREC sent, no PUBREL yet); PUBREL releases the id. Its state outlives a
+ * reconnect, as a Clean Session 0 client's does.
+ */
+class Qos2Receiver {
+  readonly held = new Set<number>();
+  readonly deliveries = new Map<string, number>();
+
+  /** Answers packets from `client` until it closes. */
+  async serve(client: WireClient): Promise<void> {
+    for (;;) {
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = await client.nextOrEnd(20_000, "a packet");
+      } catch {
+        return;
+      }
+      if (bytes === undefined) return;
+      const packet = decode(bytes, 4);
+      if (packet.type === 3 && packet.qos === 2) {
+        const id = packet.packetId!;
+        if (!this.held.has(id)) {
+          this.held.add(id);
+          const text = new TextDecoder().decode(packet.payload);
+          this.deliveries.set(text, (this.deliveries.get(text) ?? 0) + 1);
+        }
+        await client.trySend(encode({ type: 5, packetId: id, reasonCode: 0 }, 4));
+      } else if (packet.type === 6) {
+        this.held.delete(packet.packetId);
+        await client.trySend(encode({ type: 7, packetId: packet.packetId, reasonCode: 0 }, 4));
+      }
+    }
+  }
+
+  /** Messages completed so far (PUBREL answered). */
+  get completed(): number {
+    return this.deliveries.size - this.held.size;
+  }
+}
+
+Deno.test({
+  name: granted
+    ? "SIGKILL at several points with an online QoS 2 subscriber: no message is delivered twice or lost " +
+      "(PUBREL only after the released state committed, 5.0 section 4.3.3)"
+    : "SIGKILL with an online QoS 2 subscriber (needs --allow-run --allow-read --allow-write)",
+  ignore: !granted,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "mqtt-durability-qos2-" });
+    const db = `${dir}/broker.db`;
+    const N = 1500;
+    const receiver = new Qos2Receiver();
+    const acked = new Set<string>();
+    let broker = await startBroker(db);
+    const subscriber = (port: number) =>
+      connect(port, { type: 1, protocolVersion: 4, clientId: "online-sub", cleanStart: false, keepAlive: 0 });
+    try {
+      const first = await subscriber(broker.port);
+      await first.send(encode({
+        type: 8,
+        packetId: 1,
+        subscriptions: [{
+          filter: "q2/#",
+          qos: 2,
+          noLocal: false,
+          retainAsPublished: false,
+          retainHandling: 0,
+        }],
+      }, 4));
+      assert.equal((await first.nextPacket("SUBACK")).type, 9);
+      let online = first;
+      let serving = receiver.serve(first);
+      // Three kill points: early, middle and late in each round's flood, the subscriber online throughout.
+      for (const [round, killAfter] of [[0, 150], [1, 600], [2, 1100]] as const) {
+        const pub = await connect(broker.port, {
+          type: 1,
+          protocolVersion: 4,
+          clientId: `pub-${round}`,
+          cleanStart: true,
+          keepAlive: 0,
+        });
+        const chunks: Uint8Array[] = [];
+        for (let i = 0; i < N; i++) {
+          chunks.push(encode({
+            type: 3,
+            topic: "q2/x",
+            payload: payload(`r${round}-${i}`),
+            qos: 2,
+            retain: false,
+            dup: false,
+            packetId: 1 + i,
+          }, 4));
+        }
+        const flood = (async () => {
+          for (let i = 0; i < chunks.length; i += 100) await pub.trySend(...chunks.slice(i, i + 100));
+        })();
+        const start = receiver.completed;
+        const acks = (async () => {
+          for (;;) {
+            const bytes = await nextOrIdle(pub, 5000, "PUBREC").catch(() => undefined);
+            if (bytes === undefined) return;
+            const packet = decode(bytes, 4);
+            if (packet.type === 5) {
+              acked.add(`r${round}-${packet.packetId - 1}`);
+              await pub.trySend(encode({ type: 6, packetId: packet.packetId, reasonCode: 0 }, 4));
+            }
+          }
+        })();
+        const deadline = Date.now() + 15_000;
+        while (receiver.completed - start < killAfter && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        broker.child.kill("SIGKILL");
+        await broker.child.status;
+        await broker.output;
+        await Promise.all([flood.catch(() => {}), acks, serving]);
+        await pub.close();
+        await online.close();
+        broker = await startBroker(db);
+        online = await subscriber(broker.port);
+        serving = receiver.serve(online);
+      }
+      // The last start: the subscriber takes what is left until the broker has nothing more.
+      for (let idle = 0; idle < 3;) {
+        const before = receiver.deliveries.size + receiver.completed;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        idle = receiver.deliveries.size + receiver.completed === before && receiver.held.size === 0
+          ? idle + 1
+          : 0;
+      }
+      const twice = [...receiver.deliveries].filter(([, n]) => n > 1).map(([text]) => text);
+      const lost = [...acked].filter((text) => !receiver.deliveries.has(text));
+      console.log(
+        `QoS 2 with an online subscriber over 3 kills: ${acked.size} acknowledged, ` +
+          `${receiver.deliveries.size} delivered`,
+      );
+      await online.close();
+      await serving;
+      assert.deepEqual(twice, [], "QoS 2 messages delivered twice");
+      assert.deepEqual(lost, [], "acknowledged QoS 2 messages lost");
     } finally {
       broker.child.kill("SIGTERM");
       await broker.child.status;

@@ -450,3 +450,48 @@ cliTest(
   },
   [certificatesUnavailable(), Deno.build.os === "windows" ? "needs POSIX signals" : undefined],
 );
+
+cliTest(
+  "broker.ts on SIGHUP disconnects a connected user removed from the password file (v5 DISCONNECT 0x87)",
+  async (dir) => {
+    const mqtt = await loadMqttJs();
+    const passwords = join(dir, "passwd");
+    const entry = async (user: string) => `${user}:${await hashPassword("pw", { iterations: 1000 })}\n`;
+    await Deno.writeTextFile(passwords, (await entry("alice")) + (await entry("bob")));
+    const config = await writeConfig(dir, {
+      listeners: [{ type: "tcp", port: 0 }],
+      passwordFile: "passwd",
+      persistence: "memory",
+      sysInterval: 0,
+    });
+    await withBrokerProcess(["--config", config], async (broker) => {
+      const [tcp] = await broker.listening(1);
+      const options = { reconnectPeriod: 0, password: "pw", protocolVersion: 5 as const };
+      const alice = await within(
+        mqtt.connectAsync(mqttJsUrl(tcp!), { ...options, username: "alice" }, false),
+        "alice",
+      );
+      const bob = await within(
+        mqtt.connectAsync(mqttJsUrl(tcp!), { ...options, username: "bob" }, false),
+        "bob",
+      );
+      try {
+        const kicked = new Promise<number | undefined>((resolve) =>
+          bob.on("disconnect", (packet) => resolve(packet.reasonCode))
+        );
+        await Deno.writeTextFile(passwords, await entry("alice"));
+        broker.kill("SIGHUP");
+        assert.equal(await within(kicked, "bob's DISCONNECT"), 0x87);
+        await broker.until(
+          "the re-check line",
+          () => /SIGHUP: re-checked connected clients/.test(broker.stderr),
+        );
+        assert.ok(alice.connected, "alice, still in the file, stays connected");
+      } finally {
+        await alice.endAsync();
+        await bob.endAsync(true);
+      }
+    });
+  },
+  [Deno.build.os === "windows" ? "needs POSIX signals" : undefined],
+);

@@ -152,21 +152,22 @@ export class NaiveRouter implements SubscriptionRouter {
     }
     const out: Delivery[] = [...direct.values()];
     for (const group of this.#groups.values()) {
-      if (matchesFilter(group.inner, topic)) out.push(this.#pick(group, options?.isAvailable));
+      if (!matchesFilter(group.inner, topic)) continue;
+      const picked = this.#pick(group, topic, options);
+      if (picked !== undefined) out.push(picked);
     }
     return out;
   }
 
-  #pick(group: Group, isAvailable: ((clientId: string) => boolean) | undefined): Delivery {
+  #pick(group: Group, topic: string, options: MatchOptions | undefined): Delivery | undefined {
     const count = group.members.length;
-    let index = group.next;
-    for (let i = 0; isAvailable !== undefined && i < count; i++) {
-      const candidate = (group.next + i) % count;
-      if (isAvailable(group.members[candidate]!)) {
-        index = candidate;
-        break;
-      }
-    }
+    // Members who may read the topic, in round-robin order from `next`; the first available one, else the first.
+    const readers = [...Array(count).keys()]
+      .map((i) => (group.next + i) % count)
+      .filter((i) => options?.canReceive?.(group.members[i]!, topic) ?? true);
+    if (readers.length === 0) return undefined;
+    const available = options?.isAvailable;
+    const index = readers.find((i) => available === undefined || available(group.members[i]!)) ?? readers[0]!;
     group.next = (index + 1) % count;
     const clientId = group.members[index]!;
     const subscription = this.#clients.get(clientId)!.get(group.filter)!.subscription;

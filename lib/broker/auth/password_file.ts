@@ -14,7 +14,7 @@
 
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { REASON_CODE } from "../../packet/reason_code.ts";
-import type { Authenticator, AuthResult, ConnectInfo } from "./auth.ts";
+import type { Authenticator, AuthResult, ClientIdentity, ConnectInfo } from "./auth.ts";
 import { hostOf } from "../limits.ts";
 import { LoginThrottle, type LoginThrottleOptions } from "./login_throttle.ts";
 import { HashQueue, PasswordQueueFullError } from "./hash_queue.ts";
@@ -346,6 +346,12 @@ export class PasswordFileAuthenticator implements Authenticator {
     if (ok && password !== undefined) return { reasonCode: REASON_CODE.Success, username };
     this.#throttle.failed(host);
     return { reasonCode: REASON_CODE.BadUserNameOrPassword };
+  }
+
+  /** A user removed from the file no longer passes; anonymous and certificate identities are not the file's. */
+  stillValid(client: ClientIdentity, certificateCommonName?: string): boolean {
+    const username = client.username;
+    return username === undefined || username === certificateCommonName || this.#file.has(username);
   }
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Authenticator, AuthResult, ConnectInfo } from "../auth/auth.ts";
+import type { Authenticator, AuthResult, ClientIdentity, ConnectInfo } from "../auth/auth.ts";
 import type { Broker } from "../broker.ts";
 import type { ConnectionInfo } from "../connection.ts";
 import { listenTlsWithClientCertificates } from "../../transport/tls.ts";
@@ -190,6 +190,11 @@ export function certificateIdentity(inner: Authenticator): Authenticator {
     authenticate(info: ConnectInfo): Promise<AuthResult> | AuthResult {
       const cn = info.certificateCommonName;
       return cn === undefined ? inner.authenticate(info) : { reasonCode: 0, username: cn };
+    },
+    // A reload re-checks connected clients: a certificate's CN stands, others ask the inner authenticator.
+    stillValid(client: ClientIdentity, cn?: string): boolean {
+      if (cn !== undefined && client.username === cn) return true;
+      return inner.stillValid?.(client, cn) ?? true;
     },
   };
 }

@@ -82,6 +82,8 @@ export interface PendingWill {
   readonly message: Message;
   /** When to publish it, ms since the epoch. */
   readonly sendAt: number;
+  /** The user name of the will's client: the will is authorized as that user when it is published. */
+  readonly username?: string;
 }
 
 /** One change to durable state. Ops in one commit apply in order, all or none. */

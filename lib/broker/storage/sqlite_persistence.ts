@@ -8,7 +8,8 @@
  * one fsync per commit. Commits run synchronously on the calling thread.
  *
  * Schema (version {@linkcode SQLITE_SCHEMA_VERSION}, in `PRAGMA user_version`; `application_id` "MQTT"):
- * - `retained(topic PK, …message)` and `wills(client_id PK, send_at, …message)`: one message each, inline.
+ * - `retained(topic PK, …message)` and `wills(client_id PK, send_at, …message, username)`: one message each,
+ *   inline.
  * - `sessions(client_id PK, protocol_version, expiry_interval, disconnected_at, subscriptions JSON, username)`.
  * - `messages(id PK, …message)`, referenced by `outgoing(client_id, seq PK, message_id, qos, retain,
  *   subscription_ids JSON, packet_id, state)`: a message queued to many sessions is stored once, and is deleted
@@ -107,6 +108,8 @@ const MIGRATIONS: readonly string[] = [
   `,
   // 2: the owner's user name, so deliveries to an offline session are authorized as that user after a restart.
   `ALTER TABLE sessions ADD COLUMN username TEXT;`,
+  // 3: the will's owner, so a will restored after a crash is authorized as its user.
+  `ALTER TABLE wills ADD COLUMN username TEXT;`,
 ];
 
 /** The schema version this code writes; a store with a higher `user_version` is refused. */
@@ -387,11 +390,15 @@ export class SqlitePersistence implements Persistence {
     const retained = rows(`SELECT ${MESSAGE_FIELDS} FROM retained`).map((row) =>
       rowToMessage(row as MessageRow)
     );
-    const wills = rows(`SELECT client_id, send_at, ${MESSAGE_FIELDS} FROM wills`).map((row): PendingWill => ({
-      clientId: row[0] as string,
-      sendAt: row[1] as number,
-      message: rowToMessage(row.slice(2) as MessageRow),
-    }));
+    const wills = rows(`SELECT client_id, send_at, username, ${MESSAGE_FIELDS} FROM wills`).map((row) => {
+      const will: { -readonly [K in keyof PendingWill]: PendingWill[K] } = {
+        clientId: row[0] as string,
+        sendAt: row[1] as number,
+        message: rowToMessage(row.slice(3) as MessageRow),
+      };
+      if (row[2] !== null && row[2] !== undefined) will.username = row[2] as string;
+      return will;
+    });
 
     const messages = new Map<number, Message>();
     for (const row of rows(`SELECT id, ${MESSAGE_FIELDS} FROM messages`)) {
@@ -495,7 +502,12 @@ export class SqlitePersistence implements Persistence {
         s.deleteIncoming.get(op.clientId, op.packetId);
         return;
       case "putWill":
-        s.putWill.get(op.will.clientId, op.will.sendAt, ...messageValues(op.will.message));
+        s.putWill.get(
+          op.will.clientId,
+          op.will.sendAt,
+          op.will.username ?? null,
+          ...messageValues(op.will.message),
+        );
         return;
       case "deleteWill":
         s.deleteWill.get(op.clientId);
@@ -606,7 +618,8 @@ function prepare(db: DatabaseSync): Statements {
     putIncoming: p("INSERT OR IGNORE INTO incoming (client_id, packet_id) VALUES (?, ?)"),
     deleteIncoming: p("DELETE FROM incoming WHERE client_id = ? AND packet_id = ?"),
     putWill: p(
-      `INSERT OR REPLACE INTO wills (client_id, send_at, ${MESSAGE_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO wills (client_id, send_at, username, ${MESSAGE_FIELDS})
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     deleteWill: p("DELETE FROM wills WHERE client_id = ?"),
   };

@@ -375,7 +375,13 @@ export function persistenceContract(
   });
 
   test("putWill round-trips, replaces by client, needs no session; deleteWill removes", async (t) => {
-    const w1: PendingWill = { clientId: "w1", message: FULL_MESSAGE, sendAt: 1_700_000_000_000 };
+    // The owner's user name goes with the will: the restored will is authorized as that user.
+    const w1: PendingWill = {
+      clientId: "w1",
+      message: FULL_MESSAGE,
+      sendAt: 1_700_000_000_000,
+      username: "alice",
+    };
     const w2: PendingWill = { clientId: "w2", message: message("will/2"), sendAt: 1 };
     const w2b: PendingWill = { clientId: "w2", message: message("will/2b", { qos: 0 }), sendAt: 2 };
     const w3: PendingWill = { clientId: "w3", message: message("will/3"), sendAt: 3 };
@@ -389,6 +395,18 @@ export function persistenceContract(
     );
     assert.deepEqual(state.wills, [w1, w2b]);
     assert.deepEqual(state.sessions, []);
+  });
+
+  test("putSession keeps the owner's user name; a session without one has none", async (t) => {
+    const owned = session("owned", { username: "alice" });
+    const anonymous = session("anonymous");
+    const state = await commitAndRestart(t, [
+      { kind: "putSession", session: owned },
+      { kind: "putSession", session: anonymous },
+    ]);
+    assert.equal(state.sessions.find((s) => s.clientId === "owned")?.username, "alice");
+    assert.equal(state.sessions.find((s) => s.clientId === "anonymous")?.username, undefined);
+    assert.ok(!("username" in state.sessions.find((s) => s.clientId === "anonymous")!));
   });
 
   test("deleteSession removes the session, its outgoing, incoming and will, and nothing else", async (t) => {

@@ -215,6 +215,30 @@ sqliteTest("SqlitePersistence: migrates an empty version-0 database to the curre
   assert.deepEqual(await f.open().load(), { retained: [], sessions: [], wills: [] });
 });
 
+sqliteTest(
+  "SqlitePersistence: a version-2 database (wills without an owner) migrates and keeps its wills",
+  async (f) => {
+    await f.store.load();
+    await f.store.commit([{
+      kind: "putWill",
+      will: { clientId: "old", message: message("will/old"), sendAt: 5 },
+    }]);
+    await f.store.close();
+    // What a version-2 store looked like: no username column in wills.
+    withRawDb(f.path, (db) => db.exec("ALTER TABLE wills DROP COLUMN username; PRAGMA user_version = 2"));
+    const again = f.open();
+    const state = await again.load();
+    assert.deepEqual(state.wills, [{ clientId: "old", message: message("will/old"), sendAt: 5 }]);
+    await again.commit([{
+      kind: "putWill",
+      will: { clientId: "new", message: message("will/new"), sendAt: 6, username: "alice" },
+    }]);
+    await again.close();
+    withRawDb(f.path, (db) => assert.equal(pragma(db, "user_version"), SQLITE_SCHEMA_VERSION));
+    assert.equal((await f.open().load()).wills.find((w) => w.clientId === "new")?.username, "alice");
+  },
+);
+
 sqliteTest("SqlitePersistence: commit() before load() and after close() rejects", async (f) => {
   await assert.rejects(
     f.store.commit([{ kind: "deleteRetained", topic: "x" }]),
