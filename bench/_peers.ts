@@ -197,12 +197,16 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   let cleanup: (() => Promise<void>) | undefined;
   switch (name) {
     case "ours": {
-      const permissions = ["--allow-net"];
+      const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-ours-" });
+      cleanup = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+      const permissions = ["--allow-net", `--allow-read=${dir}`];
+      // Every client of the benchmark comes from 127.0.0.1: lift the per-address cap (1,024 by default), as
+      // Mosquitto has none.
+      const config = join(dir, "broker.json");
+      await Deno.writeTextFile(config, JSON.stringify({ limits: { maxConnectionsPerAddress: 10_000_000 } }));
       let persistence = "memory";
       if (storage === "disk") {
-        const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-ours-" });
-        cleanup = () => Deno.remove(dir, { recursive: true }).catch(() => {});
-        permissions.push(`--allow-read=${dir}`, `--allow-write=${dir}`);
+        permissions.push(`--allow-write=${dir}`);
         persistence = `sqlite:${join(dir, "broker.db")}`;
       }
       command = new Deno.Command(Deno.execPath(), {
@@ -211,6 +215,8 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
           ...permissions,
           ...await brokerTaskV8Flags(),
           join(PROJECT_ROOT, "broker.ts"),
+          "-c",
+          config,
           "-p",
           "0",
           "--sys-interval",

@@ -22,7 +22,7 @@ import type { AuthOutcome, BrokerCore } from "./core.ts";
 import { type BrokerCounters, createCounters } from "./counters.ts";
 import { DeadlineQueue } from "./deadlines.ts";
 import { AddressLimiter } from "./limits.ts";
-import type { Logger } from "./logger.ts";
+import { type Logger, printable } from "./logger.ts";
 import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { RetainedStore } from "./retained.ts";
 import { EncodeCache } from "./encode_cache.ts";
@@ -51,7 +51,7 @@ export class BrokerContext implements BrokerCore {
   /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
   authorizer: Authorizer;
   readonly router: TopicRouter = new TopicRouter();
-  readonly retained: RetainedStore = new RetainedStore();
+  readonly retained: RetainedStore;
   readonly store: CommitQueue | undefined;
   readonly persistence: Persistence | undefined;
   readonly connackProperties: Properties;
@@ -87,6 +87,7 @@ export class BrokerContext implements BrokerCore {
     this.#connectionClosed = connectionClosed;
     this.persistence = options.persistence;
     this.connectLimiter = new AddressLimiter(o.connectRatePerAddress, this.clock);
+    this.retained = new RetainedStore({ maxCount: o.maxRetained, maxBytes: o.maxRetainedBytes });
     this.deadlines = new DeadlineQueue(this.clock, (connection, now) => connection.checkDeadline(now));
     this.store = options.persistence === undefined
       ? undefined
@@ -205,7 +206,9 @@ export class BrokerContext implements BrokerCore {
     }
     for (const connection of revoked) {
       this.logger.info(
-        `client ${connection.clientId} (user ${connection.identity.username}) disconnected: ` +
+        `client ${printable(connection.clientId)} (user ${
+          printable(connection.identity.username ?? "")
+        }) disconnected: ` +
           `no longer passes authentication after a reload`,
       );
       connection.disconnect(REASON_CODE.NotAuthorized, "credentials revoked");
@@ -310,41 +313,37 @@ export class BrokerContext implements BrokerCore {
 
   /** Drops retained messages whose Message Expiry Interval has passed (5.0 section 3.3.2.3.3). */
   sweepExpired(): void {
-    const now = this.clock.now();
-    const expired: string[] = [];
-    for (const message of this.retained.all()) {
-      if (message.expiresAt !== undefined && message.expiresAt <= now) expired.push(message.topic);
-    }
-    for (const topic of expired) {
-      this.retained.delete(topic);
+    for (const topic of this.retained.sweepExpired(this.clock.now())) {
       this.store?.add({ kind: "deleteRetained", topic });
     }
   }
 
+  /** Keeps a retained PUBLISH by the store's rules (`retained.ts`), and persists what changed. */
   #retain(message: Message): void {
     const persist = this.store !== undefined && !message.topic.startsWith("$SYS/");
-    if (message.payload.length === 0) {
-      // An empty retained message deletes the topic's retained message [MQTT-3.3.1-6 (5.0)] [MQTT-3.3.1-10 (3.1.1)].
-      if (this.retained.delete(message.topic) && persist) {
-        this.store!.add({ kind: "deleteRetained", topic: message.topic });
-      }
-      return;
+    const stored: Message = message.payload.length === 0 ? message : { ...message, retain: true };
+    switch (this.retained.retain(stored)) {
+      case "stored":
+        if (persist) this.store!.add({ kind: "putRetained", message: stored });
+        return;
+      case "deleted":
+        if (persist) this.store!.add({ kind: "deleteRetained", topic: message.topic });
+        return;
+      case "count-limit":
+        this.logger.warn(
+          `retained message for ${
+            printable(message.topic)
+          } dropped: ${this.options.maxRetained} retained messages stored`,
+        );
+        return;
+      case "byte-limit":
+        this.logger.warn(
+          `retained message for ${printable(message.topic)} dropped: retained byte limit reached`,
+        );
+        return;
+      case "unchanged":
+        return;
     }
-    const existing = this.retained.get(message.topic);
-    if (existing === undefined && this.retained.size >= this.options.maxRetained) {
-      this.logger.warn(
-        `retained message for ${message.topic} dropped: ${this.options.maxRetained} retained messages stored`,
-      );
-      return;
-    }
-    const growth = message.payload.length - (existing?.payload.length ?? 0);
-    if (growth > 0 && this.retained.bytes + growth > this.options.maxRetainedBytes) {
-      this.logger.warn(`retained message for ${message.topic} dropped: retained byte limit reached`);
-      return;
-    }
-    const stored: Message = { ...message, retain: true };
-    this.retained.set(stored);
-    if (persist) this.store!.add({ kind: "putRetained", message: stored });
   }
 
   connectionClosed(connection: Connection): void {

@@ -86,7 +86,10 @@ export interface BrokerOptions {
   redirect?: { readonly reference: string; readonly permanent?: boolean };
   /** Open connections in all. @default {100000} */
   maxConnections?: number;
-  /** Open connections from one IP address. @default {Infinity} */
+  /**
+   * Open connections from one IP address; `Infinity` for no limit. Behind a NAT or a reverse proxy many clients
+   * share an address: raise it there. @default {1024}
+   */
   maxConnectionsPerAddress?: number;
   /** CONNECTs per second from one IP address; past it, CONNACK 0x9F. @default {Infinity} */
   connectRatePerAddress?: number;
@@ -152,7 +155,7 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     responseInformation: options.responseInformation,
     redirect: options.redirect,
     maxConnections: options.maxConnections ?? 100_000,
-    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? Infinity,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 1024,
     connectRatePerAddress: options.connectRatePerAddress ?? Infinity,
     messageRatePerClient: options.messageRatePerClient ?? Infinity,
     publishBytesPerSecond: options.publishBytesPerSecond ?? Infinity,

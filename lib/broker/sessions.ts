@@ -14,7 +14,7 @@ import type { MatchOptions, TopicRouter } from "../topic/router.ts";
 import { ALLOW_ALL, type Authorizer, type ClientIdentity } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
 import type { BrokerCounters } from "./counters.ts";
-import { type Logger, logs } from "./logger.ts";
+import { type Logger, logs, printable } from "./logger.ts";
 import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
 import { EncodeCache } from "./encode_cache.ts";
 import { Session } from "./session.ts";
@@ -123,7 +123,7 @@ export class Sessions {
       // messages (or discard them). Refused before the owner's connection is touched; no user is one "user".
       throw new MqttError(
         REASON_CODE.NotAuthorized,
-        `client id ${clientId} is a session of ${userName(session.identity)}: ` +
+        `client id ${printable(clientId)} is a session of ${userName(session.identity)}: ` +
           `${userName(connection.identity)} may not take it over`,
       );
     }
@@ -282,7 +282,7 @@ export class Sessions {
     if (this.#store !== undefined && (session.persistent || session.disconnectedAt !== undefined)) {
       this.#store.add({ kind: "deleteSession", clientId });
     }
-    if (logs(this.#logger, "debug")) this.#logger.debug(`session ${clientId} ended: ${reason}`);
+    if (logs(this.#logger, "debug")) this.#logger.debug(`session ${printable(clientId)} ended: ${reason}`);
     // A shared-subscription message a leaving member did not acknowledge goes to another member, but not a QoS 2
     // message already sent to it [MQTT-4.8.2-5 (5.0)].
     const cache = new EncodeCache(this.#clock.now());
@@ -309,7 +309,7 @@ export class Sessions {
   readonly #onDrop = (session: Session): void => {
     if (session.dropped % 1000 === 1) {
       this.#logger.warn(
-        `queue of ${session.clientId} is full (${this.#options.maxQueued} messages or ` +
+        `queue of ${printable(session.clientId)} is full (${this.#options.maxQueued} messages or ` +
           `${this.#options.maxQueuedBytes} bytes): ${session.dropped} QoS 1/2 message(s) dropped so far`,
       );
     }
@@ -318,5 +318,5 @@ export class Sessions {
 
 /** A session owner for log lines and refusals. */
 function userName(identity: ClientIdentity): string {
-  return identity.username === undefined ? "an anonymous client" : `user ${identity.username}`;
+  return identity.username === undefined ? "an anonymous client" : `user ${printable(identity.username)}`;
 }

@@ -9,7 +9,7 @@ import type { Clock, TimerId } from "../clock.ts";
 import type { WillMessage } from "../packet/connect.ts";
 import type { Properties } from "../packet/properties.ts";
 import type { Authorizer, ClientIdentity } from "./auth/auth.ts";
-import type { Logger } from "./logger.ts";
+import { type Logger, printable } from "./logger.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
 import type { Message, PendingWill as StoredWill } from "./storage/persistence.ts";
 
@@ -120,10 +120,12 @@ export class Wills {
     this.#pending.delete(clientId);
     this.#store?.add({ kind: "deleteWill", clientId });
     if (!this.#authorizer.canPublish(pending.identity, pending.message.topic)) {
-      this.#logger.info(`will of ${clientId} to ${pending.message.topic} not published: not authorized`);
+      this.#logger.info(
+        `will of ${printable(clientId)} to ${printable(pending.message.topic)} not published: not authorized`,
+      );
       return;
     }
-    this.#logger.debug(`publishing will of ${clientId} to ${pending.message.topic}`);
+    this.#logger.debug(`publishing will of ${printable(clientId)} to ${printable(pending.message.topic)}`);
     let message = pending.message;
     if (message.expiresAt !== undefined && pending.since !== undefined) {
       // The will's Message Expiry Interval starts when it is published (section 3.1.3.2.4), not at the disconnect.

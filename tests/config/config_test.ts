@@ -250,13 +250,17 @@ Deno.test("brokerOptions() maps the feature switches to the BrokerOptions of the
 
 Deno.test("brokerOptions() maps limits and sysInterval to BrokerOptions", () => {
   const config = parseConfig(
-    JSON.stringify({ sysInterval: 0, limits: { maxPacketSize: 2048, maxInflight: 5, maxTopicDepth: 8 } }),
+    JSON.stringify({
+      sysInterval: 0,
+      limits: { maxPacketSize: 2048, maxInflight: 5, maxTopicDepth: 8, persistentClientExpiration: 86400 },
+    }),
     "x.json",
   );
   assert.deepEqual(brokerOptions(config), {
     sysInterval: 0,
     maxPacketSize: 2048,
     maxInflight: 5,
+    persistentClientExpiration: 86400,
     topicLimits: { maxLength: 65535, maxDepth: 8 },
   });
   assert.deepEqual(brokerOptions({}), {});

@@ -193,6 +193,20 @@ Deno.test("maxConnectionsPerAddress counts per IP address (v4 and v6), not per p
   });
 });
 
+Deno.test("maxConnectionsPerAddress defaults to 1,024: one address cannot hold every socket (issue #15 item 9)", async () => {
+  await withBroker({}, async ({ broker }) => {
+    await withMemoryClients(broker, async (clients) => {
+      for (let i = 0; i < 1024; i++) clients.open(`10.0.0.9:${i + 1}`, 4);
+      await waitFor(() => broker.connectionCount === 1024, "1,024 connections from 10.0.0.9");
+      const extra = clients.open("10.0.0.9:2000", 4);
+      await extra.expectClosed("the 1,025th from 10.0.0.9 is closed before anything is read");
+      const other = clients.open("10.0.0.10:1", 4);
+      await handshake(other, "another address");
+      await other.disconnect();
+    });
+  });
+});
+
 for (const version of VERSIONS) {
   Deno.test(`${v(version)}: maxConnectionsPerAddress over TCP closes the extra socket; the others keep being served`, async () => {
     await withBroker({ maxConnectionsPerAddress: 1, maxConnections: 100 }, async ({ connect, open }) => {

@@ -67,6 +67,8 @@ export interface LimitsConfig {
   topicAliasMaximum?: number;
   /** Longest session expiry granted, seconds. */
   maxSessionExpiry?: number;
+  /** Seconds after which a session that would never expire (3.1.1 Clean Session 0) ends; 0 never. */
+  persistentClientExpiration?: number;
   /** Subscriptions per client. */
   maxSubscriptionsPerClient?: number;
   /** Open connections in all. */
@@ -155,6 +157,7 @@ export const LIMIT_RANGES = {
   maxOutputBytes: { min: 0, max: MANY },
   topicAliasMaximum: { min: 0, max: U16 },
   maxSessionExpiry: { min: 0, max: U32 },
+  persistentClientExpiration: { min: 0, max: U32 },
   maxSubscriptionsPerClient: { min: 0, max: MANY },
   maxConnections: { min: 1, max: MANY },
   maxConnectionsPerAddress: { min: 1, max: MANY },
