@@ -105,7 +105,7 @@ export function webSocketConnector(url: string, tls: TlsOptions = {}): Connector
         ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
       })
       : undefined;
-    const socket = new WebSocket(url, { protocols: "mqtt", ...(client === undefined ? {} : { client }) });
+    const socket = new WebSocket(url, { protocols: ["mqtt"], ...(client === undefined ? {} : { client }) });
     const stream = new WebSocketByteStream(socket);
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     const onAbort = (): void => reject(signal.reason);

@@ -25,7 +25,8 @@ import { readAll, readLines, writeErr, writeOut } from "./_io.ts";
 import { parseBrokerUrl } from "./_target.ts";
 import { versionText } from "./_version.ts";
 
-const PUB_FLAGS = {
+/** The flags of `pub`. */
+export const PUB_FLAGS = {
   ...CONNECTION_FLAGS,
   topic: { type: "string", short: "t" },
   message: { type: "string", short: "m" },

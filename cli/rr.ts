@@ -31,7 +31,8 @@ import { messagePrinter, PRINT_FLAGS } from "./_printer.ts";
 import { parseBrokerUrl } from "./_target.ts";
 import { versionText } from "./_version.ts";
 
-const RR_FLAGS = {
+/** The flags of `rr`. */
+export const RR_FLAGS = {
   ...CONNECTION_FLAGS,
   ...PRINT_FLAGS,
   topic: { type: "string", short: "t" },
@@ -45,13 +46,13 @@ const RR_FLAGS = {
 } as const;
 
 /** Usage of `rr`. */
-export const RR_HELP = `Usage: deno task client rr -t TOPIC -e RESPONSE_TOPIC (-m MSG | -f FILE | -n | -s)
-       [options]
+export const RR_HELP = `Usage: deno task client rr -t TOPIC -e RESP_TOPIC (-m MSG | -f FILE | -n | -s)
+         [options]
 
-Publish a request and print its response (as mosquitto_rr; MQTT 5 only): subscribe
-to RESPONSE_TOPIC, publish to TOPIC with the Response Topic and Correlation Data
-properties, print the first message on RESPONSE_TOPIC with the same Correlation
-Data (or none), and exit.
+Publish a request and print its response (as mosquitto_rr; MQTT 5 only):
+subscribe to RESP_TOPIC, publish to TOPIC with the Response Topic and
+Correlation Data properties, print the first message on RESP_TOPIC with the
+same Correlation Data (or none), and exit.
 
 Request:
   -t, --topic TOPIC         topic of the request (or the topic of -L)
@@ -123,7 +124,7 @@ export async function runRr(args: string[]): Promise<number> {
     const topic = values.topic ?? urlTopic;
     if (topic === undefined) throw new UsageError("-t TOPIC (or -L mqtt://HOST/TOPIC) is required");
     const responseTopic = values["response-topic"];
-    if (responseTopic === undefined) throw new UsageError("-e RESPONSE_TOPIC is required");
+    if (responseTopic === undefined) throw new UsageError("-e RESP_TOPIC is required");
     for (const [flag, name] of [["-t", topic], ["-e", responseTopic]] as const) {
       try {
         // A Response Topic is a Topic Name: no wildcards [MQTT-3.3.2-14 (5.0)].

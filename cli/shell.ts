@@ -28,7 +28,8 @@ import { describeError, formatPacket } from "./_format.ts";
 import { readLines, writeErr, writeOut } from "./_io.ts";
 import { versionText } from "./_version.ts";
 
-const SHELL_FLAGS = {
+/** The flags of `shell`. */
+export const SHELL_FLAGS = {
   ...CONNECTION_FLAGS,
   "no-connect": { type: "boolean" },
   reconnect: { type: "boolean" },
@@ -52,12 +53,12 @@ ${CONNECTION_HELP}`;
 
 /** The shell's commands: usage, then what it does (printed under the usage when both do not fit 80 columns). */
 const COMMAND_HELP: readonly (readonly [string, string])[] = [
-  ["connect [flags]", "connect (flags as on the command line; they add to the shell's own)"],
+  ["connect [flags]", "connect (command-line flags; they add to the shell's own)"],
   ["sub [-q Q] [--nl] [--rap] [--rh 0|1|2] [--sid N] FILTER...", "subscribe; prints the SUBACK"],
   ["unsub FILTER...", "unsubscribe; prints the UNSUBACK"],
   ["pub [-q Q] [-r] [-D publish NAME VALUE] TOPIC [PAYLOAD...]", 'publish (keep spaces: pub a "x  y")'],
   ["ping", "send PINGREQ and print the round-trip time"],
-  ["status", "connection, subscriptions, counters and the server's limits"],
+  ["status", "connection, subscriptions, counters, the server's limits"],
   ["disconnect [REASON]", "send DISCONNECT (v5 reason code; 4 = send the will)"],
   ["help", "this list"],
   ["quit", "disconnect and leave (also Ctrl-D, Ctrl-C)"],

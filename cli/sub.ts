@@ -28,7 +28,8 @@ import { messagePrinter, PRINT_FLAGS } from "./_printer.ts";
 import { parseBrokerUrl } from "./_target.ts";
 import { versionText } from "./_version.ts";
 
-const SUB_FLAGS = {
+/** The flags of `sub`. */
+export const SUB_FLAGS = {
   ...CONNECTION_FLAGS,
   topic: { type: "string", short: "t", multiple: true },
   "filter-out": { type: "string", short: "T", multiple: true },

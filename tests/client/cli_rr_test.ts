@@ -159,7 +159,7 @@ rrTest(
   async () => {
     const cases: [string[], RegExp][] = [
       [["-t", "a", "-e", "b", "-m", "x", "-V", "311"], /^Error: rr needs MQTT 5 \(-V 5\)/],
-      [["-t", "a", "-m", "x"], /^Error: -e RESPONSE_TOPIC is required/],
+      [["-t", "a", "-m", "x"], /^Error: -e RESP_TOPIC is required/],
       [["-t", "a", "-e", "b/#", "-m", "x"], /^Error: -e: Topic Name "b\/#" contains the wildcard "#"/],
       [["-t", "a", "-e", "b"], /^Error: give the request's payload with one of -m, -f, -n, -s/],
     ];
