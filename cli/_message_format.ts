@@ -262,6 +262,17 @@ function jsonText(value: unknown, indent: string, depth: number): string {
   return `${open}\n${inner}${items.join(`,\n${inner}`)}\n${indent.repeat(depth)}${close}`;
 }
 
+/** The message properties `%j` shows, by mosquitto_sub's names. */
+const JSON_PROPERTY_NAMES: Readonly<Record<string, string>> = {
+  subscriptionIdentifiers: "subscription-identifier",
+  userProperties: "user-properties",
+  contentType: "content-type",
+  responseTopic: "response-topic",
+  correlationData: "correlation-data",
+  payloadFormatIndicator: "payload-format-indicator",
+  messageExpiryInterval: "message-expiry-interval",
+};
+
 /**
  * mosquitto_sub's `%j` (payload as a string) or `%J` (payload as JSON) object.
  * @throws {PayloadNotJsonError} for `%J` and a payload that is not JSON.
@@ -276,20 +287,22 @@ export function mosquittoJson(message: MqttMessage, payloadAsJson: boolean, opti
       throw new PayloadNotJsonError(message.topic);
     }
   }
-  const props = message.properties;
+  // In the order the properties came on the wire, as mosquitto_sub prints them.
   const properties: [string, unknown][] = [];
-  const add = (key: string, value: unknown): void => {
-    if (value !== undefined) properties.push([key, value]);
-  };
-  add("subscription-identifier", props?.subscriptionIdentifiers?.[0]);
-  if (props?.userProperties !== undefined) add("user-properties", new Entries(props.userProperties));
-  add("content-type", props?.contentType);
-  add("response-topic", props?.responseTopic);
-  if (props?.correlationData !== undefined) {
-    add("correlation-data", lossyDecoder.decode(props.correlationData));
+  for (const [key, value] of Object.entries(message.properties ?? {})) {
+    const name = JSON_PROPERTY_NAMES[key];
+    if (name === undefined || value === undefined) continue;
+    properties.push([
+      name,
+      key === "subscriptionIdentifiers"
+        ? (value as readonly number[])[0]
+        : key === "userProperties"
+        ? new Entries(value as readonly (readonly [string, string])[])
+        : value instanceof Uint8Array
+        ? lossyDecoder.decode(value)
+        : value,
+    ]);
   }
-  add("payload-format-indicator", props?.payloadFormatIndicator);
-  add("message-expiry-interval", props?.messageExpiryInterval);
   const object = new Entries([
     ["tst", options.now.toISOString()],
     ["topic", message.topic],

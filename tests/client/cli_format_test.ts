@@ -65,13 +65,13 @@ Deno.test("renderMessage() pads and cuts fields as %[-][0][WIDTH][.MAX]CODE", ()
   );
 });
 
-Deno.test("renderMessage() gives %j with mosquitto_sub's keys, duplicate user properties included", () => {
+Deno.test("renderMessage() gives %j with mosquitto_sub's keys, properties in their order, duplicate user properties kept", () => {
   assert.equal(
     text(formatMessage(v5, "%j", when)),
     '{"tst":"2024-01-02T03:04:05.678Z","topic":"a/b","qos":1,"retain":1,"payloadlen":2,"mid":9,' +
-      '"properties":{"subscription-identifier":5,"user-properties":{"k":"v","k":"w","a":"b"},' +
-      '"content-type":"ct","response-topic":"rt","correlation-data":"cd","payload-format-indicator":1,' +
-      '"message-expiry-interval":60},"payload":"hi"}',
+      '"properties":{"user-properties":{"k":"v","k":"w","a":"b"},"content-type":"ct","response-topic":"rt",' +
+      '"correlation-data":"cd","message-expiry-interval":60,"subscription-identifier":5,' +
+      '"payload-format-indicator":1},"payload":"hi"}',
   );
   const qos0: MqttMessage = { topic: "a/b", payload: message.payload, qos: 0, retain: false, dup: false };
   assert.equal(

@@ -112,6 +112,15 @@ shellTest("from a pipe: bad commands print a clear error and the shell goes on",
   });
 });
 
+shellTest("a connect to a port where nothing listens names the address that refused", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  const result = await runCli(["shell", "-h", "127.0.0.1", "-p", String(port)], "status\n");
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, `error: connection refused by 127.0.0.1:${port}\nstate: not connected\n`);
+});
+
 interface Terminal {
   /** The visible screen, one string. */
   screen(): Promise<string>;
