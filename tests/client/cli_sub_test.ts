@@ -75,7 +75,7 @@ cliTest("-E exits once the subscription is acknowledged, without printing retain
 });
 
 cliTest("-U unsubscribes a persistent session's filter; alone it exits after the UNSUBACK", async () => {
-  await withOurBroker(async (port, at) => {
+  await withOurBroker(async (_port, at) => {
     const session = ["-c", "-i", "cli-u", "-q", "1"];
     const subscribe = await runCli(["sub", ...at, ...session, "-t", "u/a", "-E"]);
     assert.equal(subscribe.code, 0, subscribe.stderr);
