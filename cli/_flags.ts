@@ -273,7 +273,7 @@ export async function clientOptions(
     (values.pw ?? url?.password) !== undefined && (values.username ?? url?.username) === undefined &&
     version !== 5
   ) {
-    throw new UsageError("-P needs -u with MQTT 3.1/3.1.1 [MQTT-3.1.2-22]");
+    throw new UsageError("-P needs -u with MQTT 3.1/3.1.1 [MQTT-3.1.2-22 (3.1.1)]");
   }
   const hasWill = values["will-topic"] !== undefined;
   if (
@@ -295,16 +295,16 @@ export async function clientOptions(
   }
   const tlsOptions: TlsOptions = {};
   if (values.cafile !== undefined) tlsOptions.caCerts = [await readPem("--cafile", values.cafile)];
+  const username = values.username ?? url?.username;
+  const password = values.pw ?? url?.password;
+  if (values.cert !== undefined) tlsOptions.cert = await readPem("--cert", values.cert);
+  if (values.key !== undefined) tlsOptions.key = await readPem("--key", values.key);
   const unixPath = values.unix === undefined ? undefined : callerPath(values.unix);
   const connect: Connector | undefined = unixPath !== undefined
     ? unixConnector(unixPath)
     : url?.webSocketUrl !== undefined
     ? webSocketConnector(url.webSocketUrl, tlsOptions)
     : undefined;
-  const username = values.username ?? url?.username;
-  const password = values.pw ?? url?.password;
-  if (values.cert !== undefined) tlsOptions.cert = await readPem("--cert", values.cert);
-  if (values.key !== undefined) tlsOptions.key = await readPem("--key", values.key);
   const options: MqttClientOptions = {
     hostname: host,
     port,
