@@ -185,6 +185,30 @@ cliTest("--unix PATH: pub and sub over a Unix socket (with Deno's write permissi
 });
 
 cliTest(
+  "pub -f FILE reads a relative name from INIT_CWD, and from the current directory without it",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const broker = new Broker();
+    const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      await Deno.writeTextFile(`${dir}/payload.txt`, "from a file");
+      const at = ["-h", "127.0.0.1", "-p", String(port)];
+      const sub = new CliProcess(["sub", ...at, "-t", "f", "-C", "1", "-d"]);
+      await sub.waitForStderr("<- SUBACK");
+      const pub = await runCli(["pub", ...at, "-t", "f", "-f", "payload.txt"], { env: { INIT_CWD: dir } });
+      assert.equal(pub.code, 0, pub.stderr);
+      assert.equal((await sub.result()).stdout, "from a file\n");
+      const outside = await runCli(["pub", ...at, "-t", "f", "-f", "payload.txt"]); // INIT_CWD is the repository
+      assert.equal(outside.code, 2);
+      assert.match(outside.stderr, /^Error: -f: cannot read payload\.txt \(.*payload\.txt\): /);
+    } finally {
+      await broker.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+cliTest(
   "--insecure is refused with what to do instead (Deno cannot skip only the host name check)",
   async () => {
     const result = await runCli(["sub", "-t", "x", "--tls", "--insecure", "-p", "1"]);
