@@ -234,15 +234,14 @@ export const INSECURE_UNSUPPORTED = "--insecure: Deno cannot skip only the certi
   "deno run --unsafely-ignore-certificate-errors=HOST (this skips every certificate check for HOST)";
 
 /**
- * Client options from connection flags and `-D connect|will` properties; `topic` is the topic of an
- * `-L mqtt://…/topic` URL.
+ * Client options from connection flags (`-L` included) and `-D connect|will` properties.
  * @throws {UsageError}
  */
 export async function clientOptions(
   values: ConnectionValues,
   defines: Defines,
   fixed: Partial<MqttClientOptions> = {},
-): Promise<{ options: MqttClientOptions; endpoint: Endpoint; topic?: string }> {
+): Promise<{ options: MqttClientOptions; endpoint: Endpoint }> {
   const version = protocolVersion(values["protocol-version"]);
   if (values.insecure) throw new UsageError(INSECURE_UNSUPPORTED);
   const url: BrokerUrl | undefined = values.url === undefined ? undefined : parseBrokerUrl(values.url);
@@ -334,11 +333,7 @@ export async function clientOptions(
     throw new UsageError("-D (properties) needs MQTT 5 (-V 5)");
   }
   const label = unixPath ?? url?.webSocketUrl ?? `${host}:${port}`;
-  return {
-    options,
-    endpoint: { host, port, label },
-    ...(url?.topic === undefined ? {} : { topic: url.topic }),
-  };
+  return { options, endpoint: { host, port, label } };
 }
 
 /** Reads a PEM file named by `flag` (relative to the caller's directory). @throws {UsageError} */
