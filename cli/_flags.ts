@@ -7,7 +7,7 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { MqttClientOptions } from "../lib/client/client.ts";
-import type { Connector, TlsOptions } from "../lib/client/connector.ts";
+import { type Connector, tlsConnector, type TlsOptions } from "../lib/client/connector.ts";
 import {
   PROPERTIES,
   type Properties,
@@ -228,9 +228,9 @@ export interface Endpoint {
   readonly label: string;
 }
 
-/** Why `--insecure` cannot work here (exit 2 rather than a silent no-op). */
-export const INSECURE_UNSUPPORTED = "--insecure: Deno cannot skip only the certificate host name check. " +
-  "Connect with -h set to a name the certificate carries (e.g. localhost), or run client.ts with " +
+/** Why `--insecure` cannot go with `wss://` (exit 2 rather than a silent no-op). */
+export const INSECURE_WSS = "--insecure does not go with wss://: Deno's WebSocket cannot skip only the " +
+  "certificate host name check. Connect to a name the certificate carries, or run client.ts with " +
   "deno run --unsafely-ignore-certificate-errors=HOST (this skips every certificate check for HOST)";
 
 /**
@@ -243,7 +243,6 @@ export async function clientOptions(
   fixed: Partial<MqttClientOptions> = {},
 ): Promise<{ options: MqttClientOptions; endpoint: Endpoint }> {
   const version = protocolVersion(values["protocol-version"]);
-  if (values.insecure) throw new UsageError(INSECURE_UNSUPPORTED);
   const url: BrokerUrl | undefined = values.url === undefined ? undefined : parseBrokerUrl(values.url);
   if (
     url !== undefined && (values.host !== undefined || values.port !== undefined || values.unix !== undefined)
@@ -258,6 +257,8 @@ export async function clientOptions(
   if (url?.scheme === "mqtt" && tls) throw new UsageError("-L mqtt:// is plain TCP: use mqtts:// for TLS");
   if (url?.scheme === "ws" && tls) throw new UsageError("-L ws:// is plain WebSocket: use wss:// for TLS");
   if (values.unix !== undefined && tls) throw new UsageError("--unix does not go with TLS");
+  if (values.insecure && url?.scheme === "wss") throw new UsageError(INSECURE_WSS);
+  if (values.insecure && !tls) throw new UsageError("--insecure is for TLS (--tls, --cafile, mqtts://)");
   const host = url?.host ?? values.host ?? "localhost";
   const port = url?.port ??
     (values.port === undefined ? (tls ? 8883 : 1883) : integer("-p", values.port, 1, 65_535));
@@ -303,6 +304,8 @@ export async function clientOptions(
     ? unixConnector(unixPath)
     : url?.webSocketUrl !== undefined
     ? webSocketConnector(url.webSocketUrl, tlsOptions)
+    : values.insecure
+    ? tlsConnector(host, port, withoutHostnameCheck(tlsOptions))
     : undefined;
   const options: MqttClientOptions = {
     hostname: host,
@@ -334,6 +337,16 @@ export async function clientOptions(
   }
   const label = unixPath ?? url?.webSocketUrl ?? `${host}:${port}`;
   return { options, endpoint: { host, port, label } };
+}
+
+/**
+ * `--insecure`, as mosquitto's: the certificate chain is still checked, its names are not. `tlsConnector` hands
+ * its options to `Deno.connectTls`, which has this switch; the library's `TlsOptions` does not name it yet.
+ */
+function withoutHostnameCheck(
+  options: TlsOptions,
+): TlsOptions & Pick<Deno.ConnectTlsOptions, "unsafelyDisableHostnameVerification"> {
+  return { ...options, unsafelyDisableHostnameVerification: true };
 }
 
 /** Reads a PEM file named by `flag` (relative to the caller's directory). @throws {UsageError} */
@@ -378,7 +391,8 @@ export const CONNECTION_HELP = `Connection:
   --tls                     TLS (default port 8883)
   --cafile FILE             PEM CA to trust besides the system's
   --cert FILE --key FILE    PEM client certificate and key
-  --insecure                not available in Deno (the message says why)
+  --insecure                do not check the certificate's host name (the chain
+                            is still checked; not with wss://)
   -D, --property CMD NAME VALUE
                             v5 property, e.g. -D connect session-expiry-interval
                             60 or -D publish user-property KEY VALUE (CMD:

@@ -208,14 +208,71 @@ cliTest(
   },
 );
 
+/** Why a TLS listener on ::1 cannot run here (no IPv6 loopback), or undefined. */
+function ipv6Unavailable(): string | undefined {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return undefined;
+  } catch {
+    return "needs an IPv6 loopback (::1)";
+  }
+}
+
 cliTest(
-  "--insecure is refused with what to do instead (Deno cannot skip only the host name check)",
+  "--insecure skips the certificate host name check for TLS (the chain is still checked); not for wss://",
   async () => {
-    const result = await runCli(["sub", "-t", "x", "--tls", "--insecure", "-p", "1"]);
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /^Error: --insecure: Deno cannot skip only the certificate host name check/);
-    assert.match(result.stderr, /--unsafely-ignore-certificate-errors=HOST/);
+    const certs = await makeCertificates();
+    try {
+      // The server certificate names localhost and 127.0.0.1, not ::1.
+      const cert = { cert: certs.serverCert, key: certs.serverKey };
+      await withListeners([{ type: "tls", hostname: "::1", port: 0, ...cert }], async (running) => {
+        const port = /:(\d+)$/.exec(running.listeners[0]!.url)![1]!;
+        const args = [
+          "pub",
+          "-h",
+          "::1",
+          "-p",
+          port,
+          "--tls",
+          "--cafile",
+          certs.caFile,
+          "-t",
+          "i",
+          "-m",
+          "x",
+        ];
+        const checked = await runCli(args);
+        assert.equal(checked.code, 1, checked.stderr);
+        assert.match(checked.stderr, /^Error: .*(NotValidForName|certificate)/i);
+        const insecure = await runCli([...args, "--insecure"]);
+        assert.equal(insecure.code, 0, insecure.stderr);
+        const untrusted = await runCli([
+          "pub",
+          "-h",
+          "::1",
+          "-p",
+          port,
+          "--tls",
+          "-t",
+          "i",
+          "-m",
+          "x",
+          "--insecure",
+        ]);
+        assert.equal(untrusted.code, 1, "an unknown CA is still refused");
+      });
+    } finally {
+      await certs.remove();
+    }
+    const plain = await runCli(["sub", "-t", "x", "--insecure", "-p", "1"]);
+    assert.equal(plain.code, 2);
+    assert.match(plain.stderr, /^Error: --insecure is for TLS/);
+    const wss = await runCli(["sub", "-L", "wss://localhost:1/mqtt", "-t", "x", "--insecure"]);
+    assert.equal(wss.code, 2);
+    assert.match(wss.stderr, /^Error: --insecure does not go with wss:\/\/: Deno's WebSocket cannot skip/);
+    assert.match(wss.stderr, /--unsafely-ignore-certificate-errors=HOST/);
   },
+  noCerts ?? ipv6Unavailable(),
 );
 
 cliTest("--version prints the version for the client and each command", async () => {
