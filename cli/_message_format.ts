@@ -1,6 +1,6 @@
 /**
  * `sub -F FORMAT` (mosquitto_sub's output format): the format is compiled once, before connecting, so an unknown
- * `%` code is a usage error rather than a surprise at the first message; `%j` and `%J` give mosquitto_sub's JSON
+ * `%` or `@` code is a usage error rather than a surprise at the first message; `%j` and `%J` give mosquitto_sub's JSON
  * object (keys `tst`, `topic`, `qos`, `retain`, `payloadlen`, `mid`, `properties`, `payload`).
  *
  * @module
@@ -56,6 +56,7 @@ const WIDENED: ReadonlySet<Code> = new Set(["A", "C", "E", "F", "I", "l", "m", "
 
 type Token =
   | { readonly kind: "text"; readonly text: string }
+  | { readonly kind: "time"; readonly code: TimeCode }
   | {
     readonly kind: "field";
     readonly code: Code;
@@ -64,6 +65,109 @@ type Token =
     readonly width: number;
     readonly max: number | undefined;
   };
+
+/** mosquitto_sub's `@` codes (strftime's, local time), plus `@N` nanoseconds of the second. */
+const TIME_CODES = {
+  Y: "year",
+  y: "year, 2 digits",
+  m: "month 01-12",
+  d: "day 01-31",
+  e: "day, space padded",
+  j: "day of the year 001-366",
+  H: "hour 00-23",
+  I: "hour 01-12",
+  M: "minute",
+  S: "second",
+  p: "AM or PM",
+  a: "weekday, short",
+  A: "weekday",
+  b: "month, short",
+  B: "month",
+  F: "@Y-@m-@d",
+  T: "@H:@M:@S",
+  D: "@m/@d/@y",
+  R: "@H:@M",
+  s: "Unix time, seconds",
+  z: "UTC offset, +hhmm",
+  N: "nanoseconds of the second",
+} as const;
+
+type TimeCode = keyof typeof TIME_CODES;
+
+const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const MONTHS = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+
+function two(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+/** One `@` code for `now`, in local time as strftime gives it. */
+function timeField(code: TimeCode, now: Date): string {
+  switch (code) {
+    case "Y":
+      return String(now.getFullYear());
+    case "y":
+      return two(now.getFullYear() % 100);
+    case "m":
+      return two(now.getMonth() + 1);
+    case "d":
+      return two(now.getDate());
+    case "e":
+      return String(now.getDate()).padStart(2, " ");
+    case "j": {
+      const start = new Date(now.getFullYear(), 0, 1);
+      return String(Math.floor((now.getTime() - start.getTime()) / 86_400_000) + 1).padStart(3, "0");
+    }
+    case "H":
+      return two(now.getHours());
+    case "I":
+      return two((now.getHours() + 11) % 12 + 1);
+    case "M":
+      return two(now.getMinutes());
+    case "S":
+      return two(now.getSeconds());
+    case "p":
+      return now.getHours() < 12 ? "AM" : "PM";
+    case "a":
+      return DAYS[now.getDay()]!.slice(0, 3);
+    case "A":
+      return DAYS[now.getDay()]!;
+    case "b":
+      return MONTHS[now.getMonth()]!.slice(0, 3);
+    case "B":
+      return MONTHS[now.getMonth()]!;
+    case "F":
+      return `${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())}`;
+    case "T":
+      return `${two(now.getHours())}:${two(now.getMinutes())}:${two(now.getSeconds())}`;
+    case "D":
+      return `${two(now.getMonth() + 1)}/${two(now.getDate())}/${two(now.getFullYear() % 100)}`;
+    case "R":
+      return `${two(now.getHours())}:${two(now.getMinutes())}`;
+    case "s":
+      return String(Math.floor(now.getTime() / 1000));
+    case "z": {
+      const offset = -now.getTimezoneOffset();
+      const abs = Math.abs(offset);
+      return `${offset < 0 ? "-" : "+"}${two(Math.floor(abs / 60))}${two(abs % 60)}`;
+    }
+    case "N":
+      return String(now.getMilliseconds() * 1_000_000).padStart(9, "0");
+  }
+}
 
 /** A compiled `-F` format. */
 export type MessageFormat = readonly Token[];
@@ -80,8 +184,8 @@ const ESCAPES: Readonly<Record<string, string>> = {
 };
 
 /**
- * Compiles a `-F` format: `%[-][0][width][.max]code` fields and `\` escapes.
- * @throws {UsageError} for an unknown `%` code.
+ * Compiles a `-F` format: `%[-][0][width][.max]code` fields, `@` time codes and `\` escapes.
+ * @throws {UsageError} for an unknown `%` or `@` code.
  */
 export function compileFormat(format: string): MessageFormat {
   const tokens: Token[] = [];
@@ -91,6 +195,26 @@ export function compileFormat(format: string): MessageFormat {
     if (c === "\\" && i + 1 < format.length) {
       const next = format[++i]!;
       text += ESCAPES[next] ?? `\\${next}`;
+      continue;
+    }
+    if (c === "@") {
+      const next = format[++i];
+      if (next === "@") {
+        text += "@";
+        continue;
+      }
+      if (next === undefined || !(next in TIME_CODES)) {
+        throw new UsageError(
+          next === undefined
+            ? "-F: the format ends with a lone @ (@@ for an at sign)"
+            : `-F: unknown time code @${next} (known: ${
+              Object.keys(TIME_CODES).map((k) => `@${k}`).join(" ")
+            }; @@ for an at sign)`,
+        );
+      }
+      if (text !== "") tokens.push({ kind: "text", text });
+      text = "";
+      tokens.push({ kind: "time", code: next as TimeCode });
       continue;
     }
     if (c !== "%") {
@@ -177,6 +301,10 @@ export function renderMessage(
   for (const token of format) {
     if (token.kind === "text") {
       text += token.text;
+      continue;
+    }
+    if (token.kind === "time") {
+      text += timeField(token.code, options.now);
       continue;
     }
     switch (token.code) {

@@ -79,7 +79,9 @@ Subscribe:
   v5 properties: %A topic alias, %C content type, %D correlation data,
   %E message expiry, %F payload format, %P user properties (key:value),
   %R response topic, %S subscription identifier. %[-][0][WIDTH][.MAX]CODE
-  pads or cuts a field; escapes \\n \\t \\r \\0 \\e \\\\. An unknown code is an error.
+  pads or cuts a field. Local time as strftime: @Y @m @d @H @M @S @F @T @z
+  and more (@N nanoseconds, @@ an at sign). Escapes \\n \\t \\r \\0 \\e \\\\.
+  An unknown code is an error.
 
 ${CONNECTION_HELP}
 

@@ -104,6 +104,12 @@ Deno.test("renderMessage() embeds a JSON payload with %J, indents with --pretty,
   );
 });
 
+Deno.test("renderMessage() gives mosquitto_sub's @ time codes (those that do not depend on the time zone here)", () => {
+  assert.equal(text(formatMessage(message, "@s.@N @@ %t", when)), "1704164645.678000000 @ a/b");
+  assert.throws(() => compileFormat("@Q"), /-F: unknown time code @Q/);
+  assert.throws(() => compileFormat("x@"), /ends with a lone @/);
+});
+
 Deno.test("compileFormat() refuses an unknown code or a lone % at the end", () => {
   assert.throws(() => compileFormat("%z"), UsageError);
   assert.throws(() => compileFormat("%t %z"), /-F: unknown format code %z/);

@@ -188,3 +188,25 @@ cliTest("-F %j gives the same JSON as mosquitto_sub for the same message (but fo
     assert.equal(withoutTime(ourResult.stdout), withoutTime(new TextDecoder().decode(theirOutput.stdout)));
   });
 }, mosquittoSubUnavailable());
+
+cliTest("-F @ time codes print as mosquitto_sub's strftime does, in the local time zone", async () => {
+  await withOurBroker(async (port, at) => {
+    await publish(port, [{ topic: "t", payload: "x", retain: true }]);
+    // Codes that cannot change within the test (unless it runs across midnight in New York).
+    const format = "@F|@a|@A|@b|@B|@j|@e|@D|@z|@y|@Y|@m|@d|@@|%t";
+    const env = { TZ: "America/New_York" };
+    const theirs = await new Deno.Command("mosquitto_sub", {
+      args: [...at, "-t", "t", "-C", "1", "-F", format],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const ours = await runCli(["sub", ...at, "-t", "t", "-C", "1", "-F", format], { env });
+    assert.equal(ours.code, 0, ours.stderr);
+    assert.equal(ours.stdout, new TextDecoder().decode(theirs.stdout));
+    assert.match(ours.stdout, /^\d{4}-\d\d-\d\d\|\w{3}\|\w+day\|.*\|-0[45]00\|.*\|@\|t\n$/);
+    const bad = await runCli(["sub", "-p", "1", "-t", "t", "-F", "@Q %t"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^Error: -F: unknown time code @Q/);
+  });
+}, mosquittoSubUnavailable());
