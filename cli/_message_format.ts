@@ -32,8 +32,8 @@ const CODES = {
   X: "payload in upper-case hex",
   j: "JSON object, payload as a string",
   J: "JSON object, payload as JSON",
-  I: "ISO 8601 time",
-  U: "Unix time",
+  I: "ISO 8601 local time with the UTC offset",
+  U: "Unix time with nanoseconds",
   A: "v5 topic alias",
   C: "v5 content type",
   D: "v5 correlation data (raw bytes)",
@@ -344,10 +344,10 @@ function field(message: MqttMessage, code: Code, now: Date): string {
       return hex(message.payload);
     case "X":
       return hex(message.payload).toUpperCase();
-    case "I":
-      return now.toISOString();
-    case "U":
-      return (now.getTime() / 1000).toFixed(3);
+    case "I": // as mosquitto_sub: local time, to the second, with the UTC offset
+      return `${timeField("F", now)}T${timeField("T", now)}${timeField("z", now)}`;
+    case "U": // as mosquitto_sub: seconds and nanoseconds
+      return `${timeField("s", now)}.${timeField("N", now)}`;
     case "A":
       return optional(props?.topicAlias);
     case "C":

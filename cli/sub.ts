@@ -75,7 +75,7 @@ Subscribe:
 
 -F codes: %t topic, %p payload, %q QoS, %r retain (0/1), %l payload length,
   %m packet id, %x / %X payload in hex, %j / %J JSON (mosquitto_sub's keys;
-  %J embeds a JSON payload), %I ISO time, %U Unix time, %% percent;
+  %J embeds a JSON payload), %I ISO 8601 local time, %U Unix time, %% %;
   v5 properties: %A topic alias, %C content type, %D correlation data,
   %E message expiry, %F payload format, %P user properties (key:value),
   %R response topic, %S subscription identifier. %[-][0][WIDTH][.MAX]CODE
