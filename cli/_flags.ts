@@ -7,7 +7,7 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { MqttClientOptions } from "../lib/client/client.ts";
-import type { TlsOptions } from "../lib/client/connector.ts";
+import { type Connector, tlsConnector, type TlsOptions } from "../lib/client/connector.ts";
 import {
   PROPERTIES,
   type Properties,
@@ -15,6 +15,8 @@ import {
   type PropertyContext,
 } from "../lib/packet/properties.ts";
 import type { ProtocolVersion, QoS } from "../lib/packet/packet_type.ts";
+import { callerPath } from "./_paths.ts";
+import { type BrokerUrl, parseBrokerUrl, unixConnector, webSocketConnector } from "./_target.ts";
 
 /** A bad command line: printed with a hint, exit code 2. */
 export class UsageError extends Error {
@@ -51,13 +53,17 @@ export const CONNECTION_FLAGS = {
   "will-payload": { type: "string" },
   "will-qos": { type: "string" },
   "will-retain": { type: "boolean" },
+  url: { type: "string", short: "L" },
+  unix: { type: "string" },
   tls: { type: "boolean" },
   cafile: { type: "string" },
   cert: { type: "string" },
   key: { type: "string" },
+  insecure: { type: "boolean" },
   trace: { type: "boolean" },
   debug: { type: "boolean", short: "d" },
   help: { type: "boolean" },
+  version: { type: "boolean" },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** What `-D` can define a property on (mosquitto's command names). */
@@ -218,10 +224,17 @@ export type ConnectionValues = ReturnType<typeof parseFlags<typeof CONNECTION_FL
 export interface Endpoint {
   readonly host: string;
   readonly port: number;
+  /** How messages name it: `host:port`, a `ws(s)://` URL or a Unix socket path. */
+  readonly label: string;
 }
 
+/** Why `--insecure` cannot go with `wss://` (exit 2 rather than a silent no-op). */
+export const INSECURE_WSS = "--insecure does not go with wss://: Deno's WebSocket cannot skip only the " +
+  "certificate host name check. Connect to a name the certificate carries, or run client.ts with " +
+  "deno run --unsafely-ignore-certificate-errors=HOST (this skips every certificate check for HOST)";
+
 /**
- * Client options from connection flags and `-D connect|will` properties.
+ * Client options from connection flags (`-L` included) and `-D connect|will` properties.
  * @throws {UsageError}
  */
 export async function clientOptions(
@@ -230,9 +243,25 @@ export async function clientOptions(
   fixed: Partial<MqttClientOptions> = {},
 ): Promise<{ options: MqttClientOptions; endpoint: Endpoint }> {
   const version = protocolVersion(values["protocol-version"]);
-  const tls = values.tls === true || values.cafile !== undefined || values.cert !== undefined;
-  const host = values.host ?? "localhost";
-  const port = values.port === undefined ? (tls ? 8883 : 1883) : integer("-p", values.port, 1, 65_535);
+  const url: BrokerUrl | undefined = values.url === undefined ? undefined : parseBrokerUrl(values.url);
+  if (
+    url !== undefined && (values.host !== undefined || values.port !== undefined || values.unix !== undefined)
+  ) {
+    throw new UsageError("-L gives the host and port: leave out -h, -p and --unix");
+  }
+  if (values.unix !== undefined && (values.host !== undefined || values.port !== undefined)) {
+    throw new UsageError("--unix replaces -h and -p: give one or the other");
+  }
+  const secureUrl = url?.scheme === "mqtts" || url?.scheme === "wss";
+  const tls = values.tls === true || values.cafile !== undefined || values.cert !== undefined || secureUrl;
+  if (url?.scheme === "mqtt" && tls) throw new UsageError("-L mqtt:// is plain TCP: use mqtts:// for TLS");
+  if (url?.scheme === "ws" && tls) throw new UsageError("-L ws:// is plain WebSocket: use wss:// for TLS");
+  if (values.unix !== undefined && tls) throw new UsageError("--unix does not go with TLS");
+  if (values.insecure && url?.scheme === "wss") throw new UsageError(INSECURE_WSS);
+  if (values.insecure && !tls) throw new UsageError("--insecure is for TLS (--tls, --cafile, mqtts://)");
+  const host = url?.host ?? values.host ?? "localhost";
+  const port = url?.port ??
+    (values.port === undefined ? (tls ? 8883 : 1883) : integer("-p", values.port, 1, 65_535));
   const persistent = values["disable-clean-session"] === true;
   if (persistent && values.id === undefined) {
     throw new UsageError("-c needs a client id (-i): a persistent session is found again by its id");
@@ -240,8 +269,11 @@ export async function clientOptions(
   if (values["session-expiry"] !== undefined && version !== 5) {
     throw new UsageError("-x (session expiry) needs MQTT 5 (-V 5)");
   }
-  if (values.pw !== undefined && values.username === undefined && version !== 5) {
-    throw new UsageError("-P needs -u with MQTT 3.1/3.1.1 [MQTT-3.1.2-22]");
+  if (
+    (values.pw ?? url?.password) !== undefined && (values.username ?? url?.username) === undefined &&
+    version !== 5
+  ) {
+    throw new UsageError("-P needs -u with MQTT 3.1/3.1.1 [MQTT-3.1.2-22 (3.1.1)]");
   }
   const hasWill = values["will-topic"] !== undefined;
   if (
@@ -263,8 +295,18 @@ export async function clientOptions(
   }
   const tlsOptions: TlsOptions = {};
   if (values.cafile !== undefined) tlsOptions.caCerts = [await readPem("--cafile", values.cafile)];
+  const username = values.username ?? url?.username;
+  const password = values.pw ?? url?.password;
   if (values.cert !== undefined) tlsOptions.cert = await readPem("--cert", values.cert);
   if (values.key !== undefined) tlsOptions.key = await readPem("--key", values.key);
+  const unixPath = values.unix === undefined ? undefined : callerPath(values.unix);
+  const connect: Connector | undefined = unixPath !== undefined
+    ? unixConnector(unixPath)
+    : url?.webSocketUrl !== undefined
+    ? webSocketConnector(url.webSocketUrl, tlsOptions)
+    : values.insecure
+    ? tlsConnector(host, port, withoutHostnameCheck(tlsOptions))
+    : undefined;
   const options: MqttClientOptions = {
     hostname: host,
     port,
@@ -272,9 +314,10 @@ export async function clientOptions(
     cleanStart: !persistent,
     keepAlive: values.keepalive === undefined ? 60 : integer("-k", values.keepalive, 0, 65_535),
     ...(tls ? { tls: Object.keys(tlsOptions).length === 0 ? true : tlsOptions } : {}),
+    ...(connect === undefined ? {} : { connect }),
     ...(values.id === undefined ? {} : { clientId: values.id }),
-    ...(values.username === undefined ? {} : { username: values.username }),
-    ...(values.pw === undefined ? {} : { password: values.pw }),
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
     ...(hasWill
       ? {
         will: {
@@ -292,32 +335,71 @@ export async function clientOptions(
   if (version !== 5 && Object.keys(defines).length > 0) {
     throw new UsageError("-D (properties) needs MQTT 5 (-V 5)");
   }
-  return { options, endpoint: { host, port } };
+  const label = unixPath ?? url?.webSocketUrl ?? `${host}:${port}`;
+  return { options, endpoint: { host, port, label } };
 }
 
-/** Reads a PEM file named by `flag`. @throws {UsageError} when it cannot be read. */
+/**
+ * `--insecure`, as mosquitto's: the certificate chain is still checked, its names are not. `tlsConnector` hands
+ * its options to `Deno.connectTls`, which has this switch; the library's `TlsOptions` does not name it yet.
+ */
+function withoutHostnameCheck(
+  options: TlsOptions,
+): TlsOptions & Pick<Deno.ConnectTlsOptions, "unsafelyDisableHostnameVerification"> {
+  return { ...options, unsafelyDisableHostnameVerification: true };
+}
+
+/** Reads a PEM file named by `flag` (relative to the caller's directory). @throws {UsageError} */
 async function readPem(flag: string, path: string): Promise<string> {
+  return new TextDecoder().decode(await readInputFile(flag, path));
+}
+
+/**
+ * Reads a file named on the command line, relative to the caller's directory (`INIT_CWD` under `deno task`).
+ * @throws {UsageError} when it cannot be read.
+ */
+export async function readInputFile(flag: string, path: string): Promise<Uint8Array> {
+  const resolved = callerPath(path);
   try {
-    return await Deno.readTextFile(path);
+    return await Deno.readFile(resolved);
   } catch (error) {
-    throw new UsageError(`${flag}: cannot read ${path}: ${error instanceof Error ? error.message : error}`);
+    const why = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`${flag}: cannot read ${path}${resolved === path ? "" : ` (${resolved})`}: ${why}`);
   }
 }
 
-/** The connection flags as help text. */
+/** The connection flags as help text (each line fits 80 columns). */
 export const CONNECTION_HELP = `Connection:
-  -h HOST              broker host (default localhost)
-  -p PORT              broker port (default 1883, 8883 with --tls)
-  -V 31|311|5          protocol version (also mqttv31, mqttv311, mqttv5; default 5)
-  -i ID                client id (default deno-<random>)
-  -u USER -P PASS      user name and password
-  -k SECONDS           keep alive (default 60, 0 = off)
-  -c                   persistent session (clean start off; needs -i; with v5 it never expires unless -x)
-  -x SECONDS           v5 session expiry interval (-1 = never)
+  -h, --host HOST           broker host (default localhost)
+  -p, --port PORT           broker port (default 1883, 8883 with TLS)
+  -L, --url URL             mqtt[s]://[USER[:PASS]@]HOST[:PORT]/TOPIC, or
+                            ws[s]://[USER[:PASS]@]HOST[:PORT][/PATH] (default
+                            path /mqtt; give the topic with -t)
+  --unix PATH               a Unix socket instead of TCP (Deno needs
+                            --allow-write=PATH for it)
+  -V, --protocol-version V  31, 311 or 5 (also mqttv31, mqttv311, mqttv5;
+                            default 5)
+  -i, --id ID               client id (default deno-<random>)
+  -u, --username USER       user name
+  -P, --pw PASS             password
+  -k, --keepalive SECONDS   keep alive (default 60, 0 = off)
+  -c, --disable-clean-session
+                            persistent session (needs -i; with v5 it never
+                            expires unless -x)
+  -x, --session-expiry S    v5 session expiry interval in seconds (-1 = never)
   --will-topic T [--will-payload P] [--will-qos Q] [--will-retain]
-  --tls [--cafile FILE] [--cert FILE --key FILE]
-                       TLS (default port 8883); --cafile: PEM CA to trust besides the system's;
-                       --cert/--key: PEM client certificate and key, for a listener that requires one
-  -D CMD NAME VALUE    v5 property, e.g. -D connect session-expiry-interval 60,
-                       -D publish user-property key value (CMD: connect publish subscribe unsubscribe disconnect will)
-  --trace, -d          print every packet sent and received on stderr`;
+  --tls                     TLS (default port 8883)
+  --cafile FILE             PEM CA to trust besides the system's
+  --cert FILE --key FILE    PEM client certificate and key
+  --insecure                do not check the certificate's host name (the chain
+                            is still checked; not with wss://)
+  -D, --property CMD NAME VALUE
+                            v5 property, e.g. -D connect session-expiry-interval
+                            60 or -D publish user-property KEY VALUE (CMD:
+                            connect publish subscribe unsubscribe disconnect
+                            will)
+  -d, --debug, --trace      print every packet sent and received on stderr
+  --help, --version         this text; the version
+
+Relative file names (--cafile, --cert, --key, -f, --unix) are read from the
+directory deno task was started in.`;

@@ -1,6 +1,6 @@
 /**
- * How the CLI prints: packets for `--trace` and the shell, messages for `sub` (-v, -F, --json), and errors as one
- * line.
+ * How the CLI prints: packets for `--trace` and the shell, messages for `sub` (-v, --json; -F is in
+ * `_message_format.ts`), and errors as one line.
  *
  * @module
  */
@@ -150,81 +150,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/**
- * A message as `-F` describes it (mosquitto_sub's format): `%t` topic, `%p` payload, `%q` QoS, `%r` retain
- * (0/1), `%l` payload length, `%m` packet id (0 for QoS 0), `%x` payload in hex, `%j` the `--json` object,
- * `%I` ISO 8601 time, `%U` Unix time, `%%` a percent sign; `\n`, `\t`, `\\` escapes. The payload is written as
- * received, byte for byte.
- */
-export function formatMessage(message: MqttMessage, format: string, now: Date = new Date()): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let text = "";
-  const flush = (): void => {
-    if (text !== "") parts.push(encoder.encode(text));
-    text = "";
-  };
-  for (let i = 0; i < format.length; i++) {
-    const c = format[i]!;
-    const next = format[i + 1];
-    if (c === "%" && next !== undefined) {
-      i++;
-      switch (next) {
-        case "t":
-          text += message.topic;
-          break;
-        case "p":
-          flush();
-          parts.push(message.payload);
-          break;
-        case "q":
-          text += String(message.qos);
-          break;
-        case "r":
-          text += message.retain ? "1" : "0";
-          break;
-        case "l":
-          text += String(message.payload.length);
-          break;
-        case "m":
-          text += String(message.packetId ?? 0);
-          break;
-        case "x":
-          text += [...message.payload].map((b) => b.toString(16).padStart(2, "0")).join("");
-          break;
-        case "j":
-          text += jsonMessage(message, now);
-          break;
-        case "I":
-          text += now.toISOString();
-          break;
-        case "U":
-          text += (now.getTime() / 1000).toFixed(3);
-          break;
-        case "%":
-          text += "%";
-          break;
-        default:
-          text += `%${next}`;
-      }
-    } else if (c === "\\" && next !== undefined) {
-      i++;
-      text += next === "n"
-        ? "\n"
-        : next === "t"
-        ? "\t"
-        : next === "r"
-        ? "\r"
-        : next === "\\"
-        ? "\\"
-        : `\\${next}`;
-    } else {
-      text += c;
-    }
-  }
-  flush();
-  return concat(parts);
-}
-
 /** The default `sub` output: the payload, or with `-v` the topic, a space and the payload. */
 export function plainMessage(message: MqttMessage, verbose: boolean): Uint8Array {
   return verbose ? concat([encoder.encode(`${message.topic} `), message.payload]) : message.payload;
@@ -245,24 +170,31 @@ function jsonProperties(properties: Properties): Record<string, unknown> {
 }
 
 /**
- * A message as one line of JSON: `topic`, `payload` (text when UTF-8, else `payloadBase64`), `qos`, `retain`,
- * `time`, and `properties` when it has any (binary values in base64).
+ * A message as JSON (`--json`, one line unless `pretty`): `topic`, `payload` (text when UTF-8, else
+ * `payloadBase64`), `qos`, `retain`, `time`, and `properties` when it has any (binary values in base64).
  */
-export function jsonMessage(message: MqttMessage, now: Date = new Date()): string {
+export function jsonMessage(message: MqttMessage, now: Date = new Date(), pretty = false): string {
   const text = payloadText(message.payload);
-  return JSON.stringify({
-    time: now.toISOString(),
-    topic: message.topic,
-    ...(text === undefined ? { payloadBase64: base64(message.payload) } : { payload: text }),
-    qos: message.qos,
-    retain: message.retain,
-    ...(message.properties === undefined ? {} : { properties: jsonProperties(message.properties) }),
-  });
+  return JSON.stringify(
+    {
+      time: now.toISOString(),
+      topic: message.topic,
+      ...(text === undefined ? { payloadBase64: base64(message.payload) } : { payload: text }),
+      qos: message.qos,
+      retain: message.retain,
+      ...(message.properties === undefined ? {} : { properties: jsonProperties(message.properties) }),
+    },
+    null,
+    pretty ? 2 : undefined,
+  );
 }
 
 /** One line for an error, naming the broker for network failures. */
-export function describeError(error: unknown, where?: { host: string; port: number }): string {
-  const at = where === undefined ? "the broker" : `${where.host}:${where.port}`;
+export function describeError(
+  error: unknown,
+  where?: { host: string; port: number; label?: string },
+): string {
+  const at = where === undefined ? "the broker" : where.label ?? `${where.host}:${where.port}`;
   if (error instanceof Deno.errors.ConnectionRefused) return `connection refused by ${at}`;
   if (error instanceof Deno.errors.TimedOut) return `${at} did not answer: ${error.message}`;
   if (error instanceof Deno.errors.ConnectionReset) return `${at}: ${error.message}`;

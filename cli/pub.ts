@@ -11,17 +11,22 @@ import {
   clientOptions,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
+  type Endpoint,
   EXIT,
   extractDefines,
   integer,
   parseFlags,
   qos,
+  readInputFile,
   UsageError,
 } from "./_flags.ts";
 import { describeError, traceLine } from "./_format.ts";
 import { readAll, readLines, writeErr, writeOut } from "./_io.ts";
+import { parseBrokerUrl } from "./_target.ts";
+import { versionText } from "./_version.ts";
 
-const PUB_FLAGS = {
+/** The flags of `pub`. */
+export const PUB_FLAGS = {
   ...CONNECTION_FLAGS,
   topic: { type: "string", short: "t" },
   message: { type: "string", short: "m" },
@@ -39,16 +44,16 @@ const PUB_FLAGS = {
 export const PUB_HELP = `Usage: deno task client pub -t TOPIC (-m MSG | -f FILE | -l | -n | -s) [options]
 
 Publish:
-  -t TOPIC             topic to publish to
-  -m MSG               the message
-  -f FILE              the contents of FILE as the message
-  -l                   one message per line of stdin (blank lines are skipped)
-  -n                   an empty (zero-length) message
-  -s                   all of stdin as one message
-  -q 0|1|2             QoS (default 0); QoS 1/2 wait for PUBACK/PUBCOMP
-  -r                   retain
-  --repeat N           publish the message N times (with -m, -f, -n, -s)
-  --repeat-delay S     seconds between repeats
+  -t, --topic TOPIC         topic to publish to (or the topic of -L)
+  -m, --message MSG         the message
+  -f, --file FILE           the contents of FILE as the message
+  -l, --stdin-line          one message per line of stdin (blank lines skipped)
+  -n, --null-message        an empty (zero-length) message
+  -s, --stdin-file          all of stdin as one message
+  -q, --qos 0|1|2           QoS (default 0); QoS 1/2 wait for PUBACK/PUBCOMP
+  -r, --retain              retain
+  --repeat N                publish the message N times (with -m, -f, -n, -s)
+  --repeat-delay SECONDS    seconds between repeats
 
 ${CONNECTION_HELP}
 
@@ -57,7 +62,7 @@ Exit codes: 0 published, 1 connection or publish failed, 2 bad flags.`;
 /** Runs `pub` and returns the exit code. */
 export async function runPub(args: string[]): Promise<number> {
   let client: MqttClient | undefined;
-  let endpoint: { host: string; port: number } | undefined;
+  let endpoint: Endpoint | undefined;
   try {
     const { rest, defines } = extractDefines(args);
     const { values, positionals } = parseFlags(rest, PUB_FLAGS, true);
@@ -65,16 +70,23 @@ export async function runPub(args: string[]): Promise<number> {
       writeOut(`${PUB_HELP}\n`);
       return EXIT.OK;
     }
+    if (values.version) {
+      writeOut(`${await versionText("pub")}\n`);
+      return EXIT.OK;
+    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const topic = values.topic;
-    if (topic === undefined) throw new UsageError("-t TOPIC is required");
-    // Checked before connecting, as sub checks its filters (an empty one may go with a v5 Topic Alias).
-    if (topic !== "") {
-      try {
-        validateTopicName(topic);
-      } catch (error) {
-        throw new UsageError(error instanceof Error ? error.message : String(error));
-      }
+    const urlTopic = values.url === undefined ? undefined : parseBrokerUrl(values.url).topic;
+    if (values.topic !== undefined && urlTopic !== undefined) {
+      throw new UsageError("the topic is given twice: by -t and by the -L URL");
+    }
+    const topic = values.topic ?? urlTopic;
+    if (topic === undefined) throw new UsageError("-t TOPIC (or -L mqtt://HOST/TOPIC) is required");
+    // Checked before connecting, as sub checks its filters. An empty Topic Name is never valid here: the client
+    // manages Topic Aliases itself, so no PUBLISH from this command may rely on one [MQTT-4.7.3-1 (5.0)].
+    try {
+      validateTopicName(topic);
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message : String(error));
     }
     const sources = ["message", "file", "stdin-line", "null-message", "stdin-file"] as const;
     const chosen = sources.filter((name) => values[name] !== undefined && values[name] !== false);
@@ -107,15 +119,7 @@ export async function runPub(args: string[]): Promise<number> {
     let payload: Uint8Array | undefined;
     if (values.message !== undefined) payload = utf8Encode(values.message);
     if (values["null-message"]) payload = new Uint8Array(0);
-    if (values.file !== undefined) {
-      try {
-        payload = await Deno.readFile(values.file);
-      } catch (error) {
-        throw new UsageError(
-          `-f: cannot read ${values.file}: ${error instanceof Error ? error.message : error}`,
-        );
-      }
-    }
+    if (values.file !== undefined) payload = await readInputFile("-f", values.file);
     client = new MqttClient(connection.options);
     await client.connect();
     if (values["stdin-file"]) payload = await readAll(Deno.stdin.readable);

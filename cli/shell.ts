@@ -16,6 +16,7 @@ import {
   clientOptions,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
+  type Endpoint,
   EXIT,
   extractDefines,
   integer,
@@ -25,8 +26,10 @@ import {
 } from "./_flags.ts";
 import { describeError, formatPacket } from "./_format.ts";
 import { readLines, writeErr, writeOut } from "./_io.ts";
+import { versionText } from "./_version.ts";
 
-const SHELL_FLAGS = {
+/** The flags of `shell`. */
+export const SHELL_FLAGS = {
   ...CONNECTION_FLAGS,
   "no-connect": { type: "boolean" },
   reconnect: { type: "boolean" },
@@ -35,30 +38,43 @@ const SHELL_FLAGS = {
 /** Usage of `shell`. */
 export const SHELL_HELP = `Usage: deno task client shell [connection flags] [--no-connect]
 
-An interactive session: connects with the flags (unless --no-connect), then reads commands. Every packet the
-server sends is printed as it arrives ("<-"); with --trace the packets sent are printed too ("->").
-From a pipe (printf 'sub a/#\\npub a/b hi\\n' | deno task client shell) commands run in order, each waiting for
-its acknowledgement; at the end of input the shell waits briefly for messages, disconnects and exits
-(0, or 1 if a command failed). Type "help" for the commands.
+An interactive session: connects with the flags (unless --no-connect), then
+reads commands. Every packet the server sends is printed as it arrives ("<-");
+with --trace the packets sent are printed too ("->"). From a pipe
+  printf 'sub a/#\\npub a/b hi\\n' | deno task client shell
+commands run in order, each waiting for its acknowledgement; at the end of
+input the shell waits briefly for messages, disconnects and exits (0, or 1 if
+a command failed). Type "help" for the commands.
 
-  --reconnect          reconnect automatically when the connection is lost
+  --no-connect              start without connecting (use "connect")
+  --reconnect               reconnect automatically when the connection is lost
 
 ${CONNECTION_HELP}`;
 
+/** The shell's commands: usage, then what it does (printed under the usage when both do not fit 80 columns). */
 const COMMAND_HELP: readonly (readonly [string, string])[] = [
-  ["connect [flags]", "connect (flags as on the command line; they add to the shell's own)"],
+  ["connect [flags]", "connect (command-line flags; they add to the shell's own)"],
   ["sub [-q Q] [--nl] [--rap] [--rh 0|1|2] [--sid N] FILTER...", "subscribe; prints the SUBACK"],
   ["unsub FILTER...", "unsubscribe; prints the UNSUBACK"],
-  [
-    "pub [-q Q] [-r] [-D publish NAME VALUE] TOPIC [PAYLOAD...]",
-    'publish (quote to keep spaces: pub a "x  y")',
-  ],
+  ["pub [-q Q] [-r] [-D publish NAME VALUE] TOPIC [PAYLOAD...]", 'publish (keep spaces: pub a "x  y")'],
   ["ping", "send PINGREQ and print the round-trip time"],
-  ["status", "connection, subscriptions, counters and the server's limits"],
-  ["disconnect [REASON]", "send DISCONNECT (v5 reason code, e.g. 4 = publish the will) and close"],
+  ["status", "connection, subscriptions, counters, the server's limits"],
+  ["disconnect [REASON]", "send DISCONNECT (v5 reason code; 4 = send the will)"],
   ["help", "this list"],
   ["quit", "disconnect and leave (also Ctrl-D, Ctrl-C)"],
 ];
+
+/** The `help` lines: `usage  text` in two columns, or the text on its own line under a long usage. */
+export function commandHelp(width = 80): string[] {
+  const column = 18;
+  const lines: string[] = [];
+  for (const [usage, text] of COMMAND_HELP) {
+    const line = `  ${usage.padEnd(column)}  ${text}`;
+    if (line.length <= width) lines.push(line);
+    else lines.push(`  ${usage}`, `  ${" ".repeat(column)}  ${text}`);
+  }
+  return lines;
+}
 
 /**
  * Splits a command line into words: blanks separate, "double" and 'single' quotes group, a backslash escapes the
@@ -98,7 +114,7 @@ export function tokenize(line: string): string[] {
 
 interface Session {
   readonly client: MqttClient;
-  readonly endpoint: { host: string; port: number };
+  readonly endpoint: Endpoint;
   readonly version: ProtocolVersion;
 }
 
@@ -112,6 +128,8 @@ class Shell {
   #print: (line: string) => void;
   #baseArgs: readonly string[];
   #session: Session | undefined;
+  /** Where the last connect went, so its failure names the address. */
+  #lastEndpoint: Endpoint | undefined;
   /** When a packet last arrived (for the end-of-input wait). */
   lastActivity = Date.now();
   failures = 0;
@@ -186,7 +204,7 @@ class Shell {
     const session = this.#session;
     const message = error instanceof CommandError || error instanceof UsageError
       ? error.message
-      : describeError(error, session?.endpoint);
+      : describeError(error, session?.endpoint ?? this.#lastEndpoint);
     this.#print(`error: ${message}`);
   }
 
@@ -215,12 +233,13 @@ class Shell {
       },
     });
     const version = options.protocolVersion ?? 5;
+    this.#lastEndpoint = endpoint;
     const client = new MqttClient(options);
     const session: Session = { client, endpoint, version };
     await client.connect();
     this.#session = session;
     this.#print(
-      `connected to ${endpoint.host}:${endpoint.port} as ${client.clientId} (${VERSION_NAMES[version]})`,
+      `connected to ${endpoint.label} as ${client.clientId} (${VERSION_NAMES[version]})`,
     );
     // Take every message so QoS 1/2 are acknowledged; the packet observer printed them.
     (async () => {
@@ -302,7 +321,7 @@ class Shell {
     const status = session.client.status();
     const state = session.client.state;
     this.#print(
-      `state: ${status.state} to ${session.endpoint.host}:${session.endpoint.port} as ${status.clientId} (${
+      `state: ${status.state} to ${session.endpoint.label} as ${status.clientId} (${
         VERSION_NAMES[status.protocolVersion]
       })${state.kind === "connected" ? `, keep-alive ${state.connack.keepAlive} s` : ""}`,
     );
@@ -334,8 +353,7 @@ class Shell {
   }
 
   #help(): void {
-    const width = Math.max(...COMMAND_HELP.map(([usage]) => usage.length));
-    for (const [usage, text] of COMMAND_HELP) this.#print(`  ${usage.padEnd(width)}  ${text}`);
+    for (const line of commandHelp()) this.#print(line);
   }
 
   /** Disconnects if connected. */
@@ -354,6 +372,10 @@ export async function runShell(args: string[]): Promise<number> {
     const { values, positionals } = parseFlags(rest, SHELL_FLAGS, true);
     if (values.help) {
       writeOut(`${SHELL_HELP}\n`);
+      return EXIT.OK;
+    }
+    if (values.version) {
+      writeOut(`${await versionText("shell")}\n`);
       return EXIT.OK;
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -403,10 +425,16 @@ async function interactive(baseArgs: readonly string[], noConnect: boolean): Pro
   });
   let prompting = false;
   const print = (line: string): void => {
-    // Clear the prompt line and print above it in one write (CR, ESC [2K erases the line), then redraw the
-    // prompt and what was typed so far.
-    process.stdout.write(`\r\x1b[2K${line}\n`);
-    if (prompting) rl.prompt(true);
+    if (!prompting) {
+      process.stdout.write(`${line}\n`);
+      return;
+    }
+    // The prompt and the typed line may wrap over several rows. Go up to the prompt's first row, erase from there
+    // down (ESC [J) and print the line in its place. readline's redraw then moves up as many rows as the cursor
+    // was below the prompt's start, so first step down that many rows: the redraw lands right under the line.
+    const rows = rl.getCursorPos().rows;
+    process.stdout.write(`${rows > 0 ? `\x1b[${rows}A` : ""}\r\x1b[J${line}\n${"\n".repeat(rows)}`);
+    rl.prompt(true);
   };
   const shell = new Shell(baseArgs, print);
   writeOut('MQTT shell: type "help" for commands, "quit" to leave.\n');

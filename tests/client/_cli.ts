@@ -25,9 +25,22 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** The permissions of `deno task client` (deno.json), which the tests run the CLI with. */
+export const CLI_PERMISSIONS: readonly string[] = ["--allow-net", "--allow-read", "--allow-env=INIT_CWD"];
+
 /** The `deno run` arguments for `client.ts …`. */
-export function cliArgs(args: readonly string[]): string[] {
-  return ["run", "--allow-net", "--allow-read", "client.ts", ...args];
+export function cliArgs(args: readonly string[], permissions: readonly string[] = CLI_PERMISSIONS): string[] {
+  return ["run", ...permissions, "client.ts", ...args];
+}
+
+/** How to run the CLI besides its arguments. */
+export interface CliOptions {
+  /** Written to stdin, which is then closed; without it stdin is /dev/null. */
+  readonly stdin?: string;
+  /** Extra environment variables (e.g. `INIT_CWD`, as `deno task` sets it). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The `deno run` permission flags instead of {@linkcode CLI_PERMISSIONS}. */
+  readonly permissions?: readonly string[];
 }
 
 /** A running `client.ts`. */
@@ -37,14 +50,19 @@ export class CliProcess {
   #stderrDone: Promise<void>;
   #stdout: Promise<string>;
 
-  constructor(args: readonly string[], stdin?: string) {
+  constructor(args: readonly string[], stdinOrOptions?: string | CliOptions) {
+    const options: CliOptions = typeof stdinOrOptions === "string"
+      ? { stdin: stdinOrOptions }
+      : stdinOrOptions ?? {};
+    const stdin = options.stdin;
     const child = new Deno.Command(Deno.execPath(), {
-      args: cliArgs(args),
+      args: cliArgs(args, options.permissions),
       cwd: ROOT,
       stdin: stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      // As `deno task client` run from the repository root, whatever directory the tests were started from.
+      env: { NO_COLOR: "1", INIT_CWD: ROOT.pathname, ...options.env },
     }).spawn();
     this.#child = child;
     if (stdin !== undefined) {
@@ -83,6 +101,6 @@ export class CliProcess {
 }
 
 /** Runs `client.ts …` to the end. */
-export function runCli(args: readonly string[], stdin?: string): Promise<CliResult> {
-  return new CliProcess(args, stdin).result();
+export function runCli(args: readonly string[], stdinOrOptions?: string | CliOptions): Promise<CliResult> {
+  return new CliProcess(args, stdinOrOptions).result();
 }

@@ -80,7 +80,7 @@ Deno.test("clientOptions(): -c needs -i; with v5 it means a session that never e
   assert.equal(persistent.options.properties?.sessionExpiryInterval, 4_294_967_295);
   const expiring = await clientOptions(parse(["-c", "-i", "me", "-x", "30", "-p", "1884", "-h", "h"]), {});
   assert.equal(expiring.options.properties?.sessionExpiryInterval, 30);
-  assert.deepEqual(expiring.endpoint, { host: "h", port: 1884 });
+  assert.deepEqual(expiring.endpoint, { host: "h", port: 1884, label: "h:1884" });
   const v3 = await clientOptions(parse(["-c", "-i", "me", "-V", "311"]), {});
   assert.equal(v3.options.properties, undefined);
   await assert.rejects(clientOptions(parse(["-x", "30", "-V", "311"]), {}), /needs MQTT 5/);

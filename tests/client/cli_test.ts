@@ -183,11 +183,11 @@ cliTest("a bad flag exits 2 with one error line and a hint", async () => {
 });
 
 cliTest(
-  "pub with a wildcard or otherwise invalid topic exits 2 before connecting [MQTT-3.3.2-2]",
+  "pub with a wildcard, empty or otherwise invalid topic exits 2 before connecting [MQTT-3.3.2-2 (5.0)] [MQTT-4.7.3-1 (5.0)]",
   async () => {
     // A closed port: were it to connect first, it would exit 1 with "connection refused".
     const port = String(freePort());
-    for (const topic of ["a/#", "a/+/b", "#"]) {
+    for (const topic of ["a/#", "a/+/b", "#", ""]) {
       const result = await runCli(["pub", "-h", "127.0.0.1", "-p", port, "-t", topic, "-m", "y"]);
       assert.equal(result.code, 2, `${JSON.stringify(topic)}: ${result.stderr}`);
       assert.match(result.stderr, /^Error: Topic Name/);
