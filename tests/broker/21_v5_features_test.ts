@@ -1451,15 +1451,6 @@ Deno.test("v5: publishBytesPerSecond over quota is PUBACK / PUBREC 0x97; the nex
   });
 });
 
-Deno.test("v5: a SUBSCRIBE over maxSubscriptionsPerClient gets SUBACK 0x97 for that filter", async () => {
-  await withBroker({ maxSubscriptionsPerClient: 1 }, async ({ connect }) => {
-    const client = await connect({ version: 5, clientId: "many" });
-    await client.send(subscribePacket(5, 1, [["one", 0], ["two", 1]]));
-    await client.expect(subackPacket(5, 1, [0, 0x97]));
-    await client.disconnect();
-  });
-});
-
 Deno.test("v5: more PUBLISH per second than messageRatePerClient is DISCONNECT 0x96 (ManualClock)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock, messageRatePerClient: 2 }, async ({ connect }) => {
