@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { MqttClient } from "../../lib/client/client.ts";
-import { certificatesUnavailable, makeCertificates } from "../listeners/_certs.ts";
-import { testIf } from "../listeners/_helpers.ts";
+import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
+import { testIf } from "../broker/server/_helpers.ts";
 
 /** A port where nothing listens: bound, then released. */
 function freePort(): number {

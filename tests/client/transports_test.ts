@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { MqttClient } from "../../lib/client/client.ts";
 import { tlsConnector, webSocketConnector } from "../../lib/client/connector.ts";
-import { certificatesUnavailable, makeCertificates } from "../listeners/_certs.ts";
-import { within, withListeners } from "../listeners/_helpers.ts";
+import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
+import { within, withListeners } from "../broker/server/_helpers.ts";
 
 async function roundTrip(client: MqttClient, topic: string): Promise<void> {
   await client.connect();

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { withListeners } from "../listeners/_helpers.ts";
+import { withListeners } from "../broker/server/_helpers.ts";
 
 const SOCKETS = 16;
 const CLAIMED = 60_000_000;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { hashPassword } from "../../lib/auth/password_hash.ts";
-import { certificatesUnavailable, makeCertificates } from "../listeners/_certs.ts";
-import { loadMqttJs, mqttJsRoundTrip, mqttJsUnavailable, testIf, within } from "../listeners/_helpers.ts";
+import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
+import { loadMqttJs, mqttJsRoundTrip, mqttJsUnavailable, testIf, within } from "../broker/server/_helpers.ts";
 import { runBroker, subprocessUnavailable, withBrokerProcess } from "./_broker_process.ts";
 import type { IClientOptions } from "mqtt";
 import { BROKER_VERSION } from "../../lib/broker/broker.ts";

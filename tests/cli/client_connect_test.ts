@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
-import { certificatesUnavailable, makeCertificates } from "../listeners/_certs.ts";
-import { withListeners } from "../listeners/_helpers.ts";
+import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
+import { withListeners } from "../broker/server/_helpers.ts";
 import { CLI_PERMISSIONS, CliProcess, cliUnavailable, runCli } from "./_cli.ts";
 
 const unavailable = cliUnavailable();

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { ClientIdentity } from "../../lib/broker/auth/auth.ts";
-import { AclAuthorizer, AclFile, AclFileError } from "../../lib/broker/auth/acl_file.ts";
-import { filterCovers, filterIntersection, FilterSet } from "../../lib/broker/auth/acl_filters.ts";
-import { matchesFilter } from "../../lib/topic/topic.ts";
+import type { ClientIdentity } from "../../../lib/broker/auth/auth.ts";
+import { AclAuthorizer, AclFile, AclFileError } from "../../../lib/broker/auth/acl_file.ts";
+import { filterCovers, filterIntersection, FilterSet } from "../../../lib/broker/auth/acl_filters.ts";
+import { matchesFilter } from "../../../lib/topic/topic.ts";
 
 const ACL = `
 # Anonymous clients (no user name): the lines before the first "user".
@@ -252,7 +252,7 @@ Deno.test({
     : "examples/acl.conf (skipped: needs --allow-read)",
   ignore: !canReadExample,
   async fn() {
-    const acl = await AclFile.load(new URL("../../examples/acl.conf", import.meta.url).pathname);
+    const acl = await AclFile.load(new URL("../../../examples/acl.conf", import.meta.url).pathname);
     assert.deepEqual(acl.warnings, []);
     const authorizer = new AclAuthorizer(acl);
     const dashboard = { clientId: "dash", username: "dashboard" };

@@ -5,10 +5,10 @@
 
 import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
-import { BROKERS } from "./_brokers.ts";
+import { BROKERS } from "../client/_brokers.ts";
 import { CliProcess, cliUnavailable, runCli } from "./_cli.ts";
-import { FakeServer } from "./_fake_server.ts";
-import { freePort } from "./_mosquitto.ts";
+import { FakeServer } from "../client/_fake_server.ts";
+import { freePort } from "../client/_mosquitto.ts";
 
 const unavailable = cliUnavailable();
 

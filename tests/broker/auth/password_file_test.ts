@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { pbkdf2Sync } from "node:crypto";
-import { formatPasswordHash, hashPassword, parsePasswordHash } from "../../lib/auth/password_hash.ts";
+import { formatPasswordHash, hashPassword, parsePasswordHash } from "../../../lib/auth/password_hash.ts";
 import {
   PasswordFile,
   PasswordFileAuthenticator,
   PasswordFileError,
   setPasswordEntry,
   writePasswordFile,
-} from "../../lib/broker/auth/password_file.ts";
-import type { ConnectInfo } from "../../lib/broker/auth/auth.ts";
-import { freePort, mosquittoUnavailable, startMosquitto } from "../client/_mosquitto.ts";
+} from "../../../lib/broker/auth/password_file.ts";
+import type { ConnectInfo } from "../../../lib/broker/auth/auth.ts";
+import { freePort, mosquittoUnavailable, startMosquitto } from "../../client/_mosquitto.ts";
 
 // Written by `mosquitto_passwd -b -c FILE alice secret` (2.0.11, default 101 rounds) and
 // `mosquitto_passwd -H sha512 -b -c FILE bob pw`: known answers that need no Mosquitto installed.

@@ -7,13 +7,13 @@
 
 import assert from "node:assert/strict";
 import type { IClientOptions } from "mqtt";
-import type { ClientIdentity } from "../../lib/broker/auth/auth.ts";
-import { Broker, type BrokerOptions } from "../../lib/broker/broker.ts";
+import type { ClientIdentity } from "../../../lib/broker/auth/auth.ts";
+import { Broker, type BrokerOptions } from "../../../lib/broker/broker.ts";
 import {
   type ListenerOptions,
   type RunningListeners,
   startListeners,
-} from "../../lib/broker/server/listeners.ts";
+} from "../../../lib/broker/server/listeners.ts";
 
 /** How long a test waits for something that should happen. */
 export const WAIT_MS = 5000;

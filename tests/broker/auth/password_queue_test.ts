@@ -6,12 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { hashPassword } from "../../lib/auth/password_hash.ts";
-import type { AuthResult, ConnectInfo } from "../../lib/broker/auth/auth.ts";
-import { PasswordQueueFullError } from "../../lib/broker/auth/hash_queue.ts";
-import { PasswordFile, PasswordFileAuthenticator } from "../../lib/broker/auth/password_file.ts";
-import { ManualClock } from "../../lib/clock.ts";
-import { connectPacket, hex, v, VERSIONS, withBroker } from "../broker/_wire.ts";
+import { hashPassword } from "../../../lib/auth/password_hash.ts";
+import type { AuthResult, ConnectInfo } from "../../../lib/broker/auth/auth.ts";
+import { PasswordQueueFullError } from "../../../lib/broker/auth/hash_queue.ts";
+import { PasswordFile, PasswordFileAuthenticator } from "../../../lib/broker/auth/password_file.ts";
+import { ManualClock } from "../../../lib/clock.ts";
+import { connectPacket, hex, v, VERSIONS, withBroker } from "../_wire.ts";
 
 const encoder = new TextEncoder();
 

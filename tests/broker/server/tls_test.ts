@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../lib/broker/broker.ts";
-import { ANONYMOUS_AUTHENTICATOR } from "../../lib/broker/auth/auth.ts";
-import { certificateIdentity, ListenerError, startListeners } from "../../lib/broker/server/listeners.ts";
+import { Broker } from "../../../lib/broker/broker.ts";
+import { ANONYMOUS_AUTHENTICATOR } from "../../../lib/broker/auth/auth.ts";
+import { certificateIdentity, ListenerError, startListeners } from "../../../lib/broker/server/listeners.ts";
 import { certificatesUnavailable, CLIENT_CN, makeCertificates, type TestCertificates } from "./_certs.ts";
-import { MqttClient } from "../../lib/client/client.ts";
-import { cliUnavailable, runCli } from "../client/_cli.ts";
+import { MqttClient } from "../../../lib/client/client.ts";
+import { cliUnavailable, runCli } from "../../cli/_cli.ts";
 import {
   mqttJsRoundTrip,
   mqttJsUnavailable,

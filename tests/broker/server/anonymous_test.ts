@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { ANONYMOUS_AUTHENTICATOR, type Authenticator, type ConnectInfo } from "../../lib/broker/auth/auth.ts";
-import { Broker } from "../../lib/broker/broker.ts";
+import {
+  ANONYMOUS_AUTHENTICATOR,
+  type Authenticator,
+  type ConnectInfo,
+} from "../../../lib/broker/auth/auth.ts";
+import { Broker } from "../../../lib/broker/broker.ts";
 import {
   anonymousAllowed,
   certificateIdentity,
@@ -8,7 +12,7 @@ import {
   ListenerError,
   type ListenerOptions,
   startListeners,
-} from "../../lib/broker/server/listeners.ts";
+} from "../../../lib/broker/server/listeners.ts";
 
 Deno.test("isLoopback() knows the loopback addresses", () => {
   for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"]) {

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { Logger } from "../../lib/broker/logger.ts";
+import type { Logger } from "../../../lib/broker/logger.ts";
 import { within, withListeners } from "./_helpers.ts";
 
 // v3.1.1 CONNECT, client id "ws", clean session, keep alive 60.

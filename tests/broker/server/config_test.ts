@@ -7,9 +7,9 @@ import {
   listenerOptions,
   loadConfig,
   parseConfig,
-} from "../../lib/broker/server/config.ts";
-import example from "../../broker.example.json" with { type: "json" };
-import { testIf } from "../listeners/_helpers.ts";
+} from "../../../lib/broker/server/config.ts";
+import example from "../../../broker.example.json" with { type: "json" };
+import { testIf } from "./_helpers.ts";
 
 const TLS = { type: "tls", port: 8883, cert: "s.crt", key: "s.key" };
 

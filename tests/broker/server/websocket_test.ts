@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { WebSocketByteStream, WS_CLOSE } from "../../lib/transport/websocket.ts";
+import { WebSocketByteStream, WS_CLOSE } from "../../../lib/transport/websocket.ts";
 import { mqttJsRoundTrip, mqttJsUnavailable, testIf, within, withListeners } from "./_helpers.ts";
 
 // v3.1.1 CONNECT, client id "ws", clean session, keep alive 60.

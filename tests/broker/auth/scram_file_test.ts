@@ -6,8 +6,8 @@ import {
   ScramFile,
   ScramFileError,
   setScramEntry,
-} from "../../lib/broker/auth/scram_file.ts";
-import { scramCredential } from "../../lib/auth/scram.ts";
+} from "../../../lib/broker/auth/scram_file.ts";
+import { scramCredential } from "../../../lib/auth/scram.ts";
 
 const KEY = btoa("k".repeat(32));
 

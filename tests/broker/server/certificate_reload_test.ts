@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Logger } from "../../lib/broker/logger.ts";
-import type { ListenerOptions } from "../../lib/broker/server/listeners.ts";
+import type { Logger } from "../../../lib/broker/logger.ts";
+import type { ListenerOptions } from "../../../lib/broker/server/listeners.ts";
 import { certificatesUnavailable, makeCertificates, type TestCertificates } from "./_certs.ts";
 import { testIf, withListeners } from "./_helpers.ts";
 
