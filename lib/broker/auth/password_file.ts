@@ -15,6 +15,15 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { REASON_CODE } from "../../packet/reason_code.ts";
 import type { Authenticator, AuthResult, ClientIdentity, ConnectInfo } from "./auth.ts";
+import {
+  deleteEntry,
+  type EditResult,
+  entryName,
+  type LineError,
+  readUserFile,
+  setEntry,
+  splitLines,
+} from "./_user_file.ts";
 import { hostOf } from "../limits.ts";
 import { LoginThrottle, type LoginThrottleOptions } from "./login_throttle.ts";
 import { HashQueue, PasswordQueueFullError } from "./hash_queue.ts";
@@ -158,7 +167,11 @@ export class PasswordFile {
    * @throws {PasswordFileError} naming the file and line when it cannot be read or an entry is malformed.
    */
   static async load(path: string, options: PasswordFileOptions = {}): Promise<PasswordFile> {
-    return new PasswordFile(path, parseState(await readText(path), path), options);
+    return new PasswordFile(
+      path,
+      parseState(await readUserFile(path, "the password file", lineError(path)), path),
+      options,
+    );
   }
 
   /**
@@ -193,7 +206,10 @@ export class PasswordFile {
    */
   async reload(): Promise<void> {
     if (this.path === undefined) throw new PasswordFileError("<text>", 0, "was not loaded from a file");
-    this.#state = parseState(await readText(this.path), this.path);
+    this.#state = parseState(
+      await readUserFile(this.path, "the password file", lineError(this.path)),
+      this.path,
+    );
   }
 
   /**
@@ -358,12 +374,7 @@ export class PasswordFileAuthenticator implements Authenticator {
 // ---- editing (for the passwd command) ---------------------------------------------------------------------
 
 /** What {@linkcode setPasswordEntry} and {@linkcode deletePasswordEntry} return. */
-export interface EditResult {
-  /** The new file text. */
-  readonly text: string;
-  /** Whether the user had an entry before. */
-  readonly found: boolean;
-}
+export type { EditResult } from "./_user_file.ts";
 
 /**
  * Sets `username`'s hash in the text of a password file: replaces its line in place, or appends one. Other
@@ -374,18 +385,7 @@ export interface EditResult {
 export function setPasswordEntry(text: string, username: string, hash: string, path = "<text>"): EditResult {
   validateUsername(username);
   parsePasswordHash(hash);
-  const lines = splitLines(text);
-  let found = false;
-  const out: string[] = [];
-  lines.forEach((line, index) => {
-    if (entryName(line, path, index + 1) !== username) out.push(line);
-    else if (!found) {
-      found = true;
-      out.push(`${username}:${hash}`);
-    }
-  });
-  if (!found) out.push(`${username}:${hash}`);
-  return { text: joinLines(out), found };
+  return setEntry(text, username, hash, ENTRY, lineError(path));
 }
 
 /**
@@ -394,9 +394,7 @@ export function setPasswordEntry(text: string, username: string, hash: string, p
  * @throws {PasswordFileError} when the text has a line that is not an entry.
  */
 export function deletePasswordEntry(text: string, username: string, path = "<text>"): EditResult {
-  const lines = splitLines(text);
-  const out = lines.filter((line, index) => entryName(line, path, index + 1) !== username);
-  return { text: joinLines(out), found: out.length !== lines.length };
+  return deleteEntry(text, username, ENTRY, lineError(path));
 }
 
 /**
@@ -434,12 +432,19 @@ export async function writePasswordFile(path: string, text: string): Promise<voi
 
 // ---- internals -------------------------------------------------------------------------------------------
 
+/** What an entry line looks like, for errors. */
+const ENTRY = "user:hash";
+
+function lineError(path: string): LineError {
+  return (line, message, options) => new PasswordFileError(path, line, message, options);
+}
+
 function parseState(text: string, path: string): State {
   const users = new Map<string, Entry>();
   let rounds = 1;
   splitLines(text).forEach((line, index) => {
     const lineNo = index + 1;
-    const username = entryName(line, path, lineNo);
+    const username = entryName(line, lineNo, ENTRY, lineError(path));
     if (username === undefined) return;
     const colon = line.indexOf(":");
     let hash: PasswordHash;
@@ -455,36 +460,4 @@ function parseState(text: string, path: string): State {
     if (hash.kind === "sha512-pbkdf2" && hash.iterations > rounds) rounds = hash.iterations;
   });
   return { users, rounds, cache: new Map() };
-}
-
-/** The user name of an entry line; `undefined` for a comment or blank line. */
-function entryName(line: string, path: string, lineNo: number): string | undefined {
-  const trimmed = line.trim();
-  if (trimmed === "" || trimmed.startsWith("#")) return undefined;
-  const colon = line.indexOf(":");
-  if (colon === -1) throw new PasswordFileError(path, lineNo, 'not a user:hash entry (no ":")');
-  const username = line.slice(0, colon).trim();
-  if (username === "") throw new PasswordFileError(path, lineNo, "the entry has an empty user name");
-  return username;
-}
-
-function splitLines(text: string): string[] {
-  if (text === "") return [];
-  const lines = text.split("\n").map((line) => line.endsWith("\r") ? line.slice(0, -1) : line);
-  if (lines.at(-1) === "") lines.pop();
-  return lines;
-}
-
-function joinLines(lines: readonly string[]): string {
-  return lines.length === 0 ? "" : lines.join("\n") + "\n";
-}
-
-async function readText(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    throw new PasswordFileError(path, 0, `cannot read the password file: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
 }

@@ -8,6 +8,7 @@
 
 import { MAX_ITERATIONS } from "../../auth/password_hash.ts";
 import { validateUsername } from "./password_file.ts";
+import { entryName, type LineError, readUserFile, setEntry, splitLines } from "./_user_file.ts";
 import { type ScramCredential, scramCredential } from "../../auth/scram.ts";
 
 /** The scheme name that starts every entry's value (RFC 5803 section 3). */
@@ -94,7 +95,7 @@ export class ScramFile {
 
   /** Reads a SCRAM file. @throws {ScramFileError} naming the file and line. */
   static async load(path: string): Promise<ScramFile> {
-    return new ScramFile(path, parseUsers(await readText(path), path));
+    return new ScramFile(path, parseUsers(await readUserFile(path, "the SCRAM file", lineError(path)), path));
   }
 
   /** Parses the text of a SCRAM file. @throws {ScramFileError} naming the line. */
@@ -116,7 +117,10 @@ export class ScramFile {
    */
   async reload(): Promise<void> {
     if (this.path === undefined) throw new ScramFileError("<text>", 0, "was not loaded from a file");
-    this.#users = parseUsers(await readText(this.path), this.path);
+    this.#users = parseUsers(
+      await readUserFile(this.path, "the SCRAM file", lineError(this.path)),
+      this.path,
+    );
   }
 }
 
@@ -133,24 +137,21 @@ export function setScramEntry(
 ): { readonly text: string; readonly found: boolean } {
   validateUsername(username);
   parseScramEntry(entry);
-  let found = false;
-  const out: string[] = [];
-  splitLines(text).forEach((line, index) => {
-    if (entryName(line, path, index + 1) !== username) out.push(line);
-    else if (!found) {
-      found = true;
-      out.push(`${username}:${entry}`);
-    }
-  });
-  if (!found) out.push(`${username}:${entry}`);
-  return { text: out.join("\n") + "\n", found };
+  return setEntry(text, username, entry, ENTRY, lineError(path));
+}
+
+/** What an entry line looks like, for errors. */
+const ENTRY = "user:SCRAM-SHA-256$…";
+
+function lineError(path: string): LineError {
+  return (line, message, options) => new ScramFileError(path, line, message, options);
 }
 
 function parseUsers(text: string, path: string): Map<string, ScramCredential> {
   const users = new Map<string, ScramCredential>();
   splitLines(text).forEach((line, index) => {
     const lineNo = index + 1;
-    const username = entryName(line, path, lineNo);
+    const username = entryName(line, lineNo, ENTRY, lineError(path));
     if (username === undefined) return;
     let credential: ScramCredential;
     try {
@@ -162,34 +163,6 @@ function parseUsers(text: string, path: string): Map<string, ScramCredential> {
     users.set(username, credential);
   });
   return users;
-}
-
-/** The user name of an entry line; `undefined` for a comment or blank line. */
-function entryName(line: string, path: string, lineNo: number): string | undefined {
-  const trimmed = line.trim();
-  if (trimmed === "" || trimmed.startsWith("#")) return undefined;
-  const colon = line.indexOf(":");
-  if (colon === -1) throw new ScramFileError(path, lineNo, 'not a user:SCRAM-SHA-256$… entry (no ":")');
-  const username = line.slice(0, colon).trim();
-  if (username === "") throw new ScramFileError(path, lineNo, "the entry has an empty user name");
-  return username;
-}
-
-function splitLines(text: string): string[] {
-  if (text === "") return [];
-  const lines = text.split("\n").map((line) => line.endsWith("\r") ? line.slice(0, -1) : line);
-  if (lines.at(-1) === "") lines.pop();
-  return lines;
-}
-
-async function readText(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    throw new ScramFileError(path, 0, `cannot read the SCRAM file: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
 }
 
 function decodeBase64(text: string, what: string, bytes?: number): Uint8Array {
