@@ -1,7 +1,7 @@
 /**
  * The streaming framer: turns arbitrary chunks of a byte stream into whole MQTT frames. It refuses a Remaining
  * Length above the maximum packet size as soon as the fixed header is read, before buffering the body, and a
- * Remaining Length longer than 4 bytes or not in its shortest form [MQTT-1.5.5-1].
+ * Remaining Length longer than 4 bytes or not in its shortest form [MQTT-1.5.5-1 (5.0)].
  *
  * @module
  */
@@ -148,7 +148,7 @@ export class Framer {
         break;
       }
       if (i - start - 1 >= 4) {
-        throw malformed("Cannot decode packet: Remaining Length is longer than 4 bytes [MQTT-1.5.5-1]");
+        throw malformed("Cannot decode packet: Remaining Length is longer than 4 bytes [MQTT-1.5.5-1 (5.0)]");
       }
       multiplier *= 128;
     }
@@ -173,7 +173,7 @@ export class Framer {
 
 function nonMinimal(): MqttError {
   return malformed(
-    "Cannot decode packet: Remaining Length does not use the fewest bytes possible [MQTT-1.5.5-1]",
+    "Cannot decode packet: Remaining Length does not use the fewest bytes possible [MQTT-1.5.5-1 (5.0)]",
   );
 }
 

@@ -253,7 +253,7 @@ class Validator {
       config.maxQoS = this.number(root.maxQoS, "maxQoS", { min: 0, max: 2 }) as QoS;
     }
     if (root.responseInformation !== undefined) {
-      // A UTF-8 string in CONNACK [MQTT-1.5.4-1] [MQTT-1.5.4-2] (5.0): no U+0000, at most 65535 bytes.
+      // A UTF-8 string in CONNACK [MQTT-1.5.4-1 (5.0)] [MQTT-1.5.4-2 (5.0)]: no U+0000, at most 65535 bytes.
       const text = this.string(root.responseInformation, "responseInformation");
       if (!text.isWellFormed() || text.includes("\0") || new TextEncoder().encode(text).length > U16) {
         this.fail(
