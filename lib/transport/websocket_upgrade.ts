@@ -61,7 +61,12 @@ export async function upgradeWebSocket(
 ): Promise<WebSocketUpgrade> {
   const head = await readHead(conn, options.maxHeadBytes ?? 8192);
   if (typeof head === "number") {
-    return refuse(conn, head, head === 0 ? "closed before a full request" : "request head too large");
+    const why = head === 0
+      ? "closed before a full request"
+      : head === 400
+      ? "not an HTTP request (an MQTT client on a WebSocket port?)"
+      : "request head too large";
+    return refuse(conn, head, why);
   }
   const lines = new TextDecoder().decode(head.bytes).split("\r\n");
   const [method, target, version] = lines[0]!.split(" ");
@@ -108,7 +113,10 @@ export async function upgradeWebSocket(
   return { kind: "upgraded", protocol, stream };
 }
 
-/** The request head up to the blank line, and what came after it; or 0 (closed early) or 431 (too long). */
+/**
+ * The request head up to the blank line, and what came after it; or 0 (closed early), 400 (not HTTP) or 431 (too
+ * long).
+ */
 async function readHead(
   conn: ByteStream,
   max: number,
@@ -130,6 +138,9 @@ async function readHead(
       n = null;
     }
     if (n === null) return 0;
+    // An HTTP request starts with its method, an upper-case token: anything else (an MQTT CONNECT is 0x10) is
+    // refused at once rather than waited on until the connect timeout.
+    if (length === 0 && n > 0 && !(buffer[0]! >= 0x41 && buffer[0]! <= 0x5a)) return 400;
     const from = Math.max(0, length - 3);
     length += n;
     for (let i = from; i + 3 < length; i++) {

@@ -345,3 +345,23 @@ Deno.test("ws listener: handshakes in progress count against maxConnections", as
     }
   }, { logger, maxConnections: 2 });
 });
+
+Deno.test("ws listener: an MQTT client on the ws port gets 400 at once, not after the connect timeout", async () => {
+  const { logger, lines } = infoLines();
+  await withListeners([{ type: "ws", port: 0 }], async (running) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: running.listeners[0]!.port });
+    try {
+      // A 3.1.1 CONNECT for client id "a": no HTTP request starts with a byte below "A".
+      await conn.write(new Uint8Array([0x10, 13, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, 1, 0x61]));
+      const buffer = new Uint8Array(64);
+      const n = await within(conn.read(buffer), "the refusal (well before the 10 s connect timeout)");
+      assert.match(new TextDecoder().decode(buffer.subarray(0, n ?? 0)), /^HTTP\/1\.1 400 /);
+    } finally {
+      conn.close();
+    }
+  }, { logger });
+  assert.ok(
+    lines.some((line) => /refused WebSocket from 127\.0\.0\.1:\d+: 400 not an HTTP request/.test(line)),
+    lines.join("\n"),
+  );
+});
