@@ -83,11 +83,21 @@ export interface ConnectionInfo {
 
 /** What CONNECT asked for, kept while authentication runs. */
 export interface PendingConnect {
-  /** The CONNECT (its will's payload copied out of the read buffer). */
+  /** The CONNECT without its password, its will copied out of the read buffer. */
   readonly packet: ConnectPacket;
   /** What the checks before authentication settled. */
   readonly terms: ConnectTerms;
+  /** Aborted when the connection closes first: the authenticator may drop its work (`ConnectInfo.signal`). */
+  readonly abort: AbortController;
 }
+
+/** Where the read loop goes on after an authentication step: the next read's buffer, and that read if started. */
+interface AfterAuth {
+  readonly buffer: Uint8Array<ArrayBuffer>;
+  readonly reading: Promise<number | null> | undefined;
+}
+
+const EMPTY = new Uint8Array(0);
 
 /**
  * A client connection. Its public fields are the state the handlers of `handlers/` share with it; nothing
@@ -264,12 +274,15 @@ export class Connection implements SessionLink, OutputOwner {
   async run(): Promise<void> {
     const core = this.core;
     let buffer = new Uint8Array(READ_MIN);
+    /** A read an authentication step left under way (into `buffer`). */
+    let reading: Promise<number | null> | undefined;
     let busy = 0;
     try {
       this.#lastActivity = core.clock.monotonic();
       this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
       for (;;) {
-        const n = await this.#stream.read(buffer);
+        const n = await (reading ?? this.#stream.read(buffer));
+        reading = undefined;
         if (n === null) break;
         if (this.#state === "closed") {
           if (this.#linger?.discard(n)) continue;
@@ -291,7 +304,12 @@ export class Connection implements SessionLink, OutputOwner {
         try {
           this.#framer.push(buffer.subarray(0, n));
           for (let pending = this.#frames(); pending !== undefined; pending = this.#frames()) {
-            await pending;
+            if (this.#state === "authenticating") {
+              buffer = EMPTY; // the CONNECT's read buffer is not kept while its verification waits
+              ({ buffer, reading } = await this.#awaitAuthentication(pending));
+            } else {
+              await pending;
+            }
             if (this.#isClosed()) break;
           }
         } catch (error) {
@@ -322,12 +340,59 @@ export class Connection implements SessionLink, OutputOwner {
         }
         // Grow while the peer keeps the buffer full; fall back to a small one when it goes quiet, so an idle
         // connection does not pin 64 KiB in its pending read (DESIGN.md, "Rules that make it fast").
+        if (reading !== undefined) continue; // its buffer stays
         if (n === buffer.length && buffer.length < READ_MAX) buffer = new Uint8Array(buffer.length * 4);
         else if (n < SHRINK_BELOW && buffer.length > READ_MIN) buffer = new Uint8Array(READ_MIN);
       }
       if (this.#state !== "closed") this.close("connection lost", true);
     } catch (error) {
       if (this.#state !== "closed") this.fail(error);
+    }
+  }
+
+  /**
+   * Awaits an authentication step while reading on: a peer that hangs up while its password hash waits is closed
+   * now, not at the connect timeout, and the close drops its queued hash (issue 15 item 8). What it sends
+   * meanwhile waits in the framer for the CONNACK (up to READ_MAX bytes; then reading stops). Never rejects.
+   */
+  async #awaitAuthentication(pending: Promise<void>): Promise<AfterAuth> {
+    let decided = false;
+    const done = pending.then(() => {
+      decided = true;
+    }, (error) => {
+      decided = true;
+      this.fail(error);
+    });
+    // Let go of the CONNECT's bytes unless packets sent behind it are still to be framed.
+    if (this.#framer.buffered === 0) this.#framer.next();
+    let buffer = new Uint8Array(READ_MIN);
+    for (;;) {
+      if (this.#framer.buffered > READ_MAX) {
+        await done;
+        return { buffer, reading: undefined };
+      }
+      const reading = this.#stream.read(buffer);
+      reading.catch(() => {}); // awaited below or by run(), unless the connection has closed meanwhile
+      let n: number | null;
+      try {
+        await Promise.race([done, reading]);
+        if (decided) return { buffer, reading };
+        n = await reading;
+      } catch (error) {
+        this.#peerBusy = false;
+        this.fail(error);
+        return { buffer, reading: undefined };
+      }
+      if (n === null || this.#state === "closed") {
+        this.#peerBusy = false;
+        this.close("connection lost", true);
+        return { buffer, reading: undefined };
+      }
+      this.#peerBusy = n === buffer.length;
+      this.core.stats.bytesReceived += n;
+      this.#lastActivity = this.core.clock.monotonic();
+      this.#framer.push(buffer.subarray(0, n));
+      buffer = new Uint8Array(READ_MIN); // the framer may hold the last one
     }
   }
 
@@ -526,6 +591,8 @@ export class Connection implements SessionLink, OutputOwner {
     this.#deadline = undefined;
     const will = sendWill ? this.will : undefined;
     this.will = undefined;
+    this.pendingConnect?.abort.abort(new Error("the connection closed"));
+    this.pendingConnect = undefined;
     if (wasConnected && this.session !== undefined) {
       if (logs(core.logger, "info")) {
         core.logger.info(

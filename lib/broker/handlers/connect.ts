@@ -55,16 +55,34 @@ export function onConnect(connection: Connection, packet: ConnectPacket): void |
     connection.byteQuota = new TokenBucket(options.publishBytesPerSecond, options.publishBytesPerSecond, now);
   }
 
-  const will = packet.will;
-  connection.pendingConnect = {
-    // The will's payload is a view of the read buffer: copied, as it outlives this read.
-    packet: will === undefined ? packet : { ...packet, will: { ...will, payload: will.payload.slice() } },
-    terms,
-  };
+  const abort = new AbortController();
+  connection.pendingConnect = { packet: keptConnect(packet), terms, abort };
   // An authenticator that answers at once gets its CONNACK out in this turn, with no promise in between.
-  const outcome = core.authenticate(connection, packet);
+  const outcome = core.authenticate(connection, packet, abort.signal);
   if (outcome instanceof Promise) return outcome.then((result) => afterAuth(connection, result));
   afterAuth(connection, outcome);
+}
+
+/**
+ * What of a CONNECT is kept while its authentication waits: not the password (the authenticator has its own copy,
+ * and a hash may wait long, issue 15 item 8), and the will's bytes copied, as they are views of the read buffer
+ * that the connection reads into again meanwhile.
+ */
+function keptConnect(packet: ConnectPacket): ConnectPacket {
+  const { password: _password, ...kept } = packet;
+  const will = packet.will;
+  if (will === undefined) return kept;
+  const correlationData = will.properties?.correlationData;
+  return {
+    ...kept,
+    will: {
+      ...will,
+      payload: will.payload.slice(),
+      ...(correlationData === undefined
+        ? {}
+        : { properties: { ...will.properties, correlationData: correlationData.slice() } }),
+    },
+  };
 }
 
 /** The authenticator (or the last step of an enhanced authentication) has decided. */
