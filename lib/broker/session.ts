@@ -379,7 +379,7 @@ export class Session {
     }
     // PUBREL only once "released" is committed, as PUBACK waits for its commit: sent earlier, a crash would bring
     // the PUBLISH back with DUP to a client that already completed it, a second delivery (5.0 section 4.3.3).
-    // Batches commit in order, so PUBRELs keep the order of their PUBRECs [MQTT-4.6.0-3 (5.0)].
+    // Batches commit in order, so PUBRELs keep the order of their PUBRECs [MQTT-4.6.0-4 (5.0)].
     const link = this.link;
     store.settled().then(
       () => {
