@@ -6,7 +6,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import type { MqttClientOptions } from "../lib/client/client.ts";
+import type { MqttClientOptions } from "../lib/client/options.ts";
 import { type Connector, tlsConnector, type TlsOptions } from "../lib/client/connector.ts";
 import {
   PROPERTIES,

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { MqttClient, type PublishOptions } from "../lib/client/client.ts";
+import { MqttClient } from "../lib/client/client.ts";
+import type { PublishOptions } from "../lib/client/options.ts";
 import { utf8Encode } from "../lib/codec/utf8.ts";
 import { validateTopicName } from "../lib/topic/topic.ts";
 import {

@@ -1,20 +1,20 @@
 /**
- * One client connection: the read loop (framer + decoder), the protocol state machine and dispatch to the
- * handlers of `handlers/` (one file per inbound packet family), keep-alive, the batched output, and the one place
- * where an error becomes the spec's answer (a CONNACK or DISCONNECT reason code, or a closed socket for v3).
+ * One client connection: the read loop (framer + decoder, paced by `read_pacing.ts`, reading on while an
+ * authentication waits: `auth_read.ts`), the protocol state machine, and dispatch to the handlers of `handlers/`
+ * (one file per inbound packet family; errors become the peer's answer in `handlers/error.ts`). Its deadline is
+ * `keep_alive.ts`'s, its output `output.ts`'s, and the end of its close `closing.ts`'s.
  *
  * @module
  */
 
-import { MqttError, protocolError } from "../mqtt_error.ts";
+import { protocolError } from "../mqtt_error.ts";
 import { Framer } from "../codec/framer.ts";
 import { decodePacket } from "../packet/decode.ts";
 import { PACKET_TYPE, packetName, type ProtocolVersion } from "../packet/packet_type.ts";
 import type { Packet } from "../packet/packet.ts";
 import type { Properties } from "../packet/properties.ts";
 import { REASON_CODE, reasonName } from "../packet/reason_code.ts";
-import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
-import { encodeConnack } from "../packet/connack.ts";
+import type { WillMessage } from "../packet/connect.ts";
 import { encodePubrel } from "../packet/pubrel.ts";
 import { encodePingresp } from "../packet/pingresp.ts";
 import { encodeDisconnect } from "../packet/disconnect.ts";
@@ -25,20 +25,25 @@ import { Output, type OutputOwner } from "./output.ts";
 import { logs, printable } from "./logger.ts";
 import type { Deadline } from "./deadlines.ts";
 import type { TokenBucket } from "./limits.ts";
-import type { Session, SessionLink } from "./session.ts";
+import type { Session } from "./session.ts";
+import type { SessionLink } from "./session_link.ts";
 import type { RetainedBacklog } from "./retained_backlog.ts";
 import type { BrokerCore } from "./core.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
 import { receivedLine, sendingLine } from "./packet_trace.ts";
 import { Linger } from "./linger.ts";
-import { foreignProtocolLine, isConnectionLost, isForeignProtocol } from "./foreign_peer.ts";
-import type { ConnectTerms } from "./handlers/connect_negotiation.ts";
-import { onConnect, refuse, versionName } from "./handlers/connect.ts";
+import { closeStream } from "./closing.ts";
+import { checkDeadline, keepAliveEntry } from "./keep_alive.ts";
+import { type AuthReadOwner, readWhileAuthenticating } from "./auth_read.ts";
+import { nextReadBuffer, READ_MIN, YIELD_MS, YIELD_PACKETS, yieldTurn } from "./read_pacing.ts";
+import { foreignProtocolLine, isForeignProtocol } from "./foreign_peer.ts";
+import { onConnect, type PendingConnect, versionName } from "./handlers/connect.ts";
 import { onAuth, onReauth } from "./handlers/auth.ts";
 import { onPublish } from "./handlers/publish.ts";
 import { onPuback, onPubcomp, onPubrec, onPubrel } from "./handlers/acks.ts";
 import { onSubscribe, onUnsubscribe, queueOwedRetained } from "./handlers/subscribe.ts";
 import { onDisconnect } from "./handlers/disconnect.ts";
+import { answerError } from "./handlers/error.ts";
 
 /** The connection's place in the protocol. */
 export type ConnectionState =
@@ -51,26 +56,6 @@ export type ConnectionState =
   /** closed, or closing */
   | "closed";
 
-/**
- * The read buffer of a quiet connection, which its pending read pins: 256 B rather than 512 B saves 256 B per
- * idle connection (bench/load_bench.ts "idle"), and a CONNECT without a long will or password fits in one read.
- */
-const READ_MIN = 256;
-const READ_MAX = 64 * 1024;
-/** A read shorter than this gives a grown buffer back (READ_MIN replaces it). */
-const SHRINK_BELOW = 256;
-/**
- * A socket that always has data waiting is read without a trip through the event loop: after this many
- * milliseconds spent on full reads in a row, its connection gives the others and the timers a turn. Without it
- * a flooding client held another client's PINGREQ for 14 s; with it, under 50 ms (tests/hostile/hostile_test.ts).
- */
-const YIELD_MS = 10;
-/**
- * ...and after this many packets handled in a row, whatever the time: a flood of tiny packets (PINGREQ) is
- * cheap per packet but not in the sum, and timing only full reads missed part of it (issue #15 item 10).
- */
-const YIELD_PACKETS = 1000;
-
 /** Where a connection came from. */
 export interface ConnectionInfo {
   /** The peer as `host:port` (`[v6]:port`); per-address limits count its host part. */
@@ -81,19 +66,13 @@ export interface ConnectionInfo {
   readonly certificateCommonName?: string;
 }
 
-/** What CONNECT asked for, kept while authentication runs. */
-export interface PendingConnect {
-  /** The CONNECT (its will's payload copied out of the read buffer). */
-  readonly packet: ConnectPacket;
-  /** What the checks before authentication settled. */
-  readonly terms: ConnectTerms;
-}
+const EMPTY = new Uint8Array(0);
 
 /**
  * A client connection. Its public fields are the state the handlers of `handlers/` share with it; nothing
  * outside `lib/broker/` sees a connection.
  */
-export class Connection implements SessionLink, OutputOwner {
+export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   /** The broker, as connections see it. */
   readonly core: BrokerCore;
   readonly #stream: ByteStream;
@@ -131,7 +110,8 @@ export class Connection implements SessionLink, OutputOwner {
   inboundPending = 0;
   /** Inbound QoS 2 PUBLISH whose PUBREC waits for a commit (a 3.1.1 client is not held to those). */
   pubrecPending = 0;
-  #ackChain: Promise<void> | undefined;
+  /** @ignore The acknowledgements still waiting for a commit, in order (`handlers/ack_order.ts`). */
+  ackChain: Promise<void> | undefined;
   /** v5 Request Problem Information: 0 means no Reason String / User Property on acks [MQTT-3.1.2-29 (5.0)]. */
   problemInfo = true;
   #closed: Promise<void> | undefined;
@@ -227,49 +207,21 @@ export class Connection implements SessionLink, OutputOwner {
   }
 
   /**
-   * Sends an acknowledgement in order with earlier ones; when `durable`, only after the commit holding this
-   * message's effects (a QoS 1/2 message is acknowledged only once it cannot be lost). `counted`: the ack of
-   * a PUBLISH counted in {@linkcode Connection.inboundPending} (1) or {@linkcode Connection.pubrecPending} (2),
-   * released once sent; 0 for none.
-   */
-  sendAck(bytes: Uint8Array, durable: boolean, counted: 0 | 1 | 2): void {
-    if (!durable && this.#ackChain === undefined) {
-      this.send(bytes);
-      this.#uncount(counted);
-      return;
-    }
-    const wait = durable ? this.core.store!.settled() : undefined;
-    const chain = (this.#ackChain ?? Promise.resolve()).then(() => wait).then(() => {
-      this.send(bytes);
-      this.#uncount(counted);
-    });
-    this.#ackChain = chain;
-    chain.then(
-      () => {
-        if (this.#ackChain === chain) this.#ackChain = undefined;
-      },
-      (error) => this.fail(new MqttError(REASON_CODE.UnspecifiedError, "storage failed", { cause: error })),
-    );
-  }
-
-  #uncount(counted: 0 | 1 | 2): void {
-    if (counted === 1) this.inboundPending--;
-    else if (counted === 2) this.pubrecPending--;
-  }
-
-  /**
    * Reads and handles packets until the peer goes away or the connection is closed. Never rejects: an error
    * becomes the peer's answer here, so the broker need not attach a handler to every connection.
    */
   async run(): Promise<void> {
     const core = this.core;
     let buffer = new Uint8Array(READ_MIN);
+    /** A read an authentication step left under way (into `buffer`). */
+    let reading: Promise<number | null> | undefined;
     let busy = 0;
     try {
       this.#lastActivity = core.clock.monotonic();
       this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
       for (;;) {
-        const n = await this.#stream.read(buffer);
+        const n = await (reading ?? this.#stream.read(buffer));
+        reading = undefined;
         if (n === null) break;
         if (this.#state === "closed") {
           if (this.#linger?.discard(n)) continue;
@@ -277,10 +229,8 @@ export class Connection implements SessionLink, OutputOwner {
         }
         // Only a full read can start a run of busy reads: time those alone (two ops fewer per packet otherwise).
         const full = n === buffer.length;
-        this.#peerBusy = full;
         const readAt = full ? performance.now() : 0;
-        core.stats.bytesReceived += n;
-        this.#lastActivity = core.clock.monotonic();
+        this.received(n, full);
         if (
           this.#state === "awaiting-connect" && this.#framer.buffered === 0 && isForeignProtocol(buffer, n)
         ) {
@@ -291,13 +241,23 @@ export class Connection implements SessionLink, OutputOwner {
         try {
           this.#framer.push(buffer.subarray(0, n));
           for (let pending = this.#frames(); pending !== undefined; pending = this.#frames()) {
-            await pending;
-            if (this.#isClosed()) break;
+            if (this.#state === "authenticating") {
+              buffer = EMPTY; // the CONNECT's read buffer is not kept while its verification waits
+              ({ buffer, reading } = await readWhileAuthenticating(
+                this.#stream,
+                this.#framer,
+                pending,
+                this,
+              ));
+            } else {
+              await pending;
+            }
+            if (this.isClosed) break;
           }
         } catch (error) {
           this.fail(error); // the peer's answer; then linger below if it is still sending
         }
-        if (this.#isClosed()) {
+        if (this.isClosed) {
           // Read on (and discard) while a peer that was still sending takes our last packet.
           if (!this.#peerBusy && this.#framer.buffered === 0) break;
           this.#linger = new Linger();
@@ -316,14 +276,9 @@ export class Connection implements SessionLink, OutputOwner {
         } else if (busy > YIELD_MS || this.#sinceYield > YIELD_PACKETS) {
           busy = 0;
           this.#sinceYield = 0;
-          // setTimeout, not setImmediate: after setImmediate the other sockets' reads still wait (another
-          // client's PINGREQ took up to 850 ms beside a flood; 60 ms with setTimeout).
-          await new Promise((resolve) => setTimeout(resolve, 0));
+          await yieldTurn();
         }
-        // Grow while the peer keeps the buffer full; fall back to a small one when it goes quiet, so an idle
-        // connection does not pin 64 KiB in its pending read (DESIGN.md, "Rules that make it fast").
-        if (n === buffer.length && buffer.length < READ_MAX) buffer = new Uint8Array(buffer.length * 4);
-        else if (n < SHRINK_BELOW && buffer.length > READ_MIN) buffer = new Uint8Array(READ_MIN);
+        if (reading === undefined) buffer = nextReadBuffer(buffer, n); // else that read's buffer stays
       }
       if (this.#state !== "closed") this.close("connection lost", true);
     } catch (error) {
@@ -331,7 +286,15 @@ export class Connection implements SessionLink, OutputOwner {
     }
   }
 
-  #isClosed(): boolean {
+  /** See {@linkcode AuthReadOwner.received}: counted, and the peer's activity noted. */
+  received(n: number, full: boolean): void {
+    this.#peerBusy = full;
+    this.core.stats.bytesReceived += n;
+    this.#lastActivity = this.core.clock.monotonic();
+  }
+
+  /** Whether the connection has closed. */
+  get isClosed(): boolean {
     return this.#state === "closed";
   }
 
@@ -352,7 +315,7 @@ export class Connection implements SessionLink, OutputOwner {
       if (this.#traced) this.core.logger.debug(receivedLine(packet, this.clientId));
       const pending = this.#handle(packet);
       if (pending !== undefined) return pending;
-      if (this.#isClosed()) return undefined;
+      if (this.isClosed) return undefined;
       // Checked per packet, not per read: one read of PINGREQs answered whole grew the output by 32 KiB past
       // the limit, 115 MB over many clients that never read (issue #15 item 10).
       if (output.pending > maxOutput) return output.drain();
@@ -418,18 +381,13 @@ export class Connection implements SessionLink, OutputOwner {
   established(keepAlive: number): void {
     this.#state = "connected";
     this.#keepAliveMs = keepAlive * 1000;
-    const deadlines = this.core.deadlines;
-    // The connect timeout's entry becomes the keep alive's when it comes up (checkDeadline returns the next
-    // deadline), so a young connection holds one entry in the queue, not two; only a sooner keep alive needs its own.
-    const deadline = this.#deadline;
-    const keepAliveAt = this.#lastActivity + this.#keepAliveMs * 1.5;
-    if (this.#keepAliveMs === 0) {
-      deadlines.cancel(deadline);
-      this.#deadline = undefined;
-    } else if (deadline === undefined || deadline.item === undefined || keepAliveAt < deadline.at) {
-      deadlines.cancel(deadline);
-      this.#deadline = deadlines.schedule(this, keepAliveAt);
-    }
+    this.#deadline = keepAliveEntry(
+      this.core.deadlines,
+      this,
+      this.#deadline,
+      this.#lastActivity,
+      this.#keepAliveMs,
+    );
   }
 
   // ---- keep-alive, errors, closing ------------------------------------------------------------------------
@@ -441,61 +399,24 @@ export class Connection implements SessionLink, OutputOwner {
    * Returns the next deadline, or undefined when there is nothing left to watch.
    */
   checkDeadline(now: number): number | undefined {
-    switch (this.#state) {
-      case "awaiting-connect":
-      case "authenticating": {
-        const at = this.#deadline?.at ?? 0; // scheduled at the connection's start plus the connect timeout
-        if (now < at) return at;
-        this.close("no CONNECT within the connect timeout", false);
-        return undefined;
-      }
-      case "connected": {
-        const limit = this.#keepAliveMs * 1.5;
-        if (limit === 0) return undefined;
-        const at = this.#lastActivity + limit;
-        if (now < at) return at;
-        this.disconnect(REASON_CODE.KeepAliveTimeout, `keep alive timeout (${limit / 1000} s)`);
-        return undefined;
-      }
-      case "closed":
-        return undefined;
+    const connectDeadline = this.#deadline?.at ?? 0; // while connecting: the start plus the connect timeout
+    const check = checkDeadline(this.#state, now, connectDeadline, this.#lastActivity, this.#keepAliveMs);
+    if (check === "connect-timeout") {
+      this.close("no CONNECT within the connect timeout", false);
+    } else if (check === "keep-alive-timeout") {
+      this.disconnect(
+        REASON_CODE.KeepAliveTimeout,
+        `keep alive timeout (${(this.#keepAliveMs * 1.5) / 1000} s)`,
+      );
+    } else {
+      return check;
     }
+    return undefined;
   }
 
-  /** The one place an error becomes the peer's answer: CONNACK before CONNECT completed, DISCONNECT after (v5). */
+  /** The one place an error becomes the peer's answer (`handlers/error.ts`). */
   fail(error: unknown): void {
-    if (this.#state === "closed") return;
-    if (isConnectionLost(error)) {
-      // The peer went away (reset, broken pipe): a lost connection like any other, will included.
-      this.close(`connection lost (${(error as Error).message})`, true);
-      return;
-    }
-    const mqttError = error instanceof MqttError
-      ? error
-      : new MqttError(REASON_CODE.ImplementationSpecificError, `internal error: ${String(error)}`, {
-        cause: error,
-      });
-    const logger = this.core.logger;
-    const log = error instanceof MqttError ? logger.warn : logger.error;
-    log(
-      `client ${printable(this.clientId || "(unknown)")} ${this.info.remoteAddress}: ${
-        printable(mqttError.message)
-      }`,
-    );
-    if (this.#state === "authenticating") {
-      refuse(this, { kind: "refuse", reasonCode: mqttError.reasonCode, reason: mqttError.message });
-      return;
-    }
-    if (
-      this.#state === "awaiting-connect" && mqttError.reasonCode === REASON_CODE.UnsupportedProtocolVersion
-    ) {
-      // Unknown protocol level: answer in the 3.1.1 form, which every version's client can read
-      // [MQTT-3.1.2-2 (3.1.1)].
-      this.send(encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: false, reasonCode: 0x01 }, 4));
-      this.close(mqttError.message, false);
-      return;
-    }
-    this.disconnect(mqttError.reasonCode, mqttError.message);
+    answerError(this, error);
   }
 
   /** Server-initiated disconnect: v5 DISCONNECT with `reasonCode` (and a reason string), then close with the will. */
@@ -514,8 +435,8 @@ export class Connection implements SessionLink, OutputOwner {
   }
 
   /**
-   * Closes the connection once: writes what is queued (bounded wait), lets a peer that is still sending read it
-   * (see LINGER_MS), closes the socket and detaches the session, publishing the will when `sendWill`.
+   * Closes the connection once: aborts an authentication under way, detaches the session (publishing the will
+   * when `sendWill`), then writes what is queued and closes the socket (`closing.ts`).
    */
   close(reason: string, sendWill: boolean): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
@@ -526,6 +447,8 @@ export class Connection implements SessionLink, OutputOwner {
     this.#deadline = undefined;
     const will = sendWill ? this.will : undefined;
     this.will = undefined;
+    this.pendingConnect?.abort.abort(new Error("the connection closed"));
+    this.pendingConnect = undefined;
     if (wasConnected && this.session !== undefined) {
       if (logs(core.logger, "info")) {
         core.logger.info(
@@ -541,20 +464,7 @@ export class Connection implements SessionLink, OutputOwner {
   }
 
   async #finish(): Promise<void> {
-    let timer: number | undefined;
-    await Promise.race([
-      this.#output.drain(),
-      new Promise<void>((resolve) => timer = setTimeout(resolve, 1000) as unknown as number),
-    ]);
-    clearTimeout(timer);
-    this.#output.close();
-    // A peer still sending when we closed: give it time to read our last packet before the socket goes.
-    await this.#linger?.quiet();
-    try {
-      this.#stream.close();
-    } catch {
-      // already closed by the peer
-    }
+    await closeStream(this.#output, this.#stream, () => this.#linger);
     this.core.connectionClosed(this);
   }
 }

@@ -151,7 +151,11 @@ export class BrokerContext implements BrokerCore {
     return `auto-${crypto.randomUUID()}`;
   }
 
-  authenticate(connection: Connection, packet: ConnectPacket): AuthOutcome | Promise<AuthOutcome> {
+  authenticate(
+    connection: Connection,
+    packet: ConnectPacket,
+    signal: AbortSignal,
+  ): AuthOutcome | Promise<AuthOutcome> {
     const method = packet.properties?.authenticationMethod;
     if (method !== undefined) {
       this.#enhanced.add(connection);
@@ -170,9 +174,11 @@ export class BrokerContext implements BrokerCore {
       clientId: connection.clientId,
       remoteAddress: info.remoteAddress,
       allowAnonymous: info.allowAnonymous,
+      signal,
     };
     if (packet.username !== undefined) request.username = packet.username;
-    if (packet.password !== undefined) request.password = packet.password;
+    // Copied: the connection reads on into the buffer it is a view of while the verification waits.
+    if (packet.password !== undefined) request.password = packet.password.slice();
     if (info.certificateCommonName !== undefined) request.certificateCommonName = info.certificateCommonName;
     return this.#authenticator.authenticate(request);
   }

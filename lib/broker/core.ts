@@ -83,9 +83,14 @@ export interface BrokerCore {
   assignClientId(): string;
   /**
    * Decides on a CONNECT: with an Authentication Method it starts that enhanced authentication (which may
-   * answer with a challenge); otherwise it asks the authenticator.
+   * answer with a challenge); otherwise it asks the authenticator, passing `signal` (aborted when the connection
+   * closes first).
    */
-  authenticate(connection: Connection, packet: ConnectPacket): AuthOutcome | Promise<AuthOutcome>;
+  authenticate(
+    connection: Connection,
+    packet: ConnectPacket,
+    signal: AbortSignal,
+  ): AuthOutcome | Promise<AuthOutcome>;
   /** Takes the next step of the enhanced authentication `connection` started with CONNECT (section 4.12). */
   continueAuth(connection: Connection, packet: AuthPacket): Promise<AuthOutcome>;
   /** Re-authentication after CONNACK, with the method CONNECT used (section 4.12.1). */

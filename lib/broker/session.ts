@@ -1,61 +1,26 @@
 /**
  * A session (section 4.1): subscriptions live in the router; this holds what flows to and from one client id —
- * the inflight window of outgoing QoS 1/2 messages, the queue behind it, incoming QoS 2 state, packet
- * identifiers, and the per-connection v5 limits the client announced.
+ * the inflight window of outgoing QoS 1/2 messages and their QoS 1/2 states, the queue behind it
+ * (`outgoing_queue.ts`) with its limits, offline QoS 0, incoming QoS 2 state, packet identifiers, and the read
+ * re-check. Deliveries are written to the connection by `publish_writer.ts`.
  *
  * @module
  */
 
 import type { ProtocolVersion, QoS } from "../packet/packet_type.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
-import type { Message, OutgoingMessage, OutgoingState, StoredSession } from "./storage/persistence.ts";
+import type { Message, OutgoingMessage, StoredSession } from "./storage/persistence.ts";
 import type { Subscription } from "../topic/router.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
 import type { BrokerCounters } from "./counters.ts";
-import { EncodeCache, encodeV5Publish, outgoingProperties } from "./encode_cache.ts";
+import { EncodeCache } from "./encode_cache.ts";
+import { fromStoredOutgoing, type Outgoing, toStoredOutgoing } from "./outgoing.ts";
+import { OutgoingQueue } from "./outgoing_queue.ts";
+import { type OutgoingAliases, writeOutgoing, writeQoS0 } from "./publish_writer.ts";
+import type { SessionLink } from "./session_link.ts";
 
 // Fan-outs build an EncodeCache; it lives in its own file, re-exported for the session's callers.
 export { EncodeCache } from "./encode_cache.ts";
-
-/** An outgoing QoS 1/2 message in memory. */
-export interface Outgoing {
-  /** Orders the session's messages and names this one in the store. */
-  readonly seq: number;
-  /** The message as published, shared with the other receivers. */
-  readonly message: Message;
-  /** Delivery QoS: the lower of the published and the granted QoS. */
-  readonly qos: QoS;
-  /** RETAIN as delivered (Retain As Published applied). */
-  readonly retain: boolean;
-  /** The matching subscriptions' v5 identifiers; `undefined` when none has one. */
-  readonly subscriptionIds: readonly number[] | undefined;
-  /** 0 until it enters the inflight window. */
-  packetId: number;
-  /** Where it is in its QoS 1/2 flow. */
-  state: OutgoingState;
-  /** The `$share/...` filter it was delivered through, so it can go to another member if this one leaves. */
-  readonly shareFilter?: string;
-}
-
-/** What the session needs from the connection it is attached to. */
-export interface SessionLink {
-  /** The connection's protocol: messages are encoded for it. */
-  readonly protocolVersion: ProtocolVersion;
-  /** The client's Receive Maximum (v5), capped by the broker's inflight limit. */
-  readonly sendWindow: number;
-  /** The client's Maximum Packet Size (v5), or Infinity. */
-  readonly maxPacketSize: number;
-  /** The client's Topic Alias Maximum (v5), or 0. */
-  readonly topicAliasMaximum: number;
-  /** True while the connection's unwritten output is over its limit (QoS 0 is dropped then). */
-  readonly congested: boolean;
-  /** Queues an encoded PUBLISH, patching its packet id and DUP flag into the copy. */
-  sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void;
-  /** Queues any other encoded packet. */
-  send(bytes: Uint8Array): void;
-  /** Encodes and queues a PUBREL for `packetId`. */
-  sendPubrel(packetId: number): void;
-}
 
 /** Options a session is created with. */
 export interface SessionOptions {
@@ -103,8 +68,7 @@ export class Session {
   /** Outgoing QoS 1/2 messages in flight, by packet identifier, in send order. */
   #inflight: Map<number, Outgoing> | undefined;
   /** Messages waiting for room in the inflight window, oldest first. */
-  #queue: Outgoing[] | undefined;
-  #queueHead = 0;
+  #queue: OutgoingQueue | undefined;
   /** Offline QoS 0 messages (only with queueQoS0), with the RETAIN and identifiers they are forwarded with. */
   #qos0: { message: Message; retain: boolean; subscriptionIds: readonly number[] | undefined }[] | undefined;
   /** Incoming QoS 2 packet identifiers answered with PUBREC and waiting for PUBREL. */
@@ -117,8 +81,6 @@ export class Session {
   readonly #maxQueuedBytes: number;
   readonly #onDrop: ((session: Session) => void) | undefined;
   readonly #counters: Pick<BrokerCounters, "messagesDropped"> | undefined;
-  /** Payload bytes in the queue. */
-  #queuedBytes = 0;
   readonly #queueQoS0: boolean;
   readonly #store: CommitQueue | undefined;
   /** Outgoing topic aliases of the current connection (topic -> alias). */
@@ -193,7 +155,7 @@ export class Session {
 
   /** Messages waiting behind the inflight window. */
   get queued(): number {
-    return (this.#queue?.length ?? 0) - this.#queueHead;
+    return this.#queue?.length ?? 0;
   }
 
   /** True when a shared-subscription message would be sent right away. */
@@ -240,13 +202,14 @@ export class Session {
         this.#drop();
         return;
       }
-      this.#sendQoS0(link, message, retain, subscriptionIds, cache);
+      writeQoS0(link, this.#aliasesOf(link), message, retain, subscriptionIds, cache);
       return;
     }
     const windowFull = link === undefined || this.inflight.size >= link.sendWindow || this.queued > 0;
     if (
       windowFull &&
-      (this.queued >= this.#maxQueued || this.#queuedBytes + message.payload.length > this.#maxQueuedBytes)
+      (this.queued >= this.#maxQueued ||
+        (this.#queue?.bytes ?? 0) + message.payload.length > this.#maxQueuedBytes)
     ) {
       // A full queue drops the new message (as Mosquitto's max_queued_messages); the owner is told, rarely.
       this.#drop();
@@ -266,8 +229,7 @@ export class Session {
     if (link !== undefined && this.queued === 0 && this.inflight.size < link.sendWindow) {
       this.#sendNew(link, entry, cache);
     } else {
-      (this.#queue ??= []).push(entry);
-      this.#queuedBytes += message.payload.length;
+      (this.#queue ??= new OutgoingQueue()).push(entry);
       if (this.persistent) this.#persist(entry);
     }
   }
@@ -276,24 +238,6 @@ export class Session {
   #drop(): void {
     this.dropped++;
     if (this.#counters !== undefined) this.#counters.messagesDropped++;
-  }
-
-  #sendQoS0(
-    link: SessionLink,
-    message: Message,
-    retain: boolean,
-    subscriptionIds: readonly number[] | undefined,
-    cache: EncodeCache,
-  ): void {
-    const v5 = link.protocolVersion === 5;
-    if (v5 && link.topicAliasMaximum > 0) {
-      this.#sendAliased(link, message, 0, retain, subscriptionIds, 0, false, cache.now);
-      return;
-    }
-    const form = cache.get(message, link.protocolVersion, 0, retain, v5 ? subscriptionIds : undefined);
-    // Expired, or too large for the client [MQTT-3.1.2-25 (5.0)].
-    if (form === undefined || form.bytes.length > link.maxPacketSize) return;
-    link.sendPublish(form.bytes, 0, 0, false);
   }
 
   /** Puts a new entry in flight: assigns its packet id, writes it and stores it as sent. */
@@ -313,81 +257,22 @@ export class Session {
           return;
         }
         this.#unwritten?.delete(entry.packetId);
-        if (!this.#write(link, entry, false, new EncodeCache(now))) {
+        if (!writeOutgoing(link, this.#aliasesOf(link), entry, false, new EncodeCache(now))) {
           this.#complete(entry);
           this.pump(now);
         }
       }, () => {}); // logged by the commit queue; sent when the client reconnects
       return;
     }
-    if (!this.#write(link, entry, false, cache)) this.#complete(entry);
+    if (!writeOutgoing(link, this.#aliasesOf(link), entry, false, cache)) this.#complete(entry);
     else if (store !== undefined) this.#persist(entry);
   }
 
-  /** Writes an inflight entry; false when it expired or is too large for the client (then it counts as done). */
-  #write(link: SessionLink, entry: Outgoing, dup: boolean, cache: EncodeCache): boolean {
-    const v5 = link.protocolVersion === 5;
-    if (v5 && link.topicAliasMaximum > 0) {
-      return this.#sendAliased(
-        link,
-        entry.message,
-        entry.qos,
-        entry.retain,
-        entry.subscriptionIds,
-        entry.packetId,
-        dup,
-        cache.now,
-      );
-    }
-    const form = cache.get(
-      entry.message,
-      link.protocolVersion,
-      entry.qos,
-      entry.retain,
-      v5 ? entry.subscriptionIds : undefined,
-    );
-    if (form === undefined || form.bytes.length > link.maxPacketSize) return false;
-    link.sendPublish(form.bytes, form.idOffset, entry.packetId, dup);
-    return true;
-  }
-
-  /** v5 outgoing Topic Alias: the first PUBLISH of a topic sets an alias, later ones send it with an empty topic. */
-  #sendAliased(
-    link: SessionLink,
-    message: Message,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: readonly number[] | undefined,
-    packetId: number,
-    dup: boolean,
-    now: number,
-  ): boolean {
-    const plain = outgoingProperties(message, subscriptionIds, now);
-    if (plain === null) return false;
-    let props = plain;
-    let topic = message.topic;
-    const aliases = this.#aliases ??= new Map();
-    const known = aliases.get(topic);
-    let assigned = false;
-    if (known !== undefined) {
-      props = { ...props, topicAlias: known };
-      topic = "";
-    } else if (aliases.size < link.topicAliasMaximum) {
-      const alias = aliases.size + 1;
-      aliases.set(topic, alias);
-      props = { ...props, topicAlias: alias };
-      assigned = true;
-    }
-    let bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, props);
-    if (bytes.length > link.maxPacketSize) {
-      if (!assigned) return false; // too large [MQTT-3.1.2-25 (5.0)]
-      // The alias we chose to add made it too large: send it without one, as the publisher sent it.
-      aliases.delete(topic);
-      bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, plain);
-      if (bytes.length > link.maxPacketSize) return false;
-    }
-    link.send(bytes);
-    return true;
+  /** The connection's outgoing Topic Aliases when it takes them (v5, Topic Alias Maximum above 0). */
+  #aliasesOf(link: SessionLink): OutgoingAliases {
+    return link.protocolVersion === 5 && link.topicAliasMaximum > 0
+      ? (this.#aliases ??= new Map())
+      : undefined;
   }
 
   #allocatePacketId(): number {
@@ -404,9 +289,8 @@ export class Session {
     const queue = this.#queue;
     if (link === undefined || queue === undefined) return;
     let cache: EncodeCache | undefined;
-    while (this.#queueHead < queue.length && this.inflight.size < link.sendWindow) {
-      const entry = queue[this.#queueHead++]!;
-      this.#queuedBytes -= entry.message.payload.length;
+    while (queue.length > 0 && this.inflight.size < link.sendWindow) {
+      const entry = queue.shift()!;
       if (!this.#readable(entry.seq, entry.message.topic)) {
         this.#forget(entry);
         continue;
@@ -414,13 +298,11 @@ export class Session {
       this.#sendNew(link, entry, cache ??= new EncodeCache(now));
     }
     if (this.#queue !== queue) return;
-    if (this.#queueHead === queue.length) {
+    if (queue.length === 0) {
       this.#queue = undefined;
-      this.#queueHead = 0;
       if (this.inflight.size === 0) this.#recheckThrough = 0; // nothing held from before the change
-    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
-      this.#queue = queue.slice(this.#queueHead);
-      this.#queueHead = 0;
+    } else {
+      queue.compact();
     }
   }
 
@@ -443,7 +325,13 @@ export class Session {
         } else if (
           !this.#readable(entry.seq, entry.message.topic) ||
           // DUP only for a PUBLISH that went out before [MQTT-3.3.1-1 (5.0)].
-          !this.#write(link, entry, this.#unwritten?.delete(entry.packetId) !== true, cache)
+          !writeOutgoing(
+            link,
+            this.#aliasesOf(link),
+            entry,
+            this.#unwritten?.delete(entry.packetId) !== true,
+            cache,
+          )
         ) {
           this.#complete(entry);
         }
@@ -456,7 +344,7 @@ export class Session {
         this.#drop();
         continue;
       }
-      this.#sendQoS0(link, message, retain, subscriptionIds, cache);
+      writeQoS0(link, this.#aliasesOf(link), message, retain, subscriptionIds, cache);
     }
     this.pump(now);
   }
@@ -491,7 +379,7 @@ export class Session {
     }
     // PUBREL only once "released" is committed, as PUBACK waits for its commit: sent earlier, a crash would bring
     // the PUBLISH back with DUP to a client that already completed it, a second delivery (5.0 section 4.3.3).
-    // Batches commit in order, so PUBRELs keep the order of their PUBRECs [MQTT-4.6.0-3 (5.0)].
+    // Batches commit in order, so PUBRELs keep the order of their PUBRECs [MQTT-4.6.0-4 (5.0)].
     const link = this.link;
     store.settled().then(
       () => {
@@ -534,35 +422,24 @@ export class Session {
 
   /** Takes every undelivered QoS 1/2 message out (for shared-subscription redelivery when the session ends). */
   drain(): Outgoing[] {
-    const out = [...this.inflight.values(), ...(this.#queue?.slice(this.#queueHead) ?? [])];
+    const out = [...this.inflight.values(), ...(this.#queue?.toArray() ?? [])];
     this.#inflight = undefined;
     this.#unwritten = undefined;
     this.#queue = undefined;
-    this.#queueHead = 0;
-    this.#queuedBytes = 0;
     return out;
   }
 
   /** Restores stored outgoing messages (at broker start). */
   restore(entries: readonly OutgoingMessage[], incoming: readonly number[]): void {
     for (const stored of entries) {
-      const entry: Outgoing = {
-        seq: stored.seq,
-        message: stored.message,
-        qos: stored.qos,
-        retain: stored.retain,
-        subscriptionIds: stored.subscriptionIds,
-        packetId: stored.packetId ?? 0,
-        state: stored.state,
-      };
+      const entry = fromStoredOutgoing(stored);
       this.#seq = Math.max(this.#seq, stored.seq);
       if (entry.state !== "queued" && entry.packetId > 0 && !this.inflight.has(entry.packetId)) {
         (this.#inflight ??= new Map()).set(entry.packetId, entry);
       } else {
         entry.state = "queued";
         entry.packetId = 0;
-        (this.#queue ??= []).push(entry);
-        this.#queuedBytes += entry.message.payload.length;
+        (this.#queue ??= new OutgoingQueue()).push(entry);
       }
     }
     for (const id of incoming) this.addIncoming(id);
@@ -571,15 +448,3 @@ export class Session {
 
 const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new Map();
 const NO_INCOMING: ReadonlySet<number> = new Set();
-
-function toStoredOutgoing(entry: Outgoing): OutgoingMessage {
-  return {
-    seq: entry.seq,
-    message: entry.message,
-    qos: entry.qos,
-    retain: entry.retain,
-    ...(entry.subscriptionIds === undefined ? {} : { subscriptionIds: entry.subscriptionIds }),
-    ...(entry.packetId === 0 ? {} : { packetId: entry.packetId }),
-    state: entry.state,
-  };
-}

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type Clock, REAL_CLOCK, type TimerId } from "../clock.ts";
+import { type Clock, REAL_CLOCK } from "../clock.ts";
 import { MqttError, protocolError } from "../mqtt_error.ts";
 import type { ConnackPacket } from "../packet/connack.ts";
 import type { Packet } from "../packet/packet.ts";
@@ -44,44 +44,7 @@ import { OutgoingFlows } from "./outgoing.ts";
 import { PacketIds } from "./packet_id.ts";
 import { disconnectError, isFinal, reconnectLoop, resumeSession } from "./reconnect.ts";
 import { Requests } from "./requests.ts";
-
-export type {
-  ClientState,
-  ClientStatus,
-  CloseOptions,
-  ConnectProperties,
-  ConnectResult,
-  DisconnectProperties,
-  MqttClientOptions,
-  PacketDirection,
-  PublishOptions,
-  PublishProperties,
-  PublishResult,
-  ReconnectOptions,
-  ServerLimits,
-  SubscribeOptions,
-  SubscribeResult,
-  SubscriptionOptions,
-  TopicSubscription,
-  UnsubscribeOptions,
-  WillOptions,
-  WillProperties,
-} from "./options.ts";
-
-/** Where the client is; every handler starts from it. */
-type State =
-  | { kind: "new" }
-  | { kind: "connecting"; attempt: number; handshake: Handshake }
-  | {
-    kind: "connected";
-    conn: Connection;
-    connack: ConnectResult;
-    keepAlive: KeepAlive;
-    disconnect: Error | undefined;
-  }
-  | { kind: "reconnecting"; attempt: number; delayMs: number; error: Error; timer: TimerId; wake: () => void }
-  | { kind: "closing" }
-  | { kind: "closed"; error: Error | undefined };
+import { assertUsable, publicState, type State } from "./state.ts";
 
 /** How long close() waits for the DISCONNECT to be written to a server that stopped reading. */
 const CLOSE_FLUSH_MS = 5_000;
@@ -160,19 +123,7 @@ export class MqttClient implements AsyncDisposable {
 
   /** The state, e.g. `{ kind: "connected", connack }`. */
   get state(): ClientState {
-    const state = this.#state;
-    switch (state.kind) {
-      case "connecting":
-        return { kind: "connecting", attempt: state.attempt };
-      case "connected":
-        return { kind: "connected", connack: state.connack };
-      case "reconnecting":
-        return { kind: "reconnecting", attempt: state.attempt, delayMs: state.delayMs, error: state.error };
-      case "closed":
-        return state.error === undefined ? { kind: "closed" } : { kind: "closed", error: state.error };
-      default:
-        return { kind: state.kind };
-    }
+    return publicState(this.#state);
   }
 
   /** The Client Identifier in use. */
@@ -519,13 +470,7 @@ export class MqttClient implements AsyncDisposable {
   }
 
   #assertUsable(operation: string): void {
-    const state = this.#state;
-    if (state.kind === "new") throw new Error(`Cannot ${operation}: call connect() first`);
-    if (state.kind === "closing" || state.kind === "closed") {
-      throw new MqttError(REASON_CODE.UnspecifiedError, `Cannot ${operation}: the client is ${state.kind}`, {
-        ...(state.kind === "closed" && state.error !== undefined ? { cause: state.error } : {}),
-      });
-    }
+    assertUsable(this.#state, operation);
   }
 }
 

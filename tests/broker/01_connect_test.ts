@@ -336,6 +336,40 @@ for (const version of VERSIONS) {
   });
 }
 
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: packets that arrive while a slow authenticator decides are handled after CONNACK, in order`, async () => {
+    // The connection reads on while authentication waits (to notice a peer that hangs up, issue 15 item 8): what
+    // it reads meanwhile must wait for the CONNACK and keep its order.
+    let release: () => void = () => {};
+    const decided = new Promise<void>((resolve) => release = resolve);
+    const authenticator = {
+      authenticate: async () => {
+        await decided;
+        return { reasonCode: 0 };
+      },
+    };
+    await withBroker({ authenticator }, async ({ open }) => {
+      const client = await open(version);
+      await client.send(
+        connectPacket({ version, clientId: "eager" }),
+        subscribePacket(version, 1, [["eager/t", 0]]),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await client.send(publishPacket(version, { topic: "eager/t", payload: "hi" }));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await client.send(PINGREQ);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      release();
+      const connack = await client.expectPacket(2, "CONNACK first");
+      assert.equal(connack.reasonCode, 0);
+      await client.expect(version === 5 ? hex("90 04 00 01 00 00") : hex("90 03 00 01 00"), "SUBACK");
+      await client.expect(publishPacket(version, { topic: "eager/t", payload: "hi" }), "PUBLISH");
+      await client.expect(hex("d0 00"), "PINGRESP");
+      await client.disconnect();
+    });
+  });
+}
+
 Deno.test("v5: a refused CONNECT gets no Reason String when Request Problem Information is 0", async () => {
   await withBroker({ maxQoS: 1 }, async ({ open }) => {
     const client = await open(5);

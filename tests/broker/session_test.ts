@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { EncodeCache, Session, type SessionLink, type SessionOptions } from "../../lib/broker/session.ts";
+import { EncodeCache, Session, type SessionOptions } from "../../lib/broker/session.ts";
+import type { SessionLink } from "../../lib/broker/session_link.ts";
 import type { Message } from "../../lib/broker/storage/persistence.ts";
 import { decode } from "../../lib/packet/decode.ts";
 import type { QoS } from "../../lib/packet/packet_type.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { MqttClient, type MqttClientOptions } from "../../lib/client/client.ts";
+import { MqttClient } from "../../lib/client/client.ts";
+import type { MqttClientOptions } from "../../lib/client/options.ts";
 import type { MqttMessage } from "../../lib/client/inbox.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
 import type { ProtocolVersion, QoS } from "../../lib/packet/packet_type.ts";

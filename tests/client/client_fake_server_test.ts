@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
 import { MqttError } from "../../lib/mqtt_error.ts";
-import { MqttClient, type MqttClientOptions } from "../../lib/client/client.ts";
+import { MqttClient } from "../../lib/client/client.ts";
+import type { MqttClientOptions } from "../../lib/client/options.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
 import { FakeServer, tick, waitFor } from "./_fake_server.ts";
 

@@ -14,6 +14,7 @@ import { encodePubcomp } from "../../packet/pubcomp.ts";
 import { encodePubrel } from "../../packet/pubrel.ts";
 import { REASON_CODE } from "../../packet/reason_code.ts";
 import type { Connection } from "../connection.ts";
+import { sendAck } from "./ack_order.ts";
 
 /** PUBACK: a QoS 1 delivery is done. */
 export function onPuback(connection: Connection, packetId: number): void {
@@ -62,7 +63,7 @@ export function onPubrel(connection: Connection, packetId: number): void {
   if (session.deleteIncoming(packetId) && session.persistent) {
     connection.core.store?.add({ kind: "deleteIncoming", clientId: connection.clientId, packetId });
   }
-  connection.sendAck(encodePubcomp({ packetId, reasonCode: 0 }, connection.protocolVersion), false, 0);
+  sendAck(connection, encodePubcomp({ packetId, reasonCode: 0 }, connection.protocolVersion), false, 0);
 }
 
 /** Ignores an ack for an unknown packet id; throws for one whose delivery expects another ack type. */

@@ -16,10 +16,21 @@ import {
   checkConnect,
   clientMaxPacketSize,
   type ConnectRefusal,
+  type ConnectTerms,
   negotiateConnack,
   refusalConnack,
   successConnack,
 } from "./connect_negotiation.ts";
+
+/** What CONNECT asked for, kept while authentication runs. */
+export interface PendingConnect {
+  /** The CONNECT without its password, its will copied out of the read buffer. */
+  readonly packet: ConnectPacket;
+  /** What the checks before authentication settled. */
+  readonly terms: ConnectTerms;
+  /** Aborted when the connection closes first: the authenticator may drop its work (`ConnectInfo.signal`). */
+  readonly abort: AbortController;
+}
 
 /** CONNECT received on a new connection. */
 export function onConnect(connection: Connection, packet: ConnectPacket): void | Promise<void> {
@@ -55,16 +66,23 @@ export function onConnect(connection: Connection, packet: ConnectPacket): void |
     connection.byteQuota = new TokenBucket(options.publishBytesPerSecond, options.publishBytesPerSecond, now);
   }
 
-  const will = packet.will;
-  connection.pendingConnect = {
-    // The will's payload is a view of the read buffer: copied, as it outlives this read.
-    packet: will === undefined ? packet : { ...packet, will: { ...will, payload: will.payload.slice() } },
-    terms,
-  };
+  const abort = new AbortController();
+  connection.pendingConnect = { packet: keptConnect(packet), terms, abort };
   // An authenticator that answers at once gets its CONNACK out in this turn, with no promise in between.
-  const outcome = core.authenticate(connection, packet);
+  const outcome = core.authenticate(connection, packet, abort.signal);
   if (outcome instanceof Promise) return outcome.then((result) => afterAuth(connection, result));
   afterAuth(connection, outcome);
+}
+
+/**
+ * What of a CONNECT is kept while its authentication waits: not the password (the authenticator has its own copy,
+ * and a hash may wait long, issue 15 item 8), and the will's payload copied, as it is a view of the read buffer
+ * that the connection reads into again meanwhile (property values are copies already).
+ */
+function keptConnect(packet: ConnectPacket): ConnectPacket {
+  const { password: _password, ...kept } = packet;
+  const will = packet.will;
+  return will === undefined ? kept : { ...kept, will: { ...will, payload: will.payload.slice() } };
 }
 
 /** The authenticator (or the last step of an enhanced authentication) has decided. */

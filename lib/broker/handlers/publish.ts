@@ -15,6 +15,7 @@ import { REASON_CODE } from "../../packet/reason_code.ts";
 import { IncomingTopicAliases } from "../../topic/topic_alias.ts";
 import { isWildcardFilter, validateTopicName } from "../../topic/topic.ts";
 import type { Connection } from "../connection.ts";
+import { sendAck } from "./ack_order.ts";
 import { printable } from "../logger.ts";
 
 /** PUBLISH received on a connected client. */
@@ -69,7 +70,7 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
   const session = connection.session!;
   if (packet.qos === 2 && session.incoming.has(packet.packetId!)) {
     // A resent QoS 2 PUBLISH we already took: answer again, deliver nothing (section 4.3.3).
-    connection.sendAck(encodePubrec({ packetId: packet.packetId!, reasonCode: 0 }, version), false, 0);
+    sendAck(connection, encodePubrec({ packetId: packet.packetId!, reasonCode: 0 }, version), false, 0);
     return;
   }
   // Our Receive Maximum [MQTT-3.3.4-9 (5.0)]. A 3.1.1 client is never told it, but letting it hold up to 65,535
@@ -147,7 +148,7 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
   const durable = (store?.recorded ?? 0) !== before;
   if (packet.qos === 1) {
     connection.inboundPending++;
-    connection.sendAck(bytes, durable, 1);
+    sendAck(connection, bytes, durable, 1);
     return;
   }
   let counted: 0 | 2 = 0;
@@ -157,7 +158,7 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
     connection.pubrecPending++;
     counted = 2;
   }
-  connection.sendAck(bytes, (store?.recorded ?? 0) !== before, counted);
+  sendAck(connection, bytes, (store?.recorded ?? 0) !== before, counted);
 }
 
 /** `$SYS` or `$SYS/…`: the broker's statistics, which clients may read but not publish. */

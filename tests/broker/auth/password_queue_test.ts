@@ -7,11 +7,11 @@
 
 import assert from "node:assert/strict";
 import { hashPassword } from "../../../lib/auth/password_hash.ts";
-import type { AuthResult, ConnectInfo } from "../../../lib/broker/auth/auth.ts";
-import { PasswordQueueFullError } from "../../../lib/broker/auth/hash_queue.ts";
+import type { Authenticator, AuthResult, ConnectInfo } from "../../../lib/broker/auth/auth.ts";
+import { HashQueue, PasswordQueueFullError } from "../../../lib/broker/auth/hash_queue.ts";
 import { PasswordFile, PasswordFileAuthenticator } from "../../../lib/broker/auth/password_file.ts";
 import { ManualClock } from "../../../lib/clock.ts";
-import { connectPacket, hex, v, VERSIONS, withBroker } from "../_wire.ts";
+import { connectPacket, hex, v, VERSIONS, waitFor, withBroker } from "../_wire.ts";
 
 const encoder = new TextEncoder();
 
@@ -124,6 +124,52 @@ for (const version of VERSIONS) {
         }
         await client.expectClosed();
       }
+    });
+  });
+}
+
+/** A password check that takes 50 ms in a one-slot {@linkcode HashQueue}, counting the hashes it runs. */
+class CountingAuthenticator implements Authenticator {
+  readonly #queue = new HashQueue(1, 100);
+  /** Hashes started. */
+  started = 0;
+  /** authenticate() calls answered. */
+  answered = 0;
+  /** authenticate() calls that carried a signal. */
+  signals = 0;
+
+  async authenticate(info: ConnectInfo): Promise<AuthResult> {
+    if (info.signal !== undefined) this.signals++;
+    try {
+      await this.#queue.run(async () => {
+        this.started++;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }, info.signal);
+      return { reasonCode: 0x86 };
+    } catch {
+      return { reasonCode: 0x89 };
+    } finally {
+      this.answered++;
+    }
+  }
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`${v(version)}: 50 wrong-password CONNECTs whose sockets close at once leave no hash queued`, async () => {
+    const authenticator = new CountingAuthenticator();
+    // A connect timeout far beyond the test: the hang-ups must be noticed by reading, not by the timer.
+    await withBroker({ authenticator, connectTimeout: 60_000 }, async ({ open }) => {
+      for (let i = 0; i < 50; i++) {
+        const client = await open(version);
+        await client.send(
+          connectPacket({ version, clientId: `guess-${i}`, username: "alice", password: "bad" }),
+        );
+        await client.close();
+      }
+      // 50 hashes in a row would take 2.5 s; the closed connections' hashes are dropped instead.
+      await waitFor(() => authenticator.answered === 50, "every authentication answered", 1500);
+      assert.equal(authenticator.signals, 50, "each CONNECT's authentication carries a signal");
+      assert.ok(authenticator.started < 10, `${authenticator.started} hashes ran for closed connections`);
     });
   });
 }
