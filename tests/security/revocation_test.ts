@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { filesUnavailable, testIf } from "../_permissions.ts";
 import { AclAuthorizer, AclFile } from "../../lib/broker/auth/acl_file.ts";
 import { PasswordFile, PasswordFileAuthenticator } from "../../lib/broker/auth/password_file.ts";
 import type { Message } from "../../lib/broker/storage/persistence.ts";
@@ -63,32 +64,38 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: an ACL file reloaded in place, then updateSecurity(), stops queued and in-flight messages`, async () => {
-    const dir = await Deno.makeTempDir();
-    try {
-      const path = `${dir}/acl`;
-      await Deno.writeTextFile(path, ACL);
-      const acl = await AclFile.load(path);
-      const options = { authenticator: await authenticatorFor(), authorizer: new AclAuthorizer(acl) };
-      await withBroker(options, async ({ broker, connect }) => {
-        const alice = await connect(as("alice", version, "dev-a"));
-        await subscribe(alice, 1, [["alice/#", 1]]);
-        broker.publish(message("in flight"));
-        await alice.expectPacket(3, "the in-flight PUBLISH (not acknowledged)");
-        await alice.close(); // no PUBACK, no DISCONNECT
-        broker.publish(message("queued"));
-        await Deno.writeTextFile(path, ACL_WITHOUT_ALICE);
-        await acl.reload();
-        broker.updateSecurity();
-        const back = await connect(as("alice", version, "dev-a"), true);
-        await back.barrier("neither the DUP resend nor the queued message");
-        assert.equal(broker.session("dev-a")?.dropped, 2);
-        await back.disconnect();
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  });
+  testIf(
+    `${
+      v(version)
+    }: an ACL file reloaded in place, then updateSecurity(), stops queued and in-flight messages`,
+    [filesUnavailable()],
+    async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        const path = `${dir}/acl`;
+        await Deno.writeTextFile(path, ACL);
+        const acl = await AclFile.load(path);
+        const options = { authenticator: await authenticatorFor(), authorizer: new AclAuthorizer(acl) };
+        await withBroker(options, async ({ broker, connect }) => {
+          const alice = await connect(as("alice", version, "dev-a"));
+          await subscribe(alice, 1, [["alice/#", 1]]);
+          broker.publish(message("in flight"));
+          await alice.expectPacket(3, "the in-flight PUBLISH (not acknowledged)");
+          await alice.close(); // no PUBACK, no DISCONNECT
+          broker.publish(message("queued"));
+          await Deno.writeTextFile(path, ACL_WITHOUT_ALICE);
+          await acl.reload();
+          broker.updateSecurity();
+          const back = await connect(as("alice", version, "dev-a"), true);
+          await back.barrier("neither the DUP resend nor the queued message");
+          assert.equal(broker.session("dev-a")?.dropped, 2);
+          await back.disconnect();
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
 
   Deno.test(`${v(version)}: after a password file swap without bob, bob is disconnected${version === 5 ? " (0x87)" : ""} and cannot publish or come back`, async () => {
     const options = { authenticator: await authenticatorFor(), authorizer: authorizerFor() };
@@ -109,29 +116,35 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: a password file reloaded in place, then updateSecurity(), disconnects the removed user only`, async () => {
-    const dir = await Deno.makeTempDir();
-    try {
-      const path = `${dir}/passwd`;
-      await Deno.writeTextFile(path, await passwordText());
-      const file = await PasswordFile.load(path);
-      const options = { authenticator: new PasswordFileAuthenticator(file), authorizer: authorizerFor() };
-      await withBroker(options, async ({ broker, connect }) => {
-        const bob = await connect(as("bob", version, "bob-1", true));
-        const alice = await connect(as("alice", version, "alice-1", true));
-        const anonymous = await connect({ version, clientId: "anon" });
-        await Deno.writeTextFile(path, await passwordText(["alice", "carol"]));
-        await file.reload();
-        broker.updateSecurity();
-        await bob.expectDisconnect(0x87, "DISCONNECT Not authorized");
-        for (const client of [alice, anonymous]) {
-          await client.send(PINGREQ);
-          await client.expect(PINGRESP, "still connected");
-          await client.disconnect();
-        }
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  });
+  testIf(
+    `${
+      v(version)
+    }: a password file reloaded in place, then updateSecurity(), disconnects the removed user only`,
+    [filesUnavailable()],
+    async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        const path = `${dir}/passwd`;
+        await Deno.writeTextFile(path, await passwordText());
+        const file = await PasswordFile.load(path);
+        const options = { authenticator: new PasswordFileAuthenticator(file), authorizer: authorizerFor() };
+        await withBroker(options, async ({ broker, connect }) => {
+          const bob = await connect(as("bob", version, "bob-1", true));
+          const alice = await connect(as("alice", version, "alice-1", true));
+          const anonymous = await connect({ version, clientId: "anon" });
+          await Deno.writeTextFile(path, await passwordText(["alice", "carol"]));
+          await file.reload();
+          broker.updateSecurity();
+          await bob.expectDisconnect(0x87, "DISCONNECT Not authorized");
+          for (const client of [alice, anonymous]) {
+            await client.send(PINGREQ);
+            await client.expect(PINGRESP, "still connected");
+            await client.disconnect();
+          }
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
 }

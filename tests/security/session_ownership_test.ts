@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { filesUnavailable, testIf } from "../_permissions.ts";
 import { Broker } from "../../lib/broker/broker.ts";
 import type { Logger } from "../../lib/broker/logger.ts";
 import { SqlitePersistence } from "../../lib/broker/storage/sqlite_persistence.ts";
@@ -132,7 +133,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: session ownership survives a restart on SQLite`, async () => {
+  testIf(`${v(version)}: session ownership survives a restart on SQLite`, [filesUnavailable()], async () => {
     const dir = await Deno.makeTempDir();
     const path = `${dir}/broker.db`;
     try {
@@ -171,46 +172,50 @@ for (const version of VERSIONS) {
     }
   });
 
-  Deno.test(`${v(version)}: queued messages the owner may no longer read after a restart are dropped, not delivered`, async () => {
-    const dir = await Deno.makeTempDir();
-    const path = `${dir}/broker.db`;
-    try {
-      const first = new Broker({
-        sysInterval: 0,
-        persistence: new SqlitePersistence(path),
-        authenticator: await authenticatorFor(),
-        authorizer: authorizerFor(),
-      });
-      const { port } = await first.listen({ hostname: "127.0.0.1", port: 0 });
-      const alice = await connectTo(port, as("alice", version, "dev-a"), false);
-      await subscribe(alice, 1, [["alice/#", 1]]);
-      await alice.disconnect();
-      for (const payload of ["m1", "m2"]) first.publish(message(payload));
-      first.publish(message("public", "alice/public/news"));
-      await first.close();
-
-      // The new ACL lets alice read only alice/public/#.
-      const narrower = ACL.replace("topic readwrite alice/#", "topic read alice/public/#");
-      const second = new Broker({
-        sysInterval: 0,
-        persistence: new SqlitePersistence(path),
-        authenticator: await authenticatorFor(),
-        authorizer: authorizerFor(narrower),
-      });
-      const { port: port2 } = await second.listen({ hostname: "127.0.0.1", port: 0 });
+  testIf(
+    `${v(version)}: queued messages the owner may no longer read after a restart are dropped, not delivered`,
+    [filesUnavailable()],
+    async () => {
+      const dir = await Deno.makeTempDir();
+      const path = `${dir}/broker.db`;
       try {
-        const back = await connectTo(port2, as("alice", version, "dev-a"), true);
-        assert.deepEqual(await receive(back, 1), ["public"]);
-        await back.barrier("nothing alice may no longer read");
-        assert.equal(second.session("dev-a")?.dropped, 2, "the two unreadable messages count as dropped");
-        await back.disconnect();
+        const first = new Broker({
+          sysInterval: 0,
+          persistence: new SqlitePersistence(path),
+          authenticator: await authenticatorFor(),
+          authorizer: authorizerFor(),
+        });
+        const { port } = await first.listen({ hostname: "127.0.0.1", port: 0 });
+        const alice = await connectTo(port, as("alice", version, "dev-a"), false);
+        await subscribe(alice, 1, [["alice/#", 1]]);
+        await alice.disconnect();
+        for (const payload of ["m1", "m2"]) first.publish(message(payload));
+        first.publish(message("public", "alice/public/news"));
+        await first.close();
+
+        // The new ACL lets alice read only alice/public/#.
+        const narrower = ACL.replace("topic readwrite alice/#", "topic read alice/public/#");
+        const second = new Broker({
+          sysInterval: 0,
+          persistence: new SqlitePersistence(path),
+          authenticator: await authenticatorFor(),
+          authorizer: authorizerFor(narrower),
+        });
+        const { port: port2 } = await second.listen({ hostname: "127.0.0.1", port: 0 });
+        try {
+          const back = await connectTo(port2, as("alice", version, "dev-a"), true);
+          assert.deepEqual(await receive(back, 1), ["public"]);
+          await back.barrier("nothing alice may no longer read");
+          assert.equal(second.session("dev-a")?.dropped, 2, "the two unreadable messages count as dropped");
+          await back.disconnect();
+        } finally {
+          await second.close();
+        }
       } finally {
-        await second.close();
+        await Deno.remove(dir, { recursive: true });
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  });
+    },
+  );
 }
 
 function persistentProps(version: ProtocolVersion): Pick<ConnectSpec, "properties"> {

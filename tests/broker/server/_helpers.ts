@@ -30,19 +30,7 @@ export async function loadMqttJs(): Promise<typeof import("mqtt").default> {
   return (await import("mqtt")).default;
 }
 
-/**
- * Registers `fn` as a test, or, when one of `unavailable` (reasons from the `…Unavailable()` checks) is set, as
- * a skipped test whose name says why.
- */
-export function testIf(
-  name: string,
-  unavailable: readonly (string | undefined)[],
-  fn: () => Promise<void>,
-): void {
-  const reason = unavailable.find((r) => r !== undefined);
-  if (reason === undefined) Deno.test(name, fn);
-  else Deno.test({ name: `${name} (skipped: ${reason})`, ignore: true, fn });
-}
+export { testIf } from "../../_permissions.ts";
 
 /** An authorizer that allows everything and remembers the identities it saw. */
 export class RecordingAuthorizer {

@@ -9,7 +9,7 @@ import {
   parseConfig,
 } from "../../../lib/broker/server/config.ts";
 import example from "../../../broker.example.json" with { type: "json" };
-import { testIf } from "./_helpers.ts";
+import { filesUnavailable, testIf } from "../../_permissions.ts";
 
 const TLS = { type: "tls", port: 8883, cert: "s.crt", key: "s.key" };
 
@@ -265,14 +265,6 @@ Deno.test("brokerOptions() maps limits and sysInterval to BrokerOptions", () => 
   });
   assert.deepEqual(brokerOptions({}), {});
 });
-
-/** Why files cannot be written and read here, or undefined when they can. */
-function filesUnavailable(): string | undefined {
-  for (const name of ["read", "write"] as const) {
-    if (Deno.permissions.querySync({ name }).state !== "granted") return `needs --allow-${name}`;
-  }
-  return undefined;
-}
 
 testIf("loadConfig() resolves file paths against the config's directory", [filesUnavailable()], async () => {
   const dir = await Deno.makeTempDir({ prefix: "mqtt_config_test_" });
