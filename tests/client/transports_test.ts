@@ -1,11 +1,13 @@
 /**
- * The client over the broker's other transports: TLS (`tlsConnector`) and MQTT over WebSocket
- * (`webSocketConnector`), each a QoS 1 round trip through our broker's listeners.
+ * The client over the broker's other transports: TLS (`tlsConnector`), MQTT over WebSocket
+ * (`webSocketConnector`, also `wss://` with a CA of its own) and a Unix socket (`unixConnector`), each a QoS 1
+ * round trip through our broker.
  */
 
 import assert from "node:assert/strict";
 import { MqttClient } from "../../lib/client/client.ts";
-import { tlsConnector, webSocketConnector } from "../../lib/client/connector.ts";
+import { Broker } from "../../lib/broker/broker.ts";
+import { tlsConnector, unixConnector, webSocketConnector } from "../../lib/client/connector.ts";
 import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
 import { within, withListeners } from "../broker/server/_helpers.ts";
 
@@ -41,6 +43,41 @@ Deno.test("webSocketConnector: a path the broker does not serve fails the connec
   });
 });
 
+Deno.test("webSocketConnector: a string second argument still names the subprotocol", async () => {
+  await withListeners([{ type: "ws", hostname: "127.0.0.1", port: 0 }], async (running) => {
+    const url = running.listeners[0]!.url;
+    const client = new MqttClient({ connect: webSocketConnector(url, "mqtt"), reconnect: false });
+    await roundTrip(client, "ws/protocol");
+  });
+});
+
+Deno.test("webSocketConnector refuses unsafelyDisableHostnameVerification: Deno's WebSocket cannot do it", () => {
+  assert.throws(
+    () => webSocketConnector("wss://localhost/mqtt", { tls: { unsafelyDisableHostnameVerification: true } }),
+    TypeError,
+  );
+});
+
+Deno.test("MqttClient over a Unix socket (unixConnector): QoS 1 round trip", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/mqtt.sock`;
+  const broker = new Broker();
+  await broker.start();
+  const listener = Deno.listen({ transport: "unix", path });
+  const accepting = (async () => {
+    for await (const conn of listener) broker.handle(conn, { remoteAddress: "unix", allowAnonymous: true });
+  })();
+  try {
+    const client = new MqttClient({ connect: unixConnector(path), reconnect: false, protocolVersion: 5 });
+    await roundTrip(client, "unix/roundtrip");
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    await broker.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 const noCerts = certificatesUnavailable();
 Deno.test({
   name: `MqttClient over TLS (tlsConnector) to a tls listener: QoS 1 round trip${
@@ -60,6 +97,36 @@ Deno.test({
             protocolVersion: 4,
           });
           await roundTrip(client, "tls/roundtrip");
+        },
+      );
+    } finally {
+      await certs.remove();
+    }
+  },
+});
+
+Deno.test({
+  name: `MqttClient over wss:// (webSocketConnector with tls.caCerts) to a wss listener: QoS 1 round trip${
+    noCerts === undefined ? "" : ` (ignored: ${noCerts})`
+  }`,
+  ignore: noCerts !== undefined,
+  async fn() {
+    const certs = await makeCertificates();
+    try {
+      await withListeners(
+        [{ type: "wss", hostname: "127.0.0.1", port: 0, cert: certs.serverCert, key: certs.serverKey }],
+        async (running) => {
+          const url = running.listeners[0]!.url.replace("127.0.0.1", "localhost");
+          const connect = webSocketConnector(url, { tls: { caCerts: [certs.ca] } });
+          await roundTrip(new MqttClient({ connect, reconnect: false, protocolVersion: 5 }), "wss/roundtrip");
+          // The same CA through a Deno.HttpClient of the caller's, which the connector leaves open.
+          const httpClient = Deno.createHttpClient({ caCerts: [certs.ca] });
+          try {
+            const viaClient = webSocketConnector(url, { client: httpClient });
+            await roundTrip(new MqttClient({ connect: viaClient, reconnect: false }), "wss/client");
+          } finally {
+            httpClient.close();
+          }
         },
       );
     } finally {
