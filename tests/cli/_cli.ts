@@ -1,8 +1,11 @@
 /**
- * Runs `client.ts` as a real subprocess, as a user would through `deno task client`.
+ * Runs `client.ts` as a real subprocess, as a user would through `deno task client`; the tests' shared
+ * registration ({@linkcode cliTest}) and broker ({@linkcode withOurBroker}).
  *
  * @module
  */
+
+import { Broker } from "../../lib/broker/broker.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -17,6 +20,46 @@ export function cliUnavailable(): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Registers the test `client.ts NAME`; where it cannot run (no --allow-run, or `reason`) it is registered as
+ * ignored, with the reason in its name.
+ */
+export function cliTest(
+  name: string,
+  fn: () => Promise<void>,
+  reason: string | undefined = cliUnavailable(),
+): void {
+  Deno.test({
+    name: `client.ts ${name}${reason === undefined ? "" : ` (skipped: ${reason})`}`,
+    ignore: reason !== undefined,
+    fn,
+  });
+}
+
+/** Runs `fn` with our broker on a free port of 127.0.0.1; `at` is `-h 127.0.0.1 -p PORT`. */
+export async function withOurBroker(fn: (port: number, at: string[]) => Promise<void>): Promise<void> {
+  const broker = new Broker();
+  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await fn(port, ["-h", "127.0.0.1", "-p", String(port)]);
+  } finally {
+    await broker.close();
+  }
+}
+
+/** `-D` flags for a PUBLISH with a user property `k=v` and a Message Expiry Interval of 60 seconds. */
+export const PUBLISH_DEFINES: readonly string[] = [
+  "-D",
+  "publish",
+  "user-property",
+  "k",
+  "v",
+  "-D",
+  "publish",
+  "message-expiry-interval",
+  "60",
+];
 
 /** The finished run. */
 export interface CliResult {

@@ -9,18 +9,10 @@ import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
 import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
 import { withListeners } from "../broker/server/_helpers.ts";
-import { CLI_PERMISSIONS, CliProcess, cliUnavailable, runCli } from "./_cli.ts";
+import { CLI_PERMISSIONS, CliProcess, cliTest, cliUnavailable, runCli } from "./_cli.ts";
 
 const unavailable = cliUnavailable();
 const noCerts = unavailable ?? certificatesUnavailable();
-
-function cliTest(name: string, fn: () => Promise<void>, reason = unavailable): void {
-  Deno.test({
-    name: `client.ts ${name}${reason === undefined ? "" : ` (skipped: ${reason})`}`,
-    ignore: reason !== undefined,
-    fn,
-  });
-}
 
 /** A `sub -C 1` on `url` (plus `args`), started and subscribed. */
 async function subscriber(url: string, args: readonly string[] = []): Promise<CliProcess> {

@@ -5,28 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { Broker } from "../../lib/broker/broker.ts";
 import { MqttClient } from "../../lib/client/client.ts";
-import { cliUnavailable, runCli } from "./_cli.ts";
+import { cliTest, runCli, withOurBroker } from "./_cli.ts";
 
-const unavailable = cliUnavailable();
-
-function rrTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name: `client.ts rr ${name}${unavailable === undefined ? "" : ` (skipped: ${unavailable})`}`,
-    ignore: unavailable !== undefined,
-    fn,
-  });
-}
-
-async function withOurBroker(fn: (port: number) => Promise<void>): Promise<void> {
-  const broker = new Broker();
-  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    await fn(port);
-  } finally {
-    await broker.close();
-  }
+function rrTest(name: string, fn: () => Promise<void>, reason?: string): void {
+  cliTest(`rr ${name}`, fn, reason);
 }
 
 /** A responder on `topic`: answers each request on its Response Topic, first a decoy, then the real answer. */

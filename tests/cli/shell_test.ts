@@ -4,11 +4,14 @@
  */
 
 import assert from "node:assert/strict";
-import { Broker } from "../../lib/broker/broker.ts";
 import { MqttClient } from "../../lib/client/client.ts";
-import { cliArgs, cliUnavailable, runCli } from "./_cli.ts";
+import { cliArgs, cliTest, cliUnavailable, runCli, withOurBroker } from "./_cli.ts";
 
 const unavailable = cliUnavailable();
+
+function shellTest(name: string, fn: () => Promise<void>, reason?: string): void {
+  cliTest(`shell ${name}`, fn, reason);
+}
 
 function tmuxUnavailable(): string | undefined {
   if (unavailable !== undefined) return unavailable;
@@ -21,24 +24,6 @@ function tmuxUnavailable(): string | undefined {
   } catch {
     return "needs tmux installed";
   }
-}
-
-async function withOurBroker(fn: (port: number) => Promise<void>): Promise<void> {
-  const broker = new Broker();
-  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    await fn(port);
-  } finally {
-    await broker.close();
-  }
-}
-
-function shellTest(name: string, fn: () => Promise<void>, reason = unavailable): void {
-  Deno.test({
-    name: `client.ts shell ${name}${reason === undefined ? "" : ` (skipped: ${reason})`}`,
-    ignore: reason !== undefined,
-    fn,
-  });
 }
 
 shellTest("from a pipe: subscribes, publishes, prints the message, exits 0", async () => {
