@@ -61,6 +61,48 @@ export const PUBLISH_DEFINES: readonly string[] = [
   "60",
 ];
 
+/**
+ * Why the CLI tests that also run `command` (e.g. tmux, mosquitto_sub) cannot run here, or undefined when they
+ * can; `probe` are arguments that make it exit at once, `installed` the hint when it is missing.
+ */
+export function toolUnavailable(
+  command: string,
+  probe: readonly string[],
+  installed: string,
+): string | undefined {
+  const cli = cliUnavailable();
+  if (cli !== undefined) return cli;
+  if (Deno.permissions.querySync({ name: "run", command }).state !== "granted") {
+    return `needs --allow-run for ${command}`;
+  }
+  try {
+    new Deno.Command(command, { args: [...probe], stdout: "null", stderr: "null" }).outputSync();
+    return undefined;
+  } catch {
+    return `needs ${installed} installed`;
+  }
+}
+
+/** Runs `fn` with our broker listening on a Unix socket, its path `path` in a temporary directory. */
+export async function withUnixBroker(fn: (path: string, dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/mqtt.sock`;
+  const broker = new Broker();
+  await broker.start();
+  const listener = Deno.listen({ transport: "unix", path });
+  const accepting = (async () => {
+    for await (const conn of listener) broker.handle(conn, { remoteAddress: "unix", allowAnonymous: true });
+  })();
+  try {
+    await fn(path, dir);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    await broker.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** The finished run. */
 export interface CliResult {
   readonly code: number;

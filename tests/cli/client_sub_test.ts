@@ -6,25 +6,10 @@
 
 import assert from "node:assert/strict";
 import { MqttClient } from "../../lib/client/client.ts";
-import { CliProcess, cliTest, cliUnavailable, runCli, withOurBroker } from "./_cli.ts";
-
-const unavailable = cliUnavailable();
+import { CliProcess, cliTest, runCli, toolUnavailable, withOurBroker } from "./_cli.ts";
 
 function subTest(name: string, fn: () => Promise<void>, reason?: string): void {
   cliTest(`sub ${name}`, fn, reason);
-}
-
-function mosquittoSubUnavailable(): string | undefined {
-  if (unavailable !== undefined) return unavailable;
-  if (Deno.permissions.querySync({ name: "run", command: "mosquitto_sub" }).state !== "granted") {
-    return "needs --allow-run for mosquitto_sub";
-  }
-  try {
-    new Deno.Command("mosquitto_sub", { args: ["--help"], stdout: "null", stderr: "null" }).outputSync();
-    return undefined;
-  } catch {
-    return "needs mosquitto-clients installed";
-  }
 }
 
 /** Publishes with the library (retained or with v5 properties), then disconnects. */
@@ -172,7 +157,7 @@ subTest("-F %j gives the same JSON as mosquitto_sub for the same message (but fo
     const withoutTime = (line: string): string => line.replace(/"tst":"[^"]*"/, '"tst":""');
     assert.equal(withoutTime(ourResult.stdout), withoutTime(new TextDecoder().decode(theirOutput.stdout)));
   });
-}, mosquittoSubUnavailable());
+}, toolUnavailable("mosquitto_sub", ["--help"], "mosquitto-clients"));
 
 subTest("-F @ time codes print as mosquitto_sub's strftime does, in the local time zone", async () => {
   await withOurBroker(async (port, at) => {
@@ -194,4 +179,4 @@ subTest("-F @ time codes print as mosquitto_sub's strftime does, in the local ti
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^Error: -F: unknown time code @Q/);
   });
-}, mosquittoSubUnavailable());
+}, toolUnavailable("mosquitto_sub", ["--help"], "mosquitto-clients"));

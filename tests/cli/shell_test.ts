@@ -5,25 +5,10 @@
 
 import assert from "node:assert/strict";
 import { MqttClient } from "../../lib/client/client.ts";
-import { cliArgs, cliTest, cliUnavailable, runCli, withOurBroker } from "./_cli.ts";
-
-const unavailable = cliUnavailable();
+import { cliArgs, cliTest, runCli, toolUnavailable, withOurBroker } from "./_cli.ts";
 
 function shellTest(name: string, fn: () => Promise<void>, reason?: string): void {
   cliTest(`shell ${name}`, fn, reason);
-}
-
-function tmuxUnavailable(): string | undefined {
-  if (unavailable !== undefined) return unavailable;
-  if (Deno.permissions.querySync({ name: "run", command: "tmux" }).state !== "granted") {
-    return "needs --allow-run for tmux";
-  }
-  try {
-    new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" }).outputSync();
-    return undefined;
-  } catch {
-    return "needs tmux installed";
-  }
 }
 
 shellTest("from a pipe: subscribes, publishes, prints the message, exits 0", async () => {
@@ -209,7 +194,7 @@ shellTest(
       }
     });
   },
-  tmuxUnavailable(),
+  toolUnavailable("tmux", ["-V"], "tmux"),
 );
 
 shellTest(
@@ -251,5 +236,5 @@ shellTest(
       }
     });
   },
-  tmuxUnavailable(),
+  toolUnavailable("tmux", ["-V"], "tmux"),
 );

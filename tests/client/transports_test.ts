@@ -6,10 +6,10 @@
 
 import assert from "node:assert/strict";
 import { MqttClient } from "../../lib/client/client.ts";
-import { Broker } from "../../lib/broker/broker.ts";
 import { tlsConnector, unixConnector, webSocketConnector } from "../../lib/client/connector.ts";
-import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
+import { certificatesUnavailable, makeCertificates, type TestCertificates } from "../broker/server/_certs.ts";
 import { within, withListeners } from "../broker/server/_helpers.ts";
+import { withUnixBroker } from "../cli/_cli.ts";
 
 async function roundTrip(client: MqttClient, topic: string): Promise<void> {
   await client.connect();
@@ -59,78 +59,64 @@ Deno.test("webSocketConnector refuses unsafelyDisableHostnameVerification: Deno'
 });
 
 Deno.test("MqttClient over a Unix socket (unixConnector): QoS 1 round trip", async () => {
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/mqtt.sock`;
-  const broker = new Broker();
-  await broker.start();
-  const listener = Deno.listen({ transport: "unix", path });
-  const accepting = (async () => {
-    for await (const conn of listener) broker.handle(conn, { remoteAddress: "unix", allowAnonymous: true });
-  })();
-  try {
+  await withUnixBroker(async (path) => {
     const client = new MqttClient({ connect: unixConnector(path), reconnect: false, protocolVersion: 5 });
     await roundTrip(client, "unix/roundtrip");
-  } finally {
-    listener.close();
-    await accepting.catch(() => {});
-    await broker.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 const noCerts = certificatesUnavailable();
-Deno.test({
-  name: `MqttClient over TLS (tlsConnector) to a tls listener: QoS 1 round trip${
-    noCerts === undefined ? "" : ` (ignored: ${noCerts})`
-  }`,
-  ignore: noCerts !== undefined,
-  async fn() {
-    const certs = await makeCertificates();
-    try {
-      await withListeners(
-        [{ type: "tls", hostname: "127.0.0.1", port: 0, cert: certs.serverCert, key: certs.serverKey }],
-        async (running) => {
-          const port = Number(new URL(running.listeners[0]!.url).port);
-          const client = new MqttClient({
-            connect: tlsConnector("localhost", port, { caCerts: [certs.ca] }),
-            reconnect: false,
-            protocolVersion: 4,
-          });
-          await roundTrip(client, "tls/roundtrip");
-        },
-      );
-    } finally {
-      await certs.remove();
-    }
-  },
-});
 
-Deno.test({
-  name: `MqttClient over wss:// (webSocketConnector with tls.caCerts) to a wss listener: QoS 1 round trip${
-    noCerts === undefined ? "" : ` (ignored: ${noCerts})`
-  }`,
-  ignore: noCerts !== undefined,
-  async fn() {
-    const certs = await makeCertificates();
+/** A test against a `tls` or `wss` listener with throw-away certificates; `url` names the server as localhost. */
+function certificateTest(
+  name: string,
+  type: "tls" | "wss",
+  fn: (url: string, certs: TestCertificates) => Promise<void>,
+): void {
+  Deno.test({
+    name: `${name}${noCerts === undefined ? "" : ` (ignored: ${noCerts})`}`,
+    ignore: noCerts !== undefined,
+    async fn() {
+      const certs = await makeCertificates();
+      try {
+        await withListeners(
+          [{ type, hostname: "127.0.0.1", port: 0, cert: certs.serverCert, key: certs.serverKey }],
+          (running) => fn(running.listeners[0]!.url.replace("127.0.0.1", "localhost"), certs),
+        );
+      } finally {
+        await certs.remove();
+      }
+    },
+  });
+}
+
+certificateTest(
+  "MqttClient over TLS (tlsConnector) to a tls listener: QoS 1 round trip",
+  "tls",
+  async (url, certs) => {
+    const port = Number(new URL(url).port);
+    const client = new MqttClient({
+      connect: tlsConnector("localhost", port, { caCerts: [certs.ca] }),
+      reconnect: false,
+      protocolVersion: 4,
+    });
+    await roundTrip(client, "tls/roundtrip");
+  },
+);
+
+certificateTest(
+  "MqttClient over wss:// (webSocketConnector with tls.caCerts) to a wss listener: QoS 1 round trip",
+  "wss",
+  async (url, certs) => {
+    const connect = webSocketConnector(url, { tls: { caCerts: [certs.ca] } });
+    await roundTrip(new MqttClient({ connect, reconnect: false, protocolVersion: 5 }), "wss/roundtrip");
+    // The same CA through a Deno.HttpClient of the caller's, which the connector leaves open.
+    const httpClient = Deno.createHttpClient({ caCerts: [certs.ca] });
     try {
-      await withListeners(
-        [{ type: "wss", hostname: "127.0.0.1", port: 0, cert: certs.serverCert, key: certs.serverKey }],
-        async (running) => {
-          const url = running.listeners[0]!.url.replace("127.0.0.1", "localhost");
-          const connect = webSocketConnector(url, { tls: { caCerts: [certs.ca] } });
-          await roundTrip(new MqttClient({ connect, reconnect: false, protocolVersion: 5 }), "wss/roundtrip");
-          // The same CA through a Deno.HttpClient of the caller's, which the connector leaves open.
-          const httpClient = Deno.createHttpClient({ caCerts: [certs.ca] });
-          try {
-            const viaClient = webSocketConnector(url, { client: httpClient });
-            await roundTrip(new MqttClient({ connect: viaClient, reconnect: false }), "wss/client");
-          } finally {
-            httpClient.close();
-          }
-        },
-      );
+      const viaClient = webSocketConnector(url, { client: httpClient });
+      await roundTrip(new MqttClient({ connect: viaClient, reconnect: false }), "wss/client");
     } finally {
-      await certs.remove();
+      httpClient.close();
     }
   },
-});
+);
