@@ -41,15 +41,12 @@ async function responder(port: number, topic: string): Promise<{ client: MqttCli
 rrTest(
   "publishes the request with Response Topic and Correlation Data and prints the matching response",
   async () => {
-    await withOurBroker(async (port) => {
+    await withOurBroker(async (port, at) => {
       const { client, requests } = await responder(port, "service/time");
       try {
         const result = await runCli([
           "rr",
-          "-h",
-          "127.0.0.1",
-          "-p",
-          String(port),
+          ...at,
           "-t",
           "service/time",
           "-e",
@@ -82,15 +79,12 @@ rrTest(
 );
 
 rrTest("-D publish correlation-data: the given Correlation Data is sent and matched", async () => {
-  await withOurBroker(async (port) => {
+  await withOurBroker(async (port, at) => {
     const { client } = await responder(port, "svc");
     try {
       const result = await runCli([
         "rr",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(port),
+        ...at,
         "-t",
         "svc",
         "-e",
@@ -115,13 +109,10 @@ rrTest("-D publish correlation-data: the given Correlation Data is sent and matc
 });
 
 rrTest('-W: no response in time exits 27 with "Timed out", as mosquitto_rr', async () => {
-  await withOurBroker(async (port) => {
+  await withOurBroker(async (_port, at) => {
     const result = await runCli([
       "rr",
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(port),
+      ...at,
       "-t",
       "nobody",
       "-e",
