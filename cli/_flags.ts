@@ -7,7 +7,13 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { MqttClientOptions } from "../lib/client/options.ts";
-import { type Connector, tlsConnector, type TlsOptions } from "../lib/client/connector.ts";
+import {
+  type Connector,
+  tlsConnector,
+  type TlsOptions,
+  unixConnector,
+  webSocketConnector,
+} from "../lib/client/connector.ts";
 import {
   PROPERTIES,
   type Properties,
@@ -16,7 +22,7 @@ import {
 } from "../lib/packet/properties.ts";
 import type { ProtocolVersion, QoS } from "../lib/packet/packet_type.ts";
 import { callerPath } from "./_paths.ts";
-import { type BrokerUrl, parseBrokerUrl, unixConnector, webSocketConnector } from "./_target.ts";
+import { type BrokerUrl, parseBrokerUrl } from "./_target.ts";
 
 /** A bad command line: printed with a hint, exit code 2. */
 export class UsageError extends Error {
@@ -303,9 +309,9 @@ export async function clientOptions(
   const connect: Connector | undefined = unixPath !== undefined
     ? unixConnector(unixPath)
     : url?.webSocketUrl !== undefined
-    ? webSocketConnector(url.webSocketUrl, tlsOptions)
+    ? webSocketConnector(url.webSocketUrl, { tls: tlsOptions })
     : values.insecure
-    ? tlsConnector(host, port, withoutHostnameCheck(tlsOptions))
+    ? tlsConnector(host, port, { ...tlsOptions, unsafelyDisableHostnameVerification: true })
     : undefined;
   const options: MqttClientOptions = {
     hostname: host,
@@ -337,16 +343,6 @@ export async function clientOptions(
   }
   const label = unixPath ?? url?.webSocketUrl ?? `${host}:${port}`;
   return { options, endpoint: { host, port, label } };
-}
-
-/**
- * `--insecure`, as mosquitto's: the certificate chain is still checked, its names are not. `tlsConnector` hands
- * its options to `Deno.connectTls`, which has this switch; the library's `TlsOptions` does not name it yet.
- */
-function withoutHostnameCheck(
-  options: TlsOptions,
-): TlsOptions & Pick<Deno.ConnectTlsOptions, "unsafelyDisableHostnameVerification"> {
-  return { ...options, unsafelyDisableHostnameVerification: true };
 }
 
 /** Reads a PEM file named by `flag` (relative to the caller's directory). @throws {UsageError} */

@@ -11,6 +11,7 @@ import type { Packet } from "../lib/packet/packet.ts";
 import type { Properties } from "../lib/packet/properties.ts";
 import { packetName, type ProtocolVersion } from "../lib/packet/packet_type.ts";
 import { connackReasonFromV3, reasonName } from "../lib/packet/reason_code.ts";
+import { concatBytes } from "./_io.ts";
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -138,21 +139,9 @@ export function traceLine(direction: "in" | "out", packet: Packet, version: Prot
   return `${direction === "out" ? "->" : "<-"} ${formatPacket(packet, version)}`;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /** The default `sub` output: the payload, or with `-v` the topic, a space and the payload. */
 export function plainMessage(message: MqttMessage, verbose: boolean): Uint8Array {
-  return verbose ? concat([encoder.encode(`${message.topic} `), message.payload]) : message.payload;
+  return verbose ? concatBytes([encoder.encode(`${message.topic} `), message.payload]) : message.payload;
 }
 
 function base64(bytes: Uint8Array): string {

@@ -48,16 +48,20 @@ export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGener
 /** All of a byte stream. */
 export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return concatBytes(chunks);
+}
+
+/** `parts` end to end (a single part is returned as is). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
   let length = 0;
-  for await (const chunk of stream) {
-    chunks.push(chunk);
-    length += chunk.length;
-  }
+  for (const part of parts) length += part.length;
   const out = new Uint8Array(length);
   let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
   }
   return out;
 }

@@ -8,6 +8,7 @@
 
 import type { MqttMessage } from "../lib/client/inbox.ts";
 import { UsageError } from "./_flags.ts";
+import { concatBytes } from "./_io.ts";
 
 const encoder = new TextEncoder();
 const lossyDecoder = new TextDecoder();
@@ -323,7 +324,7 @@ export function renderMessage(
     }
   }
   flush();
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 function field(message: MqttMessage, code: Code, now: Date): string {
@@ -442,17 +443,4 @@ export function mosquittoJson(message: MqttMessage, payloadAsJson: boolean, opti
     ["payload", payload],
   ]);
   return jsonText(object, options.pretty ? "  " : "", 0);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

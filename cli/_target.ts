@@ -1,13 +1,10 @@
 /**
  * Where the CLI connects: `-L` URLs (`mqtt://`, `mqtts://` as mosquitto_pub/sub, plus `ws://` and `wss://` for a
- * broker's WebSocket listener) and the connectors the flags need beyond the client's own TCP and TLS (`--unix`,
- * and `wss://` with a CA or a client certificate).
+ * broker's WebSocket listener). The connectors are the library's (lib/client/connector.ts).
  *
  * @module
  */
 
-import type { Connector, TlsOptions } from "../lib/client/connector.ts";
-import { WebSocketByteStream } from "../lib/transport/websocket.ts";
 import { UsageError } from "./_flags.ts";
 
 /** The schemes `-L` takes. */
@@ -83,50 +80,5 @@ export function parseBrokerUrl(value: string): BrokerUrl {
     port,
     ...credentials,
     ...(rest === undefined || rest === "" ? {} : { topic: rest }),
-  };
-}
-
-/** A connector over a Unix domain socket (`--unix`; Deno needs read and write permission on the path). */
-export function unixConnector(path: string): Connector {
-  return () => Deno.connect({ transport: "unix", path });
-}
-
-/**
- * A WebSocket connector that can trust an extra CA and present a client certificate (`wss://` with `--cafile`,
- * `--cert`, `--key`), through a `Deno.HttpClient`; subprotocol `mqtt`.
- */
-export function webSocketConnector(url: string, tls: TlsOptions = {}): Connector {
-  return async (signal) => {
-    if (signal.aborted) throw signal.reason;
-    const hasTls = tls.caCerts !== undefined || tls.cert !== undefined;
-    const client = hasTls
-      ? Deno.createHttpClient({
-        ...(tls.caCerts === undefined ? {} : { caCerts: tls.caCerts }),
-        ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
-      })
-      : undefined;
-    const socket = new WebSocket(url, { protocols: ["mqtt"], ...(client === undefined ? {} : { client }) });
-    const stream = new WebSocketByteStream(socket);
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const onAbort = (): void => reject(signal.reason);
-    const onOpen = (): void => resolve();
-    const onFail = (): void => reject(new Deno.errors.ConnectionRefused(`cannot open WebSocket ${url}`));
-    socket.addEventListener("open", onOpen);
-    socket.addEventListener("error", onFail);
-    socket.addEventListener("close", onFail);
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await promise;
-      return stream;
-    } catch (error) {
-      stream.close();
-      throw error;
-    } finally {
-      client?.close();
-      socket.removeEventListener("open", onOpen);
-      socket.removeEventListener("error", onFail);
-      socket.removeEventListener("close", onFail);
-      signal.removeEventListener("abort", onAbort);
-    }
   };
 }

@@ -8,23 +8,21 @@ import { MqttClient } from "../lib/client/client.ts";
 import type { PublishOptions } from "../lib/client/options.ts";
 import { utf8Encode } from "../lib/codec/utf8.ts";
 import { validateTopicName } from "../lib/topic/topic.ts";
+import { commandFailure, readCommandLine } from "./_command.ts";
 import {
   clientOptions,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   type Endpoint,
   EXIT,
-  extractDefines,
   integer,
-  parseFlags,
   qos,
   readInputFile,
   UsageError,
 } from "./_flags.ts";
-import { describeError, traceLine } from "./_format.ts";
-import { readAll, readLines, writeErr, writeOut } from "./_io.ts";
+import { traceLine } from "./_format.ts";
+import { readAll, readLines, writeErr } from "./_io.ts";
 import { parseBrokerUrl } from "./_target.ts";
-import { versionText } from "./_version.ts";
 
 /** The flags of `pub`. */
 export const PUB_FLAGS = {
@@ -65,17 +63,9 @@ export async function runPub(args: string[]): Promise<number> {
   let client: MqttClient | undefined;
   let endpoint: Endpoint | undefined;
   try {
-    const { rest, defines } = extractDefines(args);
-    const { values, positionals } = parseFlags(rest, PUB_FLAGS, true);
-    if (values.help) {
-      writeOut(`${PUB_HELP}\n`);
-      return EXIT.OK;
-    }
-    if (values.version) {
-      writeOut(`${await versionText("pub")}\n`);
-      return EXIT.OK;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const line = await readCommandLine("pub", args, PUB_FLAGS, PUB_HELP);
+    if (line === undefined) return EXIT.OK;
+    const { values, defines } = line;
     const urlTopic = values.url === undefined ? undefined : parseBrokerUrl(values.url).topic;
     if (values.topic !== undefined && urlTopic !== undefined) {
       throw new UsageError("the topic is given twice: by -t and by the -L URL");
@@ -145,13 +135,7 @@ export async function runPub(args: string[]): Promise<number> {
     await client.close(defines.disconnect === undefined ? {} : { properties: defines.disconnect });
     return EXIT.OK;
   } catch (error) {
-    if (error instanceof UsageError) {
-      writeErr(`Error: ${error.message}\nRun "deno task client pub --help" for usage.`);
-      return EXIT.USAGE;
-    }
-    writeErr(`Error: ${describeError(error, endpoint)}`);
-    await client?.close().catch(() => {});
-    return EXIT.ERROR;
+    return await commandFailure("pub", error, client, endpoint);
   }
 }
 

@@ -11,25 +11,23 @@ import { utf8Encode } from "../lib/codec/utf8.ts";
 import { MqttError } from "../lib/mqtt_error.ts";
 import { reasonName } from "../lib/packet/reason_code.ts";
 import { validateTopicName } from "../lib/topic/topic.ts";
+import { commandFailure, CommandStop, readCommandLine } from "./_command.ts";
 import {
   clientOptions,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   type Endpoint,
   EXIT,
-  extractDefines,
   integer,
-  parseFlags,
   protocolVersion,
   qos,
   readInputFile,
   UsageError,
 } from "./_flags.ts";
-import { describeError, traceLine } from "./_format.ts";
-import { readAll, writeErr, writeOut } from "./_io.ts";
+import { traceLine } from "./_format.ts";
+import { readAll, writeErr } from "./_io.ts";
 import { messagePrinter, PRINT_FLAGS } from "./_printer.ts";
 import { parseBrokerUrl } from "./_target.ts";
-import { versionText } from "./_version.ts";
 
 /** The flags of `rr`. */
 export const RR_FLAGS = {
@@ -91,26 +89,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export async function runRr(args: string[]): Promise<number> {
   let client: MqttClient | undefined;
   let endpoint: Endpoint | undefined;
-  const stop = new AbortController();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  let interrupted = false;
-  const onSignal = (): void => {
-    interrupted = true;
-    stop.abort("signal");
-  };
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = new CommandStop();
   try {
-    const { rest, defines } = extractDefines(args);
-    const { values, positionals } = parseFlags(rest, RR_FLAGS, true);
-    if (values.help) {
-      writeOut(`${RR_HELP}\n`);
-      return EXIT.OK;
-    }
-    if (values.version) {
-      writeOut(`${await versionText("rr")}\n`);
-      return EXIT.OK;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const line = await readCommandLine("rr", args, RR_FLAGS, RR_HELP);
+    if (line === undefined) return EXIT.OK;
+    const { values, defines } = line;
     if (protocolVersion(values["protocol-version"]) !== 5) {
       throw new UsageError(
         "rr needs MQTT 5 (-V 5): Response Topic and Correlation Data are MQTT 5 properties; with MQTT 3.1.1 " +
@@ -160,16 +143,9 @@ export async function runRr(args: string[]): Promise<number> {
     if (values["stdin-file"]) payload = await readAll(Deno.stdin.readable);
 
     client = new MqttClient(connection.options);
-    for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+    stop.listen();
     await client.connect();
-    let timedOut = false;
-    if (timeoutMs !== undefined) {
-      // As mosquitto_rr: the timeout counts from the connection.
-      timer = setTimeout(() => {
-        timedOut = true;
-        stop.abort("timeout");
-      }, timeoutMs);
-    }
+    stop.startTimer(timeoutMs); // as mosquitto_rr: the timeout counts from the connection
     // Listen before subscribing, and subscribe before publishing, so a quick response is not missed.
     const messages = client.messages(responseTopic, { signal: stop.signal });
     const granted = await client.subscribe(responseTopic, { qos: level });
@@ -197,30 +173,16 @@ export async function runRr(args: string[]): Promise<number> {
       if (!stop.signal.aborted) throw error;
     }
     await client.close(defines.disconnect === undefined ? {} : { properties: defines.disconnect });
-    if (answered || interrupted) return EXIT.OK;
-    if (timedOut) {
+    if (answered || stop.interrupted) return EXIT.OK;
+    if (stop.timedOut) {
       writeErr("Timed out");
       return EXIT.TIMEOUT;
     }
     writeErr("Error: the connection ended before a response came");
     return EXIT.ERROR;
   } catch (error) {
-    if (error instanceof UsageError) {
-      writeErr(`Error: ${error.message}\nRun "deno task client rr --help" for usage.`);
-      return EXIT.USAGE;
-    }
-    await client?.close().catch(() => {});
-    if (interrupted) return EXIT.OK;
-    writeErr(`Error: ${describeError(error, endpoint)}`);
-    return EXIT.ERROR;
+    return await commandFailure("rr", error, client, endpoint, stop.interrupted);
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
-    for (const signal of signals) {
-      try {
-        Deno.removeSignalListener(signal, onSignal);
-      } catch {
-        // never added
-      }
-    }
+    stop.dispose();
   }
 }

@@ -12,6 +12,7 @@ import process from "node:process";
 import { MqttClient } from "../lib/client/client.ts";
 import type { Packet } from "../lib/packet/packet.ts";
 import type { ProtocolVersion, QoS } from "../lib/packet/packet_type.ts";
+import { readCommandLine, usageFailure } from "./_command.ts";
 import {
   clientOptions,
   CONNECTION_FLAGS,
@@ -25,8 +26,7 @@ import {
   UsageError,
 } from "./_flags.ts";
 import { describeError, formatPacket } from "./_format.ts";
-import { readLines, writeErr, writeOut } from "./_io.ts";
-import { versionText } from "./_version.ts";
+import { readLines, writeOut } from "./_io.ts";
 
 /** The flags of `shell`. */
 export const SHELL_FLAGS = {
@@ -368,25 +368,11 @@ class Shell {
 export async function runShell(args: string[]): Promise<number> {
   let noConnect = false;
   try {
-    const { rest } = extractDefines(args);
-    const { values, positionals } = parseFlags(rest, SHELL_FLAGS, true);
-    if (values.help) {
-      writeOut(`${SHELL_HELP}\n`);
-      return EXIT.OK;
-    }
-    if (values.version) {
-      writeOut(`${await versionText("shell")}\n`);
-      return EXIT.OK;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    noConnect = values["no-connect"] === true;
+    const line = await readCommandLine("shell", args, SHELL_FLAGS, SHELL_HELP);
+    if (line === undefined) return EXIT.OK;
+    noConnect = line.values["no-connect"] === true;
   } catch (error) {
-    writeErr(
-      `Error: ${
-        error instanceof Error ? error.message : error
-      }\nRun "deno task client shell --help" for usage.`,
-    );
-    return EXIT.USAGE;
+    return usageFailure("shell", error);
   }
   const baseArgs = args.filter((arg) => arg !== "--no-connect");
   return Deno.stdin.isTerminal() ? await interactive(baseArgs, noConnect) : await piped(baseArgs, noConnect);

@@ -9,6 +9,7 @@ import { MqttError } from "../lib/mqtt_error.ts";
 import type { QoS } from "../lib/packet/packet_type.ts";
 import { reasonName } from "../lib/packet/reason_code.ts";
 import { matchesFilter, validateTopicFilter } from "../lib/topic/topic.ts";
+import { commandFailure, CommandStop, readCommandLine } from "./_command.ts";
 import {
   clientOptions,
   CONNECTION_FLAGS,
@@ -16,17 +17,14 @@ import {
   type Defines,
   type Endpoint,
   EXIT,
-  extractDefines,
   integer,
-  parseFlags,
   qos,
   UsageError,
 } from "./_flags.ts";
 import { describeError, traceLine } from "./_format.ts";
-import { writeErr, writeOut } from "./_io.ts";
+import { writeErr } from "./_io.ts";
 import { messagePrinter, PRINT_FLAGS } from "./_printer.ts";
 import { parseBrokerUrl } from "./_target.ts";
-import { versionText } from "./_version.ts";
 
 /** The flags of `sub`. */
 export const SUB_FLAGS = {
@@ -92,27 +90,11 @@ failed, 2 bad flags, 27 -W timeout.`;
 export async function runSub(args: string[]): Promise<number> {
   let client: MqttClient | undefined;
   let endpoint: Endpoint | undefined;
-  const stop = new AbortController();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  let interrupted = false;
-  const onSignal = (): void => {
-    interrupted = true;
-    stop.abort("signal");
-    client?.close().catch(() => {});
-  };
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = new CommandStop(() => client?.close().catch(() => {}));
   try {
-    const { rest, defines } = extractDefines(args);
-    const { values, positionals } = parseFlags(rest, SUB_FLAGS, true);
-    if (values.help) {
-      writeOut(`${SUB_HELP}\n`);
-      return EXIT.OK;
-    }
-    if (values.version) {
-      writeOut(`${await versionText("sub")}\n`);
-      return EXIT.OK;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const line = await readCommandLine("sub", args, SUB_FLAGS, SUB_HELP);
+    if (line === undefined) return EXIT.OK;
+    const { values, defines } = line;
     const urlTopic = values.url === undefined ? undefined : parseBrokerUrl(values.url).topic;
     const filters = [...values.topic ?? [], ...urlTopic === undefined ? [] : [urlTopic]];
     const unsubscribe = values.unsubscribe ?? [];
@@ -151,16 +133,9 @@ export async function runSub(args: string[]): Promise<number> {
     endpoint = connection.endpoint;
     const version = connection.options.protocolVersion ?? 5;
     client = new MqttClient(connection.options);
-    for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+    stop.listen();
     await client.connect();
-    let timedOut = false;
-    if (timeoutMs !== undefined) {
-      // As mosquitto_sub: the timeout counts from the connection.
-      timer = setTimeout(() => {
-        timedOut = true;
-        stop.abort("timeout");
-      }, timeoutMs);
-    }
+    stop.startTimer(timeoutMs); // as mosquitto_sub: the timeout counts from the connection
     const messages = client.messages(undefined, { signal: stop.signal });
     if (filters.length > 0) await subscribe(client, filters, subscriptionQoS, defines.subscribe);
     if (unsubscribe.length > 0) {
@@ -192,29 +167,15 @@ export async function runSub(args: string[]): Promise<number> {
     }
     await Promise.all(removals);
     await client.close(defines.disconnect === undefined ? {} : { properties: defines.disconnect });
-    if (timedOut) {
+    if (stop.timedOut) {
       writeErr("Timed out");
       return EXIT.TIMEOUT;
     }
     return EXIT.OK;
   } catch (error) {
-    if (error instanceof UsageError) {
-      writeErr(`Error: ${error.message}\nRun "deno task client sub --help" for usage.`);
-      return EXIT.USAGE;
-    }
-    if (interrupted) return EXIT.OK;
-    writeErr(`Error: ${describeError(error, endpoint)}`);
-    await client?.close().catch(() => {});
-    return EXIT.ERROR;
+    return await commandFailure("sub", error, client, endpoint, stop.interrupted);
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
-    for (const signal of signals) {
-      try {
-        Deno.removeSignalListener(signal, onSignal);
-      } catch {
-        // never added
-      }
-    }
+    stop.dispose();
   }
 }
 

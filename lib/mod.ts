@@ -154,6 +154,7 @@ export {
   tcpConnector,
   tlsConnector,
   type TlsOptions,
+  unixConnector,
   webSocketConnector,
 } from "./client/connector.ts";
 export { type ClientAuthExchange, type EnhancedAuth, scramSha256 } from "./client/enhanced_auth.ts";

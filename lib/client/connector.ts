@@ -21,6 +21,11 @@ export interface TlsOptions {
   cert?: string;
   /** PEM private key of `cert`. */
   key?: string;
+  /**
+   * Check the certificate chain but not that it names the host (mosquitto's `--insecure`). Only
+   * {@linkcode tlsConnector}: Deno's WebSocket cannot skip the name check alone.
+   */
+  unsafelyDisableHostnameVerification?: boolean;
 }
 
 /**
@@ -104,13 +109,48 @@ export function tlsConnector(hostname: string, port: number, options: TlsOptions
 }
 
 /**
- * A connector for MQTT over WebSocket (`ws://` or `wss://`, subprotocol `mqtt`), e.g. to a broker's `ws`
- * listener at `ws://127.0.0.1:8080/mqtt`.
+ * A connector for MQTT over WebSocket (`ws://` or `wss://`, subprotocol `mqtt` unless `options` names another),
+ * e.g. to a broker's `ws` listener at `ws://127.0.0.1:8080/mqtt`. A string `options` is the subprotocol.
+ *
+ * @example
+ * ```ts ignore
+ * import { webSocketConnector } from "./connector.ts";
+ * const connect = webSocketConnector("wss://broker.local/mqtt", { tls: { caCerts: [caPem] } });
+ * ```
  */
-export function webSocketConnector(url: string, protocol = "mqtt"): Connector {
+export function webSocketConnector(
+  url: string,
+  // Inline rather than a named interface: lib/mod.ts exports the public names.
+  options: string | {
+    /** The WebSocket subprotocol (default "mqtt"). */
+    protocol?: string;
+    /**
+     * `wss://`: extra CA certificates and a client certificate, through a `Deno.HttpClient` made for each
+     * connect and closed once the WebSocket is open. `unsafelyDisableHostnameVerification` is refused
+     * (a `TypeError`).
+     */
+    tls?: TlsOptions;
+    /** A `Deno.HttpClient` of the caller's (not closed by the connector); overrides `tls`. */
+    client?: Deno.HttpClient;
+  } = {},
+): Connector {
+  const { protocol = "mqtt", tls, client: callerClient }: {
+    protocol?: string;
+    tls?: TlsOptions;
+    client?: Deno.HttpClient;
+  } = typeof options === "string" ? { protocol: options } : options;
+  if (callerClient === undefined && tls?.unsafelyDisableHostnameVerification) {
+    throw new TypeError(
+      "webSocketConnector: Deno's WebSocket cannot skip only the certificate host name check",
+    );
+  }
+  const needsClient = callerClient === undefined &&
+    (tls?.caCerts !== undefined || (tls?.cert !== undefined && tls.key !== undefined));
   return async (signal) => {
     if (signal.aborted) throw signal.reason;
-    const socket = new WebSocket(url, protocol);
+    const ownClient = needsClient ? httpClient(tls!) : undefined;
+    const client = callerClient ?? ownClient;
+    const socket = new WebSocket(url, { protocols: [protocol], ...(client === undefined ? {} : { client }) });
     const stream = new WebSocketByteStream(socket);
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     const onAbort = () => reject(signal.reason);
@@ -127,10 +167,24 @@ export function webSocketConnector(url: string, protocol = "mqtt"): Connector {
       stream.close();
       throw error;
     } finally {
+      ownClient?.close();
       socket.removeEventListener("open", onOpen);
       socket.removeEventListener("error", onFail);
       socket.removeEventListener("close", onFail);
       signal.removeEventListener("abort", onAbort);
     }
   };
+}
+
+/** The `Deno.HttpClient` that trusts `tls.caCerts` and presents `tls.cert`/`tls.key`. */
+function httpClient(tls: TlsOptions): Deno.HttpClient {
+  return Deno.createHttpClient({
+    ...(tls.caCerts === undefined ? {} : { caCerts: tls.caCerts }),
+    ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
+  });
+}
+
+/** A connector over a Unix domain socket (Deno needs read and write permission on `path`). */
+export function unixConnector(path: string): Connector {
+  return () => Deno.connect({ transport: "unix", path });
 }

@@ -1,8 +1,11 @@
 /**
- * Runs `client.ts` as a real subprocess, as a user would through `deno task client`.
+ * Runs `client.ts` as a real subprocess, as a user would through `deno task client`; the tests' shared
+ * registration ({@linkcode cliTest}) and broker ({@linkcode withOurBroker}).
  *
  * @module
  */
+
+import { Broker } from "../../lib/broker/broker.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -16,6 +19,88 @@ export function cliUnavailable(): string | undefined {
     return "needs --allow-run";
   }
   return undefined;
+}
+
+/**
+ * Registers the test `client.ts NAME`; where it cannot run (no --allow-run, or `reason`) it is registered as
+ * ignored, with the reason in its name.
+ */
+export function cliTest(
+  name: string,
+  fn: () => Promise<void>,
+  reason: string | undefined = cliUnavailable(),
+): void {
+  Deno.test({
+    name: `client.ts ${name}${reason === undefined ? "" : ` (skipped: ${reason})`}`,
+    ignore: reason !== undefined,
+    fn,
+  });
+}
+
+/** Runs `fn` with our broker on a free port of 127.0.0.1; `at` is `-h 127.0.0.1 -p PORT`. */
+export async function withOurBroker(fn: (port: number, at: string[]) => Promise<void>): Promise<void> {
+  const broker = new Broker();
+  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await fn(port, ["-h", "127.0.0.1", "-p", String(port)]);
+  } finally {
+    await broker.close();
+  }
+}
+
+/** `-D` flags for a PUBLISH with a user property `k=v` and a Message Expiry Interval of 60 seconds. */
+export const PUBLISH_DEFINES: readonly string[] = [
+  "-D",
+  "publish",
+  "user-property",
+  "k",
+  "v",
+  "-D",
+  "publish",
+  "message-expiry-interval",
+  "60",
+];
+
+/**
+ * Why the CLI tests that also run `command` (e.g. tmux, mosquitto_sub) cannot run here, or undefined when they
+ * can; `probe` are arguments that make it exit at once, `installed` the hint when it is missing.
+ */
+export function toolUnavailable(
+  command: string,
+  probe: readonly string[],
+  installed: string,
+): string | undefined {
+  const cli = cliUnavailable();
+  if (cli !== undefined) return cli;
+  if (Deno.permissions.querySync({ name: "run", command }).state !== "granted") {
+    return `needs --allow-run for ${command}`;
+  }
+  try {
+    new Deno.Command(command, { args: [...probe], stdout: "null", stderr: "null" }).outputSync();
+    return undefined;
+  } catch {
+    return `needs ${installed} installed`;
+  }
+}
+
+/** Runs `fn` with our broker listening on a Unix socket, its path `path` in a temporary directory. */
+export async function withUnixBroker(fn: (path: string, dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/mqtt.sock`;
+  const broker = new Broker();
+  await broker.start();
+  const listener = Deno.listen({ transport: "unix", path });
+  const accepting = (async () => {
+    for await (const conn of listener) broker.handle(conn, { remoteAddress: "unix", allowAnonymous: true });
+  })();
+  try {
+    await fn(path, dir);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    await broker.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /** The finished run. */

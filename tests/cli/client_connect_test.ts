@@ -9,18 +9,10 @@ import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
 import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
 import { withListeners } from "../broker/server/_helpers.ts";
-import { CLI_PERMISSIONS, CliProcess, cliUnavailable, runCli } from "./_cli.ts";
+import { CLI_PERMISSIONS, CliProcess, cliTest, cliUnavailable, runCli, withUnixBroker } from "./_cli.ts";
 
 const unavailable = cliUnavailable();
 const noCerts = unavailable ?? certificatesUnavailable();
-
-function cliTest(name: string, fn: () => Promise<void>, reason = unavailable): void {
-  Deno.test({
-    name: `client.ts ${name}${reason === undefined ? "" : ` (skipped: ${reason})`}`,
-    ignore: reason !== undefined,
-    fn,
-  });
-}
 
 /** A `sub -C 1` on `url` (plus `args`), started and subscribed. */
 async function subscriber(url: string, args: readonly string[] = []): Promise<CliProcess> {
@@ -150,15 +142,7 @@ cliTest(
 );
 
 cliTest("--unix PATH: pub and sub over a Unix socket (with Deno's write permission on it)", async () => {
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/mqtt.sock`;
-  const broker = new Broker();
-  await broker.start();
-  const listener = Deno.listen({ transport: "unix", path });
-  const accepting = (async () => {
-    for await (const conn of listener) broker.handle(conn, { remoteAddress: "unix", allowAnonymous: true });
-  })();
-  try {
+  await withUnixBroker(async (path, dir) => {
     const permissions = [...CLI_PERMISSIONS, `--allow-write=${path}`];
     const sub = new CliProcess(["sub", "--unix", path, "-t", "u", "-C", "1", "-d"], { permissions });
     await sub.waitForStderr("<- SUBACK");
@@ -176,12 +160,7 @@ cliTest("--unix PATH: pub and sub over a Unix socket (with Deno's write permissi
     assert.match(denied.stderr, /^Error: permission denied: .*write access.*--allow-write/);
     const both = await runCli(["pub", "--unix", path, "-h", "x", "-t", "u", "-m", "x"]);
     assert.equal(both.code, 2);
-  } finally {
-    listener.close();
-    await accepting.catch(() => {});
-    await broker.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 cliTest(

@@ -8,20 +8,13 @@ import {
   UsageError,
 } from "../../cli/_flags.ts";
 import { tokenize } from "../../cli/shell.ts";
+import { PUBLISH_DEFINES } from "./_cli.ts";
 
 Deno.test("extractDefines() takes -D groups out, one or two values each, typed by the property table", () => {
   const { rest, defines } = extractDefines([
     "-t",
     "x",
-    "-D",
-    "publish",
-    "user-property",
-    "k",
-    "v",
-    "-D",
-    "publish",
-    "message-expiry-interval",
-    "60",
+    ...PUBLISH_DEFINES,
     "-D",
     "connect",
     "session-expiry-interval",

@@ -5,28 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { Broker } from "../../lib/broker/broker.ts";
 import { MqttClient } from "../../lib/client/client.ts";
-import { cliUnavailable, runCli } from "./_cli.ts";
+import { cliTest, runCli, withOurBroker } from "./_cli.ts";
 
-const unavailable = cliUnavailable();
-
-function rrTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name: `client.ts rr ${name}${unavailable === undefined ? "" : ` (skipped: ${unavailable})`}`,
-    ignore: unavailable !== undefined,
-    fn,
-  });
-}
-
-async function withOurBroker(fn: (port: number) => Promise<void>): Promise<void> {
-  const broker = new Broker();
-  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    await fn(port);
-  } finally {
-    await broker.close();
-  }
+function rrTest(name: string, fn: () => Promise<void>, reason?: string): void {
+  cliTest(`rr ${name}`, fn, reason);
 }
 
 /** A responder on `topic`: answers each request on its Response Topic, first a decoy, then the real answer. */
@@ -58,15 +41,12 @@ async function responder(port: number, topic: string): Promise<{ client: MqttCli
 rrTest(
   "publishes the request with Response Topic and Correlation Data and prints the matching response",
   async () => {
-    await withOurBroker(async (port) => {
+    await withOurBroker(async (port, at) => {
       const { client, requests } = await responder(port, "service/time");
       try {
         const result = await runCli([
           "rr",
-          "-h",
-          "127.0.0.1",
-          "-p",
-          String(port),
+          ...at,
           "-t",
           "service/time",
           "-e",
@@ -99,15 +79,12 @@ rrTest(
 );
 
 rrTest("-D publish correlation-data: the given Correlation Data is sent and matched", async () => {
-  await withOurBroker(async (port) => {
+  await withOurBroker(async (port, at) => {
     const { client } = await responder(port, "svc");
     try {
       const result = await runCli([
         "rr",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(port),
+        ...at,
         "-t",
         "svc",
         "-e",
@@ -132,13 +109,10 @@ rrTest("-D publish correlation-data: the given Correlation Data is sent and matc
 });
 
 rrTest('-W: no response in time exits 27 with "Timed out", as mosquitto_rr', async () => {
-  await withOurBroker(async (port) => {
+  await withOurBroker(async (_port, at) => {
     const result = await runCli([
       "rr",
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(port),
+      ...at,
       "-t",
       "nobody",
       "-e",

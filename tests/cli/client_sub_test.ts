@@ -5,41 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { Broker } from "../../lib/broker/broker.ts";
 import { MqttClient } from "../../lib/client/client.ts";
-import { CliProcess, cliUnavailable, runCli } from "./_cli.ts";
+import { CliProcess, cliTest, runCli, toolUnavailable, withOurBroker } from "./_cli.ts";
 
-const unavailable = cliUnavailable();
-
-function cliTest(name: string, fn: () => Promise<void>, reason = unavailable): void {
-  Deno.test({
-    name: `client.ts sub ${name}${reason === undefined ? "" : ` (skipped: ${reason})`}`,
-    ignore: reason !== undefined,
-    fn,
-  });
-}
-
-function mosquittoSubUnavailable(): string | undefined {
-  if (unavailable !== undefined) return unavailable;
-  if (Deno.permissions.querySync({ name: "run", command: "mosquitto_sub" }).state !== "granted") {
-    return "needs --allow-run for mosquitto_sub";
-  }
-  try {
-    new Deno.Command("mosquitto_sub", { args: ["--help"], stdout: "null", stderr: "null" }).outputSync();
-    return undefined;
-  } catch {
-    return "needs mosquitto-clients installed";
-  }
-}
-
-async function withOurBroker(fn: (port: number, at: string[]) => Promise<void>): Promise<void> {
-  const broker = new Broker();
-  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    await fn(port, ["-h", "127.0.0.1", "-p", String(port)]);
-  } finally {
-    await broker.close();
-  }
+function subTest(name: string, fn: () => Promise<void>, reason?: string): void {
+  cliTest(`sub ${name}`, fn, reason);
 }
 
 /** Publishes with the library (retained or with v5 properties), then disconnects. */
@@ -64,7 +34,7 @@ async function publish(
   await client.close();
 }
 
-cliTest("-E exits once the subscription is acknowledged, without printing retained messages", async () => {
+subTest("-E exits once the subscription is acknowledged, without printing retained messages", async () => {
   await withOurBroker(async (port, at) => {
     await publish(port, [{ topic: "e/1", payload: "kept", retain: true }]);
     const result = await runCli(["sub", ...at, "-t", "e/#", "-E", "-d"]);
@@ -74,7 +44,7 @@ cliTest("-E exits once the subscription is acknowledged, without printing retain
   });
 });
 
-cliTest("-U unsubscribes a persistent session's filter; alone it exits after the UNSUBACK", async () => {
+subTest("-U unsubscribes a persistent session's filter; alone it exits after the UNSUBACK", async () => {
   await withOurBroker(async (_port, at) => {
     const session = ["-c", "-i", "cli-u", "-q", "1"];
     const subscribe = await runCli(["sub", ...at, ...session, "-t", "u/a", "-E"]);
@@ -87,7 +57,7 @@ cliTest("-U unsubscribes a persistent session's filter; alone it exits after the
   });
 });
 
-cliTest("--remove-retained prints the retained messages and clears them", async () => {
+subTest("--remove-retained prints the retained messages and clears them", async () => {
   await withOurBroker(async (port, at) => {
     await publish(port, [
       { topic: "r/1", payload: "one", retain: true },
@@ -105,7 +75,7 @@ cliTest("--remove-retained prints the retained messages and clears them", async 
   });
 });
 
-cliTest("-F with the v5 codes and --pretty %J; an unknown code exits 2 before connecting", async () => {
+subTest("-F with the v5 codes and --pretty %J; an unknown code exits 2 before connecting", async () => {
   await withOurBroker(async (port, at) => {
     const sub = new CliProcess([
       "sub",
@@ -152,7 +122,7 @@ cliTest("-F with the v5 codes and --pretty %J; an unknown code exits 2 before co
   });
 });
 
-cliTest("--json --pretty indents the JSON", async () => {
+subTest("--json --pretty indents the JSON", async () => {
   await withOurBroker(async (port, at) => {
     await publish(port, [{ topic: "p", payload: "x", retain: true }]);
     const result = await runCli(["sub", ...at, "-t", "p", "-C", "1", "--json", "--pretty"]);
@@ -161,7 +131,7 @@ cliTest("--json --pretty indents the JSON", async () => {
   });
 });
 
-cliTest("-F %j gives the same JSON as mosquitto_sub for the same message (but for the time)", async () => {
+subTest("-F %j gives the same JSON as mosquitto_sub for the same message (but for the time)", async () => {
   await withOurBroker(async (port, at) => {
     const format = ["-F", "%j", "-C", "1", "-q", "1", "-t", "j/#"];
     const theirs = new Deno.Command("mosquitto_sub", {
@@ -187,9 +157,9 @@ cliTest("-F %j gives the same JSON as mosquitto_sub for the same message (but fo
     const withoutTime = (line: string): string => line.replace(/"tst":"[^"]*"/, '"tst":""');
     assert.equal(withoutTime(ourResult.stdout), withoutTime(new TextDecoder().decode(theirOutput.stdout)));
   });
-}, mosquittoSubUnavailable());
+}, toolUnavailable("mosquitto_sub", ["--help"], "mosquitto-clients"));
 
-cliTest("-F @ time codes print as mosquitto_sub's strftime does, in the local time zone", async () => {
+subTest("-F @ time codes print as mosquitto_sub's strftime does, in the local time zone", async () => {
   await withOurBroker(async (port, at) => {
     await publish(port, [{ topic: "t", payload: "x", retain: true }]);
     // Codes that cannot change within the test (unless it runs across midnight in New York).
@@ -209,4 +179,4 @@ cliTest("-F @ time codes print as mosquitto_sub's strftime does, in the local ti
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^Error: -F: unknown time code @Q/);
   });
-}, mosquittoSubUnavailable());
+}, toolUnavailable("mosquitto_sub", ["--help"], "mosquitto-clients"));

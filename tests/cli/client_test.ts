@@ -4,31 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { Broker } from "../../lib/broker/broker.ts";
 import { BROKERS } from "../client/_brokers.ts";
-import { CliProcess, cliUnavailable, runCli } from "./_cli.ts";
+import { CliProcess, cliTest, cliUnavailable, PUBLISH_DEFINES, runCli, withOurBroker } from "./_cli.ts";
 import { FakeServer } from "../client/_fake_server.ts";
 import { freePort } from "../client/_mosquitto.ts";
 
 const unavailable = cliUnavailable();
-
-function cliTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name: `client.ts ${name}${unavailable === undefined ? "" : ` (skipped: ${unavailable})`}`,
-    ignore: unavailable !== undefined,
-    fn,
-  });
-}
-
-async function withOurBroker(fn: (port: number) => Promise<void>): Promise<void> {
-  const broker = new Broker();
-  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    await fn(port);
-  } finally {
-    await broker.close();
-  }
-}
 
 /** Starts `sub` with --trace and waits until its subscription is acknowledged. */
 async function subscribed(port: number, args: readonly string[]): Promise<CliProcess> {
@@ -105,15 +86,7 @@ cliTest("sub --json prints one JSON object per message, with v5 properties", asy
       "data",
       "-q",
       "1",
-      "-D",
-      "publish",
-      "user-property",
-      "k",
-      "v",
-      "-D",
-      "publish",
-      "message-expiry-interval",
-      "60",
+      ...PUBLISH_DEFINES,
     ]);
     assert.equal(pub.code, 0, pub.stderr);
     const result = await sub.result();

@@ -4,41 +4,11 @@
  */
 
 import assert from "node:assert/strict";
-import { Broker } from "../../lib/broker/broker.ts";
 import { MqttClient } from "../../lib/client/client.ts";
-import { cliArgs, cliUnavailable, runCli } from "./_cli.ts";
+import { cliArgs, cliTest, runCli, toolUnavailable, withOurBroker } from "./_cli.ts";
 
-const unavailable = cliUnavailable();
-
-function tmuxUnavailable(): string | undefined {
-  if (unavailable !== undefined) return unavailable;
-  if (Deno.permissions.querySync({ name: "run", command: "tmux" }).state !== "granted") {
-    return "needs --allow-run for tmux";
-  }
-  try {
-    new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" }).outputSync();
-    return undefined;
-  } catch {
-    return "needs tmux installed";
-  }
-}
-
-async function withOurBroker(fn: (port: number) => Promise<void>): Promise<void> {
-  const broker = new Broker();
-  const { port } = await broker.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    await fn(port);
-  } finally {
-    await broker.close();
-  }
-}
-
-function shellTest(name: string, fn: () => Promise<void>, reason = unavailable): void {
-  Deno.test({
-    name: `client.ts shell ${name}${reason === undefined ? "" : ` (skipped: ${reason})`}`,
-    ignore: reason !== undefined,
-    fn,
-  });
+function shellTest(name: string, fn: () => Promise<void>, reason?: string): void {
+  cliTest(`shell ${name}`, fn, reason);
 }
 
 shellTest("from a pipe: subscribes, publishes, prints the message, exits 0", async () => {
@@ -224,7 +194,7 @@ shellTest(
       }
     });
   },
-  tmuxUnavailable(),
+  toolUnavailable("tmux", ["-V"], "tmux"),
 );
 
 shellTest(
@@ -266,5 +236,5 @@ shellTest(
       }
     });
   },
-  tmuxUnavailable(),
+  toolUnavailable("tmux", ["-V"], "tmux"),
 );

@@ -1,13 +1,15 @@
 /**
- * The client over the broker's other transports: TLS (`tlsConnector`) and MQTT over WebSocket
- * (`webSocketConnector`), each a QoS 1 round trip through our broker's listeners.
+ * The client over the broker's other transports: TLS (`tlsConnector`), MQTT over WebSocket
+ * (`webSocketConnector`, also `wss://` with a CA of its own) and a Unix socket (`unixConnector`), each a QoS 1
+ * round trip through our broker.
  */
 
 import assert from "node:assert/strict";
 import { MqttClient } from "../../lib/client/client.ts";
-import { tlsConnector, webSocketConnector } from "../../lib/client/connector.ts";
-import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
+import { tlsConnector, unixConnector, webSocketConnector } from "../../lib/client/connector.ts";
+import { certificatesUnavailable, makeCertificates, type TestCertificates } from "../broker/server/_certs.ts";
 import { within, withListeners } from "../broker/server/_helpers.ts";
+import { withUnixBroker } from "../cli/_cli.ts";
 
 async function roundTrip(client: MqttClient, topic: string): Promise<void> {
   await client.connect();
@@ -41,29 +43,80 @@ Deno.test("webSocketConnector: a path the broker does not serve fails the connec
   });
 });
 
+Deno.test("webSocketConnector: a string second argument still names the subprotocol", async () => {
+  await withListeners([{ type: "ws", hostname: "127.0.0.1", port: 0 }], async (running) => {
+    const url = running.listeners[0]!.url;
+    const client = new MqttClient({ connect: webSocketConnector(url, "mqtt"), reconnect: false });
+    await roundTrip(client, "ws/protocol");
+  });
+});
+
+Deno.test("webSocketConnector refuses unsafelyDisableHostnameVerification: Deno's WebSocket cannot do it", () => {
+  assert.throws(
+    () => webSocketConnector("wss://localhost/mqtt", { tls: { unsafelyDisableHostnameVerification: true } }),
+    TypeError,
+  );
+});
+
+Deno.test("MqttClient over a Unix socket (unixConnector): QoS 1 round trip", async () => {
+  await withUnixBroker(async (path) => {
+    const client = new MqttClient({ connect: unixConnector(path), reconnect: false, protocolVersion: 5 });
+    await roundTrip(client, "unix/roundtrip");
+  });
+});
+
 const noCerts = certificatesUnavailable();
-Deno.test({
-  name: `MqttClient over TLS (tlsConnector) to a tls listener: QoS 1 round trip${
-    noCerts === undefined ? "" : ` (ignored: ${noCerts})`
-  }`,
-  ignore: noCerts !== undefined,
-  async fn() {
-    const certs = await makeCertificates();
+
+/** A test against a `tls` or `wss` listener with throw-away certificates; `url` names the server as localhost. */
+function certificateTest(
+  name: string,
+  type: "tls" | "wss",
+  fn: (url: string, certs: TestCertificates) => Promise<void>,
+): void {
+  Deno.test({
+    name: `${name}${noCerts === undefined ? "" : ` (ignored: ${noCerts})`}`,
+    ignore: noCerts !== undefined,
+    async fn() {
+      const certs = await makeCertificates();
+      try {
+        await withListeners(
+          [{ type, hostname: "127.0.0.1", port: 0, cert: certs.serverCert, key: certs.serverKey }],
+          (running) => fn(running.listeners[0]!.url.replace("127.0.0.1", "localhost"), certs),
+        );
+      } finally {
+        await certs.remove();
+      }
+    },
+  });
+}
+
+certificateTest(
+  "MqttClient over TLS (tlsConnector) to a tls listener: QoS 1 round trip",
+  "tls",
+  async (url, certs) => {
+    const port = Number(new URL(url).port);
+    const client = new MqttClient({
+      connect: tlsConnector("localhost", port, { caCerts: [certs.ca] }),
+      reconnect: false,
+      protocolVersion: 4,
+    });
+    await roundTrip(client, "tls/roundtrip");
+  },
+);
+
+certificateTest(
+  "MqttClient over wss:// (webSocketConnector with tls.caCerts) to a wss listener: QoS 1 round trip",
+  "wss",
+  async (url, certs) => {
+    const connect = webSocketConnector(url, { tls: { caCerts: [certs.ca] } });
+    await roundTrip(new MqttClient({ connect, reconnect: false, protocolVersion: 5 }), "wss/roundtrip");
+    // The same CA through a Deno.HttpClient of the caller's, which the connector leaves open.
+    const httpClient = Deno.createHttpClient({ caCerts: [certs.ca] });
     try {
-      await withListeners(
-        [{ type: "tls", hostname: "127.0.0.1", port: 0, cert: certs.serverCert, key: certs.serverKey }],
-        async (running) => {
-          const port = Number(new URL(running.listeners[0]!.url).port);
-          const client = new MqttClient({
-            connect: tlsConnector("localhost", port, { caCerts: [certs.ca] }),
-            reconnect: false,
-            protocolVersion: 4,
-          });
-          await roundTrip(client, "tls/roundtrip");
-        },
-      );
+      const viaClient = webSocketConnector(url, { client: httpClient });
+      await roundTrip(new MqttClient({ connect: viaClient, reconnect: false }), "wss/client");
     } finally {
-      await certs.remove();
+      httpClient.close();
     }
   },
-});
+);
