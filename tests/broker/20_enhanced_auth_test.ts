@@ -95,7 +95,7 @@ Deno.test("SCRAM-SHA-256: CONNECT, AUTH 0x18 challenge, AUTH 0x18 response, CONN
     assert.equal(connack.properties?.authenticationMethod, SCRAM_SHA_256);
     assert.equal(await scram.verify(connack.properties!.authenticationData!), true);
 
-    // Re-authentication: AUTH 0x19 starts a new exchange on the live connection [MQTT-4.12.1-1].
+    // Re-authentication: AUTH 0x19 starts a new exchange on the live connection [MQTT-4.12.1-1 (5.0)].
     const again = scramClient("alice", "wonderland");
     await peer.send({
       type: 15,
@@ -148,7 +148,7 @@ Deno.test("enhanced auth: an unsupported Authentication Method gets CONNACK 0x8C
   });
 });
 
-Deno.test("enhanced auth: AUTH with another method than CONNECT's is a protocol error [MQTT-4.12.0-5]", async () => {
+Deno.test("enhanced auth: AUTH with another method than CONNECT's is a protocol error [MQTT-4.12.0-5 (5.0)]", async () => {
   await withScramBroker(async (open) => {
     const peer = open();
     const scram = scramClient("alice", "wonderland");

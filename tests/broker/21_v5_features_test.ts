@@ -84,7 +84,7 @@ Deno.test("v5: Topic Aliases 1..Topic Alias Maximum are accepted, set, used and 
 
 for (const [maximum, alias] of [[3, 4], [10, 65535], [0, 1]] as const) {
   Deno.test(
-    `v5: Topic Alias ${alias} above the Topic Alias Maximum ${maximum} is DISCONNECT 0x94 [MQTT-3.3.2-9]`,
+    `v5: Topic Alias ${alias} above the Topic Alias Maximum ${maximum} is DISCONNECT 0x94 [MQTT-3.3.2-9 (5.0)]`,
     async () => {
       await withBroker({ topicAliasMaximum: maximum }, async ({ connect }) => {
         const sub = await connect({ version: 5, clientId: "sub" });
@@ -140,7 +140,7 @@ function aliasReader(maximum: number): (packet: PublishPacket) => string {
       assert.notEqual(packet.topic, "", "an empty topic needs an alias");
       return packet.topic;
     }
-    assert.ok(alias >= 1 && alias <= maximum, `alias ${alias} within 1..${maximum} [MQTT-3.3.2-11]`);
+    assert.ok(alias >= 1 && alias <= maximum, `alias ${alias} within 1..${maximum} [MQTT-3.3.2-11 (5.0)]`);
     if (packet.topic !== "") {
       aliases.set(alias, packet.topic);
       return packet.topic;
@@ -187,7 +187,7 @@ for (
     ["topicAliasOut: false", { topicAliasOut: false }, [P.topicAliasMaximum(5)]],
   ] as const
 ) {
-  Deno.test(`v5: no Topic Alias goes out to ${what} [MQTT-3.1.2-27]`, async () => {
+  Deno.test(`v5: no Topic Alias goes out to ${what} [MQTT-3.1.2-27 (5.0)]`, async () => {
     await withBroker(options, async ({ connect }) => {
       const sub = await connect({ version: 5, clientId: "sub", properties });
       await subscribe(sub, 1, [["plain", 0]]);
@@ -304,9 +304,9 @@ Deno.test("v5: overlapping subscriptions give one copy carrying every Subscripti
     assert.deepEqual(
       [...(packet.properties?.subscriptionIdentifiers ?? [])].sort((a, b) => a - b),
       [1, 268_435_455],
-      "both identifiers, in any order [MQTT-3.3.4-4]",
+      "both identifiers, in any order [MQTT-3.3.4-4 (5.0)]",
     );
-    assert.equal(packet.qos, 1, "at the highest granted QoS [MQTT-3.3.4-2]");
+    assert.equal(packet.qos, 1, "at the highest granted QoS [MQTT-3.3.4-2 (5.0)]");
     await client.send(puback(5, packet.packetId!));
     await client.barrier("exactly one copy");
     await pub.disconnect();
@@ -422,7 +422,7 @@ Deno.test("v5: Retain As Published keeps RETAIN on live messages; without it RET
     await kept.expect(publishPacket(5, { topic: "rap", payload: "n" }));
     await cleared.expect(publishPacket(5, { topic: "rap", payload: "r" }), "RETAIN cleared on forwarding");
     await cleared.expect(publishPacket(5, { topic: "rap", payload: "n" }));
-    // A retained message sent because of a subscribe has RETAIN set whatever the option [MQTT-3.3.1-9].
+    // A retained message sent because of a subscribe has RETAIN set whatever the option [MQTT-3.3.1-9 (5.0)].
     const late = await connect({ version: 5, clientId: "late" });
     await subscribe(late, 1, [["rap", 0]]);
     await late.expect(publishPacket(5, { topic: "rap", payload: "r", retain: true }));
@@ -472,11 +472,11 @@ Deno.test("v5: QoS 0 messages queued for an offline session keep their identifie
     const back = await connect(persistent("sub"), true);
     await back.expect(
       publishPacket(5, { topic: "q0/plain", payload: "a", properties: [P.subscriptionId(3)] }),
-      "RETAIN cleared as for a live delivery [MQTT-3.3.1-12], identifier kept [MQTT-3.3.4-3]",
+      "RETAIN cleared as for a live delivery [MQTT-3.3.1-12 (5.0)], identifier kept [MQTT-3.3.4-3 (5.0)]",
     );
     await back.expect(
       publishPacket(5, { topic: "q0/rap", payload: "b", retain: true, properties: [P.subscriptionId(4)] }),
-      "Retain As Published [MQTT-3.3.1-13]",
+      "Retain As Published [MQTT-3.3.1-13 (5.0)]",
     );
     await back.disconnect();
     await pub.disconnect();
@@ -620,7 +620,7 @@ Deno.test("v5: a shared message skips a member whose Receive Maximum is used up"
           topic: "s",
           qos: 1,
           ...(member === busy ? { properties: { subscriptionIdentifiers: [7] } } : {}),
-        }, "each member's own Subscription Identifier [MQTT-3.3.4-3]");
+        }, "each member's own Subscription Identifier [MQTT-3.3.4-3 (5.0)]");
         received[i]!.push(new TextDecoder().decode(publish.payload));
         await member.send(puback(5, publish.packetId!));
       }
@@ -972,7 +972,11 @@ Deno.test("v5: Request Response Information gets Response Information when confi
       clientId: "no",
       properties: [P5.requestResponseInformation(0)],
     });
-    assert.equal(notAsked.connack.properties?.responseInformation, undefined, "0 means none [MQTT-3.1.2-28]");
+    assert.equal(
+      notAsked.connack.properties?.responseInformation,
+      undefined,
+      "0 means none [MQTT-3.1.2-28 (5.0)]",
+    );
     const silent = await connectV5(context, { clientId: "silent" });
     assert.equal(silent.connack.properties?.responseInformation, undefined, "absent means 0");
     for (const c of [asked, notAsked, silent]) await c.client.disconnect();
@@ -1028,7 +1032,7 @@ Deno.test("v5: Payload Format Indicator 1 with a non-UTF-8 payload is PUBACK / P
     );
     await expectAck(pub, 5, 2, 0x99, "with reason string");
     await sub.barrier("neither was delivered");
-    // Valid UTF-8 passes, and the indicator reaches the subscriber unaltered [MQTT-3.3.2-4].
+    // Valid UTF-8 passes, and the indicator reaches the subscriber unaltered [MQTT-3.3.2-4 (5.0)].
     await pub.send(
       publishPacket(5, { topic: "pf", payload: "héllo", qos: 1, id: 3, properties: [P.payloadFormat(1)] }),
     );
@@ -1146,7 +1150,7 @@ Deno.test("v5: a delayed will's Message Expiry Interval runs from its publicatio
   });
 });
 
-// ---- User Properties [MQTT-3.3.2-17] [MQTT-3.3.2-18] -----------------------------------------------------
+// ---- User Properties [MQTT-3.3.2-17 (5.0)] [MQTT-3.3.2-18 (5.0)] -----------------------------------------
 
 Deno.test("v5: User Properties reach receivers unaltered and in order, duplicates included [MQTT-3.3.2-17 (5.0)] [MQTT-3.3.2-18 (5.0)]", async () => {
   await withBroker({}, async ({ connect, broker }) => {
@@ -1198,7 +1202,7 @@ Deno.test("v5: User Properties reach receivers unaltered and in order, duplicate
   });
 });
 
-// ---- Request Problem Information [MQTT-3.1.2-29] -------------------------------------------------------------
+// ---- Request Problem Information [MQTT-3.1.2-29 (5.0)] -------------------------------------------------------
 
 Deno.test("v5: a refused PUBLISH gets PUBACK / PUBREC 0x87 with a Reason String by default", async () => {
   await withBroker({ authorizer: denyPublish("secret") }, async ({ connect }) => {
@@ -1262,7 +1266,7 @@ Deno.test("v5: no Reason String when it would pass the client's Maximum Packet S
     await client.expect(pubrec(5, 2, 0x87), "PUBREC 0x87 without its Reason String");
     await client.trySend(publishPacket(5, { topic: "", payload: "no topic" }));
     const disconnect = await client.next("DISCONNECT");
-    assert.ok(disconnect.length <= 16, `DISCONNECT of ${disconnect.length} bytes fits [MQTT-3.1.2-24]`);
+    assert.ok(disconnect.length <= 16, `DISCONNECT of ${disconnect.length} bytes fits [MQTT-3.1.2-24 (5.0)]`);
     assert.equal(disconnect[0], 0xe0);
     assert.equal(disconnect[2], 0x82, "DISCONNECT 0x82, without its Reason String");
     await client.expectClosed();
@@ -1372,7 +1376,7 @@ Deno.test("v5: CONNACK advertises configured limits, Server Keep Alive and an As
       const assigned = connack.properties?.assignedClientIdentifier;
       assert.ok(
         typeof assigned === "string" && assigned.length > 0,
-        "Assigned Client Identifier [MQTT-3.2.2-16]",
+        "Assigned Client Identifier [MQTT-3.2.2-16 (5.0)]",
       );
       assert.deepEqual(connack.properties, {
         assignedClientIdentifier: assigned,
