@@ -1,5 +1,5 @@
 /**
- * CONNECT / CONNACK (sections 3.1, 3.2): what comes first, protocol levels, client identifiers, take-over and
+ * CONNECT / CONNACK (5.0 sections 3.1, 3.2): what comes first, protocol levels, client identifiers, take-over and
  * the connect timeout.
  */
 
@@ -35,7 +35,7 @@ for (const version of VERSIONS) {
         const connack = await client.expectPacket(2, "CONNACK");
         assert.equal(connack.sessionPresent, false);
         assert.equal(connack.reasonCode, 0);
-        // The broker's limits, announced once so the client can respect them (section 3.2.2.3); capabilities at
+        // The broker's limits, announced once so the client can respect them (5.0 section 3.2.2.3); capabilities at
         // their defaults (Retain, Wildcard, Subscription Identifier, Shared Subscription Available = 1) are not
         // announced, since absent says the same (issue #14 item 9).
         assert.deepEqual(connack.properties, {
@@ -273,7 +273,7 @@ Deno.test("v5: take-over of a session with expiry 0 starts a new, working sessio
   await withBroker({}, async ({ connect, broker }) => {
     const first = await connect({ version: 5, clientId: "brief", clean: false });
     await subscribe(first, 1, [["old/topic", 1]]);
-    // The old session ends with its connection (section 3.1.2.11.2), so nothing is present.
+    // The old session ends with its connection (5.0 section 3.1.2.11.2), so nothing is present.
     const second = await connect({ version: 5, clientId: "brief", clean: false }, false);
     await first.expectDisconnect(0x8e, "DISCONNECT Session taken over");
     assert.equal(broker.sessionCount, 1);

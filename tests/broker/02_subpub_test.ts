@@ -1,5 +1,5 @@
 /**
- * SUBSCRIBE / SUBACK, UNSUBSCRIBE / UNSUBACK and QoS 0 routing (sections 3.8 - 3.11, 4.7): per-filter reason
+ * SUBSCRIBE / SUBACK, UNSUBSCRIBE / UNSUBACK and QoS 0 routing (5.0 sections 3.8 - 3.11, 4.7): per-filter reason
  * codes, wildcards, `$` topics, No Local and Subscription Identifiers.
  */
 
@@ -234,7 +234,7 @@ Deno.test("v5: a Subscription Identifier is sent with matching messages [MQTT-3.
   });
 });
 
-Deno.test("v5: a shared subscription delivers each message to one member (section 4.8.2)", async () => {
+Deno.test("v5: a shared subscription delivers each message to one member (5.0 section 4.8.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const a = await connect({ version: 5, clientId: "a" });
     const b = await connect({ version: 5, clientId: "b" });
@@ -257,7 +257,7 @@ Deno.test("v5: a shared subscription delivers each message to one member (sectio
   });
 });
 
-Deno.test("v5: a client's Topic Alias sets and then stands for the topic (section 3.3.2.3.4)", async () => {
+Deno.test("v5: a client's Topic Alias sets and then stands for the topic (5.0 section 3.3.2.3.4)", async () => {
   await withBroker({}, async ({ connect }) => {
     const sub = await connect({ version: 5, clientId: "sub" });
     await subscribe(sub, 1, [["long/topic/name", 0]]);

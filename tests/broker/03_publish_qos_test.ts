@@ -1,5 +1,5 @@
 /**
- * PUBLISH at QoS 0/1/2 in both directions (sections 3.3 - 3.7, 4.3, 4.6, 4.9): acknowledgement bytes, packet
+ * PUBLISH at QoS 0/1/2 in both directions (5.0 sections 3.3 - 3.7, 4.3, 4.6, 4.9): acknowledgement bytes, packet
  * identifiers, exactly-once delivery, the inflight window and Receive Maximum, ordering, and the delivered QoS
  * being the lower of the published and the granted one.
  */
@@ -263,7 +263,7 @@ Deno.test("v5: the client's Receive Maximum caps messages in flight to it [MQTT-
     }
     await sub.expect(publishPacket(5, { topic: "rm", payload: "0", qos: 2, id: 1 }));
     await sub.barrier("one in flight");
-    // A QoS 2 message stays in flight until PUBCOMP, not PUBREC (section 4.9).
+    // A QoS 2 message stays in flight until PUBCOMP, not PUBREC (5.0 section 4.9).
     await sub.send(pubrec(5, 1));
     await sub.expect(pubrel(5, 1));
     await sub.barrier("still one in flight after PUBREC");
@@ -275,7 +275,7 @@ Deno.test("v5: the client's Receive Maximum caps messages in flight to it [MQTT-
   });
 });
 
-Deno.test("v5: a PUBREC with an error reason ends that QoS 2 flow without PUBREL (section 4.3.3)", async () => {
+Deno.test("v5: a PUBREC with an error reason ends that QoS 2 flow without PUBREL (5.0 section 4.3.3)", async () => {
   await withBroker({}, async ({ connect, broker }) => {
     const sub = await connect({ version: 5, clientId: "refuser", properties: [P.receiveMaximum(1)] });
     await subscribe(sub, 1, [["r", 2]]);

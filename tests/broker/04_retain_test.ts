@@ -1,5 +1,5 @@
 /**
- * Retained messages (section 3.3.1.3, 4.8 for shared subscriptions): stored, replaced, deleted by an empty
+ * Retained messages (5.0 section 3.3.1.3, 4.8 for shared subscriptions): stored, replaced, deleted by an empty
  * payload, sent on subscribe with RETAIN set; v5 Retain Handling, Retain As Published and Message Expiry.
  */
 
@@ -321,7 +321,7 @@ Deno.test("v5: Retain As Published keeps RETAIN on forwarded messages [MQTT-3.3.
   });
 });
 
-Deno.test("v5: a shared subscription gets no retained messages (section 4.8.2)", async () => {
+Deno.test("v5: a shared subscription gets no retained messages (5.0 section 4.8.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const pub = await connect({ version: 5, clientId: "pub" });
     await pub.send(publishPacket(5, { topic: "shared/r", payload: "x", retain: true }));

@@ -1,5 +1,5 @@
 /**
- * Sessions (sections 3.1.2.4, 3.1.2.11.2, 4.1, 4.4): Clean Session / Clean Start, Session Expiry (also set by
+ * Sessions (5.0 sections 3.1.2.4, 3.1.2.11.2, 4.1, 4.4): Clean Session / Clean Start, Session Expiry (also set by
  * DISCONNECT), Session Present, subscriptions and queued messages kept while the client is away, the bounded
  * offline queue, and redelivery of unacknowledged messages on resume.
  */
@@ -249,7 +249,7 @@ Deno.test("v4: a client that was away gets Session Present 1 with 20 02 01 00 [M
   });
 });
 
-Deno.test("v5: without Session Expiry Interval the session ends with the connection (section 3.1.2.11.2)", async () => {
+Deno.test("v5: without Session Expiry Interval the session ends with the connection (5.0 section 3.1.2.11.2)", async () => {
   await withBroker({}, async ({ connect, broker }) => {
     const first = await connect({ version: 5, clientId: "short", clean: false });
     await subscribe(first, 1, [["s", 1]]);
@@ -388,7 +388,7 @@ Deno.test("v5: Clean Start 1 gives Session Present 0 even when a session existed
   });
 });
 
-Deno.test("v5: maxSessionExpiry caps the interval and CONNACK says so (section 3.2.2.3.2)", async () => {
+Deno.test("v5: maxSessionExpiry caps the interval and CONNACK says so (5.0 section 3.2.2.3.2)", async () => {
   await withBroker({ maxSessionExpiry: 60 }, async (context) => {
     const client = await context.open(5);
     await client.send(
@@ -569,7 +569,7 @@ class GatedStore extends MemoryPersistence {
 }
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: QoS 2 to a persistent session: PUBLISH and PUBREL wait for their state's commit (section 4.3.3)`, async () => {
+  Deno.test(`${v(version)}: QoS 2 to a persistent session: PUBLISH and PUBREL wait for their state's commit (3.1.1 and 5.0 section 4.3.3)`, async () => {
     const store = new GatedStore();
     await withBroker({ persistence: store }, async ({ broker, connect }) => {
       const client = await connect(persistent(version, "q2"));

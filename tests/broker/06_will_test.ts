@@ -1,5 +1,5 @@
 /**
- * Will messages (sections 3.1.2.5 - 3.1.2.7, 3.1.3.2, 3.14.4): sent when the connection is lost, not after a
+ * Will messages (5.0 sections 3.1.2.5 - 3.1.2.7, 3.1.3.2, 3.14.4): sent when the connection is lost, not after a
  * normal DISCONNECT; v5 DISCONNECT 0x04 and Will Delay Interval; will QoS and retain honoured.
  */
 
@@ -144,7 +144,7 @@ Deno.test("v5: DISCONNECT 0x04 (Disconnect with Will Message) publishes the will
   });
 });
 
-Deno.test("v5: will properties are forwarded, the Will Delay Interval is not (section 3.1.3.2)", async () => {
+Deno.test("v5: will properties are forwarded, the Will Delay Interval is not (5.0 section 3.1.3.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
     await subscribe(watcher, 1, [["w", 0]]);
@@ -172,7 +172,7 @@ function delayed(clientId: string, delay: number, expiry: number): ConnectSpec {
   };
 }
 
-Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) (section 3.1.3.2.2)", async () => {
+Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) (5.0 section 3.1.3.2.2)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -210,7 +210,7 @@ Deno.test("v5: a client back within the Will Delay cancels its will (ManualClock
   });
 });
 
-Deno.test("v5: the will goes out when the session ends before the Will Delay (ManualClock) (section 3.1.3.2.2)", async () => {
+Deno.test("v5: the will goes out when the session ends before the Will Delay (ManualClock) (5.0 section 3.1.3.2.2)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });

@@ -1,5 +1,5 @@
 /**
- * Keep alive (sections 3.1.2.10, 3.12, 3.13): PINGREQ/PINGRESP, the 1.5x rule with the will sent, any packet
+ * Keep alive (5.0 sections 3.1.2.10, 3.12, 3.13): PINGREQ/PINGRESP, the 1.5x rule with the will sent, any packet
  * counting as activity, and the broker's maximum (v5 Server Keep Alive, v3 refusal). All timing runs on a
  * ManualClock.
  */

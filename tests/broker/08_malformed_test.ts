@@ -1,5 +1,5 @@
 /**
- * Malformed and forbidden input (sections 1.5, 2.1, 4.13 and each packet's rules): every case gets the spec's
+ * Malformed and forbidden input (5.0 sections 1.5, 2.1, 4.13 and each packet's rules): every case gets the spec's
  * answer — v5 DISCONNECT with its reason code then close, v3 close — and the broker goes on serving a client
  * that was connected before and one that connects after.
  */
@@ -408,7 +408,7 @@ const BAD_CONNECTS: readonly ConnectCase[] = [
   },
 ];
 
-/** The CONNECT is checked against section 3.1 and the connection closed if it does not conform. */
+/** The CONNECT is checked against section 3.1 (3.1.1 and 5.0) and the connection closed if it does not conform. */
 const CONNECT_VALIDATED: Rule = { 4: "MQTT-3.1.4-1 (3.1.1)", 5: "MQTT-3.1.4-1 (5.0)" };
 
 for (const c of BAD_CONNECTS) {
@@ -432,7 +432,7 @@ for (const c of BAD_CONNECTS) {
   });
 }
 
-Deno.test("v5: a password without a user name is allowed in MQTT 5 (section 3.1.2.9)", async () => {
+Deno.test("v5: a password without a user name is allowed in MQTT 5 (5.0 section 3.1.2.9)", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "pw", password: "secret" });
     await client.disconnect();

@@ -138,7 +138,7 @@ Deno.test("a '#' subscription does not receive $SYS updates [MQTT-4.7.2-1 (3.1.1
 });
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: a client cannot publish or retain under $SYS/ (section 4.7.2); other $ topics are not reserved`, async () => {
+  Deno.test(`${v(version)}: a client cannot publish or retain under $SYS/ (3.1.1 and 5.0 section 4.7.2); other $ topics are not reserved`, async () => {
     await withBroker({ sysInterval: 0 }, async ({ connect }) => {
       const watcher = await connect({ version, clientId: "watcher" });
       await subscribe(watcher, 1, [["$SYS/#", 0], ["$SYSTEM/#", 0]]);

@@ -42,7 +42,7 @@ async function gone(broker: { session(id: string): { link: unknown } | undefined
   await waitFor(() => broker.session(clientId)?.link === undefined, `the broker to see ${clientId} go`);
 }
 
-// ---- Topic aliases, client to broker (section 3.3.2.3.4) --------------------------------------------------
+// ---- Topic aliases, client to broker (5.0 section 3.3.2.3.4) ----------------------------------------------
 
 Deno.test("v5: Topic Aliases 1..Topic Alias Maximum are accepted, set, used and replaced [MQTT-3.3.2-12 (5.0)]", async () => {
   await withBroker({ topicAliasMaximum: 3 }, async (context) => {
@@ -103,13 +103,13 @@ Deno.test("v5: Topic Alias 0 is DISCONNECT 0x94 [MQTT-3.3.2-8 (5.0)] (5.0 sectio
   await withBroker({}, async ({ connect }) => {
     const pub = await connect({ version: 5, clientId: "pub" });
     // "A Topic Alias value of 0 or greater than the Maximum Topic Alias is a Protocol Error, the receiver uses
-    // DISCONNECT with Reason Code of 0x94" (section 3.3.4).
+    // DISCONNECT with Reason Code of 0x94" (5.0 section 3.3.4).
     await pub.trySend(publishPacket(5, { topic: "a", properties: [P.topicAlias(0)] }));
     await pub.expectDisconnect(0x94);
   });
 });
 
-Deno.test("v5: an unknown Topic Alias with an empty topic is DISCONNECT 0x82 (section 3.3.2.3.4)", async () => {
+Deno.test("v5: an unknown Topic Alias with an empty topic is DISCONNECT 0x82 (5.0 section 3.3.2.3.4)", async () => {
   await withBroker({}, async ({ connect }) => {
     const pub = await connect({ version: 5, clientId: "pub" });
     await pub.send(publishPacket(5, { topic: "known", properties: [P.topicAlias(1)] }));
@@ -118,7 +118,7 @@ Deno.test("v5: an unknown Topic Alias with an empty topic is DISCONNECT 0x82 (se
   });
 });
 
-Deno.test("v5: Topic Alias mappings end with the connection; a new one starts empty (section 3.3.2.3.4)", async () => {
+Deno.test("v5: Topic Alias mappings end with the connection; a new one starts empty (5.0 section 3.3.2.3.4)", async () => {
   await withBroker({}, async ({ connect }) => {
     const first = await connect(persistent("pub"));
     await first.send(publishPacket(5, { topic: "kept?", properties: [P.topicAlias(1)] }));
@@ -286,7 +286,7 @@ Deno.test("v5: outgoing aliases start over on a new connection; a resent message
   });
 });
 
-// ---- Subscription Identifiers (section 3.8.2.1.2) ---------------------------------------------------------
+// ---- Subscription Identifiers (5.0 section 3.8.2.1.2) -----------------------------------------------------
 
 Deno.test("v5: overlapping subscriptions give one copy carrying every Subscription Identifier [MQTT-3.3.4-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -368,7 +368,7 @@ Deno.test("v5: the Subscription Identifier is stored with the subscription: resu
   });
 });
 
-Deno.test("v5: Subscription Identifier 0 is DISCONNECT 0x82 (section 3.8.2.1.2)", async () => {
+Deno.test("v5: Subscription Identifier 0 is DISCONNECT 0x82 (5.0 section 3.8.2.1.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "zero" });
     await client.trySend(subscribePacket(5, 1, [["a", 0]], [P.subscriptionId(0)]));
@@ -386,7 +386,7 @@ Deno.test("v5: with subscriptionIdentifiersAvailable false, CONNACK says 0 and a
   });
 });
 
-// ---- Subscription options (section 3.8.3.1) ----------------------------------------------------------------
+// ---- Subscription options (5.0 section 3.8.3.1) ------------------------------------------------------------
 
 Deno.test("v5: No Local keeps a client's own messages from it, also through a wildcard [MQTT-3.8.3-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -483,7 +483,7 @@ Deno.test("v5: QoS 0 messages queued for an offline session keep their identifie
   });
 });
 
-// ---- Shared subscriptions (section 4.8.2) ------------------------------------------------------------------
+// ---- Shared subscriptions (5.0 section 4.8.2) --------------------------------------------------------------
 
 Deno.test("v5: a shared subscription gives each message to one member, in turn", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -643,7 +643,7 @@ Deno.test("v5: with sharedSubscriptionsAvailable false, CONNACK says 0 and SUBAC
   });
 });
 
-Deno.test("v5: a badly formed shared filter gets SUBACK 0x8F (section 4.8.2)", async () => {
+Deno.test("v5: a badly formed shared filter gets SUBACK 0x8F (5.0 section 4.8.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "bad" });
     const filters = ["$share/g", "$share//a", "$share/g+/a", "$share/g#/a", "$share/g/"];
@@ -653,7 +653,7 @@ Deno.test("v5: a badly formed shared filter gets SUBACK 0x8F (section 4.8.2)", a
   });
 });
 
-// ---- Message Expiry Interval (section 3.3.2.3.3) -------------------------------------------------------------
+// ---- Message Expiry Interval (5.0 section 3.3.2.3.3) ---------------------------------------------------------
 
 Deno.test("v5: a receiver gets the remaining Message Expiry Interval after its time offline [MQTT-3.3.2-6 (5.0)]", async () => {
   const clock = new ManualClock(1_000_000);
@@ -812,7 +812,7 @@ Deno.test("v5: an expired retained message is not sent and is swept from the sto
   });
 });
 
-// ---- Flow control (section 4.9) -----------------------------------------------------------------------------
+// ---- Flow control (5.0 section 4.9) -------------------------------------------------------------------------
 
 Deno.test("v5: CONNACK advertises Receive Maximum; one QoS 2 PUBLISH over it is DISCONNECT 0x93 [MQTT-3.3.4-7 (5.0)]", async () => {
   await withBroker({ receiveMaximum: 2 }, async (context) => {
@@ -869,7 +869,7 @@ Deno.test("v5: the broker never has more unacknowledged messages to a client tha
   });
 });
 
-// ---- Maximum Packet Size (sections 3.1.2.11.4, 3.2.2.3.6) ---------------------------------------------------
+// ---- Maximum Packet Size (5.0 sections 3.1.2.11.4, 3.2.2.3.6) -----------------------------------------------
 
 Deno.test("v5: a packet over the broker's Maximum Packet Size is DISCONNECT 0x95; one at it is fine", async () => {
   await withBroker({ maxPacketSize: 64 }, async (context) => {
@@ -916,7 +916,7 @@ Deno.test("v5: a message over the client's Maximum Packet Size is not sent and d
   });
 });
 
-// ---- Request / response (section 4.10) ----------------------------------------------------------------------
+// ---- Request / response (5.0 section 4.10) ------------------------------------------------------------------
 
 Deno.test("v5: Response Topic, Correlation Data and Content Type pass through untouched [MQTT-3.3.2-15 (5.0)] [MQTT-3.3.2-16 (5.0)] [MQTT-3.3.2-20 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -1015,7 +1015,7 @@ Deno.test("v5: a will whose Response Topic has a wildcard is refused with CONNAC
   });
 });
 
-// ---- Payload Format Indicator (section 3.3.2.3.2) -----------------------------------------------------------
+// ---- Payload Format Indicator (5.0 section 3.3.2.3.2) -------------------------------------------------------
 
 Deno.test("v5: Payload Format Indicator 1 with a non-UTF-8 payload is PUBACK / PUBREC 0x99 and not delivered", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -1089,7 +1089,7 @@ Deno.test("v5: PUBACK and PUBREC say 0x10 No matching subscribers when nobody re
   });
 });
 
-// ---- Will Delay Interval (section 3.1.3.2.2) ----------------------------------------------------------------
+// ---- Will Delay Interval (5.0 section 3.1.3.2.2) ------------------------------------------------------------
 
 for (
   const [what, sessionExpiry, willDelay, sentAfter] of [
@@ -1097,7 +1097,7 @@ for (
     ["the Will Delay ends before the session: the will goes out then", 30, 5, 5],
   ] as const
 ) {
-  Deno.test(`v5: ${what} (ManualClock) (section 3.1.3.2.2)`, async () => {
+  Deno.test(`v5: ${what} (ManualClock) (5.0 section 3.1.3.2.2)`, async () => {
     const clock = new ManualClock(1_000_000);
     await withBroker({ clock }, async ({ connect, broker }) => {
       const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -1127,7 +1127,7 @@ for (
   });
 }
 
-Deno.test("v5: a delayed will's Message Expiry Interval runs from its publication (ManualClock) (section 3.1.3.2.4)", async () => {
+Deno.test("v5: a delayed will's Message Expiry Interval runs from its publication (ManualClock) (5.0 section 3.1.3.2.4)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -1342,13 +1342,13 @@ Deno.test("v5: a success CONNACK fits the client's Maximum Packet Size: what the
   });
 });
 
-// ---- What CONNACK advertises (section 3.2.2.3) --------------------------------------------------------------
+// ---- What CONNACK advertises (5.0 section 3.2.2.3) ----------------------------------------------------------
 
 Deno.test("v5: CONNACK advertises the broker's defaults, and no Maximum QoS when it is 2", async () => {
   await withBroker({}, async (context) => {
     const { client, connack } = await connectV5(context, { clientId: "defaults" });
     // Capabilities at their defaults (Retain, Wildcard, Subscription Identifier, Shared Subscription Available =
-    // 1) are left out: absent says the same (section 3.2.2.3), 8 bytes fewer (issue #14 item 9).
+    // 1) are left out: absent says the same (5.0 section 3.2.2.3), 8 bytes fewer (issue #14 item 9).
     assert.deepEqual(connack.properties, {
       receiveMaximum: 100,
       maximumPacketSize: 1_048_576,
@@ -1402,7 +1402,7 @@ Deno.test("v5: CONNACK advertises configured limits, Server Keep Alive and an As
   });
 });
 
-// ---- Reason codes the broker disconnects or refuses with (section 4.13) -------------------------------------
+// ---- Reason codes the broker disconnects or refuses with (5.0 section 4.13) ---------------------------------
 
 Deno.test("v5: broker.close() sends DISCONNECT 0x8B Server shutting down", async () => {
   await withBroker({}, async ({ connect, broker }) => {
@@ -1510,7 +1510,7 @@ const NAME_IS_TOKEN = {
 const authMethod = (name: string) => concat(0x15, str(name));
 const authData = (text: string) => concat(0x16, bin(new TextEncoder().encode(text)));
 
-Deno.test("v5: a re-authentication that ends as another user is DISCONNECT 0x87 and logged (section 4.12.1)", async () => {
+Deno.test("v5: a re-authentication that ends as another user is DISCONNECT 0x87 and logged (5.0 section 4.12.1)", async () => {
   const lines: string[] = [];
   const logger = leveledLogger("info", (_level, line) => lines.push(line));
   await withBroker({ authMethods: [NAME_IS_TOKEN], logger }, async ({ open }) => {
