@@ -1,5 +1,5 @@
 /**
- * CONNECT / CONNACK (sections 3.1, 3.2): what comes first, protocol levels, client identifiers, take-over and
+ * CONNECT / CONNACK (5.0 sections 3.1, 3.2): what comes first, protocol levels, client identifiers, take-over and
  * the connect timeout.
  */
 
@@ -25,7 +25,7 @@ import {
 } from "./_wire.ts";
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: CONNECT is answered by a successful CONNACK [MQTT-3.2.0-1]`, async () => {
+  Deno.test(`${v(version)}: CONNECT is answered by a successful CONNACK [MQTT-3.2.0-1 (3.1.1)] [MQTT-3.2.0-1 (5.0)]`, async () => {
     await withBroker({}, async ({ open }) => {
       const client = await open(version);
       await client.send(connectPacket({ version, clientId: "c1", keepAlive: 60 }));
@@ -35,7 +35,7 @@ for (const version of VERSIONS) {
         const connack = await client.expectPacket(2, "CONNACK");
         assert.equal(connack.sessionPresent, false);
         assert.equal(connack.reasonCode, 0);
-        // The broker's limits, announced once so the client can respect them (section 3.2.2.3); capabilities at
+        // The broker's limits, announced once so the client can respect them (5.0 section 3.2.2.3); capabilities at
         // their defaults (Retain, Wildcard, Subscription Identifier, Shared Subscription Available = 1) are not
         // announced, since absent says the same (issue #14 item 9).
         assert.deepEqual(connack.properties, {
@@ -97,7 +97,7 @@ const NOT_CONNECT: readonly [string, Uint8Array][] = [
 ];
 
 for (const [name, bytes] of NOT_CONNECT) {
-  Deno.test(`a first packet that is ${name}, not CONNECT, closes the connection [MQTT-3.1.0-1]`, async () => {
+  Deno.test(`a first packet that is ${name}, not CONNECT, closes the connection [MQTT-3.1.0-1 (3.1.1)]`, async () => {
     await withBroker({}, async ({ open, broker }) => {
       const client = await open(4);
       await client.trySend(bytes);
@@ -109,7 +109,7 @@ for (const [name, bytes] of NOT_CONNECT) {
 }
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: a second CONNECT is a protocol error [MQTT-3.1.0-2]`, async () => {
+  Deno.test(`${v(version)}: a second CONNECT is a protocol error [MQTT-3.1.0-2 (3.1.1)] [MQTT-3.1.0-2 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const client = await connect({ version, clientId: "twice" });
       await client.send(connectPacket({ version, clientId: "twice" }));
@@ -166,7 +166,7 @@ const BAD_LEVELS: readonly [string, string, number][] = [
 ];
 
 for (const [name, protocolName, level] of BAD_LEVELS) {
-  Deno.test(`unsupported protocol ${name}: CONNACK 0x01, then close [MQTT-3.1.2-2]`, async () => {
+  Deno.test(`unsupported protocol ${name}: CONNACK 0x01, then close [MQTT-3.1.2-2 (3.1.1)]`, async () => {
     await withBroker({}, async ({ open, broker }) => {
       const client = await open(4);
       await client.send(connectPacket({ version: 4, clientId: "future", level, protocolName }));
@@ -177,7 +177,7 @@ for (const [name, protocolName, level] of BAD_LEVELS) {
   });
 }
 
-Deno.test("a protocol name that is not MQTT is refused and closed [MQTT-3.1.2-1]", async () => {
+Deno.test("a protocol name that is not MQTT is refused and closed [MQTT-3.1.2-1 (3.1.1)]", async () => {
   await withBroker({}, async ({ open, broker }) => {
     const client = await open(4);
     await client.send(connectPacket({ version: 4, clientId: "x", protocolName: "MQTX" }));
@@ -214,7 +214,7 @@ Deno.test("v5: an empty client id with Clean Start 0 is assigned one too [MQTT-3
   });
 });
 
-Deno.test("v4: an empty client id with Clean Session 1 is accepted [MQTT-3.1.3-6]", async () => {
+Deno.test("v4: an empty client id with Clean Session 1 is accepted [MQTT-3.1.3-6 (3.1.1)]", async () => {
   await withBroker({}, async ({ open, broker }) => {
     const client = await open(4);
     await client.send(connectPacket({ version: 4, clientId: "", clean: true }));
@@ -225,7 +225,7 @@ Deno.test("v4: an empty client id with Clean Session 1 is accepted [MQTT-3.1.3-6
   });
 });
 
-Deno.test("v4: an empty client id with Clean Session 0 gets CONNACK 0x02, then close [MQTT-3.1.3-8]", async () => {
+Deno.test("v4: an empty client id with Clean Session 0 gets CONNACK 0x02, then close [MQTT-3.1.3-8 (3.1.1)]", async () => {
   await withBroker({}, async ({ open, broker }) => {
     const client = await open(4);
     await client.send(connectPacket({ version: 4, clientId: "", clean: false }));
@@ -246,7 +246,7 @@ for (const [name, clientId] of [["an empty", ""], ["a 24-character", "abcdefghij
   });
 }
 
-Deno.test("v4: a 100-character UTF-8 client id is accepted [MQTT-3.1.3-5]", async () => {
+Deno.test("v4: a 100-character UTF-8 client id is accepted [MQTT-3.1.3-5 (3.1.1)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 4, clientId: "é".repeat(100) });
     await client.disconnect();
@@ -256,7 +256,7 @@ Deno.test("v4: a 100-character UTF-8 client id is accepted [MQTT-3.1.3-5]", asyn
 // ---- session take-over -----------------------------------------------------------------------------------
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: a second connection with the same id disconnects the first [MQTT-3.1.4-3]`, async () => {
+  Deno.test(`${v(version)}: a second connection with the same id disconnects the first [MQTT-3.1.4-2 (3.1.1)] [MQTT-3.1.4-3 (5.0)]`, async () => {
     await withBroker({}, async ({ connect, broker }) => {
       const persistent = { version, clientId: "same", clean: false, properties: [P.sessionExpiry(60)] };
       const first = await connect(persistent);
@@ -273,7 +273,7 @@ Deno.test("v5: take-over of a session with expiry 0 starts a new, working sessio
   await withBroker({}, async ({ connect, broker }) => {
     const first = await connect({ version: 5, clientId: "brief", clean: false });
     await subscribe(first, 1, [["old/topic", 1]]);
-    // The old session ends with its connection (section 3.1.2.11.2), so nothing is present.
+    // The old session ends with its connection (5.0 section 3.1.2.11.2), so nothing is present.
     const second = await connect({ version: 5, clientId: "brief", clean: false }, false);
     await first.expectDisconnect(0x8e, "DISCONNECT Session taken over");
     assert.equal(broker.sessionCount, 1);
@@ -381,7 +381,7 @@ Deno.test("v5: a refused CONNECT gets no Reason String when Request Problem Info
         will: { topic: "w", payload: "x", qos: 2 },
       }),
     );
-    // CONNACK may carry a Reason String even then [MQTT-3.1.2-29]; the code is what matters.
+    // CONNACK may carry a Reason String even then [MQTT-3.1.2-29 (5.0)]; the code is what matters.
     const connack = await client.expectPacket(2);
     assert.equal(connack.reasonCode, 0x9b, "QoS not supported");
     await client.expectClosed();

@@ -1,5 +1,5 @@
 /**
- * SUBSCRIBE / SUBACK, UNSUBSCRIBE / UNSUBACK and QoS 0 routing (sections 3.8 - 3.11, 4.7): per-filter reason
+ * SUBSCRIBE / SUBACK, UNSUBSCRIBE / UNSUBACK and QoS 0 routing (5.0 sections 3.8 - 3.11, 4.7): per-filter reason
  * codes, wildcards, `$` topics, No Local and Subscription Identifiers.
  */
 
@@ -21,7 +21,7 @@ import {
 } from "./_wire.ts";
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: SUBACK bytes and a QoS 0 message delivered exactly [MQTT-3.8.4-1]`, async () => {
+  Deno.test(`${v(version)}: SUBACK bytes and a QoS 0 message delivered exactly [MQTT-3.8.4-1 (3.1.1)] [MQTT-3.8.4-1 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const sub = await connect({ version, clientId: "sub" });
       await sub.send(subscribePacket(version, 1, [["a/+", 0]]));
@@ -40,7 +40,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: SUBACK grants the requested QoS per filter, in order [MQTT-3.9.3-1]`, async () => {
+  Deno.test(`${v(version)}: SUBACK grants the requested QoS per filter, in order [MQTT-3.9.3-1 (3.1.1)] [MQTT-3.9.3-1 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const client = await connect({ version, clientId: "granted" });
       await client.send(subscribePacket(version, 0x1234, [["q/0", 0], ["q/1", 1], ["q/2", 2]]));
@@ -49,7 +49,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: SUBACK grants at most the broker's maximum QoS [MQTT-3.2.2-9]`, async () => {
+  Deno.test(`${v(version)}: SUBACK grants at most the broker's maximum QoS [MQTT-3.8.4-5 (3.1.1)] [MQTT-3.2.2-10 (5.0)] [MQTT-3.8.4-7 (5.0)]`, async () => {
     await withBroker({ maxQoS: 1 }, async ({ connect }) => {
       const client = await connect({ version, clientId: "capped" });
       await client.send(subscribePacket(version, 2, [["q", 2]]));
@@ -66,7 +66,7 @@ for (const version of VERSIONS) {
       async () => {
         await withBroker({}, async ({ connect }) => {
           const client = await connect({ version, clientId: "mixed" });
-          // 0x8F is for a well-formed filter the broker will not take [MQTT-3.8.3-1 (3.1.1)] (section 4.7.1).
+          // 0x8F is for a well-formed filter the broker will not take (5.0 section 3.9.3); these break section 4.7.
           await client.trySend(subscribePacket(version, 3, [["good/#", 0], [filter, 0]]));
           if (version === 5) await client.expectDisconnect(0x82, "DISCONNECT Protocol Error");
           else await client.expectClosed("closed [MQTT-4.8.0-1 (3.1.1)]");
@@ -88,7 +88,7 @@ for (const version of VERSIONS) {
     );
   }
 
-  Deno.test(`${v(version)}: UNSUBSCRIBE stops delivery; UNSUBACK echoes the packet id [MQTT-3.10.4-4]`, async () => {
+  Deno.test(`${v(version)}: UNSUBSCRIBE stops delivery; UNSUBACK echoes the packet id [MQTT-3.10.4-4 (3.1.1)] [MQTT-3.10.4-4 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const client = await connect({ version, clientId: "unsub" });
       await subscribe(client, 1, [["t/+", 0], ["u", 0]]);
@@ -107,7 +107,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: subscribing again replaces the subscription (new QoS, one copy) [MQTT-3.8.4-3]`, async () => {
+  Deno.test(`${v(version)}: subscribing again replaces the subscription (new QoS, one copy) [MQTT-3.8.4-3 (3.1.1)] [MQTT-3.8.4-3 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const client = await connect({ version, clientId: "again" });
       await subscribe(client, 1, [["r", 1]]);
@@ -121,7 +121,9 @@ for (const version of VERSIONS) {
   });
 
   Deno.test(
-    `${v(version)}: overlapping subscriptions deliver one copy at the highest QoS [MQTT-3.3.4-2]`,
+    `${
+      v(version)
+    }: overlapping subscriptions deliver one copy at the highest QoS [MQTT-3.3.5-1 (3.1.1)] [MQTT-3.3.4-2 (5.0)]`,
     async () => {
       await withBroker({}, async ({ connect }) => {
         const sub = await connect({ version, clientId: "overlap" });
@@ -140,7 +142,7 @@ for (const version of VERSIONS) {
     },
   );
 
-  Deno.test(`${v(version)}: topic matching: wildcards, levels and case [MQTT-4.7.1-2] [MQTT-4.7.1-3]`, async () => {
+  Deno.test(`${v(version)}: topic matching: wildcards, levels and case [MQTT-4.7.1-2 (3.1.1)] [MQTT-4.7.1-3 (3.1.1)] [MQTT-4.7.1-1 (5.0)] [MQTT-4.7.1-2 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const sub = await connect({ version, clientId: "matcher" });
       await subscribe(sub, 1, [["sport/#", 0], ["+/+", 0], ["x/+/z", 0]]);
@@ -152,7 +154,7 @@ for (const version of VERSIONS) {
         ["x/y/z", true],
         ["x//z", true],
         ["x/y/z/w", false],
-        ["Sport/tennis/x", false], // topics are case-sensitive [MQTT-4.7.3-4]
+        ["Sport/tennis/x", false], // topics are case-sensitive [MQTT-4.7.3-4 (3.1.1)] [MQTT-4.7.3-4 (5.0)]
       ];
       for (const [topic] of topics) {
         await sub.send(publishPacket(version, { topic, payload: topic }));
@@ -165,7 +167,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: "#" and "+" do not match topics starting with $ [MQTT-4.7.2-1]`, async () => {
+  Deno.test(`${v(version)}: "#" and "+" do not match topics starting with $ [MQTT-4.7.2-1 (3.1.1)] [MQTT-4.7.2-1 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const all = await connect({ version, clientId: "all" });
       await subscribe(all, 1, [["#", 0], ["+/info", 0]]);
@@ -232,7 +234,7 @@ Deno.test("v5: a Subscription Identifier is sent with matching messages [MQTT-3.
   });
 });
 
-Deno.test("v5: a shared subscription delivers each message to one member (section 4.8.2)", async () => {
+Deno.test("v5: a shared subscription delivers each message to one member (5.0 section 4.8.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const a = await connect({ version: 5, clientId: "a" });
     const b = await connect({ version: 5, clientId: "b" });
@@ -255,7 +257,7 @@ Deno.test("v5: a shared subscription delivers each message to one member (sectio
   });
 });
 
-Deno.test("v5: a client's Topic Alias sets and then stands for the topic (section 3.3.2.3.4)", async () => {
+Deno.test("v5: a client's Topic Alias sets and then stands for the topic (5.0 section 3.3.2.3.4)", async () => {
   await withBroker({}, async ({ connect }) => {
     const sub = await connect({ version: 5, clientId: "sub" });
     await subscribe(sub, 1, [["long/topic/name", 0]]);
@@ -264,7 +266,7 @@ Deno.test("v5: a client's Topic Alias sets and then stands for the topic (sectio
       publishPacket(5, { topic: "long/topic/name", payload: "1", properties: [P.topicAlias(3)] }),
     );
     await pub.send(publishPacket(5, { topic: "", payload: "2", properties: [P.topicAlias(3)] }));
-    // The alias is the publisher's business: subscribers get the full topic, no alias [MQTT-3.3.2-12].
+    // The alias is the publisher's business [MQTT-3.3.2-12 (5.0)]: subscribers get the full topic, no alias [MQTT-3.1.2-27 (5.0)].
     await sub.expect(publishPacket(5, { topic: "long/topic/name", payload: "1" }));
     await sub.expect(publishPacket(5, { topic: "long/topic/name", payload: "2" }));
     await pub.disconnect();
@@ -290,14 +292,14 @@ Deno.test("v5: the broker uses Topic Aliases toward a client that allows them [M
       publishPacket(5, { topic: "", payload: "2", properties: [P.topicAlias(1)] }),
       "uses alias 1",
     );
-    // Never an alias above the client's Topic Alias Maximum [MQTT-3.3.2-11].
+    // Never an alias above the client's Topic Alias Maximum [MQTT-3.3.2-11 (5.0)].
     await sub.expect(publishPacket(5, { topic: "t/b", payload: "3" }), "no alias left: full topic");
     await pub.disconnect();
     await sub.disconnect();
   });
 });
 
-Deno.test("v5: overlapping subscriptions with identifiers: one message carries both [MQTT-3.3.4-5 (5.0)]", async () => {
+Deno.test("v5: overlapping subscriptions with identifiers: one message carries both [MQTT-3.3.4-4 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "both" });
     await client.send(subscribePacket(5, 1, [["x/+", 0]], [P.subscriptionId(1)]));

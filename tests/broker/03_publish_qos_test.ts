@@ -1,5 +1,5 @@
 /**
- * PUBLISH at QoS 0/1/2 in both directions (sections 3.3 - 3.7, 4.3, 4.6, 4.9): acknowledgement bytes, packet
+ * PUBLISH at QoS 0/1/2 in both directions (5.0 sections 3.3 - 3.7, 4.3, 4.6, 4.9): acknowledgement bytes, packet
  * identifiers, exactly-once delivery, the inflight window and Receive Maximum, ordering, and the delivered QoS
  * being the lower of the published and the granted one.
  */
@@ -24,7 +24,7 @@ import {
 } from "./_wire.ts";
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: QoS 1 PUBLISH is answered by PUBACK with its packet id [MQTT-4.3.2-4]`, async () => {
+  Deno.test(`${v(version)}: QoS 1 PUBLISH is answered by PUBACK with its packet id [MQTT-4.3.2-2 (3.1.1)] [MQTT-4.3.2-4 (5.0)]`, async () => {
     await withBroker({}, async ({ connect, broker }) => {
       const sub = await connect({ version, clientId: "sub" });
       await subscribe(sub, 1, [["q1", 1]]);
@@ -43,7 +43,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: QoS 2 PUBLISH: PUBREC, then PUBREL gets PUBCOMP [MQTT-4.3.3-8]`, async () => {
+  Deno.test(`${v(version)}: QoS 2 PUBLISH: PUBREC, then PUBREL gets PUBCOMP [MQTT-4.3.3-2 (3.1.1)] [MQTT-4.3.3-8 (5.0)] [MQTT-4.3.3-11 (5.0)]`, async () => {
     await withBroker({}, async ({ connect, broker }) => {
       const sub = await connect({ version, clientId: "sub" });
       await subscribe(sub, 1, [["q2", 2]]);
@@ -69,7 +69,9 @@ for (const version of VERSIONS) {
   });
 
   Deno.test(
-    `${v(version)}: a QoS 2 PUBLISH resent with DUP before PUBREL is not delivered twice [MQTT-4.3.3-10]`,
+    `${
+      v(version)
+    }: a QoS 2 PUBLISH resent with DUP before PUBREL is not delivered twice [MQTT-4.3.3-2 (3.1.1)] [MQTT-4.3.3-10 (5.0)]`,
     async () => {
       await withBroker({}, async ({ connect }) => {
         const sub = await connect({ version, clientId: "sub" });
@@ -83,7 +85,7 @@ for (const version of VERSIONS) {
         await pub.expect(pubcomp(version, 3));
         await sub.expect(publishPacket(version, { topic: "once", payload: "m" }), "delivered once");
         await sub.barrier("not delivered twice");
-        // After PUBCOMP the identifier is free: the same id is a new message [MQTT-4.3.3-12].
+        // After PUBCOMP the identifier is free: the same id is a new message [MQTT-4.3.3-2 (3.1.1)] [MQTT-4.3.3-12 (5.0)].
         await pub.send(publishPacket(version, { topic: "once", payload: "n", qos: 2, id: 3 }));
         await pub.expect(pubrec(version, 3));
         await sub.expect(
@@ -109,7 +111,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: delivered QoS is the lower of published and granted QoS [MQTT-3.8.4-8]`, async () => {
+  Deno.test(`${v(version)}: delivered QoS is the lower of published and granted QoS [MQTT-3.8.4-6 (3.1.1)] [MQTT-3.8.4-8 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const sub = await connect({ version, clientId: "sub" });
       await subscribe(sub, 1, [["g/0", 0], ["g/1", 1], ["g/2", 2]]);
@@ -176,7 +178,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: QoS 1 messages to one subscriber keep the publisher's order [MQTT-4.6.0-5]`, async () => {
+  Deno.test(`${v(version)}: QoS 1 messages to one subscriber keep the publisher's order [MQTT-4.6.0-6 (3.1.1)] [MQTT-4.6.0-5 (5.0)]`, async () => {
     await withBroker({ maxInflight: 3 }, async ({ connect }) => {
       const sub = await connect({ version, clientId: "ordered" });
       await subscribe(sub, 1, [["ord/#", 2]]);
@@ -198,7 +200,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: outgoing packet ids are distinct while in flight and never 0 [MQTT-2.2.1-3]`, async () => {
+  Deno.test(`${v(version)}: outgoing packet ids are distinct while in flight and never 0 [MQTT-2.3.1-1 (3.1.1)] [MQTT-2.3.1-4 (3.1.1)] [MQTT-2.2.1-4 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const sub = await connect({ version, clientId: "ids" });
       await subscribe(sub, 1, [["ids", 2]]);
@@ -250,7 +252,7 @@ Deno.test("v5: PUBACK says 0x10 No matching subscribers when nobody subscribed",
   });
 });
 
-Deno.test("v5: the client's Receive Maximum caps messages in flight to it [MQTT-3.3.4-7 (5.0)]", async () => {
+Deno.test("v5: the client's Receive Maximum caps messages in flight to it [MQTT-3.3.4-9 (5.0)]", async () => {
   await withBroker({ maxInflight: 100 }, async ({ connect }) => {
     const sub = await connect({ version: 5, clientId: "rm", properties: [P.receiveMaximum(1)] });
     await subscribe(sub, 1, [["rm", 2]]);
@@ -261,7 +263,7 @@ Deno.test("v5: the client's Receive Maximum caps messages in flight to it [MQTT-
     }
     await sub.expect(publishPacket(5, { topic: "rm", payload: "0", qos: 2, id: 1 }));
     await sub.barrier("one in flight");
-    // A QoS 2 message stays in flight until PUBCOMP, not PUBREC (section 4.9).
+    // A QoS 2 message stays in flight until PUBCOMP, not PUBREC (5.0 section 4.9).
     await sub.send(pubrec(5, 1));
     await sub.expect(pubrel(5, 1));
     await sub.barrier("still one in flight after PUBREC");
@@ -273,7 +275,7 @@ Deno.test("v5: the client's Receive Maximum caps messages in flight to it [MQTT-
   });
 });
 
-Deno.test("v5: a PUBREC with an error reason ends that QoS 2 flow without PUBREL (section 4.3.3)", async () => {
+Deno.test("v5: a PUBREC with an error reason ends that QoS 2 flow without PUBREL (5.0 section 4.3.3)", async () => {
   await withBroker({}, async ({ connect, broker }) => {
     const sub = await connect({ version: 5, clientId: "refuser", properties: [P.receiveMaximum(1)] });
     await subscribe(sub, 1, [["r", 2]]);
@@ -297,7 +299,7 @@ Deno.test("v5: a PUBREC with an error reason ends that QoS 2 flow without PUBREL
   });
 });
 
-Deno.test("v5: more unacknowledged QoS 2 PUBLISH than Receive Maximum is DISCONNECT 0x93 [MQTT-3.3.4-9 (5.0)]", async () => {
+Deno.test("v5: more unacknowledged QoS 2 PUBLISH than Receive Maximum is DISCONNECT 0x93 [MQTT-3.3.4-7 (5.0)]", async () => {
   await withBroker({ receiveMaximum: 2 }, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "flood" });
     for (let id = 1; id <= 2; id++) {
@@ -388,7 +390,7 @@ for (const version of VERSIONS) {
   Deno.test(
     `${
       v(version)
-    }: a take-over resumes unacknowledged messages on the new connection with DUP [MQTT-4.4.0-1]`,
+    }: a take-over resumes unacknowledged messages on the new connection with DUP [MQTT-4.4.0-1 (3.1.1)] [MQTT-4.4.0-1 (5.0)]`,
     async () => {
       await withBroker({}, async ({ connect }) => {
         const spec = version === 5

@@ -1,5 +1,5 @@
 /**
- * Retained messages (section 3.3.1.3, 4.8 for shared subscriptions): stored, replaced, deleted by an empty
+ * Retained messages (5.0 section 3.3.1.3, 4.8 for shared subscriptions): stored, replaced, deleted by an empty
  * payload, sent on subscribe with RETAIN set; v5 Retain Handling, Retain As Published and Message Expiry.
  */
 
@@ -21,14 +21,14 @@ for (const version of VERSIONS) {
   Deno.test(
     `${
       v(version)
-    }: a retained message is sent to a new subscriber with RETAIN 1 [MQTT-3.3.1-6] [MQTT-3.3.1-9]`,
+    }: a retained message is sent to a new subscriber with RETAIN 1 [MQTT-3.3.1-6 (3.1.1)] [MQTT-3.3.1-8 (3.1.1)] [MQTT-3.3.1-9 (5.0)]`,
     async () => {
       await withBroker({}, async ({ connect }) => {
         const live = await connect({ version, clientId: "live" });
         await subscribe(live, 1, [["status/+", 0]]);
         const pub = await connect({ version, clientId: "pub" });
         await pub.send(publishPacket(version, { topic: "status/door", payload: "open", retain: true }));
-        // A subscriber that existed gets it as a normal message, RETAIN 0 [MQTT-3.3.1-12] (3.1.1: 3.3.1-9).
+        // A subscriber that existed gets it as a normal message, RETAIN 0 [MQTT-3.3.1-9 (3.1.1)] [MQTT-3.3.1-12 (5.0)].
         await live.expect(
           publishPacket(version, { topic: "status/door", payload: "open" }),
           "live, RETAIN 0",
@@ -46,7 +46,7 @@ for (const version of VERSIONS) {
     },
   );
 
-  Deno.test(`${v(version)}: a new retained message replaces the old one [MQTT-3.3.1-5]`, async () => {
+  Deno.test(`${v(version)}: a new retained message replaces the old one [MQTT-3.3.1-5 (3.1.1)] [MQTT-3.3.1-5 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const pub = await connect({ version, clientId: "pub" });
       await pub.send(
@@ -64,7 +64,9 @@ for (const version of VERSIONS) {
   });
 
   Deno.test(
-    `${v(version)}: an empty retained payload deletes the retained message [MQTT-3.3.1-10] [MQTT-3.3.1-11]`,
+    `${
+      v(version)
+    }: an empty retained payload deletes the retained message [MQTT-3.3.1-10 (3.1.1)] [MQTT-3.3.1-11 (3.1.1)] [MQTT-3.3.1-6 (5.0)] [MQTT-3.3.1-7 (5.0)]`,
     async () => {
       await withBroker({}, async ({ connect, broker }) => {
         const live = await connect({ version, clientId: "live" });
@@ -209,7 +211,7 @@ for (const version of VERSIONS) {
       const again = await connect(keep, true);
       await again.expect(
         publishPacket(version, { topic: "k/1", payload: "1", qos: 1, id: 1, retain: true, dup: true }),
-        "the unacknowledged one again, DUP set [MQTT-4.4.0-1]",
+        "the unacknowledged one again, DUP set [MQTT-4.4.0-1 (3.1.1)] [MQTT-4.4.0-1 (5.0)]",
       );
       await again.send(puback(version, 1));
       for (let i = 2; i <= 4; i++) {
@@ -224,7 +226,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: subscribing again re-sends the retained messages [MQTT-3.8.4-3]`, async () => {
+  Deno.test(`${v(version)}: subscribing again re-sends the retained messages [MQTT-3.8.4-3 (3.1.1)] [MQTT-3.8.4-4 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const client = await connect({ version, clientId: "twice" });
       await client.send(publishPacket(version, { topic: "again", payload: "r", retain: true }));
@@ -274,15 +276,15 @@ Deno.test("v4: what a client is owed in retained messages is capped at one copy 
   });
 });
 
-Deno.test("v5: Retain Handling 0 sends retained messages at every subscribe [MQTT-3.3.1-9]", async () => {
+Deno.test("v5: Retain Handling 0 sends retained messages at every subscribe [MQTT-3.3.1-9 (5.0)]", async () => {
   await retainHandlingCase(0, [true, true]);
 });
 
-Deno.test("v5: Retain Handling 1 sends them only for a new subscription [MQTT-3.3.1-10]", async () => {
+Deno.test("v5: Retain Handling 1 sends them only for a new subscription [MQTT-3.3.1-10 (5.0)]", async () => {
   await retainHandlingCase(1, [true, false]);
 });
 
-Deno.test("v5: Retain Handling 2 never sends them [MQTT-3.3.1-11]", async () => {
+Deno.test("v5: Retain Handling 2 never sends them [MQTT-3.3.1-11 (5.0)]", async () => {
   await retainHandlingCase(2, [false, false]);
 });
 
@@ -302,7 +304,7 @@ async function retainHandlingCase(handling: 0 | 1 | 2, sent: readonly [boolean, 
   });
 }
 
-Deno.test("v5: Retain As Published keeps RETAIN on forwarded messages [MQTT-3.3.1-12] [MQTT-3.3.1-13]", async () => {
+Deno.test("v5: Retain As Published keeps RETAIN on forwarded messages [MQTT-3.3.1-12 (5.0)] [MQTT-3.3.1-13 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const rap = await connect({ version: 5, clientId: "rap" });
     await subscribe(rap, 1, [["rap", subOptions(0, { retainAsPublished: true })]], [0]);
@@ -319,7 +321,7 @@ Deno.test("v5: Retain As Published keeps RETAIN on forwarded messages [MQTT-3.3.
   });
 });
 
-Deno.test("v5: a shared subscription gets no retained messages (section 4.8.2)", async () => {
+Deno.test("v5: a shared subscription gets no retained messages (5.0 section 4.8.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const pub = await connect({ version: 5, clientId: "pub" });
     await pub.send(publishPacket(5, { topic: "shared/r", payload: "x", retain: true }));
@@ -332,7 +334,7 @@ Deno.test("v5: a shared subscription gets no retained messages (section 4.8.2)",
   });
 });
 
-Deno.test("v5: a retained message expires; until then it carries the remaining interval [MQTT-3.3.2-5] [MQTT-3.3.2-6]", async () => {
+Deno.test("v5: a retained message expires; until then it carries the remaining interval [MQTT-3.3.2-5 (5.0)] [MQTT-3.3.2-6 (5.0)]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect }) => {
     const pub = await connect({ version: 5, clientId: "pub" });

@@ -1,5 +1,5 @@
 /**
- * Sessions (sections 3.1.2.4, 3.1.2.11.2, 4.1, 4.4): Clean Session / Clean Start, Session Expiry (also set by
+ * Sessions (5.0 sections 3.1.2.4, 3.1.2.11.2, 4.1, 4.4): Clean Session / Clean Start, Session Expiry (also set by
  * DISCONNECT), Session Present, subscriptions and queued messages kept while the client is away, the bounded
  * offline queue, and redelivery of unacknowledged messages on resume.
  */
@@ -36,7 +36,7 @@ function persistent(version: ProtocolVersion, clientId: string): ConnectSpec {
 }
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: a clean session is not kept: Session Present 0 next time [MQTT-3.2.2-1]`, async () => {
+  Deno.test(`${v(version)}: a clean session is not kept: Session Present 0 next time [MQTT-3.2.2-3 (3.1.1)] [MQTT-3.2.2-3 (5.0)]`, async () => {
     await withBroker({}, async ({ connect, broker }) => {
       const first = await connect({ version, clientId: "cleaner", clean: true });
       await subscribe(first, 1, [["c", 1]]);
@@ -53,7 +53,9 @@ for (const version of VERSIONS) {
   });
 
   Deno.test(
-    `${v(version)}: a persistent session keeps subscriptions and queues QoS 1 while away [MQTT-3.1.2-5]`,
+    `${
+      v(version)
+    }: a persistent session keeps subscriptions and queues QoS 1 while away [MQTT-3.1.2-5 (3.1.1)] [MQTT-3.1.2-23 (5.0)]`,
     async () => {
       await withBroker({}, async ({ connect, broker }) => {
         const sub = await connect(persistent(version, "keeper"));
@@ -86,7 +88,7 @@ for (const version of VERSIONS) {
     },
   );
 
-  Deno.test(`${v(version)}: Clean Session / Clean Start 1 discards a stored session [MQTT-3.1.2-6]`, async () => {
+  Deno.test(`${v(version)}: Clean Session / Clean Start 1 discards a stored session [MQTT-3.1.2-6 (3.1.1)] [MQTT-3.1.2-4 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const sub = await connect(persistent(version, "reset"));
       await subscribe(sub, 1, [["r", 1]]);
@@ -105,7 +107,9 @@ for (const version of VERSIONS) {
   });
 
   Deno.test(
-    `${v(version)}: an unacknowledged QoS 1 message is resent with DUP on resume [MQTT-4.4.0-1]`,
+    `${
+      v(version)
+    }: an unacknowledged QoS 1 message is resent with DUP on resume [MQTT-4.4.0-1 (3.1.1)] [MQTT-4.4.0-1 (5.0)]`,
     async () => {
       await withBroker({}, async ({ connect, broker }) => {
         const sub = await connect(persistent(version, "dup"));
@@ -131,7 +135,9 @@ for (const version of VERSIONS) {
   );
 
   Deno.test(
-    `${v(version)}: a QoS 2 message past PUBREC gets its PUBREL resent on resume [MQTT-4.4.0-1]`,
+    `${
+      v(version)
+    }: a QoS 2 message past PUBREC gets its PUBREL resent on resume [MQTT-4.4.0-1 (3.1.1)] [MQTT-4.4.0-1 (5.0)]`,
     async () => {
       await withBroker({}, async ({ connect, broker }) => {
         const sub = await connect(persistent(version, "rel"));
@@ -158,7 +164,9 @@ for (const version of VERSIONS) {
   );
 
   Deno.test(
-    `${v(version)}: unacknowledged messages are resent before queued ones, in order [MQTT-4.6.0-1]`,
+    `${
+      v(version)
+    }: unacknowledged messages are resent before queued ones, in order [MQTT-4.6.0-1 (3.1.1)] [MQTT-4.6.0-1 (5.0)]`,
     async () => {
       await withBroker({ maxInflight: 2 }, async ({ connect, broker }) => {
         const sub = await connect(persistent(version, "order"));
@@ -232,7 +240,7 @@ for (const version of VERSIONS) {
   });
 }
 
-Deno.test("v4: a client that was away gets Session Present 1 with 20 02 01 00 [MQTT-3.2.2-2]", async () => {
+Deno.test("v4: a client that was away gets Session Present 1 with 20 02 01 00 [MQTT-3.2.2-2 (3.1.1)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const first = await connect({ version: 4, clientId: "sp", clean: false });
     await first.disconnect();
@@ -241,7 +249,7 @@ Deno.test("v4: a client that was away gets Session Present 1 with 20 02 01 00 [M
   });
 });
 
-Deno.test("v5: without Session Expiry Interval the session ends with the connection (section 3.1.2.11.2)", async () => {
+Deno.test("v5: without Session Expiry Interval the session ends with the connection (5.0 section 3.1.2.11.2)", async () => {
   await withBroker({}, async ({ connect, broker }) => {
     const first = await connect({ version: 5, clientId: "short", clean: false });
     await subscribe(first, 1, [["s", 1]]);
@@ -328,7 +336,7 @@ Deno.test("v5: persistentClientExpiration applies to a session that asked never 
   });
 });
 
-Deno.test("v5: DISCONNECT can set a new Session Expiry Interval (ManualClock) [MQTT-3.14.2-2]", async () => {
+Deno.test("v5: DISCONNECT can set a new Session Expiry Interval (ManualClock) (5.0 section 3.14.2.2.2)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const spec: ConnectSpec = {
@@ -361,7 +369,7 @@ Deno.test("v5: DISCONNECT with Session Expiry 0 ends a persistent session at onc
   });
 });
 
-Deno.test("v5: DISCONNECT setting a Session Expiry after CONNECT said 0 is a protocol error [MQTT-3.14.2-2]", async () => {
+Deno.test("v5: DISCONNECT setting a Session Expiry after CONNECT said 0 is a protocol error (5.0 section 3.14.2.2.2)", async () => {
   await withBroker({}, async ({ connect, broker }) => {
     const client = await connect({ version: 5, clientId: "zero", clean: false });
     await client.send(disconnectPacket(0, [P.sessionExpiry(30)]));
@@ -370,7 +378,7 @@ Deno.test("v5: DISCONNECT setting a Session Expiry after CONNECT said 0 is a pro
   });
 });
 
-Deno.test("v5: Clean Start 1 gives Session Present 0 even when a session existed [MQTT-3.2.2-2]", async () => {
+Deno.test("v5: Clean Start 1 gives Session Present 0 even when a session existed [MQTT-3.2.2-2 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const spec: ConnectSpec = { version: 5, clientId: "cs", clean: false, properties: [P.sessionExpiry(60)] };
     const first = await connect(spec);
@@ -380,7 +388,7 @@ Deno.test("v5: Clean Start 1 gives Session Present 0 even when a session existed
   });
 });
 
-Deno.test("v5: maxSessionExpiry caps the interval and CONNACK says so (section 3.2.2.3.2)", async () => {
+Deno.test("v5: maxSessionExpiry caps the interval and CONNACK says so (5.0 section 3.2.2.3.2)", async () => {
   await withBroker({ maxSessionExpiry: 60 }, async (context) => {
     const client = await context.open(5);
     await client.send(
@@ -394,7 +402,7 @@ Deno.test("v5: maxSessionExpiry caps the interval and CONNACK says so (section 3
   });
 });
 
-Deno.test("v5: a queued message expires while the client is away [MQTT-3.3.2-5]; one still valid carries the rest [MQTT-3.3.2-6]", async () => {
+Deno.test("v5: a queued message expires while the client is away [MQTT-3.3.2-5 (5.0)]; one still valid carries the rest [MQTT-3.3.2-6 (5.0)]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect }) => {
     const spec: ConnectSpec = {
@@ -466,7 +474,7 @@ for (const version of VERSIONS) {
         );
         await pub.barrier();
         const back = await connect(persistent(version, "q0"), true);
-        // Sent because of an established subscription: RETAIN 0 [MQTT-3.3.1-12] (3.1.1: [MQTT-3.3.1-9]).
+        // Sent because of an established subscription: RETAIN 0 [MQTT-3.3.1-9 (3.1.1)] [MQTT-3.3.1-12 (5.0)].
         await back.expect(publishPacket(version, { topic: "z/1", payload: "first" }));
         await back.expect(publishPacket(version, { topic: "z/2", payload: "second" }));
         await back.barrier();
@@ -561,7 +569,7 @@ class GatedStore extends MemoryPersistence {
 }
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: QoS 2 to a persistent session: PUBLISH and PUBREL wait for their state's commit (section 4.3.3)`, async () => {
+  Deno.test(`${v(version)}: QoS 2 to a persistent session: PUBLISH and PUBREL wait for their state's commit (3.1.1 and 5.0 section 4.3.3)`, async () => {
     const store = new GatedStore();
     await withBroker({ persistence: store }, async ({ broker, connect }) => {
       const client = await connect(persistent(version, "q2"));

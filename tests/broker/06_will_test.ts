@@ -1,5 +1,5 @@
 /**
- * Will messages (sections 3.1.2.5 - 3.1.2.7, 3.1.3.2, 3.14.4): sent when the connection is lost, not after a
+ * Will messages (5.0 sections 3.1.2.5 - 3.1.2.7, 3.1.3.2, 3.14.4): sent when the connection is lost, not after a
  * normal DISCONNECT; v5 DISCONNECT 0x04 and Will Delay Interval; will QoS and retain honoured.
  */
 
@@ -27,7 +27,7 @@ import {
 } from "./_wire.ts";
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: the will is published when the connection is lost [MQTT-3.1.2-8]`, async () => {
+  Deno.test(`${v(version)}: the will is published when the connection is lost [MQTT-3.1.2-8 (3.1.1)] [MQTT-3.1.2-8 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const watcher = await connect({ version, clientId: "watcher" });
       await subscribe(watcher, 1, [["wills/#", 0]]);
@@ -43,7 +43,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: a normal DISCONNECT discards the will [MQTT-3.1.2-10] [MQTT-3.14.4-3]`, async () => {
+  Deno.test(`${v(version)}: a normal DISCONNECT discards the will [MQTT-3.1.2-10 (3.1.1)] [MQTT-3.14.4-3 (3.1.1)] [MQTT-3.1.2-10 (5.0)] [MQTT-3.14.4-3 (5.0)]`, async () => {
     await withBroker({}, async ({ connect, broker }) => {
       const watcher = await connect({ version, clientId: "watcher" });
       await subscribe(watcher, 1, [["wills/#", 0]]);
@@ -68,14 +68,14 @@ for (const version of VERSIONS) {
         clientId: "rude",
         will: { topic: "wills/rude", payload: "r" },
       });
-      await client.send(connectPacket({ version, clientId: "rude" })); // second CONNECT [MQTT-3.1.0-2]
+      await client.send(connectPacket({ version, clientId: "rude" })); // second CONNECT [MQTT-3.1.0-2 (3.1.1)] [MQTT-3.1.0-2 (5.0)]
       await client.expectDisconnect(0x82);
       await watcher.expect(publishPacket(version, { topic: "wills/rude", payload: "r" }), "will");
       await watcher.disconnect();
     });
   });
 
-  Deno.test(`${v(version)}: will QoS is honoured, capped by the subscription [MQTT-3.1.2-14]`, async () => {
+  Deno.test(`${v(version)}: will QoS is honoured, capped by the subscription [MQTT-3.8.4-6 (3.1.1)] [MQTT-3.8.4-8 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const high = await connect({ version, clientId: "high" });
       await subscribe(high, 1, [["w", 2]]);
@@ -91,7 +91,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: a retained will is stored as the retained message [MQTT-3.1.2-17]`, async () => {
+  Deno.test(`${v(version)}: a retained will is stored as the retained message [MQTT-3.1.2-17 (3.1.1)] [MQTT-3.1.2-15 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const live = await connect({ version, clientId: "live" });
       await subscribe(live, 1, [["status/dev", 0]]);
@@ -133,7 +133,7 @@ for (const version of VERSIONS) {
   });
 }
 
-Deno.test("v5: DISCONNECT 0x04 (Disconnect with Will Message) publishes the will [MQTT-3.14.4-3]", async () => {
+Deno.test("v5: DISCONNECT 0x04 (Disconnect with Will Message) publishes the will [MQTT-3.14.4-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
     await subscribe(watcher, 1, [["w", 0]]);
@@ -145,7 +145,7 @@ Deno.test("v5: DISCONNECT 0x04 (Disconnect with Will Message) publishes the will
   });
 });
 
-Deno.test("v5: will properties are forwarded, the Will Delay Interval is not (section 3.1.3.2)", async () => {
+Deno.test("v5: will properties are forwarded, the Will Delay Interval is not (5.0 section 3.1.3.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
     await subscribe(watcher, 1, [["w", 0]]);
@@ -173,7 +173,7 @@ function delayed(clientId: string, delay: number, expiry: number): ConnectSpec {
   };
 }
 
-Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) (section 3.1.3.2.2)", async () => {
+Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) (5.0 section 3.1.3.2.2)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -189,7 +189,7 @@ Deno.test("v5: the will waits for its Will Delay Interval (ManualClock) (section
   });
 });
 
-Deno.test("v5: a client back within the Will Delay cancels its will (ManualClock) [MQTT-3.1.3-9]", async () => {
+Deno.test("v5: a client back within the Will Delay cancels its will (ManualClock) [MQTT-3.1.3-9 (5.0)]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -211,7 +211,7 @@ Deno.test("v5: a client back within the Will Delay cancels its will (ManualClock
   });
 });
 
-Deno.test("v5: the will goes out when the session ends before the Will Delay (ManualClock) (section 3.1.3.2.2)", async () => {
+Deno.test("v5: the will goes out when the session ends before the Will Delay (ManualClock) (5.0 section 3.1.3.2.2)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -273,7 +273,7 @@ Deno.test("v5: a will topic with a wildcard is refused with CONNACK 0x90, then c
   });
 });
 
-Deno.test("v4: a will topic with a wildcard closes without CONNACK, no return code fits [MQTT-3.2.2-6]", async () => {
+Deno.test("v4: a will topic with a wildcard closes without CONNACK, no return code fits [MQTT-3.2.2-6 (3.1.1)]", async () => {
   await withBroker({}, async ({ open, broker }) => {
     const client = await open(4);
     await client.send(connectPacket({ version: 4, clientId: "bad", will: { topic: "a/+", payload: "x" } }));

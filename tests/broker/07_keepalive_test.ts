@@ -1,5 +1,5 @@
 /**
- * Keep alive (sections 3.1.2.10, 3.12, 3.13): PINGREQ/PINGRESP, the 1.5x rule with the will sent, any packet
+ * Keep alive (5.0 sections 3.1.2.10, 3.12, 3.13): PINGREQ/PINGRESP, the 1.5x rule with the will sent, any packet
  * counting as activity, and the broker's maximum (v5 Server Keep Alive, v3 refusal). All timing runs on a
  * ManualClock.
  */
@@ -27,7 +27,7 @@ import {
 const SLACK_MS = 1000;
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: PINGREQ is answered with PINGRESP d0 00 [MQTT-3.12.4-1]`, async () => {
+  Deno.test(`${v(version)}: PINGREQ is answered with PINGRESP d0 00 [MQTT-3.12.4-1 (3.1.1)] [MQTT-3.12.4-1 (5.0)]`, async () => {
     await withBroker({}, async ({ connect }) => {
       const client = await connect({ version, clientId: "pinger", keepAlive: 30 });
       await client.send(PINGREQ, PINGREQ);
@@ -38,7 +38,9 @@ for (const version of VERSIONS) {
   });
 
   Deno.test(
-    `${v(version)}: silent for 1.5x the keep alive: disconnected and the will sent [MQTT-3.1.2-24]`,
+    `${
+      v(version)
+    }: silent for 1.5x the keep alive: disconnected and the will sent [MQTT-3.1.2-24 (3.1.1)] [MQTT-3.1.2-22 (5.0)]`,
     async () => {
       const clock = new ManualClock(1_000_000);
       await withBroker({ clock }, async ({ connect, broker }) => {
@@ -61,7 +63,7 @@ for (const version of VERSIONS) {
     },
   );
 
-  Deno.test(`${v(version)}: any packet from the client counts as activity [MQTT-3.1.2-23]`, async () => {
+  Deno.test(`${v(version)}: any packet from the client counts as activity [MQTT-3.1.2-23 (3.1.1)] [MQTT-3.1.2-20 (5.0)]`, async () => {
     const clock = new ManualClock(1_000_000);
     await withBroker({ clock }, async ({ connect }) => {
       const client = await connect({ version, clientId: "busy", keepAlive: 10 });
@@ -79,7 +81,7 @@ for (const version of VERSIONS) {
     });
   });
 
-  Deno.test(`${v(version)}: keep alive 0 turns the mechanism off [MQTT-3.1.2-22]`, async () => {
+  Deno.test(`${v(version)}: keep alive 0 turns the mechanism off [MQTT-3.1.2-24 (3.1.1)] [MQTT-3.1.2-22 (5.0)]`, async () => {
     const clock = new ManualClock(1_000_000);
     await withBroker({ clock }, async ({ connect }) => {
       const client = await connect({ version, clientId: "forever", keepAlive: 0 });

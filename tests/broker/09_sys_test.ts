@@ -73,7 +73,7 @@ Deno.test("$SYS values are updated every sysInterval: uptime, clients/connected,
     assert.equal((await sysValues(monitor)).size, 0, "nothing before the interval");
     clock.advance(1);
     const values = await sysValues(monitor);
-    // A live subscriber gets updates as normal messages (RETAIN 0) [MQTT-3.3.1-12].
+    // A live subscriber gets updates as normal messages (RETAIN 0) [MQTT-3.3.1-12 (5.0)].
     assert.deepEqual(values.get("uptime"), { value: "10 seconds", retain: false });
     assert.equal(values.get("clients/connected")?.value, "2");
     assert.equal(values.get("publish/messages/received")?.value, "3");
@@ -126,7 +126,7 @@ Deno.test("sysInterval 0 publishes nothing under $SYS", async () => {
   });
 });
 
-Deno.test("a '#' subscription does not receive $SYS updates [MQTT-4.7.2-1]", async () => {
+Deno.test("a '#' subscription does not receive $SYS updates [MQTT-4.7.2-1 (3.1.1)]", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock, sysInterval: 10 }, async ({ connect }) => {
     const client = await connect({ version: 4, clientId: "everything" });
@@ -138,7 +138,7 @@ Deno.test("a '#' subscription does not receive $SYS updates [MQTT-4.7.2-1]", asy
 });
 
 for (const version of VERSIONS) {
-  Deno.test(`${v(version)}: a client cannot publish or retain under $SYS/ (section 4.7.2); other $ topics are not reserved`, async () => {
+  Deno.test(`${v(version)}: a client cannot publish or retain under $SYS/ (3.1.1 and 5.0 section 4.7.2); other $ topics are not reserved`, async () => {
     await withBroker({ sysInterval: 0 }, async ({ connect }) => {
       const watcher = await connect({ version, clientId: "watcher" });
       await subscribe(watcher, 1, [["$SYS/#", 0], ["$SYSTEM/#", 0]]);

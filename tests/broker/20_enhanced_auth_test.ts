@@ -1,6 +1,6 @@
 /**
- * MQTT 5.0 enhanced authentication (section 4.12) with SCRAM-SHA-256 over the AUTH exchange, and
- * re-authentication (section 4.12.1), spoken in raw packets over an in-memory transport.
+ * MQTT 5.0 enhanced authentication (5.0 section 4.12) with SCRAM-SHA-256 over the AUTH exchange, and
+ * re-authentication (5.0 section 4.12.1), spoken in raw packets over an in-memory transport.
  */
 
 import assert from "node:assert/strict";
@@ -83,7 +83,7 @@ function connect(properties: Properties): Packet {
   return { type: 1, protocolVersion: 5, clientId: "c1", cleanStart: true, keepAlive: 0, properties };
 }
 
-Deno.test("SCRAM-SHA-256: CONNECT, AUTH 0x18 challenge, AUTH 0x18 response, CONNACK with server-final (section 4.12)", async () => {
+Deno.test("SCRAM-SHA-256: CONNECT, AUTH 0x18 challenge, AUTH 0x18 response, CONNACK with server-final (5.0 section 4.12)", async () => {
   await withScramBroker(async (open) => {
     const peer = open();
     const scram = scramClient("alice", "wonderland");
@@ -95,7 +95,7 @@ Deno.test("SCRAM-SHA-256: CONNECT, AUTH 0x18 challenge, AUTH 0x18 response, CONN
     assert.equal(connack.properties?.authenticationMethod, SCRAM_SHA_256);
     assert.equal(await scram.verify(connack.properties!.authenticationData!), true);
 
-    // Re-authentication: AUTH 0x19 starts a new exchange on the live connection [MQTT-4.12.1-1].
+    // Re-authentication: AUTH 0x19 starts a new exchange on the live connection [MQTT-4.12.1-1 (5.0)].
     const again = scramClient("alice", "wonderland");
     await peer.send({
       type: 15,
@@ -148,7 +148,7 @@ Deno.test("enhanced auth: an unsupported Authentication Method gets CONNACK 0x8C
   });
 });
 
-Deno.test("enhanced auth: AUTH with another method than CONNECT's is a protocol error [MQTT-4.12.0-5]", async () => {
+Deno.test("enhanced auth: AUTH with another method than CONNECT's is a protocol error [MQTT-4.12.0-5 (5.0)]", async () => {
   await withScramBroker(async (open) => {
     const peer = open();
     const scram = scramClient("alice", "wonderland");

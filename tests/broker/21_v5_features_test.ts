@@ -42,7 +42,7 @@ async function gone(broker: { session(id: string): { link: unknown } | undefined
   await waitFor(() => broker.session(clientId)?.link === undefined, `the broker to see ${clientId} go`);
 }
 
-// ---- Topic aliases, client to broker (section 3.3.2.3.4) --------------------------------------------------
+// ---- Topic aliases, client to broker (5.0 section 3.3.2.3.4) ----------------------------------------------
 
 Deno.test("v5: Topic Aliases 1..Topic Alias Maximum are accepted, set, used and replaced [MQTT-3.3.2-12 (5.0)]", async () => {
   await withBroker({ topicAliasMaximum: 3 }, async (context) => {
@@ -84,7 +84,7 @@ Deno.test("v5: Topic Aliases 1..Topic Alias Maximum are accepted, set, used and 
 
 for (const [maximum, alias] of [[3, 4], [10, 65535], [0, 1]] as const) {
   Deno.test(
-    `v5: Topic Alias ${alias} above the Topic Alias Maximum ${maximum} is DISCONNECT 0x94 [MQTT-3.3.2-9]`,
+    `v5: Topic Alias ${alias} above the Topic Alias Maximum ${maximum} is DISCONNECT 0x94 [MQTT-3.3.2-9 (5.0)]`,
     async () => {
       await withBroker({ topicAliasMaximum: maximum }, async ({ connect }) => {
         const sub = await connect({ version: 5, clientId: "sub" });
@@ -103,13 +103,13 @@ Deno.test("v5: Topic Alias 0 is DISCONNECT 0x94 [MQTT-3.3.2-8 (5.0)] (5.0 sectio
   await withBroker({}, async ({ connect }) => {
     const pub = await connect({ version: 5, clientId: "pub" });
     // "A Topic Alias value of 0 or greater than the Maximum Topic Alias is a Protocol Error, the receiver uses
-    // DISCONNECT with Reason Code of 0x94" (section 3.3.4).
+    // DISCONNECT with Reason Code of 0x94" (5.0 section 3.3.4).
     await pub.trySend(publishPacket(5, { topic: "a", properties: [P.topicAlias(0)] }));
     await pub.expectDisconnect(0x94);
   });
 });
 
-Deno.test("v5: an unknown Topic Alias with an empty topic is DISCONNECT 0x82 (section 3.3.2.3.4)", async () => {
+Deno.test("v5: an unknown Topic Alias with an empty topic is DISCONNECT 0x82 (5.0 section 3.3.2.3.4)", async () => {
   await withBroker({}, async ({ connect }) => {
     const pub = await connect({ version: 5, clientId: "pub" });
     await pub.send(publishPacket(5, { topic: "known", properties: [P.topicAlias(1)] }));
@@ -118,7 +118,7 @@ Deno.test("v5: an unknown Topic Alias with an empty topic is DISCONNECT 0x82 (se
   });
 });
 
-Deno.test("v5: Topic Alias mappings end with the connection; a new one starts empty (section 3.3.2.3.4)", async () => {
+Deno.test("v5: Topic Alias mappings end with the connection; a new one starts empty (5.0 section 3.3.2.3.4)", async () => {
   await withBroker({}, async ({ connect }) => {
     const first = await connect(persistent("pub"));
     await first.send(publishPacket(5, { topic: "kept?", properties: [P.topicAlias(1)] }));
@@ -140,7 +140,7 @@ function aliasReader(maximum: number): (packet: PublishPacket) => string {
       assert.notEqual(packet.topic, "", "an empty topic needs an alias");
       return packet.topic;
     }
-    assert.ok(alias >= 1 && alias <= maximum, `alias ${alias} within 1..${maximum} [MQTT-3.3.2-11]`);
+    assert.ok(alias >= 1 && alias <= maximum, `alias ${alias} within 1..${maximum} [MQTT-3.3.2-11 (5.0)]`);
     if (packet.topic !== "") {
       aliases.set(alias, packet.topic);
       return packet.topic;
@@ -187,7 +187,7 @@ for (
     ["topicAliasOut: false", { topicAliasOut: false }, [P.topicAliasMaximum(5)]],
   ] as const
 ) {
-  Deno.test(`v5: no Topic Alias goes out to ${what} [MQTT-3.1.2-27]`, async () => {
+  Deno.test(`v5: no Topic Alias goes out to ${what} [MQTT-3.1.2-27 (5.0)]`, async () => {
     await withBroker(options, async ({ connect }) => {
       const sub = await connect({ version: 5, clientId: "sub", properties });
       await subscribe(sub, 1, [["plain", 0]]);
@@ -286,7 +286,7 @@ Deno.test("v5: outgoing aliases start over on a new connection; a resent message
   });
 });
 
-// ---- Subscription Identifiers (section 3.8.2.1.2) ---------------------------------------------------------
+// ---- Subscription Identifiers (5.0 section 3.8.2.1.2) -----------------------------------------------------
 
 Deno.test("v5: overlapping subscriptions give one copy carrying every Subscription Identifier [MQTT-3.3.4-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -304,9 +304,9 @@ Deno.test("v5: overlapping subscriptions give one copy carrying every Subscripti
     assert.deepEqual(
       [...(packet.properties?.subscriptionIdentifiers ?? [])].sort((a, b) => a - b),
       [1, 268_435_455],
-      "both identifiers, in any order [MQTT-3.3.4-4]",
+      "both identifiers, in any order [MQTT-3.3.4-4 (5.0)]",
     );
-    assert.equal(packet.qos, 1, "at the highest granted QoS [MQTT-3.3.4-2]");
+    assert.equal(packet.qos, 1, "at the highest granted QoS [MQTT-3.3.4-2 (5.0)]");
     await client.send(puback(5, packet.packetId!));
     await client.barrier("exactly one copy");
     await pub.disconnect();
@@ -368,7 +368,7 @@ Deno.test("v5: the Subscription Identifier is stored with the subscription: resu
   });
 });
 
-Deno.test("v5: Subscription Identifier 0 is DISCONNECT 0x82 (section 3.8.2.1.2)", async () => {
+Deno.test("v5: Subscription Identifier 0 is DISCONNECT 0x82 (5.0 section 3.8.2.1.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "zero" });
     await client.trySend(subscribePacket(5, 1, [["a", 0]], [P.subscriptionId(0)]));
@@ -386,7 +386,7 @@ Deno.test("v5: with subscriptionIdentifiersAvailable false, CONNACK says 0 and a
   });
 });
 
-// ---- Subscription options (section 3.8.3.1) ----------------------------------------------------------------
+// ---- Subscription options (5.0 section 3.8.3.1) ------------------------------------------------------------
 
 Deno.test("v5: No Local keeps a client's own messages from it, also through a wildcard [MQTT-3.8.3-3 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -422,7 +422,7 @@ Deno.test("v5: Retain As Published keeps RETAIN on live messages; without it RET
     await kept.expect(publishPacket(5, { topic: "rap", payload: "n" }));
     await cleared.expect(publishPacket(5, { topic: "rap", payload: "r" }), "RETAIN cleared on forwarding");
     await cleared.expect(publishPacket(5, { topic: "rap", payload: "n" }));
-    // A retained message sent because of a subscribe has RETAIN set whatever the option [MQTT-3.3.1-9].
+    // A retained message sent because of a subscribe has RETAIN set whatever the option [MQTT-3.3.1-9 (5.0)].
     const late = await connect({ version: 5, clientId: "late" });
     await subscribe(late, 1, [["rap", 0]]);
     await late.expect(publishPacket(5, { topic: "rap", payload: "r", retain: true }));
@@ -472,18 +472,18 @@ Deno.test("v5: QoS 0 messages queued for an offline session keep their identifie
     const back = await connect(persistent("sub"), true);
     await back.expect(
       publishPacket(5, { topic: "q0/plain", payload: "a", properties: [P.subscriptionId(3)] }),
-      "RETAIN cleared as for a live delivery [MQTT-3.3.1-12], identifier kept [MQTT-3.3.4-3]",
+      "RETAIN cleared as for a live delivery [MQTT-3.3.1-12 (5.0)], identifier kept [MQTT-3.3.4-3 (5.0)]",
     );
     await back.expect(
       publishPacket(5, { topic: "q0/rap", payload: "b", retain: true, properties: [P.subscriptionId(4)] }),
-      "Retain As Published [MQTT-3.3.1-13]",
+      "Retain As Published [MQTT-3.3.1-13 (5.0)]",
     );
     await back.disconnect();
     await pub.disconnect();
   });
 });
 
-// ---- Shared subscriptions (section 4.8.2) ------------------------------------------------------------------
+// ---- Shared subscriptions (5.0 section 4.8.2) --------------------------------------------------------------
 
 Deno.test("v5: a shared subscription gives each message to one member, in turn", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -620,7 +620,7 @@ Deno.test("v5: a shared message skips a member whose Receive Maximum is used up"
           topic: "s",
           qos: 1,
           ...(member === busy ? { properties: { subscriptionIdentifiers: [7] } } : {}),
-        }, "each member's own Subscription Identifier [MQTT-3.3.4-3]");
+        }, "each member's own Subscription Identifier [MQTT-3.3.4-3 (5.0)]");
         received[i]!.push(new TextDecoder().decode(publish.payload));
         await member.send(puback(5, publish.packetId!));
       }
@@ -643,7 +643,7 @@ Deno.test("v5: with sharedSubscriptionsAvailable false, CONNACK says 0 and SUBAC
   });
 });
 
-Deno.test("v5: a badly formed shared filter gets SUBACK 0x8F (section 4.8.2)", async () => {
+Deno.test("v5: a badly formed shared filter gets SUBACK 0x8F (5.0 section 4.8.2)", async () => {
   await withBroker({}, async ({ connect }) => {
     const client = await connect({ version: 5, clientId: "bad" });
     const filters = ["$share/g", "$share//a", "$share/g+/a", "$share/g#/a", "$share/g/"];
@@ -653,7 +653,7 @@ Deno.test("v5: a badly formed shared filter gets SUBACK 0x8F (section 4.8.2)", a
   });
 });
 
-// ---- Message Expiry Interval (section 3.3.2.3.3) -------------------------------------------------------------
+// ---- Message Expiry Interval (5.0 section 3.3.2.3.3) ---------------------------------------------------------
 
 Deno.test("v5: a receiver gets the remaining Message Expiry Interval after its time offline [MQTT-3.3.2-6 (5.0)]", async () => {
   const clock = new ManualClock(1_000_000);
@@ -812,7 +812,7 @@ Deno.test("v5: an expired retained message is not sent and is swept from the sto
   });
 });
 
-// ---- Flow control (section 4.9) -----------------------------------------------------------------------------
+// ---- Flow control (5.0 section 4.9) -------------------------------------------------------------------------
 
 Deno.test("v5: CONNACK advertises Receive Maximum; one QoS 2 PUBLISH over it is DISCONNECT 0x93 [MQTT-3.3.4-7 (5.0)]", async () => {
   await withBroker({ receiveMaximum: 2 }, async (context) => {
@@ -869,7 +869,7 @@ Deno.test("v5: the broker never has more unacknowledged messages to a client tha
   });
 });
 
-// ---- Maximum Packet Size (sections 3.1.2.11.4, 3.2.2.3.6) ---------------------------------------------------
+// ---- Maximum Packet Size (5.0 sections 3.1.2.11.4, 3.2.2.3.6) -----------------------------------------------
 
 Deno.test("v5: a packet over the broker's Maximum Packet Size is DISCONNECT 0x95; one at it is fine", async () => {
   await withBroker({ maxPacketSize: 64 }, async (context) => {
@@ -916,7 +916,7 @@ Deno.test("v5: a message over the client's Maximum Packet Size is not sent and d
   });
 });
 
-// ---- Request / response (section 4.10) ----------------------------------------------------------------------
+// ---- Request / response (5.0 section 4.10) ------------------------------------------------------------------
 
 Deno.test("v5: Response Topic, Correlation Data and Content Type pass through untouched [MQTT-3.3.2-15 (5.0)] [MQTT-3.3.2-16 (5.0)] [MQTT-3.3.2-20 (5.0)]", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -972,7 +972,11 @@ Deno.test("v5: Request Response Information gets Response Information when confi
       clientId: "no",
       properties: [P5.requestResponseInformation(0)],
     });
-    assert.equal(notAsked.connack.properties?.responseInformation, undefined, "0 means none [MQTT-3.1.2-28]");
+    assert.equal(
+      notAsked.connack.properties?.responseInformation,
+      undefined,
+      "0 means none [MQTT-3.1.2-28 (5.0)]",
+    );
     const silent = await connectV5(context, { clientId: "silent" });
     assert.equal(silent.connack.properties?.responseInformation, undefined, "absent means 0");
     for (const c of [asked, notAsked, silent]) await c.client.disconnect();
@@ -1011,7 +1015,7 @@ Deno.test("v5: a will whose Response Topic has a wildcard is refused with CONNAC
   });
 });
 
-// ---- Payload Format Indicator (section 3.3.2.3.2) -----------------------------------------------------------
+// ---- Payload Format Indicator (5.0 section 3.3.2.3.2) -------------------------------------------------------
 
 Deno.test("v5: Payload Format Indicator 1 with a non-UTF-8 payload is PUBACK / PUBREC 0x99 and not delivered", async () => {
   await withBroker({}, async ({ connect }) => {
@@ -1028,7 +1032,7 @@ Deno.test("v5: Payload Format Indicator 1 with a non-UTF-8 payload is PUBACK / P
     );
     await expectAck(pub, 5, 2, 0x99, "with reason string");
     await sub.barrier("neither was delivered");
-    // Valid UTF-8 passes, and the indicator reaches the subscriber unaltered [MQTT-3.3.2-4].
+    // Valid UTF-8 passes, and the indicator reaches the subscriber unaltered [MQTT-3.3.2-4 (5.0)].
     await pub.send(
       publishPacket(5, { topic: "pf", payload: "héllo", qos: 1, id: 3, properties: [P.payloadFormat(1)] }),
     );
@@ -1085,7 +1089,7 @@ Deno.test("v5: PUBACK and PUBREC say 0x10 No matching subscribers when nobody re
   });
 });
 
-// ---- Will Delay Interval (section 3.1.3.2.2) ----------------------------------------------------------------
+// ---- Will Delay Interval (5.0 section 3.1.3.2.2) ------------------------------------------------------------
 
 for (
   const [what, sessionExpiry, willDelay, sentAfter] of [
@@ -1093,7 +1097,7 @@ for (
     ["the Will Delay ends before the session: the will goes out then", 30, 5, 5],
   ] as const
 ) {
-  Deno.test(`v5: ${what} (ManualClock) (section 3.1.3.2.2)`, async () => {
+  Deno.test(`v5: ${what} (ManualClock) (5.0 section 3.1.3.2.2)`, async () => {
     const clock = new ManualClock(1_000_000);
     await withBroker({ clock }, async ({ connect, broker }) => {
       const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -1123,7 +1127,7 @@ for (
   });
 }
 
-Deno.test("v5: a delayed will's Message Expiry Interval runs from its publication (ManualClock) (section 3.1.3.2.4)", async () => {
+Deno.test("v5: a delayed will's Message Expiry Interval runs from its publication (ManualClock) (5.0 section 3.1.3.2.4)", async () => {
   const clock = new ManualClock(1_000_000);
   await withBroker({ clock }, async ({ connect, broker }) => {
     const watcher = await connect({ version: 5, clientId: "watcher" });
@@ -1146,7 +1150,7 @@ Deno.test("v5: a delayed will's Message Expiry Interval runs from its publicatio
   });
 });
 
-// ---- User Properties [MQTT-3.3.2-17] [MQTT-3.3.2-18] -----------------------------------------------------
+// ---- User Properties [MQTT-3.3.2-17 (5.0)] [MQTT-3.3.2-18 (5.0)] -----------------------------------------
 
 Deno.test("v5: User Properties reach receivers unaltered and in order, duplicates included [MQTT-3.3.2-17 (5.0)] [MQTT-3.3.2-18 (5.0)]", async () => {
   await withBroker({}, async ({ connect, broker }) => {
@@ -1198,7 +1202,7 @@ Deno.test("v5: User Properties reach receivers unaltered and in order, duplicate
   });
 });
 
-// ---- Request Problem Information [MQTT-3.1.2-29] -------------------------------------------------------------
+// ---- Request Problem Information [MQTT-3.1.2-29 (5.0)] -------------------------------------------------------
 
 Deno.test("v5: a refused PUBLISH gets PUBACK / PUBREC 0x87 with a Reason String by default", async () => {
   await withBroker({ authorizer: denyPublish("secret") }, async ({ connect }) => {
@@ -1262,7 +1266,7 @@ Deno.test("v5: no Reason String when it would pass the client's Maximum Packet S
     await client.expect(pubrec(5, 2, 0x87), "PUBREC 0x87 without its Reason String");
     await client.trySend(publishPacket(5, { topic: "", payload: "no topic" }));
     const disconnect = await client.next("DISCONNECT");
-    assert.ok(disconnect.length <= 16, `DISCONNECT of ${disconnect.length} bytes fits [MQTT-3.1.2-24]`);
+    assert.ok(disconnect.length <= 16, `DISCONNECT of ${disconnect.length} bytes fits [MQTT-3.1.2-24 (5.0)]`);
     assert.equal(disconnect[0], 0xe0);
     assert.equal(disconnect[2], 0x82, "DISCONNECT 0x82, without its Reason String");
     await client.expectClosed();
@@ -1338,13 +1342,13 @@ Deno.test("v5: a success CONNACK fits the client's Maximum Packet Size: what the
   });
 });
 
-// ---- What CONNACK advertises (section 3.2.2.3) --------------------------------------------------------------
+// ---- What CONNACK advertises (5.0 section 3.2.2.3) ----------------------------------------------------------
 
 Deno.test("v5: CONNACK advertises the broker's defaults, and no Maximum QoS when it is 2", async () => {
   await withBroker({}, async (context) => {
     const { client, connack } = await connectV5(context, { clientId: "defaults" });
     // Capabilities at their defaults (Retain, Wildcard, Subscription Identifier, Shared Subscription Available =
-    // 1) are left out: absent says the same (section 3.2.2.3), 8 bytes fewer (issue #14 item 9).
+    // 1) are left out: absent says the same (5.0 section 3.2.2.3), 8 bytes fewer (issue #14 item 9).
     assert.deepEqual(connack.properties, {
       receiveMaximum: 100,
       maximumPacketSize: 1_048_576,
@@ -1372,7 +1376,7 @@ Deno.test("v5: CONNACK advertises configured limits, Server Keep Alive and an As
       const assigned = connack.properties?.assignedClientIdentifier;
       assert.ok(
         typeof assigned === "string" && assigned.length > 0,
-        "Assigned Client Identifier [MQTT-3.2.2-16]",
+        "Assigned Client Identifier [MQTT-3.2.2-16 (5.0)]",
       );
       assert.deepEqual(connack.properties, {
         assignedClientIdentifier: assigned,
@@ -1398,7 +1402,7 @@ Deno.test("v5: CONNACK advertises configured limits, Server Keep Alive and an As
   });
 });
 
-// ---- Reason codes the broker disconnects or refuses with (section 4.13) -------------------------------------
+// ---- Reason codes the broker disconnects or refuses with (5.0 section 4.13) ---------------------------------
 
 Deno.test("v5: broker.close() sends DISCONNECT 0x8B Server shutting down", async () => {
   await withBroker({}, async ({ connect, broker }) => {
@@ -1506,7 +1510,7 @@ const NAME_IS_TOKEN = {
 const authMethod = (name: string) => concat(0x15, str(name));
 const authData = (text: string) => concat(0x16, bin(new TextEncoder().encode(text)));
 
-Deno.test("v5: a re-authentication that ends as another user is DISCONNECT 0x87 and logged (section 4.12.1)", async () => {
+Deno.test("v5: a re-authentication that ends as another user is DISCONNECT 0x87 and logged (5.0 section 4.12.1)", async () => {
   const lines: string[] = [];
   const logger = leveledLogger("info", (_level, line) => lines.push(line));
   await withBroker({ authMethods: [NAME_IS_TOKEN], logger }, async ({ open }) => {

@@ -164,7 +164,7 @@ Deno.test({
 
 Deno.test({
   name:
-    `MQTT.js v5: subscription identifiers arrive in packet.properties, every matching one [MQTT-3.3.4-3]${SKIP}`,
+    `MQTT.js v5: subscription identifiers arrive in packet.properties, every matching one [MQTT-3.3.4-3 (5.0)]${SKIP}`,
   ignore: missing.length > 0,
   fn: async () => {
     await withMqttJs({}, async ({ connect }) => {
@@ -207,7 +207,7 @@ Deno.test({
 
 Deno.test({
   name:
-    `MQTT.js v5: a message waiting 20 s for an offline session arrives with 40 s of its 60 left [MQTT-3.3.2-6]${SKIP}`,
+    `MQTT.js v5: a message waiting 20 s for an offline session arrives with 40 s of its 60 left [MQTT-3.3.2-6 (5.0)]${SKIP}`,
   ignore: missing.length > 0,
   fn: async () => {
     const clock = new ManualClock(1_000_000);
@@ -231,7 +231,7 @@ Deno.test({
       const back = await connect(persistent);
       assert.equal(back.connack.sessionPresent, true);
       const [message] = await back.next(1);
-      assert.equal(message?.payload, "soon", "the expired one was dropped [MQTT-3.3.2-5]");
+      assert.equal(message?.payload, "soon", "the expired one was dropped [MQTT-3.3.2-5 (5.0)]");
       assert.equal(message?.packet.properties?.messageExpiryInterval, 40);
     });
   },

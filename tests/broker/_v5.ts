@@ -76,7 +76,7 @@ export async function expectAck(
   if (reasonString === "with reason string") {
     assert.equal(typeof ack.properties?.reasonString, "string", "a Reason String explains the refusal");
   } else if (reasonString === "without reason string") {
-    assert.equal(ack.properties, undefined, "no properties at all [MQTT-3.1.2-29]");
+    assert.equal(ack.properties, undefined, "no properties at all [MQTT-3.1.2-29 (5.0)]");
   }
 }
 

@@ -210,7 +210,7 @@ export function publishPacket(version: ProtocolVersion, spec: PublishSpec): Uint
   );
 }
 
-/** Subscription options byte: QoS, No Local, Retain As Published, Retain Handling (section 3.8.3.1). */
+/** Subscription options byte: QoS, No Local, Retain As Published, Retain Handling (5.0 section 3.8.3.1). */
 export function subOptions(
   qos: QoS,
   options: { noLocal?: boolean; retainAsPublished?: boolean; retainHandling?: 0 | 1 | 2 } = {},

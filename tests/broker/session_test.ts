@@ -189,7 +189,7 @@ Deno.test("Session QoS 2 outgoing: sent -> PUBREC -> released -> PUBCOMP complet
   assert.equal(s.completed(1, 0), false, "unknown id");
 });
 
-Deno.test("Session QoS 2: a PUBREC with an error code ends the flow without PUBREL (section 4.3.3)", () => {
+Deno.test("Session QoS 2: a PUBREC with an error code ends the flow without PUBREL (5.0 section 4.3.3)", () => {
   const s = session();
   const link = new FakeLink(5, 1);
   s.link = link;

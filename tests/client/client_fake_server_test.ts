@@ -398,7 +398,7 @@ Deno.test("a server DISCONNECT with Session taken over ends the client instead o
     assert.ok(error instanceof MqttError);
     assert.equal(error.reasonCode, 0x8e);
     assert.match(error.message, /SessionTakenOver/);
-    assert.equal(await conn.next(), undefined); // no DISCONNECT back [MQTT-3.14.4-1 (5.0)]
+    assert.equal(await conn.next(), undefined); // no DISCONNECT back: the server's was the last packet (5.0 section 3.14.4)
   });
 });
 
