@@ -430,7 +430,7 @@ export class MqttClient implements AsyncDisposable {
         return;
       case PACKET_TYPE.DISCONNECT:
         state.disconnect = disconnectError(packet);
-        conn.abort(state.disconnect); // no DISCONNECT goes back [MQTT-3.14.4-1 (5.0)]
+        conn.abort(state.disconnect); // no DISCONNECT goes back (5.0 section 3.14.4)
         return;
       case PACKET_TYPE.AUTH:
         throw new MqttError(

@@ -173,7 +173,7 @@ Deno.test("slowloris: a socket that sends nothing at all is closed after connect
 
 /** A PUBLISH fixed header claiming 0x7f * 128^3 = 266,338,304 bytes (254 MiB). */
 const HUGE_PUBLISH = Uint8Array.of(0x30, 0x80, 0x80, 0x80, 0x7f);
-/** A Remaining Length 5 bytes long: malformed, whatever it would say [MQTT-1.5.5-1]. */
+/** A Remaining Length 5 bytes long: malformed, whatever it would say [MQTT-1.5.5-1 (5.0)]. */
 const FIVE_BYTE_LENGTH = Uint8Array.of(0x30, 0x80, 0x80, 0x80, 0x80, 0x01);
 
 for (const version of VERSIONS) {

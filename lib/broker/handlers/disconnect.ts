@@ -16,7 +16,7 @@ export function onDisconnect(connection: Connection, packet: DisconnectPacket): 
   if (expiry !== undefined) {
     if (session.expiryInterval === 0 && expiry !== 0) {
       throw protocolError(
-        "DISCONNECT sets a Session Expiry Interval after CONNECT set 0 [MQTT-3.14.2-2 (5.0)]",
+        "DISCONNECT sets a Session Expiry Interval after CONNECT set 0 (5.0 section 3.14.2.2.2)",
       );
     }
     session.expiryInterval = Math.min(expiry, connection.core.options.maxSessionExpiry);

@@ -73,7 +73,7 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
     sendAck(connection, encodePubrec({ packetId: packet.packetId!, reasonCode: 0 }, version), false, 0);
     return;
   }
-  // Our Receive Maximum [MQTT-3.3.4-9 (5.0)]. A 3.1.1 client is never told it, but letting it hold up to 65,535
+  // Our Receive Maximum [MQTT-3.3.4-7 (5.0)]. A 3.1.1 client is never told it, but letting it hold up to 65,535
   // unreleased QoS 2 ids (each kept in storage) is worse: past the same limit of ids it had PUBREC for and did
   // not release, it is closed (issue #15 item 11). What still waits for a commit is not held against it: a
   // pipelining client outruns the commit, and it cannot release what it has no PUBREC for.
@@ -87,7 +87,7 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
   ) {
     throw new MqttError(
       REASON_CODE.ReceiveMaximumExceeded,
-      `more than Receive Maximum (${options.receiveMaximum}) unacknowledged QoS 1/2 PUBLISH [MQTT-3.3.4-9 (5.0)]`,
+      `more than Receive Maximum (${options.receiveMaximum}) unacknowledged QoS 1/2 PUBLISH [MQTT-3.3.4-7 (5.0)]`,
     );
   }
   let reasonCode: number = REASON_CODE.Success;
