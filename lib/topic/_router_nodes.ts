@@ -1,5 +1,6 @@
 /**
- * The trie nodes and per-session records of `TopicRouter`, and the ready-made deliveries they hold.
+ * The trie nodes and per-session records of `TopicRouter`, the ready-made deliveries they hold, and the upkeep
+ * of a node's parallel arrays of non-shared subscriptions.
  * Private to the router.
  *
  * @module
@@ -66,7 +67,7 @@ export class ClientRecord {
   readonly direct: DirectEntry[] = [];
   readonly directFilters: string[] = [];
   readonly directShapes: number[] = [];
-  /** Past the router's `OVERLAP_SCAN_LIMIT`: every direct subscription is treated as overlapping. */
+  /** Past `OVERLAP_SCAN_LIMIT` (`_session_overlaps.ts`): every direct subscription is treated as overlapping. */
   crowded = false;
 
   constructor(id: string, number: number) {
@@ -144,4 +145,75 @@ export function sharedDelivery(
     shareGroup: group.name,
     filter: group.filter,
   });
+}
+
+/**
+ * Appends a non-shared subscription to `node`'s parallel arrays and returns its entry, with no flag bits yet:
+ * {@linkcode writeEntry} sets them once its overlaps are counted.
+ */
+export function addEntry(
+  node: Node,
+  client: ClientRecord,
+  subscription: Subscription,
+  delivery: Delivery,
+): DirectEntry {
+  if (node.deliveries === undefined) {
+    node.deliveries = [];
+    node.flags = [];
+    node.entries = [];
+  }
+  const entry: DirectEntry = {
+    shared: false,
+    client,
+    node,
+    subscription,
+    delivery,
+    index: node.deliveries.length,
+    directIndex: client.direct.length,
+    overlaps: 0,
+  };
+  node.deliveries.push(delivery);
+  node.flags!.push(client.number << CLIENT_SHIFT);
+  node.entries!.push(entry);
+  return entry;
+}
+
+/** Writes an entry's delivery and flags into its node's arrays. */
+export function writeEntry(entry: DirectEntry): void {
+  const node = entry.node;
+  const flags = node.flags!;
+  const before = flags[entry.index]! & FLAG_BITS;
+  const after = (entry.subscription.noLocal ? NO_LOCAL : 0) |
+    (entry.overlaps > 0 || entry.client.crowded ? OVERLAPS : 0);
+  flags[entry.index] = (entry.client.number << CLIENT_SHIFT) | after;
+  if (before === 0 && after !== 0) node.flagged++;
+  else if (before !== 0 && after === 0) node.flagged--;
+  node.deliveries![entry.index] = entry.delivery;
+}
+
+/** Swap-removes an entry from its node's parallel arrays; returns the node, for pruning. */
+export function removeEntry(entry: DirectEntry): Node {
+  const node = entry.node;
+  const entries = node.entries!;
+  const deliveries = node.deliveries!;
+  const flags = node.flags!;
+  const last = entries.length - 1;
+  const index = entry.index;
+  if ((flags[index]! & FLAG_BITS) !== 0) node.flagged--;
+  if (index !== last) {
+    const moved = entries[last]!;
+    entries[index] = moved;
+    deliveries[index] = deliveries[last]!;
+    flags[index] = flags[last]!;
+    moved.index = index;
+  }
+  entries.pop();
+  deliveries.pop();
+  flags.pop();
+  if (entries.length === 0) {
+    node.deliveries = undefined;
+    node.flags = undefined;
+    node.entries = undefined;
+  }
+  return node;
 }

@@ -3,6 +3,10 @@
  * level with dedicated `+` and `#` branches, so matching costs time in proportion to the topic's depth rather
  * than the number of subscriptions.
  *
+ * This file walks the trie and merges a session's deliveries; the nodes and their arrays are in
+ * `_router_nodes.ts`, the per-session overlap counts that decide what needs merging in `_session_overlaps.ts`,
+ * and shared groups with their member pick in `_shared_groups.ts`.
+ *
  * @module
  */
 
@@ -10,32 +14,26 @@ import type { QoS } from "../packet/packet_type.ts";
 import { parseSharedFilter, validateTopicFilter } from "./topic.ts";
 import type { Delivery, MatchOptions, Subscription, SubscriptionRouter } from "./subscription.ts";
 import {
+  addEntry,
   CLIENT_SHIFT,
   ClientRecord,
   directDelivery,
-  type DirectEntry,
   FLAG_BITS,
   type MutableDelivery,
   NO_LOCAL,
   Node,
   OVERLAPS,
+  removeEntry,
   sharedDelivery,
-  type SharedGroup,
-  type SharedMember,
+  writeEntry,
 } from "./_router_nodes.ts";
-import { filterShape, filtersOverlap, shapesMayOverlap } from "./_filter_overlap.ts";
+import { clearOverlaps, trackOverlaps, untrackOverlaps } from "./_session_overlaps.ts";
+import { joinGroup, leaveGroup, pickMember } from "./_shared_groups.ts";
 
 // Re-exported for the router's users and tests, which import them from here.
 export type { Delivery, MatchOptions, QoS, Subscription, SubscriptionRouter };
 
 const DOLLAR = 0x24; // "$"
-
-/**
- * Above this many non-shared subscriptions a session's filters are no longer compared pairwise on subscribe;
- * all of them are merged at match time instead. Keeps subscribe O(limit) for sessions with huge subscription
- * lists (see bench/router_bench.ts for the match cost this pairing saves).
- */
-const OVERLAP_SCAN_LIMIT = 128;
 
 /** Stands in for the output list between match() calls, so the router does not hold on to the caller's. */
 const IDLE: Delivery[] = [];
@@ -104,7 +102,7 @@ export class TopicRouter implements SubscriptionRouter {
         existing.delivery = sharedDelivery(clientId, subscription, existing.group);
       } else {
         existing.delivery = directDelivery(clientId, subscription);
-        this.#store(existing);
+        writeEntry(existing);
       }
       return true;
     }
@@ -115,46 +113,18 @@ export class TopicRouter implements SubscriptionRouter {
       this.#clients.set(clientId, client);
     }
     if (shared === undefined) {
-      const node = this.#nodeFor(filter, 0);
-      const delivery = directDelivery(clientId, subscription);
-      if (node.deliveries === undefined) {
-        node.deliveries = [];
-        node.flags = [];
-        node.entries = [];
-      }
-      const index = node.deliveries.length;
-      const entry: DirectEntry = {
-        shared: false,
+      const entry = addEntry(
+        this.#nodeFor(filter, 0),
         client,
-        node,
         subscription,
-        delivery,
-        index,
-        directIndex: client.direct.length,
-        overlaps: 0,
-      };
-      node.deliveries.push(delivery);
-      node.flags!.push(client.number << CLIENT_SHIFT);
-      node.entries!.push(entry);
-      const shape = filterShape(filter);
-      this.#addOverlaps(entry, shape);
-      client.direct.push(entry);
-      client.directFilters.push(filter);
-      client.directShapes.push(shape);
+        directDelivery(clientId, subscription),
+      );
+      trackOverlaps(entry);
       client.subscriptions.set(filter, entry);
-      this.#store(entry);
+      writeEntry(entry);
     } else {
       const node = this.#nodeFor(filter, filter.length - shared.filter.length);
-      node.groups ??= new Map();
-      let group = node.groups.get(shared.group);
-      if (group === undefined) {
-        group = { name: shared.group, filter, node, members: [], next: 0 };
-        node.groups.set(shared.group, group);
-      }
-      const delivery = sharedDelivery(clientId, subscription, group);
-      const member: SharedMember = { shared: true, client, group, subscription, delivery };
-      group.members.push(member);
-      client.subscriptions.set(filter, member);
+      client.subscriptions.set(filter, joinGroup(node, shared.group, client, subscription));
     }
     this.#size++;
     return false;
@@ -168,10 +138,10 @@ export class TopicRouter implements SubscriptionRouter {
     client.subscriptions.delete(filter);
     if (client.subscriptions.size === 0) this.#dropClient(client);
     this.#size--;
-    if (entry.shared) this.#prune(this.#removeMember(entry));
+    if (entry.shared) this.#prune(leaveGroup(entry));
     else {
-      this.#removeOverlaps(entry);
-      this.#prune(this.#removeDirect(entry));
+      untrackOverlaps(entry);
+      this.#prune(removeEntry(entry));
     }
     return true;
   }
@@ -184,12 +154,10 @@ export class TopicRouter implements SubscriptionRouter {
     // The session goes away whole, so its overlap counts need no upkeep.
     for (const entry of client.subscriptions.values()) {
       this.#size--;
-      this.#prune(entry.shared ? this.#removeMember(entry) : this.#removeDirect(entry));
+      this.#prune(entry.shared ? leaveGroup(entry) : removeEntry(entry));
     }
     client.subscriptions.clear();
-    client.direct.length = 0;
-    client.directFilters.length = 0;
-    client.directShapes.length = 0;
+    clearOverlaps(client);
   }
 
   /** How many subscriptions a session has (without listing them). */
@@ -285,7 +253,7 @@ export class TopicRouter implements SubscriptionRouter {
     }
     if (node.groups !== undefined) {
       for (const group of node.groups.values()) {
-        const picked = this.#pick(group);
+        const picked = pickMember(group, this.#topic, this.#isAvailable, this.#canReceive);
         if (picked !== undefined) this.#out.push(picked);
       }
     }
@@ -318,110 +286,6 @@ export class TopicRouter implements SubscriptionRouter {
     if (delivery.retainAsPublished) target.retainAsPublished = true;
     if (delivery.subscriptionIds.length > 0) {
       target.subscriptionIds = target.subscriptionIds.concat(delivery.subscriptionIds);
-    }
-  }
-
-  /**
-   * Picks the group member for this message: round-robin among those who may read it, skipping unavailable
-   * members when possible; undefined when no member may read it.
-   */
-  #pick(group: SharedGroup): Delivery | undefined {
-    const members = group.members;
-    const count = members.length;
-    let index = group.next;
-    const isAvailable = this.#isAvailable;
-    const canReceive = this.#canReceive;
-    if (isAvailable !== undefined || canReceive !== undefined) {
-      let fallback = -1;
-      index = -1;
-      for (let i = 0; i < count; i++) {
-        const candidate = (group.next + i) % count;
-        const id = members[candidate]!.client.id;
-        if (canReceive !== undefined && !canReceive(id, this.#topic)) continue;
-        if (isAvailable === undefined || isAvailable(id)) {
-          index = candidate;
-          break;
-        }
-        if (fallback === -1) fallback = candidate;
-      }
-      if (index === -1) index = fallback;
-      if (index === -1) return undefined;
-    }
-    group.next = index + 1 === count ? 0 : index + 1;
-    return members[index]!.delivery;
-  }
-
-  /** Writes an entry's delivery and flags into its node's arrays. */
-  #store(entry: DirectEntry): void {
-    const node = entry.node;
-    const flags = node.flags!;
-    const before = flags[entry.index]! & FLAG_BITS;
-    const after = (entry.subscription.noLocal ? NO_LOCAL : 0) |
-      (entry.overlaps > 0 || entry.client.crowded ? OVERLAPS : 0);
-    flags[entry.index] = (entry.client.number << CLIENT_SHIFT) | after;
-    if (before === 0 && after !== 0) node.flagged++;
-    else if (before !== 0 && after === 0) node.flagged--;
-    node.deliveries![entry.index] = entry.delivery;
-  }
-
-  /** Counts the new entry's overlaps with the session's other direct subscriptions (not yet including it). */
-  #addOverlaps(entry: DirectEntry, shape: number): void {
-    const client = entry.client;
-    const direct = client.direct;
-    if (client.crowded) return;
-    if (direct.length >= OVERLAP_SCAN_LIMIT) {
-      client.crowded = true;
-      for (const other of direct) this.#store(other);
-      return;
-    }
-    const filter = entry.subscription.filter;
-    const filters = client.directFilters;
-    const shapes = client.directShapes;
-    for (let i = 0; i < filters.length; i++) {
-      if (!shapesMayOverlap(shape, shapes[i]!) || !filtersOverlap(filter, filters[i]!)) continue;
-      const other = direct[i]!;
-      entry.overlaps++;
-      if (other.overlaps++ === 0) this.#store(other);
-    }
-  }
-
-  /** Takes a removed entry out of its session's direct list and overlap counts. */
-  #removeOverlaps(entry: DirectEntry): void {
-    const client = entry.client;
-    const direct = client.direct;
-    const filters = client.directFilters;
-    const shapes = client.directShapes;
-    const moved = direct.pop()!;
-    const movedFilter = filters.pop()!;
-    const movedShape = shapes.pop()!;
-    if (moved !== entry) {
-      direct[entry.directIndex] = moved;
-      filters[entry.directIndex] = movedFilter;
-      shapes[entry.directIndex] = movedShape;
-      moved.directIndex = entry.directIndex;
-    }
-    if (client.crowded) {
-      if (direct.length > OVERLAP_SCAN_LIMIT / 2) return;
-      // Few enough again: count the overlaps afresh.
-      client.crowded = false;
-      for (const other of direct) other.overlaps = 0;
-      for (let i = 0; i < direct.length; i++) {
-        for (let j = i + 1; j < direct.length; j++) {
-          if (shapesMayOverlap(shapes[i]!, shapes[j]!) && filtersOverlap(filters[i]!, filters[j]!)) {
-            direct[i]!.overlaps++;
-            direct[j]!.overlaps++;
-          }
-        }
-      }
-      for (const other of direct) this.#store(other);
-      return;
-    }
-    if (entry.overlaps === 0) return;
-    const filter = entry.subscription.filter;
-    const shape = filterShape(filter);
-    for (let i = 0; i < filters.length; i++) {
-      if (!shapesMayOverlap(shape, shapes[i]!) || !filtersOverlap(filter, filters[i]!)) continue;
-      if (--direct[i]!.overlaps === 0) this.#store(direct[i]!);
     }
   }
 
@@ -490,49 +354,6 @@ export class TopicRouter implements SubscriptionRouter {
   #newNode(parent: Node, key: string): Node {
     this.#nodeCount++;
     return new Node(parent, key);
-  }
-
-  /** Swap-removes an entry from its node's parallel arrays. */
-  #removeDirect(entry: DirectEntry): Node {
-    const node = entry.node;
-    const entries = node.entries!;
-    const deliveries = node.deliveries!;
-    const flags = node.flags!;
-    const last = entries.length - 1;
-    const index = entry.index;
-    if ((flags[index]! & FLAG_BITS) !== 0) node.flagged--;
-    if (index !== last) {
-      const moved = entries[last]!;
-      entries[index] = moved;
-      deliveries[index] = deliveries[last]!;
-      flags[index] = flags[last]!;
-      moved.index = index;
-    }
-    entries.pop();
-    deliveries.pop();
-    flags.pop();
-    if (entries.length === 0) {
-      node.deliveries = undefined;
-      node.flags = undefined;
-      node.entries = undefined;
-    }
-    return node;
-  }
-
-  #removeMember(member: SharedMember): Node {
-    const group = member.group;
-    const members = group.members;
-    const index = members.indexOf(member);
-    members.splice(index, 1);
-    // Keep the round-robin position on the member that was next.
-    if (index < group.next) group.next--;
-    if (group.next >= members.length) group.next = 0;
-    const node = group.node;
-    if (members.length === 0) {
-      node.groups!.delete(group.name);
-      if (node.groups!.size === 0) node.groups = undefined;
-    }
-    return node;
   }
 
   /** Removes empty nodes from `node` up towards the root. */
