@@ -21,6 +21,7 @@ import type { Connection } from "./connection.ts";
 import type { AuthOutcome, BrokerCore } from "./core.ts";
 import { type BrokerCounters, createCounters } from "./counters.ts";
 import { DeadlineQueue } from "./deadlines.ts";
+import { brokerConnackProperties } from "./handlers/connect_negotiation.ts";
 import { AddressLimiter } from "./limits.ts";
 import { type Logger, printable } from "./logger.ts";
 import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -93,16 +94,7 @@ export class BrokerContext implements BrokerCore {
       ? undefined
       : new CommitQueue(options.persistence, (error) =>
         this.logger.error(`storage commit failed: ${String(error)}`));
-    this.connackProperties = {
-      receiveMaximum: o.receiveMaximum,
-      maximumPacketSize: o.maxPacketSize,
-      topicAliasMaximum: o.topicAliasMaximum,
-      ...(o.maxQoS < 2 ? { maximumQoS: o.maxQoS } : {}),
-      retainAvailable: o.retainAvailable ? 1 : 0,
-      wildcardSubscriptionAvailable: o.wildcardSubscriptionsAvailable ? 1 : 0,
-      subscriptionIdentifiersAvailable: o.subscriptionIdentifiersAvailable ? 1 : 0,
-      sharedSubscriptionAvailable: o.sharedSubscriptionsAvailable ? 1 : 0,
-    };
+    this.connackProperties = brokerConnackProperties(o);
     const publish = (message: Message): number => this.publish(message);
     this.wills = new Wills({
       clock: this.clock,

@@ -254,6 +254,20 @@ function connackSize(properties: Properties): number {
     .length;
 }
 
+/** The v5 CONNACK properties announcing a broker's limits, the same for every connection (5.0 section 3.2.2.3). */
+export function brokerConnackProperties(o: ResolvedOptions): Properties {
+  return {
+    receiveMaximum: o.receiveMaximum,
+    maximumPacketSize: o.maxPacketSize,
+    topicAliasMaximum: o.topicAliasMaximum,
+    ...(o.maxQoS < 2 ? { maximumQoS: o.maxQoS } : {}),
+    retainAvailable: o.retainAvailable ? 1 : 0,
+    wildcardSubscriptionAvailable: o.wildcardSubscriptionsAvailable ? 1 : 0,
+    subscriptionIdentifiersAvailable: o.subscriptionIdentifiersAvailable ? 1 : 0,
+    sharedSubscriptionAvailable: o.sharedSubscriptionsAvailable ? 1 : 0,
+  };
+}
+
 const ANNOUNCED = new WeakMap<Properties, Properties>();
 
 /**

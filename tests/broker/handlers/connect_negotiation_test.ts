@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import {
   announcedProperties,
+  brokerConnackProperties,
   checkConnect,
   type ConnectTerms,
   negotiateConnack,
@@ -24,17 +25,7 @@ function connect(fields: Partial<ConnectPacket> = {}): ConnectPacket {
 
 /** The CONNACK properties a broker with `options` announces (as the broker builds them). */
 function brokerProperties(options: BrokerOptions = {}): Properties {
-  const o = resolveOptions(options);
-  return {
-    receiveMaximum: o.receiveMaximum,
-    maximumPacketSize: o.maxPacketSize,
-    topicAliasMaximum: o.topicAliasMaximum,
-    ...(o.maxQoS < 2 ? { maximumQoS: o.maxQoS } : {}),
-    retainAvailable: o.retainAvailable ? 1 : 0,
-    wildcardSubscriptionAvailable: o.wildcardSubscriptionsAvailable ? 1 : 0,
-    subscriptionIdentifiersAvailable: o.subscriptionIdentifiersAvailable ? 1 : 0,
-    sharedSubscriptionAvailable: o.sharedSubscriptionsAvailable ? 1 : 0,
-  };
+  return brokerConnackProperties(resolveOptions(options));
 }
 
 // ---- checkConnect: before authentication ---------------------------------------------------------------------
