@@ -190,6 +190,7 @@ export {
   type BrokerConfig,
   brokerOptions,
   ConfigError,
+  type DirectLimit,
   type LimitsConfig,
   type ListenerConfig,
   listenerOptions,

@@ -42,49 +42,33 @@ export interface ListenerConfig {
   allowAnonymous?: boolean;
 }
 
+/** The `limits` keys that set the {@linkcode BrokerOptions} option of the same name (documented and defaulted there). */
+export type DirectLimit =
+  | "maxPacketSize"
+  | "connectTimeout"
+  | "maxKeepAlive"
+  | "maxInflight"
+  | "receiveMaximum"
+  | "maxQueued"
+  | "maxQueuedBytes"
+  | "maxOutputBytes"
+  | "topicAliasMaximum"
+  | "maxSessionExpiry"
+  | "persistentClientExpiration"
+  | "maxSubscriptionsPerClient"
+  | "maxConnections"
+  | "maxConnectionsPerAddress"
+  | "connectRatePerAddress"
+  | "messageRatePerClient"
+  | "publishBytesPerSecond"
+  | "maxRetained"
+  | "maxRetainedBytes";
+
 /**
  * The `limits` object: each key sets the {@linkcode BrokerOptions} option of the same name (defaults there),
  * except the two topic limits, which set `topicLimits`.
  */
-export interface LimitsConfig {
-  /** Largest packet accepted, bytes. */
-  maxPacketSize?: number;
-  /** A socket that sends no CONNECT within this many milliseconds is closed. */
-  connectTimeout?: number;
-  /** Largest keep alive a client may use, seconds. */
-  maxKeepAlive?: number;
-  /** Outgoing QoS 1/2 messages in flight per client. */
-  maxInflight?: number;
-  /** Incoming QoS 1/2 messages a v5 client may have unacknowledged. */
-  receiveMaximum?: number;
-  /** QoS 1/2 messages queued per session behind the inflight window. */
-  maxQueued?: number;
-  /** Payload bytes queued per session behind the inflight window. */
-  maxQueuedBytes?: number;
-  /** Unwritten bytes per connection past which QoS 0 messages to it are dropped. */
-  maxOutputBytes?: number;
-  /** Topic aliases a v5 client may use towards the broker. */
-  topicAliasMaximum?: number;
-  /** Longest session expiry granted, seconds. */
-  maxSessionExpiry?: number;
-  /** Seconds after which a session that would never expire (3.1.1 Clean Session 0) ends; 0 never. */
-  persistentClientExpiration?: number;
-  /** Subscriptions per client. */
-  maxSubscriptionsPerClient?: number;
-  /** Open connections in all. */
-  maxConnections?: number;
-  /** Open connections from one IP address. */
-  maxConnectionsPerAddress?: number;
-  /** CONNECTs per second from one IP address (may be fractional). */
-  connectRatePerAddress?: number;
-  /** PUBLISH packets per second from one client (may be fractional). */
-  messageRatePerClient?: number;
-  /** Payload bytes per second one client may publish (may be fractional). */
-  publishBytesPerSecond?: number;
-  /** Retained messages in all. */
-  maxRetained?: number;
-  /** Retained payload bytes in all. */
-  maxRetainedBytes?: number;
+export interface LimitsConfig extends Pick<BrokerOptions, DirectLimit> {
   /** `topicLimits.maxLength`: longest topic name or filter, UTF-8 bytes. */
   maxTopicLength?: number;
   /** `topicLimits.maxDepth`: most levels in a topic name or filter. */
@@ -422,8 +406,7 @@ export async function loadConfig(path: string): Promise<BrokerConfig> {
  */
 export function brokerOptions(config: BrokerConfig): BrokerOptions {
   const { maxTopicLength, maxTopicDepth, ...limits } = config.limits ?? {};
-  // Pick<> fails to compile if a limit stops being a BrokerOptions key.
-  const direct: Pick<BrokerOptions, Exclude<keyof LimitsConfig, "maxTopicLength" | "maxTopicDepth">> = limits;
+  const direct: Pick<BrokerOptions, DirectLimit> = limits;
   const options: BrokerOptions = { ...direct };
   if (config.sysInterval !== undefined) options.sysInterval = config.sysInterval;
   for (const key of SWITCHES) {
