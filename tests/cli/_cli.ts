@@ -83,7 +83,11 @@ export function toolUnavailable(
   }
 }
 
-/** Runs `fn` with our broker listening on a Unix socket, its path `path` in a temporary directory. */
+/**
+ * Runs `fn` with our broker listening on a Unix socket, its path `path` in a temporary directory. The broker has
+ * no Unix listener of its own (the client's `--unix` is for brokers that do, like Mosquitto), so the test accepts
+ * and hands each socket to `broker.handle`.
+ */
 export async function withUnixBroker(fn: (path: string, dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/mqtt.sock`;

@@ -10,6 +10,7 @@ import { tlsConnector, unixConnector, webSocketConnector } from "../../lib/clien
 import { certificatesUnavailable, makeCertificates, type TestCertificates } from "../broker/server/_certs.ts";
 import { within, withListeners } from "../broker/server/_helpers.ts";
 import { withUnixBroker } from "../cli/_cli.ts";
+import { filesUnavailable, testIf } from "../_permissions.ts";
 
 async function roundTrip(client: MqttClient, topic: string): Promise<void> {
   await client.connect();
@@ -58,7 +59,7 @@ Deno.test("webSocketConnector refuses unsafelyDisableHostnameVerification: Deno'
   );
 });
 
-Deno.test("MqttClient over a Unix socket (unixConnector): QoS 1 round trip", async () => {
+testIf("MqttClient over a Unix socket (unixConnector): QoS 1 round trip", [filesUnavailable()], async () => {
   await withUnixBroker(async (path) => {
     const client = new MqttClient({ connect: unixConnector(path), reconnect: false, protocolVersion: 5 });
     await roundTrip(client, "unix/roundtrip");
