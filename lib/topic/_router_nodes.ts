@@ -130,18 +130,14 @@ export function directDelivery(
   });
 }
 
-/** The ready-made delivery of a shared group member. */
+/** The ready-made delivery of a shared group member: a direct one that also names its group. */
 export function sharedDelivery(
   clientId: string,
   subscription: Subscription,
   group: SharedGroup,
 ): Delivery {
-  const id = subscription.subscriptionId;
   return Object.freeze({
-    clientId,
-    qos: subscription.qos,
-    retainAsPublished: subscription.retainAsPublished,
-    subscriptionIds: id === undefined ? NO_IDS : Object.freeze([id]),
+    ...directDelivery(clientId, subscription),
     shareGroup: group.name,
     filter: group.filter,
   });
