@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import type { Logger } from "../../../lib/broker/logger.ts";
+import type { BrokerOptions } from "../../../lib/broker/options.ts";
 import { within, withListeners } from "./_helpers.ts";
 
 // v3.1.1 CONNECT, client id "ws", clean session, keep alive 60.
@@ -147,6 +148,22 @@ function upgradeRequest(path: string, extra = "Sec-WebSocket-Protocol: mqtt\r\n"
     `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
 }
 
+/** Runs `fn` with a raw client already upgraded (101) on a ws listener of a broker with `options`. */
+async function withUpgradedClient(
+  fn: (client: RawClient) => Promise<void>,
+  options: BrokerOptions = {},
+): Promise<void> {
+  await withListeners([{ type: "ws", port: 0 }], async (running) => {
+    const client = await RawClient.connect(running.listeners[0]!.port);
+    try {
+      assert.match(await client.response(), /^HTTP\/1\.1 101 /);
+      await fn(client);
+    } finally {
+      client.close();
+    }
+  }, options);
+}
+
 /** A logger that keeps the info lines. */
 function infoLines(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
@@ -171,101 +188,65 @@ Deno.test("ws listener: answers the upgrade with the RFC 6455 accept key and the
 
 Deno.test("ws listener: a frame over the maximum packet size is refused from its header, before CONNECT (1009)", async () => {
   // Issue 15 item 7: Deno buffered a 60 MB frame before our limits applied; 16 such sockets took 1 GB.
-  await withListeners([{ type: "ws", port: 0 }], async (running) => {
-    const client = await RawClient.connect(running.listeners[0]!.port);
-    try {
-      assert.match(await client.response(), /^HTTP\/1\.1 101 /);
-      const header = clientFrame(2, new Uint8Array(0), { length: 60_000_000 });
-      await client.send(header);
-      await client.send(new Uint8Array(1000)); // the start of the payload, and then nothing
-      assert.equal(await client.closeCode(), 1009);
-      await client.ended();
-    } finally {
-      client.close();
-    }
+  await withUpgradedClient(async (client) => {
+    const header = clientFrame(2, new Uint8Array(0), { length: 60_000_000 });
+    await client.send(header);
+    await client.send(new Uint8Array(1000)); // the start of the payload, and then nothing
+    assert.equal(await client.closeCode(), 1009);
+    await client.ended();
   }, { maxPacketSize: 65_536 });
 });
 
 Deno.test("ws listener: a frame up to the maximum packet size is accepted", async () => {
-  await withListeners([{ type: "ws", port: 0 }], async (running) => {
-    const client = await RawClient.connect(running.listeners[0]!.port);
-    try {
-      assert.match(await client.response(), /^HTTP\/1\.1 101 /);
-      // CONNECT, then a PUBLISH QoS 0 of exactly 1024 bytes in one frame of 1024 bytes.
-      await client.send(clientFrame(2, CONNECT));
-      assert.deepEqual([...(await client.frame())!.payload], CONNACK);
-      const publish = new Uint8Array(1024);
-      publish.set([0x30, 0xfd, 0x07, 0, 1, 0x74]); // Remaining Length 1021, topic "t"
-      await client.send(clientFrame(2, publish));
-      await client.send(clientFrame(2, Uint8Array.of(0xc0, 0)));
-      assert.deepEqual([...(await client.frame())!.payload], [0xd0, 0]);
-    } finally {
-      client.close();
-    }
+  await withUpgradedClient(async (client) => {
+    // CONNECT, then a PUBLISH QoS 0 of exactly 1024 bytes in one frame of 1024 bytes.
+    await client.send(clientFrame(2, CONNECT));
+    assert.deepEqual([...(await client.frame())!.payload], CONNACK);
+    const publish = new Uint8Array(1024);
+    publish.set([0x30, 0xfd, 0x07, 0, 1, 0x74]); // Remaining Length 1021, topic "t"
+    await client.send(clientFrame(2, publish));
+    await client.send(clientFrame(2, Uint8Array.of(0xc0, 0)));
+    assert.deepEqual([...(await client.frame())!.payload], [0xd0, 0]);
   }, { maxPacketSize: 1024 });
 });
 
 Deno.test("ws listener: an unmasked client frame is refused with 1002 (RFC 6455 section 5.1)", async () => {
-  await withListeners([{ type: "ws", port: 0 }], async (running) => {
-    const client = await RawClient.connect(running.listeners[0]!.port);
-    try {
-      assert.match(await client.response(), /^HTTP\/1\.1 101 /);
-      await client.send(clientFrame(2, CONNECT, { masked: false }));
-      assert.equal(await client.closeCode(), 1002);
-      await client.ended();
-    } finally {
-      client.close();
-    }
+  await withUpgradedClient(async (client) => {
+    await client.send(clientFrame(2, CONNECT, { masked: false }));
+    assert.equal(await client.closeCode(), 1002);
+    await client.ended();
   });
 });
 
 Deno.test("ws listener: a fragmented message with a ping between its fragments is one byte stream [MQTT-6.0.0-2 (5.0)]", async () => {
-  await withListeners([{ type: "ws", port: 0 }], async (running) => {
-    const client = await RawClient.connect(running.listeners[0]!.port);
-    try {
-      assert.match(await client.response(), /^HTTP\/1\.1 101 /);
-      await client.send(clientFrame(2, CONNECT.subarray(0, 3), { fin: false }));
-      await client.send(clientFrame(9, Uint8Array.of(7, 7)));
-      await client.send(clientFrame(0, CONNECT.subarray(3, 9), { fin: false }));
-      await client.send(clientFrame(0, CONNECT.subarray(9)));
-      const pong = await client.frame();
-      assert.deepEqual([pong?.opcode, ...pong!.payload], [10, 7, 7]);
-      assert.deepEqual([...(await client.frame())!.payload], CONNACK);
-      // A continuation with no message started, or a new message inside one, breaks the protocol.
-      await client.send(clientFrame(0, Uint8Array.of(0xc0, 0)));
-      assert.equal(await client.closeCode(), 1002);
-    } finally {
-      client.close();
-    }
+  await withUpgradedClient(async (client) => {
+    await client.send(clientFrame(2, CONNECT.subarray(0, 3), { fin: false }));
+    await client.send(clientFrame(9, Uint8Array.of(7, 7)));
+    await client.send(clientFrame(0, CONNECT.subarray(3, 9), { fin: false }));
+    await client.send(clientFrame(0, CONNECT.subarray(9)));
+    const pong = await client.frame();
+    assert.deepEqual([pong?.opcode, ...pong!.payload], [10, 7, 7]);
+    assert.deepEqual([...(await client.frame())!.payload], CONNACK);
+    // A continuation with no message started, or a new message inside one, breaks the protocol.
+    await client.send(clientFrame(0, Uint8Array.of(0xc0, 0)));
+    assert.equal(await client.closeCode(), 1002);
   });
 });
 
 Deno.test("ws listener: a text frame closes with 1003 [MQTT-6.0.0-1 (5.0)]", async () => {
-  await withListeners([{ type: "ws", port: 0 }], async (running) => {
-    const client = await RawClient.connect(running.listeners[0]!.port);
-    try {
-      assert.match(await client.response(), /^HTTP\/1\.1 101 /);
-      await client.send(clientFrame(1, new TextEncoder().encode("hello")));
-      assert.equal(await client.closeCode(), 1003);
-    } finally {
-      client.close();
-    }
+  await withUpgradedClient(async (client) => {
+    await client.send(clientFrame(1, new TextEncoder().encode("hello")));
+    assert.equal(await client.closeCode(), 1003);
   });
 });
 
 Deno.test("ws listener: the client's close frame is answered with the same code, then the connection ends", async () => {
-  await withListeners([{ type: "ws", port: 0 }], async (running) => {
-    const client = await RawClient.connect(running.listeners[0]!.port);
-    try {
-      assert.match(await client.response(), /^HTTP\/1\.1 101 /);
-      await client.send(clientFrame(2, CONNECT));
-      assert.deepEqual([...(await client.frame())!.payload], CONNACK);
-      await client.send(clientFrame(8, Uint8Array.of(0x03, 0xe9))); // 1001 going away
-      assert.equal(await client.closeCode(), 1001);
-      await client.ended();
-    } finally {
-      client.close();
-    }
+  await withUpgradedClient(async (client) => {
+    await client.send(clientFrame(2, CONNECT));
+    assert.deepEqual([...(await client.frame())!.payload], CONNACK);
+    await client.send(clientFrame(8, Uint8Array.of(0x03, 0xe9))); // 1001 going away
+    assert.equal(await client.closeCode(), 1001);
+    await client.ended();
   });
 });
 
