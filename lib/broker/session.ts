@@ -158,6 +158,11 @@ export class Session {
     return this.#queue?.length ?? 0;
   }
 
+  /** Payload bytes waiting behind the inflight window (what `maxQueuedBytes` limits). */
+  get queuedBytes(): number {
+    return this.#queue?.bytes ?? 0;
+  }
+
   /** True when a shared-subscription message would be sent right away. */
   get available(): boolean {
     const link = this.link;
