@@ -18,6 +18,7 @@ import type { BrokerCounters } from "./counters.ts";
 import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
+import type { LogRing } from "./log_ring.ts";
 import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
@@ -120,6 +121,11 @@ export class Broker {
     return this.#core.events;
   }
 
+  /** The last log records at `info` or more severe that the logger kept, for the admin API. */
+  get logs(): LogRing {
+    return this.#core.logs;
+  }
+
   /** Sessions currently known (connected or not). */
   get sessionCount(): number {
     return this.#core.sessions.size;
@@ -202,7 +208,10 @@ export class Broker {
     this.#listeners.add({ close: () => loop.close().then(closing.resolve, closing.resolve) });
     this.#accepting.add(closing.promise);
     const addr = loop.addr;
-    this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`);
+    this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`, {
+      event: "listener.started",
+      listener: "tcp listener",
+    });
     return { hostname: addr.hostname, port: addr.port };
   }
 
@@ -221,7 +230,11 @@ export class Broker {
       fromHost >= this.options.maxConnectionsPerAddress
     ) {
       // Refused before reading anything, as Mosquitto's max_connections does.
-      this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`);
+      this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`, {
+        event: "client.refused",
+        remote: info.remoteAddress,
+        reason: "limit",
+      });
       const events = this.#core.events;
       if (events.listening) {
         const peer = { clientId: "", identity: {}, info, protocolVersion: 4 };
