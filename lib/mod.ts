@@ -69,6 +69,11 @@ export {
   type RefusalReason,
 } from "./broker/events.ts";
 export {
+  ClientHistory,
+  type ClientHistoryOptions,
+  type ClientHistoryQuery,
+} from "./broker/client_history.ts";
+export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,
   type AuthConversation,

@@ -19,6 +19,7 @@ import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
 import type { LogRing } from "./log_ring.ts";
+import { ClientHistory } from "./client_history.ts";
 import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
@@ -74,6 +75,7 @@ export class Broker {
   #state: BrokerState = "new";
   #starting: Promise<void> | undefined;
   #sweepTimer: TimerId | undefined;
+  #history: ClientHistory | undefined;
 
   /**
    * Nothing runs until {@linkcode Broker.start} (or {@linkcode Broker.listen}, which calls it).
@@ -119,6 +121,16 @@ export class Broker {
    */
   get events(): BrokerEvents {
     return this.#core.events;
+  }
+
+  /**
+   * The last connect, disconnect and refusal events per client id and broker-wide (`client_history.ts`). It
+   * records from its first use on (so that a broker nobody asks builds no events): the admin listener asks at
+   * start.
+   */
+  get clientHistory(): ClientHistory {
+    this.#history ??= new ClientHistory(this.#core.events);
+    return this.#history;
   }
 
   /** The last log records at `info` or more severe that the logger kept, for the admin API. */
