@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { renderMetrics } from "../../../lib/admin/metrics/render.ts";
+import { renderMetrics, startMetrics } from "../../../lib/admin/metrics/render.ts";
 import { MemoryPersistence } from "../../../lib/broker/storage/memory_persistence.ts";
 import { Broker } from "../../../lib/broker/broker.ts";
 import { testIf } from "../../_permissions.ts";
@@ -229,3 +229,26 @@ testIf(
     });
   },
 );
+
+Deno.test("renderMetrics(): disconnects and refusals are counted by reason from the event hub once metrics start", async () => {
+  await withBroker({}, async ({ connect, broker, open }) => {
+    startMetrics(broker);
+    const a = await connect({ version: 5, clientId: "a" });
+    await a.disconnect();
+    const b = await connect({ version: 4, clientId: "b" });
+    await b.close();
+    const first = await connect({ version: 5, clientId: "dup" });
+    await connect({ version: 5, clientId: "dup" });
+    await first.expectDisconnect(0x8e, "DISCONNECT Session taken over");
+    const bad = await open(4);
+    await bad.send(connectPacket({ version: 4, clientId: "x", level: 9 }));
+    await bad.next("CONNACK 0x01 unacceptable protocol version");
+    await bad.expectClosed("refused: unsupported protocol level");
+    await waitFor(() => broker.counters.disconnects.reduce((s, n) => s + n, 0) === 3, "three disconnects");
+    const families = parseExposition(renderMetrics(broker));
+    assert.equal(value(families, "denomqtt_disconnects_total", { reason: "normal" }), 1);
+    assert.equal(value(families, "denomqtt_disconnects_total", { reason: "socket_error" }), 1);
+    assert.equal(value(families, "denomqtt_disconnects_total", { reason: "takeover" }), 1);
+    assert.equal(value(families, "denomqtt_connections_refused_total", { reason: "protocol" }), 1);
+  });
+});
