@@ -22,6 +22,7 @@ import { encodeAuth } from "../packet/auth.ts";
 import type { IncomingTopicAliases } from "../topic/topic_alias.ts";
 import type { ByteStream } from "../transport/transport.ts";
 import { Output, type OutputOwner } from "./output.ts";
+import { countSent } from "./counters.ts";
 import { logs, printable } from "./logger.ts";
 import type { Deadline } from "./deadlines.ts";
 import type { TokenBucket } from "./limits.ts";
@@ -199,16 +200,8 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     if (this.#state === "closed") return;
     if (this.#traced) this.core.logger.debug(sendingLine(bytes, this.protocolVersion, this.clientId));
     this.#output.send(bytes);
-    const stats = this.core.stats;
-    stats.packetsSent++;
-    const type = bytes[0]! >> 4;
-    stats.packetsSentByType[type]!++;
-    if (type === PACKET_TYPE.PUBLISH) {
-      // A PUBLISH with a Topic Alias made for this connection (`publish_writer.ts`) comes this way.
-      stats.messagesSent++;
-      stats.messagesSentByQos[(bytes[0]! >> 1) & 3]!++;
-      this.msgsOut++;
-    }
+    // A PUBLISH with a Topic Alias made for this connection (`publish_writer.ts`) comes this way too.
+    if (countSent(this.core.stats, bytes)) this.msgsOut++;
   }
 
   sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
@@ -219,11 +212,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       );
     }
     this.#output.sendPublish(bytes, idOffset, packetId, dup);
-    const stats = this.core.stats;
-    stats.messagesSent++;
-    stats.messagesSentByQos[(bytes[0]! >> 1) & 3]!++;
-    stats.packetsSent++;
-    stats.packetsSentByType[PACKET_TYPE.PUBLISH]!++;
+    countSent(this.core.stats, bytes);
     this.msgsOut++;
   }
 
