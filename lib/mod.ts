@@ -74,6 +74,17 @@ export {
   type ClientHistoryQuery,
 } from "./broker/client_history.ts";
 export {
+  MessageTraces,
+  TRACE_LIMITS,
+  type TraceDelivery,
+  type TraceEnd,
+  type TraceEvent,
+  type TraceInfo,
+  type TraceListener,
+  type TraceOptions,
+  type TraceSkip,
+} from "./broker/trace.ts";
+export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,
   type AuthConversation,

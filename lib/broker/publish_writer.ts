@@ -18,7 +18,7 @@ import type { SessionLink } from "./session_link.ts";
  */
 export type OutgoingAliases = Map<string, number> | undefined;
 
-/** Writes a QoS 0 message (nothing when it expired or is too large for the client). */
+/** Writes a QoS 0 message; false (nothing written) when it expired or is too large for the client. */
 export function writeQoS0(
   link: SessionLink,
   aliases: OutgoingAliases,
@@ -26,16 +26,16 @@ export function writeQoS0(
   retain: boolean,
   subscriptionIds: readonly number[] | undefined,
   cache: EncodeCache,
-): void {
+): boolean {
   if (aliases !== undefined) {
-    writeAliased(link, aliases, message, 0, retain, subscriptionIds, 0, false, cache.now);
-    return;
+    return writeAliased(link, aliases, message, 0, retain, subscriptionIds, 0, false, cache.now);
   }
   const v5 = link.protocolVersion === 5;
   const form = cache.get(message, link.protocolVersion, 0, retain, v5 ? subscriptionIds : undefined);
   // Expired, or too large for the client [MQTT-3.1.2-25 (5.0)].
-  if (form === undefined || form.bytes.length > link.maxPacketSize) return;
+  if (form === undefined || form.bytes.length > link.maxPacketSize) return false;
   link.sendPublish(form.bytes, 0, 0, false);
+  return true;
 }
 
 /** Writes an inflight entry; false when it expired or is too large for the client (then it counts as done). */
