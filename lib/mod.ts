@@ -166,6 +166,7 @@ export {
   AclFileError,
   type AclRule,
 } from "./broker/auth/acl_file.ts";
+export type { AclDecidingRule, AclExplanation, AclQuery } from "./broker/auth/acl_explain.ts";
 export { MqttClient } from "./client/client.ts";
 export type {
   ClientState,
