@@ -100,8 +100,10 @@ export interface TraceEvent {
   readonly bytes: number;
   /** The start of the payload as UTF-8 (invalid bytes as U+FFFD). */
   readonly preview: string;
-  /** Per matching subscriber, what happened. */
+  /** Per matching subscriber, what happened (none when the PUBLISH was rejected). */
   readonly deliveries: readonly (TraceDelivery | TraceSkip)[];
+  /** Set when the broker did not route the PUBLISH at all: not authorized, over a quota, bad payload format. */
+  readonly rejected?: { readonly reasonCode: number; readonly reason: string };
 }
 
 /** Why a trace ended. */
@@ -339,6 +341,36 @@ export class MessageTraces {
       (wanted ??= []).push(trace);
     }
     return wanted === undefined ? undefined : new TraceRecord(this, message, this.#clock.now(), wanted);
+  }
+
+  /**
+   * A client's PUBLISH was not routed (`rejected.reasonCode` says why): the traces of its topic or of the client
+   * get it, with no deliveries. Call only when {@linkcode MessageTraces.active}.
+   *
+   * @ignore
+   */
+  rejected(
+    topic: string,
+    packet: { readonly qos: QoS; readonly retain: boolean; readonly payload: Uint8Array },
+    from: string,
+    rejected: { readonly reasonCode: number; readonly reason: string },
+  ): void {
+    const at = this.#clock.now();
+    for (const trace of [...this.#running.values()]) {
+      const filter = trace.info.filter;
+      if (filter !== undefined ? !matchesFilter(filter, topic) : trace.info.clientId !== from) continue;
+      this.record(trace, {
+        at,
+        from,
+        topic,
+        qos: packet.qos,
+        retain: packet.retain,
+        bytes: packet.payload.length,
+        preview: DECODER.decode(packet.payload.subarray(0, trace.payloadBytes)),
+        deliveries: [],
+        rejected,
+      });
+    }
   }
 
   /** @ignore For {@linkcode TraceRecord}. */

@@ -175,3 +175,21 @@ Deno.test("trace: broker.close() ends running traces (no timer left behind)", as
   });
   assert.deepEqual(ends, ["closed"]);
 });
+
+Deno.test("trace: a PUBLISH the broker refuses (not authorized) shows as rejected, with no deliveries", async () => {
+  const authorizer: Authorizer = { ...ALLOW_ALL, canPublish: (_identity, topic) => topic !== "r/secret" };
+  await withBroker({ authorizer }, async ({ broker, connect }) => {
+    const sub = await connect({ version: 5, clientId: "r-sub" });
+    await subscribe(sub, 1, [["r/#", 0]]);
+    const { id } = broker.traces.start({ filter: "r/#" });
+    const events = collect(broker, id);
+    const pub = await connect({ version: 5, clientId: "r-pub" });
+    await pub.send(publishPacket(5, { topic: "r/secret", payload: "no", qos: 1, id: 3 }));
+    await pub.expectPacket(4, "PUBACK");
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.from, "r-pub");
+    assert.deepEqual(events[0]!.deliveries, []);
+    assert.equal(events[0]!.rejected?.reasonCode, 0x87);
+    assert.equal(events[0]!.preview, "no");
+  });
+});
