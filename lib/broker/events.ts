@@ -199,17 +199,19 @@ export function emitClientEvent(
     readonly known?: boolean;
   },
 ): void {
-  const username = peer.identity.username;
-  const listener = peer.info.listener;
-  events.emit({
+  // Built field by field, not with spreads: this runs on every connect and disconnect while someone listens.
+  const event: { -readonly [K in keyof ClientEvent]: ClientEvent[K] } = {
     event: change.event,
     clientId: peer.clientId,
-    ...(username === undefined ? {} : { username }),
     remote: peer.info.remoteAddress,
-    ...(listener === undefined ? {} : { listener }),
-    ...(change.known === false ? {} : { protocol: protocolName(peer.protocolVersion) }),
     reason: change.reason,
-    ...(change.reasonCode === undefined ? {} : { reasonCode: change.reasonCode }),
     at: change.at,
-  });
+  };
+  const username = peer.identity.username;
+  if (username !== undefined) event.username = username;
+  const listener = peer.info.listener;
+  if (listener !== undefined) event.listener = listener;
+  if (change.known !== false) event.protocol = protocolName(peer.protocolVersion);
+  if (change.reasonCode !== undefined) event.reasonCode = change.reasonCode;
+  events.emit(event);
 }
