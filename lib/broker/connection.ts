@@ -505,7 +505,8 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       }
     } else if (cause !== undefined && this.#state !== "closed") {
       const known = this.#state === "authenticating";
-      emitClientEvent(events, this, { event: "refused", reason: cause, reasonCode, at, known });
+      const username = this.pendingConnect?.packet.username;
+      emitClientEvent(events, this, { event: "refused", reason: cause, reasonCode, at, known, username });
     }
   }
 

@@ -197,6 +197,8 @@ export function emitClientEvent(
     readonly reasonCode?: number | undefined;
     readonly at: number;
     readonly known?: boolean;
+    /** The user name CONNECT gave, for a refusal before authentication settled who it is. */
+    readonly username?: string | undefined;
   },
 ): void {
   // Built field by field, not with spreads: this runs on every connect and disconnect while someone listens.
@@ -207,7 +209,7 @@ export function emitClientEvent(
     reason: change.reason,
     at: change.at,
   };
-  const username = peer.identity.username;
+  const username = change.username ?? peer.identity.username;
   if (username !== undefined) event.username = username;
   const listener = peer.info.listener;
   if (listener !== undefined) event.listener = listener;
