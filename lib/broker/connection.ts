@@ -31,13 +31,7 @@ import type { SessionLink } from "./session_link.ts";
 import type { RetainedBacklog } from "./retained_backlog.ts";
 import type { BrokerCore } from "./core.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
-import {
-  type DisconnectReason,
-  disconnectReason,
-  emitClientEvent,
-  type RefusalReason,
-  refusalReason,
-} from "./events.ts";
+import { type CloseCause, disconnectReason, emitConnectionEnd, refusalReason } from "./events.ts";
 import { receivedLine, sendingLine } from "./packet_trace.ts";
 import { Linger } from "./linger.ts";
 import { closeStream } from "./closing.ts";
@@ -466,15 +460,14 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
    * event hub (`events.ts`): a connected client's close without one is a socket error; a connection closed before
    * CONNACK without one (the peer went away) is no refusal.
    */
-  close(
-    reason: string,
-    sendWill: boolean,
-    cause?: DisconnectReason | RefusalReason,
-    reasonCode?: number,
-  ): Promise<void> {
+  close(reason: string, sendWill: boolean, cause?: CloseCause, reasonCode?: number): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     const wasConnected = this.#state === "connected";
-    if (this.core.events.listening) this.#emitClosed(cause, reasonCode);
+    if (this.core.events.listening) {
+      const username = this.pendingConnect?.packet.username; // a refusal's: who it claimed to be
+      const at = this.core.clock.now();
+      emitConnectionEnd(this.core.events, this, { state: this.#state, cause, reasonCode, at, username });
+    }
     this.#state = "closed";
     const core = this.core;
     core.deadlines.cancel(this.#deadline);
@@ -504,23 +497,6 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     }
     this.#closed = this.#finish();
     return this.#closed;
-  }
-
-  /** Tells the event hub how the connection ended (before the state changes: it says what was known). */
-  #emitClosed(cause: DisconnectReason | RefusalReason | undefined, reasonCode: number | undefined): void {
-    const at = this.core.clock.now();
-    const events = this.core.events;
-    if (this.#state === "connected") {
-      const reason = cause ?? "socket_error";
-      emitClientEvent(events, this, { event: "disconnected", reason, reasonCode, at });
-      if (reason === "takeover") emitClientEvent(events, this, { event: "takeover", reason, reasonCode, at });
-      if (reasonCode === REASON_CODE.AdministrativeAction) {
-        emitClientEvent(events, this, { event: "kicked", reason, reasonCode, at });
-      }
-    } else if (cause !== undefined && this.#state !== "closed") {
-      const known = this.#state === "authenticating";
-      emitClientEvent(events, this, { event: "refused", reason: cause, reasonCode, at, known });
-    }
   }
 
   async #finish(): Promise<void> {
