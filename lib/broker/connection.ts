@@ -22,7 +22,7 @@ import { encodeAuth } from "../packet/auth.ts";
 import type { IncomingTopicAliases } from "../topic/topic_alias.ts";
 import type { ByteStream } from "../transport/transport.ts";
 import { Output, type OutputOwner } from "./output.ts";
-import { countSent } from "./counters.ts";
+import { countReceived, countSent } from "./counters.ts";
 import { logs, printable } from "./logger.ts";
 import type { Deadline } from "./deadlines.ts";
 import type { TokenBucket } from "./limits.ts";
@@ -133,14 +133,10 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   #peerBusy = false;
   /** Made when the broker closes on a peer still sending (see `linger.ts`). */
   #linger: Linger | undefined;
-  // This client's traffic since it connected (the admin views read them): four numbers, no object.
-  /** PUBLISH received from this client. */
+  /** This client's traffic since it connected, for the admin views: PUBLISH in and out, bytes in and out. */
   msgsIn = 0;
-  /** PUBLISH sent to this client. */
   msgsOut = 0;
-  /** Bytes read from this client. */
   bytesIn = 0;
-  /** Bytes written to this client. */
   bytesOut = 0;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
@@ -194,8 +190,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     if (this.#state === "closed") return;
     if (this.#traced) this.core.logger.debug(sendingLine(bytes, this.protocolVersion, this.clientId));
     this.#output.send(bytes);
-    // A PUBLISH with a Topic Alias made for this connection (`publish_writer.ts`) comes this way too.
-    if (countSent(this.core.stats, bytes)) this.msgsOut++;
+    if (countSent(this.core.stats, bytes)) this.msgsOut++; // a PUBLISH with a Topic Alias comes this way
   }
 
   sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
@@ -327,8 +322,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     const output = this.#output;
     const maxOutput = this.core.options.maxOutputBytes;
     for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
-      stats.packetsReceived++;
-      stats.packetsReceivedByType[frame.header >> 4]!++;
+      countReceived(stats, frame.header);
       this.#sinceYield++;
       const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
       if (this.#traced) this.core.logger.debug(receivedLine(packet, this.clientId));

@@ -210,6 +210,12 @@ export function tickTime(): number {
   return tickNow;
 }
 
+/** Counts one packet received, by the first byte of its fixed header. */
+export function countReceived(counters: BrokerCounters, header: number): void {
+  counters.packetsReceived++;
+  counters.packetsReceivedByType[header >> 4]!++;
+}
+
 /**
  * Counts one packet sent, from its encoding: by type, and a PUBLISH as a message by its QoS. Returns whether it
  * was a PUBLISH.
