@@ -12,11 +12,19 @@ import { Broker, BROKER_VERSION, type BrokerOptions } from "./lib/broker/broker.
 import { type BrokerConfig, brokerOptions, listenerOptions, loadConfig } from "./lib/broker/server/config.ts";
 import {
   certificateIdentity,
+  ListenerError,
   type ListenerOptions,
   type RunningListeners,
   startListeners,
 } from "./lib/broker/server/listeners.ts";
-import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts";
+import {
+  leveledLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  logLineWriter,
+} from "./lib/broker/logger.ts";
 import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/password_file.ts";
 import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
 import { ScramFile } from "./lib/broker/auth/scram_file.ts";
@@ -49,6 +57,8 @@ Options:
                            limit)
   --log-level LEVEL        error, warn, info or debug (default info)
   -v, --verbose            the same as --log-level debug
+  --log-format FORMAT      text (default) or json: one JSON object per
+                           line {time, level, msg, event, ...fields}
   --version                print the version and exit
   -h, --help               show this help
 
@@ -106,6 +116,7 @@ async function main(args: string[]): Promise<void> {
         "max-inflight": { type: "string" },
         "max-queued": { type: "string" },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         verbose: { type: "boolean", short: "v" },
         version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -144,9 +155,11 @@ async function main(args: string[]): Promise<void> {
   if (values.persistence?.startsWith("sqlite:")) persistence = `sqlite:${fromCaller(persistence.slice(7))}`;
   const port = integer("port", values.port, 0, 65535) ?? 1883;
   const hostname = values.host ?? "127.0.0.1";
-  const logger = leveledLogger(level, (l, message) => {
-    console.error(`${new Date().toISOString()} ${l.toUpperCase().padEnd(5)} ${message}`);
-  });
+  const logFormat = (values["log-format"] ?? config.logFormat ?? "text") as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) {
+    fail(`--log-format must be one of ${LOG_FORMATS.join(", ")}, got "${logFormat}"`);
+  }
+  const logger = leveledLogger(level, logLineWriter(logFormat, (line) => console.error(line)));
   const options: BrokerOptions = { ...brokerOptions(config), logger };
   if (persistence.startsWith("sqlite:")) options.persistence = new SqlitePersistence(persistence.slice(7));
   const maxKeepAlive = integer("max-keepalive", values["max-keepalive"], 1, 65535);
@@ -199,7 +212,7 @@ async function main(args: string[]): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal} received, shutting down`);
+    logger.info(`${signal} received, shutting down`, { event: "broker.stopping", signal });
     // The broker first: it sends every client DISCONNECT, which closing a WebSocket server would preempt.
     await broker.close();
     await running?.close();
@@ -229,9 +242,12 @@ async function main(args: string[]): Promise<void> {
       try {
         await file.reload();
         const users = file instanceof AclFile ? "" : ` (${file.size} user(s))`;
-        logger.info(`SIGHUP: reloaded ${file.path}${users}`);
+        logger.info(`SIGHUP: reloaded ${file.path}${users}`, { event: "config.reloaded", file: file.path });
       } catch (error) {
-        logger.error(`SIGHUP: kept the previous ${file.path}: ${(error as Error).message}`);
+        logger.error(`SIGHUP: kept the previous ${file.path}: ${(error as Error).message}`, {
+          event: "config.reload_failed",
+          file: file.path,
+        });
       }
     }
     // Users no longer in the password file are disconnected; held messages are read-checked before they go out.
@@ -244,7 +260,11 @@ async function main(args: string[]): Promise<void> {
   } catch (error) {
     // A listener refused by the anonymous rule or unable to bind; storage that is corrupt, locked by another
     // broker or from a newer schema also stops us here.
-    console.error(`broker: ${(error as Error).message}`);
+    // JSON logs stay one object per line: the reason goes through the logger there.
+    if (logFormat === "json") {
+      const event = error instanceof ListenerError ? "listener.failed" : "broker.failed";
+      logger.error((error as Error).message, { event });
+    } else console.error(`broker: ${(error as Error).message}`);
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
       console.error(
         "broker: `deno task broker` may write to the repository's ./data only; for storage elsewhere run " +
@@ -255,6 +275,10 @@ async function main(args: string[]): Promise<void> {
     Deno.exit(1);
   }
   for (const listener of running.listeners) console.log(`mqtt broker listening on ${listener.url}`);
+  logger.info(`broker started (${BROKER_VERSION}, ${running.listeners.length} listener(s))`, {
+    event: "broker.started",
+    version: BROKER_VERSION,
+  });
 }
 
 if (import.meta.main) await main(Deno.args);

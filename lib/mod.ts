@@ -57,7 +57,34 @@ export { Broker, BROKER_VERSION, type ListenAddress, type ListenOptions } from "
 export { type BrokerOptions, EXPIRY_NEVER, type ResolvedOptions } from "./broker/options.ts";
 export type { BrokerStats } from "./broker/core.ts";
 export type { BrokerCounters } from "./broker/counters.ts";
+export { Histogram } from "./admin/metrics/histogram.ts";
 export type { ConnectionInfo } from "./broker/connection.ts";
+export {
+  BrokerEvents,
+  type ClientEvent,
+  type ClientEventKind,
+  type ClientEventListener,
+  DISCONNECT_REASONS,
+  type DisconnectReason,
+  REFUSAL_REASONS,
+  type RefusalReason,
+} from "./broker/events.ts";
+export {
+  ClientHistory,
+  type ClientHistoryOptions,
+  type ClientHistoryQuery,
+} from "./broker/client_history.ts";
+export {
+  MessageTraces,
+  TRACE_LIMITS,
+  type TraceDelivery,
+  type TraceEnd,
+  type TraceEvent,
+  type TraceInfo,
+  type TraceListener,
+  type TraceOptions,
+  type TraceSkip,
+} from "./broker/trace.ts";
 export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,
@@ -70,7 +97,22 @@ export {
   type ConnectInfo,
   type EnhancedAuthMethod,
 } from "./broker/auth/auth.ts";
-export { leveledLogger, LOG_LEVELS, type Logger, type LogLevel, SILENT_LOGGER } from "./broker/logger.ts";
+export {
+  jsonLogLine,
+  leveledLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFields,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  logLineWriter,
+  type LogRecord,
+  type LogValue,
+  SILENT_LOGGER,
+  textLogLine,
+} from "./broker/logger.ts";
+export { LOG_RING_SIZE, type LogQuery, type LogRecordListener, LogRing } from "./broker/log_ring.ts";
 export type {
   LoadedSession,
   Message,
@@ -125,6 +167,7 @@ export {
   AclFileError,
   type AclRule,
 } from "./broker/auth/acl_file.ts";
+export type { AclDecidingRule, AclExplanation, AclQuery } from "./broker/auth/acl_explain.ts";
 export { MqttClient } from "./client/client.ts";
 export type {
   ClientState,

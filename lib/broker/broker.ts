@@ -18,12 +18,18 @@ import type { BrokerCounters } from "./counters.ts";
 import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
+import type { LogRing } from "./log_ring.ts";
+import { ClientHistory } from "./client_history.ts";
+import type { MessageTraces } from "./trace.ts";
+import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
 import type { Session } from "./session.ts";
+import type { Sessions } from "./sessions.ts";
 
 export type { BrokerOptions } from "./options.ts";
 import { acceptLoop } from "./server/accept_loop.ts";
+import { LoopLagMonitor } from "../admin/loop_lag.ts";
 
 export { BROKER_VERSION } from "./sys.ts";
 
@@ -72,6 +78,9 @@ export class Broker {
   #state: BrokerState = "new";
   #starting: Promise<void> | undefined;
   #sweepTimer: TimerId | undefined;
+  /** Samples the event loop's lag from start() to close() (`denomqtt_event_loop_lag_seconds`). */
+  readonly #loopLag: LoopLagMonitor;
+  #history: ClientHistory | undefined;
 
   /**
    * Nothing runs until {@linkcode Broker.start} (or {@linkcode Broker.listen}, which calls it).
@@ -80,6 +89,7 @@ export class Broker {
    */
   constructor(options: BrokerOptions = {}) {
     this.#core = new BrokerContext(options, (connection) => this.#connectionClosed(connection));
+    this.#loopLag = new LoopLagMonitor(this.#core.stats.eventLoopLag);
   }
 
   /** The options with every default filled in. */
@@ -111,6 +121,34 @@ export class Broker {
     return this.#core.logger;
   }
 
+  /**
+   * Lifecycle events: connected, disconnected (with the reason classified), refused, kicked, takeover. Nothing is
+   * built for an event while nobody listens.
+   */
+  get events(): BrokerEvents {
+    return this.#core.events;
+  }
+
+  /**
+   * The last connect, disconnect and refusal events per client id and broker-wide (`client_history.ts`). It
+   * records from its first use on (so that a broker nobody asks builds no events): the admin listener asks at
+   * start.
+   */
+  get clientHistory(): ClientHistory {
+    this.#history ??= new ClientHistory(this.#core.events);
+    return this.#history;
+  }
+
+  /** Live message traces: what became of each PUBLISH of a filter or client, per subscriber (`trace.ts`). */
+  get traces(): MessageTraces {
+    return this.#core.traces;
+  }
+
+  /** The last log records at `info` or more severe that the logger kept, for the admin API. */
+  get logs(): LogRing {
+    return this.#core.logs;
+  }
+
   /** Sessions currently known (connected or not). */
   get sessionCount(): number {
     return this.#core.sessions.size;
@@ -128,6 +166,15 @@ export class Broker {
    */
   session(clientId: string): Session | undefined {
     return this.#core.sessions.get(clientId);
+  }
+
+  /**
+   * Every session, connected or not, for the metrics and admin views (not public API).
+   *
+   * @ignore
+   */
+  get sessions(): Sessions {
+    return this.#core.sessions;
   }
 
   /**
@@ -174,6 +221,7 @@ export class Broker {
     };
     this.#sweepTimer = core.clock.setTimeout(sweep, SWEEP_INTERVAL);
     if (core.options.sysInterval > 0) core.sys.start(core.options.sysInterval);
+    this.#loopLag.start();
   }
 
   /**
@@ -193,7 +241,10 @@ export class Broker {
     this.#listeners.add({ close: () => loop.close().then(closing.resolve, closing.resolve) });
     this.#accepting.add(closing.promise);
     const addr = loop.addr;
-    this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`);
+    this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`, {
+      event: "listener.started",
+      listener: "tcp listener",
+    });
     return { hostname: addr.hostname, port: addr.port };
   }
 
@@ -212,7 +263,21 @@ export class Broker {
       fromHost >= this.options.maxConnectionsPerAddress
     ) {
       // Refused before reading anything, as Mosquitto's max_connections does.
-      this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`);
+      this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`, {
+        event: "client.refused",
+        remote: info.remoteAddress,
+        reason: "limit",
+      });
+      const events = this.#core.events;
+      if (events.listening) {
+        const peer = { clientId: "", identity: {}, info, protocolVersion: 4 };
+        emitClientEvent(events, peer, {
+          event: "refused",
+          reason: "limit",
+          at: this.clock.now(),
+          known: false,
+        });
+      }
       stream.close();
       return Promise.resolve();
     }
@@ -240,6 +305,8 @@ export class Broker {
     await Promise.all(this.#accepting);
     const core = this.#core;
     core.sys.stop();
+    core.traces.close();
+    this.#loopLag.stop();
     if (this.#sweepTimer !== undefined) core.clock.clearTimeout(this.#sweepTimer);
     core.deadlines.close();
     const closing: Promise<void>[] = [];

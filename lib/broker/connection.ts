@@ -22,6 +22,7 @@ import { encodeAuth } from "../packet/auth.ts";
 import type { IncomingTopicAliases } from "../topic/topic_alias.ts";
 import type { ByteStream } from "../transport/transport.ts";
 import { Output, type OutputOwner } from "./output.ts";
+import { countReceived, countSent } from "./counters.ts";
 import { logs, printable } from "./logger.ts";
 import type { Deadline } from "./deadlines.ts";
 import type { TokenBucket } from "./limits.ts";
@@ -30,6 +31,7 @@ import type { SessionLink } from "./session_link.ts";
 import type { RetainedBacklog } from "./retained_backlog.ts";
 import type { BrokerCore } from "./core.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
+import { type CloseCause, disconnectReason, emitConnectionEnd, refusalReason } from "./events.ts";
 import { receivedLine, sendingLine } from "./packet_trace.ts";
 import { Linger } from "./linger.ts";
 import { closeStream } from "./closing.ts";
@@ -131,6 +133,11 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   #peerBusy = false;
   /** Made when the broker closes on a peer still sending (see `linger.ts`). */
   #linger: Linger | undefined;
+  /** This client's traffic since it connected, for the admin views: PUBLISH in and out, bytes in and out. */
+  msgsIn = 0;
+  msgsOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
   constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
@@ -151,6 +158,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   /** See {@linkcode OutputOwner.written}. */
   written(bytes: number): void {
     this.core.stats.bytesSent += bytes;
+    this.bytesOut += bytes;
   }
 
   /** The client's Maximum Packet Size (v5), or Infinity. */
@@ -182,7 +190,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     if (this.#state === "closed") return;
     if (this.#traced) this.core.logger.debug(sendingLine(bytes, this.protocolVersion, this.clientId));
     this.#output.send(bytes);
-    this.core.stats.packetsSent++;
+    if (countSent(this.core.stats, bytes)) this.msgsOut++; // a PUBLISH with a Topic Alias comes this way
   }
 
   sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
@@ -193,8 +201,8 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       );
     }
     this.#output.sendPublish(bytes, idOffset, packetId, dup);
-    this.core.stats.messagesSent++;
-    this.core.stats.packetsSent++;
+    countSent(this.core.stats, bytes);
+    this.msgsOut++;
   }
 
   sendPubrel(packetId: number): void {
@@ -234,8 +242,12 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
         if (
           this.#state === "awaiting-connect" && this.#framer.buffered === 0 && isForeignProtocol(buffer, n)
         ) {
-          core.logger.warn(foreignProtocolLine(this.info.remoteAddress, buffer, n));
-          this.close("not MQTT", false);
+          core.logger.warn(foreignProtocolLine(this.info.remoteAddress, buffer, n), {
+            event: "client.refused",
+            remote: this.info.remoteAddress,
+            reason: "protocol",
+          });
+          this.close("not MQTT", false, "protocol");
           break;
         }
         try {
@@ -290,6 +302,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   received(n: number, full: boolean): void {
     this.#peerBusy = full;
     this.core.stats.bytesReceived += n;
+    this.bytesIn += n;
     this.#lastActivity = this.core.clock.monotonic();
   }
 
@@ -309,7 +322,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     const output = this.#output;
     const maxOutput = this.core.options.maxOutputBytes;
     for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
-      stats.packetsReceived++;
+      countReceived(stats, frame.header);
       this.#sinceYield++;
       const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
       if (this.#traced) this.core.logger.debug(receivedLine(packet, this.clientId));
@@ -402,7 +415,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     const connectDeadline = this.#deadline?.at ?? 0; // while connecting: the start plus the connect timeout
     const check = checkDeadline(this.#state, now, connectDeadline, this.#lastActivity, this.#keepAliveMs);
     if (check === "connect-timeout") {
-      this.close("no CONNECT within the connect timeout", false);
+      this.close("no CONNECT within the connect timeout", false, "timeout");
     } else if (check === "keep-alive-timeout") {
       this.disconnect(
         REASON_CODE.KeepAliveTimeout,
@@ -431,16 +444,24 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       }
       this.send(bytes);
     }
-    this.close(`${reason} (${reasonName(reasonCode)})`, true);
+    const cause = this.#state === "connected" ? disconnectReason(reasonCode) : refusalReason(reasonCode);
+    this.close(`${reason} (${reasonName(reasonCode)})`, true, cause, reasonCode);
   }
 
   /**
    * Closes the connection once: aborts an authentication under way, detaches the session (publishing the will
-   * when `sendWill`), then writes what is queued and closes the socket (`closing.ts`).
+   * when `sendWill`), then writes what is queued and closes the socket (`closing.ts`). `cause` says why for the
+   * event hub (`events.ts`): a connected client's close without one is a socket error; a connection closed before
+   * CONNACK without one (the peer went away) is no refusal.
    */
-  close(reason: string, sendWill: boolean): Promise<void> {
+  close(reason: string, sendWill: boolean, cause?: CloseCause, reasonCode?: number): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     const wasConnected = this.#state === "connected";
+    if (this.core.events.listening) {
+      const username = this.pendingConnect?.packet.username; // a refusal's: who it claimed to be
+      const at = this.core.clock.now();
+      emitConnectionEnd(this.core.events, this, { state: this.#state, cause, reasonCode, at, username });
+    }
     this.#state = "closed";
     const core = this.core;
     core.deadlines.cancel(this.#deadline);
@@ -454,6 +475,15 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
         core.logger.info(
           `client ${printable(this.clientId)} disconnected from ${this.info.remoteAddress} ` +
             `(MQTT ${versionName(this.protocolVersion)}): ${printable(reason)}`,
+          {
+            event: reasonCode === REASON_CODE.AdministrativeAction ? "client.kicked" : "client.disconnected",
+            clientId: this.clientId,
+            username: this.identity.username,
+            remote: this.info.remoteAddress,
+            protocol: versionName(this.protocolVersion),
+            reason: cause ?? "socket_error",
+            reasonCode,
+          },
         );
       }
       core.detach(this, this.session, will);

@@ -19,11 +19,20 @@ import { ALLOW_ALL, type Authenticator, type Authorizer, type ConnectInfo } from
 import { AuthConversations } from "./auth/conversations.ts";
 import type { Connection } from "./connection.ts";
 import type { AuthOutcome, BrokerCore } from "./core.ts";
-import { type BrokerCounters, createCounters } from "./counters.ts";
+import {
+  type BrokerCounters,
+  createCounters,
+  type ReceivedMessage,
+  RETAINED_REJECT,
+  tickTime,
+} from "./counters.ts";
 import { DeadlineQueue } from "./deadlines.ts";
+import { BrokerEvents } from "./events.ts";
 import { brokerConnackProperties } from "./handlers/connect_negotiation.ts";
 import { AddressLimiter } from "./limits.ts";
 import { type Logger, printable } from "./logger.ts";
+import { LogRing } from "./log_ring.ts";
+import { MessageTraces } from "./trace.ts";
 import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { RetainedStore } from "./retained.ts";
 import { EncodeCache } from "./encode_cache.ts";
@@ -45,10 +54,15 @@ export interface SecurityUpdate {
 /** What every connection shares; implements {@linkcode BrokerCore} for them. */
 export class BrokerContext implements BrokerCore {
   readonly options: ResolvedOptions;
-  /** Broker-wide counters that only grow; `$SYS` is derived from them. */
-  readonly stats: BrokerCounters = createCounters();
+  /** Broker-wide counters that only grow; `$SYS` and `/metrics` are derived from them. */
+  readonly stats: BrokerCounters;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The last log records (the logger passes them here), for the admin API. */
+  readonly logs: LogRing = new LogRing();
+  readonly events: BrokerEvents = new BrokerEvents();
+  /** Message traces (`trace.ts`): the publish path asks whether one runs. */
+  readonly traces: MessageTraces;
   /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
   authorizer: Authorizer;
   readonly router: TopicRouter = new TopicRouter();
@@ -80,20 +94,24 @@ export class BrokerContext implements BrokerCore {
     this.options = resolveOptions(options);
     const o = this.options;
     this.clock = o.clock;
-    this.logger = o.logger;
+    this.stats = createCounters();
+    this.logger = this.logs.wrap(o.logger);
     this.authorizer = o.authorizer;
     this.#authenticator = o.authenticator;
     this.#conversations = new AuthConversations(options.authMethods ?? []);
     this.#scramOnly = (options.authMethods ?? []).length > 0 && options.authenticator === undefined;
     this.#connectionClosed = connectionClosed;
     this.persistence = options.persistence;
+    this.traces = new MessageTraces(this.clock, (clientId) => this.router.subscriptionsOf(clientId));
     this.connectLimiter = new AddressLimiter(o.connectRatePerAddress, this.clock);
     this.retained = new RetainedStore({ maxCount: o.maxRetained, maxBytes: o.maxRetainedBytes });
     this.deadlines = new DeadlineQueue(this.clock, (connection, now) => connection.checkDeadline(now));
-    this.store = options.persistence === undefined
-      ? undefined
-      : new CommitQueue(options.persistence, (error) =>
-        this.logger.error(`storage commit failed: ${String(error)}`));
+    this.store = options.persistence === undefined ? undefined : new CommitQueue(
+      options.persistence,
+      (error) =>
+        this.logger.error(`storage commit failed: ${String(error)}`, { event: "storage.commit_failed" }),
+      this.stats,
+    );
     this.connackProperties = brokerConnackProperties(o);
     const publish = (message: Message): number => this.publish(message);
     this.wills = new Wills({
@@ -102,6 +120,7 @@ export class BrokerContext implements BrokerCore {
       authorizer: this.authorizer,
       store: this.store,
       publish,
+      counters: this.stats,
     });
     this.sessions = new Sessions({
       options: o,
@@ -112,6 +131,7 @@ export class BrokerContext implements BrokerCore {
       wills: this.wills,
       counters: this.stats,
       authorizer: this.authorizer,
+      events: this.events,
     });
     this.sys = new SysPublisher({
       clock: this.clock,
@@ -208,6 +228,7 @@ export class BrokerContext implements BrokerCore {
           printable(connection.identity.username ?? "")
         }) disconnected: ` +
           `no longer passes authentication after a reload`,
+        { event: "auth.failed", clientId: connection.clientId, username: connection.identity.username },
       );
       connection.disconnect(REASON_CODE.NotAuthorized, "credentials revoked");
     }
@@ -251,12 +272,13 @@ export class BrokerContext implements BrokerCore {
       properties = Object.keys(rest).length === 0 ? undefined : rest;
     }
     // Per-PUBLISH hot path: one object, the optional fields added only when present (no spread temporaries).
-    const message: { -readonly [K in keyof Message]: Message[K] } = {
+    const message: { -readonly [K in keyof ReceivedMessage]: ReceivedMessage[K] } = {
       topic,
       payload: packet.payload.slice(),
       qos: packet.qos,
       retain: packet.retain,
       origin,
+      receivedAt: tickTime(), // for the delivery latency (`counters.ts`)
     };
     if (properties !== undefined) message.properties = properties;
     if (expiresAt !== undefined) message.expiresAt = expiresAt;
@@ -283,20 +305,28 @@ export class BrokerContext implements BrokerCore {
         ? { publisherId: message.origin, isAvailable: sessions.isAvailable, canReceive: sessions.canReceive }
         : { publisherId: message.origin, isAvailable: sessions.isAvailable },
     );
-    if (deliveries.length === 0) return 0;
+    // One size check per PUBLISH while no message trace runs (`trace.ts`).
+    const trace = this.traces.active ? this.traces.begin(message) : undefined;
+    if (deliveries.length === 0) {
+      trace?.finish();
+      return 0;
+    }
     const cache = new EncodeCache(this.clock.now());
     let receivers = 0;
     for (const delivery of deliveries) {
       const session = sessions.get(delivery.clientId);
       if (session === undefined) continue;
       if (checkReceive) {
-        if (!authorizer.canReceive(session.identity, message.topic)) continue;
+        if (!authorizer.canReceive(session.identity, message.topic)) {
+          trace?.skipped(delivery.clientId, "acl");
+          continue;
+        }
       }
       const qos = (delivery.qos < message.qos ? delivery.qos : message.qos) as QoS;
       // RETAIN is cleared on forwarding unless Retain As Published [MQTT-3.3.1-12 (5.0)] [MQTT-3.3.1-13 (5.0)].
       const retain = delivery.retainAsPublished && message.retain;
       const ids = delivery.subscriptionIds.length === 0 ? undefined : delivery.subscriptionIds;
-      session.deliver(
+      const outcome = session.deliver(
         message,
         qos,
         retain,
@@ -304,8 +334,10 @@ export class BrokerContext implements BrokerCore {
         cache,
         delivery.shareGroup === undefined ? undefined : delivery.filter,
       );
+      if (trace !== undefined) trace.delivered(delivery.clientId, qos, outcome);
       receivers++;
     }
+    trace?.finish();
     return receivers;
   }
 
@@ -319,7 +351,9 @@ export class BrokerContext implements BrokerCore {
   /** Keeps a retained PUBLISH by the store's rules (`retained.ts`), and persists what changed. */
   #retain(message: Message): void {
     const persist = this.store !== undefined && !message.topic.startsWith("$SYS/");
-    const stored: Message = message.payload.length === 0 ? message : { ...message, retain: true };
+    // The store's copy has no arrival time: sent to a later subscriber, it has no delivery latency.
+    const { receivedAt: _at, ...copy } = message as ReceivedMessage;
+    const stored: Message = message.payload.length === 0 ? message : { ...copy, retain: true };
     switch (this.retained.retain(stored)) {
       case "stored":
         if (persist) this.store!.add({ kind: "putRetained", message: stored });
@@ -328,15 +362,19 @@ export class BrokerContext implements BrokerCore {
         if (persist) this.store!.add({ kind: "deleteRetained", topic: message.topic });
         return;
       case "count-limit":
+        this.stats.retainedRejected[RETAINED_REJECT.countLimit]!++;
         this.logger.warn(
           `retained message for ${
             printable(message.topic)
           } dropped: ${this.options.maxRetained} retained messages stored`,
+          { event: "retained.rejected", topic: message.topic, reason: "count_limit" },
         );
         return;
       case "byte-limit":
+        this.stats.retainedRejected[RETAINED_REJECT.bytesLimit]!++;
         this.logger.warn(
           `retained message for ${printable(message.topic)} dropped: retained byte limit reached`,
+          { event: "retained.rejected", topic: message.topic, reason: "byte_limit" },
         );
         return;
       case "unchanged":

@@ -34,6 +34,12 @@ export function answerError(connection: Connection, error: unknown): void {
     `client ${printable(connection.clientId || "(unknown)")} ${connection.info.remoteAddress}: ${
       printable(mqttError.message)
     }`,
+    {
+      event: "client.error",
+      clientId: connection.clientId,
+      remote: connection.info.remoteAddress,
+      reasonCode: mqttError.reasonCode,
+    },
   );
   if (connection.state === "authenticating") {
     refuse(connection, { kind: "refuse", reasonCode: mqttError.reasonCode, reason: mqttError.message });
@@ -45,7 +51,7 @@ export function answerError(connection: Connection, error: unknown): void {
     // Unknown protocol level: answer in the 3.1.1 form, which every version's client can read
     // [MQTT-3.1.2-2 (3.1.1)].
     connection.send(encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: false, reasonCode: 0x01 }, 4));
-    connection.close(mqttError.message, false);
+    connection.close(mqttError.message, false, "protocol", mqttError.reasonCode);
     return;
   }
   connection.disconnect(mqttError.reasonCode, mqttError.message);

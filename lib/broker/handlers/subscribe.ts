@@ -18,7 +18,8 @@ import { encodeUnsuback } from "../../packet/unsuback.ts";
 import type { UnsubscribePacket } from "../../packet/unsubscribe.ts";
 import { parseSharedFilter, validateTopicFilter } from "../../topic/topic.ts";
 import type { Connection } from "../connection.ts";
-import { printable } from "../logger.ts";
+import { logs, printable } from "../logger.ts";
+import { countDrop, DENY, DROP } from "../counters.ts";
 import { RetainedBacklog, type RetainedHost } from "../retained_backlog.ts";
 import { EncodeCache, type Session } from "../session.ts";
 import type { Message } from "../storage/persistence.ts";
@@ -50,6 +51,7 @@ export function onSubscribe(connection: Connection, packet: SubscribePacket): vo
       shared = parseSharedFilter(filter);
     } catch (error) {
       core.logger.debug(`client ${printable(clientId)}: ${printable((error as Error).message)}`);
+      core.stats.subscribeDenied[DENY.topicLimits]!++;
       codes.push(v5 ? REASON_CODE.TopicFilterInvalid : failure);
       continue;
     }
@@ -65,11 +67,21 @@ export function onSubscribe(connection: Connection, packet: SubscribePacket): vo
       continue;
     }
     if (!core.authorizer.canSubscribe(connection.identity, filter)) {
+      core.stats.subscribeDenied[DENY.acl]!++;
+      if (logs(core.logger, "debug")) {
+        core.logger.debug(`denied SUBSCRIBE to ${printable(filter)} from ${printable(clientId)}`, {
+          event: "subscribe.denied",
+          clientId,
+          username: connection.identity.username,
+          topic: filter,
+        });
+      }
       codes.push(v5 ? REASON_CODE.NotAuthorized : failure);
       continue;
     }
     // Only replacing an existing subscription is still allowed past the limit.
     if (count >= options.maxSubscriptionsPerClient && !core.router.hasSubscription(clientId, filter)) {
+      core.stats.subscribeDenied[DENY.quota]!++;
       codes.push(v5 ? REASON_CODE.QuotaExceeded : failure);
       continue;
     }
@@ -156,8 +168,15 @@ function sendRetained(
       core.logger.warn(
         `client ${printable(connection.clientId)}: ${messages.length - room} retained message(s) for ` +
           `${printable(filter)} dropped: ${backlog.size} still owed to it`,
+        {
+          event: "messages.dropped",
+          clientId: connection.clientId,
+          topic: filter,
+          reason: "retained_backlog",
+        },
       );
       session.dropped += messages.length - room;
+      countDrop(core.stats, DROP.retainedBacklog, messages.length - room);
       messages = messages.slice(0, room);
     }
     backlog.add({ messages, qos, subscriptionIds: ids });

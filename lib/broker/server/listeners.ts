@@ -9,6 +9,7 @@
 import type { Authenticator, AuthResult, ClientIdentity, ConnectInfo } from "../auth/auth.ts";
 import type { Broker } from "../broker.ts";
 import type { ConnectionInfo } from "../connection.ts";
+import { countTlsHandshakeFailure } from "../counters.ts";
 import { listenTlsWithClientCertificates } from "../../transport/tls.ts";
 import { type AcceptLoop, acceptLoop } from "./accept_loop.ts";
 
@@ -243,6 +244,7 @@ export async function startListeners(
   for (const { bound } of started) {
     broker.logger.info(
       `listening on ${bound.url} (${bound.name}, anonymous ${bound.allowAnonymous ? "allowed" : "refused"})`,
+      { event: "listener.started", listener: bound.name, url: bound.url },
     );
   }
   let closing: Promise<void> | undefined;
@@ -253,8 +255,17 @@ export async function startListeners(
       for (const s of started) {
         if (s.reloadCertificate === undefined) continue;
         const result = await s.reloadCertificate();
-        if (result.kind === "reloaded") broker.logger.info(`${result.name}: reloaded its certificate`);
-        else broker.logger.error(`${result.name}: kept the previous certificate: ${result.reason}`);
+        if (result.kind === "reloaded") {
+          broker.logger.info(`${result.name}: reloaded its certificate`, {
+            event: "config.reloaded",
+            listener: result.name,
+          });
+        } else {
+          broker.logger.error(`${result.name}: kept the previous certificate: ${result.reason}`, {
+            event: "config.reload_failed",
+            listener: result.name,
+          });
+        }
         results.push(result);
       }
       return results;
@@ -395,7 +406,13 @@ async function startClientCertificateTls(
         : { remoteAddress: peer.remoteAddress, allowAnonymous };
       broker.handle(stream, info);
     },
-    (error) => broker.logger.info(`${name}: TLS handshake failed: ${error.message}`),
+    (error) => {
+      countTlsHandshakeFailure(broker.counters, name);
+      broker.logger.info(`${name}: TLS handshake failed: ${error.message}`, {
+        event: "tls.handshake_failed",
+        listener: name,
+      });
+    },
   );
   const { hostname, port } = server.addr;
   return {
