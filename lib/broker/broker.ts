@@ -21,6 +21,7 @@ import type { Logger } from "./logger.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
 import type { Session } from "./session.ts";
+import { BrokerInspector } from "./inspect.ts";
 
 export type { BrokerOptions } from "./options.ts";
 import { acceptLoop } from "./server/accept_loop.ts";
@@ -72,6 +73,7 @@ export class Broker {
   #state: BrokerState = "new";
   #starting: Promise<void> | undefined;
   #sweepTimer: TimerId | undefined;
+  #inspector: BrokerInspector | undefined;
 
   /**
    * Nothing runs until {@linkcode Broker.start} (or {@linkcode Broker.listen}, which calls it).
@@ -155,6 +157,21 @@ export class Broker {
    */
   get deadlines(): DeadlineQueue<Connection> {
     return this.#core.deadlines;
+  }
+
+  /** The read-only view of clients, subscriptions and retained messages, and the admin actions (`inspect.ts`). */
+  get inspect(): BrokerInspector {
+    return this.#inspector ??= new BrokerInspector(this.#core, this.#connections);
+  }
+
+  /**
+   * Stops `server` when the broker closes, before clients are disconnected (the admin HTTP server,
+   * `lib/admin/server.ts`); `close()` waits for it.
+   */
+  closeWith(server: { close(): Promise<void> }): void {
+    const closing = Promise.withResolvers<void>();
+    this.#listeners.add({ close: () => server.close().then(closing.resolve, closing.resolve) });
+    this.#accepting.add(closing.promise);
   }
 
   /** Loads persisted state and starts `$SYS` updates. Called by {@linkcode Broker.listen}; idempotent. */

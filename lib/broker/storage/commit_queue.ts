@@ -20,6 +20,8 @@ export class CommitQueue {
   #running: Promise<void> = Promise.resolve();
   /** Total ops recorded so far (lets a caller see whether its work added any). */
   recorded = 0;
+  /** Whether the latest commit failed (the admin server's `/healthz` answers 503 then). */
+  lastCommitFailed = false;
 
   /**
    * Commits to `store`. A failed commit is passed to `onError` and rejects that batch's
@@ -74,7 +76,9 @@ export class CommitQueue {
       const ops = recorded.map((op) => op.kind === LATEST ? op.build() : op);
       try {
         await this.#store.commit(ops);
+        this.lastCommitFailed = false;
       } catch (error) {
+        this.lastCommitFailed = true;
         this.#onError(error);
         throw error;
       }
