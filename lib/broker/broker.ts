@@ -22,6 +22,7 @@ import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
 import type { Session } from "./session.ts";
 import { BrokerInspector } from "./inspect.ts";
+import type { Sessions } from "./sessions.ts";
 
 export type { BrokerOptions } from "./options.ts";
 import { acceptLoop } from "./server/accept_loop.ts";
@@ -130,6 +131,15 @@ export class Broker {
    */
   session(clientId: string): Session | undefined {
     return this.#core.sessions.get(clientId);
+  }
+
+  /**
+   * Every session, connected or not, for the metrics and admin views (not public API).
+   *
+   * @ignore
+   */
+  get sessions(): Sessions {
+    return this.#core.sessions;
   }
 
   /**

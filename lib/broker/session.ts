@@ -158,6 +158,11 @@ export class Session {
     return this.#queue?.length ?? 0;
   }
 
+  /** Payload bytes waiting behind the inflight window (what `maxQueuedBytes` limits). */
+  get queuedBytes(): number {
+    return this.#queue?.bytes ?? 0;
+  }
+
   /** The first `limit` messages waiting behind the inflight window, oldest first (for the admin API). */
   peekQueued(limit: number): Outgoing[] {
     return this.#queue?.toArray().slice(0, limit) ?? [];
