@@ -59,6 +59,16 @@ export type { BrokerStats } from "./broker/core.ts";
 export type { BrokerCounters } from "./broker/counters.ts";
 export type { ConnectionInfo } from "./broker/connection.ts";
 export {
+  BrokerEvents,
+  type ClientEvent,
+  type ClientEventKind,
+  type ClientEventListener,
+  DISCONNECT_REASONS,
+  type DisconnectReason,
+  REFUSAL_REASONS,
+  type RefusalReason,
+} from "./broker/events.ts";
+export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,
   type AuthConversation,

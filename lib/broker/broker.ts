@@ -18,6 +18,7 @@ import type { BrokerCounters } from "./counters.ts";
 import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
+import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
 import type { Session } from "./session.ts";
@@ -112,6 +113,14 @@ export class Broker {
   /** Where log lines go. */
   get logger(): Logger {
     return this.#core.logger;
+  }
+
+  /**
+   * Lifecycle events: connected, disconnected (with the reason classified), refused, kicked, takeover. Nothing is
+   * built for an event while nobody listens.
+   */
+  get events(): BrokerEvents {
+    return this.#core.events;
   }
 
   /** Sessions currently known (connected or not). */
@@ -240,6 +249,16 @@ export class Broker {
     ) {
       // Refused before reading anything, as Mosquitto's max_connections does.
       this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`);
+      const events = this.#core.events;
+      if (events.listening) {
+        const peer = { clientId: "", identity: {}, info, protocolVersion: 4 };
+        emitClientEvent(events, peer, {
+          event: "refused",
+          reason: "limit",
+          at: this.clock.now(),
+          known: false,
+        });
+      }
       stream.close();
       return Promise.resolve();
     }

@@ -30,6 +30,13 @@ import type { SessionLink } from "./session_link.ts";
 import type { RetainedBacklog } from "./retained_backlog.ts";
 import type { BrokerCore } from "./core.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
+import {
+  type DisconnectReason,
+  disconnectReason,
+  emitClientEvent,
+  type RefusalReason,
+  refusalReason,
+} from "./events.ts";
 import { receivedLine, sendingLine } from "./packet_trace.ts";
 import { Linger } from "./linger.ts";
 import { closeStream } from "./closing.ts";
@@ -240,7 +247,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
           this.#state === "awaiting-connect" && this.#framer.buffered === 0 && isForeignProtocol(buffer, n)
         ) {
           core.logger.warn(foreignProtocolLine(this.info.remoteAddress, buffer, n));
-          this.close("not MQTT", false);
+          this.close("not MQTT", false, "protocol");
           break;
         }
         try {
@@ -407,7 +414,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     const connectDeadline = this.#deadline?.at ?? 0; // while connecting: the start plus the connect timeout
     const check = checkDeadline(this.#state, now, connectDeadline, this.#lastActivity, this.#keepAliveMs);
     if (check === "connect-timeout") {
-      this.close("no CONNECT within the connect timeout", false);
+      this.close("no CONNECT within the connect timeout", false, "timeout");
     } else if (check === "keep-alive-timeout") {
       this.disconnect(
         REASON_CODE.KeepAliveTimeout,
@@ -436,16 +443,25 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       }
       this.send(bytes);
     }
-    this.close(`${reason} (${reasonName(reasonCode)})`, true);
+    const cause = this.#state === "connected" ? disconnectReason(reasonCode) : refusalReason(reasonCode);
+    this.close(`${reason} (${reasonName(reasonCode)})`, true, cause, reasonCode);
   }
 
   /**
    * Closes the connection once: aborts an authentication under way, detaches the session (publishing the will
-   * when `sendWill`), then writes what is queued and closes the socket (`closing.ts`).
+   * when `sendWill`), then writes what is queued and closes the socket (`closing.ts`). `cause` says why for the
+   * event hub (`events.ts`): a connected client's close without one is a socket error; a connection closed before
+   * CONNACK without one (the peer went away) is no refusal.
    */
-  close(reason: string, sendWill: boolean): Promise<void> {
+  close(
+    reason: string,
+    sendWill: boolean,
+    cause?: DisconnectReason | RefusalReason,
+    reasonCode?: number,
+  ): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     const wasConnected = this.#state === "connected";
+    if (this.core.events.listening) this.#emitClosed(cause, reasonCode);
     this.#state = "closed";
     const core = this.core;
     core.deadlines.cancel(this.#deadline);
@@ -466,6 +482,23 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     }
     this.#closed = this.#finish();
     return this.#closed;
+  }
+
+  /** Tells the event hub how the connection ended (before the state changes: it says what was known). */
+  #emitClosed(cause: DisconnectReason | RefusalReason | undefined, reasonCode: number | undefined): void {
+    const at = this.core.clock.now();
+    const events = this.core.events;
+    if (this.#state === "connected") {
+      const reason = cause ?? "socket_error";
+      emitClientEvent(events, this, { event: "disconnected", reason, reasonCode, at });
+      if (reason === "takeover") emitClientEvent(events, this, { event: "takeover", reason, reasonCode, at });
+      if (reasonCode === REASON_CODE.AdministrativeAction) {
+        emitClientEvent(events, this, { event: "kicked", reason, reasonCode, at });
+      }
+    } else if (cause !== undefined && this.#state !== "closed") {
+      const known = this.#state === "authenticating";
+      emitClientEvent(events, this, { event: "refused", reason: cause, reasonCode, at, known });
+    }
   }
 
   async #finish(): Promise<void> {

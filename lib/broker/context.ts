@@ -21,6 +21,7 @@ import type { Connection } from "./connection.ts";
 import type { AuthOutcome, BrokerCore } from "./core.ts";
 import { type BrokerCounters, createCounters } from "./counters.ts";
 import { DeadlineQueue } from "./deadlines.ts";
+import { BrokerEvents } from "./events.ts";
 import { brokerConnackProperties } from "./handlers/connect_negotiation.ts";
 import { AddressLimiter } from "./limits.ts";
 import { type Logger, printable } from "./logger.ts";
@@ -49,6 +50,7 @@ export class BrokerContext implements BrokerCore {
   readonly stats: BrokerCounters = createCounters();
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly events: BrokerEvents = new BrokerEvents();
   /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
   authorizer: Authorizer;
   readonly router: TopicRouter = new TopicRouter();
@@ -112,6 +114,7 @@ export class BrokerContext implements BrokerCore {
       wills: this.wills,
       counters: this.stats,
       authorizer: this.authorizer,
+      events: this.events,
     });
     this.sys = new SysPublisher({
       clock: this.clock,

@@ -14,6 +14,7 @@ import type { TopicRouter } from "../topic/router.ts";
 import type { Authorizer } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
 import type { DeadlineQueue } from "./deadlines.ts";
+import type { BrokerEvents } from "./events.ts";
 import type { AddressLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -65,6 +66,8 @@ export interface BrokerCore {
   readonly clock: Clock;
   /** Where log lines go. */
   readonly logger: Logger;
+  /** Lifecycle events (connected, disconnected, refused): emitted only while someone listens. */
+  readonly events: BrokerEvents;
   /** Checks every PUBLISH, SUBSCRIBE and delivery. */
   readonly authorizer: Authorizer;
   /** The subscriptions of every session. */

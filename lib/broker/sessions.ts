@@ -18,6 +18,7 @@ import { type Logger, logs, printable } from "./logger.ts";
 import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
 import { EncodeCache } from "./encode_cache.ts";
 import { Session } from "./session.ts";
+import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
 import type { LoadedSession } from "./storage/persistence.ts";
 import { messageFromWill, storedWill, type Wills } from "./wills.ts";
@@ -37,6 +38,8 @@ export interface SessionsOptions {
   readonly counters: BrokerCounters;
   /** Read rules, checked again for messages held since the rules changed (see {@linkcode Sessions.recheck}). */
   readonly authorizer: Authorizer;
+  /** Told when an offline session expires. */
+  readonly events?: BrokerEvents;
 }
 
 /** Every session the broker knows, connected or not. */
@@ -48,6 +51,7 @@ export class Sessions {
   readonly #store: CommitQueue | undefined;
   readonly #wills: Wills;
   readonly #counters: BrokerCounters;
+  readonly #events: BrokerEvents | undefined;
   #authorizer: Authorizer;
   readonly #sessions = new Map<string, Session>();
   /** One function for every session: asks the authorizer in force now. */
@@ -63,6 +67,7 @@ export class Sessions {
     this.#store = options.store;
     this.#wills = options.wills;
     this.#counters = options.counters;
+    this.#events = options.events;
     this.#authorizer = options.authorizer;
   }
 
@@ -272,15 +277,29 @@ export class Sessions {
     const away = Math.max(0, now - (session.disconnectedAt ?? now));
     const remaining = interval * 1000 - away;
     if (remaining <= 0) {
-      this.#end(session, "session expired");
+      this.#expire(session);
       return;
     }
     session.expiryTimer = this.#clock.setTimeout(() => {
       session.expiryTimer = undefined;
       if (session.link === undefined && this.#sessions.get(session.clientId) === session) {
-        this.#end(session, "session expired");
+        this.#expire(session);
       }
     }, remaining);
+  }
+
+  /** An offline session reached its expiry: it ends, and the event hub hears of it. */
+  #expire(session: Session): void {
+    this.#end(session, "session expired");
+    const events = this.#events;
+    if (events !== undefined && events.listening) {
+      const peer = { clientId: session.clientId, identity: session.identity, info: { remoteAddress: "" } };
+      emitClientEvent(events, { ...peer, protocolVersion: session.protocolVersion }, {
+        event: "disconnected",
+        reason: "session_expired",
+        at: this.#clock.now(),
+      });
+    }
   }
 
   /** Ends a session: its subscriptions go, shared-subscription messages go to another member, its will is sent. */
