@@ -81,7 +81,8 @@ export class AdminAuth {
 
   /** Whether any credential can pass (users with a password file, or tokens). */
   get configured(): boolean {
-    return (Object.keys(this.#users).length > 0 && this.#passwords !== undefined) || this.#tokens !== undefined ||
+    return (Object.keys(this.#users).length > 0 && this.#passwords !== undefined) ||
+      this.#tokens !== undefined ||
       this.#memoryTokens.length > 0;
   }
 

@@ -108,7 +108,9 @@ export function parseAdminConfig(
   for (const http of httpListeners) {
     if (http.port === 0) continue;
     const host = http.host ?? "127.0.0.1";
-    const other = httpListeners.find((l) => l !== http && l.port === http.port && (l.host ?? "127.0.0.1") === host);
+    const other = httpListeners.find((l) =>
+      l !== http && l.port === http.port && (l.host ?? "127.0.0.1") === host
+    );
     const mqtt = config.listeners?.find((l) => l.port === http.port && (l.host ?? "127.0.0.1") === host);
     if (other !== undefined || mqtt !== undefined) {
       fail(`${http.name}.port ${http.port} is already used by another listener`);
@@ -149,7 +151,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function known(raw: Record<string, unknown>, keys: readonly string[], at: string, fail: (m: string) => never) {
+function known(
+  raw: Record<string, unknown>,
+  keys: readonly string[],
+  at: string,
+  fail: (m: string) => never,
+) {
   for (const key of Object.keys(raw)) {
     if (!keys.includes(key)) fail(`unknown key ${at}.${key} (known keys: ${keys.join(", ")})`);
   }

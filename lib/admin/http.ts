@@ -76,7 +76,9 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** The request's JSON body as an object; 400 when it is not one, 413 when it is too large. */
 export async function jsonBody(request: Request): Promise<Record<string, unknown>> {
   const length = Number(request.headers.get("content-length") ?? "0");
-  if (length > MAX_BODY_BYTES) throw new ApiError(413, "BODY_TOO_LARGE", `bodies are at most ${MAX_BODY_BYTES} bytes`);
+  if (length > MAX_BODY_BYTES) {
+    throw new ApiError(413, "BODY_TOO_LARGE", `bodies are at most ${MAX_BODY_BYTES} bytes`);
+  }
   const text = await request.text();
   if (text.length > MAX_BODY_BYTES) {
     throw new ApiError(413, "BODY_TOO_LARGE", `bodies are at most ${MAX_BODY_BYTES} bytes`);
@@ -97,7 +99,11 @@ export async function jsonBody(request: Request): Promise<Record<string, unknown
 export function bodyString(body: Record<string, unknown>, name: string): string;
 /** A field of a JSON body that must be a string when present. */
 export function bodyString(body: Record<string, unknown>, name: string, optional: true): string | undefined;
-export function bodyString(body: Record<string, unknown>, name: string, optional = false): string | undefined {
+export function bodyString(
+  body: Record<string, unknown>,
+  name: string,
+  optional = false,
+): string | undefined {
   const value = body[name];
   if (value === undefined && optional) return undefined;
   if (typeof value !== "string") throw new ApiError(400, "BAD_FIELD", `${name} must be a string`);

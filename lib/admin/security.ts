@@ -73,7 +73,11 @@ export function checkRequest(request: Request, url: URL, allowedHosts: readonly 
   // POST is the one "simple" method a cross-site form can send: it must be JSON. DELETE needs a preflight anyway;
   // one with a body must say JSON too.
   if ((method === "POST" || (method !== "GET" && method !== "HEAD" && type !== null)) && !isJson(type)) {
-    throw new ApiError(415, "JSON_REQUIRED", "requests that change something must be Content-Type: application/json");
+    throw new ApiError(
+      415,
+      "JSON_REQUIRED",
+      "requests that change something must be Content-Type: application/json",
+    );
   }
 }
 

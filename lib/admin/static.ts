@@ -8,7 +8,7 @@
 
 /** One file, ready to serve. */
 interface Asset {
-  readonly body: Uint8Array;
+  readonly body: Uint8Array<ArrayBuffer>;
   readonly type: string;
   readonly etag: string;
 }
@@ -68,7 +68,9 @@ export class StaticAssets {
     const asset = this.#files.get(name);
     if (asset === undefined) return undefined;
     const headers = { "content-type": asset.type, etag: asset.etag };
-    if (request.headers.get("if-none-match") === asset.etag) return new Response(null, { status: 304, headers });
+    if (request.headers.get("if-none-match") === asset.etag) {
+      return new Response(null, { status: 304, headers });
+    }
     return new Response(request.method === "HEAD" ? null : asset.body, { headers });
   }
 }

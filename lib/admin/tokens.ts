@@ -23,6 +23,11 @@ export async function tokenHash(token: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** An in-memory entry for `token`. */
+export async function tokenEntry(name: string, role: AdminRole, token: string): Promise<TokenEntry> {
+  return { name, role, hash: hexBytes(await tokenHash(token)) };
+}
+
 /** A fresh random token: 32 bytes, base64url. */
 export function newToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
@@ -44,7 +49,9 @@ export function parseTokens(text: string, source: string): TokenEntry[] {
       name === undefined || name === "" || role === undefined || hex === undefined || extra.length > 0 ||
       !(ADMIN_ROLES as readonly string[]).includes(role) || !/^[0-9a-f]{64}$/i.test(hex)
     ) {
-      throw new Error(`${source}:${i + 1}: expected name:viewer|admin:<64 hex digits of the token's SHA-256>`);
+      throw new Error(
+        `${source}:${i + 1}: expected name:viewer|admin:<64 hex digits of the token's SHA-256>`,
+      );
     }
     entries.push({ name, role: role as AdminRole, hash: hexBytes(hex) });
   }
@@ -86,13 +93,16 @@ export class TokenFile {
   }
 
   /** The entry of `token`, compared in constant time with every entry; undefined when none matches. */
-  async find(token: string): Promise<TokenEntry | undefined> {
+  find(token: string): Promise<TokenEntry | undefined> {
     return findToken(this.#entries, token);
   }
 }
 
 /** The entry whose hash is `token`'s, compared in constant time with every entry. */
-export async function findToken(entries: readonly TokenEntry[], token: string): Promise<TokenEntry | undefined> {
+export async function findToken(
+  entries: readonly TokenEntry[],
+  token: string,
+): Promise<TokenEntry | undefined> {
   const hash = hexBytes(await tokenHash(token));
   let found: TokenEntry | undefined;
   for (const entry of entries) {

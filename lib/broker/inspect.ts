@@ -210,7 +210,9 @@ export class BrokerInspector {
     const sort = query.sort ?? "clientId";
     const matches: Session[] = [];
     for (const session of this.#core.sessions.values()) {
-      if (query.state !== undefined && (session.link !== undefined) !== (query.state === "connected")) continue;
+      if (query.state !== undefined && (session.link !== undefined) !== (query.state === "connected")) {
+        continue;
+      }
       if (query.prefix !== undefined && !session.clientId.startsWith(query.prefix)) continue;
       if (query.username !== undefined && session.identity.username !== query.username) continue;
       matches.push(session);
@@ -302,7 +304,9 @@ export class BrokerInspector {
     this.#core.logger.info(
       `client ${printable(clientId)} kicked by an administrator${discard ? " (session discarded)" : ""}`,
     );
-    if (link !== undefined) link.disconnect(REASON_CODE.AdministrativeAction, "disconnected by an administrator");
+    if (link !== undefined) {
+      link.disconnect(REASON_CODE.AdministrativeAction, "disconnected by an administrator");
+    }
     if (discard) this.#core.sessions.discard(clientId, "discarded by an administrator");
     return true;
   }
@@ -405,7 +409,12 @@ export class BrokerInspector {
       query.limit + 1,
       (a, b) => a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0,
     );
-    const page = pageOf(rest.map((m) => retainedView(m, query.preview)), all.length, query.limit, (v) => v.topic);
+    const page = pageOf(
+      rest.map((m) => retainedView(m, query.preview)),
+      all.length,
+      query.limit,
+      (v) => v.topic,
+    );
     return { data: page.data, meta: { ...page.meta, totalBytes } };
   }
 
