@@ -109,3 +109,38 @@ export async function withAdmin(
     await admin?.close();
   }
 }
+
+/**
+ * Sends one HTTP/1.1 request over a plain socket (fetch will not send a `Host` of our choosing) and returns the
+ * status and the headers, lower-case.
+ */
+export async function rawRequest(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, string> }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const lines = [`GET ${path} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    await conn.write(new TextEncoder().encode(`${lines.join("\r\n")}\r\nconnection: close\r\n\r\n`));
+    let text = "";
+    const buffer = new Uint8Array(4096);
+    const decoder = new TextDecoder();
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+      if (text.includes("\r\n\r\n")) break;
+    }
+    const [head] = text.split("\r\n\r\n");
+    const [statusLine, ...rest] = head!.split("\r\n");
+    const parsed: Record<string, string> = {};
+    for (const line of rest) {
+      const colon = line.indexOf(":");
+      parsed[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    return { status: Number(statusLine!.split(" ")[1]), headers: parsed };
+  } finally {
+    conn.close();
+  }
+}
