@@ -59,17 +59,33 @@ const CREDENTIALS = {
   sensor: basic("sensor", "sensor-pw"),
 } as const;
 
+/** Options of {@linkcode withAdmin} and {@linkcode adminOn}. */
+export interface AdminTestOptions {
+  broker?: BrokerOptions;
+  auth?: AdminAuthOptions;
+  server?: Partial<AdminServerOptions>;
+}
+
 /** Runs `body` with a broker and an admin server; both are closed after. */
 export async function withAdmin(
   body: (fixture: AdminFixture) => Promise<void>,
-  options: {
-    broker?: BrokerOptions;
-    auth?: AdminAuthOptions;
-    server?: Partial<AdminServerOptions>;
-  } = {},
+  options: AdminTestOptions = {},
 ): Promise<void> {
   const broker = new Broker({ sysInterval: 0, ...options.broker });
   await broker.start();
+  try {
+    await adminOn(broker, body, options);
+  } finally {
+    await broker.close();
+  }
+}
+
+/** Runs `body` with an admin server for `broker` (started); the server is closed after. */
+export async function adminOn(
+  broker: Broker,
+  body: (fixture: AdminFixture) => Promise<void>,
+  options: AdminTestOptions = {},
+): Promise<void> {
   const passwords = await testPasswords();
   const auth = new AdminAuth({
     users: { ops: "admin", grafana: "viewer" },
@@ -105,7 +121,6 @@ export async function withAdmin(
     };
     await body({ broker, admin, base, port, call, callJson });
   } finally {
-    await broker.close();
     await admin?.close();
   }
 }
