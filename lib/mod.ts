@@ -57,6 +57,7 @@ export { Broker, BROKER_VERSION, type ListenAddress, type ListenOptions } from "
 export { type BrokerOptions, EXPIRY_NEVER, type ResolvedOptions } from "./broker/options.ts";
 export type { BrokerStats } from "./broker/core.ts";
 export type { BrokerCounters } from "./broker/counters.ts";
+export { Histogram } from "./admin/metrics/histogram.ts";
 export type { ConnectionInfo } from "./broker/connection.ts";
 export {
   BrokerEvents,

@@ -27,6 +27,7 @@ import type { Sessions } from "./sessions.ts";
 
 export type { BrokerOptions } from "./options.ts";
 import { acceptLoop } from "./server/accept_loop.ts";
+import { LoopLagMonitor } from "../admin/loop_lag.ts";
 
 export { BROKER_VERSION } from "./sys.ts";
 
@@ -76,6 +77,8 @@ export class Broker {
   #starting: Promise<void> | undefined;
   #sweepTimer: TimerId | undefined;
   #inspector: BrokerInspector | undefined;
+  /** Samples the event loop's lag from start() to close() (`denomqtt_event_loop_lag_seconds`). */
+  readonly #loopLag: LoopLagMonitor;
 
   /**
    * Nothing runs until {@linkcode Broker.start} (or {@linkcode Broker.listen}, which calls it).
@@ -84,6 +87,7 @@ export class Broker {
    */
   constructor(options: BrokerOptions = {}) {
     this.#core = new BrokerContext(options, (connection) => this.#connectionClosed(connection));
+    this.#loopLag = new LoopLagMonitor(this.#core.stats.eventLoopLag);
   }
 
   /** The options with every default filled in. */
@@ -210,6 +214,7 @@ export class Broker {
     };
     this.#sweepTimer = core.clock.setTimeout(sweep, SWEEP_INTERVAL);
     if (core.options.sysInterval > 0) core.sys.start(core.options.sysInterval);
+    this.#loopLag.start();
   }
 
   /**
@@ -286,6 +291,7 @@ export class Broker {
     await Promise.all(this.#accepting);
     const core = this.#core;
     core.sys.stop();
+    this.#loopLag.stop();
     if (this.#sweepTimer !== undefined) core.clock.clearTimeout(this.#sweepTimer);
     core.deadlines.close();
     const closing: Promise<void>[] = [];

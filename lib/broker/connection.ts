@@ -138,6 +138,15 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   #peerBusy = false;
   /** Made when the broker closes on a peer still sending (see `linger.ts`). */
   #linger: Linger | undefined;
+  // This client's traffic since it connected (the admin views read them): four numbers, no object.
+  /** PUBLISH received from this client. */
+  msgsIn = 0;
+  /** PUBLISH sent to this client. */
+  msgsOut = 0;
+  /** Bytes read from this client. */
+  bytesIn = 0;
+  /** Bytes written to this client. */
+  bytesOut = 0;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
   constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
@@ -158,6 +167,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   /** See {@linkcode OutputOwner.written}. */
   written(bytes: number): void {
     this.core.stats.bytesSent += bytes;
+    this.bytesOut += bytes;
   }
 
   /** The client's Maximum Packet Size (v5), or Infinity. */
@@ -194,7 +204,16 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     if (this.#state === "closed") return;
     if (this.#traced) this.core.logger.debug(sendingLine(bytes, this.protocolVersion, this.clientId));
     this.#output.send(bytes);
-    this.core.stats.packetsSent++;
+    const stats = this.core.stats;
+    stats.packetsSent++;
+    const type = bytes[0]! >> 4;
+    stats.packetsSentByType[type]!++;
+    if (type === PACKET_TYPE.PUBLISH) {
+      // A PUBLISH with a Topic Alias made for this connection (`publish_writer.ts`) comes this way.
+      stats.messagesSent++;
+      stats.messagesSentByQos[(bytes[0]! >> 1) & 3]!++;
+      this.msgsOut++;
+    }
   }
 
   sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
@@ -205,8 +224,12 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       );
     }
     this.#output.sendPublish(bytes, idOffset, packetId, dup);
-    this.core.stats.messagesSent++;
-    this.core.stats.packetsSent++;
+    const stats = this.core.stats;
+    stats.messagesSent++;
+    stats.messagesSentByQos[(bytes[0]! >> 1) & 3]!++;
+    stats.packetsSent++;
+    stats.packetsSentByType[PACKET_TYPE.PUBLISH]!++;
+    this.msgsOut++;
   }
 
   sendPubrel(packetId: number): void {
@@ -302,6 +325,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   received(n: number, full: boolean): void {
     this.#peerBusy = full;
     this.core.stats.bytesReceived += n;
+    this.bytesIn += n;
     this.#lastActivity = this.core.clock.monotonic();
   }
 
@@ -322,6 +346,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     const maxOutput = this.core.options.maxOutputBytes;
     for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
       stats.packetsReceived++;
+      stats.packetsReceivedByType[frame.header >> 4]!++;
       this.#sinceYield++;
       const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
       if (this.#traced) this.core.logger.debug(receivedLine(packet, this.clientId));

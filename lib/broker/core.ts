@@ -13,6 +13,7 @@ import type { PublishPacket } from "../packet/publish.ts";
 import type { TopicRouter } from "../topic/router.ts";
 import type { Authorizer } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
+import type { BrokerCounters } from "./counters.ts";
 import type { DeadlineQueue } from "./deadlines.ts";
 import type { BrokerEvents } from "./events.ts";
 import type { AddressLimiter } from "./limits.ts";
@@ -60,8 +61,8 @@ export type AuthOutcome =
 export interface BrokerCore {
   /** The broker's options with every default filled in. */
   readonly options: ResolvedOptions;
-  /** The `$SYS` counters; connections add their traffic. */
-  readonly stats: BrokerStats;
+  /** The broker's counters (`counters.ts`; `$SYS` and `/metrics` read them); connections add their traffic. */
+  readonly stats: BrokerCounters;
   /** The time source for keep-alive, expiry and timers. */
   readonly clock: Clock;
   /** Where log lines go. */
