@@ -330,7 +330,7 @@ function asApiError(error: unknown, site: Site): ApiError {
   return new ApiError(500, "INTERNAL", "internal error (see the broker's log)");
 }
 
-/** Logs a request that may change something: who, from where, what, and the answer's status. */
+/** Logs a request that may change something (`admin.action`): who, from where, what, and the answer's status. */
 function audit(
   site: Site,
   request: Request,
@@ -346,6 +346,17 @@ function audit(
     `admin action: ${printable(who)} from ${remote}: ${request.method} ${
       printable(url.pathname)
     } -> ${response.status}`,
+    {
+      event: "admin.action",
+      user: principal?.name,
+      role: principal?.role,
+      via: principal?.via,
+      remote,
+      listener: site.listener.name,
+      method: request.method,
+      path: url.pathname,
+      status: response.status,
+    },
   );
 }
 
