@@ -5,6 +5,7 @@
  */
 
 import type { Route } from "../routes.ts";
+import { ACL_ROUTES } from "./acl.ts";
 import { BROKER_ROUTES } from "./broker.ts";
 import { CLIENT_ROUTES } from "./clients.ts";
 import { EVENT_ROUTES } from "./events.ts";
@@ -25,6 +26,7 @@ export const ADMIN_ROUTES: readonly Route[] = [
   ...TOPIC_ROUTES,
   ...RETAINED_ROUTES,
   ...PUBLISH_ROUTES,
+  ...ACL_ROUTES,
   ...LISTENER_ROUTES,
   ...LOG_ROUTES,
   ...EVENT_ROUTES,
