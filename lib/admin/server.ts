@@ -23,6 +23,7 @@ import {
   type ReloadResult,
   roleAllows,
   type StatsSource,
+  type TraceSource,
 } from "./routes.ts";
 import { checkRequest, secured } from "./security.ts";
 import { SseHub } from "./sse.ts";
@@ -64,6 +65,8 @@ export interface AdminServerOptions {
   readonly uiDir?: URL;
   /** Rates and history for `/stats` (h2's `StatsHistory`). */
   readonly stats?: StatsSource;
+  /** The message traces (the broker's `traces`). */
+  readonly traces?: TraceSource | undefined;
   /** A client's last events for the client detail. */
   readonly clientEvents?: (clientId: string) => readonly ClientEventRecord[];
 }
@@ -132,6 +135,7 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
     reload: options.reload,
     sse,
     stats: options.stats ?? history,
+    traces: options.traces,
     clientEvents: options.clientEvents ?? ((clientId) =>
       clientHistory.of(clientId).map((e) => ({
         at: e.at,

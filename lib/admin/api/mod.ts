@@ -16,6 +16,7 @@ import { RETAINED_ROUTES } from "./retained.ts";
 import { STATS_ROUTES } from "./stats.ts";
 import { SUBSCRIPTION_ROUTES } from "./subscriptions.ts";
 import { TOPIC_ROUTES } from "./topics.ts";
+import { TRACE_ROUTES } from "./traces.ts";
 
 /** The API's routes (login and logout are added by the server, with its auth). */
 export const ADMIN_ROUTES: readonly Route[] = [
@@ -28,6 +29,7 @@ export const ADMIN_ROUTES: readonly Route[] = [
   ...PUBLISH_ROUTES,
   ...ACL_ROUTES,
   ...LISTENER_ROUTES,
+  ...TRACE_ROUTES,
   ...LOG_ROUTES,
   ...EVENT_ROUTES,
 ];
