@@ -34,6 +34,12 @@ Deno.test("GET /api/v1/stats gives gauges, counters and rates; the history has c
       assert.equal(status, 200);
       assert.equal((body.gauges as { clientsConnected: number }).clientsConnected, 1);
       assert.equal((body.counters as { connections: number }).connections, 1);
+      const counters = body.counters as {
+        disconnects: Record<string, number>;
+        messagesDroppedByReason: object;
+      };
+      assert.equal(counters.disconnects.normal, 0);
+      assert.ok("queue_full" in counters.messagesDroppedByReason);
       assert.equal(typeof (body.rates as { msgIn: number }).msgIn, "number");
       const history = await callJson("/api/v1/stats/history?seconds=60");
       assert.equal(history.status, 200);
