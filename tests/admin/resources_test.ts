@@ -126,7 +126,7 @@ Deno.test("retained: browse by prefix with previews, view one, delete one (persi
     const deleted = await call(`/api/v1/retained/${encodeURIComponent("s/a")}`, { method: "DELETE" });
     assert.equal(deleted.status, 204);
     await deleted.body?.cancel();
-    assert.equal(broker.retained.get("s/a"), undefined);
+    assert.equal(broker.inspect.retained("s/a"), undefined);
     const gone = await callJson(`/api/v1/retained/${encodeURIComponent("s/a")}`);
     assert.equal(gone.status, 404);
     assert.equal((gone.body.error as { code: string }).code, "RETAINED_NOT_FOUND");
@@ -156,7 +156,7 @@ Deno.test("POST /api/v1/publish routes a message; 202 with 0x10 when nobody matc
       assert.deepEqual(message.properties?.userProperties, [["k", "v"]]);
       const nobody = await callJson("/api/v1/publish", { json: { topic: "q", payload: "x", retain: true } });
       assert.deepEqual([nobody.status, nobody.body], [202, { matched: 0, reasonCode: 16 }]);
-      assert.ok(broker.retained.get("q") !== undefined);
+      assert.ok(broker.inspect.retained("q") !== undefined);
       for (
         const [body, status, code] of [
           [{ topic: "a/+" }, 400, "TOPIC_INVALID"],
