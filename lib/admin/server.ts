@@ -29,7 +29,7 @@ import { checkRequest, secured } from "./security.ts";
 import { SseHub } from "./sse.ts";
 import { StaticAssets } from "./static.ts";
 import { metricsText } from "./api/metrics.ts";
-import type { MetricsExtra } from "./metrics/render.ts";
+import { certificateExpiry, type MetricsExtra } from "./metrics/render.ts";
 import { StatsHistory } from "./stats_history.ts";
 
 /** One admin listener to start. */
@@ -194,7 +194,7 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
         allowAnonymous: listener.allowAnonymous === true,
         tls: secure,
         requireCertificate: false,
-        certExpiresAt: null,
+        certExpiresAt: expiresAt(listener.cert),
       });
       broker.logger.info(`listening on ${url} (${listener.name}, admin API and dashboard)`);
     }
@@ -362,6 +362,12 @@ function audit(
       status: response.status,
     },
   );
+}
+
+/** When an https listener's certificate expires, epoch ms; null for http or an unreadable one. */
+function expiresAt(pem: string | undefined): number | null {
+  const seconds = pem === undefined ? undefined : certificateExpiry(pem);
+  return seconds === undefined ? null : seconds * 1000;
 }
 
 function urlHost(hostname: string): string {
