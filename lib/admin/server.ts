@@ -135,7 +135,8 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
     reload: options.reload,
     sse,
     stats: options.stats ?? history,
-    traces: options.traces,
+    // The broker's MessageTraces (h4's lib/broker/trace.ts) once that is merged; read structurally until then.
+    traces: "traces" in options ? options.traces : (broker as { readonly traces?: TraceSource }).traces,
     clientEvents: options.clientEvents ?? ((clientId) =>
       clientHistory.of(clientId).map((e) => ({
         at: e.at,

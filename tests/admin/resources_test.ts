@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { AclAuthorizer, AclFile } from "../../lib/broker/auth/acl_file.ts";
 import { subscribe, withBroker } from "../broker/_wire.ts";
 import { adminOn, withAdmin } from "./_admin.ts";
 
@@ -292,4 +293,20 @@ Deno.test("POST /api/v1/acl/check answers from the authorizer in force, with the
     });
     assert.deepEqual(queries, [{ clientId: "c1", action: "subscribe", topic: "a/#", username: "alice" }]);
   }, { broker: { authorizer } });
+});
+
+Deno.test({
+  name: "POST /api/v1/acl/check names the deciding line of the broker's ACL file",
+  // Runs once h4's AclAuthorizer.explain is merged; the route is tested above with a fake.
+  ignore: !("explain" in AclAuthorizer.prototype),
+  fn: async () => {
+    const acl = AclFile.parse("user alice\ntopic read home/#\ntopic deny home/secret\n");
+    await withAdmin(async ({ callJson }) => {
+      const { body } = await callJson("/api/v1/acl/check", {
+        json: { username: "alice", clientId: "c", action: "receive", topic: "home/secret" },
+      });
+      assert.equal(body.allowed, false);
+      assert.equal((body.rule as { line: number }).line, 3);
+    }, { broker: { authorizer: new AclAuthorizer(acl) } });
+  },
 });
