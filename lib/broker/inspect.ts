@@ -46,6 +46,14 @@ export interface ClientSummary {
   /** Bytes accepted for the client and not yet written. */
   readonly outputBytes: number;
   readonly congested: boolean;
+  /** PUBLISH received from the client on this connection; null while offline. */
+  readonly msgsIn: number | null;
+  /** PUBLISH sent to the client on this connection; null while offline. */
+  readonly msgsOut: number | null;
+  /** Bytes read from the client on this connection; null while offline. */
+  readonly bytesIn: number | null;
+  /** Bytes written to the client on this connection; null while offline. */
+  readonly bytesOut: number | null;
 }
 
 /** A subscription as the API shows it. */
@@ -206,6 +214,10 @@ export class BrokerInspector {
       dropped: session.dropped,
       outputBytes: link?.pendingOutput ?? 0,
       congested: link?.congested ?? false,
+      msgsIn: link?.msgsIn ?? null,
+      msgsOut: link?.msgsOut ?? null,
+      bytesIn: link?.bytesIn ?? null,
+      bytesOut: link?.bytesOut ?? null,
     };
   }
 

@@ -24,6 +24,9 @@ Deno.test("GET /api/v1/clients lists, filters, sorts and pages; bad parameters a
       assert.equal(data[0]!.connected, true);
       assert.equal(data[0]!.protocol, "5.0");
       assert.equal(data[3]!.protocol, "3.1.1");
+      const [a1] = data as unknown as { bytesIn: number; msgsIn: number; msgsOut: number }[];
+      assert.ok(a1!.bytesIn > 0, "bytes read from the client (its CONNECT)");
+      assert.deepEqual([a1!.msgsIn, a1!.msgsOut], [0, 0]);
       assert.deepEqual(all.body.meta, { count: 4, total: 4, limit: 100, next: null });
 
       const prefix = await callJson("/api/v1/clients?prefix=b-");
