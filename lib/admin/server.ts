@@ -135,8 +135,7 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
     reload: options.reload,
     sse,
     stats: options.stats ?? history,
-    // The broker's MessageTraces (h4's lib/broker/trace.ts) once that is merged; read structurally until then.
-    traces: "traces" in options ? options.traces : (broker as { readonly traces?: TraceSource }).traces,
+    traces: "traces" in options ? options.traces : broker.traces,
     clientEvents: options.clientEvents ?? ((clientId) =>
       clientHistory.of(clientId).map((e) => ({
         at: e.at,

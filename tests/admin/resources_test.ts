@@ -297,8 +297,6 @@ Deno.test("POST /api/v1/acl/check answers from the authorizer in force, with the
 
 Deno.test({
   name: "POST /api/v1/acl/check names the deciding line of the broker's ACL file",
-  // Runs once h4's AclAuthorizer.explain is merged; the route is tested above with a fake.
-  ignore: !("explain" in AclAuthorizer.prototype),
   fn: async () => {
     const acl = AclFile.parse("user alice\ntopic read home/#\ntopic deny home/secret\n");
     await withAdmin(async ({ callJson }) => {

@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import type { TraceSource } from "../../lib/admin/routes.ts";
-import { Broker } from "../../lib/broker/broker.ts";
 import { subscribe, withBroker } from "../broker/_wire.ts";
 import { adminOn, withAdmin } from "./_admin.ts";
 
@@ -86,8 +85,6 @@ Deno.test("the trace routes are 501 when the broker has no traces", async () => 
 
 Deno.test({
   name: "a trace of the broker's own (broker.traces) shows a published message's fate per subscriber",
-  // Runs once h4's message trace is merged (lib/broker/trace.ts); the API is tested above with a fake.
-  ignore: !("traces" in Broker.prototype),
   fn: async () => {
     await withBroker({}, async (context) => {
       const sub = await context.connect({ version: 5, clientId: "reader" });
