@@ -15,6 +15,7 @@
 
 import { parseArgs } from "node:util";
 import { type BenchGroup, renderGroup } from "./_report.ts";
+import { adminBench } from "./admin_bench.ts";
 import { codecBench } from "./codec_bench.ts";
 import { loadBench } from "./load_bench.ts";
 import { metricsBench } from "./metrics_bench.ts";
@@ -31,6 +32,7 @@ const GROUPS: Readonly<Record<string, (args: BenchArgs) => Promise<BenchGroup | 
   codec: () => codecBench(),
   router: () => routerBench(),
   storage: () => storageBench(),
+  admin: () => adminBench(),
   metrics: (args) => metricsBench(args.runs === undefined ? {} : { runs: args.runs }),
   load: (args) => loadBench(args.runs === undefined ? {} : { runs: args.runs }),
 };

@@ -25,6 +25,7 @@ import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
 import type { Session } from "./session.ts";
+import { BrokerInspector } from "./inspect.ts";
 import type { Sessions } from "./sessions.ts";
 
 export type { BrokerOptions } from "./options.ts";
@@ -78,6 +79,7 @@ export class Broker {
   #state: BrokerState = "new";
   #starting: Promise<void> | undefined;
   #sweepTimer: TimerId | undefined;
+  #inspector: BrokerInspector | undefined;
   /** Samples the event loop's lag from start() to close() (`denomqtt_event_loop_lag_seconds`). */
   readonly #loopLag: LoopLagMonitor;
   #history: ClientHistory | undefined;
@@ -202,6 +204,26 @@ export class Broker {
    */
   get deadlines(): DeadlineQueue<Connection> {
     return this.#core.deadlines;
+  }
+
+  /**
+   * The read-only view of clients, subscriptions and retained messages, and the admin actions (`inspect.ts`), for
+   * the admin API (not public API).
+   *
+   * @ignore
+   */
+  get inspect(): BrokerInspector {
+    return this.#inspector ??= new BrokerInspector(this.#core, this.#connections);
+  }
+
+  /**
+   * Stops `server` when the broker closes, before clients are disconnected (the admin HTTP server,
+   * `lib/admin/server.ts`); `close()` waits for it.
+   */
+  closeWith(server: { close(): Promise<void> }): void {
+    const closing = Promise.withResolvers<void>();
+    this.#listeners.add({ close: () => server.close().then(closing.resolve, closing.resolve) });
+    this.#accepting.add(closing.promise);
   }
 
   /** Loads persisted state and starts `$SYS` updates. Called by {@linkcode Broker.listen}; idempotent. */

@@ -176,6 +176,11 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     return this.#output.pending > this.core.options.maxOutputBytes;
   }
 
+  /** The keep alive in force, seconds (0: none). */
+  get keepAlive(): number {
+    return this.#keepAliveMs / 1000;
+  }
+
   /** Bytes accepted for this client and not yet written. */
   get pendingOutput(): number {
     return this.#output.pending;

@@ -178,6 +178,11 @@ export class Session {
     return this.#queue?.bytes ?? 0;
   }
 
+  /** The first `limit` messages waiting behind the inflight window, oldest first (for the admin API). */
+  peekQueued(limit: number): Outgoing[] {
+    return this.#queue?.toArray().slice(0, limit) ?? [];
+  }
+
   /** True when a shared-subscription message would be sent right away. */
   get available(): boolean {
     const link = this.link;

@@ -232,6 +232,17 @@ export class Sessions {
     }
   }
 
+  /**
+   * Ends a session that has no connection now (an administrator's "discard session"): its subscriptions and
+   * queue go, its will is sent. False when there is no such session or it is connected.
+   */
+  discard(clientId: string, reason: string): boolean {
+    const session = this.#sessions.get(clientId);
+    if (session === undefined || session.link !== undefined) return false;
+    this.#end(session, reason);
+    return true;
+  }
+
   /** Stops every expiry timer (the broker is closing). */
   close(): void {
     for (const session of this.#sessions.values()) {

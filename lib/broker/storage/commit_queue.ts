@@ -28,6 +28,8 @@ export class CommitQueue {
   #running: Promise<void> = Promise.resolve();
   /** Total ops recorded so far (lets a caller see whether its work added any). */
   recorded = 0;
+  /** Whether the latest commit failed (the admin server's `/healthz` answers 503 then). */
+  lastCommitFailed = false;
 
   /**
    * Commits to `store`. A failed commit is passed to `onError` and rejects that batch's
@@ -85,7 +87,9 @@ export class CommitQueue {
       const start = performance.now();
       try {
         await this.#store.commit(ops);
+        this.lastCommitFailed = false;
       } catch (error) {
+        this.lastCommitFailed = true;
         if (counters !== undefined) counters.storageCommitFailures++;
         this.#onError(error);
         throw error;
