@@ -2,7 +2,7 @@
 /// <reference lib="dom" />
 /**
  * Building DOM nodes without HTML: every string becomes a text node or an attribute value, never markup, because
- * client ids, usernames, topics and payloads come from the network (hostile). Nothing here uses innerHTML.
+ * client ids, usernames, topics and payloads come from the network (hostile). Nothing here parses HTML.
  *
  * @module
  */
