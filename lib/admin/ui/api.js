@@ -23,7 +23,8 @@
  */
 /** @typedef {{ at: number, event: string, reason?: string, reasonCode?: number }} ClientHistoryEvent */
 /**
- * @typedef {Client & { subscriptions: Subscription[] | number,
+ * Detail: OPERATIONS.md names the list `subscriptions`; the server's inspector `subscriptionList` (both read).
+ * @typedef {Omit<Client, "subscriptions"> & { subscriptions: Subscription[] | number, subscriptionList?: Subscription[],
  *   will?: { topic: string, qos: number, retain: boolean, delaySeconds?: number } | null,
  *   events?: ClientHistoryEvent[] }} ClientDetail
  */

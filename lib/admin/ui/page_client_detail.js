@@ -197,7 +197,7 @@ export function mountClientDetail(root, clientId) {
         ], "client-will")
         : h("p", { class: "muted" }, "No will message."),
     );
-    const subs = Array.isArray(c.subscriptions) ? c.subscriptions : [];
+    const subs = c.subscriptionList ?? (Array.isArray(c.subscriptions) ? c.subscriptions : []);
     replace(
       subscriptions,
       table(

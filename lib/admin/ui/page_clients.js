@@ -62,8 +62,8 @@ export function mountClients(root) {
   }));
   const sort = select({ testid: "sort" }, [
     ["clientId", "client id"],
-    ["connectedAt", "connected since"],
     ["queued", "queued"],
+    ["queuedBytes", "queued bytes"],
     ["dropped", "dropped"],
     ["inflight", "in flight"],
   ]);

@@ -24,12 +24,11 @@ import {
 } from "./dom.js";
 
 /**
- * @typedef {{ topic: string, qos: number, bytes?: number, preview?: string, encoding?: "utf8" | "base64",
- *   expiresAt?: number | null }} RetainedEntry
+ * A listing entry; the payload is cut to a preview (`preview`, or `payload` as the server's inspector names it).
+ * @typedef {{ topic: string, qos: number, bytes?: number, preview?: string, payload?: string,
+ *   encoding?: "utf8" | "base64", expiresAt?: number | null }} RetainedEntry
  */
-/**
- * @typedef {RetainedEntry & { payload?: string, properties?: Record<string, unknown> | null }} RetainedMessage
- */
+/** @typedef {RetainedEntry & { properties?: Record<string, unknown> | null }} RetainedMessage */
 
 const PAGE_SIZE = 100;
 
@@ -170,11 +169,12 @@ export function mountRetained(root, initialTopic) {
 
   /** @param {RetainedEntry} r */
   function previewText(r) {
-    if (r.preview === undefined) return "";
+    const preview = r.preview ?? r.payload;
+    if (preview === undefined) return "";
     if (r.encoding === "base64") {
-      return `(binary) ${hexDump(payloadBytes(r.preview, "base64").subarray(0, 16))}`;
+      return `(binary) ${hexDump(payloadBytes(preview, "base64").subarray(0, 16))}`;
     }
-    return r.preview;
+    return preview;
   }
 
   /** @param {readonly RetainedEntry[]} rows */
