@@ -68,7 +68,8 @@ testIf("dashboard: every script is type-checked as a DOM module", [readUnavailab
   }
 });
 
+// Its own `deno check`: the UI's `lib="dom"` in the same program as the Deno code breaks Deno's own types.
 testIf("dashboard: the check task type-checks the UI folder", [readUnavailable()], async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
-  assert.match(config.tasks.check, /deno check [^&]*lib\/admin\/ui\//);
+  assert.match(config.tasks.check, /deno check lib\/admin\/ui\/ /);
 });
