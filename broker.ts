@@ -21,6 +21,9 @@ import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/passw
 import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
 import { ScramFile } from "./lib/broker/auth/scram_file.ts";
 import { ScramSha256 } from "./lib/broker/auth/scram.ts";
+import { type AdminPlan, planAdmin } from "./lib/admin/setup.ts";
+import type { RunningAdmin } from "./lib/admin/server.ts";
+import { mqttListenerView, type ReloadOutcome, type ReloadResult } from "./lib/admin/routes.ts";
 
 const USAGE = `Usage: deno task broker [options]
 
@@ -47,6 +50,9 @@ Options:
   --max-queued N           QoS 1/2 messages queued per session behind the
                            window; more are dropped (default 1000; 0: no
                            limit)
+  --admin-port PORT        serve the admin API and dashboard over http on
+                           PORT (off by default; see README, Operations)
+  --admin-host HOST        address of that listener (default 127.0.0.1)
   --log-level LEVEL        error, warn, info or debug (default info)
   -v, --verbose            the same as --log-level debug
   --version                print the version and exit
@@ -105,6 +111,8 @@ async function main(args: string[]): Promise<void> {
         "sys-interval": { type: "string" },
         "max-inflight": { type: "string" },
         "max-queued": { type: "string" },
+        "admin-port": { type: "string" },
+        "admin-host": { type: "string" },
         "log-level": { type: "string" },
         verbose: { type: "boolean", short: "v" },
         version: { type: "boolean" },
@@ -157,6 +165,7 @@ async function main(args: string[]): Promise<void> {
   if (sysInterval !== undefined) options.sysInterval = sysInterval;
   const maxInflight = integer("max-inflight", values["max-inflight"], 1, 65535);
   if (maxInflight !== undefined) options.maxInflight = maxInflight;
+  const adminPort = integer("admin-port", values["admin-port"], 0, 65535);
   const maxQueued = integer("max-queued", values["max-queued"], 0, 10_000_000);
   if (maxQueued !== undefined) options.maxQueued = maxQueued;
 
@@ -211,36 +220,67 @@ async function main(args: string[]): Promise<void> {
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   // SIGHUP too (its default action ends the process): reloads the password, ACL and SCRAM files in place, so
   // connected clients stay; a file that fails to load leaves the previous one in force.
-  const files: { readonly what: string; readonly file: PasswordFile | AclFile | ScramFile }[] = [];
-  if (passwords !== undefined) files.push({ what: "the password file", file: passwords });
-  if (acl !== undefined) files.push({ what: "the ACL file", file: acl });
-  if (scram !== undefined) files.push({ what: "the SCRAM file", file: scram });
-  const reload = async () => {
+  const files: {
+    readonly what: string;
+    readonly key: string;
+    readonly file: PasswordFile | AclFile | ScramFile;
+  }[] = [];
+  if (passwords !== undefined) {
+    files.push({ what: "the password file", key: "passwordFile", file: passwords });
+  }
+  if (acl !== undefined) files.push({ what: "the ACL file", key: "aclFile", file: acl });
+  if (scram !== undefined) files.push({ what: "the SCRAM file", key: "scramFile", file: scram });
+  // SIGHUP and POST /api/v1/reload do the same: this.
+  let adminPlan: AdminPlan | undefined;
+  const reload = async (heading: string, by: string): Promise<ReloadResult> => {
+    const result: Record<string, ReloadOutcome> = {};
     // TLS and WSS listeners read their certificate and key files again (each logs its outcome).
     await running?.reloadCertificates();
+    if (adminPlan !== undefined) result.admin = await adminPlan.reload();
     if (files.length === 0) {
       logger.info(
-        "SIGHUP received: nothing to reload (the config names no passwordFile, aclFile or scramFile)",
+        `${heading}: nothing to reload (the config names no passwordFile, aclFile or scramFile)`,
       );
-      return;
+      return result;
     }
-    logger.info(`SIGHUP received: reloading ${files.map((f) => `${f.what} ${f.file.path}`).join(", ")}`);
-    for (const { file } of files) {
+    logger.info(`${heading}: reloading ${files.map((f) => `${f.what} ${f.file.path}`).join(", ")}`);
+    for (const { key, file } of files) {
       try {
         await file.reload();
         const users = file instanceof AclFile ? "" : ` (${file.size} user(s))`;
-        logger.info(`SIGHUP: reloaded ${file.path}${users}`);
+        logger.info(`${by}: reloaded ${file.path}${users}`);
+        result[key] = "reloaded";
       } catch (error) {
-        logger.error(`SIGHUP: kept the previous ${file.path}: ${(error as Error).message}`);
+        logger.error(`${by}: kept the previous ${file.path}: ${(error as Error).message}`);
+        result[key] = { error: (error as Error).message };
       }
     }
     // Users no longer in the password file are disconnected; held messages are read-checked before they go out.
     broker.updateSecurity();
-    logger.info("SIGHUP: re-checked connected clients and queued messages against the reloaded files");
+    logger.info(`${by}: re-checked connected clients and queued messages against the reloaded files`);
+    return result;
   };
-  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", reload);
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGHUP", () => reload("SIGHUP received", "SIGHUP"));
+  }
+  let admin: RunningAdmin | undefined;
   try {
+    // The admin HTTP server (lib/admin/): its start-up rule is checked before anything binds.
+    adminPlan = await planAdmin(
+      config,
+      values.config === undefined ? undefined : fromCaller(values.config),
+      {
+        ...(adminPort === undefined ? {} : { port: adminPort }),
+        ...(values["admin-host"] === undefined ? {} : { host: values["admin-host"] }),
+      },
+      passwords === undefined ? undefined : { verify: (user, password) => passwords.verify(user, password) },
+    );
     running = await startListeners(broker, listeners, { passwordAuthentication: checked !== undefined });
+    const mqtt = running.listeners;
+    admin = await adminPlan?.start(broker, {
+      mqttListeners: () => mqtt.map((l) => mqttListenerView(l)),
+      reload: () => reload("reload asked for through the admin API", "reload"),
+    });
   } catch (error) {
     // A listener refused by the anonymous rule or unable to bind; storage that is corrupt, locked by another
     // broker or from a newer schema also stops us here.
@@ -255,6 +295,10 @@ async function main(args: string[]): Promise<void> {
     Deno.exit(1);
   }
   for (const listener of running.listeners) console.log(`mqtt broker listening on ${listener.url}`);
+  for (const listener of admin?.listeners ?? []) {
+    const token = adminPlan?.startupToken;
+    console.log(`admin: ${listener.url}/${token === undefined ? "" : `#token=${token}`}`);
+  }
 }
 
 if (import.meta.main) await main(Deno.args);

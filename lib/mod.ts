@@ -57,7 +57,18 @@ export { Broker, BROKER_VERSION, type ListenAddress, type ListenOptions } from "
 export { type BrokerOptions, EXPIRY_NEVER, type ResolvedOptions } from "./broker/options.ts";
 export type { BrokerStats } from "./broker/core.ts";
 export type { BrokerCounters } from "./broker/counters.ts";
+export { Histogram } from "./admin/metrics/histogram.ts";
 export type { ConnectionInfo } from "./broker/connection.ts";
+export {
+  BrokerEvents,
+  type ClientEvent,
+  type ClientEventKind,
+  type ClientEventListener,
+  DISCONNECT_REASONS,
+  type DisconnectReason,
+  REFUSAL_REASONS,
+  type RefusalReason,
+} from "./broker/events.ts";
 export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,

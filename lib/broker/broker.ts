@@ -18,12 +18,16 @@ import type { BrokerCounters } from "./counters.ts";
 import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
+import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
 import type { Session } from "./session.ts";
+import { BrokerInspector } from "./inspect.ts";
+import type { Sessions } from "./sessions.ts";
 
 export type { BrokerOptions } from "./options.ts";
 import { acceptLoop } from "./server/accept_loop.ts";
+import { LoopLagMonitor } from "../admin/loop_lag.ts";
 
 export { BROKER_VERSION } from "./sys.ts";
 
@@ -72,6 +76,9 @@ export class Broker {
   #state: BrokerState = "new";
   #starting: Promise<void> | undefined;
   #sweepTimer: TimerId | undefined;
+  #inspector: BrokerInspector | undefined;
+  /** Samples the event loop's lag from start() to close() (`denomqtt_event_loop_lag_seconds`). */
+  readonly #loopLag: LoopLagMonitor;
 
   /**
    * Nothing runs until {@linkcode Broker.start} (or {@linkcode Broker.listen}, which calls it).
@@ -80,6 +87,7 @@ export class Broker {
    */
   constructor(options: BrokerOptions = {}) {
     this.#core = new BrokerContext(options, (connection) => this.#connectionClosed(connection));
+    this.#loopLag = new LoopLagMonitor(this.#core.stats.eventLoopLag);
   }
 
   /** The options with every default filled in. */
@@ -111,6 +119,14 @@ export class Broker {
     return this.#core.logger;
   }
 
+  /**
+   * Lifecycle events: connected, disconnected (with the reason classified), refused, kicked, takeover. Nothing is
+   * built for an event while nobody listens.
+   */
+  get events(): BrokerEvents {
+    return this.#core.events;
+  }
+
   /** Sessions currently known (connected or not). */
   get sessionCount(): number {
     return this.#core.sessions.size;
@@ -128,6 +144,15 @@ export class Broker {
    */
   session(clientId: string): Session | undefined {
     return this.#core.sessions.get(clientId);
+  }
+
+  /**
+   * Every session, connected or not, for the metrics and admin views (not public API).
+   *
+   * @ignore
+   */
+  get sessions(): Sessions {
+    return this.#core.sessions;
   }
 
   /**
@@ -157,6 +182,21 @@ export class Broker {
     return this.#core.deadlines;
   }
 
+  /** The read-only view of clients, subscriptions and retained messages, and the admin actions (`inspect.ts`). */
+  get inspect(): BrokerInspector {
+    return this.#inspector ??= new BrokerInspector(this.#core, this.#connections);
+  }
+
+  /**
+   * Stops `server` when the broker closes, before clients are disconnected (the admin HTTP server,
+   * `lib/admin/server.ts`); `close()` waits for it.
+   */
+  closeWith(server: { close(): Promise<void> }): void {
+    const closing = Promise.withResolvers<void>();
+    this.#listeners.add({ close: () => server.close().then(closing.resolve, closing.resolve) });
+    this.#accepting.add(closing.promise);
+  }
+
   /** Loads persisted state and starts `$SYS` updates. Called by {@linkcode Broker.listen}; idempotent. */
   start(): Promise<void> {
     this.#starting ??= this.#start();
@@ -174,6 +214,7 @@ export class Broker {
     };
     this.#sweepTimer = core.clock.setTimeout(sweep, SWEEP_INTERVAL);
     if (core.options.sysInterval > 0) core.sys.start(core.options.sysInterval);
+    this.#loopLag.start();
   }
 
   /**
@@ -213,6 +254,16 @@ export class Broker {
     ) {
       // Refused before reading anything, as Mosquitto's max_connections does.
       this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`);
+      const events = this.#core.events;
+      if (events.listening) {
+        const peer = { clientId: "", identity: {}, info, protocolVersion: 4 };
+        emitClientEvent(events, peer, {
+          event: "refused",
+          reason: "limit",
+          at: this.clock.now(),
+          known: false,
+        });
+      }
       stream.close();
       return Promise.resolve();
     }
@@ -240,6 +291,7 @@ export class Broker {
     await Promise.all(this.#accepting);
     const core = this.#core;
     core.sys.stop();
+    this.#loopLag.stop();
     if (this.#sweepTimer !== undefined) core.clock.clearTimeout(this.#sweepTimer);
     core.deadlines.close();
     const closing: Promise<void>[] = [];

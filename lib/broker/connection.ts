@@ -30,6 +30,13 @@ import type { SessionLink } from "./session_link.ts";
 import type { RetainedBacklog } from "./retained_backlog.ts";
 import type { BrokerCore } from "./core.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
+import {
+  type DisconnectReason,
+  disconnectReason,
+  emitClientEvent,
+  type RefusalReason,
+  refusalReason,
+} from "./events.ts";
 import { receivedLine, sendingLine } from "./packet_trace.ts";
 import { Linger } from "./linger.ts";
 import { closeStream } from "./closing.ts";
@@ -131,6 +138,15 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   #peerBusy = false;
   /** Made when the broker closes on a peer still sending (see `linger.ts`). */
   #linger: Linger | undefined;
+  // This client's traffic since it connected (the admin views read them): four numbers, no object.
+  /** PUBLISH received from this client. */
+  msgsIn = 0;
+  /** PUBLISH sent to this client. */
+  msgsOut = 0;
+  /** Bytes read from this client. */
+  bytesIn = 0;
+  /** Bytes written to this client. */
+  bytesOut = 0;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
   constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
@@ -151,6 +167,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   /** See {@linkcode OutputOwner.written}. */
   written(bytes: number): void {
     this.core.stats.bytesSent += bytes;
+    this.bytesOut += bytes;
   }
 
   /** The client's Maximum Packet Size (v5), or Infinity. */
@@ -168,6 +185,11 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     return this.#output.pending > this.core.options.maxOutputBytes;
   }
 
+  /** The keep alive in force, seconds (0: none). */
+  get keepAlive(): number {
+    return this.#keepAliveMs / 1000;
+  }
+
   /** Bytes accepted for this client and not yet written. */
   get pendingOutput(): number {
     return this.#output.pending;
@@ -182,7 +204,16 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     if (this.#state === "closed") return;
     if (this.#traced) this.core.logger.debug(sendingLine(bytes, this.protocolVersion, this.clientId));
     this.#output.send(bytes);
-    this.core.stats.packetsSent++;
+    const stats = this.core.stats;
+    stats.packetsSent++;
+    const type = bytes[0]! >> 4;
+    stats.packetsSentByType[type]!++;
+    if (type === PACKET_TYPE.PUBLISH) {
+      // A PUBLISH with a Topic Alias made for this connection (`publish_writer.ts`) comes this way.
+      stats.messagesSent++;
+      stats.messagesSentByQos[(bytes[0]! >> 1) & 3]!++;
+      this.msgsOut++;
+    }
   }
 
   sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
@@ -193,8 +224,12 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       );
     }
     this.#output.sendPublish(bytes, idOffset, packetId, dup);
-    this.core.stats.messagesSent++;
-    this.core.stats.packetsSent++;
+    const stats = this.core.stats;
+    stats.messagesSent++;
+    stats.messagesSentByQos[(bytes[0]! >> 1) & 3]!++;
+    stats.packetsSent++;
+    stats.packetsSentByType[PACKET_TYPE.PUBLISH]!++;
+    this.msgsOut++;
   }
 
   sendPubrel(packetId: number): void {
@@ -235,7 +270,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
           this.#state === "awaiting-connect" && this.#framer.buffered === 0 && isForeignProtocol(buffer, n)
         ) {
           core.logger.warn(foreignProtocolLine(this.info.remoteAddress, buffer, n));
-          this.close("not MQTT", false);
+          this.close("not MQTT", false, "protocol");
           break;
         }
         try {
@@ -290,6 +325,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   received(n: number, full: boolean): void {
     this.#peerBusy = full;
     this.core.stats.bytesReceived += n;
+    this.bytesIn += n;
     this.#lastActivity = this.core.clock.monotonic();
   }
 
@@ -310,6 +346,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     const maxOutput = this.core.options.maxOutputBytes;
     for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
       stats.packetsReceived++;
+      stats.packetsReceivedByType[frame.header >> 4]!++;
       this.#sinceYield++;
       const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
       if (this.#traced) this.core.logger.debug(receivedLine(packet, this.clientId));
@@ -402,7 +439,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     const connectDeadline = this.#deadline?.at ?? 0; // while connecting: the start plus the connect timeout
     const check = checkDeadline(this.#state, now, connectDeadline, this.#lastActivity, this.#keepAliveMs);
     if (check === "connect-timeout") {
-      this.close("no CONNECT within the connect timeout", false);
+      this.close("no CONNECT within the connect timeout", false, "timeout");
     } else if (check === "keep-alive-timeout") {
       this.disconnect(
         REASON_CODE.KeepAliveTimeout,
@@ -431,16 +468,25 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       }
       this.send(bytes);
     }
-    this.close(`${reason} (${reasonName(reasonCode)})`, true);
+    const cause = this.#state === "connected" ? disconnectReason(reasonCode) : refusalReason(reasonCode);
+    this.close(`${reason} (${reasonName(reasonCode)})`, true, cause, reasonCode);
   }
 
   /**
    * Closes the connection once: aborts an authentication under way, detaches the session (publishing the will
-   * when `sendWill`), then writes what is queued and closes the socket (`closing.ts`).
+   * when `sendWill`), then writes what is queued and closes the socket (`closing.ts`). `cause` says why for the
+   * event hub (`events.ts`): a connected client's close without one is a socket error; a connection closed before
+   * CONNACK without one (the peer went away) is no refusal.
    */
-  close(reason: string, sendWill: boolean): Promise<void> {
+  close(
+    reason: string,
+    sendWill: boolean,
+    cause?: DisconnectReason | RefusalReason,
+    reasonCode?: number,
+  ): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     const wasConnected = this.#state === "connected";
+    if (this.core.events.listening) this.#emitClosed(cause, reasonCode);
     this.#state = "closed";
     const core = this.core;
     core.deadlines.cancel(this.#deadline);
@@ -461,6 +507,23 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     }
     this.#closed = this.#finish();
     return this.#closed;
+  }
+
+  /** Tells the event hub how the connection ended (before the state changes: it says what was known). */
+  #emitClosed(cause: DisconnectReason | RefusalReason | undefined, reasonCode: number | undefined): void {
+    const at = this.core.clock.now();
+    const events = this.core.events;
+    if (this.#state === "connected") {
+      const reason = cause ?? "socket_error";
+      emitClientEvent(events, this, { event: "disconnected", reason, reasonCode, at });
+      if (reason === "takeover") emitClientEvent(events, this, { event: "takeover", reason, reasonCode, at });
+      if (reasonCode === REASON_CODE.AdministrativeAction) {
+        emitClientEvent(events, this, { event: "kicked", reason, reasonCode, at });
+      }
+    } else if (cause !== undefined && this.#state !== "closed") {
+      const known = this.#state === "authenticating";
+      emitClientEvent(events, this, { event: "refused", reason: cause, reasonCode, at, known });
+    }
   }
 
   async #finish(): Promise<void> {

@@ -19,8 +19,9 @@ import { ALLOW_ALL, type Authenticator, type Authorizer, type ConnectInfo } from
 import { AuthConversations } from "./auth/conversations.ts";
 import type { Connection } from "./connection.ts";
 import type { AuthOutcome, BrokerCore } from "./core.ts";
-import { type BrokerCounters, createCounters } from "./counters.ts";
+import { type BrokerCounters, createCounters, type ReceivedMessage } from "./counters.ts";
 import { DeadlineQueue } from "./deadlines.ts";
+import { BrokerEvents } from "./events.ts";
 import { brokerConnackProperties } from "./handlers/connect_negotiation.ts";
 import { AddressLimiter } from "./limits.ts";
 import { type Logger, printable } from "./logger.ts";
@@ -45,10 +46,11 @@ export interface SecurityUpdate {
 /** What every connection shares; implements {@linkcode BrokerCore} for them. */
 export class BrokerContext implements BrokerCore {
   readonly options: ResolvedOptions;
-  /** Broker-wide counters that only grow; `$SYS` is derived from them. */
-  readonly stats: BrokerCounters = createCounters();
+  /** Broker-wide counters that only grow; `$SYS` and `/metrics` are derived from them. */
+  readonly stats: BrokerCounters;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly events: BrokerEvents = new BrokerEvents();
   /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
   authorizer: Authorizer;
   readonly router: TopicRouter = new TopicRouter();
@@ -80,6 +82,7 @@ export class BrokerContext implements BrokerCore {
     this.options = resolveOptions(options);
     const o = this.options;
     this.clock = o.clock;
+    this.stats = createCounters(this.clock.monotonic());
     this.logger = o.logger;
     this.authorizer = o.authorizer;
     this.#authenticator = o.authenticator;
@@ -90,10 +93,11 @@ export class BrokerContext implements BrokerCore {
     this.connectLimiter = new AddressLimiter(o.connectRatePerAddress, this.clock);
     this.retained = new RetainedStore({ maxCount: o.maxRetained, maxBytes: o.maxRetainedBytes });
     this.deadlines = new DeadlineQueue(this.clock, (connection, now) => connection.checkDeadline(now));
-    this.store = options.persistence === undefined
-      ? undefined
-      : new CommitQueue(options.persistence, (error) =>
-        this.logger.error(`storage commit failed: ${String(error)}`));
+    this.store = options.persistence === undefined ? undefined : new CommitQueue(
+      options.persistence,
+      (error) => this.logger.error(`storage commit failed: ${String(error)}`),
+      this.stats,
+    );
     this.connackProperties = brokerConnackProperties(o);
     const publish = (message: Message): number => this.publish(message);
     this.wills = new Wills({
@@ -102,6 +106,7 @@ export class BrokerContext implements BrokerCore {
       authorizer: this.authorizer,
       store: this.store,
       publish,
+      counters: this.stats,
     });
     this.sessions = new Sessions({
       options: o,
@@ -112,6 +117,7 @@ export class BrokerContext implements BrokerCore {
       wills: this.wills,
       counters: this.stats,
       authorizer: this.authorizer,
+      events: this.events,
     });
     this.sys = new SysPublisher({
       clock: this.clock,
@@ -251,12 +257,13 @@ export class BrokerContext implements BrokerCore {
       properties = Object.keys(rest).length === 0 ? undefined : rest;
     }
     // Per-PUBLISH hot path: one object, the optional fields added only when present (no spread temporaries).
-    const message: { -readonly [K in keyof Message]: Message[K] } = {
+    const message: { -readonly [K in keyof ReceivedMessage]: ReceivedMessage[K] } = {
       topic,
       payload: packet.payload.slice(),
       qos: packet.qos,
       retain: packet.retain,
       origin,
+      receivedAt: this.clock.monotonic(), // for the delivery latency (`counters.ts`)
     };
     if (properties !== undefined) message.properties = properties;
     if (expiresAt !== undefined) message.expiresAt = expiresAt;
@@ -319,7 +326,9 @@ export class BrokerContext implements BrokerCore {
   /** Keeps a retained PUBLISH by the store's rules (`retained.ts`), and persists what changed. */
   #retain(message: Message): void {
     const persist = this.store !== undefined && !message.topic.startsWith("$SYS/");
-    const stored: Message = message.payload.length === 0 ? message : { ...message, retain: true };
+    // The store's copy has no arrival time: sent to a later subscriber, it has no delivery latency.
+    const { receivedAt: _at, ...copy } = message as ReceivedMessage;
+    const stored: Message = message.payload.length === 0 ? message : { ...copy, retain: true };
     switch (this.retained.retain(stored)) {
       case "stored":
         if (persist) this.store!.add({ kind: "putRetained", message: stored });
@@ -328,6 +337,7 @@ export class BrokerContext implements BrokerCore {
         if (persist) this.store!.add({ kind: "deleteRetained", topic: message.topic });
         return;
       case "count-limit":
+        this.stats.retainedRejected[0]!++;
         this.logger.warn(
           `retained message for ${
             printable(message.topic)
@@ -335,6 +345,7 @@ export class BrokerContext implements BrokerCore {
         );
         return;
       case "byte-limit":
+        this.stats.retainedRejected[1]!++;
         this.logger.warn(
           `retained message for ${printable(message.topic)} dropped: retained byte limit reached`,
         );

@@ -13,7 +13,9 @@ import type { PublishPacket } from "../packet/publish.ts";
 import type { TopicRouter } from "../topic/router.ts";
 import type { Authorizer } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
+import type { BrokerCounters } from "./counters.ts";
 import type { DeadlineQueue } from "./deadlines.ts";
+import type { BrokerEvents } from "./events.ts";
 import type { AddressLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -59,12 +61,14 @@ export type AuthOutcome =
 export interface BrokerCore {
   /** The broker's options with every default filled in. */
   readonly options: ResolvedOptions;
-  /** The `$SYS` counters; connections add their traffic. */
-  readonly stats: BrokerStats;
+  /** The broker's counters (`counters.ts`; `$SYS` and `/metrics` read them); connections add their traffic. */
+  readonly stats: BrokerCounters;
   /** The time source for keep-alive, expiry and timers. */
   readonly clock: Clock;
   /** Where log lines go. */
   readonly logger: Logger;
+  /** Lifecycle events (connected, disconnected, refused): emitted only while someone listens. */
+  readonly events: BrokerEvents;
   /** Checks every PUBLISH, SUBSCRIBE and delivery. */
   readonly authorizer: Authorizer;
   /** The subscriptions of every session. */

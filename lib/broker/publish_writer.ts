@@ -11,6 +11,13 @@ import type { Message } from "./storage/persistence.ts";
 import { type EncodeCache, encodeV5Publish, outgoingProperties } from "./encode_cache.ts";
 import type { Outgoing } from "./outgoing.ts";
 import type { SessionLink } from "./session_link.ts";
+import { DROP, type DropReason } from "./counters.ts";
+
+/** What a write did: {@linkcode WRITTEN}, or why the message was dropped instead (`DROP.expired`, `DROP.tooLarge`). */
+export type WriteResult = typeof WRITTEN | DropReason;
+
+/** The message went out. */
+export const WRITTEN = -1;
 
 /**
  * The connection's outgoing Topic Aliases (topic -> alias), made by its first PUBLISH when the client announced a
@@ -26,26 +33,29 @@ export function writeQoS0(
   retain: boolean,
   subscriptionIds: readonly number[] | undefined,
   cache: EncodeCache,
-): void {
+): WriteResult {
   if (aliases !== undefined) {
-    writeAliased(link, aliases, message, 0, retain, subscriptionIds, 0, false, cache.now);
-    return;
+    return writeAliased(link, aliases, message, 0, retain, subscriptionIds, 0, false, cache.now);
   }
   const v5 = link.protocolVersion === 5;
   const form = cache.get(message, link.protocolVersion, 0, retain, v5 ? subscriptionIds : undefined);
-  // Expired, or too large for the client [MQTT-3.1.2-25 (5.0)].
-  if (form === undefined || form.bytes.length > link.maxPacketSize) return;
+  if (form === undefined) return DROP.expired;
+  if (form.bytes.length > link.maxPacketSize) return DROP.tooLarge; // [MQTT-3.1.2-25 (5.0)]
   link.sendPublish(form.bytes, 0, 0, false);
+  return WRITTEN;
 }
 
-/** Writes an inflight entry; false when it expired or is too large for the client (then it counts as done). */
+/**
+ * Writes an inflight entry; when it expired or is too large for the client, says which (then it counts as done:
+ * the Server acts as if it had completed sending it [MQTT-3.1.2-25 (5.0)]).
+ */
 export function writeOutgoing(
   link: SessionLink,
   aliases: OutgoingAliases,
   entry: Outgoing,
   dup: boolean,
   cache: EncodeCache,
-): boolean {
+): WriteResult {
   if (aliases !== undefined) {
     return writeAliased(
       link,
@@ -67,9 +77,10 @@ export function writeOutgoing(
     entry.retain,
     v5 ? entry.subscriptionIds : undefined,
   );
-  if (form === undefined || form.bytes.length > link.maxPacketSize) return false;
+  if (form === undefined) return DROP.expired;
+  if (form.bytes.length > link.maxPacketSize) return DROP.tooLarge;
   link.sendPublish(form.bytes, form.idOffset, entry.packetId, dup);
-  return true;
+  return WRITTEN;
 }
 
 /** v5 outgoing Topic Alias: the first PUBLISH of a topic sets an alias, later ones send it with an empty topic. */
@@ -83,9 +94,9 @@ function writeAliased(
   packetId: number,
   dup: boolean,
   now: number,
-): boolean {
+): WriteResult {
   const plain = outgoingProperties(message, subscriptionIds, now);
-  if (plain === null) return false;
+  if (plain === null) return DROP.expired;
   let props = plain;
   let topic = message.topic;
   const known = aliases.get(topic);
@@ -101,12 +112,12 @@ function writeAliased(
   }
   let bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, props);
   if (bytes.length > link.maxPacketSize) {
-    if (!assigned) return false; // too large [MQTT-3.1.2-25 (5.0)]
+    if (!assigned) return DROP.tooLarge; // [MQTT-3.1.2-25 (5.0)]
     // The alias we chose to add made it too large: send it without one, as the publisher sent it.
     aliases.delete(topic);
     bytes = encodeV5Publish(message, topic, qos, retain, dup, packetId, plain);
-    if (bytes.length > link.maxPacketSize) return false;
+    if (bytes.length > link.maxPacketSize) return DROP.tooLarge;
   }
   link.send(bytes);
-  return true;
+  return WRITTEN;
 }

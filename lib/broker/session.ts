@@ -12,11 +12,11 @@ import type { CommitQueue } from "./storage/commit_queue.ts";
 import type { Message, OutgoingMessage, StoredSession } from "./storage/persistence.ts";
 import type { Subscription } from "../topic/router.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
-import type { BrokerCounters } from "./counters.ts";
+import { type BrokerCounters, countDrop, DROP, type DropReason } from "./counters.ts";
 import { EncodeCache } from "./encode_cache.ts";
 import { fromStoredOutgoing, type Outgoing, toStoredOutgoing } from "./outgoing.ts";
 import { OutgoingQueue } from "./outgoing_queue.ts";
-import { type OutgoingAliases, writeOutgoing, writeQoS0 } from "./publish_writer.ts";
+import { type OutgoingAliases, writeOutgoing, writeQoS0, WRITTEN } from "./publish_writer.ts";
 import type { SessionLink } from "./session_link.ts";
 
 // Fan-outs build an EncodeCache; it lives in its own file, re-exported for the session's callers.
@@ -36,8 +36,10 @@ export interface SessionOptions {
   readonly maxQueuedBytes: number;
   /** Called when a QoS 1/2 message is dropped because the queue is full (for a log line). */
   readonly onDrop?: (session: Session) => void;
-  /** The broker-wide count every drop of this session is added to (`counters.ts`). */
-  readonly counters?: Pick<BrokerCounters, "messagesDropped">;
+  /** The broker-wide counts every drop of this session is added to (`counters.ts`), by reason. */
+  readonly counters?: BrokerCounters;
+  /** Called when a QoS 1/2 delivery is acknowledged (PUBACK, PUBCOMP): the broker observes its latency. */
+  readonly onDelivered?: (message: Message, qos: QoS) => void;
   /** Whether QoS 0 messages are queued while the client is offline. */
   readonly queueQoS0: boolean;
   /** Where durable changes go; undefined when nothing is persisted. */
@@ -73,14 +75,18 @@ export class Session {
   #qos0: { message: Message; retain: boolean; subscriptionIds: readonly number[] | undefined }[] | undefined;
   /** Incoming QoS 2 packet identifiers answered with PUBREC and waiting for PUBREL. */
   #incoming: Set<number> | undefined;
-  /** Messages dropped because the queue was full or the client too slow. */
+  /**
+   * Messages dropped: the queue was full, the client too slow, the message expired or too large for the client,
+   * or no longer readable by it.
+   */
   dropped = 0;
   #nextPacketId = 1;
   #seq = 0;
   readonly #maxQueued: number;
   readonly #maxQueuedBytes: number;
   readonly #onDrop: ((session: Session) => void) | undefined;
-  readonly #counters: Pick<BrokerCounters, "messagesDropped"> | undefined;
+  readonly #counters: BrokerCounters | undefined;
+  readonly #onDelivered: ((message: Message, qos: QoS) => void) | undefined;
   readonly #queueQoS0: boolean;
   readonly #store: CommitQueue | undefined;
   /** Outgoing topic aliases of the current connection (topic -> alias). */
@@ -107,6 +113,7 @@ export class Session {
     this.#maxQueuedBytes = options.maxQueuedBytes;
     this.#onDrop = options.onDrop;
     this.#counters = options.counters;
+    this.#onDelivered = options.onDelivered;
     this.#queueQoS0 = options.queueQoS0;
     this.#store = options.store;
     this.#mayReceive = options.mayReceive;
@@ -124,7 +131,7 @@ export class Session {
   #readable(seq: number, topic: string): boolean {
     if (seq > this.#recheckThrough) return true; // routed under today's rules (seq starts at 1)
     if (this.#mayReceive!(this.identity, topic)) return true;
-    this.#drop();
+    this.#drop(DROP.notAuthorized);
     return false;
   }
 
@@ -156,6 +163,16 @@ export class Session {
   /** Messages waiting behind the inflight window. */
   get queued(): number {
     return this.#queue?.length ?? 0;
+  }
+
+  /** Payload bytes waiting behind the inflight window (what `maxQueuedBytes` limits). */
+  get queuedBytes(): number {
+    return this.#queue?.bytes ?? 0;
+  }
+
+  /** The first `limit` messages waiting behind the inflight window, oldest first (for the admin API). */
+  peekQueued(limit: number): Outgoing[] {
+    return this.#queue?.toArray().slice(0, limit) ?? [];
   }
 
   /** True when a shared-subscription message would be sent right away. */
@@ -193,16 +210,17 @@ export class Session {
       if (link === undefined) {
         if (this.#queueQoS0 && this.persistent) {
           const qos0 = this.#qos0 ??= [];
-          if (qos0.length >= this.#maxQueued) this.#drop();
+          if (qos0.length >= this.#maxQueued) this.#drop(DROP.queueFull);
           else qos0.push({ message, retain, subscriptionIds });
         }
         return;
       }
       if (link.congested) {
-        this.#drop();
+        this.#drop(DROP.outputFull);
         return;
       }
-      writeQoS0(link, this.#aliasesOf(link), message, retain, subscriptionIds, cache);
+      const written = writeQoS0(link, this.#aliasesOf(link), message, retain, subscriptionIds, cache);
+      if (written !== WRITTEN) this.#drop(written);
       return;
     }
     const windowFull = link === undefined || this.inflight.size >= link.sendWindow || this.queued > 0;
@@ -212,7 +230,7 @@ export class Session {
         (this.#queue?.bytes ?? 0) + message.payload.length > this.#maxQueuedBytes)
     ) {
       // A full queue drops the new message (as Mosquitto's max_queued_messages); the owner is told, rarely.
-      this.#drop();
+      this.#drop(DROP.queueFull);
       this.#onDrop?.(this);
       return;
     }
@@ -234,10 +252,18 @@ export class Session {
     }
   }
 
-  /** Counts a message not delivered, here and broker-wide. */
-  #drop(): void {
+  /** Counts a message not delivered, here and broker-wide (by reason). */
+  #drop(reason: DropReason): void {
     this.dropped++;
-    if (this.#counters !== undefined) this.#counters.messagesDropped++;
+    if (this.#counters !== undefined) countDrop(this.#counters, reason);
+  }
+
+  /** Writes an inflight entry; one that expired or is too large is counted as dropped. False when not written. */
+  #write(link: SessionLink, entry: Outgoing, dup: boolean, cache: EncodeCache): boolean {
+    const written = writeOutgoing(link, this.#aliasesOf(link), entry, dup, cache);
+    if (written === WRITTEN) return true;
+    this.#drop(written);
+    return false;
   }
 
   /** Puts a new entry in flight: assigns its packet id, writes it and stores it as sent. */
@@ -257,14 +283,14 @@ export class Session {
           return;
         }
         this.#unwritten?.delete(entry.packetId);
-        if (!writeOutgoing(link, this.#aliasesOf(link), entry, false, new EncodeCache(now))) {
+        if (!this.#write(link, entry, false, new EncodeCache(now))) {
           this.#complete(entry);
           this.pump(now);
         }
       }, () => {}); // logged by the commit queue; sent when the client reconnects
       return;
     }
-    if (!writeOutgoing(link, this.#aliasesOf(link), entry, false, cache)) this.#complete(entry);
+    if (!this.#write(link, entry, false, cache)) this.#complete(entry);
     else if (store !== undefined) this.#persist(entry);
   }
 
@@ -325,13 +351,7 @@ export class Session {
         } else if (
           !this.#readable(entry.seq, entry.message.topic) ||
           // DUP only for a PUBLISH that went out before [MQTT-3.3.1-1 (5.0)].
-          !writeOutgoing(
-            link,
-            this.#aliasesOf(link),
-            entry,
-            this.#unwritten?.delete(entry.packetId) !== true,
-            cache,
-          )
+          !this.#write(link, entry, this.#unwritten?.delete(entry.packetId) !== true, cache)
         ) {
           this.#complete(entry);
         }
@@ -341,10 +361,11 @@ export class Session {
     for (const { message, retain, subscriptionIds } of qos0 ?? []) {
       // Offline QoS 0 has no seq: while a recheck is pending, all of it is checked (seq 0 is always covered).
       if (this.#recheckThrough !== 0 && !this.#mayReceive!(this.identity, message.topic)) {
-        this.#drop();
+        this.#drop(DROP.notAuthorized);
         continue;
       }
-      writeQoS0(link, this.#aliasesOf(link), message, retain, subscriptionIds, cache);
+      const written = writeQoS0(link, this.#aliasesOf(link), message, retain, subscriptionIds, cache);
+      if (written !== WRITTEN) this.#drop(written);
     }
     this.pump(now);
   }
@@ -354,6 +375,7 @@ export class Session {
     const entry = this.inflight.get(packetId);
     if (entry === undefined || entry.qos !== 1) return false;
     this.#complete(entry);
+    this.#onDelivered?.(entry.message, 1);
     this.pump(now);
     return true;
   }
@@ -397,6 +419,7 @@ export class Session {
     const entry = this.inflight.get(packetId);
     if (entry === undefined || entry.state !== "released") return false;
     this.#complete(entry);
+    this.#onDelivered?.(entry.message, 2);
     this.pump(now);
     return true;
   }

@@ -13,13 +13,14 @@ import { REASON_CODE } from "../packet/reason_code.ts";
 import type { MatchOptions, TopicRouter } from "../topic/router.ts";
 import { ALLOW_ALL, type Authorizer, type ClientIdentity } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
-import type { BrokerCounters } from "./counters.ts";
+import { type BrokerCounters, observeDelivery } from "./counters.ts";
 import { type Logger, logs, printable } from "./logger.ts";
 import { EXPIRY_NEVER, type ResolvedOptions } from "./options.ts";
 import { EncodeCache } from "./encode_cache.ts";
 import { Session } from "./session.ts";
+import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
-import type { LoadedSession } from "./storage/persistence.ts";
+import type { LoadedSession, Message } from "./storage/persistence.ts";
 import { messageFromWill, storedWill, type Wills } from "./wills.ts";
 
 /** What {@linkcode Sessions} needs from the broker. */
@@ -37,6 +38,8 @@ export interface SessionsOptions {
   readonly counters: BrokerCounters;
   /** Read rules, checked again for messages held since the rules changed (see {@linkcode Sessions.recheck}). */
   readonly authorizer: Authorizer;
+  /** Told when an offline session expires. */
+  readonly events?: BrokerEvents;
 }
 
 /** Every session the broker knows, connected or not. */
@@ -48,6 +51,7 @@ export class Sessions {
   readonly #store: CommitQueue | undefined;
   readonly #wills: Wills;
   readonly #counters: BrokerCounters;
+  readonly #events: BrokerEvents | undefined;
   #authorizer: Authorizer;
   readonly #sessions = new Map<string, Session>();
   /** One function for every session: asks the authorizer in force now. */
@@ -63,6 +67,7 @@ export class Sessions {
     this.#store = options.store;
     this.#wills = options.wills;
     this.#counters = options.counters;
+    this.#events = options.events;
     this.#authorizer = options.authorizer;
   }
 
@@ -131,6 +136,7 @@ export class Sessions {
     if (previous !== undefined && previous !== connection) {
       // Session take-over [MQTT-3.1.4-3 (5.0)] [MQTT-3.1.4-2 (3.1.1)]: the old connection is told (v5 0x8E) and
       // closed, its will handled.
+      this.#counters.sessionTakeovers++;
       (previous as Connection).disconnect(REASON_CODE.SessionTakenOver, "session taken over");
       // Closing it ended the session if its expiry was 0 (section 3.1.2.11.2): do not revive the removed one.
       session = this.#sessions.get(clientId);
@@ -226,6 +232,17 @@ export class Sessions {
     }
   }
 
+  /**
+   * Ends a session that has no connection now (an administrator's "discard session"): its subscriptions and
+   * queue go, its will is sent. False when there is no such session or it is connected.
+   */
+  discard(clientId: string, reason: string): boolean {
+    const session = this.#sessions.get(clientId);
+    if (session === undefined || session.link !== undefined) return false;
+    this.#end(session, reason);
+    return true;
+  }
+
   /** Stops every expiry timer (the broker is closing). */
   close(): void {
     for (const session of this.#sessions.values()) {
@@ -244,6 +261,7 @@ export class Sessions {
       queueQoS0: options.queueQoS0,
       onDrop: this.#onDrop,
       counters: this.#counters,
+      onDelivered: this.#delivered,
       store: this.#store,
       mayReceive: this.#mayReceive,
     });
@@ -261,15 +279,31 @@ export class Sessions {
     const away = Math.max(0, now - (session.disconnectedAt ?? now));
     const remaining = interval * 1000 - away;
     if (remaining <= 0) {
-      this.#end(session, "session expired");
+      this.#counters.sessionsExpired++;
+      this.#expire(session);
       return;
     }
     session.expiryTimer = this.#clock.setTimeout(() => {
       session.expiryTimer = undefined;
       if (session.link === undefined && this.#sessions.get(session.clientId) === session) {
-        this.#end(session, "session expired");
+        this.#counters.sessionsExpired++;
+        this.#expire(session);
       }
     }, remaining);
+  }
+
+  /** An offline session reached its expiry: it ends, and the event hub hears of it. */
+  #expire(session: Session): void {
+    this.#end(session, "session expired");
+    const events = this.#events;
+    if (events !== undefined && events.listening) {
+      const peer = { clientId: session.clientId, identity: session.identity, info: { remoteAddress: "" } };
+      emitClientEvent(events, { ...peer, protocolVersion: session.protocolVersion }, {
+        event: "disconnected",
+        reason: "session_expired",
+        at: this.#clock.now(),
+      });
+    }
   }
 
   /** Ends a session: its subscriptions go, shared-subscription messages go to another member, its will is sent. */
@@ -304,6 +338,10 @@ export class Sessions {
     // The will goes out when the session ends, even before its delay (5.0 section 3.1.3.2.2).
     if (this.#wills.has(clientId)) this.#wills.publish(clientId);
   }
+
+  /** A QoS 1/2 delivery was acknowledged: its latency since the PUBLISH arrived is observed (one function). */
+  readonly #delivered = (message: Message, qos: QoS): void =>
+    observeDelivery(this.#counters, message, qos, this.#clock.monotonic());
 
   /** Logs the first drop of a session's queue, then every 1,000th, so a full queue is seen but not flooded. */
   readonly #onDrop = (session: Session): void => {

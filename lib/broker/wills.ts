@@ -11,6 +11,7 @@ import type { Properties } from "../packet/properties.ts";
 import type { Authorizer, ClientIdentity } from "./auth/auth.ts";
 import { type Logger, printable } from "./logger.ts";
 import type { CommitQueue } from "./storage/commit_queue.ts";
+import type { BrokerCounters } from "./counters.ts";
 import type { Message, PendingWill as StoredWill } from "./storage/persistence.ts";
 
 /** Makes the message a will is published as: owned payload, absolute expiry, no Will Delay. */
@@ -56,6 +57,8 @@ export interface WillsOptions {
   readonly store: CommitQueue | undefined;
   /** Routes a will that is due. */
   readonly publish: (message: Message) => number;
+  /** Counts the wills published. */
+  readonly counters?: Pick<BrokerCounters, "willsPublished">;
 }
 
 /** The wills waiting for their delay (at most one per client). */
@@ -65,6 +68,7 @@ export class Wills {
   #authorizer: Authorizer;
   readonly #store: CommitQueue | undefined;
   readonly #publish: (message: Message) => number;
+  readonly #counters: Pick<BrokerCounters, "willsPublished"> | undefined;
   readonly #pending = new Map<string, PendingWill>();
 
   /** Holds no will until {@linkcode Wills.schedule} or {@linkcode Wills.restore}. */
@@ -74,6 +78,7 @@ export class Wills {
     this.#authorizer = options.authorizer;
     this.#store = options.store;
     this.#publish = options.publish;
+    this.#counters = options.counters;
   }
 
   /** The write rules changed (a reload): wills published from now on are checked against `authorizer`. */
@@ -132,6 +137,7 @@ export class Wills {
       const waited = Math.max(0, this.#clock.monotonic() - pending.since);
       message = { ...message, expiresAt: message.expiresAt + waited };
     }
+    if (this.#counters !== undefined) this.#counters.willsPublished++;
     this.#publish(message);
   }
 

@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createCounters, DROP } from "../../lib/broker/counters.ts";
 import { EncodeCache, Session, type SessionOptions } from "../../lib/broker/session.ts";
 import type { SessionLink } from "../../lib/broker/session_link.ts";
 import type { Message } from "../../lib/broker/storage/persistence.ts";
@@ -232,7 +233,7 @@ Deno.test("Session.drain() hands back every undelivered QoS 1/2 message, infligh
 });
 
 Deno.test("Session adds every drop (QoS 0 congested or over the offline queue, QoS 1/2 over the queue) to the broker's counter", () => {
-  const counters = { messagesDropped: 0 };
+  const counters = createCounters();
   const s = session({ maxQueued: 1, queueQoS0: true, counters });
   deliver(s, message("a", 1));
   deliver(s, message("b", 1)); // queue full
@@ -244,4 +245,6 @@ Deno.test("Session adds every drop (QoS 0 congested or over the offline queue, Q
   deliver(s, message("e", 0)); // congested
   assert.equal(s.dropped, 3);
   assert.equal(counters.messagesDropped, 3);
+  assert.equal(counters.messagesDroppedByReason[DROP.queueFull], 2);
+  assert.equal(counters.messagesDroppedByReason[DROP.outputFull], 1);
 });

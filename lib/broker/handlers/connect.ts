@@ -12,6 +12,7 @@ import type { AuthOutcome } from "../core.ts";
 import type { Connection } from "../connection.ts";
 import { hostOf, TokenBucket } from "../limits.ts";
 import { logs, printable } from "../logger.ts";
+import { emitClientEvent, refusalReason } from "../events.ts";
 import {
   checkConnect,
   clientMaxPacketSize,
@@ -121,7 +122,7 @@ function finishConnect(connection: Connection, auth: Extract<AuthOutcome, { reas
         printable(clientId || "(empty id)")
       } from ${connection.info.remoteAddress}: ${plan.reason}`,
     );
-    connection.close(plan.reason, false);
+    connection.close(plan.reason, false, "protocol");
     return;
   }
 
@@ -138,6 +139,9 @@ function finishConnect(connection: Connection, auth: Extract<AuthOutcome, { reas
         versionName(packet.protocolVersion)
       }, clean ${packet.cleanStart}, keep alive ${terms.keepAlive}s${present ? ", session resumed" : ""})`,
     );
+  }
+  if (core.events.listening) {
+    emitClientEvent(core.events, connection, { event: "connected", reason: "", at: core.clock.now() });
   }
   core.attach(connection, session);
 }
@@ -158,7 +162,7 @@ export function refuse(connection: Connection, refusal: ConnectRefusal): void {
     } from ${connection.info.remoteAddress}: ` +
       `${printable(refusal.reason)}${bytes === undefined ? "" : ` (${reasonName(refusal.reasonCode)})`}`,
   );
-  connection.close(refusal.reason, false);
+  connection.close(refusal.reason, false, refusalReason(refusal.reasonCode), refusal.reasonCode);
 }
 
 /** "3.1", "3.1.1" or "5.0". */

@@ -24,5 +24,10 @@ export function onDisconnect(connection: Connection, packet: DisconnectPacket): 
   // A normal DISCONNECT discards the will [MQTT-3.14.4-3 (5.0)]; 0x04 asks for it to be sent (section 3.14.2.1).
   const sendWill = connection.protocolVersion === 5 &&
     packet.reasonCode === REASON_CODE.DisconnectWithWillMessage;
-  connection.close(`client disconnected (${reasonName(packet.reasonCode)})`, sendWill);
+  connection.close(
+    `client disconnected (${reasonName(packet.reasonCode)})`,
+    sendWill,
+    "normal",
+    packet.reasonCode,
+  );
 }

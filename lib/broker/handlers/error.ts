@@ -45,7 +45,7 @@ export function answerError(connection: Connection, error: unknown): void {
     // Unknown protocol level: answer in the 3.1.1 form, which every version's client can read
     // [MQTT-3.1.2-2 (3.1.1)].
     connection.send(encodeConnack({ type: PACKET_TYPE.CONNACK, sessionPresent: false, reasonCode: 0x01 }, 4));
-    connection.close(mqttError.message, false);
+    connection.close(mqttError.message, false, "protocol", mqttError.reasonCode);
     return;
   }
   connection.disconnect(mqttError.reasonCode, mqttError.message);

@@ -17,6 +17,7 @@ import { isWildcardFilter, validateTopicName } from "../../topic/topic.ts";
 import type { Connection } from "../connection.ts";
 import { sendAck } from "./ack_order.ts";
 import { printable } from "../logger.ts";
+import { DENY } from "../counters.ts";
 
 /** PUBLISH received on a connected client. */
 export function onPublish(connection: Connection, packet: PublishPacket): void {
@@ -24,8 +25,12 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
   const options = core.options;
   const version = connection.protocolVersion;
   const v5 = version === 5;
-  core.stats.messagesReceived++;
+  const stats = core.stats;
+  stats.messagesReceived++;
+  stats.messagesReceivedByQos[packet.qos]!++;
+  connection.msgsIn++;
   if (connection.messageRate !== undefined && !connection.messageRate.take(core.clock.monotonic())) {
+    stats.publishDenied[DENY.rate]!++;
     throw new MqttError(
       REASON_CODE.MessageRateTooHigh,
       `more than ${options.messageRatePerClient} PUBLISH per second`,
@@ -54,7 +59,12 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
     // v5: "a Protocol Error if the Topic Name is zero length and there is no Topic Alias" (5.0 section 3.3.2.1).
     throw protocolError("PUBLISH with an empty topic name and no Topic Alias [MQTT-4.7.3-1 (3.1.1)]");
   }
-  validateTopicName(topic, options.topicLimits); // 0x90, wildcards [MQTT-3.3.2-2 (3.1.1)]
+  try {
+    validateTopicName(topic, options.topicLimits); // 0x90, wildcards [MQTT-3.3.2-2 (3.1.1)]
+  } catch (error) {
+    if (!isWildcardFilter(topic)) stats.publishDenied[DENY.topicLimits]!++; // past maxTopicLength/Depth
+    throw error;
+  }
   if (packet.qos > options.maxQoS) {
     throw new MqttError(
       REASON_CODE.QoSNotSupported,
@@ -110,25 +120,31 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
   ) {
     reasonCode = REASON_CODE.QuotaExceeded;
     reason = `more than ${options.publishBytesPerSecond} payload bytes per second`;
+    stats.publishDenied[DENY.quota]!++;
   } else if (isSysTopic(topic)) {
     // $SYS/… is the broker's own: a client may not publish (or retain) values there that others would take
     // for the broker's (5.0 section 4.7.2: the Server SHOULD prevent Clients from using $ topics to exchange
     // messages). As an ACL denial: v5 0x87, v3 acknowledged and dropped.
     reasonCode = REASON_CODE.NotAuthorized;
     reason = `${topic} is reserved for the broker`;
+    stats.publishDenied[DENY.sysTopic]!++;
     core.logger.debug(
       `denied PUBLISH to ${printable(topic)} from ${printable(connection.clientId)}: reserved`,
     );
   } else if (!core.authorizer.canPublish(connection.identity, topic)) {
     reasonCode = REASON_CODE.NotAuthorized;
     reason = `not authorized to publish to ${topic}`;
+    stats.publishDenied[DENY.acl]!++;
     core.logger.debug(`denied PUBLISH to ${printable(topic)} from ${printable(connection.clientId)}`);
   }
   const store = core.store;
   const before = store?.recorded ?? 0;
   if (reasonCode === REASON_CODE.Success) {
     const receivers = core.publish(core.messageFrom(topic, packet, connection.clientId));
-    if (receivers === 0 && v5) reasonCode = REASON_CODE.NoMatchingSubscribers;
+    if (receivers === 0) {
+      stats.messagesUnrouted++;
+      if (v5) reasonCode = REASON_CODE.NoMatchingSubscribers;
+    }
   }
   if (packet.qos === 0) return;
   const id = packet.packetId!;

@@ -19,6 +19,7 @@ import type { UnsubscribePacket } from "../../packet/unsubscribe.ts";
 import { parseSharedFilter, validateTopicFilter } from "../../topic/topic.ts";
 import type { Connection } from "../connection.ts";
 import { printable } from "../logger.ts";
+import { countDrop, DENY, DROP } from "../counters.ts";
 import { RetainedBacklog, type RetainedHost } from "../retained_backlog.ts";
 import { EncodeCache, type Session } from "../session.ts";
 import type { Message } from "../storage/persistence.ts";
@@ -50,6 +51,7 @@ export function onSubscribe(connection: Connection, packet: SubscribePacket): vo
       shared = parseSharedFilter(filter);
     } catch (error) {
       core.logger.debug(`client ${printable(clientId)}: ${printable((error as Error).message)}`);
+      core.stats.subscribeDenied[DENY.topicLimits]!++;
       codes.push(v5 ? REASON_CODE.TopicFilterInvalid : failure);
       continue;
     }
@@ -65,11 +67,13 @@ export function onSubscribe(connection: Connection, packet: SubscribePacket): vo
       continue;
     }
     if (!core.authorizer.canSubscribe(connection.identity, filter)) {
+      core.stats.subscribeDenied[DENY.acl]!++;
       codes.push(v5 ? REASON_CODE.NotAuthorized : failure);
       continue;
     }
     // Only replacing an existing subscription is still allowed past the limit.
     if (count >= options.maxSubscriptionsPerClient && !core.router.hasSubscription(clientId, filter)) {
+      core.stats.subscribeDenied[DENY.quota]!++;
       codes.push(v5 ? REASON_CODE.QuotaExceeded : failure);
       continue;
     }
@@ -158,6 +162,7 @@ function sendRetained(
           `${printable(filter)} dropped: ${backlog.size} still owed to it`,
       );
       session.dropped += messages.length - room;
+      countDrop(core.stats, DROP.retainedBacklog, messages.length - room);
       messages = messages.slice(0, room);
     }
     backlog.add({ messages, qos, subscriptionIds: ids });

@@ -17,6 +17,7 @@ import {
   type ListenerType,
 } from "./listeners.ts";
 import { LOG_LEVELS, type LogLevel } from "../logger.ts";
+import { parseAdminConfig } from "../../admin/config.ts";
 
 /** One listener, as written in the config file. File paths are relative to the config file's directory. */
 export interface ListenerConfig {
@@ -197,7 +198,7 @@ export function parseConfig(json: string, source: string): BrokerConfig {
   } catch (error) {
     throw new ConfigError(`${source}: not valid JSON: ${(error as Error).message}`);
   }
-  return new Validator(source).config(value);
+  return parseAdminConfig(value, source, (mqtt) => new Validator(source).config(mqtt)); // http listeners, admin
 }
 
 class Validator {

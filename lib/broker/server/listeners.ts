@@ -9,6 +9,7 @@
 import type { Authenticator, AuthResult, ClientIdentity, ConnectInfo } from "../auth/auth.ts";
 import type { Broker } from "../broker.ts";
 import type { ConnectionInfo } from "../connection.ts";
+import { countTlsHandshakeFailure } from "../counters.ts";
 import { listenTlsWithClientCertificates } from "../../transport/tls.ts";
 import { type AcceptLoop, acceptLoop } from "./accept_loop.ts";
 
@@ -395,7 +396,10 @@ async function startClientCertificateTls(
         : { remoteAddress: peer.remoteAddress, allowAnonymous };
       broker.handle(stream, info);
     },
-    (error) => broker.logger.info(`${name}: TLS handshake failed: ${error.message}`),
+    (error) => {
+      countTlsHandshakeFailure(broker.counters, name);
+      broker.logger.info(`${name}: TLS handshake failed: ${error.message}`);
+    },
   );
   const { hostname, port } = server.addr;
   return {

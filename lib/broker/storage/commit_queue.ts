@@ -7,11 +7,19 @@
 
 import { setImmediate } from "node:timers";
 import type { Persistence, PersistenceOp } from "./persistence.ts";
+import type { BrokerCounters } from "../counters.ts";
+
+/** What a {@linkcode CommitQueue} counts: commits, failures, operations and how long each commit took. */
+export type CommitCounters = Pick<
+  BrokerCounters,
+  "storageCommits" | "storageCommitFailures" | "storageOperations" | "storageCommitDuration"
+>;
 
 /** Batches {@linkcode PersistenceOp}s into sequential commits. */
 export class CommitQueue {
   readonly #store: Persistence;
   readonly #onError: (error: unknown) => void;
+  readonly #counters: CommitCounters | undefined;
   #ops: (PersistenceOp | LatestOp)[] = [];
   /** The keys of the open batch's {@linkcode CommitQueue.addLatest} ops. */
   #latest: Set<object> | undefined;
@@ -20,14 +28,17 @@ export class CommitQueue {
   #running: Promise<void> = Promise.resolve();
   /** Total ops recorded so far (lets a caller see whether its work added any). */
   recorded = 0;
+  /** Whether the latest commit failed (the admin server's `/healthz` answers 503 then). */
+  lastCommitFailed = false;
 
   /**
    * Commits to `store`. A failed commit is passed to `onError` and rejects that batch's
-   * {@linkcode CommitQueue.settled}; later batches are still committed.
+   * {@linkcode CommitQueue.settled}; later batches are still committed. `counters` counts every commit.
    */
-  constructor(store: Persistence, onError: (error: unknown) => void) {
+  constructor(store: Persistence, onError: (error: unknown) => void, counters?: CommitCounters) {
     this.#store = store;
     this.#onError = onError;
+    this.#counters = counters;
   }
 
   /** Records an op in the open batch. */
@@ -72,11 +83,23 @@ export class CommitQueue {
       this.#latest = undefined;
       this.#batch = undefined;
       const ops = recorded.map((op) => op.kind === LATEST ? op.build() : op);
+      const counters = this.#counters;
+      const start = performance.now();
       try {
         await this.#store.commit(ops);
+        this.lastCommitFailed = false;
       } catch (error) {
+        this.lastCommitFailed = true;
+        if (counters !== undefined) counters.storageCommitFailures++;
         this.#onError(error);
         throw error;
+      } finally {
+        // Time of the commit itself (the storage's await included), not of the wait for the batch.
+        counters?.storageCommitDuration.observe((performance.now() - start) / 1000);
+      }
+      if (counters !== undefined) {
+        counters.storageCommits++;
+        counters.storageOperations += ops.length;
       }
     })();
     this.#running = done.catch(() => {});

@@ -1,0 +1,57 @@
+/**
+ * `GET /api/v1/events?streams=stats,clients,logs`: the dashboard's one live stream (SSE). `stats` every second
+ * (the `/api/v1/stats` body, `id:` its time); `client` for each connect, disconnect, refusal, kick and take-over,
+ * at most 50 a second per stream, then one `{event: "overflow", skipped}` (a reconnect storm must not flood the
+ * browser); `log` for warnings and errors.
+ *
+ * @module
+ */
+
+import type { ClientEvent } from "../../broker/events.ts";
+import type { SseStream } from "../sse.ts";
+import type { AdminServices, RequestContext, Route } from "../routes.ts";
+import { statsOf } from "./stats.ts";
+
+/** Client events sent per stream per second before the rest are counted as skipped. */
+export const MAX_CLIENT_EVENTS_PER_SECOND = 50;
+
+const STREAMS = ["stats", "clients", "logs"] as const;
+
+function open({ url, services }: RequestContext): Response {
+  const asked = url.searchParams.get("streams");
+  const streams = new Set(asked === null || asked === "" ? STREAMS : asked.split(","));
+  return services.sse.open((stream) => {
+    let sent = 0;
+    let skipped = 0;
+    const tick = () => {
+      if (skipped > 0) stream.send("client", { event: "overflow", skipped });
+      sent = 0;
+      skipped = 0;
+      if (streams.has("stats")) sendStats(stream, services);
+    };
+    const timer = setInterval(tick, 1000);
+    stream.onClose(() => clearInterval(timer));
+    if (streams.has("stats")) sendStats(stream, services);
+    if (streams.has("clients")) {
+      const off = services.broker.events.on((event: ClientEvent) => {
+        if (sent >= MAX_CLIENT_EVENTS_PER_SECOND) {
+          skipped++;
+          return;
+        }
+        sent++;
+        stream.send("client", event);
+      });
+      stream.onClose(off);
+    }
+  });
+}
+
+function sendStats(stream: SseStream, services: AdminServices): void {
+  const stats = statsOf(services) as { time: number };
+  stream.send("stats", stats, String(stats.time));
+}
+
+/** The event stream route. */
+export const EVENT_ROUTES: readonly Route[] = [
+  { method: "GET", path: "/api/v1/events", role: "viewer", handle: open },
+];
