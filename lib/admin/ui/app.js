@@ -128,7 +128,7 @@ async function showApp() {
   try {
     const broker = await get("/broker");
     const version = /** @type {{ version?: string }} */ (broker).version;
-    brokerBadge.textContent = version ? `v${version}` : "";
+    brokerBadge.textContent = version ?? "";
   } catch {
     // The badge is optional; a 401 has already switched to the login form.
   }

@@ -87,7 +87,15 @@ export class LiveChart {
    */
   backfill(t, columns) {
     const scale = t.length > 0 && (t[0] ?? 0) > 1e11 ? 1000 : 1;
-    this.#data = [t.map((x) => x / scale), ...columns.map((c) => [...c])];
+    const times = t.map((x) => x / scale);
+    // Live points that arrived before the history stay, after it.
+    const last = times[times.length - 1] ?? -Infinity;
+    const live = (this.#data[0] ?? []).findIndex((x) => x !== null && x > last);
+    const keep = live === -1 ? [] : this.#data.map((column) => column.slice(live));
+    this.#data = [
+      [...times, ...(keep[0] ?? [])],
+      ...columns.map((c, i) => [...c, ...(keep[i + 1] ?? [])]),
+    ];
     this.#trimAndDraw();
   }
 

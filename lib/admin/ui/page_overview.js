@@ -190,24 +190,23 @@ export function mountOverview(root) {
 
   void (async () => {
     try {
-      const [stats, broker, history] = await Promise.all([
-        get("/stats"),
-        get("/broker"),
-        get("/stats/history?seconds=3600"),
-      ]);
+      const [stats, broker] = await Promise.all([get("/stats"), get("/broker")]);
       if (!active) return;
       const info = /** @type {BrokerInfo} */ (broker);
-      version.textContent = [info.version ? `v${info.version}` : "", info.deno ? `Deno ${info.deno}` : ""]
+      version.textContent = [info.version ?? "", info.deno ? `Deno ${info.deno}` : ""]
         .filter((x) => x !== "").join(" · ") || "–";
       persistence.textContent = info.persistence ?? "–";
       if (typeof info.uptimeSeconds === "number") startedAtMs = Date.now() - info.uptimeSeconds * 1000;
       else if (info.startedAt !== undefined) startedAtMs = new Date(info.startedAt).getTime();
-      backfill(/** @type {History} */ (history));
       showStats(/** @type {Stats} */ (stats));
     } catch (error) {
       if (active) notice(status, describe(error), "error");
     }
   })();
+  // Separately: a broker that keeps no history (503) still has live cards and charts.
+  void get("/stats/history?seconds=3600").then((history) => {
+    if (active) backfill(/** @type {History} */ (history));
+  }, () => {});
 
   /** @param {History} history */
   function backfill(history) {
