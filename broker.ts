@@ -12,16 +12,25 @@ import { Broker, BROKER_VERSION, type BrokerOptions } from "./lib/broker/broker.
 import { type BrokerConfig, brokerOptions, listenerOptions, loadConfig } from "./lib/broker/server/config.ts";
 import {
   certificateIdentity,
+  ListenerError,
   type ListenerOptions,
   type RunningListeners,
   startListeners,
 } from "./lib/broker/server/listeners.ts";
-import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts";
+import {
+  leveledLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  logLineWriter,
+} from "./lib/broker/logger.ts";
 import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/password_file.ts";
 import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
 import { ScramFile } from "./lib/broker/auth/scram_file.ts";
 import { ScramSha256 } from "./lib/broker/auth/scram.ts";
 import { type AdminPlan, planAdmin } from "./lib/admin/setup.ts";
+import { countReload } from "./lib/broker/counters.ts";
 import type { RunningAdmin } from "./lib/admin/server.ts";
 import { mqttListenerView, type ReloadOutcome, type ReloadResult } from "./lib/admin/routes.ts";
 
@@ -55,6 +64,8 @@ Options:
   --admin-host HOST        address of that listener (default 127.0.0.1)
   --log-level LEVEL        error, warn, info or debug (default info)
   -v, --verbose            the same as --log-level debug
+  --log-format FORMAT      text (default) or json: one JSON object per
+                           line {time, level, msg, event, ...fields}
   --version                print the version and exit
   -h, --help               show this help
 
@@ -114,6 +125,7 @@ async function main(args: string[]): Promise<void> {
         "admin-port": { type: "string" },
         "admin-host": { type: "string" },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         verbose: { type: "boolean", short: "v" },
         version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -152,9 +164,11 @@ async function main(args: string[]): Promise<void> {
   if (values.persistence?.startsWith("sqlite:")) persistence = `sqlite:${fromCaller(persistence.slice(7))}`;
   const port = integer("port", values.port, 0, 65535) ?? 1883;
   const hostname = values.host ?? "127.0.0.1";
-  const logger = leveledLogger(level, (l, message) => {
-    console.error(`${new Date().toISOString()} ${l.toUpperCase().padEnd(5)} ${message}`);
-  });
+  const logFormat = (values["log-format"] ?? config.logFormat ?? "text") as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) {
+    fail(`--log-format must be one of ${LOG_FORMATS.join(", ")}, got "${logFormat}"`);
+  }
+  const logger = leveledLogger(level, logLineWriter(logFormat, (line) => console.error(line)));
   const options: BrokerOptions = { ...brokerOptions(config), logger };
   if (persistence.startsWith("sqlite:")) options.persistence = new SqlitePersistence(persistence.slice(7));
   const maxKeepAlive = integer("max-keepalive", values["max-keepalive"], 1, 65535);
@@ -208,7 +222,7 @@ async function main(args: string[]): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal} received, shutting down`);
+    logger.info(`${signal} received, shutting down`, { event: "broker.stopping", signal });
     // The broker first: it sends every client DISCONNECT, which closing a WebSocket server would preempt.
     await broker.close();
     await running?.close();
@@ -241,6 +255,7 @@ async function main(args: string[]): Promise<void> {
       logger.info(
         `${heading}: nothing to reload (the config names no passwordFile, aclFile or scramFile)`,
       );
+      countReload(broker.counters, result.admin === undefined || typeof result.admin === "string");
       return result;
     }
     logger.info(`${heading}: reloading ${files.map((f) => `${f.what} ${f.file.path}`).join(", ")}`);
@@ -248,16 +263,20 @@ async function main(args: string[]): Promise<void> {
       try {
         await file.reload();
         const users = file instanceof AclFile ? "" : ` (${file.size} user(s))`;
-        logger.info(`${by}: reloaded ${file.path}${users}`);
+        logger.info(`${by}: reloaded ${file.path}${users}`, { event: "config.reloaded", file: file.path });
         result[key] = "reloaded";
       } catch (error) {
-        logger.error(`${by}: kept the previous ${file.path}: ${(error as Error).message}`);
+        logger.error(`${by}: kept the previous ${file.path}: ${(error as Error).message}`, {
+          event: "config.reload_failed",
+          file: file.path,
+        });
         result[key] = { error: (error as Error).message };
       }
     }
     // Users no longer in the password file are disconnected; held messages are read-checked before they go out.
     broker.updateSecurity();
     logger.info(`${by}: re-checked connected clients and queued messages against the reloaded files`);
+    countReload(broker.counters, Object.values(result).every((outcome) => typeof outcome === "string"));
     return result;
   };
   if (Deno.build.os !== "windows") {
@@ -284,7 +303,11 @@ async function main(args: string[]): Promise<void> {
   } catch (error) {
     // A listener refused by the anonymous rule or unable to bind; storage that is corrupt, locked by another
     // broker or from a newer schema also stops us here.
-    console.error(`broker: ${(error as Error).message}`);
+    // JSON logs stay one object per line: the reason goes through the logger there.
+    if (logFormat === "json") {
+      const event = error instanceof ListenerError ? "listener.failed" : "broker.failed";
+      logger.error((error as Error).message, { event });
+    } else console.error(`broker: ${(error as Error).message}`);
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
       console.error(
         "broker: `deno task broker` may write to the repository's ./data only; for storage elsewhere run " +
@@ -299,6 +322,10 @@ async function main(args: string[]): Promise<void> {
     const token = adminPlan?.startupToken;
     console.log(`admin: ${listener.url}/${token === undefined ? "" : `#token=${token}`}`);
   }
+  logger.info(`broker started (${BROKER_VERSION}, ${running.listeners.length} listener(s))`, {
+    event: "broker.started",
+    version: BROKER_VERSION,
+  });
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -70,6 +70,11 @@ export {
   type RefusalReason,
 } from "./broker/events.ts";
 export {
+  ClientHistory,
+  type ClientHistoryOptions,
+  type ClientHistoryQuery,
+} from "./broker/client_history.ts";
+export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,
   type AuthConversation,
@@ -81,7 +86,22 @@ export {
   type ConnectInfo,
   type EnhancedAuthMethod,
 } from "./broker/auth/auth.ts";
-export { leveledLogger, LOG_LEVELS, type Logger, type LogLevel, SILENT_LOGGER } from "./broker/logger.ts";
+export {
+  jsonLogLine,
+  leveledLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFields,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  logLineWriter,
+  type LogRecord,
+  type LogValue,
+  SILENT_LOGGER,
+  textLogLine,
+} from "./broker/logger.ts";
+export { LOG_RING_SIZE, type LogQuery, type LogRecordListener, LogRing } from "./broker/log_ring.ts";
 export type {
   LoadedSession,
   Message,

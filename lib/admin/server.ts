@@ -28,6 +28,8 @@ import { checkRequest, secured } from "./security.ts";
 import { SseHub } from "./sse.ts";
 import { StaticAssets } from "./static.ts";
 import { metricsText } from "./api/metrics.ts";
+import type { MetricsExtra } from "./metrics/render.ts";
+import { StatsHistory } from "./stats_history.ts";
 
 /** One admin listener to start. */
 export interface AdminListenerOptions {
@@ -113,6 +115,13 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
   checkAdminListeners(options.listeners, options.auth.configured);
   const assets = await StaticAssets.load(options.uiDir);
   const sse = new SseHub();
+  // Rates, history and client events are kept from the start of the admin server.
+  let history: StatsHistory | undefined;
+  if (options.stats === undefined) {
+    history = new StatsHistory(broker);
+    history.start();
+  }
+  const clientHistory = broker.clientHistory;
   const bound: BoundAdminListener[] = [];
   const views: ListenerView[] = [];
   const services: AdminServices = {
@@ -122,10 +131,21 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
     listeners: () => [...(options.mqttListeners?.() ?? []), ...views],
     reload: options.reload,
     sse,
-    stats: options.stats,
-    clientEvents: options.clientEvents,
+    stats: options.stats ?? history,
+    clientEvents: options.clientEvents ?? ((clientId) =>
+      clientHistory.of(clientId).map((e) => ({
+        at: e.at,
+        event: e.event,
+        reason: e.reason,
+        ...(e.reasonCode === undefined ? {} : { reasonCode: e.reasonCode }),
+      }))),
   };
   const routes = compileRoutes(ADMIN_ROUTES, loginRoutes(options.auth));
+  const certificates = options.listeners.flatMap((l) =>
+    l.cert === undefined ? [] : [{ listener: l.name, cert: l.cert }]
+  );
+  const counts = { "2xx": 0, "4xx": 0, "5xx": 0 };
+  const metrics = { adminRequests: counts, certificates };
   const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
   try {
     for (const listener of options.listeners) {
@@ -140,6 +160,7 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
         routes,
         services,
         assets,
+        metrics,
       };
       const serveOptions = {
         hostname,
@@ -174,6 +195,7 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
       broker.logger.info(`listening on ${url} (${listener.name}, admin API and dashboard)`);
     }
   } catch (error) {
+    history?.stop();
     await Promise.all(servers.map((s) => s.shutdown()));
     throw error;
   }
@@ -183,6 +205,7 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
     close: () =>
       closing ??= (async () => {
         sse.closeAll(); // shutdown() waits for open responses: the streams end first
+        history?.stop();
         options.auth.clear();
         await Promise.all(servers.map((s) => s.shutdown()));
       })(),
@@ -201,6 +224,8 @@ interface Site {
   readonly routes: ReturnType<typeof compileRoutes>;
   readonly services: AdminServices;
   readonly assets: StaticAssets;
+  /** What `/metrics` adds: the request counts by status class, the https certificates. */
+  readonly metrics: MetricsExtra & { readonly adminRequests: Record<"2xx" | "4xx" | "5xx", number> };
 }
 
 async function handle(site: Site, request: Request, remote: string): Promise<Response> {
@@ -217,6 +242,10 @@ async function handle(site: Site, request: Request, remote: string): Promise<Res
   if (request.method !== "GET" && request.method !== "HEAD") {
     audit(site, request, url, remote, principal, response);
   }
+  const counts = site.metrics.adminRequests;
+  if (response.status >= 500) counts["5xx"]++;
+  else if (response.status >= 400) counts["4xx"]++;
+  else counts["2xx"]++;
   return secured(response);
 }
 
@@ -240,7 +269,7 @@ async function route(
     if (!site.loopback && site.listener.publicMetrics !== true) {
       authenticated(await authenticate(site, request, remote));
     }
-    return metricsText(site.services.broker);
+    return metricsText(site.services.broker, site.metrics);
   }
   if (method === "GET" && (path === "/" || path === "/index.html")) {
     return site.assets.serve("index.html", request)!;

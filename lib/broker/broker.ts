@@ -18,6 +18,8 @@ import type { BrokerCounters } from "./counters.ts";
 import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
+import type { LogRing } from "./log_ring.ts";
+import { ClientHistory } from "./client_history.ts";
 import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
@@ -79,6 +81,7 @@ export class Broker {
   #inspector: BrokerInspector | undefined;
   /** Samples the event loop's lag from start() to close() (`denomqtt_event_loop_lag_seconds`). */
   readonly #loopLag: LoopLagMonitor;
+  #history: ClientHistory | undefined;
 
   /**
    * Nothing runs until {@linkcode Broker.start} (or {@linkcode Broker.listen}, which calls it).
@@ -125,6 +128,21 @@ export class Broker {
    */
   get events(): BrokerEvents {
     return this.#core.events;
+  }
+
+  /**
+   * The last connect, disconnect and refusal events per client id and broker-wide (`client_history.ts`). It
+   * records from its first use on (so that a broker nobody asks builds no events): the admin listener asks at
+   * start.
+   */
+  get clientHistory(): ClientHistory {
+    this.#history ??= new ClientHistory(this.#core.events);
+    return this.#history;
+  }
+
+  /** The last log records at `info` or more severe that the logger kept, for the admin API. */
+  get logs(): LogRing {
+    return this.#core.logs;
   }
 
   /** Sessions currently known (connected or not). */
@@ -234,7 +252,10 @@ export class Broker {
     this.#listeners.add({ close: () => loop.close().then(closing.resolve, closing.resolve) });
     this.#accepting.add(closing.promise);
     const addr = loop.addr;
-    this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`);
+    this.logger.info(`listening on ${addr.hostname}:${addr.port} (mqtt over tcp)`, {
+      event: "listener.started",
+      listener: "tcp listener",
+    });
     return { hostname: addr.hostname, port: addr.port };
   }
 
@@ -253,7 +274,11 @@ export class Broker {
       fromHost >= this.options.maxConnectionsPerAddress
     ) {
       // Refused before reading anything, as Mosquitto's max_connections does.
-      this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`);
+      this.logger.warn(`connection from ${info.remoteAddress} refused: connection limit reached`, {
+        event: "client.refused",
+        remote: info.remoteAddress,
+        reason: "limit",
+      });
       const events = this.#core.events;
       if (events.listening) {
         const peer = { clientId: "", identity: {}, info, protocolVersion: 4 };

@@ -269,7 +269,11 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
         if (
           this.#state === "awaiting-connect" && this.#framer.buffered === 0 && isForeignProtocol(buffer, n)
         ) {
-          core.logger.warn(foreignProtocolLine(this.info.remoteAddress, buffer, n));
+          core.logger.warn(foreignProtocolLine(this.info.remoteAddress, buffer, n), {
+            event: "client.refused",
+            remote: this.info.remoteAddress,
+            reason: "protocol",
+          });
           this.close("not MQTT", false, "protocol");
           break;
         }
@@ -500,6 +504,15 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
         core.logger.info(
           `client ${printable(this.clientId)} disconnected from ${this.info.remoteAddress} ` +
             `(MQTT ${versionName(this.protocolVersion)}): ${printable(reason)}`,
+          {
+            event: reasonCode === REASON_CODE.AdministrativeAction ? "client.kicked" : "client.disconnected",
+            clientId: this.clientId,
+            username: this.identity.username,
+            remote: this.info.remoteAddress,
+            protocol: versionName(this.protocolVersion),
+            reason: cause ?? "socket_error",
+            reasonCode,
+          },
         );
       }
       core.detach(this, this.session, will);

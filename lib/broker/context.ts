@@ -25,6 +25,7 @@ import { BrokerEvents } from "./events.ts";
 import { brokerConnackProperties } from "./handlers/connect_negotiation.ts";
 import { AddressLimiter } from "./limits.ts";
 import { type Logger, printable } from "./logger.ts";
+import { LogRing } from "./log_ring.ts";
 import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { RetainedStore } from "./retained.ts";
 import { EncodeCache } from "./encode_cache.ts";
@@ -50,6 +51,8 @@ export class BrokerContext implements BrokerCore {
   readonly stats: BrokerCounters;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The last log records (the logger passes them here), for the admin API. */
+  readonly logs: LogRing = new LogRing();
   readonly events: BrokerEvents = new BrokerEvents();
   /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
   authorizer: Authorizer;
@@ -83,7 +86,7 @@ export class BrokerContext implements BrokerCore {
     const o = this.options;
     this.clock = o.clock;
     this.stats = createCounters(this.clock.monotonic());
-    this.logger = o.logger;
+    this.logger = this.logs.wrap(o.logger);
     this.authorizer = o.authorizer;
     this.#authenticator = o.authenticator;
     this.#conversations = new AuthConversations(options.authMethods ?? []);
@@ -95,7 +98,8 @@ export class BrokerContext implements BrokerCore {
     this.deadlines = new DeadlineQueue(this.clock, (connection, now) => connection.checkDeadline(now));
     this.store = options.persistence === undefined ? undefined : new CommitQueue(
       options.persistence,
-      (error) => this.logger.error(`storage commit failed: ${String(error)}`),
+      (error) =>
+        this.logger.error(`storage commit failed: ${String(error)}`, { event: "storage.commit_failed" }),
       this.stats,
     );
     this.connackProperties = brokerConnackProperties(o);
@@ -214,6 +218,7 @@ export class BrokerContext implements BrokerCore {
           printable(connection.identity.username ?? "")
         }) disconnected: ` +
           `no longer passes authentication after a reload`,
+        { event: "auth.failed", clientId: connection.clientId, username: connection.identity.username },
       );
       connection.disconnect(REASON_CODE.NotAuthorized, "credentials revoked");
     }
@@ -342,12 +347,14 @@ export class BrokerContext implements BrokerCore {
           `retained message for ${
             printable(message.topic)
           } dropped: ${this.options.maxRetained} retained messages stored`,
+          { event: "retained.rejected", topic: message.topic, reason: "count_limit" },
         );
         return;
       case "byte-limit":
         this.stats.retainedRejected[1]!++;
         this.logger.warn(
           `retained message for ${printable(message.topic)} dropped: retained byte limit reached`,
+          { event: "retained.rejected", topic: message.topic, reason: "byte_limit" },
         );
         return;
       case "unchanged":

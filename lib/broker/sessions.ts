@@ -316,7 +316,13 @@ export class Sessions {
     if (this.#store !== undefined && (session.persistent || session.disconnectedAt !== undefined)) {
       this.#store.add({ kind: "deleteSession", clientId });
     }
-    if (logs(this.#logger, "debug")) this.#logger.debug(`session ${printable(clientId)} ended: ${reason}`);
+    if (logs(this.#logger, "debug")) {
+      this.#logger.debug(`session ${printable(clientId)} ended: ${reason}`, {
+        event: reason === "session expired" ? "session.expired" : "session.ended",
+        clientId,
+        reason,
+      });
+    }
     // A shared-subscription message a leaving member did not acknowledge goes to another member, but not a QoS 2
     // message already sent to it [MQTT-4.8.2-5 (5.0)].
     const cache = new EncodeCache(this.#clock.now());
@@ -349,6 +355,12 @@ export class Sessions {
       this.#logger.warn(
         `queue of ${printable(session.clientId)} is full (${this.#options.maxQueued} messages or ` +
           `${this.#options.maxQueuedBytes} bytes): ${session.dropped} QoS 1/2 message(s) dropped so far`,
+        {
+          event: "messages.dropped",
+          clientId: session.clientId,
+          reason: "queue_full",
+          dropped: session.dropped,
+        },
       );
     }
   };

@@ -127,10 +127,15 @@ export class Wills {
     if (!this.#authorizer.canPublish(pending.identity, pending.message.topic)) {
       this.#logger.info(
         `will of ${printable(clientId)} to ${printable(pending.message.topic)} not published: not authorized`,
+        { event: "publish.denied", clientId, topic: pending.message.topic, reason: "will" },
       );
       return;
     }
-    this.#logger.debug(`publishing will of ${printable(clientId)} to ${printable(pending.message.topic)}`);
+    this.#logger.debug(`publishing will of ${printable(clientId)} to ${printable(pending.message.topic)}`, {
+      event: "will.published",
+      clientId,
+      topic: pending.message.topic,
+    });
     let message = pending.message;
     if (message.expiresAt !== undefined && pending.since !== undefined) {
       // The will's Message Expiry Interval starts when it is published (section 3.1.3.2.4), not at the disconnect.

@@ -26,7 +26,7 @@ Deno.test("GET /api/v1/broker and /api/v1/listeners describe the broker and its 
   });
 });
 
-Deno.test("GET /api/v1/stats gives gauges and counters; history is 503 when none is kept", async () => {
+Deno.test("GET /api/v1/stats gives gauges, counters and rates; the history has columns for the charts", async () => {
   await withBroker({}, async (context) => {
     await context.connect({ version: 5, clientId: "s" });
     await adminOn(context.broker, async ({ callJson }) => {
@@ -34,8 +34,11 @@ Deno.test("GET /api/v1/stats gives gauges and counters; history is 503 when none
       assert.equal(status, 200);
       assert.equal((body.gauges as { clientsConnected: number }).clientsConnected, 1);
       assert.equal((body.counters as { connections: number }).connections, 1);
-      const history = await callJson("/api/v1/stats/history");
-      assert.equal(history.status, 503);
+      assert.equal(typeof (body.rates as { msgIn: number }).msgIn, "number");
+      const history = await callJson("/api/v1/stats/history?seconds=60");
+      assert.equal(history.status, 200);
+      assert.equal(history.body.interval, 10);
+      assert.ok(Array.isArray(history.body.t));
       assert.equal((await callJson("/api/v1/stats/history?seconds=5")).status, 400);
     });
   });

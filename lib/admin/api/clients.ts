@@ -6,7 +6,7 @@
  * @module
  */
 
-import { CLIENT_SORTS } from "../../broker/inspect.ts";
+import { CLIENT_SORTS, type ClientSummary } from "../../broker/inspect.ts";
 import { MqttError } from "../../mqtt_error.ts";
 import type { QoS } from "../../packet/packet_type.ts";
 import type { Subscription } from "../../topic/router.ts";
@@ -22,7 +22,7 @@ import {
   oneOfParam,
   stringParam,
 } from "../http.ts";
-import type { RequestContext, Route } from "../routes.ts";
+import type { AdminServices, RequestContext, Route } from "../routes.ts";
 
 /** Largest page. */
 export const MAX_LIMIT = 1000;
@@ -37,14 +37,25 @@ function list({ url, services }: RequestContext): Response {
   const prefix = stringParam(url, "prefix");
   const username = stringParam(url, "username");
   const after = stringParam(url, "after");
-  return json(services.inspect.clients({
+  const page = services.inspect.clients({
     limit: intParam(url, "limit", 100, 1, MAX_LIMIT),
     ...(state === undefined ? {} : { state }),
     ...(sort === undefined ? {} : { sort }),
     ...(prefix === undefined ? {} : { prefix }),
     ...(username === undefined ? {} : { username }),
     ...(after === undefined ? {} : { after }),
-  }));
+  });
+  return json({
+    data: page.data.map((c) => ({ ...c, connectedAt: connectedAt(services, c) })),
+    meta: page.meta,
+  });
+}
+
+/** When a connected client's connection was accepted (from the client event history); null when offline. */
+function connectedAt(services: AdminServices, client: ClientSummary): number | null {
+  if (!client.connected) return null;
+  const events = services.clientEvents?.(client.clientId) ?? [];
+  return events.findLast((e) => e.event === "connected")?.at ?? null;
 }
 
 function detail({ params, services }: RequestContext): Response {
@@ -52,7 +63,12 @@ function detail({ params, services }: RequestContext): Response {
   if (client === undefined) throw notFound(params.id!);
   const { subscriptionList, ...summary } = client;
   const events = services.clientEvents?.(params.id!) ?? [];
-  return json({ ...summary, subscriptions: subscriptionList, events });
+  return json({
+    ...summary,
+    connectedAt: connectedAt(services, summary),
+    subscriptions: subscriptionList,
+    events: events.slice(-20),
+  });
 }
 
 function kick({ params, url, services }: RequestContext): Response {

@@ -10,6 +10,7 @@
 import type { ClientEvent } from "../../broker/events.ts";
 import type { SseStream } from "../sse.ts";
 import type { AdminServices, RequestContext, Route } from "../routes.ts";
+import { logView } from "./logs.ts";
 import { statsOf } from "./stats.ts";
 
 /** Client events sent per stream per second before the rest are counted as skipped. */
@@ -40,6 +41,12 @@ function open({ url, services }: RequestContext): Response {
         }
         sent++;
         stream.send("client", event);
+      });
+      stream.onClose(off);
+    }
+    if (streams.has("logs")) {
+      const off = services.broker.logs.subscribe((record) => {
+        if (record.level === "warn" || record.level === "error") stream.send("log", logView(record));
       });
       stream.onClose(off);
     }

@@ -9,6 +9,7 @@ import { BROKER_ROUTES } from "./broker.ts";
 import { CLIENT_ROUTES } from "./clients.ts";
 import { EVENT_ROUTES } from "./events.ts";
 import { LISTENER_ROUTES } from "./listeners.ts";
+import { LOG_ROUTES } from "./logs.ts";
 import { PUBLISH_ROUTES } from "./publish.ts";
 import { RETAINED_ROUTES } from "./retained.ts";
 import { STATS_ROUTES } from "./stats.ts";
@@ -25,5 +26,6 @@ export const ADMIN_ROUTES: readonly Route[] = [
   ...RETAINED_ROUTES,
   ...PUBLISH_ROUTES,
   ...LISTENER_ROUTES,
+  ...LOG_ROUTES,
   ...EVENT_ROUTES,
 ];

@@ -121,6 +121,13 @@ function finishConnect(connection: Connection, auth: Extract<AuthOutcome, { reas
       `refused client ${
         printable(clientId || "(empty id)")
       } from ${connection.info.remoteAddress}: ${plan.reason}`,
+      {
+        event: "client.refused",
+        clientId,
+        remote: connection.info.remoteAddress,
+        protocol: versionName(packet.protocolVersion),
+        reason: "protocol",
+      },
     );
     connection.close(plan.reason, false, "protocol");
     return;
@@ -138,6 +145,16 @@ function finishConnect(connection: Connection, auth: Extract<AuthOutcome, { reas
       `client ${printable(clientId)} connected from ${connection.info.remoteAddress} (MQTT ${
         versionName(packet.protocolVersion)
       }, clean ${packet.cleanStart}, keep alive ${terms.keepAlive}s${present ? ", session resumed" : ""})`,
+      {
+        event: "client.connected",
+        clientId,
+        username: auth.username,
+        remote: connection.info.remoteAddress,
+        protocol: versionName(packet.protocolVersion),
+        keepAlive: terms.keepAlive,
+        cleanStart: packet.cleanStart,
+        sessionPresent: present,
+      },
     );
   }
   if (core.events.listening) {
@@ -156,13 +173,22 @@ export function refuse(connection: Connection, refusal: ConnectRefusal): void {
   );
   // 3.1.1 has no return code for a CONNECT that breaks the rules: close without CONNACK [MQTT-3.2.2-6 (3.1.1)].
   if (bytes !== undefined) connection.send(bytes);
+  const reason = refusalReason(refusal.reasonCode);
   connection.core.logger.info(
     `refused client ${
       printable(connection.clientId || "(empty id)")
     } from ${connection.info.remoteAddress}: ` +
       `${printable(refusal.reason)}${bytes === undefined ? "" : ` (${reasonName(refusal.reasonCode)})`}`,
+    {
+      event: reason === "auth" ? "auth.failed" : "client.refused",
+      clientId: connection.clientId,
+      remote: connection.info.remoteAddress,
+      protocol: versionName(connection.protocolVersion),
+      reason,
+      reasonCode: refusal.reasonCode,
+    },
   );
-  connection.close(refusal.reason, false, refusalReason(refusal.reasonCode), refusal.reasonCode);
+  connection.close(refusal.reason, false, reason, refusal.reasonCode);
 }
 
 /** "3.1", "3.1.1" or "5.0". */

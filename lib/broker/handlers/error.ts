@@ -34,6 +34,12 @@ export function answerError(connection: Connection, error: unknown): void {
     `client ${printable(connection.clientId || "(unknown)")} ${connection.info.remoteAddress}: ${
       printable(mqttError.message)
     }`,
+    {
+      event: "client.error",
+      clientId: connection.clientId,
+      remote: connection.info.remoteAddress,
+      reasonCode: mqttError.reasonCode,
+    },
   );
   if (connection.state === "authenticating") {
     refuse(connection, { kind: "refuse", reasonCode: mqttError.reasonCode, reason: mqttError.message });

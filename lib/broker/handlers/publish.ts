@@ -130,12 +130,19 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
     stats.publishDenied[DENY.sysTopic]!++;
     core.logger.debug(
       `denied PUBLISH to ${printable(topic)} from ${printable(connection.clientId)}: reserved`,
+      { event: "publish.denied", clientId: connection.clientId, topic, reasonCode },
     );
   } else if (!core.authorizer.canPublish(connection.identity, topic)) {
     reasonCode = REASON_CODE.NotAuthorized;
     reason = `not authorized to publish to ${topic}`;
     stats.publishDenied[DENY.acl]!++;
-    core.logger.debug(`denied PUBLISH to ${printable(topic)} from ${printable(connection.clientId)}`);
+    core.logger.debug(`denied PUBLISH to ${printable(topic)} from ${printable(connection.clientId)}`, {
+      event: "publish.denied",
+      clientId: connection.clientId,
+      username: connection.identity.username,
+      topic,
+      reasonCode,
+    });
   }
   const store = core.store;
   const before = store?.recorded ?? 0;

@@ -18,7 +18,7 @@ import { encodeUnsuback } from "../../packet/unsuback.ts";
 import type { UnsubscribePacket } from "../../packet/unsubscribe.ts";
 import { parseSharedFilter, validateTopicFilter } from "../../topic/topic.ts";
 import type { Connection } from "../connection.ts";
-import { printable } from "../logger.ts";
+import { logs, printable } from "../logger.ts";
 import { countDrop, DENY, DROP } from "../counters.ts";
 import { RetainedBacklog, type RetainedHost } from "../retained_backlog.ts";
 import { EncodeCache, type Session } from "../session.ts";
@@ -68,6 +68,14 @@ export function onSubscribe(connection: Connection, packet: SubscribePacket): vo
     }
     if (!core.authorizer.canSubscribe(connection.identity, filter)) {
       core.stats.subscribeDenied[DENY.acl]!++;
+      if (logs(core.logger, "debug")) {
+        core.logger.debug(`denied SUBSCRIBE to ${printable(filter)} from ${printable(clientId)}`, {
+          event: "subscribe.denied",
+          clientId,
+          username: connection.identity.username,
+          topic: filter,
+        });
+      }
       codes.push(v5 ? REASON_CODE.NotAuthorized : failure);
       continue;
     }
@@ -160,6 +168,12 @@ function sendRetained(
       core.logger.warn(
         `client ${printable(connection.clientId)}: ${messages.length - room} retained message(s) for ` +
           `${printable(filter)} dropped: ${backlog.size} still owed to it`,
+        {
+          event: "messages.dropped",
+          clientId: connection.clientId,
+          topic: filter,
+          reason: "retained_backlog",
+        },
       );
       session.dropped += messages.length - room;
       countDrop(core.stats, DROP.retainedBacklog, messages.length - room);

@@ -117,7 +117,11 @@ export function acceptLoop(broker: Broker, listener: Deno.Listener, options: Acc
           await (conn as Deno.TlsConn).handshake();
         } catch (error) {
           if (!closed) {
-            broker.logger.info(`${name}: TLS handshake with ${info.remoteAddress} failed: ${String(error)}`);
+            broker.logger.info(`${name}: TLS handshake with ${info.remoteAddress} failed: ${String(error)}`, {
+              event: "tls.handshake_failed",
+              listener: name,
+              remote: info.remoteAddress,
+            });
           }
           closeQuietly(conn);
           return;

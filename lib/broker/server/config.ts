@@ -16,7 +16,7 @@ import {
   type ListenerOptions,
   type ListenerType,
 } from "./listeners.ts";
-import { LOG_LEVELS, type LogLevel } from "../logger.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logger.ts";
 import { parseAdminConfig } from "../../admin/config.ts";
 
 /** One listener, as written in the config file. File paths are relative to the config file's directory. */
@@ -93,6 +93,8 @@ export interface BrokerConfig {
   scramFile?: string;
   /** `error`, `warn`, `info` or `debug`. @default {"info"} */
   logLevel?: LogLevel;
+  /** `text` or `json`, as the `--log-format` flag. @default {"text"} */
+  logFormat?: LogFormat;
   /** Seconds between `$SYS` updates, 0 for none. @default {10} */
   sysInterval?: number;
   /** Limits; see {@linkcode LimitsConfig}. */
@@ -175,6 +177,7 @@ const TOP_KEYS = [
   "aclFile",
   "scramFile",
   "logLevel",
+  "logFormat",
   "sysInterval",
   "limits",
   ...SWITCHES,
@@ -227,6 +230,7 @@ class Validator {
     if (root.aclFile !== undefined) config.aclFile = this.string(root.aclFile, "aclFile");
     if (root.scramFile !== undefined) config.scramFile = this.string(root.scramFile, "scramFile");
     if (root.logLevel !== undefined) config.logLevel = this.oneOf(root.logLevel, "logLevel", LOG_LEVELS);
+    if (root.logFormat !== undefined) config.logFormat = this.oneOf(root.logFormat, "logFormat", LOG_FORMATS);
     if (root.sysInterval !== undefined) {
       config.sysInterval = this.number(root.sysInterval, "sysInterval", { min: 0, max: 86_400 });
     }

@@ -244,6 +244,7 @@ export async function startListeners(
   for (const { bound } of started) {
     broker.logger.info(
       `listening on ${bound.url} (${bound.name}, anonymous ${bound.allowAnonymous ? "allowed" : "refused"})`,
+      { event: "listener.started", listener: bound.name, url: bound.url },
     );
   }
   let closing: Promise<void> | undefined;
@@ -254,8 +255,17 @@ export async function startListeners(
       for (const s of started) {
         if (s.reloadCertificate === undefined) continue;
         const result = await s.reloadCertificate();
-        if (result.kind === "reloaded") broker.logger.info(`${result.name}: reloaded its certificate`);
-        else broker.logger.error(`${result.name}: kept the previous certificate: ${result.reason}`);
+        if (result.kind === "reloaded") {
+          broker.logger.info(`${result.name}: reloaded its certificate`, {
+            event: "config.reloaded",
+            listener: result.name,
+          });
+        } else {
+          broker.logger.error(`${result.name}: kept the previous certificate: ${result.reason}`, {
+            event: "config.reload_failed",
+            listener: result.name,
+          });
+        }
         results.push(result);
       }
       return results;
@@ -398,7 +408,10 @@ async function startClientCertificateTls(
     },
     (error) => {
       countTlsHandshakeFailure(broker.counters, name);
-      broker.logger.info(`${name}: TLS handshake failed: ${error.message}`);
+      broker.logger.info(`${name}: TLS handshake failed: ${error.message}`, {
+        event: "tls.handshake_failed",
+        listener: name,
+      });
     },
   );
   const { hostname, port } = server.addr;

@@ -21,7 +21,7 @@ const INVALID: [what: string, config: unknown, message: string][] = [
     "unknown top-level key",
     { listener: [] },
     "broker.json: unknown key listener (known keys: listeners, persistence, passwordFile, aclFile, scramFile, " +
-    "logLevel, sysInterval, limits, queueQoS0, retainAvailable, checkPayloadFormat, topicAliasOut, maxQoS, " +
+    "logLevel, logFormat, sysInterval, limits, queueQoS0, retainAvailable, checkPayloadFormat, topicAliasOut, maxQoS, " +
     "responseInformation)",
   ],
   [
@@ -136,6 +136,7 @@ const INVALID: [what: string, config: unknown, message: string][] = [
     { logLevel: "verbose" },
     'broker.json: logLevel must be one of "error", "warn", "info", "debug"',
   ],
+  ["unknown log format", { logFormat: "xml" }, 'broker.json: logFormat must be one of "text", "json"'],
   [
     "negative sysInterval",
     { sysInterval: -1 },
@@ -203,6 +204,7 @@ Deno.test("parseConfig() accepts broker.example.json, which uses every key", () 
     "checkPayloadFormat",
     "limits",
     "listeners",
+    "logFormat",
     "logLevel",
     "maxQoS",
     "passwordFile",

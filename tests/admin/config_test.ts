@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { adminSectionOf } from "../../lib/admin/config.ts";
+import { ConfigError, parseConfig } from "../../lib/broker/server/config.ts";
+
+const parse = (config: unknown) => parseConfig(JSON.stringify(config), "broker.json");
+
+Deno.test("parseConfig() takes http/https listeners and the admin section out for the admin server", () => {
+  const config = parse({
+    listeners: [
+      { type: "tcp", port: 1883 },
+      { type: "http", port: 8088 },
+      { type: "https", host: "0.0.0.0", port: 8443, cert: "c.pem", key: "k.pem", publicMetrics: true },
+    ],
+    admin: {
+      users: { ops: "admin", grafana: "viewer" },
+      tokenFile: "t",
+      allowedHosts: ["B.example"],
+      sessionMinutes: 5,
+    },
+  });
+  assert.deepEqual(config.listeners, [{ type: "tcp", port: 1883 }]);
+  const section = adminSectionOf(config);
+  assert.deepEqual(section.httpListeners, [
+    { name: "listeners[1]", type: "http", port: 8088 },
+    {
+      name: "listeners[2]",
+      type: "https",
+      host: "0.0.0.0",
+      port: 8443,
+      cert: "c.pem",
+      key: "k.pem",
+      publicMetrics: true,
+    },
+  ]);
+  assert.deepEqual(section.admin, {
+    users: { ops: "admin", grafana: "viewer" },
+    tokenFile: "t",
+    allowedHosts: ["b.example"],
+    sessionMinutes: 5,
+  });
+  assert.deepEqual(adminSectionOf(parse({})), { httpListeners: [] });
+});
+
+Deno.test("parseConfig() rejects bad admin keys, naming the file and the key", () => {
+  const cases: [unknown, RegExp][] = [
+    [{ admin: { users: { ops: "root" } } }, /^broker\.json: admin\.users\.ops must be "viewer" or "admin"$/],
+    [{ admin: { colour: 1 } }, /unknown key admin\.colour/],
+    [{ admin: { sessionMinutes: 0 } }, /admin\.sessionMinutes must be an integer/],
+    [{ admin: { allowedHosts: "x" } }, /admin\.allowedHosts must be an array/],
+    [{ listeners: [{ type: "https", port: 1 }] }, /listeners\[0\]\.cert is required for an https listener/],
+    [
+      { listeners: [{ type: "http", port: 1, cert: "c" }] },
+      /listeners\[0\]\.cert is only for https listeners/,
+    ],
+    [
+      { listeners: [{ type: "http", port: 70000 }] },
+      /listeners\[0\]\.port must be an integer from 0 to 65535/,
+    ],
+    [{ listeners: [{ type: "http", port: 1, path: "/x" }] }, /unknown key listeners\[0\]\.path/],
+    [
+      { listeners: [{ type: "tcp", port: 8088 }, { type: "http", port: 8088 }] },
+      /listeners\[1\]\.port 8088 is already used by another listener/,
+    ],
+    [
+      { listeners: [{ type: "tcp", port: 1, publicMetrics: true }] },
+      /unknown key listeners\[0\]\.publicMetrics/,
+    ],
+  ];
+  for (const [config, message] of cases) {
+    assert.throws(() => parse(config), (error: unknown) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
