@@ -17,6 +17,7 @@ import { type RunningAdmin, startAdmin } from "../../lib/admin/server.ts";
 import { StatsHistory } from "../../lib/admin/stats_history.ts";
 import { tokenEntry } from "../../lib/admin/tokens.ts";
 import { Broker } from "../../lib/broker/broker.ts";
+import { SILENT_LOGGER } from "../../lib/broker/logger.ts";
 import { type RunningListeners, startListeners } from "../../lib/broker/server/listeners.ts";
 import { browserUnavailable, CHROMIUM, CHROMIUM_ARGS } from "../_browser.ts";
 import { loadMqttJs, mqttJsUnavailable, testIf, within } from "../broker/server/_helpers.ts";
@@ -33,17 +34,18 @@ const LIVE_MS = 3000;
  * not serve yet (404) is left out and named in the output, because the browser logs the 404 as a console error.
  */
 const SHOTS: readonly (readonly [string, string, string?])[] = [
-  ["#/overview", "overview"],
-  ["#/clients", "clients"],
-  ["#/clients/dash-b", "client_detail"],
-  ["#/backpressure", "backpressure"],
-  ["#/topics", "topics"],
-  ["#/subscriptions", "subscriptions"],
-  ["#/retained", "retained"],
-  ["#/trace", "trace"],
-  ["#/publish", "publish"],
-  ["#/security", "security"],
-  ["#/logs", "logs", "/api/v1/logs?limit=1"],
+  ["#/clients", "02_clients"],
+  ["#/clients/dash-b", "03_client_detail"],
+  ["#/backpressure", "04_backpressure"],
+  ["#/topics", "05_topics"],
+  ["#/subscriptions", "06_subscriptions"],
+  ["#/retained", "07_retained"],
+  ["#/trace", "08_trace"],
+  ["#/publish", "09_publish"],
+  ["#/security", "10_security"],
+  ["#/logs", "11_logs", "/api/v1/logs?limit=1"],
+  // Last, so that its charts have gathered some seconds of live points.
+  ["#/overview", "01_overview"],
 ];
 
 /** Records CSP violations in the page (a listener added before any page script runs). */
@@ -105,7 +107,11 @@ async function served(base: string, path: string): Promise<boolean> {
 async function withDashboard(
   body: (urls: { admin: string; mqtt: string }) => Promise<void>,
 ): Promise<void> {
-  const broker = new Broker({ sysInterval: 0 });
+  // Silent, but the log ring keeps info and up for the Logs page.
+  const broker = new Broker({
+    sysInterval: 0,
+    logger: { ...SILENT_LOGGER, enabled: (level) => level !== "debug" },
+  });
   await broker.start();
   const history = new StatsHistory(broker);
   history.start();
@@ -247,7 +253,7 @@ testIf(
         await page.screenshot({ path: `${shots}/00_clients_after_kick.png` });
 
         // Every page, photographed.
-        for (const [index, [hash, name, api]] of SHOTS.entries()) {
+        for (const [hash, name, api] of SHOTS) {
           if (api !== undefined && !await served(urls.admin, api)) {
             console.log(`dashboard: ${name} page left out: ${api} is not served by this build`);
             continue;
@@ -256,8 +262,8 @@ testIf(
             (globalThis as unknown as PageGlobals).location.hash = h;
           }, hash);
           await page.locator(".page").first().waitFor();
-          await page.waitForTimeout(name === "overview" ? 2500 : 700);
-          await page.screenshot({ path: `${shots}/${String(index + 1).padStart(2, "0")}_${name}.png` });
+          await page.waitForTimeout(name === "01_overview" ? 2500 : 700);
+          await page.screenshot({ path: `${shots}/${name}.png` });
         }
         assert.equal(
           await page.evaluate(() => typeof (globalThis as unknown as PageGlobals).pwned),

@@ -19,6 +19,8 @@
 /** Points kept per chart: an hour of 10 s history plus ten minutes of 1 s points. */
 const MAX_POINTS = 360 + 600;
 const HEIGHT = 170;
+/** Seconds the time axis spans at least. */
+const MIN_SPAN_S = 60;
 
 /** @returns {UPlotConstructor | undefined} */
 function uPlotGlobal() {
@@ -50,7 +52,16 @@ export class LiveChart {
       width: Math.max(200, target.clientWidth),
       height: HEIGHT,
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      // At least the last minute, so a few live points do not stretch into sub-second ticks.
+      scales: {
+        x: {
+          time: true,
+          range: (/** @type {unknown} */ _u, /** @type {number} */ min, /** @type {number} */ max) => [
+            Math.min(min, max - MIN_SPAN_S),
+            max,
+          ],
+        },
+      },
       legend: { show: true, live: true },
       series: [
         {},
