@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import type { MqttClient } from "mqtt";
 import type { Browser, Page } from "playwright-core";
 import { AdminAuth } from "../../lib/admin/auth.ts";
+import { mqttListenerView } from "../../lib/admin/routes.ts";
 import { type RunningAdmin, startAdmin } from "../../lib/admin/server.ts";
 import { StatsHistory } from "../../lib/admin/stats_history.ts";
 import { tokenEntry } from "../../lib/admin/tokens.ts";
@@ -128,6 +129,7 @@ async function withDashboard(
         memoryTokens: [await tokenEntry("start-up token", "admin", STARTUP_TOKEN)],
       }),
       stats: history,
+      mqttListeners: () => listeners?.listeners.map((l) => mqttListenerView(l)) ?? [],
     });
     await body({
       admin: admin.listeners[0]!.url,
@@ -265,6 +267,22 @@ testIf(
           await page.waitForTimeout(name === "01_overview" ? 2500 : 700);
           await page.screenshot({ path: `${shots}/${name}.png` });
         }
+
+        // Publish from the form: dash-b's dash/# matches; the payload is a hostile string too.
+        await page.getByTestId("nav-publish").click();
+        await page.getByTestId("publish-topic").fill("dash/from-dashboard");
+        await page.getByTestId("publish-payload").fill(HOSTILE_ID);
+        await page.getByTestId("publish-submit").click();
+        await page.getByTestId("publish-status").filter({ hasText: "1 subscription matched" }).waitFor();
+
+        // A retained payload, viewed as JSON: text, never markup.
+        await page.getByTestId("nav-retained").click();
+        await page.getByTestId("retained-open").filter({ hasText: "dash/config" }).click();
+        await page.getByTestId("retained-mode").selectOption("json");
+        assert.equal(
+          await page.getByTestId("retained-payload").textContent(),
+          JSON.stringify({ interval: 5, unit: "C" }, null, 2),
+        );
         assert.equal(
           await page.evaluate(() => typeof (globalThis as unknown as PageGlobals).pwned),
           "undefined",
