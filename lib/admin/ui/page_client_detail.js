@@ -163,13 +163,17 @@ export function mountClientDetail(root, clientId) {
         ],
         ["Username", c.username ?? "–"],
         ["Remote", c.remoteAddress ?? "–"],
-        ["Listener", c.listener ?? "–"],
+        ...(c.listener === undefined
+          ? []
+          : /** @type {[string, string][]} */ ([["Listener", c.listener ?? "–"]])),
         ["Protocol", c.protocol ?? "–"],
         ["Keep alive", c.keepAlive === undefined ? "–" : `${c.keepAlive} s`],
         ["Connected at", formatTime(c.connectedAt)],
         ["Disconnected at", formatTime(c.disconnectedAt)],
-        ["Messages in / out", `${formatNumber(c.msgsIn)} / ${formatNumber(c.msgsOut)}`],
-        ["Bytes in / out", `${formatBytes(c.bytesIn)} / ${formatBytes(c.bytesOut)}`],
+        ...(c.msgsIn === undefined ? [] : /** @type {[string, string][]} */ ([
+          ["Messages in / out", `${formatNumber(c.msgsIn)} / ${formatNumber(c.msgsOut)}`],
+          ["Bytes in / out", `${formatBytes(c.bytesIn)} / ${formatBytes(c.bytesOut)}`],
+        ])),
       ], "client-connection"),
     );
     replace(

@@ -85,8 +85,8 @@ export function mountClients(root) {
   let rows = new Map();
   let active = true;
 
-  /** @type {readonly Column<Client>[]} */
-  const columns = [
+  /** @type {readonly (Column<Client> & { optional?: keyof Client })[]} */
+  const allColumns = [
     { title: "Client id", cell: (c) => clientLink(c.clientId) },
     {
       title: "State",
@@ -94,9 +94,15 @@ export function mountClients(root) {
     },
     { title: "User", cell: (c) => c.username ?? "" },
     { title: "Remote", cell: (c) => c.remoteAddress ?? "", class: "mono" },
-    { title: "Listener", cell: (c) => c.listener ?? "" },
+    { title: "Listener", cell: (c) => c.listener ?? "", optional: "listener" },
     { title: "Proto", cell: (c) => c.protocol ?? "" },
     { title: "Since", cell: (c) => formatTime(c.connected ? c.connectedAt : c.disconnectedAt) },
+    {
+      title: "Msgs in / out",
+      cell: (c) => `${formatNumber(c.msgsIn)} / ${formatNumber(c.msgsOut)}`,
+      class: "num",
+      optional: "msgsIn",
+    },
     { title: "Subs", cell: (c) => formatNumber(c.subscriptions), class: "num" },
     {
       title: "In flight",
@@ -117,6 +123,9 @@ export function mountClients(root) {
           : actionButton("Discard", "discard", () => void discard(c.clientId)),
     },
   ];
+
+  /** The columns shown: those the server fills. */
+  let columns = allColumns;
 
   /** @param {Client} client */
   const rowProps = (client) => ({
@@ -142,6 +151,11 @@ export function mountClients(root) {
       const clients = /** @type {Client[]} */ (page.data);
       nextCursor = page.meta.next;
       rows = new Map();
+      // Columns the server does not fill (an older or smaller build) are left out rather than shown empty.
+      columns = allColumns.filter((c) => {
+        const key = c.optional;
+        return key === undefined || clients.some((x) => x[key] !== undefined && x[key] !== null);
+      });
       const t = table(columns, clients, rowProps, "No clients match.");
       for (const tr of t.tBodies[0]?.rows ?? []) {
         const id = tr.dataset["clientId"];
