@@ -283,6 +283,11 @@ testIf(
           await page.getByTestId("retained-payload").textContent(),
           JSON.stringify({ interval: 5, unit: "C" }, null, 2),
         );
+
+        // Log out: back to the form, the live stream closed, and no 401 on the way.
+        await page.getByTestId("logout").click();
+        await page.getByTestId("login-form").waitFor();
+        await waitForText(page, "live-state", "closed", 5000);
         assert.equal(
           await page.evaluate(() => typeof (globalThis as unknown as PageGlobals).pwned),
           "undefined",

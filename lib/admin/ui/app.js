@@ -53,6 +53,8 @@ const brokerBadge = /** @type {HTMLElement} */ (document.getElementById("broker-
 
 /** @type {(() => void) | undefined} */
 let unmount;
+/** Whether the pages are shown (after a login), as opposed to the login form. */
+let appShown = false;
 
 /**
  * The current route and its parameter from the hash (`#/clients/<encoded id>`).
@@ -111,16 +113,18 @@ function buildNav() {
 function showLogin() {
   unmount?.();
   unmount = undefined;
+  appShown = false;
+  loginSection.hidden = false;
   disconnectLive();
   replace(main);
   document.body.classList.add("logged-out");
-  loginSection.hidden = false;
   const username = /** @type {HTMLInputElement | null} */ (loginForm.elements.namedItem("username"));
   username?.focus();
 }
 
 /** @returns {Promise<void>} */
 async function showApp() {
+  appShown = true;
   document.body.classList.remove("logged-out");
   loginSection.hidden = true;
   connectLive();
@@ -184,10 +188,13 @@ onUnauthorized(() => {
 onLiveState((state) => {
   liveBadge.textContent = state;
   liveBadge.className = `badge live-${state}`;
+  // The browser gave up on the stream: most likely the session ended (a broker restart forgets it). A plain
+  // request tells; its 401 brings the login form.
+  if (state === "closed" && appShown) void get("/broker").catch(() => {});
 });
 
 globalThis.addEventListener("hashchange", () => {
-  if (!loginSection.hidden) return;
+  if (!appShown) return;
   route();
 });
 
