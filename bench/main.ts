@@ -15,6 +15,7 @@
 
 import { parseArgs } from "node:util";
 import { type BenchGroup, renderGroup } from "./_report.ts";
+import { adminBench } from "./admin_bench.ts";
 import { codecBench } from "./codec_bench.ts";
 import { loadBench } from "./load_bench.ts";
 import { routerBench } from "./router_bench.ts";
@@ -30,6 +31,7 @@ const GROUPS: Readonly<Record<string, (args: BenchArgs) => Promise<BenchGroup | 
   codec: () => codecBench(),
   router: () => routerBench(),
   storage: () => storageBench(),
+  admin: () => adminBench(),
   load: (args) => loadBench(args.runs === undefined ? {} : { runs: args.runs }),
 };
 

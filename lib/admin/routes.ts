@@ -45,6 +45,38 @@ export interface ClientEventRecord {
   readonly reasonCode?: number;
 }
 
+/** A started trace. */
+export interface TraceStarted {
+  readonly id: string;
+  readonly expiresAt: number;
+}
+
+/** The broker's message traces (`lib/broker/trace.ts`'s `MessageTraces`), as the API uses them. */
+export interface TraceSource {
+  /**
+   * Starts a trace of one filter or client id.
+   *
+   * @throws {RangeError} for a bad option or too many traces.
+   */
+  start(
+    options: {
+      filter?: string;
+      clientId?: string;
+      seconds?: number;
+      maxMessages?: number;
+      payloadBytes?: number;
+    },
+  ): TraceStarted;
+  /**
+   * Calls `listener` with each event so far and then each new one; `ended` when the trace ends.
+   *
+   * @throws {RangeError} for an unknown id.
+   */
+  subscribe(id: string, listener: (event: object) => void, ended?: (why: string) => void): () => void;
+  /** Ends a trace; false for an unknown or ended one. */
+  stop(id: string): boolean;
+}
+
 /** What the handlers share: the broker and the server's pieces. */
 export interface AdminServices {
   readonly broker: Broker;
@@ -59,6 +91,8 @@ export interface AdminServices {
   readonly sse: SseHub;
   /** Rates and history; undefined when not kept. */
   readonly stats: StatsSource | undefined;
+  /** The message traces; undefined when the broker has none. */
+  readonly traces: TraceSource | undefined;
   /** A client's last events; undefined when no history is kept. */
   readonly clientEvents: ((clientId: string) => readonly ClientEventRecord[]) | undefined;
 }

@@ -23,6 +23,7 @@ import {
   type ReloadResult,
   roleAllows,
   type StatsSource,
+  type TraceSource,
 } from "./routes.ts";
 import { checkRequest, secured } from "./security.ts";
 import { SseHub } from "./sse.ts";
@@ -64,6 +65,8 @@ export interface AdminServerOptions {
   readonly uiDir?: URL;
   /** Rates and history for `/stats` (h2's `StatsHistory`). */
   readonly stats?: StatsSource;
+  /** The message traces (the broker's `traces`). */
+  readonly traces?: TraceSource | undefined;
   /** A client's last events for the client detail. */
   readonly clientEvents?: (clientId: string) => readonly ClientEventRecord[];
 }
@@ -132,6 +135,7 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
     reload: options.reload,
     sse,
     stats: options.stats ?? history,
+    traces: options.traces,
     clientEvents: options.clientEvents ?? ((clientId) =>
       clientHistory.of(clientId).map((e) => ({
         at: e.at,
@@ -330,7 +334,7 @@ function asApiError(error: unknown, site: Site): ApiError {
   return new ApiError(500, "INTERNAL", "internal error (see the broker's log)");
 }
 
-/** Logs a request that may change something: who, from where, what, and the answer's status. */
+/** Logs a request that may change something (`admin.action`): who, from where, what, and the answer's status. */
 function audit(
   site: Site,
   request: Request,
@@ -346,6 +350,17 @@ function audit(
     `admin action: ${printable(who)} from ${remote}: ${request.method} ${
       printable(url.pathname)
     } -> ${response.status}`,
+    {
+      event: "admin.action",
+      user: principal?.name,
+      role: principal?.role,
+      via: principal?.via,
+      remote,
+      listener: site.listener.name,
+      method: request.method,
+      path: url.pathname,
+      status: response.status,
+    },
   );
 }
 

@@ -95,7 +95,9 @@ export class SseHub {
       start: (controller) => {
         stream = new SseStream(controller);
         if (this.#closed) {
+          // Closed first, so what setup registers is cleaned up at once and nothing is sent.
           stream.close();
+          setup(stream);
           return;
         }
         this.#streams.add(stream);

@@ -12,6 +12,7 @@
 import type { Broker } from "../broker/broker.ts";
 import type { TimerId } from "../clock.ts";
 import { brokerGauges } from "../broker/gauges.ts";
+import { startMetrics } from "./metrics/render.ts";
 
 /** Slots kept: one hour at {@linkcode HISTORY_INTERVAL_S}. */
 export const HISTORY_SLOTS = 360;
@@ -96,6 +97,7 @@ export class StatsHistory {
   /** Samples every second from now on (on the broker's clock); a history slot is written every 10 s. */
   start(): void {
     if (this.#timer !== undefined) return;
+    startMetrics(this.#broker); // the dashboard's disconnect reasons are counted from now on
     this.#snapshot();
     const tick = () => {
       this.#timer = this.#broker.clock.setTimeout(tick, 1000);

@@ -200,7 +200,12 @@ export class Broker {
     return this.#core.deadlines;
   }
 
-  /** The read-only view of clients, subscriptions and retained messages, and the admin actions (`inspect.ts`). */
+  /**
+   * The read-only view of clients, subscriptions and retained messages, and the admin actions (`inspect.ts`), for
+   * the admin API (not public API).
+   *
+   * @ignore
+   */
   get inspect(): BrokerInspector {
     return this.#inspector ??= new BrokerInspector(this.#core, this.#connections);
   }

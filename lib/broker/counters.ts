@@ -11,6 +11,7 @@
 import { Histogram, LATENCY_BUCKETS, LOOP_LAG_BUCKETS } from "../admin/metrics/histogram.ts";
 import type { BrokerStats } from "./core.ts";
 import type { Message } from "./storage/persistence.ts";
+import { type BrokerEvents, DISCONNECT_REASONS, REFUSAL_REASONS } from "./events.ts";
 
 /** Label values of `packets_*_total{type}`, by MQTT control packet type (index 0 is reserved). */
 export const PACKET_TYPE_LABELS = [
@@ -120,6 +121,10 @@ export interface BrokerCounters extends BrokerStats {
   readonly tlsHandshakeFailures: Map<string, number>;
   /** Config reloads (SIGHUP, reload API), by {@linkcode RELOAD_RESULTS} index. */
   readonly configReloads: number[];
+  /** Clients gone, by `DISCONNECT_REASONS` index (`events.ts`; counted from the event hub). */
+  readonly disconnects: number[];
+  /** Connections refused before they became clients, by `REFUSAL_REASONS` index (from the event hub). */
+  readonly connectionsRefused: number[];
   /**
    * When the broker was made, on its monotonic clock: a message received before (restored from storage) has no
    * delivery latency of this run.
@@ -168,6 +173,8 @@ export function createCounters(startedAt = 0): BrokerCounters {
     eventLoopLag: new Histogram(LOOP_LAG_BUCKETS),
     tlsHandshakeFailures: new Map(),
     configReloads: zeros(RELOAD_RESULTS.length),
+    disconnects: zeros(DISCONNECT_REASONS.length),
+    connectionsRefused: zeros(REFUSAL_REASONS.length),
     startedAt,
   };
 }
@@ -199,6 +206,35 @@ export function countTlsHandshakeFailure(
 /** Counts a config reload (SIGHUP or the admin API) that worked or did not. */
 export function countReload(counters: Pick<BrokerCounters, "configReloads">, ok: boolean): void {
   counters.configReloads[ok ? 0 : 1]!++;
+}
+
+const DISCONNECT_INDEX: ReadonlyMap<string, number> = new Map(DISCONNECT_REASONS.map((r, i) => [r, i]));
+const REFUSAL_INDEX: ReadonlyMap<string, number> = new Map(REFUSAL_REASONS.map((r, i) => [r, i]));
+
+/** Counters already fed by their broker's event hub. */
+const countingEvents = new WeakSet<object>();
+
+/**
+ * Counts disconnects and refusals by reason from the lifecycle event hub, the one place their reasons are
+ * classified (`events.ts`), from now on; calling it again changes nothing. The hub builds no event while nobody
+ * listens, so this starts with whoever wants the metrics (the admin listener, the first scrape), not with the
+ * broker: an unwatched broker pays nothing per connect.
+ */
+export function countClientEvents(
+  counters: Pick<BrokerCounters, "disconnects" | "connectionsRefused">,
+  events: BrokerEvents,
+): void {
+  if (countingEvents.has(counters)) return;
+  countingEvents.add(counters);
+  events.on((event) => {
+    if (event.event === "disconnected") {
+      const i = DISCONNECT_INDEX.get(event.reason);
+      if (i !== undefined) counters.disconnects[i]!++;
+    } else if (event.event === "refused") {
+      const i = REFUSAL_INDEX.get(event.reason);
+      if (i !== undefined) counters.connectionsRefused[i]!++;
+    }
+  });
 }
 
 /** A packed array of small integers (not a holey one): the fastest slots V8 has to add to. */

@@ -11,6 +11,7 @@ import type { ProtocolVersion, QoS } from "../packet/packet_type.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import { parseSharedFilter } from "../topic/topic.ts";
 import type { Subscription } from "../topic/router.ts";
+import type { Authorizer } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
 import type { BrokerContext } from "./context.ts";
 import { printable } from "./logger.ts";
@@ -165,6 +166,11 @@ export class BrokerInspector {
   /** What stores the broker's state, e.g. `sqlite:/var/lib/mqtt/broker.db`; undefined in memory only. */
   get persistenceName(): string | undefined {
     return this.#core.persistence?.name;
+  }
+
+  /** The authorizer in force now (a reload may have swapped it). */
+  get authorizer(): Authorizer {
+    return this.#core.authorizer;
   }
 
   /** Every session. */

@@ -279,14 +279,12 @@ export class Sessions {
     const away = Math.max(0, now - (session.disconnectedAt ?? now));
     const remaining = interval * 1000 - away;
     if (remaining <= 0) {
-      this.#counters.sessionsExpired++;
       this.#expire(session);
       return;
     }
     session.expiryTimer = this.#clock.setTimeout(() => {
       session.expiryTimer = undefined;
       if (session.link === undefined && this.#sessions.get(session.clientId) === session) {
-        this.#counters.sessionsExpired++;
         this.#expire(session);
       }
     }, remaining);
@@ -294,6 +292,7 @@ export class Sessions {
 
   /** An offline session reached its expiry: it ends, and the event hub hears of it. */
   #expire(session: Session): void {
+    this.#counters.sessionsExpired++;
     this.#end(session, "session expired");
     const events = this.#events;
     if (events !== undefined && events.listening) {

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { AdminAuth } from "../../lib/admin/auth.ts";
+import type { LogFields } from "../../lib/broker/logger.ts";
 import { basic, rawRequest, withAdmin } from "./_admin.ts";
 
 Deno.test("admin API: no credentials is 401 with WWW-Authenticate and a JSON error", async () => {
@@ -210,4 +211,39 @@ Deno.test("admin API: every answer has the security headers and no CORS header; 
   } finally {
     await Deno.remove(ui, { recursive: true });
   }
+});
+
+Deno.test("admin API: every request that may change something is logged as admin.action with who and what", async () => {
+  const lines: { message: string; fields: LogFields | undefined }[] = [];
+  const logger = {
+    error() {},
+    warn() {},
+    debug() {},
+    info: (message: string, fields?: LogFields) => lines.push({ message, fields }),
+  };
+  await withAdmin(async ({ call }) => {
+    for (const who of ["ops", "grafana"] as const) {
+      const response = await call("/api/v1/retained/x", { method: "DELETE", as: who });
+      await response.body?.cancel();
+    }
+    const read = await call("/api/v1/clients");
+    await read.body?.cancel();
+  }, { broker: { logger } });
+  const actions = lines.filter((l) => l.fields?.event === "admin.action");
+  assert.deepEqual(
+    actions.map((
+      a,
+    ) => [a.fields?.user, a.fields?.method, a.fields?.path, a.fields?.status, a.fields?.remote]),
+    [["ops", "DELETE", "/api/v1/retained/x", 404, "127.0.0.1"], [
+      "grafana",
+      "DELETE",
+      "/api/v1/retained/x",
+      403,
+      "127.0.0.1",
+    ]],
+  );
+  assert.match(
+    actions[0]!.message,
+    /^admin action: ops \(admin, password\) from 127\.0\.0\.1: DELETE \/api\/v1\/retained\/x -> 404$/,
+  );
 });

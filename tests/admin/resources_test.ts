@@ -243,3 +243,47 @@ Deno.test("the dashboard's files are served from memory with an ETag and types; 
     await Deno.remove(ui, { recursive: true });
   }
 });
+
+Deno.test("POST /api/v1/acl/check answers from the authorizer in force, with the deciding rule when it says", async () => {
+  await withAdmin(async ({ callJson }) => {
+    const { status, body } = await callJson("/api/v1/acl/check", {
+      as: "grafana",
+      json: { username: "u", clientId: "c", action: "publish", topic: "a/b" },
+    });
+    assert.equal(status, 200);
+    assert.deepEqual(body, {
+      allowed: true,
+      rule: null,
+      reason: "no ACL file: every client may do everything",
+    });
+    const bad = await callJson("/api/v1/acl/check", { json: { clientId: "c", action: "fly", topic: "a" } });
+    assert.equal(bad.status, 400);
+    const noTopic = await callJson("/api/v1/acl/check", { json: { clientId: "c", action: "publish" } });
+    assert.equal(noTopic.status, 400);
+  });
+  const queries: unknown[] = [];
+  const authorizer = {
+    canPublish: () => false,
+    canSubscribe: () => false,
+    canReceive: () => false,
+    explain(query: unknown) {
+      queries.push(query);
+      return {
+        allowed: false,
+        rule: { file: "acl", line: 3, text: "topic deny a/#" },
+        reason: "denied by line 3",
+      };
+    },
+  };
+  await withAdmin(async ({ callJson }) => {
+    const { body } = await callJson("/api/v1/acl/check", {
+      json: { username: "alice", clientId: "c1", action: "subscribe", topic: "a/#" },
+    });
+    assert.deepEqual(body, {
+      allowed: false,
+      rule: { file: "acl", line: 3, text: "topic deny a/#" },
+      reason: "denied by line 3",
+    });
+    assert.deepEqual(queries, [{ clientId: "c1", action: "subscribe", topic: "a/#", username: "alice" }]);
+  }, { broker: { authorizer } });
+});

@@ -5,6 +5,7 @@
  */
 
 import type { Route } from "../routes.ts";
+import { ACL_ROUTES } from "./acl.ts";
 import { BROKER_ROUTES } from "./broker.ts";
 import { CLIENT_ROUTES } from "./clients.ts";
 import { EVENT_ROUTES } from "./events.ts";
@@ -15,6 +16,7 @@ import { RETAINED_ROUTES } from "./retained.ts";
 import { STATS_ROUTES } from "./stats.ts";
 import { SUBSCRIPTION_ROUTES } from "./subscriptions.ts";
 import { TOPIC_ROUTES } from "./topics.ts";
+import { TRACE_ROUTES } from "./traces.ts";
 
 /** The API's routes (login and logout are added by the server, with its auth). */
 export const ADMIN_ROUTES: readonly Route[] = [
@@ -25,7 +27,9 @@ export const ADMIN_ROUTES: readonly Route[] = [
   ...TOPIC_ROUTES,
   ...RETAINED_ROUTES,
   ...PUBLISH_ROUTES,
+  ...ACL_ROUTES,
   ...LISTENER_ROUTES,
+  ...TRACE_ROUTES,
   ...LOG_ROUTES,
   ...EVENT_ROUTES,
 ];

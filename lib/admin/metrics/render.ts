@@ -12,6 +12,7 @@ import process from "node:process";
 import { X509Certificate } from "node:crypto";
 import type { Broker } from "../../broker/broker.ts";
 import {
+  countClientEvents,
   DENY_REASONS,
   DROP_REASONS,
   PACKET_TYPE_LABELS,
@@ -19,6 +20,7 @@ import {
   RETAINED_REJECT_REASONS,
 } from "../../broker/counters.ts";
 import { brokerGauges } from "../../broker/gauges.ts";
+import { DISCONNECT_REASONS, REFUSAL_REASONS } from "../../broker/events.ts";
 import { BROKER_VERSION } from "../../broker/sys.ts";
 import { METRICS_CONTENT_TYPE, MetricsWriter } from "./text_format.ts";
 
@@ -37,8 +39,17 @@ export const METRIC_PREFIX = "denomqtt_";
 
 const P = METRIC_PREFIX;
 
+/**
+ * Starts what the metrics count only while someone watches: disconnects and refusals by reason, from the event
+ * hub. The admin listener calls it when it starts; the first {@linkcode renderMetrics} does too. Idempotent.
+ */
+export function startMetrics(broker: Broker): void {
+  countClientEvents(broker.counters, broker.events);
+}
+
 /** The broker's metrics now, as Prometheus text format 0.0.4 (serve with {@linkcode METRICS_CONTENT_TYPE}). */
 export function renderMetrics(broker: Broker, extra: MetricsExtra = {}): string {
+  startMetrics(broker);
   const w = new MetricsWriter();
   const c = broker.counters;
   const g = brokerGauges(broker);
@@ -70,6 +81,10 @@ export function renderMetrics(broker: Broker, extra: MetricsExtra = {}): string 
   );
 
   w.counter(`${P}connections_accepted`, "Connections accepted.").sample(c.connections);
+  w.counter(`${P}connections_refused`, "Connections refused before they became clients, by reason.");
+  REFUSAL_REASONS.forEach((reason, i) => w.sample(c.connectionsRefused[i]!, { reason }));
+  w.counter(`${P}disconnects`, "Clients gone, by reason.");
+  DISCONNECT_REASONS.forEach((reason, i) => w.sample(c.disconnects[i]!, { reason }));
   w.counter(`${P}received_bytes`, "Bytes read from clients.").sample(c.bytesReceived);
   w.counter(`${P}sent_bytes`, "Bytes written to clients.").sample(c.bytesSent);
   w.counter(`${P}packets_received`, "Control packets received, by type.");
