@@ -284,6 +284,14 @@ testIf(
           JSON.stringify({ interval: 5, unit: "C" }, null, 2),
         );
 
+        // The ACL dry-run (no ACL file here: the answer says so).
+        await page.getByTestId("nav-security").click();
+        await page.getByTestId("acl-username").fill("ops");
+        await page.getByTestId("acl-topic").fill("dash/anything");
+        await page.getByTestId("acl-check").click();
+        await waitForText(page, "acl-verdict", "Allowed", 5000);
+        assert.match((await page.getByTestId("acl-reason").textContent()) ?? "", /no ACL file/);
+
         // Log out: back to the form, the live stream closed, and no 401 on the way.
         await page.getByTestId("logout").click();
         await page.getByTestId("login-form").waitFor();

@@ -13,7 +13,8 @@ import { facts, field, formatTime, h, notice, replace, select, table } from "./d
 /**
  * @typedef {{ type: string, url?: string, allowAnonymous?: boolean, tls?: boolean, requireCertificate?: boolean,
  *   certExpiresAt?: number | string | null }} Listener
- * @typedef {{ allowed: boolean, rule: { file?: string, line?: number, text?: string } | null }} AclAnswer
+ * @typedef {{ allowed: boolean, rule: { file?: string, line?: number, text?: string } | null, reason?: string }}
+ *   AclAnswer
  */
 
 /**
@@ -90,7 +91,11 @@ export function mountSecurity(root) {
             " ",
             h("code", {}, rule.text ?? ""),
           )
-          : h("p", { class: "muted" }, "No rule matched: the default applied."),
+          : h(
+            "p",
+            { class: "muted", testid: "acl-reason" },
+            answer.reason ?? "No rule matched: the default applied.",
+          ),
       );
     } catch (error) {
       replace(aclResult, h("p", { class: "notice error" }, describe(error)));
