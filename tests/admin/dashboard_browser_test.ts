@@ -264,6 +264,12 @@ testIf(
             (globalThis as unknown as PageGlobals).location.hash = h;
           }, hash);
           await page.locator(".page").first().waitFor();
+          if (name === "05_topics") {
+            // The tree is lazy: open the first level, one request per node.
+            await page.getByTestId("topic-node").first().waitFor();
+            for (const toggle of await page.getByTestId("topic-toggle").all()) await toggle.click();
+            await page.locator('[data-testid="topic-node"] [data-testid="topic-node"]').first().waitFor();
+          }
           await page.waitForTimeout(name === "01_overview" ? 2500 : 700);
           await page.screenshot({ path: `${shots}/${name}.png` });
         }
