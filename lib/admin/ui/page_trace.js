@@ -156,7 +156,15 @@ export function mountTrace(root) {
       };
       source.addEventListener("message", onEvent);
       source.addEventListener("trace", onEvent);
-      source.addEventListener("end", () => ended("The trace ended."));
+      source.addEventListener("end", (e) => {
+        let reason = "";
+        try {
+          reason = String(JSON.parse(/** @type {MessageEvent<string>} */ (e).data).reason ?? "");
+        } catch {
+          // No reason given.
+        }
+        ended(reason === "" ? "The trace ended." : `The trace ended (${reason.replace("_", " ")}).`);
+      });
       source.addEventListener("error", () => {
         if (source.readyState === EventSource.CLOSED && running?.source === source) {
           ended("The trace stream closed.");
