@@ -40,10 +40,11 @@ Starts an MQTT 3.1 / 3.1.1 / 5.0 broker. With no options it listens on
 127.0.0.1:1883.
 
 Options:
-  -c, --config FILE        JSON config: listeners (tcp, tls, ws, wss),
-                           persistence, passwordFile, aclFile, scramFile,
-                           limits (see broker.example.json); the flags
-                           below override it
+  -c, --config FILE        JSON config: listeners (tcp, tls, ws, wss; http
+                           and https for the admin API), persistence,
+                           passwordFile, aclFile, scramFile, admin, limits
+                           (see broker.example.json); the flags below
+                           override it
   --host HOST              address of the TCP listener (default 127.0.0.1)
   -p, --port PORT          port of the TCP listener (default 1883; 0 picks
                            a free port and prints it)
@@ -73,8 +74,9 @@ Relative paths (FILE, PATH) are taken from the directory the task was
 started in. \`deno task broker\` may write only under the repository's
 ./data; for storage elsewhere see the README (Storage).
 Prints "mqtt broker listening on URL" for each listener (tcp://, tls://,
-ws://, wss://). SIGHUP reloads the password, ACL and SCRAM files; SIGINT
-and SIGTERM stop the broker.`;
+ws://, wss://) and "admin: URL" for each admin listener. SIGHUP reloads
+the password, ACL, SCRAM and admin token files; SIGINT and SIGTERM stop
+the broker.`;
 
 /** Exit code for bad command-line input. */
 const EXIT_USAGE = 2;

@@ -18,6 +18,7 @@ import { type BenchGroup, renderGroup } from "./_report.ts";
 import { adminBench } from "./admin_bench.ts";
 import { codecBench } from "./codec_bench.ts";
 import { loadBench } from "./load_bench.ts";
+import { metricsBench } from "./metrics_bench.ts";
 import { routerBench } from "./router_bench.ts";
 import { storageBench } from "./storage_bench.ts";
 
@@ -32,13 +33,14 @@ const GROUPS: Readonly<Record<string, (args: BenchArgs) => Promise<BenchGroup | 
   router: () => routerBench(),
   storage: () => storageBench(),
   admin: () => adminBench(),
+  metrics: (args) => metricsBench(args.runs === undefined ? {} : { runs: args.runs }),
   load: (args) => loadBench(args.runs === undefined ? {} : { runs: args.runs }),
 };
 
 const USAGE = `Usage: deno task bench [--runs N] [group ...]
 
 Groups: ${Object.keys(GROUPS).join(", ")} (default: all).
-  --runs N   runs per figure of the load benchmark (default 3)
+  --runs N   runs per figure of the load and metrics benchmarks (default 3 and 5)
   -h, --help show this help
 `;
 

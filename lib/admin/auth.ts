@@ -180,7 +180,15 @@ export class AdminAuth {
 
   async #password(username: string, password: string, host: string, via: "password"): Promise<Principal> {
     // Checked whether or not the user is an admin, so the time taken does not tell admins from others.
-    const ok = this.#passwords !== undefined && await this.#passwords.verify(username, password);
+    let ok: boolean;
+    try {
+      ok = this.#passwords !== undefined && await this.#passwords.verify(username, password);
+    } catch (error) {
+      // The password file's hashing queue is full (many logins at once): come back later, like MQTT's 0x89.
+      throw new ApiError(503, "BUSY", `cannot check the password now: ${(error as Error).message}`, {
+        "retry-after": "1",
+      });
+    }
     if (!ok) {
       this.#failed(host);
       throw unauthorized("wrong user name or password");

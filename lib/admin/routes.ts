@@ -147,5 +147,6 @@ export function mqttListenerView(
   },
 ): ListenerView {
   const tls = listener.type === "tls" || listener.type === "wss";
-  return { ...listener, tls, requireCertificate: false, certExpiresAt: null };
+  const { type, name, url, allowAnonymous } = listener;
+  return { type, name, url, allowAnonymous, tls, requireCertificate: false, certExpiresAt: null };
 }

@@ -55,7 +55,9 @@ function isIpLiteral(name: string): boolean {
  * that is not `application/json`.
  */
 export function checkRequest(request: Request, url: URL, allowedHosts: readonly string[]): void {
-  const host = request.headers.get("host");
+  // From the URL, not the Host header: over HTTP/2 (https) the host comes as `:authority`, and Deno builds the
+  // URL from whichever the request had.
+  const host = url.host;
   if (!hostAllowed(host, allowedHosts)) {
     throw new ApiError(
       421,

@@ -29,7 +29,7 @@ import { checkRequest, secured } from "./security.ts";
 import { SseHub } from "./sse.ts";
 import { StaticAssets } from "./static.ts";
 import { metricsText } from "./api/metrics.ts";
-import type { MetricsExtra } from "./metrics/render.ts";
+import { certificateExpiry, type MetricsExtra } from "./metrics/render.ts";
 import { StatsHistory } from "./stats_history.ts";
 
 /** One admin listener to start. */
@@ -135,7 +135,8 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
     reload: options.reload,
     sse,
     stats: options.stats ?? history,
-    traces: options.traces,
+    // The broker's MessageTraces (h4's lib/broker/trace.ts) once that is merged; read structurally until then.
+    traces: "traces" in options ? options.traces : (broker as { readonly traces?: TraceSource }).traces,
     clientEvents: options.clientEvents ?? ((clientId) =>
       clientHistory.of(clientId).map((e) => ({
         at: e.at,
@@ -194,7 +195,7 @@ export async function startAdmin(broker: Broker, options: AdminServerOptions): P
         allowAnonymous: listener.allowAnonymous === true,
         tls: secure,
         requireCertificate: false,
-        certExpiresAt: null,
+        certExpiresAt: expiresAt(listener.cert),
       });
       broker.logger.info(`listening on ${url} (${listener.name}, admin API and dashboard)`);
     }
@@ -362,6 +363,12 @@ function audit(
       status: response.status,
     },
   );
+}
+
+/** When an https listener's certificate expires, epoch ms; null for http or an unreadable one. */
+function expiresAt(pem: string | undefined): number | null {
+  const seconds = pem === undefined ? undefined : certificateExpiry(pem);
+  return seconds === undefined ? null : seconds * 1000;
 }
 
 function urlHost(hostname: string): string {

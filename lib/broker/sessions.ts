@@ -345,8 +345,7 @@ export class Sessions {
   }
 
   /** A QoS 1/2 delivery was acknowledged: its latency since the PUBLISH arrived is observed (one function). */
-  readonly #delivered = (message: Message, qos: QoS): void =>
-    observeDelivery(this.#counters, message, qos, this.#clock.monotonic());
+  readonly #delivered = (message: Message, qos: QoS): void => observeDelivery(this.#counters, message, qos);
 
   /** Logs the first drop of a session's queue, then every 1,000th, so a full queue is seen but not flooded. */
   readonly #onDrop = (session: Session): void => {

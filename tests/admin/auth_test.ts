@@ -247,3 +247,17 @@ Deno.test("admin API: every request that may change something is logged as admin
     /^admin action: ops \(admin, password\) from 127\.0\.0\.1: DELETE \/api\/v1\/retained\/x -> 404$/,
   );
 });
+
+Deno.test("AdminAuth: a password check that cannot run now (a full hashing queue) is 503, not 500", async () => {
+  const auth = new AdminAuth({
+    users: { ops: "admin" },
+    passwords: { verify: () => Promise.reject(new Error("the hashing queue is full")) },
+  });
+  const request = new Request("http://127.0.0.1/api/v1/clients", {
+    headers: { authorization: basic("ops", "x") },
+  });
+  await assert.rejects(
+    auth.authenticate(request, "10.0.0.1"),
+    (error: { status: number }) => error.status === 503,
+  );
+});

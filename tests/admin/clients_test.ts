@@ -127,7 +127,7 @@ Deno.test("DELETE /api/v1/clients/:id closes a 3.1.1 client; ?session=discard al
       assert.equal(discard.status, 204);
       await discard.body?.cancel();
       assert.equal(broker.inspect.session("keeper"), undefined);
-      assert.equal(broker.router.subscriptionCount("keeper"), 0);
+      assert.equal(broker.inspect.subscriptions({ clientId: "keeper", limit: 10 }).meta.total, 0);
     });
   });
 });
@@ -177,12 +177,35 @@ Deno.test("POST/DELETE /api/v1/clients/:id/subscriptions add and remove a subscr
       });
       assert.equal(removed.status, 204);
       await removed.body?.cancel();
-      assert.equal(broker.router.subscriptionCount("sub"), 0);
+      assert.equal(broker.inspect.subscriptions({ clientId: "sub", limit: 10 }).meta.total, 0);
       const again = await callJson(`/api/v1/clients/sub/subscriptions/${encodeURIComponent("x/+")}`, {
         method: "DELETE",
       });
       assert.equal(again.status, 404);
       assert.equal((again.body.error as { code: string }).code, "SUBSCRIPTION_NOT_FOUND");
+    });
+  });
+});
+
+Deno.test("DELETE /api/v1/clients/:id?session=discard on a connected client kicks it and ends its session", async () => {
+  await withBroker({}, async (context) => {
+    const watcher = await context.connect({ version: 5, clientId: "watcher" });
+    await subscribe(watcher, 1, [["wills/#", 0]]);
+    const client = await context.connect({
+      version: 5,
+      clientId: "durable",
+      properties: [P.sessionExpiry(3600)],
+      // A delayed will goes out when the session ends (5.0 section 3.1.3.2.2), here at once.
+      will: { topic: "wills/durable", payload: "gone", properties: [P.willDelay(600)] },
+    });
+    await subscribe(client, 1, [["d/#", 1]]);
+    await adminOn(context.broker, async ({ call, broker }) => {
+      const response = await call("/api/v1/clients/durable?session=discard", { method: "DELETE" });
+      assert.equal(response.status, 204);
+      await response.body?.cancel();
+      await client.expectDisconnect(REASON_CODE.AdministrativeAction);
+      assert.equal(broker.inspect.session("durable"), undefined);
+      assert.equal((await watcher.expectPacket(3, "the will, at once")).topic, "wills/durable");
     });
   });
 });

@@ -1,7 +1,7 @@
 /** The broker-wide counters (`lib/broker/counters.ts`), read through `Broker.counters`: totals that only grow. */
 
 import assert from "node:assert/strict";
-import { DROP } from "../../lib/broker/counters.ts";
+import { DROP, tickTime } from "../../lib/broker/counters.ts";
 import { MemoryPersistence } from "../../lib/broker/storage/memory_persistence.ts";
 import { ManualClock } from "../../lib/clock.ts";
 import { P, puback, publishPacket, subscribe, subscribePacket, waitFor, withBroker } from "./_wire.ts";
@@ -172,4 +172,15 @@ Deno.test("Broker.counters: storage commits, operations and their duration", asy
     assert.equal(broker.counters.storageCommitFailures, 0);
     assert.equal(broker.counters.storageCommitDuration.count, broker.counters.storageCommits);
   });
+});
+
+Deno.test("tickTime() reads the clock once per turn of the event loop", async () => {
+  const first = tickTime();
+  const until = performance.now() + 3;
+  while (performance.now() < until) {
+    // the same turn: no new reading
+  }
+  assert.equal(tickTime(), first);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.ok(tickTime() >= first + 5, "a later turn reads the clock again");
 });

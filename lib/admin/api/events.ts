@@ -53,9 +53,17 @@ function open({ url, services }: RequestContext): Response {
   });
 }
 
+/** The latest stats per server: every open stream ticks each second, one pass over the sessions serves them all. */
+const latest = new WeakMap<AdminServices, { readonly at: number; readonly stats: { time: number } }>();
+
 function sendStats(stream: SseStream, services: AdminServices): void {
-  const stats = statsOf(services) as { time: number };
-  stream.send("stats", stats, String(stats.time));
+  const now = performance.now();
+  let entry = latest.get(services);
+  if (entry === undefined || now - entry.at > 500) {
+    entry = { at: now, stats: statsOf(services) as { time: number } };
+    latest.set(services, entry);
+  }
+  stream.send("stats", entry.stats, String(entry.stats.time));
 }
 
 /** The event stream route. */

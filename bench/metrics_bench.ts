@@ -1,0 +1,242 @@
+/**
+ * Metrics benchmark (issue 18): what `/metrics` costs the broker.
+ *
+ * 1. One `renderMetrics()` with 10,000 connected clients (in-memory streams, one subscription each): broker time
+ *    per scrape, target under 50 ms; also `brokerGauges()` alone and an empty broker.
+ * 2. Load throughput of the broker with a scrape every second against the same broker not scraped: fan-in
+ *    QoS 0 and QoS 1 end to end, as in the load benchmark, on a broker process (`_metrics_broker.ts`) that also
+ *    holds 10,000 idle clients so each scrape walks them; runs interleaved, medians. Target: within 3%.
+ *
+ * Run alone: `deno run -A bench/metrics_bench.ts [--runs N]`
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type BenchGroup, type BenchRow, median, renderGroup } from "./_report.ts";
+import { fanIn, type FlowResult, qosEndToEnd, type Timing } from "./_load_client.ts";
+import { brokerTaskV8Flags, environmentNotes, loadAverage } from "./_peers.ts";
+import { connectIdle } from "./_idle_clients.ts";
+import { Broker } from "../lib/broker/broker.ts";
+import { SILENT_LOGGER } from "../lib/broker/logger.ts";
+import { brokerGauges } from "../lib/broker/gauges.ts";
+import { renderMetrics } from "../lib/admin/metrics/render.ts";
+
+/** Options for {@linkcode metricsBench}. */
+export interface MetricsBenchOptions {
+  /** Runs per load figure (each mode). @default {5} */
+  runs?: number;
+  /** Connected clients for the scrape cost. @default {10000} */
+  clients?: number;
+  /** Progress lines. @default {console.error} */
+  log?: (line: string) => void;
+}
+
+const SCRAPE_REPEATS = 21;
+
+/** Median ms of `fn` over {@linkcode SCRAPE_REPEATS} calls after three warm-up calls. */
+function timeMs(fn: () => unknown): number {
+  for (let i = 0; i < 3; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < SCRAPE_REPEATS; i++) {
+    const start = performance.now();
+    fn();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+/** The cost of one scrape, in this process, with `clients` connected (the first metrics group). */
+export async function scrapeCost(clients: number, log: (line: string) => void): Promise<BenchGroup> {
+  const broker = new Broker({ sysInterval: 0, logger: SILENT_LOGGER, maxConnectionsPerAddress: Infinity });
+  await broker.start();
+  try {
+    const empty = timeMs(() => renderMetrics(broker));
+    log(`metrics: connecting ${clients} in-memory clients…`);
+    const ends = await connectIdle(broker, clients);
+    const full = timeMs(() => renderMetrics(broker));
+    const gauges = timeMs(() => brokerGauges(broker));
+    const bytes = renderMetrics(broker).length;
+    const rows: BenchRow[] = [
+      {
+        name: `renderMetrics(), ${clients.toLocaleString("en-US")} connected clients`,
+        unit: "ms",
+        ours: full,
+        higherIsBetter: false,
+      },
+      {
+        name: `brokerGauges() alone, ${clients.toLocaleString("en-US")} clients`,
+        unit: "ms",
+        ours: gauges,
+        higherIsBetter: false,
+      },
+      { name: "renderMetrics(), no client", unit: "ms", ours: empty, higherIsBetter: false },
+    ];
+    for (const end of ends) end.close();
+    return {
+      title: "Metrics: broker time of one scrape",
+      rows,
+      notes: [
+        `Median of ${SCRAPE_REPEATS} calls after 3 warm-up calls, in one process; the exposition is ${bytes} bytes. ` +
+        "Each client is an MQTT 3.1.1 session over an in-memory stream with one subscription (one in ten shared). " +
+        "Target: under 50 ms with 10,000 clients.",
+      ],
+    };
+  } finally {
+    await broker.close();
+  }
+}
+
+interface MetricsBroker {
+  readonly mqtt: number;
+  readonly http: number;
+  stop(): Promise<void>;
+}
+
+async function startMetricsBroker(idle: number): Promise<MetricsBroker> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      ...await brokerTaskV8Flags(),
+      new URL("./_metrics_broker.ts", import.meta.url).pathname,
+      "--idle",
+      String(idle),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`metrics broker exited before it was ready: ${text}`);
+    text += value;
+  }
+  reader.releaseLock();
+  const ready = JSON.parse(text.slice(0, text.indexOf("\n"))) as { mqtt: number; http: number };
+  return {
+    mqtt: ready.mqtt,
+    http: ready.http,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // gone
+      }
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}
+
+/** Fetches `/metrics` every second until stopped; counts the scrapes. */
+function scraper(port: number): { stop(): Promise<number> } {
+  let scrapes = 0;
+  let pending: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    pending = pending.then(async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      await response.text();
+      scrapes++;
+    });
+  }, 1000);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await pending;
+      return scrapes;
+    },
+  };
+}
+
+/** Throughput with a scrape every second against without, same broker process, runs interleaved. */
+async function loadWithScrapes(runs: number, idle: number, log: (line: string) => void): Promise<BenchGroup> {
+  const broker = await startMetricsBroker(idle);
+  const timing: Timing = { warmupMs: 500, durationMs: 3000, drainMs: 5000 };
+  const scenarios: { name: string; run: (tag: string) => Promise<FlowResult> }[] = [
+    {
+      name: "fan-in QoS 0: 4 publishers → 1 subscriber, 64 B",
+      run: (tag) => fanIn({ port: broker.mqtt, tag, timing }),
+    },
+    {
+      name: "QoS 1 end to end, 100 in flight, 64 B",
+      run: (tag) => qosEndToEnd({ port: broker.mqtt, tag, timing, qos: 1 }),
+    },
+  ];
+  const rows: BenchRow[] = [];
+  let scrapes = 0;
+  let renders: number[] = [];
+  try {
+    for (const scenario of scenarios) {
+      const plain: number[] = [];
+      const scraped: number[] = [];
+      await scenario.run(`mw${rows.length}`); // warm-up run: connections, JIT; not counted
+      for (let r = 0; r < runs; r++) {
+        for (const scrape of r % 2 === 0 ? [false, true] : [true, false]) {
+          const tag = `m${r}${scrape ? "s" : "p"}${rows.length}`;
+          const running = scrape ? scraper(broker.http) : undefined;
+          const result = await scenario.run(tag);
+          if (running !== undefined) scrapes += await running.stop();
+          (scrape ? scraped : plain).push(result.rate);
+          log(
+            `metrics: ${scenario.name}, run ${r + 1}${scrape ? " scraped" : ""}: ${
+              Math.round(result.rate)
+            }/s`,
+          );
+        }
+      }
+      rows.push({
+        name: `${scenario.name}, scraped every 1 s`,
+        unit: "msgs/s",
+        ours: median(scraped),
+        peer: { name: "not scraped", value: median(plain) },
+        higherIsBetter: true,
+      });
+    }
+    const response = await fetch(`http://127.0.0.1:${broker.http}/scrape-times`);
+    renders = await response.json() as number[];
+  } finally {
+    await broker.stop();
+  }
+  if (renders.length > 0) {
+    rows.push({
+      name: `renderMetrics() under that load, ${idle.toLocaleString("en-US")} idle clients`,
+      unit: "ms",
+      ours: median(renders),
+      higherIsBetter: false,
+    });
+  }
+  return {
+    title: "Metrics: load throughput with a scrape every second",
+    rows,
+    notes: [
+      `Medians of ${runs} runs per mode (3 s windows), scraped and not scraped interleaved on the same broker ` +
+      `process (\`bench/_metrics_broker.ts\`: the load benchmark's settings, ${
+        idle.toLocaleString("en-US")
+      } ` +
+      `idle in-memory clients, and a Deno.serve answering /metrics); ${scrapes} scrapes in all. Target: the ` +
+      "ratio within 3% of 1.00.",
+      `load average ${await loadAverage()}`,
+      ...await environmentNotes(),
+    ],
+  };
+}
+
+/** Both metrics groups. */
+export async function metricsBench(options: MetricsBenchOptions = {}): Promise<BenchGroup[]> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const clients = options.clients ?? 10_000;
+  const cost = await scrapeCost(clients, log);
+  const load = await loadWithScrapes(options.runs ?? 5, clients, log);
+  return [cost, load];
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string" } } });
+  const runs = values.runs === undefined ? undefined : Number(values.runs);
+  for (const group of await metricsBench(runs === undefined ? {} : { runs })) {
+    console.log(`${renderGroup(group)}\n`);
+  }
+}
