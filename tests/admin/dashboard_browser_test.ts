@@ -96,11 +96,11 @@ async function waitForText(page: Page, testid: string, text: string, timeout: nu
   );
 }
 
-/** Whether the admin server answers `path` (anything but 404), asked as the admin user. */
-async function served(base: string, path: string): Promise<boolean> {
+/** Whether the admin server serves `path`: it answers anything but `missing`, asked as the admin user. */
+async function served(base: string, path: string, missing = 404): Promise<boolean> {
   const response = await fetch(`${base}${path}`, { headers: { authorization: basic("ops", "ops-pw") } });
   await response.body?.cancel();
-  return response.status !== 404;
+  return response.status !== missing;
 }
 
 /** Runs `body` with a broker (memory persistence), a TCP listener and an admin server serving the dashboard. */
@@ -289,6 +289,21 @@ testIf(
           await page.getByTestId("retained-payload").textContent(),
           JSON.stringify({ interval: 5, unit: "C" }, null, 2),
         );
+
+        // A message trace on dash/#: each PUBLISH with what became of it for each subscriber.
+        if (await served(urls.admin, "/api/v1/traces/none/events", 501)) {
+          await page.getByTestId("nav-trace").click();
+          await page.getByTestId("trace-value").fill("dash/#");
+          await page.getByTestId("trace-start").click();
+          const traced = page.getByTestId("trace-row").filter({ hasText: "dash/reading/" }).first();
+          await traced.waitFor({ timeout: 5000 });
+          assert.match((await traced.textContent()) ?? "", /dash-b.*sent QoS 1/s);
+          await page.screenshot({ path: `${shots}/08_trace_running.png` });
+          await page.getByTestId("trace-stop").click();
+          await page.getByTestId("trace-status").filter({ hasText: "Stopped." }).waitFor();
+        } else {
+          console.log("dashboard: trace step left out: this build has no message traces (501)");
+        }
 
         // The ACL dry-run (no ACL file here: the answer says so).
         await page.getByTestId("nav-security").click();
