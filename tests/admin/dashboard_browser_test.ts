@@ -271,7 +271,7 @@ testIf(
             await page.locator('[data-testid="topic-node"] [data-testid="topic-node"]').first().waitFor();
           }
           await page.waitForTimeout(name === "01_overview" ? 2500 : 700);
-          await page.screenshot({ path: `${shots}/${name}.png` });
+          await page.screenshot({ path: `${shots}/${name}.png`, fullPage: name === "01_overview" });
         }
 
         // Publish from the form: dash-b's dash/# matches; the payload is a hostile string too.

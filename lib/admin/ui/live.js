@@ -15,6 +15,10 @@
 const listeners = new Map([["stats", new Set()], ["client", new Set()], ["log", new Set()]]);
 /** @type {Set<(state: LiveState) => void>} */
 const stateListeners = new Set();
+/** The last `stats` events (10 min), so a page that opens later draws the live minutes it missed. */
+const RECENT_STATS = 600;
+/** @type {unknown[]} */
+const recentStats = [];
 /** @type {EventSource | undefined} */
 let source;
 /** @type {LiveState} */
@@ -52,9 +56,21 @@ export function connectLive() {
       } catch {
         return;
       }
+      if (kind === "stats") {
+        recentStats.push(data);
+        if (recentStats.length > RECENT_STATS) recentStats.shift();
+      }
       for (const listener of set) listener(data);
     });
   }
+}
+
+/**
+ * The `stats` events received so far (the last ten minutes), oldest first.
+ * @returns {readonly unknown[]}
+ */
+export function recentStatsEvents() {
+  return recentStats.slice();
 }
 
 /**
@@ -64,6 +80,7 @@ export function connectLive() {
 export function disconnectLive() {
   source?.close();
   source = undefined;
+  recentStats.length = 0;
   setState("closed");
 }
 

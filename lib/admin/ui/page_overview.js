@@ -9,8 +9,9 @@
 
 import { describe, get } from "./api.js";
 import { LiveChart } from "./chart.js";
+import { countersPanel } from "./counters_panel.js";
 import { formatBytes, formatDuration, formatNumber, h, notice, replace } from "./dom.js";
-import { onLive } from "./live.js";
+import { onLive, recentStatsEvents } from "./live.js";
 
 /** @typedef {import("./api.js").Stats} Stats */
 /**
@@ -117,6 +118,7 @@ export function mountOverview(root) {
     h("div", { class: "card" }, h("div", { class: "label" }, "Persistence"), persistence),
   );
 
+  const counters = countersPanel();
   const chartBoxes = {
     messages: h("div", { class: "chart", testid: "chart-messages" }),
     clients: h("div", { class: "chart", testid: "chart-clients" }),
@@ -136,6 +138,7 @@ export function mountOverview(root) {
       h("section", { class: "panel" }, h("h2", {}, "Bytes per second"), chartBoxes.bytes),
       h("section", { class: "panel" }, h("h2", {}, "Queued and dropped"), chartBoxes.queues),
     ),
+    counters.element,
   );
 
   const rate = (/** @type {number} */ v) => formatNumber(v);
@@ -167,6 +170,7 @@ export function mountOverview(root) {
       if (target) target.textContent = card.value(stats);
     }
     if (startedAtMs !== undefined) uptime.textContent = formatDuration((Date.now() - startedAtMs) / 1000);
+    counters.update(/** @type {import("./counters_panel.js").Counters | undefined} */ (stats.counters));
   };
   /** @param {Stats} stats */
   const pushStats = (stats) => {
@@ -180,6 +184,11 @@ export function mountOverview(root) {
     charts.queues.push(at, [read(stats.gauges, "queued") ?? null, read(stats.rates, "dropped") ?? null]);
   };
 
+  // The live points received while another page was open, then the new ones.
+  for (const data of recentStatsEvents()) {
+    const stats = /** @type {Stats} */ (data);
+    if (typeof stats === "object" && stats !== null && typeof stats.gauges === "object") pushStats(stats);
+  }
   let active = true;
   const stopLive = onLive("stats", (data) => {
     const stats = /** @type {Stats} */ (data);
