@@ -289,6 +289,12 @@ testIf(
           await page.getByTestId("retained-payload").textContent(),
           JSON.stringify({ interval: 5, unit: "C" }, null, 2),
         );
+        // Delete a retained message (confirm): its row goes.
+        const kitchen = page.getByTestId("retained-row").filter({ hasText: "sensors/kitchen/temperature" });
+        await kitchen.getByTestId("retained-delete").click();
+        await page.getByTestId("confirm-ok").click();
+        await kitchen.waitFor({ state: "detached" });
+        await page.getByTestId("retained-status").filter({ hasText: "Deleted" }).waitFor();
 
         // A message trace on dash/#: each PUBLISH with what became of it for each subscriber.
         if (await served(urls.admin, "/api/v1/traces/none/events", 501)) {
