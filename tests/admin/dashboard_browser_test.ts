@@ -176,6 +176,36 @@ testIf(
           (globalThis as unknown as PageGlobals).__sameDocument = true;
         });
 
+        // The pages' pure helpers, imported in the page as the browser loads them (the CSP allows same-origin modules).
+        const helpers = await page.evaluate(async (urls) => {
+          const [retained, publish, dom] = await Promise.all(urls.map((url) => import(url)));
+          const utf8 = (text: string) => new TextEncoder().encode(text);
+          return {
+            hex: retained.hexDump(new Uint8Array([0x41, 0x00, 0xff])),
+            json: retained.renderPayload(utf8('{"a":[1,2]}'), "json"),
+            notJson: retained.renderPayload(utf8("21.5 C"), "json"),
+            base64: [...retained.payloadBytes("AAEC/w==", "base64")],
+            userProperties: publish.parseUserProperties("unit=C\nsite=a=b\n\nflag"),
+            bytes: [
+              dom.formatBytes(512),
+              dom.formatBytes(1536),
+              dom.formatBytes(70.6),
+              dom.formatBytes(undefined),
+            ],
+            durations: [dom.formatDuration(59), dom.formatDuration(3725), dom.formatDuration(90_000)],
+          };
+        }, ["/assets/page_retained.js", "/assets/page_publish.js", "/assets/dom.js"]);
+        const { notJson, ...rest } = helpers;
+        assert.match(notJson, /^Not JSON: /);
+        assert.deepEqual(rest, {
+          hex: `00000000  ${"41 00 ff".padEnd(47)}  A..`,
+          json: '{\n  "a": [\n    1,\n    2\n  ]\n}',
+          base64: [0, 1, 2, 255],
+          userProperties: [["unit", "C"], ["site", "a=b"], ["flag", ""]],
+          bytes: ["512 B", "1.5 KiB", "71 B", "–"],
+          durations: ["59s", "1h 2m", "1d 1h"],
+        });
+
         // Two MQTT.js clients connect: the Overview counts them from the live stream, without a reload.
         const connect = (clientId: string, options: Record<string, unknown> = {}) =>
           within(
