@@ -7,6 +7,8 @@
  * @module
  */
 
+import { ApiError } from "./http.ts";
+
 const encoder = new TextEncoder();
 
 /** Seconds between `: ping` comments. */
@@ -78,6 +80,9 @@ export class SseStream {
   }
 }
 
+/** Event streams open at once, per server: each holds a connection, a timer and listeners. */
+export const MAX_STREAMS = 100;
+
 /** The open streams of one server. */
 export class SseHub {
   readonly #streams = new Set<SseStream>();
@@ -88,8 +93,17 @@ export class SseHub {
     return this.#streams.size;
   }
 
-  /** A `text/event-stream` response whose stream `setup` feeds (it registers its cleanups on the stream). */
+  /**
+   * A `text/event-stream` response whose stream `setup` feeds (it registers its cleanups on the stream).
+   *
+   * @throws {ApiError} 503 when {@linkcode MAX_STREAMS} are open.
+   */
   open(setup: (stream: SseStream) => void, headers: Record<string, string> = {}): Response {
+    if (this.#streams.size >= MAX_STREAMS) {
+      throw new ApiError(503, "TOO_MANY_STREAMS", `${MAX_STREAMS} event streams are open: try again later`, {
+        "retry-after": "3",
+      });
+    }
     let stream: SseStream | undefined;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
+import { MAX_STREAMS, SseHub } from "../../lib/admin/sse.ts";
 import { withBroker } from "../broker/_wire.ts";
 import { adminOn, withAdmin } from "./_admin.ts";
 
@@ -180,4 +181,14 @@ Deno.test("GET /healthz is 503 when the latest storage commit failed", async () 
     assert.equal(ok.status, 200);
     await ok.body?.cancel();
   }, { broker: { persistence } });
+});
+
+Deno.test("SseHub: past MAX_STREAMS open streams, a new one is 503; closeAll ends them all", async () => {
+  const hub = new SseHub();
+  const responses: Response[] = [];
+  for (let i = 0; i < MAX_STREAMS; i++) responses.push(hub.open(() => {}));
+  assert.throws(() => hub.open(() => {}), (error: { status: number }) => error.status === 503);
+  hub.closeAll();
+  assert.equal(hub.size, 0);
+  for (const response of responses) await response.body?.cancel();
 });

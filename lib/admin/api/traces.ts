@@ -58,16 +58,21 @@ function events(context: RequestContext): Response {
     if (error instanceof RangeError) throw new ApiError(404, "TRACE_NOT_FOUND", `no trace ${id}`);
     throw error;
   }
-  return context.services.sse.open((stream) => {
-    stream.onClose(stop);
-    deliver = (event) => stream.send("trace", event);
-    finish = (why) => {
-      stream.send("end", { reason: why });
-      stream.close();
-    };
-    for (const event of buffered.splice(0)) deliver(event);
-    if (ended !== undefined) finish(ended);
-  });
+  try {
+    return context.services.sse.open((stream) => {
+      stream.onClose(stop);
+      deliver = (event) => stream.send("trace", event);
+      finish = (why) => {
+        stream.send("end", { reason: why });
+        stream.close();
+      };
+      for (const event of buffered.splice(0)) deliver(event);
+      if (ended !== undefined) finish(ended);
+    });
+  } catch (error) {
+    stop(); // no stream (too many open): the subscription goes too
+    throw error;
+  }
 }
 
 function remove(context: RequestContext): Response {
