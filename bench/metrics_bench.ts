@@ -4,10 +4,12 @@
  * 1. One `renderMetrics()` with 10,000 connected clients (in-memory streams, one subscription each): broker time
  *    per scrape, target under 50 ms; also `brokerGauges()` alone and an empty broker.
  * 2. Load throughput of the broker with a scrape every second against the same broker not scraped: fan-in
- *    QoS 0 and QoS 1 end to end, as in the load benchmark, on a broker process (`_metrics_broker.ts`) that also
- *    holds 10,000 idle clients so each scrape walks them; runs interleaved, medians. Target: within 3%.
+ *    QoS 0 and QoS 1 end to end, as in the load benchmark, on a broker process (`_metrics_broker.ts`); runs
+ *    interleaved, medians. Target: within 3%. Also the broker's CPU time per message in both modes, which a busy
+ *    machine disturbs less than the rate.
  *
- * Run alone: `deno run -A bench/metrics_bench.ts [--runs N]`
+ * Run alone: `deno run -A bench/metrics_bench.ts [--runs N] [--idle N]` (`--idle`: idle clients on the load runs'
+ * broker, so each scrape there walks them too).
  *
  * @module
  */
@@ -15,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { type BenchGroup, type BenchRow, median, renderGroup } from "./_report.ts";
 import { fanIn, type FlowResult, qosEndToEnd, type Timing } from "./_load_client.ts";
-import { brokerTaskV8Flags, environmentNotes, loadAverage } from "./_peers.ts";
+import { brokerTaskV8Flags, cpuMeter, environmentNotes, loadAverage } from "./_peers.ts";
 import { connectIdle } from "./_idle_clients.ts";
 import { Broker } from "../lib/broker/broker.ts";
 import { SILENT_LOGGER } from "../lib/broker/logger.ts";
@@ -28,6 +30,8 @@ export interface MetricsBenchOptions {
   runs?: number;
   /** Connected clients for the scrape cost. @default {10000} */
   clients?: number;
+  /** Idle clients on the broker of the load runs (0: as the load benchmark). @default {0} */
+  idle?: number;
   /** Progress lines. @default {console.error} */
   log?: (line: string) => void;
 }
@@ -90,6 +94,7 @@ export async function scrapeCost(clients: number, log: (line: string) => void): 
 interface MetricsBroker {
   readonly mqtt: number;
   readonly http: number;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -119,6 +124,7 @@ async function startMetricsBroker(idle: number): Promise<MetricsBroker> {
   return {
     mqtt: ready.mqtt,
     http: ready.http,
+    pid: child.pid,
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -154,15 +160,21 @@ function scraper(port: number): { stop(): Promise<number> } {
 /** Throughput with a scrape every second against without, same broker process, runs interleaved. */
 async function loadWithScrapes(runs: number, idle: number, log: (line: string) => void): Promise<BenchGroup> {
   const broker = await startMetricsBroker(idle);
-  const timing: Timing = { warmupMs: 500, durationMs: 3000, drainMs: 5000 };
-  const scenarios: { name: string; run: (tag: string) => Promise<FlowResult> }[] = [
+  const timed = (meter?: ReturnType<typeof cpuMeter>): Timing => ({
+    warmupMs: 500,
+    durationMs: 3000,
+    drainMs: 5000,
+    ...(meter === undefined ? {} : { onWindow: meter.onWindow }),
+  });
+  type Run = (tag: string, meter?: ReturnType<typeof cpuMeter>) => Promise<FlowResult>;
+  const scenarios: { name: string; run: Run }[] = [
     {
       name: "fan-in QoS 0: 4 publishers → 1 subscriber, 64 B",
-      run: (tag) => fanIn({ port: broker.mqtt, tag, timing }),
+      run: (tag, meter) => fanIn({ port: broker.mqtt, tag, timing: timed(meter) }),
     },
     {
       name: "QoS 1 end to end, 100 in flight, 64 B",
-      run: (tag) => qosEndToEnd({ port: broker.mqtt, tag, timing, qos: 1 }),
+      run: (tag, meter) => qosEndToEnd({ port: broker.mqtt, tag, timing: timed(meter), qos: 1 }),
     },
   ];
   const rows: BenchRow[] = [];
@@ -172,14 +184,21 @@ async function loadWithScrapes(runs: number, idle: number, log: (line: string) =
     for (const scenario of scenarios) {
       const plain: number[] = [];
       const scraped: number[] = [];
+      const cpuPlain: number[] = [];
+      const cpuScraped: number[] = [];
       await scenario.run(`mw${rows.length}`); // warm-up run: connections, JIT; not counted
       for (let r = 0; r < runs; r++) {
         for (const scrape of r % 2 === 0 ? [false, true] : [true, false]) {
           const tag = `m${r}${scrape ? "s" : "p"}${rows.length}`;
           const running = scrape ? scraper(broker.http) : undefined;
-          const result = await scenario.run(tag);
+          const meter = cpuMeter(broker.pid);
+          const result = await scenario.run(tag, meter);
           if (running !== undefined) scrapes += await running.stop();
           (scrape ? scraped : plain).push(result.rate);
+          const share = meter.shares()?.broker;
+          if (share !== undefined && result.rate > 0) {
+            (scrape ? cpuScraped : cpuPlain).push((share / 100) * 1e6 / result.rate); // µs per message
+          }
           log(
             `metrics: ${scenario.name}, run ${r + 1}${scrape ? " scraped" : ""}: ${
               Math.round(result.rate)
@@ -194,6 +213,15 @@ async function loadWithScrapes(runs: number, idle: number, log: (line: string) =
         peer: { name: "not scraped", value: median(plain) },
         higherIsBetter: true,
       });
+      if (cpuPlain.length > 0 && cpuScraped.length > 0) {
+        rows.push({
+          name: `${scenario.name}: broker CPU per message, scraped every 1 s`,
+          unit: "µs",
+          ours: median(cpuScraped),
+          peer: { name: "not scraped", value: median(cpuPlain) },
+          higherIsBetter: false,
+        });
+      }
     }
     const response = await fetch(`http://127.0.0.1:${broker.http}/scrape-times`);
     renders = await response.json() as number[];
@@ -217,7 +245,7 @@ async function loadWithScrapes(runs: number, idle: number, log: (line: string) =
         idle.toLocaleString("en-US")
       } ` +
       `idle in-memory clients, and a Deno.serve answering /metrics); ${scrapes} scrapes in all. Target: the ` +
-      "ratio within 3% of 1.00.",
+      "throughput ratio within 3% of 1.00.",
       `load average ${await loadAverage()}`,
       ...await environmentNotes(),
     ],
@@ -229,14 +257,17 @@ export async function metricsBench(options: MetricsBenchOptions = {}): Promise<B
   const log = options.log ?? ((line: string) => console.error(line));
   const clients = options.clients ?? 10_000;
   const cost = await scrapeCost(clients, log);
-  const load = await loadWithScrapes(options.runs ?? 5, clients, log);
+  const load = await loadWithScrapes(options.runs ?? 5, options.idle ?? 0, log);
   return [cost, load];
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string" } } });
-  const runs = values.runs === undefined ? undefined : Number(values.runs);
-  for (const group of await metricsBench(runs === undefined ? {} : { runs })) {
-    console.log(`${renderGroup(group)}\n`);
-  }
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { runs: { type: "string" }, idle: { type: "string" } },
+  });
+  const options: MetricsBenchOptions = {};
+  if (values.runs !== undefined) options.runs = Number(values.runs);
+  if (values.idle !== undefined) options.idle = Number(values.idle);
+  for (const group of await metricsBench(options)) console.log(`${renderGroup(group)}\n`);
 }

@@ -75,6 +75,17 @@ export {
   type ClientHistoryQuery,
 } from "./broker/client_history.ts";
 export {
+  MessageTraces,
+  TRACE_LIMITS,
+  type TraceDelivery,
+  type TraceEnd,
+  type TraceEvent,
+  type TraceInfo,
+  type TraceListener,
+  type TraceOptions,
+  type TraceSkip,
+} from "./broker/trace.ts";
+export {
   ALLOW_ALL,
   ANONYMOUS_AUTHENTICATOR,
   type AuthConversation,
@@ -156,6 +167,7 @@ export {
   AclFileError,
   type AclRule,
 } from "./broker/auth/acl_file.ts";
+export type { AclDecidingRule, AclExplanation, AclQuery } from "./broker/auth/acl_explain.ts";
 export { MqttClient } from "./client/client.ts";
 export type {
   ClientState,

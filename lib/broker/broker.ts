@@ -20,6 +20,7 @@ import type { BrokerOptions, ResolvedOptions } from "./options.ts";
 import type { Logger } from "./logger.ts";
 import type { LogRing } from "./log_ring.ts";
 import { ClientHistory } from "./client_history.ts";
+import type { MessageTraces } from "./trace.ts";
 import { type BrokerEvents, emitClientEvent } from "./events.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
@@ -138,6 +139,11 @@ export class Broker {
   get clientHistory(): ClientHistory {
     this.#history ??= new ClientHistory(this.#core.events);
     return this.#history;
+  }
+
+  /** Live message traces: what became of each PUBLISH of a filter or client, per subscriber (`trace.ts`). */
+  get traces(): MessageTraces {
+    return this.#core.traces;
   }
 
   /** The last log records at `info` or more severe that the logger kept, for the admin API. */
@@ -321,6 +327,7 @@ export class Broker {
     await Promise.all(this.#accepting);
     const core = this.#core;
     core.sys.stop();
+    core.traces.close();
     this.#loopLag.stop();
     if (this.#sweepTimer !== undefined) core.clock.clearTimeout(this.#sweepTimer);
     core.deadlines.close();

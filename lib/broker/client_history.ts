@@ -1,7 +1,10 @@
 /**
  * "Why did this client go?": the last lifecycle events of each client id (connected, disconnected and why,
  * refused and why, kicked, takeover) and a broker-wide ring of the latest, fed by the event hub (`events.ts`).
- * Bounded three ways: events per client, client ids kept (least recently active dropped first), and the ring.
+ * Bounded three ways: events per client, client ids kept, and the ring. Client ids live in two generations, the
+ * ones heard of lately and the ones before: when the first fills (half the bound), the older generation is dropped
+ * whole. That keeps the ids active lately at O(1) per event; an exact LRU's eviction from the front of a `Map`
+ * cost 10 µs per connect with one-off client ids (V8 walks the deleted entries).
  *
  * @module
  */
@@ -12,7 +15,7 @@ import type { BrokerEvents, ClientEvent } from "./events.ts";
 export interface ClientHistoryOptions {
   /** Events kept per client id. @default {20} */
   readonly perClient?: number;
-  /** Client ids kept; the one least recently heard of goes first. @default {10000} */
+  /** Client ids kept, at most; those not heard of for longest go first. @default {10000} */
   readonly clients?: number;
   /** Events kept in the broker-wide ring. @default {1000} */
   readonly recent?: number;
@@ -48,9 +51,12 @@ export interface ClientHistoryQuery {
  */
 export class ClientHistory {
   readonly #perClient: number;
-  readonly #clients: number;
-  /** Per client id, oldest event first; the Map's order is the order ids were last heard of. */
-  readonly #byClient = new Map<string, ClientEvent[]>();
+  /** Ids per generation: half the bound. */
+  readonly #generation: number;
+  /** Per client id heard of lately, its events, oldest first. */
+  #young = new Map<string, ClientEvent[]>();
+  /** The generation before: an id heard of again moves to {@linkcode ClientHistory.#young}. */
+  #old = new Map<string, ClientEvent[]>();
   readonly #ring: (ClientEvent | undefined)[];
   #next = 0;
   #size = 0;
@@ -59,14 +65,14 @@ export class ClientHistory {
   /** Starts recording what `events` emits. */
   constructor(events: BrokerEvents, options: ClientHistoryOptions = {}) {
     this.#perClient = positive(options.perClient ?? 20, "perClient");
-    this.#clients = positive(options.clients ?? 10_000, "clients");
+    this.#generation = Math.max(1, Math.floor(positive(options.clients ?? 10_000, "clients") / 2));
     this.#ring = new Array(positive(options.recent ?? 1000, "recent"));
     this.#off = events.on((event) => this.record(event));
   }
 
   /** Client ids with a history. */
   get clientCount(): number {
-    return this.#byClient.size;
+    return this.#young.size + this.#old.size;
   }
 
   /** Adds one event (the hub calls this). */
@@ -77,29 +83,29 @@ export class ClientHistory {
     if (this.#size < ring.length) this.#size++;
     const id = event.clientId;
     if (id === "") return; // refused before CONNECT was read: in the ring only
-    let list = this.#byClient.get(id);
+    let list = this.#young.get(id);
     if (list === undefined) {
-      if (this.#byClient.size >= this.#clients) {
-        const oldest = this.#byClient.keys().next().value;
-        if (oldest !== undefined) this.#byClient.delete(oldest);
+      list = this.#old.get(id);
+      if (list !== undefined) this.#old.delete(id);
+      else list = [];
+      if (this.#young.size >= this.#generation) {
+        this.#old = this.#young; // the generation before goes whole
+        this.#young = new Map();
       }
-      list = [];
-    } else {
-      this.#byClient.delete(id); // set again below: now the most recently heard of
+      this.#young.set(id, list);
     }
-    this.#byClient.set(id, list);
     list.push(event);
     if (list.length > this.#perClient) list.shift();
   }
 
   /** The last events of `clientId`, oldest first (empty when it has none or was dropped). */
   of(clientId: string): readonly ClientEvent[] {
-    return this.#byClient.get(clientId)?.slice() ?? [];
+    return (this.#young.get(clientId) ?? this.#old.get(clientId))?.slice() ?? [];
   }
 
   /** The last event of `clientId` that says why it went (disconnected or refused), if any. */
   lastEnd(clientId: string): ClientEvent | undefined {
-    const list = this.#byClient.get(clientId);
+    const list = this.#young.get(clientId) ?? this.#old.get(clientId);
     if (list === undefined) return undefined;
     for (let i = list.length - 1; i >= 0; i--) {
       const e = list[i]!;

@@ -22,6 +22,7 @@ import { encodeAuth } from "../packet/auth.ts";
 import type { IncomingTopicAliases } from "../topic/topic_alias.ts";
 import type { ByteStream } from "../transport/transport.ts";
 import { Output, type OutputOwner } from "./output.ts";
+import { countReceived, countSent } from "./counters.ts";
 import { logs, printable } from "./logger.ts";
 import type { Deadline } from "./deadlines.ts";
 import type { TokenBucket } from "./limits.ts";
@@ -30,13 +31,7 @@ import type { SessionLink } from "./session_link.ts";
 import type { RetainedBacklog } from "./retained_backlog.ts";
 import type { BrokerCore } from "./core.ts";
 import type { ClientIdentity } from "./auth/auth.ts";
-import {
-  type DisconnectReason,
-  disconnectReason,
-  emitClientEvent,
-  type RefusalReason,
-  refusalReason,
-} from "./events.ts";
+import { type CloseCause, disconnectReason, emitConnectionEnd, refusalReason } from "./events.ts";
 import { receivedLine, sendingLine } from "./packet_trace.ts";
 import { Linger } from "./linger.ts";
 import { closeStream } from "./closing.ts";
@@ -138,14 +133,10 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   #peerBusy = false;
   /** Made when the broker closes on a peer still sending (see `linger.ts`). */
   #linger: Linger | undefined;
-  // This client's traffic since it connected (the admin views read them): four numbers, no object.
-  /** PUBLISH received from this client. */
+  /** This client's traffic since it connected, for the admin views: PUBLISH in and out, bytes in and out. */
   msgsIn = 0;
-  /** PUBLISH sent to this client. */
   msgsOut = 0;
-  /** Bytes read from this client. */
   bytesIn = 0;
-  /** Bytes written to this client. */
   bytesOut = 0;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
@@ -204,16 +195,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     if (this.#state === "closed") return;
     if (this.#traced) this.core.logger.debug(sendingLine(bytes, this.protocolVersion, this.clientId));
     this.#output.send(bytes);
-    const stats = this.core.stats;
-    stats.packetsSent++;
-    const type = bytes[0]! >> 4;
-    stats.packetsSentByType[type]!++;
-    if (type === PACKET_TYPE.PUBLISH) {
-      // A PUBLISH with a Topic Alias made for this connection (`publish_writer.ts`) comes this way.
-      stats.messagesSent++;
-      stats.messagesSentByQos[(bytes[0]! >> 1) & 3]!++;
-      this.msgsOut++;
-    }
+    if (countSent(this.core.stats, bytes)) this.msgsOut++; // a PUBLISH with a Topic Alias comes this way
   }
 
   sendPublish(bytes: Uint8Array, idOffset: number, packetId: number, dup: boolean): void {
@@ -224,11 +206,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
       );
     }
     this.#output.sendPublish(bytes, idOffset, packetId, dup);
-    const stats = this.core.stats;
-    stats.messagesSent++;
-    stats.messagesSentByQos[(bytes[0]! >> 1) & 3]!++;
-    stats.packetsSent++;
-    stats.packetsSentByType[PACKET_TYPE.PUBLISH]!++;
+    countSent(this.core.stats, bytes);
     this.msgsOut++;
   }
 
@@ -349,8 +327,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     const output = this.#output;
     const maxOutput = this.core.options.maxOutputBytes;
     for (let frame = this.#framer.next(); frame !== undefined; frame = this.#framer.next()) {
-      stats.packetsReceived++;
-      stats.packetsReceivedByType[frame.header >> 4]!++;
+      countReceived(stats, frame.header);
       this.#sinceYield++;
       const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
       if (this.#traced) this.core.logger.debug(receivedLine(packet, this.clientId));
@@ -482,15 +459,14 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
    * event hub (`events.ts`): a connected client's close without one is a socket error; a connection closed before
    * CONNACK without one (the peer went away) is no refusal.
    */
-  close(
-    reason: string,
-    sendWill: boolean,
-    cause?: DisconnectReason | RefusalReason,
-    reasonCode?: number,
-  ): Promise<void> {
+  close(reason: string, sendWill: boolean, cause?: CloseCause, reasonCode?: number): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     const wasConnected = this.#state === "connected";
-    if (this.core.events.listening) this.#emitClosed(cause, reasonCode);
+    if (this.core.events.listening) {
+      const username = this.pendingConnect?.packet.username; // a refusal's: who it claimed to be
+      const at = this.core.clock.now();
+      emitConnectionEnd(this.core.events, this, { state: this.#state, cause, reasonCode, at, username });
+    }
     this.#state = "closed";
     const core = this.core;
     core.deadlines.cancel(this.#deadline);
@@ -520,23 +496,6 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     }
     this.#closed = this.#finish();
     return this.#closed;
-  }
-
-  /** Tells the event hub how the connection ended (before the state changes: it says what was known). */
-  #emitClosed(cause: DisconnectReason | RefusalReason | undefined, reasonCode: number | undefined): void {
-    const at = this.core.clock.now();
-    const events = this.core.events;
-    if (this.#state === "connected") {
-      const reason = cause ?? "socket_error";
-      emitClientEvent(events, this, { event: "disconnected", reason, reasonCode, at });
-      if (reason === "takeover") emitClientEvent(events, this, { event: "takeover", reason, reasonCode, at });
-      if (reasonCode === REASON_CODE.AdministrativeAction) {
-        emitClientEvent(events, this, { event: "kicked", reason, reasonCode, at });
-      }
-    } else if (cause !== undefined && this.#state !== "closed") {
-      const known = this.#state === "authenticating";
-      emitClientEvent(events, this, { event: "refused", reason: cause, reasonCode, at, known });
-    }
   }
 
   async #finish(): Promise<void> {

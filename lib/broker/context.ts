@@ -26,6 +26,7 @@ import { brokerConnackProperties } from "./handlers/connect_negotiation.ts";
 import { AddressLimiter } from "./limits.ts";
 import { type Logger, printable } from "./logger.ts";
 import { LogRing } from "./log_ring.ts";
+import { MessageTraces } from "./trace.ts";
 import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { RetainedStore } from "./retained.ts";
 import { EncodeCache } from "./encode_cache.ts";
@@ -54,6 +55,8 @@ export class BrokerContext implements BrokerCore {
   /** The last log records (the logger passes them here), for the admin API. */
   readonly logs: LogRing = new LogRing();
   readonly events: BrokerEvents = new BrokerEvents();
+  /** Message traces (`trace.ts`): the publish path asks whether one runs. */
+  readonly traces: MessageTraces;
   /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
   authorizer: Authorizer;
   readonly router: TopicRouter = new TopicRouter();
@@ -93,6 +96,7 @@ export class BrokerContext implements BrokerCore {
     this.#scramOnly = (options.authMethods ?? []).length > 0 && options.authenticator === undefined;
     this.#connectionClosed = connectionClosed;
     this.persistence = options.persistence;
+    this.traces = new MessageTraces(this.clock, (clientId) => this.router.subscriptionsOf(clientId));
     this.connectLimiter = new AddressLimiter(o.connectRatePerAddress, this.clock);
     this.retained = new RetainedStore({ maxCount: o.maxRetained, maxBytes: o.maxRetainedBytes });
     this.deadlines = new DeadlineQueue(this.clock, (connection, now) => connection.checkDeadline(now));
@@ -295,20 +299,28 @@ export class BrokerContext implements BrokerCore {
         ? { publisherId: message.origin, isAvailable: sessions.isAvailable, canReceive: sessions.canReceive }
         : { publisherId: message.origin, isAvailable: sessions.isAvailable },
     );
-    if (deliveries.length === 0) return 0;
+    // One size check per PUBLISH while no message trace runs (`trace.ts`).
+    const trace = this.traces.active ? this.traces.begin(message) : undefined;
+    if (deliveries.length === 0) {
+      trace?.finish();
+      return 0;
+    }
     const cache = new EncodeCache(this.clock.now());
     let receivers = 0;
     for (const delivery of deliveries) {
       const session = sessions.get(delivery.clientId);
       if (session === undefined) continue;
       if (checkReceive) {
-        if (!authorizer.canReceive(session.identity, message.topic)) continue;
+        if (!authorizer.canReceive(session.identity, message.topic)) {
+          trace?.skipped(delivery.clientId, "acl");
+          continue;
+        }
       }
       const qos = (delivery.qos < message.qos ? delivery.qos : message.qos) as QoS;
       // RETAIN is cleared on forwarding unless Retain As Published [MQTT-3.3.1-12 (5.0)] [MQTT-3.3.1-13 (5.0)].
       const retain = delivery.retainAsPublished && message.retain;
       const ids = delivery.subscriptionIds.length === 0 ? undefined : delivery.subscriptionIds;
-      session.deliver(
+      const outcome = session.deliver(
         message,
         qos,
         retain,
@@ -316,8 +328,10 @@ export class BrokerContext implements BrokerCore {
         cache,
         delivery.shareGroup === undefined ? undefined : delivery.filter,
       );
+      if (trace !== undefined) trace.delivered(delivery.clientId, qos, outcome);
       receivers++;
     }
+    trace?.finish();
     return receivers;
   }
 

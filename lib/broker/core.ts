@@ -16,6 +16,7 @@ import type { Connection } from "./connection.ts";
 import type { BrokerCounters } from "./counters.ts";
 import type { DeadlineQueue } from "./deadlines.ts";
 import type { BrokerEvents } from "./events.ts";
+import type { MessageTraces } from "./trace.ts";
 import type { AddressLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -69,6 +70,8 @@ export interface BrokerCore {
   readonly logger: Logger;
   /** Lifecycle events (connected, disconnected, refused): emitted only while someone listens. */
   readonly events: BrokerEvents;
+  /** Message traces: the publish path asks whether one runs. */
+  readonly traces: MessageTraces;
   /** Checks every PUBLISH, SUBSCRIBE and delivery. */
   readonly authorizer: Authorizer;
   /** The subscriptions of every session. */

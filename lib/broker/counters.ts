@@ -210,6 +210,26 @@ export function tickTime(): number {
   return tickNow;
 }
 
+/** Counts one packet received, by the first byte of its fixed header. */
+export function countReceived(counters: BrokerCounters, header: number): void {
+  counters.packetsReceived++;
+  counters.packetsReceivedByType[header >> 4]!++;
+}
+
+/**
+ * Counts one packet sent, from its encoding: by type, and a PUBLISH as a message by its QoS. Returns whether it
+ * was a PUBLISH.
+ */
+export function countSent(counters: BrokerCounters, bytes: Uint8Array): boolean {
+  const header = bytes[0]!;
+  counters.packetsSent++;
+  counters.packetsSentByType[header >> 4]!++;
+  if (header >> 4 !== 3) return false;
+  counters.messagesSent++;
+  counters.messagesSentByQos[(header >> 1) & 3]!++;
+  return true;
+}
+
 /** Counts a message not delivered, for `reason` ({@linkcode DROP}). */
 export function countDrop(counters: BrokerCounters, reason: DropReason, n = 1): void {
   counters.messagesDropped += n;

@@ -172,6 +172,40 @@ export function protocolName(version: number): "3.1" | "3.1.1" | "5.0" {
   return version === 3 ? "3.1" : version === 4 ? "3.1.1" : "5.0";
 }
 
+/** Why a connection closed: a connected client's {@linkcode DisconnectReason}, or a {@linkcode RefusalReason}. */
+export type CloseCause = DisconnectReason | RefusalReason;
+
+/**
+ * The one place a closing connection becomes events: a connected client's close is `disconnected` (a socket
+ * error when no cause was given), plus `takeover` or `kicked` (v5 0x98 Administrative action); a close before
+ * CONNACK with a cause is `refused` (without one, the peer went away: nothing). Call it before the state changes.
+ */
+export function emitConnectionEnd(
+  events: BrokerEvents,
+  peer: EventPeer,
+  end: {
+    readonly state: "awaiting-connect" | "authenticating" | "connected" | "closed";
+    readonly cause: CloseCause | undefined;
+    readonly reasonCode: number | undefined;
+    readonly at: number;
+    readonly username: string | undefined;
+  },
+): void {
+  const { cause, reasonCode, at } = end;
+  if (end.state === "connected") {
+    const reason = cause ?? "socket_error";
+    emitClientEvent(events, peer, { event: "disconnected", reason, reasonCode, at });
+    if (reason === "takeover") emitClientEvent(events, peer, { event: "takeover", reason, reasonCode, at });
+    if (reasonCode === REASON_CODE.AdministrativeAction) {
+      emitClientEvent(events, peer, { event: "kicked", reason, reasonCode, at });
+    }
+  } else if (cause !== undefined && end.state !== "closed") {
+    const known = end.state === "authenticating";
+    const username = end.username;
+    emitClientEvent(events, peer, { event: "refused", reason: cause, reasonCode, at, known, username });
+  }
+}
+
 /** What an event is built from: a connection, as the emit sites see it. */
 export interface EventPeer {
   /** The client identifier; empty before CONNECT. */
@@ -197,19 +231,23 @@ export function emitClientEvent(
     readonly reasonCode?: number | undefined;
     readonly at: number;
     readonly known?: boolean;
+    /** The user name CONNECT gave, for a refusal before authentication settled who it is. */
+    readonly username?: string | undefined;
   },
 ): void {
-  const username = peer.identity.username;
-  const listener = peer.info.listener;
-  events.emit({
+  // Built field by field, not with spreads: this runs on every connect and disconnect while someone listens.
+  const event: { -readonly [K in keyof ClientEvent]: ClientEvent[K] } = {
     event: change.event,
     clientId: peer.clientId,
-    ...(username === undefined ? {} : { username }),
     remote: peer.info.remoteAddress,
-    ...(listener === undefined ? {} : { listener }),
-    ...(change.known === false ? {} : { protocol: protocolName(peer.protocolVersion) }),
     reason: change.reason,
-    ...(change.reasonCode === undefined ? {} : { reasonCode: change.reasonCode }),
     at: change.at,
-  });
+  };
+  const username = change.username ?? peer.identity.username;
+  if (username !== undefined) event.username = username;
+  const listener = peer.info.listener;
+  if (listener !== undefined) event.listener = listener;
+  if (change.known !== false) event.protocol = protocolName(peer.protocolVersion);
+  if (change.reasonCode !== undefined) event.reasonCode = change.reasonCode;
+  events.emit(event);
 }

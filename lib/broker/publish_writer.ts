@@ -25,7 +25,7 @@ export const WRITTEN = -1;
  */
 export type OutgoingAliases = Map<string, number> | undefined;
 
-/** Writes a QoS 0 message (nothing when it expired or is too large for the client). */
+/** Writes a QoS 0 message; false (nothing written) when it expired or is too large for the client. */
 export function writeQoS0(
   link: SessionLink,
   aliases: OutgoingAliases,

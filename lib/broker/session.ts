@@ -51,6 +51,14 @@ export interface SessionOptions {
   readonly mayReceive?: (identity: ClientIdentity, topic: string) => boolean;
 }
 
+/**
+ * What {@linkcode Session.deliver} did with a message: `sent` (written, or in flight), `queued` (behind the window
+ * or offline), dropped because the queue was full (`queue_full`), the connection's output was full
+ * (`output_full`), it expired or is too large for the client (`unsendable`), or QoS 0 to an offline session that
+ * keeps none (`offline`).
+ */
+export type DeliveryOutcome = "sent" | "queued" | "queue_full" | "output_full" | "unsendable" | "offline";
+
 /** A session. */
 export class Session {
   /** The client identifier the session belongs to. */
@@ -196,6 +204,7 @@ export class Session {
   /**
    * Delivers one message at `qos` (already the lower of published and granted QoS). QoS 0 goes straight out (or
    * is dropped when the client is away or congested); QoS 1/2 enter the inflight window or wait in the queue.
+   * Returns what became of it, for the message trace (`trace.ts`); a constant, nothing built.
    */
   deliver(
     message: Message,
@@ -204,24 +213,27 @@ export class Session {
     subscriptionIds: readonly number[] | undefined,
     cache: EncodeCache,
     shareFilter?: string,
-  ): void {
+  ): DeliveryOutcome {
     const link = this.link;
     if (qos === 0) {
       if (link === undefined) {
-        if (this.#queueQoS0 && this.persistent) {
-          const qos0 = this.#qos0 ??= [];
-          if (qos0.length >= this.#maxQueued) this.#drop(DROP.queueFull);
-          else qos0.push({ message, retain, subscriptionIds });
+        if (!this.#queueQoS0 || !this.persistent) return "offline";
+        const qos0 = this.#qos0 ??= [];
+        if (qos0.length >= this.#maxQueued) {
+          this.#drop(DROP.queueFull);
+          return "queue_full";
         }
-        return;
+        qos0.push({ message, retain, subscriptionIds });
+        return "queued";
       }
       if (link.congested) {
         this.#drop(DROP.outputFull);
-        return;
+        return "output_full";
       }
       const written = writeQoS0(link, this.#aliasesOf(link), message, retain, subscriptionIds, cache);
-      if (written !== WRITTEN) this.#drop(written);
-      return;
+      if (written === WRITTEN) return "sent";
+      this.#drop(written);
+      return "unsendable";
     }
     const windowFull = link === undefined || this.inflight.size >= link.sendWindow || this.queued > 0;
     if (
@@ -232,7 +244,7 @@ export class Session {
       // A full queue drops the new message (as Mosquitto's max_queued_messages); the owner is told, rarely.
       this.#drop(DROP.queueFull);
       this.#onDrop?.(this);
-      return;
+      return "queue_full";
     }
     const entry: Outgoing = {
       seq: ++this.#seq,
@@ -245,11 +257,11 @@ export class Session {
       ...(shareFilter === undefined ? {} : { shareFilter }),
     };
     if (link !== undefined && this.queued === 0 && this.inflight.size < link.sendWindow) {
-      this.#sendNew(link, entry, cache);
-    } else {
-      (this.#queue ??= new OutgoingQueue()).push(entry);
-      if (this.persistent) this.#persist(entry);
+      return this.#sendNew(link, entry, cache) ? "sent" : "unsendable";
     }
+    (this.#queue ??= new OutgoingQueue()).push(entry);
+    if (this.persistent) this.#persist(entry);
+    return "queued";
   }
 
   /** Counts a message not delivered, here and broker-wide (by reason). */
@@ -266,8 +278,11 @@ export class Session {
     return false;
   }
 
-  /** Puts a new entry in flight: assigns its packet id, writes it and stores it as sent. */
-  #sendNew(link: SessionLink, entry: Outgoing, cache: EncodeCache): void {
+  /**
+   * Puts a new entry in flight: assigns its packet id, writes it and stores it as sent. False when it could not
+   * be written (expired, too large for the client).
+   */
+  #sendNew(link: SessionLink, entry: Outgoing, cache: EncodeCache): boolean {
     entry.packetId = this.#allocatePacketId();
     entry.state = "sent";
     (this.#inflight ??= new Map()).set(entry.packetId, entry);
@@ -288,10 +303,14 @@ export class Session {
           this.pump(now);
         }
       }, () => {}); // logged by the commit queue; sent when the client reconnects
-      return;
+      return true;
     }
-    if (!this.#write(link, entry, false, cache)) this.#complete(entry);
-    else if (store !== undefined) this.#persist(entry);
+    if (!this.#write(link, entry, false, cache)) {
+      this.#complete(entry);
+      return false;
+    }
+    if (store !== undefined) this.#persist(entry);
+    return true;
   }
 
   /** The connection's outgoing Topic Aliases when it takes them (v5, Topic Alias Maximum above 0). */

@@ -20,18 +20,21 @@ Deno.test("ClientHistory keeps the last 20 events of a client, oldest first", ()
   history.close();
 });
 
-Deno.test("ClientHistory drops the client id least recently heard of past its bound", () => {
+Deno.test("ClientHistory drops the ids not heard of for longest, a generation (half the bound) at a time", () => {
   const events = new BrokerEvents();
-  const history = new ClientHistory(events, { clients: 3 });
+  const history = new ClientHistory(events, { clients: 4 });
   events.emit(event("a", 1));
   events.emit(event("b", 2));
-  events.emit(event("c", 3));
-  events.emit(event("a", 4)); // a is now the most recent
-  events.emit(event("d", 5)); // b goes
+  events.emit(event("c", 3)); // the first generation (a, b) is full: it becomes the old one
+  events.emit(event("a", 4)); // a heard of again: back in the young generation
+  events.emit(event("d", 5)); // (c, a) full: the old generation, b alone now, goes
   assert.equal(history.clientCount, 3);
   assert.deepEqual(history.of("b"), []);
   assert.deepEqual(history.of("a").map((e) => e.at), [1, 4]);
+  assert.equal(history.of("c").length, 1);
   assert.equal(history.of("d").length, 1);
+  for (let i = 0; i < 100; i++) events.emit(event(`x${i}`, 10 + i));
+  assert.ok(history.clientCount <= 4, `${history.clientCount} ids kept`);
   history.close();
 });
 

@@ -157,6 +157,7 @@ Deno.test("events: bad credentials are refused(auth) with the CONNACK code", asy
     assert.equal(seen[0]!.reason, "auth");
     assert.equal(seen[0]!.reasonCode, 0x86);
     assert.equal(seen[0]!.clientId, "ev-auth");
+    assert.equal(seen[0]!.username, "u", "the user name CONNECT gave");
     assert.equal(seen[0]!.protocol, "5.0");
   });
 });

@@ -50,3 +50,25 @@ testIf("broker.ts --log-format refuses an unknown format (exit 2)", [subprocessU
   assert.equal(code, 2);
   assert.match(stderr, /--log-format must be one of text, json, got "xml"/);
 });
+
+testIf("broker.ts takes logFormat from the config file", [subprocessUnavailable()], async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mqtt_log_format_" });
+  try {
+    const config = `${dir}/broker.json`;
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ listeners: [{ type: "tcp", port: 0 }], persistence: "memory", logFormat: "json" }),
+    );
+    await withBrokerProcess(["-c", config], async (broker) => {
+      await broker.listening(1);
+      await broker.until("broker.started", () => broker.stderr.includes('"broker.started"'));
+      const status = await broker.stop();
+      assert.equal(status.code, 0, broker.stderr);
+      for (const line of broker.stderr.trimEnd().split("\n")) {
+        assert.equal(typeof JSON.parse(line).msg, "string");
+      }
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -26,10 +26,12 @@
  * @module
  */
 
-import { SHARED_PREFIX, validateTopicFilter } from "../../topic/topic.ts";
+import { validateTopicFilter } from "../../topic/topic.ts";
 import { type Logger, SILENT_LOGGER } from "../logger.ts";
 import { filterCovers, filterIntersection, FilterSet } from "./acl_filters.ts";
 import type { Authorizer, ClientIdentity } from "./auth.ts";
+import { innerFilter, substitutedPatterns } from "./_acl_patterns.ts";
+import { type AclExplanation, type AclQuery, explainAcl } from "./acl_explain.ts";
 
 /** What a rule allows. */
 export type AclAccess = "read" | "write" | "readwrite" | "deny";
@@ -263,6 +265,14 @@ export class AclAuthorizer implements Authorizer {
     return false;
   }
 
+  /**
+   * The dry-run: the decision for `query` and the rule (file and line) that made it, or none when nothing matched
+   * (denied by default). Walks the rules as written, so it is for tools (the admin API), not for every message.
+   */
+  explain(query: AclQuery): AclExplanation {
+    return explainAcl(this.#acl, query, this.#checkSubscribe);
+  }
+
   #check(client: ClientIdentity, topic: string, read: boolean): boolean {
     const compiled = compiledOf(this.#acl);
     const own = ownRules(compiled, client);
@@ -295,13 +305,6 @@ export class AclAuthorizer implements Authorizer {
     if (this.#cacheSize > 0) cache.set(client.clientId, { compiled, username: client.username, rules });
     return rules;
   }
-}
-
-/** The filter a SUBSCRIBE asks for, without a `$share/{ShareName}/` prefix; `undefined` when malformed. */
-function innerFilter(filter: string): string | undefined {
-  if (!filter.startsWith(SHARED_PREFIX)) return filter;
-  const slash = filter.indexOf("/", SHARED_PREFIX.length);
-  return slash === -1 || slash + 1 === filter.length ? undefined : filter.slice(slash + 1);
 }
 
 // ---- compiling ------------------------------------------------------------------------------------------
@@ -350,66 +353,10 @@ function ownRules(compiled: CompiledAcl, client: ClientIdentity): AclRuleSet {
   return rules ?? EMPTY_RULES;
 }
 
-/**
- * A client's pattern rules with `%c` and `%u` replaced. A value is substituted only when it is one whole topic
- * level: a `/` would reach into other levels (`victim/cmd` turning `devices/%c/#` into `devices/victim/cmd/#`)
- * and a `+` or `#` would become a wildcard. For a client with such an id or user name, patterns grant nothing,
- * while deny patterns still apply with the level holding the value widened to `+` (a deny may only grow).
- */
+/** A client's pattern rules with `%c` and `%u` replaced (see {@linkcode substitutedPatterns}), compiled. */
 function substitutePatterns(patterns: readonly AclRule[], client: ClientIdentity): PatternRules {
-  const { clientId, username } = client;
-  const idOk = isOneLevel(clientId);
-  const userOk = username === undefined || isOneLevel(username);
-  const grants = idOk && userOk;
-  const rules: { access: AclAccess; filter: string }[] = [];
-  for (const pattern of patterns) {
-    if (!grants && pattern.access !== "deny") continue;
-    const filter = substitute(
-      pattern.filter,
-      idOk ? clientId : undefined,
-      userOk ? username : undefined,
-      username !== undefined,
-    );
-    if (filter !== undefined) rules.push({ access: pattern.access, filter });
-  }
-  return { rules: ruleSet(rules), refused: grants ? undefined : idOk ? "user name" : "client id" };
-}
-
-/**
- * `pattern` with `%c` → `clientId` and `%u` → `username`, level by level; a level holding a value given as
- * `undefined` (not one level) becomes `+`. `undefined` when the pattern needs a user name the client lacks.
- */
-function substitute(
-  pattern: string,
-  clientId: string | undefined,
-  username: string | undefined,
-  hasUsername: boolean,
-): string | undefined {
-  if (!pattern.includes("%")) return pattern;
-  const levels = pattern.split("/");
-  for (let l = 0; l < levels.length; l++) {
-    const level = levels[l]!;
-    let out = "";
-    let from = 0;
-    let wide = false;
-    for (let i = level.indexOf("%"); i !== -1 && i + 1 < level.length; i = level.indexOf("%", i + 1)) {
-      const code = level[i + 1];
-      if (code !== "c" && code !== "u") continue;
-      if (code === "u" && !hasUsername) return undefined;
-      const value = code === "c" ? clientId : username;
-      if (value === undefined) wide = true;
-      else out += level.slice(from, i) + value;
-      from = i + 2;
-      i++;
-    }
-    levels[l] = wide ? "+" : out + level.slice(from);
-  }
-  return levels.join("/");
-}
-
-/** Whether `text` can stand for exactly one topic level: no separator, no wildcard. */
-function isOneLevel(text: string): boolean {
-  return !text.includes("/") && !text.includes("+") && !text.includes("#");
+  const { rules, refused } = substitutedPatterns(patterns, client);
+  return { rules: ruleSet(rules), refused };
 }
 
 // ---- parsing --------------------------------------------------------------------------------------------

@@ -182,6 +182,7 @@ export function refuse(connection: Connection, refusal: ConnectRefusal): void {
     {
       event: reason === "auth" ? "auth.failed" : "client.refused",
       clientId: connection.clientId,
+      username: connection.pendingConnect?.packet.username,
       remote: connection.info.remoteAddress,
       protocol: versionName(connection.protocolVersion),
       reason,

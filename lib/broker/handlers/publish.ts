@@ -16,7 +16,7 @@ import { IncomingTopicAliases } from "../../topic/topic_alias.ts";
 import { isWildcardFilter, validateTopicName } from "../../topic/topic.ts";
 import type { Connection } from "../connection.ts";
 import { sendAck } from "./ack_order.ts";
-import { printable } from "../logger.ts";
+import { logs, printable } from "../logger.ts";
 import { DENY } from "../counters.ts";
 
 /** PUBLISH received on a connected client. */
@@ -136,13 +136,18 @@ export function onPublish(connection: Connection, packet: PublishPacket): void {
     reasonCode = REASON_CODE.NotAuthorized;
     reason = `not authorized to publish to ${topic}`;
     stats.publishDenied[DENY.acl]!++;
-    core.logger.debug(`denied PUBLISH to ${printable(topic)} from ${printable(connection.clientId)}`, {
-      event: "publish.denied",
-      clientId: connection.clientId,
-      username: connection.identity.username,
-      topic,
-      reasonCode,
-    });
+    if (logs(core.logger, "debug")) {
+      core.logger.debug(`denied PUBLISH to ${printable(topic)} from ${printable(connection.clientId)}`, {
+        event: "publish.denied",
+        clientId: connection.clientId,
+        username: connection.identity.username,
+        topic,
+        reasonCode,
+      });
+    }
+  }
+  if (reasonCode !== REASON_CODE.Success && core.traces.active) {
+    core.traces.rejected(topic, packet, connection.clientId, { reasonCode, reason: reason ?? "" });
   }
   const store = core.store;
   const before = store?.recorded ?? 0;
