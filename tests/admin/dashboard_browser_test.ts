@@ -334,6 +334,7 @@ testIf(
           const traced = page.getByTestId("trace-row").filter({ hasText: "dash/reading/" }).first();
           await traced.waitFor({ timeout: 5000 });
           assert.match((await traced.textContent()) ?? "", /dash-b.*sent QoS 1/s);
+          await page.getByTestId("trace-row").nth(5).waitFor();
           await page.screenshot({ path: `${shots}/08_trace_running.png` });
           await page.getByTestId("trace-stop").click();
           await page.getByTestId("trace-status").filter({ hasText: "Stopped." }).waitFor();
