@@ -6,7 +6,8 @@
  * The load benchmark runs it as the `deno-floor` peer of the idle scenario, with the V8 flags of the `broker`
  * task, so that "how close are we to what Deno itself costs" is measured in the same run as our broker.
  *
- * Run alone: `deno run --allow-net bench/_deno_floor.ts` (prints `listening on 127.0.0.1:PORT`).
+ * Run alone: `deno run --allow-net bench/_deno_floor.ts [LISTENERS]` (prints `listening on 127.0.0.1:PORT` for each
+ * of LISTENERS listeners, default 1: the 50,000-connection scenario spreads its connections over several ports).
  *
  * @module
  */
@@ -29,9 +30,16 @@ async function serve(conn: Deno.TcpConn): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  console.log(`listening on 127.0.0.1:${listener.addr.port}`);
-  Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+async function accept(listener: Deno.TcpListener): Promise<void> {
   for await (const conn of listener) serve(conn);
+}
+
+if (import.meta.main) {
+  const count = Math.max(1, Number(Deno.args[0] ?? 1));
+  Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+  for (let i = 0; i < count; i++) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    console.log(`listening on 127.0.0.1:${listener.addr.port}`);
+    accept(listener);
+  }
 }

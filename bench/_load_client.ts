@@ -70,6 +70,8 @@ export interface IdleResult {
   readonly rssAfterKiB: number;
   /** (RSS after − RSS before) / connected. */
   readonly kibPerConnection: number;
+  /** Broker CPU time (user + system) from the first CONNECT to the last CONNACK, per connection, µs. */
+  readonly cpuPerConnectUs?: number;
   /** The first failure, when a connection failed. */
   readonly error?: string;
 }
@@ -1011,6 +1013,8 @@ export async function latency(options: LatencyOptions): Promise<LatencyResult> {
 /** Options for {@linkcode idleConnections}. */
 export interface IdleOptions {
   readonly port: number;
+  /** Every port to spread the connections over, round robin. @default {[port]} */
+  readonly ports?: readonly number[];
   readonly tag: string;
   /** Connections to open and leave idle. @default {5000} */
   readonly count?: number;
@@ -1022,6 +1026,8 @@ export interface IdleOptions {
   readonly timeoutMs?: number;
   /** Reads the broker's RSS, KiB. */
   readonly rssKiB: () => Promise<number>;
+  /** Reads the broker's CPU time so far, seconds; gives {@linkcode IdleResult.cpuPerConnectUs}. */
+  readonly cpuSeconds?: () => Promise<number>;
   /** Called as the handshakes start and when the last one ended. */
   readonly onWindow?: WindowHook;
 }
@@ -1035,6 +1041,7 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
   const count = options.count ?? 5000;
   const concurrency = options.concurrency ?? 100;
   const timeoutMs = options.timeoutMs ?? 5000;
+  const ports = options.ports ?? [options.port];
   const conns: Deno.TcpConn[] = [];
   let next = 0;
   let failures = 0;
@@ -1045,6 +1052,7 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
   };
   try {
     const rssBeforeKiB = await options.rssKiB();
+    const cpuBefore = await options.cpuSeconds?.();
     await options.onWindow?.("start");
     const start = performance.now();
     const worker = async () => {
@@ -1054,7 +1062,7 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
         let conn: Deno.TcpConn | undefined;
         let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          conn = await Deno.connect({ hostname: "127.0.0.1", port: options.port });
+          conn = await Deno.connect({ hostname: "127.0.0.1", port: ports[i % ports.length]! });
           conns.push(conn);
           const c = conn;
           timer = setTimeout(() => c.close(), timeoutMs);
@@ -1090,8 +1098,12 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
     const seconds = (performance.now() - start) / 1000;
+    const cpuAfter = await options.cpuSeconds?.();
     await options.onWindow?.("end");
     const connected = conns.length;
+    const cpuPerConnectUs = cpuBefore === undefined || cpuAfter === undefined || connected === 0
+      ? undefined
+      : ((cpuAfter - cpuBefore) * 1e6) / connected;
     await sleep(options.settleMs ?? 500);
     const rssAfterKiB = await options.rssKiB();
     return {
@@ -1101,6 +1113,7 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
       rssBeforeKiB,
       rssAfterKiB,
       kibPerConnection: connected === 0 ? 0 : (rssAfterKiB - rssBeforeKiB) / connected,
+      ...(cpuPerConnectUs === undefined ? {} : { cpuPerConnectUs }),
       ...(firstFailure === undefined ? {} : { error: firstFailure }),
     };
   } finally {
