@@ -72,6 +72,13 @@ export interface IdleResult {
   readonly kibPerConnection: number;
   /** Broker CPU time (user + system) from the first CONNECT to the last CONNACK, per connection, µs. */
   readonly cpuPerConnectUs?: number;
+  /** RSS once the first half of the connections is open (and settled), KiB. */
+  readonly rssHalfKiB: number;
+  /**
+   * (RSS after − RSS at half) / the second half's connections: what one more idle connection costs once the
+   * broker holds many, without the fixed costs of the first ones (compiled code, the young generation growing).
+   */
+  readonly kibPerConnectionMarginal: number;
   /** The first failure, when a connection failed. */
   readonly error?: string;
 }
@@ -1034,7 +1041,7 @@ export interface IdleOptions {
 
 /**
  * Idle connections: opens `count` connections (CONNECT, wait for CONNACK, `concurrency` at a time) and leaves
- * them idle, then reads the broker's RSS. The sockets are raw and not read from after CONNACK, so the generator
+ * them idle, then reads the broker's RSS; the same at half way, for the marginal cost. The sockets are raw and not read from after CONNACK, so the generator
  * holds no buffer per connection. After 20 failures in all the run stops opening more.
  */
 export async function idleConnections(options: IdleOptions): Promise<IdleResult> {
@@ -1054,10 +1061,11 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
     const rssBeforeKiB = await options.rssKiB();
     const cpuBefore = await options.cpuSeconds?.();
     await options.onWindow?.("start");
-    const start = performance.now();
+    // Two halves, with a pause between them for the RSS at half; the connect rate and CPU leave the pause out.
+    let limit = Math.floor(count / 2);
     const worker = async () => {
       const buffer = new Uint8Array(64);
-      while (next < count && failures < 20) {
+      while (next < limit && failures < 20) {
         const i = next++;
         let conn: Deno.TcpConn | undefined;
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -1096,14 +1104,26 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
         }
       }
     };
+    let start = performance.now();
     await Promise.all(Array.from({ length: concurrency }, worker));
-    const seconds = (performance.now() - start) / 1000;
+    let seconds = (performance.now() - start) / 1000;
+    const cpuHalf = await options.cpuSeconds?.();
+    await sleep(options.settleMs ?? 500);
+    const rssHalfKiB = await options.rssKiB();
+    const connectedHalf = conns.length;
+    const cpuResumed = await options.cpuSeconds?.();
+    limit = count;
+    start = performance.now();
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    seconds += (performance.now() - start) / 1000;
     const cpuAfter = await options.cpuSeconds?.();
     await options.onWindow?.("end");
     const connected = conns.length;
-    const cpuPerConnectUs = cpuBefore === undefined || cpuAfter === undefined || connected === 0
+    const cpuPerConnectUs = cpuBefore === undefined || cpuHalf === undefined || cpuResumed === undefined ||
+        cpuAfter === undefined ||
+        connected === 0
       ? undefined
-      : ((cpuAfter - cpuBefore) * 1e6) / connected;
+      : ((cpuHalf - cpuBefore + cpuAfter - cpuResumed) * 1e6) / connected;
     await sleep(options.settleMs ?? 500);
     const rssAfterKiB = await options.rssKiB();
     return {
@@ -1113,6 +1133,10 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
       rssBeforeKiB,
       rssAfterKiB,
       kibPerConnection: connected === 0 ? 0 : (rssAfterKiB - rssBeforeKiB) / connected,
+      rssHalfKiB,
+      kibPerConnectionMarginal: connected === connectedHalf
+        ? 0
+        : (rssAfterKiB - rssHalfKiB) / (connected - connectedHalf),
       ...(cpuPerConnectUs === undefined ? {} : { cpuPerConnectUs }),
       ...(firstFailure === undefined ? {} : { error: firstFailure }),
     };

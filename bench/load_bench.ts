@@ -247,6 +247,12 @@ function idleSpec(
       { key: "connectRate", name: `connect rate, ${n} connections`, unit: "conn/s", higherIsBetter: true },
       { key: "cpuUs", name: `broker CPU per connect (${n})`, unit: "µs", higherIsBetter: false },
       { key: "kib", name: `broker RSS per idle connection (${n})`, unit: "KiB", higherIsBetter: false },
+      {
+        key: "kibMarginal",
+        name: `broker RSS per idle connection, marginal (${formatNumber(Math.floor(count / 2))} to ${n})`,
+        unit: "KiB",
+        higherIsBetter: false,
+      },
       { key: "baseMiB", name: "broker RSS with no client", unit: "MiB", higherIsBetter: false },
     ],
     contenders,
@@ -264,7 +270,7 @@ function idleSpec(
       });
       let check = `${formatNumber(result.connected)}/${formatNumber(result.attempted)} connected, RSS ${
         formatNumber(result.rssBeforeKiB)
-      }→${formatNumber(result.rssAfterKiB)} KiB`;
+      }→${formatNumber(result.rssHalfKiB)}→${formatNumber(result.rssAfterKiB)} KiB`;
       if (result.error !== undefined) check += `, first failure: ${result.error}`;
       const failure = result.connected < count
         ? `only ${result.connected} of ${count} connections succeeded: ${result.error}`
@@ -273,6 +279,7 @@ function idleSpec(
         figures: {
           connectRate: result.connectRate,
           kib: result.kibPerConnection,
+          kibMarginal: result.kibPerConnectionMarginal,
           baseMiB: result.rssBeforeKiB / 1024,
           ...(result.cpuPerConnectUs === undefined ? {} : { cpuUs: result.cpuPerConnectUs }),
         },
@@ -674,8 +681,10 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
       groupNotes.unshift(
         "A fresh broker process per run; MQTT 3.1.1 CONNECT (keep alive 60 s, clean session) on raw sockets, " +
           '100 handshakes in flight; RSS is VmRSS from /proc/PID/status before the first CONNECT ("with no ' +
-          'client") and 500 ms after the last CONNACK; broker CPU is utime + stime from /proc/PID/stat over the ' +
-          "connect phase (10 ms steps) divided by the connections. The load generator shares the machine, so " +
+          'client"), 500 ms after the first half\'s last CONNACK and 500 ms after the last; "marginal" is the ' +
+          "second half's growth per connection (without the fixed costs of the first ones: compiled code, the " +
+          "young generation grown to its maximum); broker CPU is utime + stime from /proc/PID/stat over the " +
+          "connect phases (10 ms steps) divided by the connections. The load generator shares the machine, so " +
           "the connect rate is bounded by it too (see its CPU share).",
       );
       if (title === GROUP_IDLE_MANY) {
