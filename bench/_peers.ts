@@ -11,7 +11,8 @@
  * - `mosquitto`: the installed binary with a generated config (no persistence, no inflight or queue limits); with
  *   `storage: "disk"`, `persistence true` and `persistence_location DIR/` on a fresh temporary directory;
  * - `deno-floor`: `deno run --allow-net bench/_deno_floor.ts` with the same V8 flags as ours: accept, read, answer
- *   CONNACK, nothing else (what Deno itself costs per connection);
+ *   CONNACK, nothing else (what Deno itself costs per connection); `deno-floor-net`: the same on `node:net`
+ *   (`_deno_floor.ts --net`), with no read pending while idle;
  * - `aedes`: aedes 1.2.0 on Node (the runtime aedes is written for and the issue's reference figures used),
  *   installed with `npm install aedes@1.2.0` into a directory under the temp dir that later runs reuse. It runs
  *   in memory only: its stores on disk need a database server.
@@ -23,10 +24,11 @@ import { join } from "node:path";
 import process from "node:process";
 
 /**
- * The brokers the benchmark knows how to start. `deno-floor` is not a broker: it is `_deno_floor.ts`, the least a
- * Deno server can do per connection, measured in the idle scenario only.
+ * The brokers the benchmark knows how to start. `deno-floor` and `deno-floor-net` are not brokers: they are
+ * `_deno_floor.ts`, the least a Deno server can do per connection (on `Deno.Conn`, and on `node:net`), measured
+ * in the idle scenarios only.
  */
-export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor"] as const;
+export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor", "deno-floor-net"] as const;
 /** One of {@linkcode PEER_NAMES}. */
 export type PeerName = typeof PEER_NAMES[number];
 
@@ -290,13 +292,15 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       });
       break;
     }
-    case "deno-floor": {
+    case "deno-floor":
+    case "deno-floor-net": {
       command = new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           "--allow-net",
           ...await brokerTaskV8Flags(),
           join(PROJECT_ROOT, "bench/_deno_floor.ts"),
+          ...(name === "deno-floor-net" ? ["--net"] : []),
           String(listeners),
         ],
         cwd: PROJECT_ROOT,

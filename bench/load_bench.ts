@@ -80,7 +80,8 @@ export interface LoadBenchOptions {
   scenarios?: readonly LoadScenario[];
   /**
    * Which brokers to measure; `ours` always runs (in the storage scenarios both with SQLite and in memory).
-   * `deno-floor` (a bare Deno accept/read/CONNACK server) runs in the idle scenario only. Peers that are not
+   * `deno-floor` and `deno-floor-net` (a bare Deno accept/read/CONNACK server on `Deno.Conn` and on `node:net`)
+   * run in the idle scenarios only. Peers that are not
    * installed are skipped with a note.
    * @default {PEER_NAMES}
    */
@@ -150,18 +151,26 @@ interface Contender {
 }
 
 /** Every broker in memory, ours first. */
-const IN_MEMORY: readonly Contender[] = PEER_NAMES.filter((name) => name !== "deno-floor").map((broker) => ({
+const IN_MEMORY: readonly Contender[] = PEER_NAMES.filter((name) => !name.startsWith("deno-floor")).map((
+  broker,
+) => ({
   label: broker,
   broker,
   storage: "memory",
 }));
 
-/** The idle scenario also measures Deno's floor (`_deno_floor.ts`): how close ours is to what Deno costs. */
-const IDLE: readonly Contender[] = [...IN_MEMORY, {
-  label: "deno-floor",
-  broker: "deno-floor",
-  storage: "memory",
-}];
+/**
+ * The idle scenario also measures Deno's floor (`_deno_floor.ts`) on `Deno.Conn` and on `node:net`: how close ours
+ * is to what Deno costs.
+ */
+const IDLE: readonly Contender[] = [
+  ...IN_MEMORY,
+  ...(["deno-floor", "deno-floor-net"] as const).map((broker) => ({
+    label: broker,
+    broker,
+    storage: "memory" as const,
+  })),
+];
 
 /** 50,000 connections: aedes is left out (it takes one port here, and 20 KiB a connection would take long). */
 const IDLE_MANY: readonly Contender[] = IDLE.filter((c) => c.broker !== "aedes");
