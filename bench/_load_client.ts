@@ -70,6 +70,15 @@ export interface IdleResult {
   readonly rssAfterKiB: number;
   /** (RSS after − RSS before) / connected. */
   readonly kibPerConnection: number;
+  /** Broker CPU time (user + system) from the first CONNECT to the last CONNACK, per connection, µs. */
+  readonly cpuPerConnectUs?: number;
+  /** RSS once the first half of the connections is open (and settled), KiB. */
+  readonly rssHalfKiB: number;
+  /**
+   * (RSS after − RSS at half) / the second half's connections: what one more idle connection costs once the
+   * broker holds many, without the fixed costs of the first ones (compiled code, the young generation growing).
+   */
+  readonly kibPerConnectionMarginal: number;
   /** The first failure, when a connection failed. */
   readonly error?: string;
 }
@@ -1011,6 +1020,8 @@ export async function latency(options: LatencyOptions): Promise<LatencyResult> {
 /** Options for {@linkcode idleConnections}. */
 export interface IdleOptions {
   readonly port: number;
+  /** Every port to spread the connections over, round robin. @default {[port]} */
+  readonly ports?: readonly number[];
   readonly tag: string;
   /** Connections to open and leave idle. @default {5000} */
   readonly count?: number;
@@ -1022,19 +1033,22 @@ export interface IdleOptions {
   readonly timeoutMs?: number;
   /** Reads the broker's RSS, KiB. */
   readonly rssKiB: () => Promise<number>;
+  /** Reads the broker's CPU time so far, seconds; gives {@linkcode IdleResult.cpuPerConnectUs}. */
+  readonly cpuSeconds?: () => Promise<number>;
   /** Called as the handshakes start and when the last one ended. */
   readonly onWindow?: WindowHook;
 }
 
 /**
  * Idle connections: opens `count` connections (CONNECT, wait for CONNACK, `concurrency` at a time) and leaves
- * them idle, then reads the broker's RSS. The sockets are raw and not read from after CONNACK, so the generator
+ * them idle, then reads the broker's RSS; the same at half way, for the marginal cost. The sockets are raw and not read from after CONNACK, so the generator
  * holds no buffer per connection. After 20 failures in all the run stops opening more.
  */
 export async function idleConnections(options: IdleOptions): Promise<IdleResult> {
   const count = options.count ?? 5000;
   const concurrency = options.concurrency ?? 100;
   const timeoutMs = options.timeoutMs ?? 5000;
+  const ports = options.ports ?? [options.port];
   const conns: Deno.TcpConn[] = [];
   let next = 0;
   let failures = 0;
@@ -1045,16 +1059,18 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
   };
   try {
     const rssBeforeKiB = await options.rssKiB();
+    const cpuBefore = await options.cpuSeconds?.();
     await options.onWindow?.("start");
-    const start = performance.now();
+    // Two halves, with a pause between them for the RSS at half; the connect rate and CPU leave the pause out.
+    let limit = Math.floor(count / 2);
     const worker = async () => {
       const buffer = new Uint8Array(64);
-      while (next < count && failures < 20) {
+      while (next < limit && failures < 20) {
         const i = next++;
         let conn: Deno.TcpConn | undefined;
         let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          conn = await Deno.connect({ hostname: "127.0.0.1", port: options.port });
+          conn = await Deno.connect({ hostname: "127.0.0.1", port: ports[i % ports.length]! });
           conns.push(conn);
           const c = conn;
           timer = setTimeout(() => c.close(), timeoutMs);
@@ -1088,10 +1104,26 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
         }
       }
     };
+    let start = performance.now();
     await Promise.all(Array.from({ length: concurrency }, worker));
-    const seconds = (performance.now() - start) / 1000;
+    let seconds = (performance.now() - start) / 1000;
+    const cpuHalf = await options.cpuSeconds?.();
+    await sleep(options.settleMs ?? 500);
+    const rssHalfKiB = await options.rssKiB();
+    const connectedHalf = conns.length;
+    const cpuResumed = await options.cpuSeconds?.();
+    limit = count;
+    start = performance.now();
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    seconds += (performance.now() - start) / 1000;
+    const cpuAfter = await options.cpuSeconds?.();
     await options.onWindow?.("end");
     const connected = conns.length;
+    const cpuPerConnectUs = cpuBefore === undefined || cpuHalf === undefined || cpuResumed === undefined ||
+        cpuAfter === undefined ||
+        connected === 0
+      ? undefined
+      : ((cpuHalf - cpuBefore + cpuAfter - cpuResumed) * 1e6) / connected;
     await sleep(options.settleMs ?? 500);
     const rssAfterKiB = await options.rssKiB();
     return {
@@ -1101,6 +1133,11 @@ export async function idleConnections(options: IdleOptions): Promise<IdleResult>
       rssBeforeKiB,
       rssAfterKiB,
       kibPerConnection: connected === 0 ? 0 : (rssAfterKiB - rssBeforeKiB) / connected,
+      rssHalfKiB,
+      kibPerConnectionMarginal: connected === connectedHalf
+        ? 0
+        : (rssAfterKiB - rssHalfKiB) / (connected - connectedHalf),
+      ...(cpuPerConnectUs === undefined ? {} : { cpuPerConnectUs }),
       ...(firstFailure === undefined ? {} : { error: firstFailure }),
     };
   } finally {

@@ -11,7 +11,8 @@
  * - `mosquitto`: the installed binary with a generated config (no persistence, no inflight or queue limits); with
  *   `storage: "disk"`, `persistence true` and `persistence_location DIR/` on a fresh temporary directory;
  * - `deno-floor`: `deno run --allow-net bench/_deno_floor.ts` with the same V8 flags as ours: accept, read, answer
- *   CONNACK, nothing else (what Deno itself costs per connection);
+ *   CONNACK, nothing else (what Deno itself costs per connection); `deno-floor-net`: the same on `node:net`
+ *   (`_deno_floor.ts --net`), with no read pending while idle;
  * - `aedes`: aedes 1.2.0 on Node (the runtime aedes is written for and the issue's reference figures used),
  *   installed with `npm install aedes@1.2.0` into a directory under the temp dir that later runs reuse. It runs
  *   in memory only: its stores on disk need a database server.
@@ -23,10 +24,11 @@ import { join } from "node:path";
 import process from "node:process";
 
 /**
- * The brokers the benchmark knows how to start. `deno-floor` is not a broker: it is `_deno_floor.ts`, the least a
- * Deno server can do per connection, measured in the idle scenario only.
+ * The brokers the benchmark knows how to start. `deno-floor` and `deno-floor-net` are not brokers: they are
+ * `_deno_floor.ts`, the least a Deno server can do per connection (on `Deno.Conn`, and on `node:net`), measured
+ * in the idle scenarios only.
  */
-export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor"] as const;
+export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor", "deno-floor-net"] as const;
 /** One of {@linkcode PEER_NAMES}. */
 export type PeerName = typeof PEER_NAMES[number];
 
@@ -40,8 +42,13 @@ export type PeerStorage = "memory" | "disk";
 export interface Peer {
   readonly name: PeerName;
   readonly storage: PeerStorage;
-  /** The TCP port on 127.0.0.1. */
+  /** The TCP port on 127.0.0.1 (the first of {@linkcode Peer.ports}). */
   readonly port: number;
+  /**
+   * Every TCP port it listens on, on 127.0.0.1 ({@linkcode StartPeerOptions.listeners} of them): one source
+   * address reaches one port through at most the ephemeral port range (about 28,000 connections).
+   */
+  readonly ports: readonly number[];
   /** The broker's own process id (not a shell's), for its RSS. */
   readonly pid: number;
   /** Resident set size of the broker process, KiB (VmRSS). */
@@ -67,6 +74,11 @@ export interface StartPeerOptions {
    * @default {"memory"}
    */
   storage?: PeerStorage;
+  /**
+   * TCP listeners on 127.0.0.1, each on its own port (aedes: 1 only).
+   * @default {1}
+   */
+  listeners?: number;
 }
 
 const PROJECT_ROOT = new URL("..", import.meta.url).pathname;
@@ -192,8 +204,9 @@ function freePort(): number {
 export async function startPeer(name: PeerName, options: StartPeerOptions = {}): Promise<Peer> {
   const timeoutMs = options.startTimeoutMs ?? 20_000;
   const storage = options.storage ?? "memory";
+  const listeners = Math.max(1, options.listeners ?? 1);
   let command: Deno.Command;
-  let fixedPort: number | undefined;
+  let fixedPorts: number[] | undefined;
   let cleanup: (() => Promise<void>) | undefined;
   switch (name) {
     case "ours": {
@@ -203,7 +216,15 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       // Every client of the benchmark comes from 127.0.0.1: lift the per-address cap (1,024 by default), as
       // Mosquitto has none.
       const config = join(dir, "broker.json");
-      await Deno.writeTextFile(config, JSON.stringify({ limits: { maxConnectionsPerAddress: 10_000_000 } }));
+      // Listeners beyond the first (the one -p 0 sets) are extra TCP listeners on free ports.
+      const extra = Array.from({ length: listeners - 1 }, () => ({ type: "tcp", port: 0 }));
+      await Deno.writeTextFile(
+        config,
+        JSON.stringify({
+          limits: { maxConnectionsPerAddress: 10_000_000 },
+          ...(extra.length === 0 ? {} : { listeners: [{ type: "tcp", port: 0 }, ...extra] }),
+        }),
+      );
       let persistence = "memory";
       if (storage === "disk") {
         permissions.push(`--allow-write=${dir}`);
@@ -242,7 +263,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       const binary = await mosquittoBinary;
       if (binary === undefined) throw new Error("mosquitto is not installed");
       const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-mosquitto-" });
-      fixedPort = freePort();
+      fixedPorts = Array.from({ length: listeners }, freePort);
       const config = join(dir, "mosquitto.conf");
       // No inflight or queue limits, as issue #10 asks; only errors logged, like ours at --log-level error.
       // With persistence true Mosquitto 2.0 still keeps its state in memory and writes mosquitto.db only every
@@ -250,7 +271,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       await Deno.writeTextFile(
         config,
         [
-          `listener ${fixedPort} 127.0.0.1`,
+          ...fixedPorts.map((port) => `listener ${port} 127.0.0.1`),
           "allow_anonymous true",
           ...(storage === "disk"
             ? ["persistence true", `persistence_location ${dir}/`]
@@ -271,13 +292,16 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       });
       break;
     }
-    case "deno-floor": {
+    case "deno-floor":
+    case "deno-floor-net": {
       command = new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           "--allow-net",
           ...await brokerTaskV8Flags(),
           join(PROJECT_ROOT, "bench/_deno_floor.ts"),
+          ...(name === "deno-floor-net" ? ["--net"] : []),
+          String(listeners),
         ],
         cwd: PROJECT_ROOT,
         stdin: "null",
@@ -290,6 +314,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       if (storage !== "memory") {
         throw new Error("aedes runs in memory only here (its disk stores need a server)");
       }
+      if (listeners > 1) throw new Error("aedes is started with one listener only here");
       const dir = await prepareAedes();
       if (dir === undefined) throw new Error(unavailable.get("aedes") ?? "aedes is not available");
       command = new Deno.Command("node", {
@@ -317,15 +342,22 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
     }),
   ).catch(() => {});
 
-  // Ours and aedes print the port they got; for Mosquitto we chose it and poll until it accepts.
-  let resolvePort!: (port: number) => void;
-  const announced = new Promise<number>((resolve) => resolvePort = resolve);
+  // Ours and aedes print the ports they got; for Mosquitto we chose them and poll until each accepts.
+  let resolvePorts!: (ports: number[]) => void;
+  const announced = new Promise<number[]>((resolve) => resolvePorts = resolve);
+  const printed: number[] = [];
+  let pending = "";
   const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
     new WritableStream({
       write(text) {
-        // "listening on 127.0.0.1:PORT" or "listening on tcp://127.0.0.1:PORT"; the first TCP listener wins.
-        const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(text);
-        if (match) resolvePort(Number(match[1]));
+        // "listening on 127.0.0.1:PORT" or "listening on tcp://127.0.0.1:PORT", one line per TCP listener.
+        const lines = (pending + text).split("\n");
+        pending = lines.pop() ?? "";
+        for (const line of lines) {
+          const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(line);
+          if (match) printed.push(Number(match[1]));
+        }
+        if (printed.length >= listeners) resolvePorts(printed.slice(0, listeners));
       },
     }),
   ).catch(() => {});
@@ -365,11 +397,11 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
     timer = setTimeout(() => resolve(undefined), timeoutMs)
   );
   const exited = status.then(() => undefined);
-  const port = fixedPort === undefined
+  const ports = fixedPorts === undefined
     ? await Promise.race([announced, deadline, exited])
-    : await Promise.race([waitUntilAccepting(fixedPort, () => running), deadline, exited]);
+    : await Promise.race([waitUntilAccepting(fixedPorts, () => running), deadline, exited]);
   clearTimeout(timer);
-  if (port === undefined) {
+  if (ports === undefined) {
     const why = running ? `did not start within ${timeoutMs} ms` : "exited at start";
     await stop(); // also collects what it printed
     throw new Error(`${name} ${why}: ${stderrText.trim() || "no output"}`);
@@ -377,7 +409,8 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   return {
     name,
     storage,
-    port,
+    port: ports[0]!,
+    ports,
     pid: child.pid,
     rssKiB: () => rssKiB(child.pid),
     alive: () => running,
@@ -386,17 +419,20 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   };
 }
 
-async function waitUntilAccepting(port: number, running: () => boolean): Promise<number | undefined> {
-  while (running()) {
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      return port;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+async function waitUntilAccepting(ports: number[], running: () => boolean): Promise<number[] | undefined> {
+  for (const port of ports) {
+    for (;;) {
+      if (!running()) return undefined;
+      try {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        conn.close();
+        break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     }
   }
-  return undefined;
+  return ports;
 }
 
 /**
@@ -424,8 +460,8 @@ export async function rssKiB(pid: number): Promise<number> {
   return Number(match[1]);
 }
 
-/** CPU time (user + system, all threads) a process has used, seconds. */
-async function cpuSeconds(pid: number): Promise<number> {
+/** CPU time (user + system, all threads) a process has used, seconds (in steps of 10 ms). */
+export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readProc(`/proc/${pid}/stat`);
   // utime and stime are fields 14 and 15; count from after the command name, which may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -487,9 +523,10 @@ export async function loadAverage(): Promise<number> {
 
 /**
  * The soft limit on open files of this process, raised to the hard limit first when it is lower (with
- * `prlimit`, which brokers started afterwards inherit).
+ * `prlimit`, which brokers started afterwards inherit). With `wanted`, both limits are raised to at least that
+ * first, which only root (CAP_SYS_RESOURCE) may do beyond the hard limit; otherwise the hard limit stays.
  */
-export async function raiseOpenFileLimit(): Promise<{ soft: number; hard: number }> {
+export async function raiseOpenFileLimit(wanted = 0): Promise<{ soft: number; hard: number }> {
   const read = async () => {
     const limits = await readProc(`/proc/${Deno.pid}/limits`);
     const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
@@ -498,6 +535,19 @@ export async function raiseOpenFileLimit(): Promise<{ soft: number; hard: number
     return { soft: parse(match?.[1]), hard: parse(match?.[2]) };
   };
   const limits = await read();
+  if (limits.hard < wanted) {
+    try {
+      await new Deno.Command("prlimit", {
+        args: ["--pid", String(Deno.pid), `--nofile=${wanted}:${wanted}`],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+    } catch {
+      // no prlimit: the hard limit stays
+    }
+    const raised = await read();
+    if (raised.soft >= wanted) return raised;
+  }
   if (limits.soft < limits.hard) {
     const hard = Number.isFinite(limits.hard) ? String(limits.hard) : "unlimited";
     try {

@@ -2,7 +2,9 @@
  * Load benchmark (issue #10): our broker against Mosquitto and aedes, in the same run, on 127.0.0.1.
  *
  * Scenarios: fan-in and fan-out at QoS 0, QoS 1 and QoS 2 end to end with 100 messages in flight, latency at a
- * fixed rate, and 5,000 idle connections (connect rate, RSS per connection), all with every broker in memory.
+ * fixed rate, and 5,000 idle connections (connect rate, broker CPU per connect, RSS per connection, RSS with no
+ * client), all with every broker in memory. The named scenario `idle-50k` (not run by default: it takes a few
+ * minutes) does the same with 50,000 connections, spread over two ports per broker.
  * Then, with storage (issue #7): QoS 1 end to end into a persistent session and retained QoS 1 publishes, ours
  * with SQLite against ours in memory and Mosquitto with `persistence true`. Every figure is the median of `runs`
  * runs, interleaved between the brokers, and each row compares ours (the first broker of the scenario) with one
@@ -11,7 +13,9 @@
  * The load generator (`_load_client.ts`) runs in this process, on one core; each broker is its own process
  * (`_peers.ts`), on the other.
  *
- * Run alone: `deno run -A bench/load_bench.ts [--runs N] [scenario ...]`
+ * Run alone: `deno run -A bench/load_bench.ts [--runs N] [--peers a,b] [--connections N] [--many-connections N]
+ * [scenario ...]`, e.g. `... --runs 3 idle idle-50k` (`--connections` sets the idle scenario's count,
+ * `--many-connections` idle-50k's).
  *
  * @module
  */
@@ -34,6 +38,7 @@ import {
 import {
   brokerTaskV8Flags,
   cpuMeter,
+  cpuSeconds,
   environmentNotes,
   loadAverage,
   type Peer,
@@ -45,7 +50,7 @@ import {
   unavailablePeers,
 } from "./_peers.ts";
 
-/** The scenarios, in the order they run. */
+/** The scenarios run by default, in the order they run. */
 export const LOAD_SCENARIOS = [
   "fan-in",
   "fan-out",
@@ -56,8 +61,10 @@ export const LOAD_SCENARIOS = [
   "qos1-durable",
   "retained-durable",
 ] as const;
-/** One of {@linkcode LOAD_SCENARIOS}. */
-export type LoadScenario = typeof LOAD_SCENARIOS[number];
+/** Scenarios run only when named: 50,000 idle connections take a few minutes and a raised open-file limit. */
+export const EXTRA_LOAD_SCENARIOS = ["idle-50k"] as const;
+/** One of {@linkcode LOAD_SCENARIOS} or {@linkcode EXTRA_LOAD_SCENARIOS}. */
+export type LoadScenario = typeof LOAD_SCENARIOS[number] | typeof EXTRA_LOAD_SCENARIOS[number];
 
 /** Options for {@linkcode loadBench}. */
 export interface LoadBenchOptions {
@@ -73,7 +80,8 @@ export interface LoadBenchOptions {
   scenarios?: readonly LoadScenario[];
   /**
    * Which brokers to measure; `ours` always runs (in the storage scenarios both with SQLite and in memory).
-   * `deno-floor` (a bare Deno accept/read/CONNACK server) runs in the idle scenario only. Peers that are not
+   * `deno-floor` and `deno-floor-net` (a bare Deno accept/read/CONNACK server on `Deno.Conn` and on `node:net`)
+   * run in the idle scenarios only. Peers that are not
    * installed are skipped with a note.
    * @default {PEER_NAMES}
    */
@@ -98,6 +106,17 @@ export interface LoadBenchOptions {
    * @default {5000}
    */
   idleConnections?: number;
+  /**
+   * Connections in the `idle-50k` scenario. The open-file limit is raised for them when this process may (root);
+   * else they are lowered to what it allows.
+   * @default {50000}
+   */
+  manyIdleConnections?: number;
+  /**
+   * Connections per listening port in the idle scenarios; a broker gets as many ports as its count needs.
+   * @default {CONNECTIONS_PER_PORT}
+   */
+  connectionsPerPort?: number;
   /**
    * Where progress lines go.
    * @default {console.error}
@@ -132,18 +151,35 @@ interface Contender {
 }
 
 /** Every broker in memory, ours first. */
-const IN_MEMORY: readonly Contender[] = PEER_NAMES.filter((name) => name !== "deno-floor").map((broker) => ({
+const IN_MEMORY: readonly Contender[] = PEER_NAMES.filter((name) => !name.startsWith("deno-floor")).map((
+  broker,
+) => ({
   label: broker,
   broker,
   storage: "memory",
 }));
 
-/** The idle scenario also measures Deno's floor (`_deno_floor.ts`): how close ours is to what Deno costs. */
-const IDLE: readonly Contender[] = [...IN_MEMORY, {
-  label: "deno-floor",
-  broker: "deno-floor",
-  storage: "memory",
-}];
+/**
+ * The idle scenario also measures Deno's floor (`_deno_floor.ts`) on `Deno.Conn` and on `node:net`: how close ours
+ * is to what Deno costs.
+ */
+const IDLE: readonly Contender[] = [
+  ...IN_MEMORY,
+  ...(["deno-floor", "deno-floor-net"] as const).map((broker) => ({
+    label: broker,
+    broker,
+    storage: "memory" as const,
+  })),
+];
+
+/** 50,000 connections: aedes is left out (it takes one port here, and 20 KiB a connection would take long). */
+const IDLE_MANY: readonly Contender[] = IDLE.filter((c) => c.broker !== "aedes");
+
+/**
+ * Connections per listening port in the idle scenarios: one source address (127.0.0.1) reaches one port through
+ * at most the ephemeral port range (32768-60999 by default, 28,232 ports), so 50,000 take two ports.
+ */
+export const CONNECTIONS_PER_PORT = 25_000;
 
 /**
  * Ours with SQLite first (the figure each row shows), against ours in memory (the cost of storage) and Mosquitto
@@ -164,6 +200,8 @@ interface ScenarioSpec {
   readonly metrics: readonly Metric[];
   /** A fresh broker process for every run (the idle scenario reads RSS growth). */
   readonly freshBroker: boolean;
+  /** TCP listeners per broker. @default {1} */
+  readonly listeners?: number;
   run(peer: Peer, tag: string, onWindow: WindowHook): Promise<RunOutcome>;
 }
 
@@ -171,6 +209,7 @@ const GROUP_QOS0 = "Load: QoS 0 throughput";
 const GROUP_QOS12 = "Load: QoS 1 and QoS 2 end to end";
 const GROUP_LATENCY = "Load: latency";
 const GROUP_IDLE = "Load: idle connections";
+const GROUP_IDLE_MANY = "Load: 50,000 idle connections";
 const GROUP_STORAGE = "Load: QoS 1 with storage (SQLite against memory)";
 
 /** Connections the generator keeps for itself (listeners, brokers' pipes, other scenarios' stragglers). */
@@ -198,6 +237,66 @@ function flowCheck(
     failure ??= result.error;
   }
   return failure === undefined ? { check, counts } : { check, failure, counts };
+}
+
+/** The idle scenarios: `count` connections opened 100 at a time and left idle, on a fresh broker each run. */
+function idleSpec(
+  scenario: LoadScenario,
+  group: string,
+  count: number,
+  perPort: number,
+  contenders: readonly Contender[],
+): ScenarioSpec {
+  const n = formatNumber(count);
+  const listeners = Math.ceil(count / perPort);
+  return {
+    scenario,
+    group,
+    metrics: [
+      { key: "connectRate", name: `connect rate, ${n} connections`, unit: "conn/s", higherIsBetter: true },
+      { key: "cpuUs", name: `broker CPU per connect (${n})`, unit: "µs", higherIsBetter: false },
+      { key: "kib", name: `broker RSS per idle connection (${n})`, unit: "KiB", higherIsBetter: false },
+      {
+        key: "kibMarginal",
+        name: `broker RSS per idle connection, marginal (${formatNumber(Math.floor(count / 2))} to ${n})`,
+        unit: "KiB",
+        higherIsBetter: false,
+      },
+      { key: "baseMiB", name: "broker RSS with no client", unit: "MiB", higherIsBetter: false },
+    ],
+    contenders,
+    freshBroker: true,
+    listeners,
+    async run(peer, tag, onWindow) {
+      const result: IdleResult = await idleConnections({
+        port: peer.port,
+        ports: peer.ports,
+        tag,
+        count,
+        rssKiB: () => peer.rssKiB(),
+        cpuSeconds: () => cpuSeconds(peer.pid),
+        onWindow,
+      });
+      let check = `${formatNumber(result.connected)}/${formatNumber(result.attempted)} connected, RSS ${
+        formatNumber(result.rssBeforeKiB)
+      }→${formatNumber(result.rssHalfKiB)}→${formatNumber(result.rssAfterKiB)} KiB`;
+      if (result.error !== undefined) check += `, first failure: ${result.error}`;
+      const failure = result.connected < count
+        ? `only ${result.connected} of ${count} connections succeeded: ${result.error}`
+        : undefined;
+      return {
+        figures: {
+          connectRate: result.connectRate,
+          kib: result.kibPerConnection,
+          kibMarginal: result.kibPerConnectionMarginal,
+          baseMiB: result.rssBeforeKiB / 1024,
+          ...(result.cpuPerConnectUs === undefined ? {} : { cpuUs: result.cpuPerConnectUs }),
+        },
+        check,
+        ...(failure === undefined ? {} : { failure }),
+      };
+    },
+  };
 }
 
 function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "peers">>): ScenarioSpec[] {
@@ -277,47 +376,8 @@ function specs(options: Required<Omit<LoadBenchOptions, "log" | "scenarios" | "p
         };
       },
     },
-    {
-      scenario: "idle",
-      group: GROUP_IDLE,
-      metrics: [
-        {
-          key: "connectRate",
-          name: `connect rate, ${formatNumber(options.idleConnections)} connections`,
-          unit: "conn/s",
-          higherIsBetter: true,
-        },
-        {
-          key: "kib",
-          name: `broker RSS per idle connection (${formatNumber(options.idleConnections)})`,
-          unit: "KiB",
-          higherIsBetter: false,
-        },
-      ],
-      contenders: IDLE,
-      freshBroker: true,
-      async run(peer, tag, onWindow) {
-        const result: IdleResult = await idleConnections({
-          port: peer.port,
-          tag,
-          count: options.idleConnections,
-          rssKiB: () => peer.rssKiB(),
-          onWindow,
-        });
-        let check = `${formatNumber(result.connected)}/${formatNumber(result.attempted)} connected, RSS ${
-          formatNumber(result.rssBeforeKiB)
-        }→${formatNumber(result.rssAfterKiB)} KiB`;
-        if (result.error !== undefined) check += `, first failure: ${result.error}`;
-        const failure = result.connected < options.idleConnections
-          ? `only ${result.connected} of ${options.idleConnections} connections succeeded: ${result.error}`
-          : undefined;
-        return {
-          figures: { connectRate: result.connectRate, kib: result.kibPerConnection },
-          check,
-          ...(failure === undefined ? {} : { failure }),
-        };
-      },
-    },
+    idleSpec("idle", GROUP_IDLE, options.idleConnections, options.connectionsPerPort, IDLE),
+    idleSpec("idle-50k", GROUP_IDLE_MANY, options.manyIdleConnections, options.connectionsPerPort, IDLE_MANY),
     {
       scenario: "qos1-durable",
       group: GROUP_STORAGE,
@@ -366,17 +426,22 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
   const began = performance.now();
   const wanted = options.scenarios ?? LOAD_SCENARIOS;
   const chosen = new Set<PeerName>(["ours", ...(options.peers ?? PEER_NAMES)]);
-  const limits = await raiseOpenFileLimit();
   let idleCount = options.idleConnections ?? 5000;
+  let manyIdleCount = options.manyIdleConnections ?? 50_000;
+  // The generator holds one end of every connection, the broker (a child, which inherits the limit) the other.
+  const limits = await raiseOpenFileLimit(wanted.includes("idle-50k") ? manyIdleCount + FD_RESERVE : 0);
   const setupNotes: string[] = [`Open-file limit (ulimit -n) ${limits.soft}, hard ${limits.hard}.`];
-  if (limits.soft - FD_RESERVE < idleCount) {
+  const capped = (scenario: LoadScenario, count: number): number => {
+    if (!wanted.includes(scenario) || limits.soft - FD_RESERVE >= count) return count;
     setupNotes.push(
-      `The open-file limit is ${limits.soft} (hard ${limits.hard}), so the idle scenario uses ${
+      `The open-file limit is ${limits.soft} (hard ${limits.hard}), so the ${scenario} scenario uses ${
         limits.soft - FD_RESERVE
-      } connections instead of ${idleCount}.`,
+      } connections instead of ${count}.`,
     );
-    idleCount = Math.max(1, limits.soft - FD_RESERVE);
-  }
+    return Math.max(1, limits.soft - FD_RESERVE);
+  };
+  idleCount = capped("idle", idleCount);
+  manyIdleCount = capped("idle-50k", manyIdleCount);
 
   const all = specs({
     runs,
@@ -384,6 +449,8 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
     durationMs: options.durationMs ?? 2000,
     latencyRate: options.latencyRate ?? 5000,
     idleConnections: idleCount,
+    manyIdleConnections: manyIdleCount,
+    connectionsPerPort: options.connectionsPerPort ?? CONNECTIONS_PER_PORT,
   }).filter((spec) => wanted.includes(spec.scenario));
   // Only the brokers some chosen scenario runs are looked for (aedes needs an npm install).
   const needed = PEER_NAMES.filter((name) =>
@@ -412,7 +479,10 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
         }
         await current.stop();
       }
-      const peer = await startPeer(contender.broker, { storage: contender.storage });
+      const peer = await startPeer(contender.broker, {
+        storage: contender.storage,
+        ...(spec.listeners === undefined ? {} : { listeners: spec.listeners }),
+      });
       running.set(label, peer);
       return peer;
     };
@@ -616,11 +686,26 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
           'subscriber must receive each topic\'s last message ("delivered" counts topics that held it).',
       );
     }
-    if (title === GROUP_IDLE) {
+    if (title === GROUP_IDLE || title === GROUP_IDLE_MANY) {
       groupNotes.unshift(
-        "A fresh broker process per run; 100 handshakes in flight; RSS is VmRSS from /proc/PID/status before " +
-          "the first CONNECT and 500 ms after the last CONNACK.",
+        "A fresh broker process per run; MQTT 3.1.1 CONNECT (keep alive 60 s, clean session) on raw sockets, " +
+          '100 handshakes in flight; RSS is VmRSS from /proc/PID/status before the first CONNECT ("with no ' +
+          'client"), 500 ms after the first half\'s last CONNACK and 500 ms after the last; "marginal" is the ' +
+          "second half's growth per connection (without the fixed costs of the first ones: compiled code, the " +
+          "young generation grown to its maximum); broker CPU is utime + stime from /proc/PID/stat over the " +
+          "connect phases (10 ms steps) divided by the connections. The load generator shares the machine, so " +
+          "the connect rate is bounded by it too (see its CPU share).",
       );
+      if (title === GROUP_IDLE_MANY) {
+        const ports = Math.ceil(manyIdleCount / (options.connectionsPerPort ?? CONNECTIONS_PER_PORT));
+        groupNotes.unshift(
+          `Each broker listens on ${ports} port${
+            ports === 1 ? "" : "s"
+          } on 127.0.0.1 and the connections go ` +
+            "round robin: one source address reaches one port through " +
+            "at most the ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range, 28,232 ports by default).",
+        );
+      }
     }
     groups.push({ title, rows: groupRows, notes: [...groupNotes, ...extra] });
   }
@@ -635,11 +720,14 @@ if (import.meta.main) {
       runs: { type: "string" },
       duration: { type: "string" },
       peers: { type: "string" },
+      connections: { type: "string" },
+      "many-connections": { type: "string" },
     },
   });
+  const known: readonly string[] = [...LOAD_SCENARIOS, ...EXTRA_LOAD_SCENARIOS];
   const scenarios = positionals.length === 0 ? undefined : positionals.map((name) => {
-    if (!(LOAD_SCENARIOS as readonly string[]).includes(name)) {
-      console.error(`unknown scenario "${name}"; choose from ${LOAD_SCENARIOS.join(", ")}`);
+    if (!known.includes(name)) {
+      console.error(`unknown scenario "${name}"; choose from ${known.join(", ")}`);
       Deno.exit(2);
     }
     return name as LoadScenario;
@@ -648,6 +736,10 @@ if (import.meta.main) {
   if (values.runs !== undefined) options.runs = Number(values.runs);
   if (values.duration !== undefined) options.durationMs = Number(values.duration);
   if (values.peers !== undefined) options.peers = values.peers.split(",") as PeerName[];
+  if (values.connections !== undefined) options.idleConnections = Number(values.connections);
+  if (values["many-connections"] !== undefined) {
+    options.manyIdleConnections = Number(values["many-connections"]);
+  }
   if (scenarios !== undefined) options.scenarios = scenarios;
   for (const group of await loadBench(options)) console.log(renderGroup(group) + "\n");
 }

@@ -9,7 +9,7 @@
  */
 
 import type { Socket } from "node:net";
-import { createServer, type Server, type TLSSocket } from "node:tls";
+import type { Server, TLSSocket } from "node:tls";
 import type { ByteStream } from "./transport.ts";
 
 /**
@@ -119,6 +119,9 @@ export async function listenTlsWithClientCertificates(
   // handshake); destroying the raw socket does.
   const handshaking = new Map<string, { raw: Socket; timer: ReturnType<typeof setTimeout> }>();
   const handshakeTimeout = options.handshakeTimeout ?? 10_000;
+  // Loaded here, not at the top: node:tls (and the node:net under it) cost every broker about 5 MiB of RSS at
+  // start (bench/load_bench.ts "idle", RSS with no client), and only this listener needs them.
+  const { createServer } = await import("node:tls");
   const server: Server = createServer({
     cert: options.cert,
     key: options.key,
