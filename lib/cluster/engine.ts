@@ -251,8 +251,19 @@ export interface ReseedState {
   readonly routes: readonly string[];
   /** The whole retained store (every node holds all of it; last writer wins). */
   readonly retained: readonly Message[];
-  /** Every session this node owns, with its queues, and its will if one is armed or waiting. */
-  readonly sessions: readonly { readonly session: LoadedSession; readonly will?: PendingWill }[];
+  /**
+   * Every client id this node owns, with the epoch it holds (kept: the node's later writes carry it), the
+   * session with its queues when it is persistent, and its will if one is armed or waiting.
+   */
+  readonly sessions: readonly ReseedSession[];
+}
+
+/** One owned client id in a {@linkcode ReseedState}. */
+export interface ReseedSession {
+  readonly clientId: string;
+  readonly epoch: number;
+  readonly session?: LoadedSession;
+  readonly will?: PendingWill;
 }
 
 /** What the cluster shares, as one broker node sees it. */
