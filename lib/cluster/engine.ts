@@ -366,6 +366,18 @@ export interface ClusterEngine {
   stats(): Promise<readonly NodeStats[]>;
 }
 
+/** The client id a session op is for. */
+export function sessionOpClientId(op: SessionOp): string {
+  switch (op.kind) {
+    case "putSession":
+      return op.session.clientId;
+    case "putWill":
+      return op.will.clientId;
+    default:
+      return op.clientId;
+  }
+}
+
 /** The session a stored one describes, without queues: a helper for engines. */
 export function emptyLoaded(session: StoredSession): LoadedSession {
   return { ...session, outgoing: [], incoming: [] };
