@@ -85,6 +85,11 @@ export interface ForwardedMessage {
    * the destination delivers to one of its members of each, and to no other group.
    */
   readonly shared?: readonly string[];
+  /**
+   * Sessions the destination delivers it to as well, by client id, whatever its routes say: a message that
+   * reached a session's old node during a takeover goes on to its new node (each session gets it once).
+   */
+  readonly clients?: readonly string[];
 }
 
 /** All messages one node forwards to one destination in one event-loop turn. */
