@@ -7,15 +7,7 @@
 
 import assert from "node:assert/strict";
 import { assertPublish } from "../broker/_v5.ts";
-import {
-  puback,
-  pubcomp,
-  publishPacket,
-  pubrec,
-  pubrel,
-  subscribe,
-  VERSIONS,
-} from "../broker/_wire.ts";
+import { puback, pubcomp, publishPacket, pubrec, pubrel, subscribe, VERSIONS } from "../broker/_wire.ts";
 import type { ClusterEngine, ForwardBatch } from "../../lib/cluster/engine.ts";
 import { clusterTest, withCluster } from "./_cluster.ts";
 
