@@ -35,7 +35,10 @@ Deno.test("the will of a client whose node dies is published exactly once, by th
     await routed(0, 1);
     await routed(0, 2);
     await connect(0, { version: 5, clientId: "dies", will: { topic: "will/dies", payload: "gone" } });
-    await waitFor(() => engines.memory!.clients.get("dies")?.will !== undefined, "the will armed in the engine");
+    await waitFor(
+      () => engines.memory!.clients.get("dies")?.will !== undefined,
+      "the will armed in the engine",
+    );
     engines.memory!.partition(brokers[0]!.cluster!.incarnation, true); // as SIGKILL: no lease, no leave
     const got = await gather(watchers, 2);
     assert.deepEqual(got, ["gone", "gone"], "each watcher once: one publication");
@@ -141,7 +144,10 @@ Deno.test("engine back without its data: routes, retained messages and sessions 
     assertPublish(await sub.nextPacket(), { topic: "z/r", payload: "kept" });
     engines.memory!.down();
     engines.memory!.up({ keepData: false });
-    await waitFor(() => brokers.every((broker) => broker.cluster!.state === "up"), "every node to hear it is back");
+    await waitFor(
+      () => brokers.every((broker) => broker.cluster!.state === "up"),
+      "every node to hear it is back",
+    );
     await waitFor(
       () => engines.memory!.routes.get(brokers[1]!.cluster!.incarnation)?.has("z/#") ?? false,
       "re-seed",
