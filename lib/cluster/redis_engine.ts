@@ -12,23 +12,33 @@
  */
 
 import type { Redis } from "ioredis";
-import type { LoadedSession, Message, StoredSession } from "../broker/storage/persistence.ts";
+import type { Message } from "../broker/storage/persistence.ts";
 import {
   decodeForwarded,
   decodeMessage,
-  decodeOutgoing,
-  decodeSession,
-  decodeWill,
   encodeForwarded,
   encodeMessage,
-  encodeOutgoing,
-  encodeSession,
-  encodeWill,
   statsFields,
   statsFromHash,
 } from "./_redis_codec.ts";
-import { type Arg, openRedis, runScript, unavailable } from "./_redis_client.ts";
+import { openRedis, runScript, unavailable } from "./_redis_client.ts";
+import {
+  claimFromReply,
+  type ClaimReply,
+  opsByClient,
+  queueCommit,
+  queueReseed,
+  type Writer,
+} from "./_redis_sessions.ts";
 import { RedisKeys } from "./_redis_keys.ts";
+import {
+  CTL_MAXLEN,
+  type LeaseHolder,
+  leaveLease,
+  registerLease,
+  renewLease,
+  sweepLeases,
+} from "./_redis_lease.ts";
 import { compareIds, StreamReader } from "./_redis_reader.ts";
 import {
   type Claim,
@@ -39,7 +49,6 @@ import {
   type CommitBatch,
   type CommitOutcome,
   type ConnectionEvent,
-  type FencedOp,
   type ForwardBatch,
   type ForwardedMessage,
   type Incarnation,
@@ -47,16 +56,11 @@ import {
   type Membership,
   type NodeStats,
   type ReseedState,
-  sessionOpClientId,
 } from "./engine.ts";
 
 const DEFAULT_LEASE_MS = 10_000;
-/** `MAXLEN ~` of the control stream: a node further behind than this resyncs from a snapshot. */
-const CTL_MAXLEN = 100_000;
 /** `MAXLEN ~` of a lossy inbox: QoS 0 beyond it is dropped for a lagging node. */
 const LOSSY_MAXLEN = 10_000;
-/** How long a tombstone keeps a dead incarnation from coming back (it never does: incarnations are new). */
-const TOMBSTONE_MS = 24 * 3600_000;
 
 /** Options for {@linkcode RedisClusterEngine}. */
 export interface RedisClusterEngineOptions {
@@ -146,15 +150,7 @@ export class RedisClusterEngine implements ClusterEngine {
 
   async leave(): Promise<void> {
     if (this.#state !== "up" && this.#state !== "down") return;
-    const keys = this.#keys;
-    const me = this.#incarnation;
-    await this.#call((redis) =>
-      runScript(redis, "mqLeave", [keys.lease(me), keys.dead(me), keys.nodes, keys.ctl], [
-        me,
-        CTL_MAXLEN,
-        TOMBSTONE_MS,
-      ])
-    );
+    await this.#call((redis) => leaveLease(redis, this.#holder()));
   }
 
   async close(): Promise<void> {
@@ -276,19 +272,8 @@ export class RedisClusterEngine implements ClusterEngine {
         deadOwner,
         clientId,
       ])
-    ) as [number, string, string[], string[], string] | null;
-    if (reply === null) return undefined;
-    const [epoch, session, outgoing, incoming, will] = reply;
-    const claim: { -readonly [K in keyof Claim]: Claim[K] } = { epoch };
-    if (session !== "") {
-      claim.session = {
-        ...decodeSession(session),
-        outgoing: outgoing.map(decodeOutgoing).sort((a, b) => a.seq - b.seq),
-        incoming: incoming.map(Number).sort((a, b) => a - b),
-      };
-    }
-    if (will !== "") claim.will = decodeWill(will);
-    return claim;
+    );
+    return claimFromReply(reply as ClaimReply);
   }
 
   async release(clientId: string, epoch: number): Promise<void> {
@@ -306,46 +291,20 @@ export class RedisClusterEngine implements ClusterEngine {
   }
 
   async commit(batch: CommitBatch): Promise<CommitOutcome> {
-    const keys = this.#keys;
-    const me = this.#incarnation;
-    const byClient = new Map<string, FencedOp[]>();
-    for (const fenced of batch.ops) {
-      const clientId = sessionOpClientId(fenced.op);
-      let ops = byClient.get(clientId);
-      if (ops === undefined) byClient.set(clientId, ops = []);
-      ops.push(fenced);
-    }
+    const byClient = opsByClient(batch.ops);
     const clients = [...byClient.keys()];
+    // A fenced node owns nothing any more: every write of it is stale.
+    if (this.#state === "fenced") return { refused: clients };
     const replies = await this.#call((redis) => {
       const pipeline = redis.pipeline();
-      for (const [clientId, ops] of byClient) {
-        // Checked against the oldest epoch given for the client: one stale op refuses all of them.
-        runScript(pipeline, "mqApply", keys.session(clientId), [
-          me,
-          Math.min(...ops.map((fenced) => fenced.epoch)),
-          this.#prefix,
-          clientId,
-          ...ops.flatMap((fenced) => opArgs(fenced)),
-        ]);
-      }
-      for (const forward of batch.forwards) {
-        pipeline.xadd(keys.durableInbox(forward.to), "*", "f", me, "d", encodeForwarded(forward.messages));
-      }
-      if (batch.cursor !== undefined) {
-        pipeline.set(keys.cursor(me), batch.cursor);
-        pipeline.xtrim(keys.durableInbox(me), "MINID", batch.cursor);
-      }
+      queueCommit(pipeline, this.#writer(), byClient, batch);
       return pipeline.exec();
     });
     const refused: string[] = [];
-    for (let i = 0; i < clients.length; i++) {
-      const [error, applied] = replies?.[i] ?? [new Error("no reply"), 0];
+    (replies ?? []).forEach(([error, applied], i) => {
       if (error !== null) throw unavailable(this.#url, error);
-      if (applied !== 1) refused.push(clients[i]!);
-    }
-    for (const [error] of (replies ?? []).slice(clients.length)) {
-      if (error !== null) throw unavailable(this.#url, error);
-    }
+      if (i < clients.length && applied !== 1) refused.push(clients[i]!);
+    });
     return { refused };
   }
 
@@ -406,29 +365,10 @@ export class RedisClusterEngine implements ClusterEngine {
   // -- recovery and stats
 
   async reseed(state: ReseedState): Promise<void> {
-    const keys = this.#keys;
-    const me = this.#incarnation;
     if (state.routes.length > 0) await this.addRoutes(state.routes);
     await this.#call((redis) => {
       const pipeline = redis.pipeline();
-      for (const message of state.retained) {
-        pipeline.hsetnx(keys.retained, message.topic, encodeMessage(message));
-      }
-      for (const entry of state.sessions) {
-        const outgoing = entry.session?.outgoing ?? [];
-        const args: Arg[] = [
-          me,
-          entry.epoch,
-          this.#prefix,
-          entry.clientId,
-          entry.session === undefined ? "" : encodeSession(stripQueues(entry.session)),
-          entry.will === undefined ? "" : encodeWill(entry.will),
-          outgoing.length,
-        ];
-        for (const message of outgoing) args.push(message.seq, encodeOutgoing(message));
-        for (const id of entry.session?.incoming ?? []) args.push(id);
-        runScript(pipeline, "mqReseedSession", keys.session(entry.clientId), args);
-      }
+      queueReseed(pipeline, this.#writer(), state);
       return pipeline.exec();
     });
   }
@@ -461,6 +401,10 @@ export class RedisClusterEngine implements ClusterEngine {
 
   // -- internals
 
+  #writer(): Writer {
+    return { keys: this.#keys, prefix: this.#prefix, me: this.#incarnation };
+  }
+
   #blockMs(): number {
     return Math.max(50, Math.min(1000, Math.floor(this.#leaseMs / 4)));
   }
@@ -482,17 +426,14 @@ export class RedisClusterEngine implements ClusterEngine {
 
   /** Registers the lease (join, or re-registration after Redis lost its data). */
   async #register(redis: Redis): Promise<"ok" | "fenced"> {
-    const keys = this.#keys;
-    const me = this.#incarnation;
-    const reply = await runScript(
-      redis,
-      "mqJoin",
-      [keys.cluster, keys.nodes, keys.lease(me), keys.dead(me), keys.ctl],
-      [me, this.#leaseMs, crypto.randomUUID(), CTL_MAXLEN],
-    ) as [string, string?];
-    if (reply[0] !== "ok") return "fenced";
-    this.#clusterId = reply[1] ?? "";
+    const clusterId = await registerLease(redis, this.#holder());
+    if (clusterId === undefined) return "fenced";
+    this.#clusterId = clusterId;
     return "ok";
+  }
+
+  #holder(): LeaseHolder {
+    return { keys: this.#keys, prefix: this.#prefix, me: this.#incarnation, leaseMs: this.#leaseMs };
   }
 
   /** Takes a consistent route table and reads the control stream from there; reloads nothing else. */
@@ -527,26 +468,16 @@ export class RedisClusterEngine implements ClusterEngine {
     if (this.#state === "closed" || this.#state === "fenced") {
       return this.#state === "fenced" ? "fenced" : "down";
     }
-    const keys = this.#keys;
-    const me = this.#incarnation;
-    let reply: [string, string?];
-    try {
-      reply = await runScript(
-        redis,
-        "mqRenew",
-        [keys.cluster, keys.nodes, keys.lease(me), keys.dead(me), keys.ctl],
-        [me, this.#leaseMs, this.#clusterId],
-      ) as [string, string?];
-    } catch {
+    const renewal = await renewLease(redis, this.#holder(), this.#clusterId).catch(() => undefined);
+    if (renewal === undefined) {
       this.#lost();
       return "down";
     }
-    const [outcome, firstCtlId = "0-0"] = reply;
-    if (outcome === "fenced") {
+    if (renewal.outcome === "fenced") {
       this.#fence();
       return "fenced";
     }
-    if (outcome === "reset") {
+    if (renewal.outcome === "reset") {
       try {
         if (await this.#register(redis) !== "ok") {
           this.#fence();
@@ -566,10 +497,10 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#renewedAt = performance.now();
     const wasDown = this.#state === "down";
     try {
-      if (compareIds(firstCtlId, reader.positions.ctl) > 0) await this.#resync(reader);
+      if (compareIds(renewal.firstCtlId, reader.positions.ctl) > 0) await this.#resync(reader);
       if (wasDown) {
         // Durable batches read but not committed come again (at least once; ids de-duplicate).
-        reader.positions.durable = await redis.get(keys.cursor(me)) ?? "0-0";
+        reader.positions.durable = await redis.get(this.#keys.cursor(this.#incarnation)) ?? "0-0";
       }
     } catch {
       this.#lost();
@@ -586,15 +517,8 @@ export class RedisClusterEngine implements ClusterEngine {
   async #sweep(): Promise<void> {
     const redis = this.#redis;
     if (redis === undefined) return;
-    const keys = this.#keys;
     try {
-      await runScript(redis, "mqSweep", [keys.sweeper, keys.nodes, keys.ctl], [
-        this.#incarnation,
-        this.#leaseMs,
-        this.#prefix,
-        CTL_MAXLEN,
-        TOMBSTONE_MS,
-      ]);
+      await sweepLeases(redis, this.#holder());
     } catch {
       // The next tick tries again; a renewal failure reports the outage.
     }
@@ -640,31 +564,4 @@ export class RedisClusterEngine implements ClusterEngine {
     }
     await this.#renewing;
   }
-}
-
-/** The args of one op for the apply script: `(kind, a, b)`. */
-function opArgs({ op }: FencedOp): Arg[] {
-  switch (op.kind) {
-    case "putSession":
-      return ["ps", encodeSession(op.session), ""];
-    case "deleteSession":
-      return ["ds", "", ""];
-    case "putOutgoing":
-      return ["po", op.entry.seq, encodeOutgoing(op.entry)];
-    case "deleteOutgoing":
-      return ["do", op.seq, ""];
-    case "putIncoming":
-      return ["pi", op.packetId, ""];
-    case "deleteIncoming":
-      return ["di", op.packetId, ""];
-    case "putWill":
-      return ["pw", encodeWill(op.will), ""];
-    case "deleteWill":
-      return ["dw", "", ""];
-  }
-}
-
-function stripQueues(session: LoadedSession): StoredSession {
-  const { outgoing: _outgoing, incoming: _incoming, ...stored } = session;
-  return stored;
 }
