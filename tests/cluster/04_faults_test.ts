@@ -162,3 +162,24 @@ Deno.test("engine back without its data: routes, retained messages and sessions 
       "ownership re-seeded",
     );
   }, { leaseMs: 4000 }));
+
+Deno.test("a fenced node joins again as a new incarnation once the engine answers, and serves again", () =>
+  withCluster(MEMORY, 2, async ({ brokers, engines, connect, routed }) => {
+    const node = brokers[0]!.cluster!;
+    const old = node.incarnation;
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["j/#", 1]]);
+    await waitFor(() => engines.memory!.clients.get("x")?.session !== undefined, "the session stored");
+    engines.memory!.partition(old, true);
+    await x.expectDisconnect(0x8b);
+    await waitFor(() => node.state === "fenced", "the node to fence itself");
+    await waitFor(() => brokers[1]!.session("x") !== undefined, "the live node to adopt x", 3000);
+    engines.memory!.partition(old, false);
+    await waitFor(() => node.state === "up" && node.incarnation !== old, "a new incarnation", 3000);
+    const back = await connect(0, persistent("x"), true);
+    await routed(1, 0);
+    const pub = await connect(1, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "j/1", payload: "again", qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    assertPublish(await back.nextPacket(), { topic: "j/1", payload: "again", qos: 1 });
+  }, { leaseMs: 300 }));
