@@ -69,6 +69,8 @@ export class ClusterNode {
   readonly epochs = new Map<string, number>();
   /** Sessions that moved to another node, by their `MOVED_PREFIX` router key. */
   readonly moved = new Map<string, Moved>();
+  /** Client ids another node is taking over, until this node has released them. */
+  readonly releasing = new Set<string>();
   /** Client ids whose claim is under way, with what was passed on for them meanwhile. */
   readonly claiming = new Map<string, ForwardedMessage[]>();
   /** Sessions taken over from another node, with the forwarded ids already given to them (until `until`). */
@@ -442,9 +444,14 @@ export class ClusterNode {
       else if (op.kind === "deleteRetained") {
         retained.push({ topic: op.topic, payload: new Uint8Array(0), qos: 0, retain: true });
       } else {
-        const epoch = this.epochs.get(sessionOpClientId(op));
+        const clientId = sessionOpClientId(op);
+        const epoch = this.epochs.get(clientId);
         // Not owned (any more): the session moved or the node fenced; the write is not ours to make.
-        if (epoch !== undefined) fenced.push({ op, epoch });
+        if (epoch === undefined) continue;
+        // A session that ended while another node takes it over: its data goes, but the id stays owned here
+        // until the release, which is what lets the claimer go on (a deleteSession would give it up silently).
+        const kept = op.kind === "deleteSession" && this.releasing.has(clientId);
+        fenced.push({ op: kept ? { kind: "deleteWill", clientId } : op, epoch });
       }
     }
     const forwards = this.forwarder.takeDurable();

@@ -17,6 +17,7 @@ import { parseSharedFilter } from "../topic/topic.ts";
 import { type Claim, ClusterUnavailableError, type ForwardedMessage, type Incarnation } from "./engine.ts";
 import { deliverForwarded, MOVED_PREFIX } from "./forwarding.ts";
 import type { ClusterNode } from "./node.ts";
+import type { Session } from "../broker/session.ts";
 
 /** Why a CONNECT cannot claim its client id. */
 export type ClaimRefusal = ConnectRefusal & { readonly kind: "refuse" };
@@ -96,6 +97,24 @@ export async function onTakeover(node: ClusterNode, clientId: string, by: Incarn
   if (epoch === undefined) return;
   const session = ctx.sessions.get(clientId);
   const movedKey = MOVED_PREFIX + clientId;
+  node.releasing.add(clientId);
+  try {
+    await handOver(node, clientId, by, epoch, session, movedKey);
+  } finally {
+    node.releasing.delete(clientId);
+  }
+}
+
+/** The steps of {@linkcode onTakeover} while the id is marked as releasing. */
+async function handOver(
+  node: ClusterNode,
+  clientId: string,
+  by: Incarnation,
+  epoch: number,
+  session: Session | undefined,
+  movedKey: string,
+): Promise<void> {
+  const ctx = node.context;
   if (session !== undefined) {
     const connection = session.link as Connection | undefined;
     connection?.disconnect(REASON_CODE.SessionTakenOver, "session taken over by another node");
