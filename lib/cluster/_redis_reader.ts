@@ -8,7 +8,8 @@
  */
 
 import type { Redis } from "ioredis";
-import { decodeForwarded, decodeMessage } from "./_redis_codec.ts";
+import { decodeMessage } from "./_redis_codec.ts";
+import { forwardBatchFromReply } from "./_redis_forward_codec.ts";
 import type { RedisKeys } from "./_redis_keys.ts";
 import type { ClusterEvent, Incarnation, RetainedEvent } from "./engine.ts";
 
@@ -20,7 +21,7 @@ export function compareIds(a: string, b: string): number {
   return ms !== 0 ? Math.sign(ms) : Math.sign(Number(as) - Number(bs));
 }
 
-type StreamReply = [stream: string, entries: [id: string, fields: string[]][]][] | null;
+type StreamReply = [stream: Uint8Array, entries: [id: Uint8Array, fields: Uint8Array[]][]][] | null;
 
 /** A takeover's release, seen on the control stream. */
 export type ReleaseListener = (clientId: string, node: Incarnation) => void;
@@ -107,7 +108,7 @@ export class StreamReader {
     while (!this.#stopped) {
       let reply: StreamReply;
       try {
-        reply = await this.#redis.xread(
+        reply = await this.#redis.xreadBuffer(
           "COUNT",
           256,
           "BLOCK",
@@ -132,28 +133,35 @@ export class StreamReader {
         await new Promise((resolve) => setTimeout(resolve, 20));
         continue;
       }
-      for (const [stream, entries] of reply) {
-        for (const [id, fields] of entries) {
+      for (const [streamBytes, entries] of reply) {
+        const stream = text(streamBytes);
+        for (const [idBytes, fieldBytes] of entries) {
+          const id = text(idBytes);
           if (stream === ctl) {
             this.positions.ctl = id;
-            this.#control(fields);
+            this.#control(fieldBytes.map(text));
           } else if (stream === lossy) {
             this.positions.lossy = id;
-            this.#inbox(fields, "lossy", id);
+            this.#inbox(fieldBytes, "lossy", id);
           } else {
             this.positions.durable = id;
-            this.#inbox(fields, "durable", id);
+            this.#inbox(fieldBytes, "durable", id);
           }
         }
       }
     }
   }
 
-  #inbox(fields: readonly string[], kind: "lossy" | "durable", id: string): void {
-    const from = field(fields, "f");
-    const data = field(fields, "d");
+  #inbox(fields: readonly Uint8Array[], kind: "lossy" | "durable", id: string): void {
+    let from: string | undefined;
+    let data: Uint8Array | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = text(fields[i]!);
+      if (name === "f") from = text(fields[i + 1]!);
+      else if (name === "d") data = fields[i + 1];
+    }
     if (from === undefined || data === undefined) return;
-    const messages = decodeForwarded(data);
+    const messages = forwardBatchFromReply(data);
     this.#host.emit({
       kind: "inbox",
       batch: kind === "durable" ? { from, kind, messages, cursor: id } : { from, kind, messages },
@@ -215,4 +223,11 @@ function field(fields: readonly string[], name: string): string | undefined {
     if (fields[i] === name) return fields[i + 1];
   }
   return undefined;
+}
+
+const decoder = new TextDecoder();
+
+/** A reply's bytes as text (stream names, ids, control fields). */
+function text(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
 }

@@ -13,14 +13,7 @@
 
 import type { Redis } from "ioredis";
 import type { Message } from "../broker/storage/persistence.ts";
-import {
-  decodeForwarded,
-  decodeMessage,
-  encodeForwarded,
-  encodeMessage,
-  statsFields,
-  statsFromHash,
-} from "./_redis_codec.ts";
+import { decodeMessage, encodeMessage, statsFields, statsFromHash } from "./_redis_codec.ts";
 import { openRedis, runScript, unavailable } from "./_redis_client.ts";
 import {
   claimFromReply,
@@ -30,6 +23,7 @@ import {
   queueReseed,
   type Writer,
 } from "./_redis_sessions.ts";
+import { forwardBatchArg, forwardBatchFromReply } from "./_redis_forward_codec.ts";
 import { RedisKeys } from "./_redis_keys.ts";
 import {
   CTL_MAXLEN,
@@ -68,6 +62,13 @@ export interface RedisClusterEngineOptions {
   readonly url: string;
   /** Key prefix. @default {"mq:"} */
   readonly prefix?: string;
+  /**
+   * Bound on every command, ms: a hung Redis is noticed after this. Shorter is not better on a loaded machine,
+   * where a slow answer would be taken for an outage.
+   *
+   * @default {Math.max(1000, leaseMs / 2)}
+   */
+  readonly commandTimeoutMs?: number;
 }
 
 type RenewResult = "ok" | "down" | "reset" | "fenced";
@@ -78,6 +79,7 @@ export class RedisClusterEngine implements ClusterEngine {
   readonly #url: string;
   readonly #keys: RedisKeys;
   readonly #prefix: string;
+  readonly #commandTimeoutMs: number | undefined;
   #redis: Redis | undefined;
   #reader: StreamReader | undefined;
   #incarnation: Incarnation = "";
@@ -100,6 +102,7 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#url = options.url;
     this.name = options.url;
     this.#prefix = options.prefix ?? "mq:";
+    this.#commandTimeoutMs = options.commandTimeoutMs;
     this.#keys = new RedisKeys(this.#prefix);
   }
 
@@ -116,7 +119,7 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.#listener = options.listener;
     this.#incarnation = `${options.node}-${crypto.randomUUID().slice(0, 8)}`;
-    const timeout = Math.max(100, Math.floor(this.#leaseMs / 2));
+    const timeout = this.#commandTimeoutMs ?? Math.max(1000, Math.floor(this.#leaseMs / 2));
     const redis = await openRedis(this.#url, { commandTimeoutMs: timeout, name: this.#incarnation });
     this.#redis = redis;
     try {
@@ -226,7 +229,7 @@ export class RedisClusterEngine implements ClusterEngine {
         "f",
         this.#incarnation,
         "d",
-        encodeForwarded(batch.messages),
+        forwardBatchArg(batch.messages),
       );
     }
     pipeline.exec().catch(() => {
@@ -319,12 +322,13 @@ export class RedisClusterEngine implements ClusterEngine {
     const keys = this.#keys;
     const cursor = await this.#call((redis) => redis.get(keys.cursor(node)));
     const entries = await this.#call((redis) =>
-      redis.xrange(keys.durableInbox(node), cursor === null ? "-" : `(${cursor}`, "+")
+      redis.xrangeBuffer(keys.durableInbox(node), cursor === null ? "-" : `(${cursor}`, "+")
     );
     const messages: ForwardedMessage[] = [];
     for (const [, fields] of entries) {
-      const index = fields.indexOf("d");
-      if (index >= 0 && index + 1 < fields.length) messages.push(...decodeForwarded(fields[index + 1]!));
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i]!.toString() === "d") messages.push(...forwardBatchFromReply(fields[i + 1]!));
+      }
     }
     return messages;
   }
