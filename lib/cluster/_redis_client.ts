@@ -37,6 +37,11 @@ export function redisTarget(url: string): { readonly path: string } | { readonly
   throw new TypeError(`Cluster URL ${url}: expected redis://HOST:PORT, rediss://HOST:PORT or unix:///PATH`);
 }
 
+/** `url` without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, "$1***@");
+}
+
 /** Opens a connection (connected when this resolves) with every script of {@linkcode SCRIPTS} defined. */
 export async function openRedis(url: string, options: OpenRedisOptions): Promise<Redis> {
   const target = redisTarget(url);
@@ -111,5 +116,5 @@ export function unavailable(url: string, e: unknown): Error {
   if (e instanceof Error && e.name === "ReplyError" && !e.message.startsWith("FENCED")) return e;
   if (e instanceof ClusterUnavailableError) return e;
   const message = e instanceof Error ? e.message : String(e);
-  return new ClusterUnavailableError(`redis ${url}: ${message}`, { cause: e });
+  return new ClusterUnavailableError(`redis ${redactUrl(url)}: ${message}`, { cause: e });
 }

@@ -14,7 +14,7 @@
 import type { Redis } from "ioredis";
 import type { Message } from "../broker/storage/persistence.ts";
 import { decodeMessage, encodeMessage, statsFields, statsFromHash } from "./_redis_codec.ts";
-import { openRedis, runScript, unavailable } from "./_redis_client.ts";
+import { openRedis, redactUrl, runScript, unavailable } from "./_redis_client.ts";
 import {
   claimFromReply,
   type ClaimReply,
@@ -100,7 +100,7 @@ export class RedisClusterEngine implements ClusterEngine {
 
   constructor(options: RedisClusterEngineOptions) {
     this.#url = options.url;
-    this.name = options.url;
+    this.name = redactUrl(options.url);
     this.#prefix = options.prefix ?? "mq:";
     this.#commandTimeoutMs = options.commandTimeoutMs;
     this.#keys = new RedisKeys(this.#prefix);
@@ -124,7 +124,7 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#redis = redis;
     try {
       const result = await this.#register(redis);
-      if (result !== "ok") throw new ClusterUnavailableError(`redis ${this.#url}: could not register`);
+      if (result !== "ok") throw new ClusterUnavailableError(`redis ${this.name}: could not register`);
       const readerRedis = await openRedis(this.#url, {
         commandTimeoutMs: timeout + this.#blockMs(),
         name: `${this.#incarnation}:reader`,
@@ -417,7 +417,7 @@ export class RedisClusterEngine implements ClusterEngine {
     const redis = this.#redis;
     if (redis === undefined || this.#state !== "up") {
       throw new ClusterUnavailableError(
-        `redis ${this.#url}: ${this.#state === "down" ? "unreachable" : `engine ${this.#state}`}`,
+        `redis ${this.name}: ${this.#state === "down" ? "unreachable" : `engine ${this.#state}`}`,
       );
     }
     try {

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { redisTarget } from "../../lib/cluster/_redis_client.ts";
+import { redactUrl, redisTarget } from "../../lib/cluster/_redis_client.ts";
 import { ClusterUnavailableError } from "../../lib/cluster/engine.ts";
 import { RedisClusterEngine } from "../../lib/cluster/redis_engine.ts";
 import { testIf } from "../_permissions.ts";
@@ -197,4 +197,11 @@ Deno.test("redisTarget() accepts redis://, rediss:// and unix:///path, and names
   assert.deepEqual(redisTarget("unix:///tmp/r.sock"), { path: "/tmp/r.sock" });
   assert.throws(() => redisTarget("http://x"), /expected redis:\/\/HOST:PORT/);
   assert.throws(() => redisTarget("unix://relative.sock"), /absolute path/);
+});
+
+Deno.test("redactUrl() hides a password in logs and errors", () => {
+  assert.equal(redactUrl("redis://user:secret@h:6379/0"), "redis://user:***@h:6379/0");
+  assert.equal(redactUrl("rediss://:secret@h:1"), "rediss://:***@h:1");
+  assert.equal(redactUrl("redis://h:6379"), "redis://h:6379");
+  assert.equal(new RedisClusterEngine({ url: "redis://u:pw@127.0.0.1:1" }).name, "redis://u:***@127.0.0.1:1");
 });
