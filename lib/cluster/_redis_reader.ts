@@ -11,15 +11,8 @@ import type { Redis } from "ioredis";
 import { decodeMessage } from "./_redis_codec.ts";
 import { forwardBatchFromReply } from "./_redis_forward_codec.ts";
 import type { RedisKeys } from "./_redis_keys.ts";
+import type { Message } from "../broker/storage/persistence.ts";
 import type { ClusterEvent, Incarnation, RetainedEvent } from "./engine.ts";
-
-/** A stream id `ms-seq`, compared numerically. */
-export function compareIds(a: string, b: string): number {
-  const [am = "0", as = "0"] = a.split("-");
-  const [bm = "0", bs = "0"] = b.split("-");
-  const ms = Number(am) - Number(bm);
-  return ms !== 0 ? Math.sign(ms) : Math.sign(Number(as) - Number(bs));
-}
 
 type StreamReply = [stream: Uint8Array, entries: [id: Uint8Array, fields: Uint8Array[]][]][] | null;
 
@@ -34,6 +27,8 @@ export interface ReaderHost {
   deliverable(): Promise<boolean>;
   emit(event: ClusterEvent): void;
   released: ReleaseListener;
+  /** Entries it had not read were trimmed away: read a consistent cut again ({@linkcode StreamReader.resync}). */
+  resync(): Promise<void>;
 }
 
 /** Where the reader is in each stream. */
@@ -51,6 +46,12 @@ export class StreamReader {
   readonly positions: ReaderPositions = { ctl: "0-0", lossy: "0-0", durable: "0-0" };
   /** The route table as reported to the node: node → filters. */
   readonly routes = new Map<Incarnation, Set<string>>();
+  /** The retained topics as reported to the node. */
+  readonly retained = new Set<string>();
+  /** Sequence number of the last control entry applied (control entries are numbered without holes). */
+  seq = 0;
+  /** Changes whenever the positions are set from outside: a reply read before that is dropped. */
+  #generation = 0;
   #running: Promise<void> | undefined;
   #stopped = false;
 
@@ -68,6 +69,26 @@ export class StreamReader {
     this.#stopped = true;
     this.#redis.disconnect();
     await this.#running;
+  }
+
+  /** Reads every stream again from `positions` (after Redis lost its data, or a resync). */
+  reposition(positions: ReaderPositions, seq: number): void {
+    Object.assign(this.positions, positions);
+    this.seq = seq;
+    this.#generation++;
+  }
+
+  /** Reports the retained store `messages` as it is now: deletes what is gone, sets everything else. */
+  applyRetained(messages: readonly Message[]): void {
+    const now = new Set(messages.map((m) => m.topic));
+    for (const topic of this.retained) {
+      if (!now.has(topic)) this.#host.emit({ kind: "retained", topic });
+    }
+    this.retained.clear();
+    for (const message of messages) {
+      this.retained.add(message.topic);
+      this.#host.emit({ kind: "retained", topic: message.topic, message });
+    }
   }
 
   /**
@@ -106,6 +127,7 @@ export class StreamReader {
     const lossy = keys.lossyInbox(me);
     const durable = keys.durableInbox(me);
     while (!this.#stopped) {
+      const generation = this.#generation;
       let reply: StreamReply;
       try {
         reply = await this.#redis.xreadBuffer(
@@ -133,13 +155,23 @@ export class StreamReader {
         await new Promise((resolve) => setTimeout(resolve, 20));
         continue;
       }
+      if (generation !== this.#generation) continue; // read from positions that no longer hold
       for (const [streamBytes, entries] of reply) {
         const stream = text(streamBytes);
         for (const [idBytes, fieldBytes] of entries) {
           const id = text(idBytes);
           if (stream === ctl) {
+            if (this.#generation !== generation) break; // resynced: the cut covers the rest of this reply
+            const fields = fieldBytes.map(text);
+            const seq = Number(field(fields, "q") ?? 0);
+            if (seq <= this.seq) continue;
+            if (seq !== this.seq + 1) {
+              await this.#host.resync();
+              break;
+            }
             this.positions.ctl = id;
-            this.#control(fieldBytes.map(text));
+            this.seq = seq;
+            this.#control(fields);
           } else if (stream === lossy) {
             this.positions.lossy = id;
             this.#inbox(fieldBytes, "lossy", id);
@@ -198,6 +230,8 @@ export class StreamReader {
         const event: RetainedEvent = data === undefined
           ? { kind: "retained", topic }
           : { kind: "retained", topic, message: decodeMessage(data) };
+        if (data === undefined) this.retained.delete(topic);
+        else this.retained.add(topic);
         this.#host.emit(event);
         return;
       }

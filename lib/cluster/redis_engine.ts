@@ -33,7 +33,7 @@ import {
   renewLease,
   sweepLeases,
 } from "./_redis_lease.ts";
-import { compareIds, StreamReader } from "./_redis_reader.ts";
+import { StreamReader } from "./_redis_reader.ts";
 import {
   type Claim,
   type ClaimOptions,
@@ -129,17 +129,18 @@ export class RedisClusterEngine implements ClusterEngine {
         commandTimeoutMs: timeout + this.#blockMs(),
         name: `${this.#incarnation}:reader`,
       });
-      const reader = new StreamReader(readerRedis, {
+      const reader: StreamReader = new StreamReader(readerRedis, {
         keys: this.#keys,
         incarnation: this.#incarnation,
         deliverable: () => this.#deliverable(),
         emit: (event) => this.#emit(event),
         released: (clientId, node) => this.#releases.get(clientId)?.(node),
+        resync: (): Promise<void> => this.#resync(reader, true),
       }, this.#blockMs());
       this.#reader = reader;
       this.#state = "up";
       this.#renewedAt = this.#upSince = performance.now();
-      await this.#resync(reader);
+      await this.#resync(reader, false);
       redis.on("close", () => this.#lost());
       redis.on("ready", () => void this.#renew());
       this.#renewTimer = setInterval(() => void this.#tick(), Math.max(5, Math.floor(this.#leaseMs / 4)));
@@ -201,16 +202,16 @@ export class RedisClusterEngine implements ClusterEngine {
   }
 
   async #snapshot(): Promise<
-    { lastId: string; version: number; nodes: Map<Incarnation, readonly string[]> }
+    { lastId: string; version: number; seq: number; nodes: Map<Incarnation, readonly string[]> }
   > {
     const keys = this.#keys;
     const reply = await this.#call((redis) =>
       runScript(redis, "mqSnapshot", [keys.nodes, keys.routeVersion, keys.ctl], [this.#prefix])
-    ) as [string, number, ...(string | string[])[]];
-    const [lastId, version, ...rest] = reply;
+    ) as [string, number, number, ...(string | string[])[]];
+    const [lastId, version, seq, ...rest] = reply;
     const nodes = new Map<Incarnation, readonly string[]>();
     for (let i = 0; i + 1 < rest.length; i += 2) nodes.set(rest[i] as string, rest[i + 1] as string[]);
-    return { lastId, version, nodes };
+    return { lastId, version, seq, nodes };
   }
 
   // -- forwarding
@@ -439,11 +440,17 @@ export class RedisClusterEngine implements ClusterEngine {
     return { keys: this.#keys, prefix: this.#prefix, me: this.#incarnation, leaseMs: this.#leaseMs };
   }
 
-  /** Takes a consistent route table and reads the control stream from there; reloads nothing else. */
-  async #resync(reader: StreamReader): Promise<void> {
+  /**
+   * Takes a consistent route table and reads the control stream from there. At join the node loads retained
+   * messages itself; after a gap (`retained`) they are reported again, since their events may be gone.
+   */
+  async #resync(reader: StreamReader, retained: boolean): Promise<void> {
     const snapshot = await this.#snapshot();
-    reader.positions.ctl = snapshot.lastId;
+    const current = await this.loadRetained();
+    reader.reposition({ ...reader.positions, ctl: snapshot.lastId }, snapshot.seq);
     reader.applySnapshot(snapshot.version, snapshot.nodes);
+    if (retained) reader.applyRetained(current);
+    else for (const message of current) reader.retained.add(message.topic);
   }
 
   /** Whether the reader may hand events to the node now (renews first if the lease may have lapsed). */
@@ -486,7 +493,7 @@ export class RedisClusterEngine implements ClusterEngine {
           this.#fence();
           return "fenced";
         }
-        reader.positions.ctl = reader.positions.lossy = reader.positions.durable = "0-0";
+        reader.reposition({ ctl: "0-0", lossy: "0-0", durable: "0-0" }, 0);
       } catch {
         this.#lost();
         return "down";
@@ -500,10 +507,10 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#renewedAt = performance.now();
     const wasDown = this.#state === "down";
     try {
-      if (compareIds(renewal.firstCtlId, reader.positions.ctl) > 0) await this.#resync(reader);
       if (wasDown) {
         // Durable batches read but not committed come again (at least once; ids de-duplicate).
-        reader.positions.durable = await redis.get(this.#keys.cursor(this.#incarnation)) ?? "0-0";
+        const cursor = await redis.get(this.#keys.cursor(this.#incarnation)) ?? "0-0";
+        reader.reposition({ ...reader.positions, durable: cursor }, reader.seq);
       }
     } catch {
       this.#lost();

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { redactUrl, redisTarget } from "../../lib/cluster/_redis_client.ts";
+import { encodeMessage } from "../../lib/cluster/_redis_codec.ts";
 import { ClusterUnavailableError } from "../../lib/cluster/engine.ts";
 import { RedisClusterEngine } from "../../lib/cluster/redis_engine.ts";
 import { testIf } from "../_permissions.ts";
@@ -204,4 +205,60 @@ Deno.test("redactUrl() hides a password in logs and errors", () => {
   assert.equal(redactUrl("rediss://:secret@h:1"), "rediss://:***@h:1");
   assert.equal(redactUrl("redis://h:6379"), "redis://h:6379");
   assert.equal(new RedisClusterEngine({ url: "redis://u:pw@127.0.0.1:1" }).name, "redis://u:***@127.0.0.1:1");
+});
+
+testIf("a node whose unread control entries were trimmed away resyncs routes and retained messages", [
+  redisUnavailable(),
+], async () => {
+  await withNodes(async (redis, nodes) => {
+    const a = await node(redis, "a", nodes);
+    const b = await node(redis, "b", nodes);
+    await b.engine.retain({ topic: "old", payload: new TextEncoder().encode("x"), qos: 0, retain: true });
+    await a.log.until("old", (events) => events.find((e) => e.kind === "retained" && e.topic === "old"));
+    // One script: a route add and retained changes with their entries, then those entries trimmed, then one
+    // more entry. A's blocked read is served after it, so A sees a hole in the sequence numbers.
+    const retained = encodeMessage({
+      topic: "ghost",
+      payload: new TextEncoder().encode("g"),
+      qos: 0,
+      retain: true,
+    });
+    await redis.command(
+      "EVAL",
+      `redis.call('SADD', 'mq:routes:' .. ARGV[1], 'ghost/#')
+local v = redis.call('INCR', 'mq:rv')
+redis.call('XADD', 'mq:ctl', '*', 'q', redis.call('INCR', 'mq:ctl:seq'), 'k', 'route', 'n', ARGV[1], 'o', 'add',
+  'f', 'ghost/#', 'v', v)
+redis.call('HSET', 'mq:ret', 'ghost', ARGV[2])
+redis.call('HDEL', 'mq:ret', 'old')
+redis.call('XADD', 'mq:ctl', '*', 'q', redis.call('INCR', 'mq:ctl:seq'), 'k', 'ret', 't', 'ghost', 'm', ARGV[2])
+redis.call('XADD', 'mq:ctl', '*', 'q', redis.call('INCR', 'mq:ctl:seq'), 'k', 'ret', 't', 'old')
+redis.call('XTRIM', 'mq:ctl', 'MAXLEN', 0)
+redis.call('XADD', 'mq:ctl', '*', 'q', redis.call('INCR', 'mq:ctl:seq'), 'k', 'noop')
+return 1`,
+      0,
+      b.id,
+      retained,
+    );
+    await a.log.until(
+      "ghost/# of b",
+      (events) =>
+        events.find((e) => e.kind === "route" && e.node === b.id && e.filter === "ghost/#" && e.op === "add"),
+    );
+    await a.log.until(
+      "retained ghost",
+      (events) =>
+        events.find((e) => e.kind === "retained" && e.topic === "ghost" && text(e.message?.payload) === "g"),
+    );
+    await a.log.until(
+      "retained old deleted",
+      (events) => events.find((e) => e.kind === "retained" && e.topic === "old" && e.message === undefined),
+    );
+    // And it goes on reading after the cut.
+    await b.engine.addRoutes(["after/cut"]);
+    await a.log.until(
+      "after/cut",
+      (events) => events.find((e) => e.kind === "route" && e.filter === "after/cut"),
+    );
+  });
 });
