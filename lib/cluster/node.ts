@@ -169,6 +169,7 @@ export class ClusterNode {
 
   /** Runs `fn` after `ms` unless the node stops first. */
   later(ms: number, fn: () => void): void {
+    if (this.state === "closed") return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       if (this.state !== "closed") fn();
