@@ -1,6 +1,6 @@
 /**
  * Starts a real `redis-server` for the cluster tests: in a temporary directory, with AOF on (`appendfsync
- * everysec`, as recommended for production), reachable on a Unix socket (no TCP port races) or, when a test needs
+ * everysec` by default, as recommended for production), reachable on a Unix socket (no TCP port races) or, when a test needs
  * a `redis://` URL, on a free loopback port. It can be killed with SIGKILL and started again from its AOF or
  * empty, and is always stopped and its directory removed.
  *
@@ -39,6 +39,14 @@ export interface RedisServerOptions {
    * @default {false}
    */
   readonly tcp?: boolean;
+  /**
+   * The AOF fsync policy. `everysec` (production's) writes the AOF once a second, and while an fsync is still
+   * running it may postpone writes by up to 2 s, acknowledged ones included: a SIGKILL then loses them. Tests that
+   * check what survives a SIGKILL use `always`.
+   *
+   * @default {"everysec"}
+   */
+  readonly appendfsync?: "everysec" | "always";
 }
 
 /** A running `redis-server`; see the module doc. */
@@ -49,11 +57,13 @@ export class RedisServer {
   readonly socket: string;
   /** The loopback TCP port, when started with `tcp: true`. */
   readonly port: number | undefined;
+  readonly #appendfsync: "everysec" | "always";
   #child: Deno.ChildProcess | undefined;
   #status: Promise<Deno.CommandStatus> | undefined;
 
-  private constructor(dir: string, port: number | undefined) {
+  private constructor(dir: string, port: number | undefined, appendfsync: "everysec" | "always") {
     this.dir = dir;
+    this.#appendfsync = appendfsync;
     this.socket = `${dir}/r.sock`;
     this.port = port;
   }
@@ -61,7 +71,11 @@ export class RedisServer {
   /** Starts a new server and waits until it answers PING. */
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = await Deno.makeTempDir({ prefix: "mqtt-redis-" });
-    const server = new RedisServer(dir, options.tcp === true ? freePort() : undefined);
+    const server = new RedisServer(
+      dir,
+      options.tcp === true ? freePort() : undefined,
+      options.appendfsync ?? "everysec",
+    );
     try {
       await server.#spawn();
     } catch (e) {
@@ -96,7 +110,7 @@ export class RedisServer {
       "--appendonly",
       "yes",
       "--appendfsync",
-      "everysec",
+      this.#appendfsync,
       "--dir",
       this.dir,
       "--logfile",

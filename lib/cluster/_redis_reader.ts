@@ -92,13 +92,13 @@ export class StreamReader {
   }
 
   /**
-   * Reports the route table `nodes` at `version`: adds what is new, removes what is gone (a resync), and
-   * remembers it.
+   * Reports the route table `nodes` at `version`: removes what is gone since the last report, and adds everything
+   * (adds are idempotent, and the node may have replaced its table from `routes()` meanwhile).
    */
   applySnapshot(version: number, nodes: ReadonlyMap<Incarnation, readonly string[]>): void {
-    for (const [node, filters] of this.routes) {
+    for (const [node, filters] of [...this.routes]) {
       const now = new Set(nodes.get(node) ?? []);
-      for (const filter of filters) {
+      for (const filter of [...filters]) {
         if (!now.has(filter)) this.#route(node, "remove", filter, version);
       }
     }
@@ -107,14 +107,14 @@ export class StreamReader {
     }
   }
 
+  /** Tells the node of one route change and remembers it (for the next snapshot's removals). */
   #route(node: Incarnation, op: "add" | "remove", filter: string, version: number): void {
     let set = this.routes.get(node);
     if (op === "add") {
       if (set === undefined) this.routes.set(node, set = new Set());
-      if (set.has(filter)) return;
       set.add(filter);
-    } else {
-      if (set === undefined || !set.delete(filter)) return;
+    } else if (set !== undefined) {
+      set.delete(filter);
       if (set.size === 0) this.routes.delete(node);
     }
     this.#host.emit({ kind: "route", node, op, filter, version });

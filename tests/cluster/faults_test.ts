@@ -101,7 +101,7 @@ async function withFaultCluster(
       for (const c of clients) await c.close().catch(() => {});
       for (const broker of brokers) await broker.stop();
     }
-  });
+  }, { appendfsync: "always" }); // the AOF case checks that no acknowledged message is lost
 }
 
 /** Publishes QoS 0 probes on `topic` from `pub` until `sub` has one: the route from there to here is in place. */

@@ -9,7 +9,7 @@ import { encodeMessage } from "../../lib/cluster/_redis_codec.ts";
 import { ClusterUnavailableError } from "../../lib/cluster/engine.ts";
 import { RedisClusterEngine } from "../../lib/cluster/redis_engine.ts";
 import { testIf } from "../_permissions.ts";
-import { type RedisServer, redisUnavailable, withRedis } from "../_redis.ts";
+import { type RedisServer, type RedisServerOptions, redisUnavailable, withRedis } from "../_redis.ts";
 import { EventLog } from "./engine_contract.ts";
 
 const LEASE_MS = 600;
@@ -28,7 +28,7 @@ async function node(
 
 async function withNodes(
   body: (redis: RedisServer, nodes: RedisClusterEngine[]) => Promise<void>,
-  options: { readonly tcp?: boolean } = {},
+  options: RedisServerOptions = {},
 ): Promise<void> {
   await withRedis(async (redis) => {
     const nodes: RedisClusterEngine[] = [];
@@ -37,7 +37,7 @@ async function withNodes(
     } finally {
       for (const engine of nodes) await engine.close();
     }
-  }, options);
+  }, { appendfsync: "always", ...options });
 }
 
 const text = (bytes: Uint8Array | undefined): string => new TextDecoder().decode(bytes);
