@@ -325,13 +325,8 @@ export class RedisClusterEngine implements ClusterEngine {
     const entries = await this.#call((redis) =>
       redis.xrangeBuffer(keys.durableInbox(node), cursor === null ? "-" : `(${cursor}`, "+")
     );
-    const messages: ForwardedMessage[] = [];
-    for (const [, fields] of entries) {
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        if (fields[i]!.toString() === "d") messages.push(...forwardBatchFromReply(fields[i + 1]!));
-      }
-    }
-    return messages;
+    // Inbox entries are always `f <from> d <batch>`: the batch is the last field.
+    return entries.flatMap(([, fields]) => forwardBatchFromReply(fields[fields.length - 1]!));
   }
 
   async forget(node: Incarnation): Promise<void> {
@@ -393,14 +388,11 @@ export class RedisClusterEngine implements ClusterEngine {
       for (const node of nodes) pipeline.hgetall(this.#keys.stats(node));
       return pipeline.exec();
     });
-    const out: NodeStats[] = [];
-    nodes.forEach((node, i) => {
+    return nodes.flatMap((node, i) => {
       const [error, hash] = replies?.[i] ?? [null, {}];
-      if (error === null && Object.keys(hash as Record<string, string>).length > 0) {
-        out.push(statsFromHash(node, hash as Record<string, string>));
-      }
+      const fields = hash as Record<string, string>;
+      return error === null && Object.keys(fields).length > 0 ? [statsFromHash(node, fields)] : [];
     });
-    return out;
   }
 
   // -- internals
