@@ -9,7 +9,13 @@ import { encodeMessage } from "../../lib/cluster/_redis_codec.ts";
 import { ClusterUnavailableError } from "../../lib/cluster/engine.ts";
 import { RedisClusterEngine } from "../../lib/cluster/redis_engine.ts";
 import { testIf } from "../_permissions.ts";
-import { type RedisServer, type RedisServerOptions, redisUnavailable, withRedis } from "../_redis.ts";
+import {
+  RedisSentinel,
+  RedisServer,
+  type RedisServerOptions,
+  redisUnavailable,
+  withRedis,
+} from "../_redis.ts";
 import { EventLog } from "./engine_contract.ts";
 
 const LEASE_MS = 600;
@@ -192,10 +198,18 @@ testIf("the engine works over TCP with a redis:// URL", [redisUnavailable()], as
   }, { tcp: true });
 });
 
-Deno.test("redisTarget() accepts redis://, rediss:// and unix:///path, and names what it expected", () => {
-  assert.deepEqual(redisTarget("redis://127.0.0.1:6379"), { url: "redis://127.0.0.1:6379" });
-  assert.deepEqual(redisTarget("rediss://h:1"), { url: "rediss://h:1" });
-  assert.deepEqual(redisTarget("unix:///tmp/r.sock"), { path: "/tmp/r.sock" });
+Deno.test("redisTarget() accepts redis://, rediss://, unix:///path and redis-sentinel://, and names what it expected", () => {
+  assert.deepEqual(redisTarget("redis://127.0.0.1:6379"), { kind: "url", url: "redis://127.0.0.1:6379" });
+  assert.deepEqual(redisTarget("rediss://h:1"), { kind: "url", url: "rediss://h:1" });
+  assert.deepEqual(redisTarget("unix:///tmp/r.sock"), { kind: "socket", path: "/tmp/r.sock" });
+  assert.deepEqual(redisTarget("redis-sentinel://:pw@s1:26379,s2:26380,s3/mymaster"), {
+    kind: "sentinel",
+    sentinels: [{ host: "s1", port: 26379 }, { host: "s2", port: 26380 }, { host: "s3", port: 26379 }],
+    name: "mymaster",
+    password: "pw",
+  });
+  assert.throws(() => redisTarget("redis-sentinel://s1:99999/m"), /is not HOST:PORT/);
+  assert.throws(() => redisTarget("redis-sentinel://s1:1"), /expected/);
   assert.throws(() => redisTarget("http://x"), /expected redis:\/\/HOST:PORT/);
   assert.throws(() => redisTarget("unix://relative.sock"), /absolute path/);
 });
@@ -204,6 +218,7 @@ Deno.test("redactUrl() hides a password in logs and errors", () => {
   assert.equal(redactUrl("redis://user:secret@h:6379/0"), "redis://user:***@h:6379/0");
   assert.equal(redactUrl("rediss://:secret@h:1"), "rediss://:***@h:1");
   assert.equal(redactUrl("redis://h:6379"), "redis://h:6379");
+  assert.equal(redactUrl("redis-sentinel://:secret@s:1/m"), "redis-sentinel://:***@s:1/m");
   assert.equal(new RedisClusterEngine({ url: "redis://u:pw@127.0.0.1:1" }).name, "redis://u:***@127.0.0.1:1");
 });
 
@@ -261,4 +276,52 @@ return 1`,
       (events) => events.find((e) => e.kind === "route" && e.filter === "after/cut"),
     );
   });
+});
+
+testIf("through Redis Sentinel: nodes find the master, and follow a failover to the promoted replica", [
+  redisUnavailable(),
+], async () => {
+  const master = await RedisServer.start({ tcp: true, appendfsync: "always" });
+  const replica = await RedisServer.start({ tcp: true, replicaOf: master.port! });
+  const sentinel = await RedisSentinel.start(master);
+  const nodes: RedisClusterEngine[] = [];
+  try {
+    const join = async (name: string) => {
+      const engine = new RedisClusterEngine({ url: sentinel.url });
+      nodes.push(engine);
+      const log = new EventLog();
+      const { incarnation } = await engine.join({ node: name, leaseMs: 2000, listener: log.listener });
+      return { engine, log, id: incarnation };
+    };
+    const a = await join("a");
+    const b = await join("b");
+    await a.engine.addRoutes(["before/failover"]);
+    await b.log.until(
+      "a's route",
+      (events) => events.find((e) => e.kind === "route" && e.filter === "before/failover"),
+    );
+    // Wait until the replica has everything, then lose the master.
+    const deadline = Date.now() + 5000;
+    while (String(await replica.command("GET", "mq:rv")) !== String(await master.command("GET", "mq:rv"))) {
+      assert.ok(Date.now() < deadline, "replica caught up");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await master.kill();
+    await a.log.until("down", () => a.log.connection().includes("down") || undefined);
+    await a.log.until("back on the promoted replica", () => {
+      const last = a.log.connection().at(-1);
+      return last === "up" || last === "reset" ? true : undefined;
+    });
+    assert.equal(await replica.command("ROLE").then((r) => (r as string[])[0]), "master");
+    await b.engine.addRoutes(["after/failover"]);
+    await a.log.until(
+      "b's route after the failover",
+      (events) => events.find((e) => e.kind === "route" && e.filter === "after/failover"),
+    );
+  } finally {
+    for (const engine of nodes) await engine.close();
+    await sentinel.stop();
+    await replica.stop();
+    await master.stop();
+  }
 });
