@@ -25,6 +25,7 @@ import {
   type ForwardedMessage,
   type InboxBatch,
   type Incarnation,
+  type SessionOp,
   sessionOpClientId,
 } from "./engine.ts";
 import { deliverForwarded, Forwarder, type Moved } from "./forwarding.ts";
@@ -54,6 +55,18 @@ const MARK_KEY = {};
 const RETRY_MS = 20;
 /** How many forwarded ids are remembered for de-duplication. */
 const SEEN_MAX = 65_536;
+
+/**
+ * An armed will (`sendAt` 0: its connection is open) is stored with its Will Delay as `-delayMs`, so the node
+ * that adopts it after this node dies sends it that long after, unless the client is back first
+ * [MQTT-3.1.3-9 (5.0)]. Other ops pass unchanged.
+ */
+function armedWithDelay(op: SessionOp, context: BrokerContext): SessionOp {
+  if (op.kind !== "putWill" || op.will.sendAt !== 0) return op;
+  const connection = context.sessions.get(op.will.clientId)?.link as Connection | undefined;
+  const delay = connection?.will?.properties?.willDelayInterval ?? 0;
+  return delay === 0 ? op : { kind: "putWill", will: { ...op.will, sendAt: -delay * 1000 } };
+}
 
 /** One broker's membership in a cluster. */
 export class ClusterNode {
@@ -451,7 +464,10 @@ export class ClusterNode {
         // A session that ended while another node takes it over: its data goes, but the id stays owned here
         // until the release, which is what lets the claimer go on (a deleteSession would give it up silently).
         const kept = op.kind === "deleteSession" && this.releasing.has(clientId);
-        fenced.push({ op: kept ? { kind: "deleteWill", clientId } : op, epoch });
+        fenced.push({
+          op: kept ? { kind: "deleteWill", clientId } : armedWithDelay(op, this.context),
+          epoch,
+        });
       }
     }
     const forwards = this.forwarder.takeDurable();

@@ -80,9 +80,10 @@ function install(node: ClusterNode, clientId: string, claim: Claim): void {
   node.epochs.set(clientId, claim.epoch);
   if (claim.session !== undefined) ctx.sessions.restore([claim.session], now);
   if (claim.will !== undefined) {
-    // Armed (sendAt 0) means its connection died with its node: due now. A resuming CONNECT cancels it.
-    const will = claim.will.sendAt === 0 ? { ...claim.will, sendAt: now } : claim.will;
-    ctx.wills.restore([will], now);
+    // Armed (sendAt 0, or -delay ms) means its connection died with its node: due after its Will Delay from
+    // now. A resuming CONNECT cancels it [MQTT-3.1.3-9 (5.0)].
+    const sendAt = claim.will.sendAt;
+    ctx.wills.restore([sendAt <= 0 ? { ...claim.will, sendAt: now - sendAt } : claim.will], now);
   }
 }
 

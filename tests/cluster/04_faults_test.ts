@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { assertPublish, payloads, persistent } from "../broker/_v5.ts";
-import { hex, puback, publishPacket, subscribe, waitFor, type WireClient } from "../broker/_wire.ts";
+import { hex, P, puback, publishPacket, subscribe, waitFor, type WireClient } from "../broker/_wire.ts";
 import { MEMORY, withCluster } from "./_cluster.ts";
 import { rendezvous } from "../../lib/cluster/ownership.ts";
 
@@ -209,4 +209,34 @@ Deno.test("a session no live node adopted (they disagreed on who is live) is ado
       3000,
     );
     assert.equal(engines.memory!.owned.get(dead)?.size ?? 0, 0, "nothing left owned by the dead node");
+  }, { leaseMs: 300 }));
+
+Deno.test("a dead node's client with a Will Delay: the adopter waits the delay, and a return in time cancels it", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
+    const watcher = await connect(1, { version: 5, clientId: "watch" });
+    await subscribe(watcher, 1, [["will/#", 0]]);
+    await routed(0, 1);
+    const will = (payload: string) => ({ topic: "will/delayed", payload, properties: [P.willDelay(1)] });
+    await connect(0, { ...persistent("back"), will: will("back") });
+    await connect(0, { ...persistent("gone"), will: will("gone") });
+    await waitFor(
+      () =>
+        engines.memory!.clients.get("back")?.will !== undefined &&
+        engines.memory!.clients.get("gone")?.will !== undefined,
+      "both wills armed in the engine",
+    );
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
+    await waitFor(
+      () =>
+        ["back", "gone"].every((id) => brokers.slice(1).some((broker) => broker.session(id) !== undefined)),
+      "both sessions adopted",
+      3000,
+    );
+    const adopted = performance.now();
+    assert.deepEqual(payloads(await watcher.collect()), [], "no will before its delay");
+    await connect(2, { ...persistent("back"), will: will("back") }, true);
+    const got = await gather([watcher], 1);
+    const waited = performance.now() - adopted;
+    assert.deepEqual(got, ["gone"], "the returning client's will is cancelled [MQTT-3.1.3-9 (5.0)]");
+    assert.ok(waited >= 800, `the will waited its delay (${waited.toFixed(0)} ms after adoption)`);
   }, { leaseMs: 300 }));
