@@ -1,0 +1,244 @@
+/**
+ * Client ids are unique cluster-wide (CLUSTER.md §3.8, §3.9). A CONNECT on this node claims its client id from
+ * the engine (a new epoch); if another node holds it, that node gets a takeover request, disconnects its
+ * connection (v5 0x8E), commits what it holds, keeps passing on what still reaches it for a while, and releases;
+ * this node then resumes the session (Session Present 1). When a node dies, each live node adopts the sessions for
+ * which it wins rendezvous hashing, publishes their wills (exactly once: adoption is a compare-and-set on the
+ * owner) and delivers what was waiting in the dead node's inbox.
+ *
+ * @module
+ */
+
+import type { Connection } from "../broker/connection.ts";
+import type { ConnectRefusal } from "../broker/handlers/connect_negotiation.ts";
+import { printable } from "../broker/logger.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
+import { parseSharedFilter } from "../topic/topic.ts";
+import { type Claim, ClusterUnavailableError, type ForwardedMessage, type Incarnation } from "./engine.ts";
+import { deliverForwarded, MOVED_PREFIX } from "./forwarding.ts";
+import type { ClusterNode } from "./node.ts";
+import type { Session } from "../broker/session.ts";
+
+/** Why a CONNECT cannot claim its client id. */
+export type ClaimRefusal = ConnectRefusal & { readonly kind: "refuse" };
+
+const UNAVAILABLE: ClaimRefusal = {
+  kind: "refuse",
+  reasonCode: REASON_CODE.ServerUnavailable, // v3: 0x03 through the one v3<->v5 map
+  reason: "the cluster engine is unreachable: client ids cannot be claimed",
+};
+
+/**
+ * Claims `clientId` for `connection`: resolves with `undefined` once this node owns it (its stored session, if
+ * any, restored here), or with a refusal (v5 0x88, v3 0x03) while the engine is unreachable.
+ */
+export async function claimForConnect(
+  node: ClusterNode,
+  connection: Connection,
+  clientId: string,
+): Promise<ClaimRefusal | undefined> {
+  if (node.state !== "up") return UNAVAILABLE;
+  let claim: Claim;
+  // What the old node passes on for this client before the claim resolves waits here.
+  const early: ForwardedMessage[] = [];
+  node.claiming.set(clientId, early);
+  try {
+    claim = await node.engine.claim(clientId, { timeoutMs: node.options.takeoverTimeoutMs ?? 3000 });
+  } catch (error) {
+    if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
+    throw error;
+  } finally {
+    node.claiming.delete(clientId);
+  }
+  if (node.state !== "up") return UNAVAILABLE;
+  install(node, clientId, claim);
+  if (early.length > 0) {
+    node.startMerge(clientId);
+    const only = new Set([clientId]);
+    for (const forwarded of early) deliverForwarded(node, forwarded, only);
+  }
+  if (claim.previous !== undefined) {
+    node.startMerge(clientId);
+    node.context.logger.info(
+      `client ${printable(clientId)} taken over from node ${claim.previous.node} (${claim.previous.outcome})`,
+    );
+  }
+  if (connection.isClosed) {
+    // Gone while the claim waited: its session stays (offline) or, if it had none to keep, ownership is given up.
+    if (claim.session === undefined) node.context.store?.add({ kind: "deleteSession", clientId });
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Makes `clientId` this node's with `claim`: its stored session restored offline, its will armed here. */
+function install(node: ClusterNode, clientId: string, claim: Claim): void {
+  const ctx = node.context;
+  const now = ctx.clock.now();
+  const stale = ctx.sessions.forget(clientId);
+  if (stale !== undefined) ctx.wills.cancel(clientId);
+  node.epochs.set(clientId, claim.epoch);
+  if (claim.session !== undefined) ctx.sessions.restore([claim.session], now);
+  if (claim.will !== undefined) {
+    // Armed (sendAt 0, or -delay ms) means its connection died with its node: due after its Will Delay from
+    // now. A resuming CONNECT cancels it [MQTT-3.1.3-9 (5.0)].
+    const sendAt = claim.will.sendAt;
+    ctx.wills.restore([sendAt <= 0 ? { ...claim.will, sendAt: now - sendAt } : claim.will], now);
+  }
+}
+
+/**
+ * Another node claims `clientId`: the connection here is told (v5 0x8E) and closed with its will handled as for
+ * any takeover [MQTT-3.1.4-3 (5.0)], pending writes commit, the session leaves this node, and its non-shared
+ * subscriptions stay here for a lease under a moved key, so what still reaches this node goes on to the new one.
+ */
+export async function onTakeover(node: ClusterNode, clientId: string, by: Incarnation): Promise<void> {
+  const ctx = node.context;
+  const epoch = node.epochs.get(clientId);
+  if (epoch === undefined) return;
+  const session = ctx.sessions.get(clientId);
+  const movedKey = MOVED_PREFIX + clientId;
+  node.releasing.add(clientId);
+  try {
+    await handOver(node, clientId, by, epoch, session, movedKey);
+  } finally {
+    node.releasing.delete(clientId);
+  }
+}
+
+/** The steps of {@linkcode onTakeover} while the id is marked as releasing. */
+async function handOver(
+  node: ClusterNode,
+  clientId: string,
+  by: Incarnation,
+  epoch: number,
+  session: Session | undefined,
+  movedKey: string,
+): Promise<void> {
+  const ctx = node.context;
+  if (session !== undefined) {
+    const connection = session.link as Connection | undefined;
+    connection?.disconnect(REASON_CODE.SessionTakenOver, "session taken over by another node");
+    if (ctx.sessions.get(clientId) !== undefined) {
+      // The moved key subscribes before the session's own subscriptions go, so no route disappears in between;
+      // from here on what arrives for the session goes on to its new node, never into the stored session.
+      node.moved.set(movedKey, { clientId, to: by });
+      for (const subscription of ctx.router.subscriptionsOf(clientId)) {
+        if (parseSharedFilter(subscription.filter) === undefined) {
+          ctx.router.subscribe(movedKey, subscription);
+        }
+      }
+      // Written whole now: a write built when the batch is cut would find no subscriptions left.
+      const left = ctx.sessions.get(clientId)!;
+      if (left.persistent) {
+        ctx.store?.add({ kind: "putSession", session: left.toStored(ctx.router.subscriptionsOf(clientId)) });
+      }
+      ctx.sessions.forget(clientId);
+      node.later(node.leaseMs, () => {
+        node.moved.delete(movedKey);
+        ctx.router.unsubscribeAll(movedKey);
+      });
+    }
+  }
+  // What the session recorded so far commits under this node's epoch before the new owner reads it.
+  await ctx.store?.settled().catch(() => {});
+  if (node.epochs.get(clientId) !== epoch) return;
+  node.epochs.delete(clientId);
+  ctx.wills.cancel(clientId); // its write is not ours to make now: the new owner has the will
+  await node.engine.release(clientId, epoch);
+}
+
+/**
+ * A node died: adopts the client ids of `dead` for which this node wins rendezvous hashing over the live nodes,
+ * then delivers what waited in the dead node's inbox to the sessions it adopted (again after half a lease, for
+ * messages still routed there meanwhile). The winner for the dead node itself forgets its keys after a lease.
+ */
+export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<void> {
+  const engine = node.engine;
+  const ctx = node.context;
+  const live = await engine.liveNodes();
+  const adopted = new Set<string>();
+  for (const clientId of await engine.owned(dead)) {
+    if (rendezvous(clientId, live) !== node.incarnation) continue;
+    if (await adoptOne(node, clientId, dead)) adopted.add(clientId);
+  }
+  if (adopted.size > 0) {
+    ctx.logger.info(`adopted ${adopted.size} session(s) of dead node ${dead}`);
+    await node.summary.settled();
+    await replayInbox(node, dead, adopted);
+    node.later(Math.floor(node.leaseMs / 2), () => {
+      replayInbox(node, dead, adopted).catch(() => {});
+    });
+  }
+  if (rendezvous(dead, live) === node.incarnation) {
+    node.later(node.leaseMs, () => {
+      sweepUp(node, dead).catch(() => {});
+    });
+  }
+}
+
+/**
+ * The last step for a dead node, by the node that wins it: sessions nobody adopted (the live nodes disagreed
+ * on who was live, so each left an id to another) are adopted here, then the dead node's keys are forgotten.
+ */
+async function sweepUp(node: ClusterNode, dead: Incarnation): Promise<void> {
+  const engine = node.engine;
+  const adopted = new Set<string>();
+  for (const clientId of await engine.owned(dead)) {
+    if (await adoptOne(node, clientId, dead)) adopted.add(clientId);
+  }
+  if (adopted.size > 0) {
+    await node.summary.settled();
+    await replayInbox(node, dead, adopted);
+  }
+  await engine.forget(dead);
+  node.remote.drop(dead);
+}
+
+/** Adopts one client id of `dead`; false when another node took it first. */
+async function adoptOne(node: ClusterNode, clientId: string, dead: Incarnation): Promise<boolean> {
+  const claim = await node.engine.adopt(clientId, dead);
+  if (claim === undefined) return false;
+  install(node, clientId, claim);
+  // A session that ended with its connection is not kept: its will (installed above) goes out now.
+  if (claim.session === undefined) {
+    const ctx = node.context;
+    ctx.wills.publish(clientId);
+    ctx.store?.add({ kind: "deleteSession", clientId });
+  }
+  return true;
+}
+
+async function replayInbox(
+  node: ClusterNode,
+  dead: Incarnation,
+  adopted: ReadonlySet<string>,
+): Promise<void> {
+  for (const forwarded of await node.engine.deadInbox(dead)) {
+    if (!node.remember(`${dead}>${forwarded.id}`)) continue;
+    deliverForwarded(node, forwarded, adopted);
+  }
+}
+
+/** The live node that wins `key` by rendezvous (highest random weight) hashing. */
+export function rendezvous(key: string, nodes: readonly Incarnation[]): Incarnation | undefined {
+  let best: Incarnation | undefined;
+  let bestWeight = -1;
+  for (const node of nodes) {
+    const weight = fnv1a(`${node}\u0000${key}`);
+    if (weight > bestWeight) {
+      bestWeight = weight;
+      best = node;
+    }
+  }
+  return best;
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}

@@ -1,0 +1,242 @@
+/**
+ * Nodes that die, nodes cut off, an engine that goes away: wills exactly once through adoption, persistent
+ * sessions adopted with what was published meanwhile, self-fencing (v5 DISCONNECT 0x8B), CONNECT refused while
+ * the engine is unreachable (v5 0x88, v3 0x03), local QoS 0 flowing meanwhile, QoS 1 acknowledgements held, and
+ * recovery by itself with and without the engine's data. Faults are injected on the in-memory engine.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { assertPublish, payloads, persistent } from "../broker/_v5.ts";
+import { hex, P, puback, publishPacket, subscribe, waitFor, type WireClient } from "../broker/_wire.ts";
+import { MEMORY, withCluster } from "./_cluster.ts";
+import { rendezvous } from "../../lib/cluster/ownership.ts";
+
+/** Collects PUBLISH payloads on `clients` until `count` came (or `ms` passed), then a little longer for extras. */
+async function gather(clients: readonly WireClient[], count: number, ms = 4000): Promise<string[]> {
+  const got: string[] = [];
+  const deadline = Date.now() + ms;
+  while (got.length < count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const client of clients) got.push(...payloads(await client.collect()));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  for (const client of clients) got.push(...payloads(await client.collect()));
+  return got;
+}
+
+Deno.test("the will of a client whose node dies is published exactly once, by the node that adopts it", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
+    const watchers = [
+      await connect(1, { version: 5, clientId: "w1" }),
+      await connect(2, { version: 5, clientId: "w2" }),
+    ];
+    for (const watcher of watchers) await subscribe(watcher, 1, [["will/#", 0]]);
+    await routed(0, 1);
+    await routed(0, 2);
+    await connect(0, { version: 5, clientId: "dies", will: { topic: "will/dies", payload: "gone" } });
+    await waitFor(
+      () => engines.memory!.clients.get("dies")?.will !== undefined,
+      "the will armed in the engine",
+    );
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true); // as SIGKILL: no lease, no leave
+    const got = await gather(watchers, 2);
+    assert.deepEqual(got, ["gone", "gone"], "each watcher once: one publication");
+    assert.equal(brokers[0]!.cluster!.state, "fenced", "the cut-off node fenced itself");
+  }, { leaseMs: 300 }));
+
+Deno.test("a dead node's persistent session is adopted: what was published meanwhile waits for its client", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["s/#", 1]]);
+    await routed(1, 0);
+    const pub = await connect(1, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "s/1", payload: "before", qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    assertPublish(await x.nextPacket(), { topic: "s/1", payload: "before", qos: 1 }); // not acknowledged
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
+    for (let i = 2; i <= 4; i++) {
+      await pub.send(publishPacket(5, { topic: "s/1", payload: `during${i}`, qos: 1, id: i }));
+      await pub.expect(puback(5, i));
+    }
+    await waitFor(
+      () => brokers[1]!.session("x") !== undefined || brokers[2]!.session("x") !== undefined,
+      "a live node to adopt x",
+      3000,
+    );
+    for (let i = 5; i <= 6; i++) {
+      await pub.send(publishPacket(5, { topic: "s/1", payload: `after${i}`, qos: 1, id: i }));
+      await pub.expect(puback(5, i));
+    }
+    const back = await connect(2, persistent("x"), true);
+    const got: string[] = [];
+    while (new Set(got).size < 6) {
+      const packet = await back.nextPacket(`message ${got.length + 1}`);
+      assert.equal(packet.type, 3);
+      const publish = packet as Extract<typeof packet, { type: 3 }>;
+      got.push(new TextDecoder().decode(publish.payload));
+      await back.send(puback(5, publish.packetId!));
+    }
+    assert.deepEqual([...new Set(got)].sort(), [
+      "after5",
+      "after6",
+      "before",
+      "during2",
+      "during3",
+      "during4",
+    ]);
+  }, { leaseMs: 300 }));
+
+Deno.test("a node cut off from the engine fences itself: v5 DISCONNECT 0x8B, then CONNECT refused 0x88", () =>
+  withCluster(MEMORY, 2, async ({ brokers, engines, connect, open }) => {
+    const client = await connect(0, { version: 5, clientId: "c", will: { topic: "will/c", payload: "w" } });
+    const watcher = await connect(1, { version: 5, clientId: "watch" });
+    await subscribe(watcher, 1, [["will/#", 0]]);
+    await waitFor(() => engines.memory!.clients.get("c")?.will !== undefined, "the will armed in the engine");
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
+    await client.expectDisconnect(0x8b, "DISCONNECT Server shutting down");
+    const v5 = await open(0, 5);
+    await v5.send(hex("10 10 00 04 4d 51 54 54 05 02 00 00 00 00 03 6e 65 77"));
+    const connack = await v5.expectPacket(2, "CONNACK");
+    assert.equal(connack.reasonCode, 0x88, "Server unavailable");
+    const got = await gather([watcher], 1);
+    assert.deepEqual(got, ["w"], "the will once, from the adopter, not from the fenced node");
+  }, { leaseMs: 300 }));
+
+Deno.test("engine down: local QoS 0 flows, QoS 1 PUBACK waits, CONNECT refused (v5 0x88, v3 0x03); all recovers", () =>
+  withCluster(MEMORY, 2, async ({ engines, connect, open, routed }) => {
+    const remote = await connect(1, { version: 5, clientId: "remote" });
+    await subscribe(remote, 1, [["d/#", 1]]);
+    await routed(0, 1);
+    const local = await connect(0, { version: 5, clientId: "local" });
+    await subscribe(local, 1, [["d/#", 0]]);
+    const pub = await connect(0, { version: 5, clientId: "pub" });
+    engines.memory!.down();
+    await pub.send(publishPacket(5, { topic: "d/0", payload: "qos0 local" }));
+    assertPublish(await local.nextPacket(), { topic: "d/0", payload: "qos0 local" });
+    await pub.send(publishPacket(5, { topic: "d/1", payload: "qos1", qos: 1, id: 1 }));
+    assertPublish(await local.nextPacket(), { topic: "d/1", payload: "qos1" });
+    assert.equal(
+      await pub.nextOrEnd(200).catch(() => "nothing"),
+      "nothing",
+      "no PUBACK while the engine is away",
+    );
+    const v5 = await open(0, 5);
+    await v5.send(hex("10 10 00 04 4d 51 54 54 05 02 00 00 00 00 03 6e 65 77"));
+    assert.equal((await v5.expectPacket(2, "CONNACK")).reasonCode, 0x88);
+    const v4 = await open(0, 4);
+    await v4.send(hex("10 0f 00 04 4d 51 54 54 04 02 00 00 00 03 6f 6c 64"));
+    await v4.expect(hex("20 02 00 03"), "CONNACK 0x03 Server unavailable (3.1.1)");
+    engines.memory!.up({ keepData: true });
+    await pub.expect(puback(5, 1), "PUBACK once the forward is durable");
+    assertPublish(await remote.nextPacket(), { topic: "d/1", payload: "qos1", qos: 1 });
+    await connect(0, { version: 5, clientId: "new" });
+  }, { leaseMs: 4000 }));
+
+Deno.test("engine back without its data: routes, retained messages and sessions are written back", () =>
+  withCluster(MEMORY, 2, async ({ brokers, engines, connect, routed }) => {
+    const sub = await connect(1, { version: 5, clientId: "sub" });
+    await subscribe(sub, 1, [["z/#", 0]]);
+    await routed(0, 1);
+    const pub = await connect(0, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "z/r", payload: "kept", retain: true, qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    assertPublish(await sub.nextPacket(), { topic: "z/r", payload: "kept" });
+    engines.memory!.down();
+    engines.memory!.up({ keepData: false });
+    await waitFor(
+      () => brokers.every((broker) => broker.cluster!.state === "up"),
+      "every node to hear it is back",
+    );
+    await waitFor(
+      () => engines.memory!.routes.get(brokers[1]!.cluster!.incarnation)?.has("z/#") ?? false,
+      "re-seed",
+    );
+    await routed(0, 1);
+    await waitFor(() => engines.memory!.retained.has("z/r"), "retained re-seeded");
+    await pub.send(publishPacket(5, { topic: "z/after", payload: "again" }));
+    assertPublish(await sub.nextPacket(), { topic: "z/after", payload: "again" });
+    assert.equal(
+      engines.memory!.clients.get("sub")?.owner,
+      brokers[1]!.cluster!.incarnation,
+      "ownership re-seeded",
+    );
+  }, { leaseMs: 4000 }));
+
+Deno.test("a fenced node joins again as a new incarnation once the engine answers, and serves again", () =>
+  withCluster(MEMORY, 2, async ({ brokers, engines, connect, routed }) => {
+    const node = brokers[0]!.cluster!;
+    const old = node.incarnation;
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["j/#", 1]]);
+    await waitFor(() => engines.memory!.clients.get("x")?.session !== undefined, "the session stored");
+    engines.memory!.partition(old, true);
+    await x.expectDisconnect(0x8b);
+    await waitFor(() => node.state === "fenced", "the node to fence itself");
+    await waitFor(() => brokers[1]!.session("x") !== undefined, "the live node to adopt x", 3000);
+    engines.memory!.partition(old, false);
+    await waitFor(() => node.state === "up" && node.incarnation !== old, "a new incarnation", 3000);
+    const back = await connect(0, persistent("x"), true);
+    await routed(1, 0);
+    const pub = await connect(1, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "j/1", payload: "again", qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    assertPublish(await back.nextPacket(), { topic: "j/1", payload: "again", qos: 1 });
+  }, { leaseMs: 300 }));
+
+Deno.test("a session no live node adopted (they disagreed on who is live) is adopted by the dead node's sweeper", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect }) => {
+    const dead = brokers[0]!.cluster!.incarnation;
+    const live = [brokers[1]!.cluster!.incarnation, brokers[2]!.cluster!.incarnation];
+    // A node name that wins the client id but not the dead node: whoever believes in it leaves the id to it.
+    let phantom = "";
+    for (let i = 0; phantom === ""; i++) {
+      const candidate = `phantom-${i}`;
+      const all = [...live, candidate];
+      if (rendezvous("orphan", all) === candidate && rendezvous(dead, all) !== candidate) phantom = candidate;
+    }
+    for (const broker of brokers.slice(1)) {
+      broker.cluster!.engine.liveNodes = () => Promise.resolve([...live, phantom].sort());
+    }
+    const orphan = await connect(0, persistent("orphan"));
+    await subscribe(orphan, 1, [["o/#", 1]]);
+    await waitFor(() => engines.memory!.clients.get("orphan")?.session !== undefined, "the session stored");
+    engines.memory!.partition(dead, true);
+    await waitFor(
+      () => brokers[1]!.session("orphan") !== undefined || brokers[2]!.session("orphan") !== undefined,
+      "the sweeper to adopt the orphan",
+      3000,
+    );
+    assert.equal(engines.memory!.owned.get(dead)?.size ?? 0, 0, "nothing left owned by the dead node");
+  }, { leaseMs: 300 }));
+
+Deno.test("a dead node's client with a Will Delay: the adopter waits the delay, and a return in time cancels it", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
+    const watcher = await connect(1, { version: 5, clientId: "watch" });
+    await subscribe(watcher, 1, [["will/#", 0]]);
+    await routed(0, 1);
+    const will = (payload: string) => ({ topic: "will/delayed", payload, properties: [P.willDelay(1)] });
+    await connect(0, { ...persistent("back"), will: will("back") });
+    await connect(0, { ...persistent("gone"), will: will("gone") });
+    await waitFor(
+      () =>
+        engines.memory!.clients.get("back")?.will !== undefined &&
+        engines.memory!.clients.get("gone")?.will !== undefined,
+      "both wills armed in the engine",
+    );
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
+    await waitFor(
+      () =>
+        ["back", "gone"].every((id) => brokers.slice(1).some((broker) => broker.session(id) !== undefined)),
+      "both sessions adopted",
+      3000,
+    );
+    const adopted = performance.now();
+    assert.deepEqual(payloads(await watcher.collect()), [], "no will before its delay");
+    await connect(2, { ...persistent("back"), will: will("back") }, true);
+    const got = await gather([watcher], 1);
+    const waited = performance.now() - adopted;
+    assert.deepEqual(got, ["gone"], "the returning client's will is cancelled [MQTT-3.1.3-9 (5.0)]");
+    assert.ok(waited >= 800, `the will waited its delay (${waited.toFixed(0)} ms after adoption)`);
+  }, { leaseMs: 300 }));
