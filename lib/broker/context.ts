@@ -19,7 +19,13 @@ import { ALLOW_ALL, type Authenticator, type Authorizer, type ConnectInfo } from
 import { AuthConversations } from "./auth/conversations.ts";
 import type { Connection } from "./connection.ts";
 import type { AuthOutcome, BrokerCore } from "./core.ts";
-import { type BrokerCounters, createCounters, type ReceivedMessage, tickTime } from "./counters.ts";
+import {
+  type BrokerCounters,
+  createCounters,
+  type ReceivedMessage,
+  RETAINED_REJECT,
+  tickTime,
+} from "./counters.ts";
 import { DeadlineQueue } from "./deadlines.ts";
 import { BrokerEvents } from "./events.ts";
 import { brokerConnackProperties } from "./handlers/connect_negotiation.ts";
@@ -356,7 +362,7 @@ export class BrokerContext implements BrokerCore {
         if (persist) this.store!.add({ kind: "deleteRetained", topic: message.topic });
         return;
       case "count-limit":
-        this.stats.retainedRejected[0]!++;
+        this.stats.retainedRejected[RETAINED_REJECT.countLimit]!++;
         this.logger.warn(
           `retained message for ${
             printable(message.topic)
@@ -365,7 +371,7 @@ export class BrokerContext implements BrokerCore {
         );
         return;
       case "byte-limit":
-        this.stats.retainedRejected[1]!++;
+        this.stats.retainedRejected[RETAINED_REJECT.bytesLimit]!++;
         this.logger.warn(
           `retained message for ${printable(message.topic)} dropped: retained byte limit reached`,
           { event: "retained.rejected", topic: message.topic, reason: "byte_limit" },

@@ -10,6 +10,7 @@
 
 import { Histogram, LATENCY_BUCKETS, LOOP_LAG_BUCKETS } from "../admin/metrics/histogram.ts";
 import type { BrokerStats } from "./core.ts";
+import { PACKET_TYPE } from "../packet/packet_type.ts";
 import type { Message } from "./storage/persistence.ts";
 import { type BrokerEvents, DISCONNECT_REASONS, REFUSAL_REASONS } from "./events.ts";
 
@@ -70,6 +71,9 @@ export const DENY = { acl: 0, sysTopic: 1, quota: 2, rate: 3, topicLimits: 4 } a
 
 /** Why a retained message was not kept: label values of `retained_rejected_total{reason}`. */
 export const RETAINED_REJECT_REASONS = ["count_limit", "bytes_limit"] as const;
+
+/** Indexes into {@linkcode RETAINED_REJECT_REASONS}: `maxRetained`, `maxRetainedBytes`. */
+export const RETAINED_REJECT = { countLimit: 0, bytesLimit: 1 } as const;
 
 /** Label values of `config_reloads_total{result}`. */
 export const RELOAD_RESULTS = ["success", "failure"] as const;
@@ -224,7 +228,7 @@ export function countSent(counters: BrokerCounters, bytes: Uint8Array): boolean 
   const header = bytes[0]!;
   counters.packetsSent++;
   counters.packetsSentByType[header >> 4]!++;
-  if (header >> 4 !== 3) return false;
+  if (header >> 4 !== PACKET_TYPE.PUBLISH) return false;
   counters.messagesSent++;
   counters.messagesSentByQos[(header >> 1) & 3]!++;
   return true;

@@ -184,3 +184,19 @@ Deno.test("tickTime() reads the clock once per turn of the event loop", async ()
   await new Promise((resolve) => setTimeout(resolve, 5));
   assert.ok(tickTime() >= first + 5, "a later turn reads the clock again");
 });
+
+Deno.test("Broker.counters: retained messages past maxRetained or maxRetainedBytes are counted by the limit they met", async () => {
+  await withBroker({ maxRetained: 2, maxRetainedBytes: 10 }, async ({ connect, broker }) => {
+    const pub = await connect({ version: 4, clientId: "pub" });
+    const retain = async (id: number, topic: string, payload: string) => {
+      await pub.send(publishPacket(4, { topic, payload, qos: 1, id, retain: true }));
+      await pub.expect(puback(4, id));
+    };
+    await retain(1, "a", "1234");
+    await retain(2, "b", "12345678901"); // 4 + 11 bytes: over maxRetainedBytes
+    await retain(3, "c", "1234");
+    await retain(4, "d", "1"); // a third topic: over maxRetained
+    assert.equal(broker.retained.size, 2);
+    assert.deepEqual(broker.counters.retainedRejected, [1, 1]);
+  });
+});

@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { renderMetrics, startMetrics } from "../../../lib/admin/metrics/render.ts";
 import { MemoryPersistence } from "../../../lib/broker/storage/memory_persistence.ts";
 import { Broker } from "../../../lib/broker/broker.ts";
+import { ManualClock } from "../../../lib/clock.ts";
+import type { Packet } from "../../../lib/packet/packet.ts";
 import { testIf } from "../../_permissions.ts";
 import {
   connectPacket,
@@ -250,5 +252,37 @@ Deno.test("renderMetrics(): disconnects and refusals are counted by reason from 
     assert.equal(value(families, "denomqtt_disconnects_total", { reason: "socket_error" }), 1);
     assert.equal(value(families, "denomqtt_disconnects_total", { reason: "takeover" }), 1);
     assert.equal(value(families, "denomqtt_connections_refused_total", { reason: "protocol" }), 1);
+  });
+});
+
+Deno.test("$SYS and renderMetrics() read the same counters: received and dropped totals agree", async () => {
+  const clock = new ManualClock(1_000_000);
+  await withBroker({ clock, sysInterval: 10, maxQueued: 1 }, async ({ connect, broker }) => {
+    const away = { version: 5 as const, clientId: "away", clean: false, properties: [P.sessionExpiry(3600)] };
+    const first = await connect(away);
+    await subscribe(first, 1, [["d", 1]]);
+    await first.disconnect();
+    const pub = await connect({ version: 4, clientId: "pub" });
+    for (let id = 1; id <= 4; id++) {
+      await pub.send(publishPacket(4, { topic: "d", payload: "m", qos: 1, id }));
+      await pub.expect(puback(4, id));
+    }
+    clock.advance(10_000); // $SYS publishes now, from the counters
+    const monitor = await connect({ version: 4, clientId: "monitor" });
+    await subscribe(monitor, 1, [["$SYS/broker/publish/messages/+", 0]]);
+    const sys = new Map<string, number>();
+    for (const packet of await monitor.collect()) {
+      const publish = packet as Extract<Packet, { type: 3 }>;
+      sys.set(
+        publish.topic.slice("$SYS/broker/publish/messages/".length),
+        Number(new TextDecoder().decode(publish.payload)),
+      );
+    }
+    const families = parseExposition(renderMetrics(broker));
+    const sum = (name: string) => families.get(name)!.samples.reduce((total, s) => total + s.value, 0);
+    assert.equal(sys.get("received"), 4);
+    assert.equal(sum("denomqtt_messages_received_total"), sys.get("received"));
+    assert.equal(sys.get("dropped"), 3);
+    assert.equal(sum("denomqtt_messages_dropped_total"), sys.get("dropped"));
   });
 });
