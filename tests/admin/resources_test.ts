@@ -245,6 +245,9 @@ Deno.test("the dashboard's files are served from memory with an ETag and types; 
         assert.equal(response.status, 404, path);
         await response.body?.cancel();
       }
+      const badEscape = await call("/assets/%E0.js", { as: "none" });
+      assert.equal(badEscape.status, 400);
+      await badEscape.body?.cancel();
     }, { server: { uiDir: new URL(`file://${ui}/`) } });
   } finally {
     await Deno.remove(ui, { recursive: true });
