@@ -311,3 +311,23 @@ Deno.test({
     }, { broker: { authorizer: new AclAuthorizer(acl) } });
   },
 });
+
+Deno.test("a JSON body over 1 MiB is 413, with or without Content-Length", async () => {
+  await withAdmin(async ({ call }) => {
+    const big = JSON.stringify({ topic: "t", payload: "x".repeat(1024 * 1024) });
+    const sized = await call("/api/v1/publish", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
+    assert.equal(sized.status, 413);
+    await sized.body?.cancel();
+    const chunked = await call("/api/v1/publish", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new Blob([big]).stream(),
+    });
+    assert.equal(chunked.status, 413);
+    await chunked.body?.cancel();
+  });
+});
