@@ -90,6 +90,8 @@ export function parseAdminConfig(
     delete rest.admin;
   }
   const httpListeners: IndexedHttpListener[] = [];
+  /** The place in the file of each MQTT listener the MQTT validator sees, for its error messages. */
+  const places: number[] = [];
   if (Array.isArray(rest.listeners)) {
     const mqtt: unknown[] = [];
     for (const [i, item] of rest.listeners.entries()) {
@@ -97,6 +99,7 @@ export function parseAdminConfig(
         httpListeners.push(httpListener(item, `listeners[${i}]`, fail));
       } else {
         mqtt.push(item);
+        places.push(i);
       }
     }
     if (httpListeners.length > 0) {
@@ -104,7 +107,17 @@ export function parseAdminConfig(
       else rest.listeners = mqtt;
     }
   }
-  const config: WithSection = parseMqtt(rest);
+  let config: WithSection;
+  try {
+    config = parseMqtt(rest);
+  } catch (error) {
+    if (!(error instanceof ConfigError) || httpListeners.length === 0) throw error;
+    // The MQTT validator numbered the listeners without the http ones: name them as the file does.
+    throw new ConfigError(
+      error.message.replace(/listeners\[(\d+)\]/g, (_, k: string) => `listeners[${places[Number(k)] ?? k}]`),
+      { cause: error },
+    );
+  }
   for (const http of httpListeners) {
     if (http.port === 0) continue;
     const host = http.host ?? "127.0.0.1";

@@ -74,3 +74,10 @@ Deno.test("parseConfig() rejects bad admin keys, naming the file and the key", (
     });
   }
 });
+
+Deno.test("parseConfig() names an MQTT listener by its place in the file when http listeners come first", () => {
+  assert.throws(
+    () => parse({ listeners: [{ type: "http", port: 8088 }, { type: "tcp", port: 70000 }] }),
+    /broker\.json: listeners\[1\]\.port must be an integer from 0 to 65535$/,
+  );
+});
