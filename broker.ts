@@ -32,6 +32,7 @@ import type { ClusterOptions } from "./lib/cluster/node.ts";
 import { ScramFile } from "./lib/broker/auth/scram_file.ts";
 import { ScramSha256 } from "./lib/broker/auth/scram.ts";
 import { type AdminPlan, planAdmin } from "./lib/admin/setup.ts";
+import { namedAsInFile } from "./lib/admin/config.ts";
 import { countReload } from "./lib/broker/counters.ts";
 import type { RunningAdmin } from "./lib/admin/server.ts";
 import { mqttListenerView, type ReloadOutcome, type ReloadResult } from "./lib/admin/routes.ts";
@@ -221,7 +222,7 @@ async function main(args: string[]): Promise<void> {
     if (config.passwordFile !== undefined) passwords = await PasswordFile.load(config.passwordFile);
     if (config.aclFile !== undefined) acl = await AclFile.load(config.aclFile);
     if (config.scramFile !== undefined) scram = await ScramFile.load(config.scramFile);
-    listeners = await listenerOptions(config, values.config ?? "");
+    listeners = namedAsInFile(await listenerOptions(config, values.config ?? ""), config); // http ones apart
   } catch (error) {
     console.error(`broker: ${(error as Error).message}`);
     Deno.exit(EXIT_USAGE);

@@ -57,6 +57,8 @@ export interface IndexedHttpListener extends HttpListenerConfig {
 export interface AdminSection {
   readonly admin?: AdminConfig;
   readonly httpListeners: readonly IndexedHttpListener[];
+  /** For each MQTT listener left in the config, its place in the file's `listeners`. */
+  readonly mqttPlaces?: readonly number[];
 }
 
 /** Where the admin part of a parsed config is kept (on the config object, beside the MQTT keys). */
@@ -90,6 +92,8 @@ export function parseAdminConfig(
     delete rest.admin;
   }
   const httpListeners: IndexedHttpListener[] = [];
+  /** The place in the file of each MQTT listener the MQTT validator sees, for its error messages. */
+  const places: number[] = [];
   if (Array.isArray(rest.listeners)) {
     const mqtt: unknown[] = [];
     for (const [i, item] of rest.listeners.entries()) {
@@ -97,6 +101,7 @@ export function parseAdminConfig(
         httpListeners.push(httpListener(item, `listeners[${i}]`, fail));
       } else {
         mqtt.push(item);
+        places.push(i);
       }
     }
     if (httpListeners.length > 0) {
@@ -104,7 +109,17 @@ export function parseAdminConfig(
       else rest.listeners = mqtt;
     }
   }
-  const config: WithSection = parseMqtt(rest);
+  let config: WithSection;
+  try {
+    config = parseMqtt(rest);
+  } catch (error) {
+    if (!(error instanceof ConfigError) || httpListeners.length === 0) throw error;
+    // The MQTT validator numbered the listeners without the http ones: name them as the file does.
+    throw new ConfigError(
+      error.message.replace(/listeners\[(\d+)\]/g, (_, k: string) => `listeners[${places[Number(k)] ?? k}]`),
+      { cause: error },
+    );
+  }
   for (const http of httpListeners) {
     if (http.port === 0) continue;
     const host = http.host ?? "127.0.0.1";
@@ -117,7 +132,7 @@ export function parseAdminConfig(
     }
   }
   if (admin !== undefined || httpListeners.length > 0) {
-    config[SECTION] = { ...(admin === undefined ? {} : { admin }), httpListeners };
+    config[SECTION] = { ...(admin === undefined ? {} : { admin }), httpListeners, mqttPlaces: places };
   }
   return config;
 }
@@ -125,6 +140,20 @@ export function parseAdminConfig(
 /** The admin part of a config `parseConfig` returned (no http listeners when it has none). */
 export function adminSectionOf(config: BrokerConfig): AdminSection {
   return (config as WithSection)[SECTION] ?? { httpListeners: [] };
+}
+
+/**
+ * `listeners` (the MQTT listeners `listenerOptions` made of `config`) named by their place in the file
+ * (`listeners[2]`), which differs from their place in the config's list when http listeners were taken out.
+ */
+export function namedAsInFile<T extends { name?: string }>(listeners: T[], config: BrokerConfig): T[] {
+  const places = adminSectionOf(config).mqttPlaces;
+  if (places === undefined) return listeners;
+  return listeners.map((l) => {
+    const k = /^listeners\[(\d+)\]$/.exec(l.name ?? "")?.[1];
+    const place = k === undefined ? undefined : places[Number(k)];
+    return place === undefined ? l : { ...l, name: `listeners[${place}]` };
+  });
 }
 
 /**

@@ -75,14 +75,7 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** The request's JSON body as an object; 400 when it is not one, 413 when it is too large. */
 export async function jsonBody(request: Request): Promise<Record<string, unknown>> {
-  const length = Number(request.headers.get("content-length") ?? "0");
-  if (length > MAX_BODY_BYTES) {
-    throw new ApiError(413, "BODY_TOO_LARGE", `bodies are at most ${MAX_BODY_BYTES} bytes`);
-  }
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) {
-    throw new ApiError(413, "BODY_TOO_LARGE", `bodies are at most ${MAX_BODY_BYTES} bytes`);
-  }
+  const text = new TextDecoder().decode(await limitedBody(request, MAX_BODY_BYTES));
   let value: unknown;
   try {
     value = text === "" ? {} : JSON.parse(text);
@@ -93,6 +86,33 @@ export async function jsonBody(request: Request): Promise<Record<string, unknown
     throw new ApiError(400, "BAD_JSON", "the body must be a JSON object");
   }
   return value as Record<string, unknown>;
+}
+
+/** The body's bytes, read only up to `max` (a chunked body has no Content-Length to check first). */
+async function limitedBody(request: Request, max: number): Promise<Uint8Array> {
+  const tooLarge = () => new ApiError(413, "BODY_TOO_LARGE", `bodies are at most ${max} bytes`);
+  if (Number(request.headers.get("content-length") ?? "0") > max) throw tooLarge();
+  if (request.body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 /** A field of a JSON body that must be a string (or absent, when `optional`). */

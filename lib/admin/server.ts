@@ -238,8 +238,7 @@ async function handle(site: Site, request: Request, remote: string): Promise<Res
   const url = new URL(request.url);
   try {
     checkRequest(request, url, site.allowedHosts);
-    const result = await route(site, request, url, remote, (p) => principal = p);
-    response = result;
+    response = await route(site, request, url, remote, (p) => principal = p);
   } catch (error) {
     response = errorResponse(asApiError(error, site));
   }
@@ -280,7 +279,7 @@ async function route(
   }
   if (method === "GET" && path.startsWith("/assets/")) {
     const name = path.slice("/assets/".length);
-    const asset = name.includes("/") ? undefined : site.assets.serve(decodeURIComponent(name), request);
+    const asset = name.includes("/") ? undefined : site.assets.serve(decodeParam(name), request);
     if (asset !== undefined) return asset;
     throw new ApiError(404, "NOT_FOUND", "no such file");
   }
@@ -295,7 +294,7 @@ async function route(
       if (value !== undefined) params[key] = decodeParam(value);
     }
     const principal: Principal = candidate.role === "public"
-      ? { name: "", role: "viewer", via: "anonymous" }
+      ? { name: "anonymous", role: "viewer", via: "anonymous" }
       : await authenticate(site, request, remote);
     authenticated(principal);
     if (!roleAllows(principal.role, candidate.role)) {

@@ -34,6 +34,8 @@ export interface CallInit {
   /** `ops` (admin), `grafana` (viewer), `sensor` (device), `none`, or raw headers. */
   readonly as?: "ops" | "grafana" | "sensor" | "none";
   readonly headers?: Record<string, string>;
+  /** A raw body (instead of `json`). */
+  readonly body?: BodyInit;
 }
 
 const FAST = { iterations: 1000 } as const;
@@ -112,6 +114,7 @@ export async function adminOn(
         method: init.method ?? (init.json === undefined ? "GET" : "POST"),
         headers: { ...headers, ...init.headers },
         ...(init.json === undefined ? {} : { body: JSON.stringify(init.json) }),
+        ...(init.body === undefined ? {} : { body: init.body }),
       });
     };
     const callJson = async (path: string, init?: CallInit) => {

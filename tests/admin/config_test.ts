@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { adminSectionOf } from "../../lib/admin/config.ts";
-import { ConfigError, parseConfig } from "../../lib/broker/server/config.ts";
+import { adminSectionOf, namedAsInFile } from "../../lib/admin/config.ts";
+import { ConfigError, listenerOptions, parseConfig } from "../../lib/broker/server/config.ts";
 
 const parse = (config: unknown) => parseConfig(JSON.stringify(config), "broker.json");
 
@@ -73,4 +73,31 @@ Deno.test("parseConfig() rejects bad admin keys, naming the file and the key", (
       return true;
     });
   }
+});
+
+Deno.test("parseConfig() names an MQTT listener by its place in the file when http listeners come first", () => {
+  assert.throws(
+    () => parse({ listeners: [{ type: "http", port: 8088 }, { type: "tcp", port: 70000 }] }),
+    /broker\.json: listeners\[1\]\.port must be an integer from 0 to 65535$/,
+  );
+});
+
+Deno.test("namedAsInFile() names MQTT listeners by their place in the file, around http ones", async () => {
+  const config = parse({
+    listeners: [{ type: "http", port: 0 }, { type: "tcp", port: 0 }, {
+      type: "https",
+      port: 0,
+      cert: "c",
+      key: "k",
+    }, {
+      type: "ws",
+      port: 0,
+    }],
+  });
+  const names = namedAsInFile(await listenerOptions(config, "broker.json"), config).map((l) => l.name);
+  assert.deepEqual(names, ["listeners[1]", "listeners[3]"]);
+  const plain = parse({ listeners: [{ type: "tcp", port: 0 }] });
+  assert.deepEqual(namedAsInFile(await listenerOptions(plain, "broker.json"), plain).map((l) => l.name), [
+    "listeners[0]",
+  ]);
 });

@@ -245,6 +245,9 @@ Deno.test("the dashboard's files are served from memory with an ETag and types; 
         assert.equal(response.status, 404, path);
         await response.body?.cancel();
       }
+      const badEscape = await call("/assets/%E0.js", { as: "none" });
+      assert.equal(badEscape.status, 400);
+      await badEscape.body?.cancel();
     }, { server: { uiDir: new URL(`file://${ui}/`) } });
   } finally {
     await Deno.remove(ui, { recursive: true });
@@ -307,4 +310,24 @@ Deno.test({
       assert.equal((body.rule as { line: number }).line, 3);
     }, { broker: { authorizer: new AclAuthorizer(acl) } });
   },
+});
+
+Deno.test("a JSON body over 1 MiB is 413, with or without Content-Length", async () => {
+  await withAdmin(async ({ call }) => {
+    const big = JSON.stringify({ topic: "t", payload: "x".repeat(1024 * 1024) });
+    const sized = await call("/api/v1/publish", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
+    assert.equal(sized.status, 413);
+    await sized.body?.cancel();
+    const chunked = await call("/api/v1/publish", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new Blob([big]).stream(),
+    });
+    assert.equal(chunked.status, 413);
+    await chunked.body?.cancel();
+  });
 });
