@@ -300,12 +300,8 @@ testIf("through Redis Sentinel: nodes find the master, and follow a failover to 
       "a's route",
       (events) => events.find((e) => e.kind === "route" && e.filter === "before/failover"),
     );
-    // Wait until the replica has everything, then lose the master.
-    const deadline = Date.now() + 5000;
-    while (String(await replica.command("GET", "mq:rv")) !== String(await master.command("GET", "mq:rv"))) {
-      assert.ok(Date.now() < deadline, "replica caught up");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // Wait until the replica has acknowledged everything (WAIT), then lose the master.
+    assert.equal(await master.command("WAIT", 1, 10_000), 1, "the replica caught up");
     await master.kill();
     await a.log.until("down", () => a.log.connection().includes("down") || undefined);
     await a.log.until("back on the promoted replica", () => {
