@@ -157,11 +157,11 @@ export class ClusterNode {
   }
 
   /** Starts a merge window for a session taken over from another node: each forwarded id reaches it once. */
-  startMerge(clientId: string): void {
+  startMerge(clientId: string, ms: number = this.leaseMs): void {
     this.#merging.set(clientId, {
       ids: new Set(),
       originSeq: this.forwarder.seq,
-      until: Date.now() + this.leaseMs,
+      until: Date.now() + ms,
     });
   }
 
