@@ -25,6 +25,7 @@ import {
   type ForwardedMessage,
   type InboxBatch,
   type Incarnation,
+  type SessionOp,
   sessionOpClientId,
 } from "./engine.ts";
 import { deliverForwarded, Forwarder, type Moved } from "./forwarding.ts";
@@ -55,6 +56,18 @@ const RETRY_MS = 20;
 /** How many forwarded ids are remembered for de-duplication. */
 const SEEN_MAX = 65_536;
 
+/**
+ * An armed will (`sendAt` 0: its connection is open) is stored with its Will Delay as `-delayMs`, so the node
+ * that adopts it after this node dies sends it that long after, unless the client is back first
+ * [MQTT-3.1.3-9 (5.0)]. Other ops pass unchanged.
+ */
+function armedWithDelay(op: SessionOp, context: BrokerContext): SessionOp {
+  if (op.kind !== "putWill" || op.will.sendAt !== 0) return op;
+  const connection = context.sessions.get(op.will.clientId)?.link as Connection | undefined;
+  const delay = connection?.will?.properties?.willDelayInterval ?? 0;
+  return delay === 0 ? op : { kind: "putWill", will: { ...op.will, sendAt: -delay * 1000 } };
+}
+
 /** One broker's membership in a cluster. */
 export class ClusterNode {
   readonly engine: ClusterEngine;
@@ -69,6 +82,8 @@ export class ClusterNode {
   readonly epochs = new Map<string, number>();
   /** Sessions that moved to another node, by their `MOVED_PREFIX` router key. */
   readonly moved = new Map<string, Moved>();
+  /** Client ids another node is taking over, until this node has released them. */
+  readonly releasing = new Set<string>();
   /** Client ids whose claim is under way, with what was passed on for them meanwhile. */
   readonly claiming = new Map<string, ForwardedMessage[]>();
   /** Sessions taken over from another node, with the forwarded ids already given to them (until `until`). */
@@ -142,11 +157,11 @@ export class ClusterNode {
   }
 
   /** Starts a merge window for a session taken over from another node: each forwarded id reaches it once. */
-  startMerge(clientId: string): void {
+  startMerge(clientId: string, ms: number = this.leaseMs): void {
     this.#merging.set(clientId, {
       ids: new Set(),
       originSeq: this.forwarder.seq,
-      until: Date.now() + this.leaseMs,
+      until: Date.now() + ms,
     });
   }
 
@@ -442,9 +457,17 @@ export class ClusterNode {
       else if (op.kind === "deleteRetained") {
         retained.push({ topic: op.topic, payload: new Uint8Array(0), qos: 0, retain: true });
       } else {
-        const epoch = this.epochs.get(sessionOpClientId(op));
+        const clientId = sessionOpClientId(op);
+        const epoch = this.epochs.get(clientId);
         // Not owned (any more): the session moved or the node fenced; the write is not ours to make.
-        if (epoch !== undefined) fenced.push({ op, epoch });
+        if (epoch === undefined) continue;
+        // A session that ended while another node takes it over: its data goes, but the id stays owned here
+        // until the release, which is what lets the claimer go on (a deleteSession would give it up silently).
+        const kept = op.kind === "deleteSession" && this.releasing.has(clientId);
+        fenced.push({
+          op: kept ? { kind: "deleteWill", clientId } : armedWithDelay(op, this.context),
+          epoch,
+        });
       }
     }
     const forwards = this.forwarder.takeDurable();
@@ -461,6 +484,7 @@ export class ClusterNode {
         const batch = cursor === undefined ? { ops: fenced, forwards } : { ops: fenced, forwards, cursor };
         const outcome = await this.engine.commit(batch);
         if (outcome.refused.length > 0) this.#refused(outcome.refused);
+        await this.#afterDeletes(fenced, outcome.refused);
         return;
       } catch (error) {
         if (!(error instanceof ClusterUnavailableError)) throw error;
@@ -468,6 +492,24 @@ export class ClusterNode {
         // the news that the engine is away may not have reached this node yet, and retrying at once would spin.
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         await this.whenReachable();
+      }
+    }
+  }
+
+  /**
+   * A committed `deleteSession` gives up the client id. Mostly the session is gone here too, and so is this
+   * node's epoch for it; but when a session still lives here (a clean start, or a persistent session resumed as
+   * a non-persistent one, recorded in the same batch), the id is claimed again at once, so it stays unique and
+   * later writes are not refused.
+   */
+  async #afterDeletes(ops: readonly FencedOp[], refused: readonly string[]): Promise<void> {
+    for (const { op } of ops) {
+      if (op.kind !== "deleteSession" || refused.includes(op.clientId)) continue;
+      const clientId = op.clientId;
+      if (this.context.sessions.get(clientId) === undefined) {
+        this.epochs.delete(clientId);
+      } else if (this.epochs.has(clientId)) {
+        this.epochs.set(clientId, (await this.engine.claim(clientId, { timeoutMs: 0 })).epoch);
       }
     }
   }

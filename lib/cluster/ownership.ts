@@ -15,8 +15,10 @@ import { printable } from "../broker/logger.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import { parseSharedFilter } from "../topic/topic.ts";
 import { type Claim, ClusterUnavailableError, type ForwardedMessage, type Incarnation } from "./engine.ts";
-import { deliverForwarded, MOVED_PREFIX } from "./forwarding.ts";
+import { deliverForwarded, MOVED_PREFIX, replayForwarded } from "./forwarding.ts";
+import { TopicRouter } from "../topic/router.ts";
 import type { ClusterNode } from "./node.ts";
+import type { Session } from "../broker/session.ts";
 
 /** Why a CONNECT cannot claim its client id. */
 export type ClaimRefusal = ConnectRefusal & { readonly kind: "refuse" };
@@ -79,9 +81,10 @@ function install(node: ClusterNode, clientId: string, claim: Claim): void {
   node.epochs.set(clientId, claim.epoch);
   if (claim.session !== undefined) ctx.sessions.restore([claim.session], now);
   if (claim.will !== undefined) {
-    // Armed (sendAt 0) means its connection died with its node: due now. A resuming CONNECT cancels it.
-    const will = claim.will.sendAt === 0 ? { ...claim.will, sendAt: now } : claim.will;
-    ctx.wills.restore([will], now);
+    // Armed (sendAt 0, or -delay ms) means its connection died with its node: due after its Will Delay from
+    // now. A resuming CONNECT cancels it [MQTT-3.1.3-9 (5.0)].
+    const sendAt = claim.will.sendAt;
+    ctx.wills.restore([sendAt <= 0 ? { ...claim.will, sendAt: now - sendAt } : claim.will], now);
   }
 }
 
@@ -96,6 +99,24 @@ export async function onTakeover(node: ClusterNode, clientId: string, by: Incarn
   if (epoch === undefined) return;
   const session = ctx.sessions.get(clientId);
   const movedKey = MOVED_PREFIX + clientId;
+  node.releasing.add(clientId);
+  try {
+    await handOver(node, clientId, by, epoch, session, movedKey);
+  } finally {
+    node.releasing.delete(clientId);
+  }
+}
+
+/** The steps of {@linkcode onTakeover} while the id is marked as releasing. */
+async function handOver(
+  node: ClusterNode,
+  clientId: string,
+  by: Incarnation,
+  epoch: number,
+  session: Session | undefined,
+  movedKey: string,
+): Promise<void> {
+  const ctx = node.context;
   if (session !== undefined) {
     const connection = session.link as Connection | undefined;
     connection?.disconnect(REASON_CODE.SessionTakenOver, "session taken over by another node");
@@ -135,23 +156,14 @@ export async function onTakeover(node: ClusterNode, clientId: string, by: Incarn
  */
 export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<void> {
   const engine = node.engine;
-  const ctx = node.context;
   const live = await engine.liveNodes();
-  const adopted = new Set<string>();
+  const adopted = new TopicRouter();
   for (const clientId of await engine.owned(dead)) {
     if (rendezvous(clientId, live) !== node.incarnation) continue;
-    const claim = await engine.adopt(clientId, dead);
-    if (claim === undefined) continue;
-    install(node, clientId, claim);
-    adopted.add(clientId);
-    // A session that ended with its connection is not kept: its will (installed above) goes out now.
-    if (claim.session === undefined) {
-      ctx.wills.publish(clientId);
-      ctx.store?.add({ kind: "deleteSession", clientId });
-    }
+    await adoptOne(node, clientId, dead, adopted);
   }
   if (adopted.size > 0) {
-    ctx.logger.info(`adopted ${adopted.size} session(s) of dead node ${dead}`);
+    node.context.logger.info(`adopted session(s) of dead node ${dead}`);
     await node.summary.settled();
     await replayInbox(node, dead, adopted);
     node.later(Math.floor(node.leaseMs / 2), () => {
@@ -160,20 +172,54 @@ export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<v
   }
   if (rendezvous(dead, live) === node.incarnation) {
     node.later(node.leaseMs, () => {
-      engine.forget(dead).then(() => node.remote.drop(dead), () => {});
+      sweepUp(node, dead).catch(() => {});
     });
   }
 }
 
-async function replayInbox(
-  node: ClusterNode,
-  dead: Incarnation,
-  adopted: ReadonlySet<string>,
-): Promise<void> {
-  for (const forwarded of await node.engine.deadInbox(dead)) {
-    if (!node.remember(`${dead}>${forwarded.id}`)) continue;
-    deliverForwarded(node, forwarded, adopted);
+/**
+ * The last step for a dead node, by the node that wins it: sessions nobody adopted (the live nodes disagreed
+ * on who was live, so each left an id to another) are adopted here, then the dead node's keys are forgotten.
+ */
+async function sweepUp(node: ClusterNode, dead: Incarnation): Promise<void> {
+  const engine = node.engine;
+  const adopted = new TopicRouter();
+  for (const clientId of await engine.owned(dead)) await adoptOne(node, clientId, dead, adopted);
+  if (adopted.size > 0) {
+    await node.summary.settled();
+    await replayInbox(node, dead, adopted);
   }
+  await engine.forget(dead);
+  node.remote.drop(dead);
+}
+
+/**
+ * Adopts one client id of `dead`, noting its subscriptions as they were at its death in `adopted` (the dead
+ * node's inbox is matched against those, not against subscriptions its client makes later).
+ */
+async function adoptOne(
+  node: ClusterNode,
+  clientId: string,
+  dead: Incarnation,
+  adopted: TopicRouter,
+): Promise<void> {
+  const claim = await node.engine.adopt(clientId, dead);
+  if (claim === undefined) return;
+  install(node, clientId, claim);
+  const ctx = node.context;
+  if (claim.session === undefined) {
+    // A session that ended with its connection is not kept: its will (installed above) goes out now.
+    ctx.wills.publish(clientId);
+    ctx.store?.add({ kind: "deleteSession", clientId });
+    return;
+  }
+  // What reaches it both through the dead node's inbox and through this node's own routes arrives once.
+  node.startMerge(clientId, 2 * node.leaseMs);
+  for (const subscription of claim.session.subscriptions) adopted.subscribe(clientId, subscription);
+}
+
+async function replayInbox(node: ClusterNode, dead: Incarnation, adopted: TopicRouter): Promise<void> {
+  for (const forwarded of await node.engine.deadInbox(dead)) replayForwarded(node, forwarded, adopted);
 }
 
 /** The live node that wins `key` by rendezvous (highest random weight) hashing. */

@@ -9,8 +9,22 @@
 
 import assert from "node:assert/strict";
 import { assertPublish, payloads, persistent } from "../broker/_v5.ts";
-import { hex, puback, publishPacket, subscribe, waitFor, type WireClient } from "../broker/_wire.ts";
+import {
+  hex,
+  P,
+  puback,
+  pubcomp,
+  publishPacket,
+  pubrec,
+  pubrel,
+  subscribe,
+  subscribePacket,
+  waitFor,
+  type WireClient,
+} from "../broker/_wire.ts";
+import { decode } from "../../lib/packet/decode.ts";
 import { MEMORY, withCluster } from "./_cluster.ts";
+import { rendezvous } from "../../lib/cluster/ownership.ts";
 
 /** Collects PUBLISH payloads on `clients` until `count` came (or `ms` passed), then a little longer for extras. */
 async function gather(clients: readonly WireClient[], count: number, ms = 4000): Promise<string[]> {
@@ -162,3 +176,132 @@ Deno.test("engine back without its data: routes, retained messages and sessions 
       "ownership re-seeded",
     );
   }, { leaseMs: 4000 }));
+
+Deno.test("a fenced node joins again as a new incarnation once the engine answers, and serves again", () =>
+  withCluster(MEMORY, 2, async ({ brokers, engines, connect, routed }) => {
+    const node = brokers[0]!.cluster!;
+    const old = node.incarnation;
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["j/#", 1]]);
+    await waitFor(() => engines.memory!.clients.get("x")?.session !== undefined, "the session stored");
+    engines.memory!.partition(old, true);
+    await x.expectDisconnect(0x8b);
+    await waitFor(() => node.state === "fenced", "the node to fence itself");
+    await waitFor(() => brokers[1]!.session("x") !== undefined, "the live node to adopt x", 3000);
+    engines.memory!.partition(old, false);
+    await waitFor(() => node.state === "up" && node.incarnation !== old, "a new incarnation", 3000);
+    const back = await connect(0, persistent("x"), true);
+    await routed(1, 0);
+    const pub = await connect(1, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "j/1", payload: "again", qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    assertPublish(await back.nextPacket(), { topic: "j/1", payload: "again", qos: 1 });
+  }, { leaseMs: 300 }));
+
+Deno.test("a session no live node adopted (they disagreed on who is live) is adopted by the dead node's sweeper", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect }) => {
+    const dead = brokers[0]!.cluster!.incarnation;
+    const live = [brokers[1]!.cluster!.incarnation, brokers[2]!.cluster!.incarnation];
+    // A node name that wins the client id but not the dead node: whoever believes in it leaves the id to it.
+    let phantom = "";
+    for (let i = 0; phantom === ""; i++) {
+      const candidate = `phantom-${i}`;
+      const all = [...live, candidate];
+      if (rendezvous("orphan", all) === candidate && rendezvous(dead, all) !== candidate) phantom = candidate;
+    }
+    for (const broker of brokers.slice(1)) {
+      broker.cluster!.engine.liveNodes = () => Promise.resolve([...live, phantom].sort());
+    }
+    const orphan = await connect(0, persistent("orphan"));
+    await subscribe(orphan, 1, [["o/#", 1]]);
+    await waitFor(() => engines.memory!.clients.get("orphan")?.session !== undefined, "the session stored");
+    engines.memory!.partition(dead, true);
+    await waitFor(
+      () => brokers[1]!.session("orphan") !== undefined || brokers[2]!.session("orphan") !== undefined,
+      "the sweeper to adopt the orphan",
+      3000,
+    );
+    assert.equal(engines.memory!.owned.get(dead)?.size ?? 0, 0, "nothing left owned by the dead node");
+  }, { leaseMs: 300 }));
+
+Deno.test("a dead node's client with a Will Delay: the adopter waits the delay, and a return in time cancels it", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
+    const watcher = await connect(1, { version: 5, clientId: "watch" });
+    await subscribe(watcher, 1, [["will/#", 0]]);
+    await routed(0, 1);
+    const will = (payload: string) => ({ topic: "will/delayed", payload, properties: [P.willDelay(1)] });
+    await connect(0, { ...persistent("back"), will: will("back") });
+    await connect(0, { ...persistent("gone"), will: will("gone") });
+    await waitFor(
+      () =>
+        engines.memory!.clients.get("back")?.will !== undefined &&
+        engines.memory!.clients.get("gone")?.will !== undefined,
+      "both wills armed in the engine",
+    );
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
+    await waitFor(
+      () =>
+        ["back", "gone"].every((id) => brokers.slice(1).some((broker) => broker.session(id) !== undefined)),
+      "both sessions adopted",
+      3000,
+    );
+    const adopted = performance.now();
+    assert.deepEqual(payloads(await watcher.collect()), [], "no will before its delay");
+    await connect(2, { ...persistent("back"), will: will("back") }, true);
+    const got = await gather([watcher], 1);
+    const waited = performance.now() - adopted;
+    assert.deepEqual(got, ["gone"], "the returning client's will is cancelled [MQTT-3.1.3-9 (5.0)]");
+    assert.ok(waited >= 800, `the will waited its delay (${waited.toFixed(0)} ms after adoption)`);
+  }, { leaseMs: 300 }));
+
+Deno.test("QoS 2 published while a stopped node's session is adopted reaches it exactly once, and no older message reaches a newer subscription", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["d/#", 2]]);
+    await routed(2, 0);
+    await x.disconnect();
+    const pub = await connect(2, { version: 5, clientId: "pub" });
+    const publish = async (topic: string, from: number, to: number) => {
+      for (let i = from; i <= to; i++) {
+        await pub.send(publishPacket(5, { topic, payload: `${topic}#${i}`, qos: 2, id: i }));
+        await pub.expectPacket(5, `PUBREC ${i}`);
+        await pub.send(pubrel(5, i));
+        await pub.expectPacket(7, `PUBCOMP ${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    const closing = brokers[0]!.close(); // graceful: its sessions are adopted at once
+    await publish("d/1", 1, 20);
+    await publish("e/1", 21, 22); // before anyone subscribes e/#
+    await closing;
+    await waitFor(
+      () => brokers[1]!.session("x") !== undefined || brokers[2]!.session("x") !== undefined,
+      "x adopted",
+    );
+    const back = await connect(1, persistent("x"), true);
+    await back.send(subscribePacket(5, 9, [["e/#", 2]])); // its SUBACK comes among the messages
+    const got: string[] = [];
+    const open = new Set<number>();
+    const deadline = Date.now() + 3000;
+    while ((new Set(got).size < 20 || open.size > 0) && Date.now() < deadline) {
+      const frame = await back.nextOrEnd(500).catch(() => undefined);
+      if (frame === undefined) break;
+      const packet = decode(frame, 5);
+      if (packet.type === 3) {
+        got.push(new TextDecoder().decode(packet.payload));
+        open.add(packet.packetId!);
+        await back.send(pubrec(5, packet.packetId!));
+      } else if (packet.type === 6) {
+        open.delete(packet.packetId);
+        await back.send(pubcomp(5, packet.packetId));
+      } else {
+        assert.equal(packet.type, 9, "SUBACK");
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const packet of await back.collect()) {
+      if (packet.type === 3) got.push(new TextDecoder().decode(packet.payload));
+    }
+    const expected = Array.from({ length: 20 }, (_, i) => `d/1#${i + 1}`);
+    assert.deepEqual([...got].sort(), [...expected].sort(), `each once, nothing from e/1: ${got.join(" ")}`);
+  }, { leaseMs: 300 }));
