@@ -188,6 +188,26 @@ testIf(
   },
 );
 
+testIf("join against a hung Redis (SIGSTOP) fails within a bound instead of hanging the broker's start", [
+  redisUnavailable(),
+], async () => {
+  await withRedis(async (redis) => {
+    redis.pause();
+    const engine = new RedisClusterEngine({ url: redis.url });
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        () => engine.join({ node: "a", leaseMs: LEASE_MS, listener: () => {} }),
+        ClusterUnavailableError,
+      );
+      assert.ok(Date.now() - started < 8000, `rejected after ${Date.now() - started} ms`);
+    } finally {
+      await engine.close();
+      redis.resume();
+    }
+  }, { tcp: true });
+});
+
 testIf("the engine works over TCP with a redis:// URL", [redisUnavailable()], async () => {
   await withNodes(async (redis, nodes) => {
     assert.match(redis.url, /^redis:\/\/127\.0\.0\.1:\d+$/);
