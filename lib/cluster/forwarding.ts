@@ -198,10 +198,16 @@ function inScope(forwarded: ForwardedMessage, delivery: Delivery): boolean {
 
 /**
  * Delivers a message from a dead node's inbox to the sessions this node adopted from it, matched against their
- * subscriptions as they were when it died (`adopted`); each forwarded id reaches a session once, whether it
- * also came by this node's own routes or by an earlier replay.
+ * subscriptions as they were when it died (`adopted`), while each still holds the epoch of its adoption
+ * (`epochs`); each forwarded id reaches a session once, whether it also came by this node's own routes or by an
+ * earlier replay.
  */
-export function replayForwarded(node: ClusterNode, forwarded: ForwardedMessage, adopted: TopicRouter): void {
+export function replayForwarded(
+  node: ClusterNode,
+  forwarded: ForwardedMessage,
+  adopted: TopicRouter,
+  epochs: ReadonlyMap<string, number>,
+): void {
   const ctx = node.context;
   const message = forwarded.message;
   const now = ctx.clock.now();
@@ -211,7 +217,11 @@ export function replayForwarded(node: ClusterNode, forwarded: ForwardedMessage, 
   if (deliveries.length === 0) return;
   const cache = new EncodeCache(now);
   for (const delivery of deliveries) {
-    if (!inScope(forwarded, delivery) || !node.firstDelivery(delivery.clientId, forwarded.id)) continue;
+    const clientId = delivery.clientId;
+    // Only while the session is still where its adoption put it: once it moved (and maybe came back), its
+    // owner's own routes serve it, and a replay could not tell what it got meanwhile.
+    if (node.epochs.get(clientId) !== epochs.get(clientId)) continue;
+    if (!inScope(forwarded, delivery) || !node.firstDelivery(clientId, forwarded.id)) continue;
     ctx.deliverTo(message, delivery, cache);
   }
 }
