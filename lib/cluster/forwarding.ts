@@ -197,10 +197,11 @@ function inScope(forwarded: ForwardedMessage, delivery: Delivery): boolean {
 }
 
 /**
- * Delivers a message from a dead node's inbox to the sessions this node adopted from it, matched against their
- * subscriptions as they were when it died (`adopted`), while each still holds the epoch of its adoption
- * (`epochs`); each forwarded id reaches a session once, whether it also came by this node's own routes or by an
- * earlier replay.
+ * Delivers a message from a dead node's inbox to the sessions this node adopted from it: to those that match it
+ * both by their subscriptions as they were when it died (`adopted`, so nothing older reaches a subscription
+ * made later) and by their subscriptions now (so nothing reaches one since removed), while each still holds the
+ * epoch of its adoption (`epochs`: once it moved, and maybe came back, its owner's own routes serve it). Each
+ * forwarded id reaches a session once, whether it also came by this node's own routes or by an earlier replay.
  */
 export function replayForwarded(
   node: ClusterNode,
@@ -213,14 +214,14 @@ export function replayForwarded(
   const now = ctx.clock.now();
   if (message.expiresAt !== undefined && message.expiresAt <= now) return;
   const options = message.origin === undefined ? undefined : { publisherId: message.origin };
-  const deliveries = adopted.match(message.topic, options);
-  if (deliveries.length === 0) return;
+  const then = adopted.match(message.topic, options);
+  if (then.length === 0) return;
+  const matchedThen = new Set(then.map((delivery) => `${delivery.clientId}\u0000${delivery.filter ?? ""}`));
   const cache = new EncodeCache(now);
-  for (const delivery of deliveries) {
+  for (const delivery of ctx.router.match(message.topic, options)) {
     const clientId = delivery.clientId;
-    // Only while the session is still where its adoption put it: once it moved (and maybe came back), its
-    // owner's own routes serve it, and a replay could not tell what it got meanwhile.
-    if (node.epochs.get(clientId) !== epochs.get(clientId)) continue;
+    if (node.epochs.get(clientId) !== epochs.get(clientId) || !epochs.has(clientId)) continue;
+    if (!matchedThen.has(`${clientId}\u0000${delivery.filter ?? ""}`)) continue;
     if (!inScope(forwarded, delivery) || !node.firstDelivery(clientId, forwarded.id)) continue;
     ctx.deliverTo(message, delivery, cache);
   }
