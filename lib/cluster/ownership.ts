@@ -220,17 +220,27 @@ async function adoptOne(
   node.startMerge(clientId, 2 * node.leaseMs);
   adopted.epochs.set(clientId, claim.epoch);
   for (const subscription of claim.session.subscriptions) adopted.router.subscribe(clientId, subscription);
+  // From here on a change of its subscriptions ends the replays to it: the replay could not tell which
+  // subscriptions it had when a message was published.
+  const watched = node.router.watched;
+  watched.set(clientId, 0);
+  adopted.changes.set(clientId, 0);
+  node.later(2 * node.leaseMs, () => {
+    if (watched.get(clientId) !== undefined) watched.delete(clientId);
+  });
 }
 
 /** The sessions one node adopted from one dead node: their subscriptions and epochs at adoption. */
 class Adopted {
   readonly router: TopicRouter = new TopicRouter();
   readonly epochs = new Map<string, number>();
+  /** The subscription change count of each at adoption (`ObservedRouter.watched`). */
+  readonly changes = new Map<string, number>();
 }
 
 async function replayInbox(node: ClusterNode, dead: Incarnation, adopted: Adopted): Promise<void> {
   for (const forwarded of await node.engine.deadInbox(dead)) {
-    replayForwarded(node, forwarded, adopted.router, adopted.epochs);
+    replayForwarded(node, forwarded, adopted);
   }
 }
 
