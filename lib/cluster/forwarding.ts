@@ -196,22 +196,42 @@ function inScope(forwarded: ForwardedMessage, delivery: Delivery): boolean {
     : forwarded.shared?.includes(delivery.filter) ?? false;
 }
 
+/** The sessions one node adopted from one dead node, as {@linkcode replayForwarded} needs them. */
+export interface AdoptedSessions {
+  /** Their subscriptions at adoption. */
+  readonly router: TopicRouter;
+  /** The epoch of each adoption. */
+  readonly epochs: ReadonlyMap<string, number>;
+  /** The subscription change count of each at adoption. */
+  readonly changes: ReadonlyMap<string, number>;
+}
+
 /**
- * Delivers a message from a dead node's inbox to the sessions this node adopted from it, matched against their
- * subscriptions as they were when it died (`adopted`); each forwarded id reaches a session once, whether it
- * also came by this node's own routes or by an earlier replay.
+ * Delivers a message from a dead node's inbox to the sessions this node adopted from it, by their
+ * subscriptions as they were when it died, and only while each is as its adoption left it: the same epoch (once
+ * it moved, and maybe came back, its owner's own routes serve it) and the same subscriptions (a replay cannot
+ * tell which subscriptions it had when the message was published). Each forwarded id reaches a session once,
+ * whether it also came by this node's own routes or by an earlier replay.
  */
-export function replayForwarded(node: ClusterNode, forwarded: ForwardedMessage, adopted: TopicRouter): void {
+export function replayForwarded(
+  node: ClusterNode,
+  forwarded: ForwardedMessage,
+  adopted: AdoptedSessions,
+): void {
   const ctx = node.context;
   const message = forwarded.message;
   const now = ctx.clock.now();
   if (message.expiresAt !== undefined && message.expiresAt <= now) return;
   const options = message.origin === undefined ? undefined : { publisherId: message.origin };
-  const deliveries = adopted.match(message.topic, options);
+  const deliveries = adopted.router.match(message.topic, options);
   if (deliveries.length === 0) return;
   const cache = new EncodeCache(now);
+  const watched = node.router.watched;
   for (const delivery of deliveries) {
-    if (!inScope(forwarded, delivery) || !node.firstDelivery(delivery.clientId, forwarded.id)) continue;
+    const clientId = delivery.clientId;
+    if (node.epochs.get(clientId) !== adopted.epochs.get(clientId)) continue;
+    if (watched.get(clientId) !== adopted.changes.get(clientId)) continue;
+    if (!inScope(forwarded, delivery) || !node.firstDelivery(clientId, forwarded.id)) continue;
     ctx.deliverTo(message, delivery, cache);
   }
 }

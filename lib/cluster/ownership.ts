@@ -76,6 +76,9 @@ export async function claimForConnect(
 function install(node: ClusterNode, clientId: string, claim: Claim): void {
   const ctx = node.context;
   const now = ctx.clock.now();
+  // Back on a node it left a moment ago: what reaches it here is delivered here, not passed on to its old node.
+  const movedKey = MOVED_PREFIX + clientId;
+  if (node.moved.delete(movedKey)) ctx.router.unsubscribeAll(movedKey);
   const stale = ctx.sessions.forget(clientId);
   if (stale !== undefined) ctx.wills.cancel(clientId);
   node.epochs.set(clientId, claim.epoch);
@@ -157,12 +160,12 @@ async function handOver(
 export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<void> {
   const engine = node.engine;
   const live = await engine.liveNodes();
-  const adopted = new TopicRouter();
+  const adopted = new Adopted();
   for (const clientId of await engine.owned(dead)) {
     if (rendezvous(clientId, live) !== node.incarnation) continue;
     await adoptOne(node, clientId, dead, adopted);
   }
-  if (adopted.size > 0) {
+  if (adopted.epochs.size > 0) {
     node.context.logger.info(`adopted session(s) of dead node ${dead}`);
     await node.summary.settled();
     await replayInbox(node, dead, adopted);
@@ -183,9 +186,9 @@ export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<v
  */
 async function sweepUp(node: ClusterNode, dead: Incarnation): Promise<void> {
   const engine = node.engine;
-  const adopted = new TopicRouter();
+  const adopted = new Adopted();
   for (const clientId of await engine.owned(dead)) await adoptOne(node, clientId, dead, adopted);
-  if (adopted.size > 0) {
+  if (adopted.epochs.size > 0) {
     await node.summary.settled();
     await replayInbox(node, dead, adopted);
   }
@@ -201,7 +204,7 @@ async function adoptOne(
   node: ClusterNode,
   clientId: string,
   dead: Incarnation,
-  adopted: TopicRouter,
+  adopted: Adopted,
 ): Promise<void> {
   const claim = await node.engine.adopt(clientId, dead);
   if (claim === undefined) return;
@@ -215,11 +218,30 @@ async function adoptOne(
   }
   // What reaches it both through the dead node's inbox and through this node's own routes arrives once.
   node.startMerge(clientId, 2 * node.leaseMs);
-  for (const subscription of claim.session.subscriptions) adopted.subscribe(clientId, subscription);
+  adopted.epochs.set(clientId, claim.epoch);
+  for (const subscription of claim.session.subscriptions) adopted.router.subscribe(clientId, subscription);
+  // From here on a change of its subscriptions ends the replays to it: the replay could not tell which
+  // subscriptions it had when a message was published.
+  const watched = node.router.watched;
+  watched.set(clientId, 0);
+  adopted.changes.set(clientId, 0);
+  node.later(2 * node.leaseMs, () => {
+    if (watched.get(clientId) !== undefined) watched.delete(clientId);
+  });
 }
 
-async function replayInbox(node: ClusterNode, dead: Incarnation, adopted: TopicRouter): Promise<void> {
-  for (const forwarded of await node.engine.deadInbox(dead)) replayForwarded(node, forwarded, adopted);
+/** The sessions one node adopted from one dead node: their subscriptions and epochs at adoption. */
+class Adopted {
+  readonly router: TopicRouter = new TopicRouter();
+  readonly epochs = new Map<string, number>();
+  /** The subscription change count of each at adoption (`ObservedRouter.watched`). */
+  readonly changes = new Map<string, number>();
+}
+
+async function replayInbox(node: ClusterNode, dead: Incarnation, adopted: Adopted): Promise<void> {
+  for (const forwarded of await node.engine.deadInbox(dead)) {
+    replayForwarded(node, forwarded, adopted);
+  }
 }
 
 /** The live node that wins `key` by rendezvous (highest random weight) hashing. */

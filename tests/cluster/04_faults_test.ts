@@ -19,10 +19,12 @@ import {
   pubrel,
   subscribe,
   subscribePacket,
+  unsubscribePacket,
   waitFor,
   type WireClient,
 } from "../broker/_wire.ts";
 import { decode } from "../../lib/packet/decode.ts";
+import type { Packet } from "../../lib/packet/packet.ts";
 import { MEMORY, withCluster } from "./_cluster.ts";
 import { rendezvous } from "../../lib/cluster/ownership.ts";
 
@@ -305,3 +307,89 @@ Deno.test("QoS 2 published while a stopped node's session is adopted reaches it 
     const expected = Array.from({ length: 20 }, (_, i) => `d/1#${i + 1}`);
     assert.deepEqual([...got].sort(), [...expected].sort(), `each once, nothing from e/1: ${got.join(" ")}`);
   }, { leaseMs: 300 }));
+
+Deno.test("an adopted session that moves away and back gets nothing twice from the dead node's inbox", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(2, persistent("x"));
+    await subscribe(x, 1, [["r/#", 2]]);
+    await routed(0, 2);
+    await routed(1, 2);
+    await x.disconnect();
+    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
+    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+    const other = 1 - adopter;
+    const away = await connect(other, persistent("x"), true); // takes it from the adopter
+    const pub = await connect(adopter, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "r/1", payload: "once", qos: 2, id: 1 }));
+    await pub.expectPacket(5, "PUBREC");
+    await pub.send(pubrel(5, 1));
+    await pub.expectPacket(7, "PUBCOMP");
+    await away.close();
+    const back = await connect(adopter, persistent("x"), true); // and back to the adopter
+    const got: string[] = [];
+    const deadline = Date.now() + 1500; // past the adopter's later replays and the sweep of the dead node
+    while (Date.now() < deadline) {
+      const frame = await back.nextOrEnd(100).catch(() => undefined);
+      if (frame === undefined) continue;
+      const packet = decode(frame, 5);
+      if (packet.type === 3) {
+        got.push(new TextDecoder().decode(packet.payload));
+        await back.send(pubrec(5, packet.packetId!));
+      } else if (packet.type === 6) {
+        await back.send(pubcomp(5, packet.packetId));
+      }
+    }
+    assert.deepEqual(got, ["once"], "QoS 2 exactly once [MQTT-4.3.3-2 (3.1.1)]");
+  }, { leaseMs: 600 }));
+
+Deno.test("the dead node's inbox reaches an adopted session only through subscriptions it still has", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(2, persistent("x"));
+    await subscribe(x, 1, [["old/#", 1]]);
+    await routed(0, 2);
+    await routed(1, 2);
+    await x.disconnect();
+    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
+    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+    const back = await connect(adopter, persistent("x"), true);
+    await back.send(unsubscribePacket(5, 2, ["old/#"]));
+    await back.expectPacket(11, "UNSUBACK");
+    const pub = await connect(1 - adopter, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "old/1", payload: "unwanted", qos: 1, id: 1 }));
+    await pub.expectPacket(4, "PUBACK");
+    const got: Packet[] = [];
+    const deadline = Date.now() + 1500; // past the adopter's later replays and the sweep of the dead node
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      got.push(...await back.collect());
+    }
+    assert.deepEqual(got, [], "nothing for a subscription it removed");
+  }, { leaseMs: 600 }));
+
+Deno.test("a message published while an adopted session had no matching subscription is not replayed to it later", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(2, persistent("x"));
+    await subscribe(x, 1, [["old/#", 1]]);
+    await routed(0, 2);
+    await routed(1, 2);
+    await x.disconnect();
+    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
+    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+    const back = await connect(adopter, persistent("x"), true);
+    await back.send(unsubscribePacket(5, 2, ["old/#"]));
+    await back.expectPacket(11, "UNSUBACK");
+    const pub = await connect(1 - adopter, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "old/1", payload: "unwanted", qos: 1, id: 1 }));
+    await pub.expectPacket(4, "PUBACK");
+    await subscribe(back, 3, [["old/#", 1]]); // the same filter again, after the message
+    const got: Packet[] = [];
+    const deadline = Date.now() + 1500; // past the adopter's later replays and the sweep of the dead node
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      got.push(...await back.collect());
+    }
+    assert.deepEqual(got, [], "the oracle (one broker) would not deliver it");
+  }, { leaseMs: 600 }));
