@@ -13,6 +13,8 @@
  * - `deno-floor`: `deno run --allow-net bench/_deno_floor.ts` with the same V8 flags as ours: accept, read, answer
  *   CONNACK, nothing else (what Deno itself costs per connection); `deno-floor-net`: the same on `node:net`
  *   (`_deno_floor.ts --net`), with no read pending while idle;
+ * - `ours-net`: our broker with its TCP listeners on `node:net` (`bench/_ours_net.ts`, same settings and V8 flags
+ *   as `ours`, in memory only), measured only when asked for (`--peers ours-net`);
  * - `aedes`: aedes 1.2.0 on Node (the runtime aedes is written for and the issue's reference figures used),
  *   installed with `npm install aedes@1.2.0` into a directory under the temp dir that later runs reuse. It runs
  *   in memory only: its stores on disk need a database server.
@@ -28,7 +30,7 @@ import process from "node:process";
  * `_deno_floor.ts`, the least a Deno server can do per connection (on `Deno.Conn`, and on `node:net`), measured
  * in the idle scenarios only.
  */
-export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor", "deno-floor-net"] as const;
+export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor", "deno-floor-net", "ours-net"] as const;
 /** One of {@linkcode PEER_NAMES}. */
 export type PeerName = typeof PEER_NAMES[number];
 
@@ -286,6 +288,23 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       cleanup = () => Deno.remove(dir, { recursive: true }).catch(() => {});
       command = new Deno.Command(binary, {
         args: ["-c", config],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+      break;
+    }
+    case "ours-net": {
+      if (storage !== "memory") throw new Error("ours-net runs in memory only here");
+      command = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net",
+          ...await brokerTaskV8Flags(),
+          join(PROJECT_ROOT, "bench/_ours_net.ts"),
+          String(listeners),
+        ],
+        cwd: PROJECT_ROOT,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",

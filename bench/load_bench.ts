@@ -81,9 +81,9 @@ export interface LoadBenchOptions {
   /**
    * Which brokers to measure; `ours` always runs (in the storage scenarios both with SQLite and in memory).
    * `deno-floor` and `deno-floor-net` (a bare Deno accept/read/CONNACK server on `Deno.Conn` and on `node:net`)
-   * run in the idle scenarios only. Peers that are not
+   * run in the idle scenarios only. `ours-net` (ours with `node:net` TCP listeners) runs only when named here. Peers that are not
    * installed are skipped with a note.
-   * @default {PEER_NAMES}
+   * @default {DEFAULT_PEERS}
    */
   peers?: readonly PeerName[];
   /**
@@ -142,6 +142,9 @@ interface Metric {
   readonly unit: string;
   readonly higherIsBetter: boolean;
 }
+
+/** The peers measured unless `peers` says otherwise: all but `ours-net`, which is for comparing transports. */
+export const DEFAULT_PEERS: readonly PeerName[] = PEER_NAMES.filter((name) => name !== "ours-net");
 
 /** One broker as a scenario runs it: which broker, where it keeps its state, and its name in the table. */
 interface Contender {
@@ -425,7 +428,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
   const runs = Math.max(1, options.runs ?? 3);
   const began = performance.now();
   const wanted = options.scenarios ?? LOAD_SCENARIOS;
-  const chosen = new Set<PeerName>(["ours", ...(options.peers ?? PEER_NAMES)]);
+  const chosen = new Set<PeerName>(["ours", ...(options.peers ?? DEFAULT_PEERS)]);
   let idleCount = options.idleConnections ?? 5000;
   let manyIdleCount = options.manyIdleConnections ?? 50_000;
   // The generator holds one end of every connection, the broker (a child, which inherits the limit) the other.
