@@ -38,7 +38,7 @@ import {
 import {
   brokerTaskV8Flags,
   cpuMeter,
-  cpuSeconds,
+  cpuSecondsPrecise,
   environmentNotes,
   loadAverage,
   type Peer,
@@ -277,7 +277,7 @@ function idleSpec(
         tag,
         count,
         rssKiB: () => peer.rssKiB(),
-        cpuSeconds: () => cpuSeconds(peer.pid),
+        cpuSeconds: () => cpuSecondsPrecise(peer.pid),
         onWindow,
       });
       let check = `${formatNumber(result.connected)}/${formatNumber(result.attempted)} connected, RSS ${
@@ -695,8 +695,8 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
           '100 handshakes in flight; RSS is VmRSS from /proc/PID/status before the first CONNECT ("with no ' +
           'client"), 500 ms after the first half\'s last CONNACK and 500 ms after the last; "marginal" is the ' +
           "second half's growth per connection (without the fixed costs of the first ones: compiled code, the " +
-          "young generation grown to its maximum); broker CPU is utime + stime from /proc/PID/stat over the " +
-          "connect phases (10 ms steps) divided by the connections. The load generator shares the machine, so " +
+          "young generation grown to its maximum); broker CPU is the run time of its threads (/proc/PID/task/*/schedstat) over the " +
+          "connect phases divided by the connections. The load generator shares the machine, so " +
           "the connect rate is bounded by it too (see its CPU share).",
       );
       if (title === GROUP_IDLE_MANY) {
