@@ -138,3 +138,38 @@ Deno.test("node:net listener: broker.close() disconnects its clients", async () 
     await client.close();
   }
 });
+
+Deno.test("node:net listener: packets sent while a slow authenticator decides are served after CONNACK", async () => {
+  const authenticator = {
+    authenticate: () =>
+      new Promise<{ reasonCode: number }>((resolve) => setTimeout(() => resolve({ reasonCode: 0 }), 100)),
+  };
+  await withNetBroker(async (open) => {
+    const first = await open("first");
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: first.port });
+    const client = new WireClient(conn, 4);
+    try {
+      // CONNECT and a PINGREQ in one write, then another PINGREQ while the authenticator still waits.
+      await client.send(connectPacket({ version: 4, clientId: "slow" }), PINGREQ);
+      await sleep(30);
+      await client.send(PINGREQ);
+      await client.expect(CONNACK_OK_V4, "CONNACK after 100 ms");
+      await client.expect(PINGRESP, "the first PINGRESP");
+      await client.expect(PINGRESP, "the second PINGRESP");
+    } finally {
+      await client.close();
+    }
+  }, { authenticator });
+});
+
+Deno.test("node:net listener: a peer still sending when the broker closes on it gets its answer, then the close", async () => {
+  await withNetBroker(async (open, broker) => {
+    const client = await open("bad");
+    const before = broker.connectionCount;
+    // A second CONNECT is a protocol error [MQTT-3.1.0-2 (3.1.1)], followed at once by more bytes.
+    await client.trySend(connectPacket({ version: 4, clientId: "bad" }), new Uint8Array(64 * 1024));
+    await client.expectClosed("closed after the protocol error");
+    for (let i = 0; i < 100 && broker.connectionCount >= before; i++) await sleep(10);
+    assert.equal(broker.connectionCount, before - 1);
+  });
+});
