@@ -13,6 +13,8 @@
  * - `deno-floor`: `deno run --allow-net bench/_deno_floor.ts` with the same V8 flags as ours: accept, read, answer
  *   CONNACK, nothing else (what Deno itself costs per connection); `deno-floor-net`: the same on `node:net`
  *   (`_deno_floor.ts --net`), with no read pending while idle;
+ * - `ours-net`: our broker with its TCP listeners on `node:net` (`bench/_ours_net.ts`, same settings and V8 flags
+ *   as `ours`, in memory only), measured only when asked for (`--peers ours-net`);
  * - `aedes`: aedes 1.2.0 on Node (the runtime aedes is written for and the issue's reference figures used),
  *   installed with `npm install aedes@1.2.0` into a directory under the temp dir that later runs reuse. It runs
  *   in memory only: its stores on disk need a database server.
@@ -28,7 +30,7 @@ import process from "node:process";
  * `_deno_floor.ts`, the least a Deno server can do per connection (on `Deno.Conn`, and on `node:net`), measured
  * in the idle scenarios only.
  */
-export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor", "deno-floor-net"] as const;
+export const PEER_NAMES = ["ours", "mosquitto", "aedes", "deno-floor", "deno-floor-net", "ours-net"] as const;
 /** One of {@linkcode PEER_NAMES}. */
 export type PeerName = typeof PEER_NAMES[number];
 
@@ -292,6 +294,23 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       });
       break;
     }
+    case "ours-net": {
+      if (storage !== "memory") throw new Error("ours-net runs in memory only here");
+      command = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net",
+          ...await brokerTaskV8Flags(),
+          join(PROJECT_ROOT, "bench/_ours_net.ts"),
+          String(listeners),
+        ],
+        cwd: PROJECT_ROOT,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+      break;
+    }
     case "deno-floor":
     case "deno-floor-net": {
       command = new Deno.Command(Deno.execPath(), {
@@ -458,6 +477,41 @@ export async function rssKiB(pid: number): Promise<number> {
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(match[1]);
+}
+
+/**
+ * CPU time a process's threads have spent running, seconds, to the nanosecond: the sum of the first field of
+ * each `/proc/PID/task/TID/schedstat` (10 ms steps of utime + stime were too coarse for 200 connects, which cost
+ * Mosquitto less than one). Falls back to {@linkcode cpuSeconds} when schedstat cannot be read. Threads that
+ * ended are not counted; V8's and Deno's threads live as long as the process.
+ */
+export async function cpuSecondsPrecise(pid: number): Promise<number> {
+  let text: string;
+  try {
+    const parts: string[] = [];
+    for await (const entry of Deno.readDir(`/proc/${pid}/task`)) {
+      parts.push(await Deno.readTextFile(`/proc/${pid}/task/${entry.name}/schedstat`));
+    }
+    text = parts.join("\n");
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable) && !(error instanceof Deno.errors.PermissionDenied)) {
+      return await cpuSeconds(pid);
+    }
+    // Deno grants /proc only with --allow-all: read it through a shell (the bench task has --allow-run).
+    const out = await new Deno.Command("sh", {
+      args: ["-c", `cat /proc/${pid}/task/*/schedstat`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!out.success) return await cpuSeconds(pid);
+    text = new TextDecoder().decode(out.stdout);
+  }
+  let ns = 0;
+  for (const line of text.split("\n")) {
+    const first = Number(line.split(" ")[0]);
+    if (line !== "" && Number.isFinite(first)) ns += first;
+  }
+  return ns / 1e9;
 }
 
 /** CPU time (user + system, all threads) a process has used, seconds (in steps of 10 ms). */

@@ -38,7 +38,7 @@ import {
 import {
   brokerTaskV8Flags,
   cpuMeter,
-  cpuSeconds,
+  cpuSecondsPrecise,
   environmentNotes,
   loadAverage,
   type Peer,
@@ -81,9 +81,9 @@ export interface LoadBenchOptions {
   /**
    * Which brokers to measure; `ours` always runs (in the storage scenarios both with SQLite and in memory).
    * `deno-floor` and `deno-floor-net` (a bare Deno accept/read/CONNACK server on `Deno.Conn` and on `node:net`)
-   * run in the idle scenarios only. Peers that are not
+   * run in the idle scenarios only. `ours-net` (ours with `node:net` TCP listeners) runs only when named here. Peers that are not
    * installed are skipped with a note.
-   * @default {PEER_NAMES}
+   * @default {DEFAULT_PEERS}
    */
   peers?: readonly PeerName[];
   /**
@@ -142,6 +142,9 @@ interface Metric {
   readonly unit: string;
   readonly higherIsBetter: boolean;
 }
+
+/** The peers measured unless `peers` says otherwise: all but `ours-net`, which is for comparing transports. */
+export const DEFAULT_PEERS: readonly PeerName[] = PEER_NAMES.filter((name) => name !== "ours-net");
 
 /** One broker as a scenario runs it: which broker, where it keeps its state, and its name in the table. */
 interface Contender {
@@ -274,7 +277,7 @@ function idleSpec(
         tag,
         count,
         rssKiB: () => peer.rssKiB(),
-        cpuSeconds: () => cpuSeconds(peer.pid),
+        cpuSeconds: () => cpuSecondsPrecise(peer.pid),
         onWindow,
       });
       let check = `${formatNumber(result.connected)}/${formatNumber(result.attempted)} connected, RSS ${
@@ -425,7 +428,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
   const runs = Math.max(1, options.runs ?? 3);
   const began = performance.now();
   const wanted = options.scenarios ?? LOAD_SCENARIOS;
-  const chosen = new Set<PeerName>(["ours", ...(options.peers ?? PEER_NAMES)]);
+  const chosen = new Set<PeerName>(["ours", ...(options.peers ?? DEFAULT_PEERS)]);
   let idleCount = options.idleConnections ?? 5000;
   let manyIdleCount = options.manyIdleConnections ?? 50_000;
   // The generator holds one end of every connection, the broker (a child, which inherits the limit) the other.
@@ -692,8 +695,8 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<BenchGr
           '100 handshakes in flight; RSS is VmRSS from /proc/PID/status before the first CONNECT ("with no ' +
           'client"), 500 ms after the first half\'s last CONNACK and 500 ms after the last; "marginal" is the ' +
           "second half's growth per connection (without the fixed costs of the first ones: compiled code, the " +
-          "young generation grown to its maximum); broker CPU is utime + stime from /proc/PID/stat over the " +
-          "connect phases (10 ms steps) divided by the connections. The load generator shares the machine, so " +
+          "young generation grown to its maximum); broker CPU is the run time of its threads (/proc/PID/task/*/schedstat) over the " +
+          "connect phases divided by the connections. The load generator shares the machine, so " +
           "the connect rate is bounded by it too (see its CPU share).",
       );
       if (title === GROUP_IDLE_MANY) {

@@ -20,7 +20,7 @@ import { encodePingresp } from "../packet/pingresp.ts";
 import { encodeDisconnect } from "../packet/disconnect.ts";
 import { encodeAuth } from "../packet/auth.ts";
 import type { IncomingTopicAliases } from "../topic/topic_alias.ts";
-import type { ByteStream } from "../transport/transport.ts";
+import { type ByteStream, isPollable, type ReadableOwner } from "../transport/transport.ts";
 import { Output, type OutputOwner } from "./output.ts";
 import { countReceived, countSent } from "./counters.ts";
 import { logs, printable } from "./logger.ts";
@@ -74,7 +74,7 @@ const EMPTY = new Uint8Array(0);
  * A client connection. Its public fields are the state the handlers of `handlers/` share with it; nothing
  * outside `lib/broker/` sees a connection.
  */
-export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
+export class Connection implements SessionLink, OutputOwner, AuthReadOwner, ReadableOwner {
   /** The broker, as connections see it. */
   readonly core: BrokerCore;
   readonly #stream: ByteStream;
@@ -138,6 +138,8 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
   msgsOut = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** Pollable streams: resolves the promise of {@linkcode Connection.run} once the read loop has ended. */
+  #ended: (() => void) | undefined;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
   constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
@@ -223,18 +225,49 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
    * Reads and handles packets until the peer goes away or the connection is closed. Never rejects: an error
    * becomes the peer's answer here, so the broker need not attach a handler to every connection.
    */
-  async run(): Promise<void> {
+  run(): Promise<void> {
     const core = this.core;
+    this.#lastActivity = core.clock.monotonic();
+    this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
+    if (!isPollable(this.#stream)) return this.#pump();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#ended = resolve;
+    this.#pump();
+    return promise;
+  }
+
+  /** See {@linkcode ReadableOwner.readable}: the read loop starts again. */
+  readable(): void {
+    this.#pump();
+  }
+
+  /**
+   * The read loop. On a pollable stream it returns when nothing is left to read, after asking to be called again
+   * when something is: an idle connection then keeps no read buffer, pending read or suspended loop (the
+   * "Idle connections" table of the README).
+   */
+  async #pump(): Promise<void> {
+    const core = this.core;
+    const pollable = isPollable(this.#stream) ? this.#stream : undefined;
     let buffer = new Uint8Array(READ_MIN);
     /** A read an authentication step left under way (into `buffer`). */
     let reading: Promise<number | null> | undefined;
     let busy = 0;
     try {
-      this.#lastActivity = core.clock.monotonic();
-      this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
       for (;;) {
-        const n = await (reading ?? this.#stream.read(buffer));
-        reading = undefined;
+        let n: number | null;
+        if (reading !== undefined) {
+          n = await reading;
+          reading = undefined;
+        } else if (pollable !== undefined) {
+          n = pollable.readNow(buffer);
+          if (n === 0) {
+            pollable.whenReadable(this);
+            return;
+          }
+        } else {
+          n = await this.#stream.read(buffer);
+        }
         if (n === null) break;
         if (this.#state === "closed") {
           if (this.#linger?.discard(n)) continue;
@@ -301,6 +334,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner {
     } catch (error) {
       if (this.#state !== "closed") this.fail(error);
     }
+    this.#ended?.();
   }
 
   /** See {@linkcode AuthReadOwner.received}: counted, and the peer's activity noted. */

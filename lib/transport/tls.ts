@@ -2,76 +2,16 @@
  * TLS that asks for client certificates. `Deno.listenTls` (Deno 2.9) can neither request nor verify a client
  * certificate nor show the peer's (denoland/deno#26825), while `node:tls` servers honour `requestCert` and `ca`
  * and fill `getPeerCertificate()` since denoland/deno#33439. So a listener that requires certificates uses
- * `node:tls`, adapted here to a {@linkcode ByteStream}; every other TLS listener uses `Deno.listenTls`, which is
- * faster (DESIGN.md, "Rules that make it fast").
+ * `node:tls`, adapted to a {@linkcode ByteStream} by `node_socket.ts`; every other TLS listener uses
+ * `Deno.listenTls`, which is faster (DESIGN.md, "Rules that make it fast").
  *
  * @module
  */
 
 import type { Socket } from "node:net";
 import type { Server, TLSSocket } from "node:tls";
+import { NodeSocketStream } from "./node_socket.ts";
 import type { ByteStream } from "./transport.ts";
-
-/**
- * A byte stream over a `node:net` / `node:tls` socket. Reads use the socket's paused mode, so a broker that
- * reads slowly slows the peer down (TCP back-pressure) instead of buffering.
- */
-export class NodeSocketStream implements ByteStream {
-  readonly #socket: Socket;
-  #leftover: Uint8Array | undefined;
-  #ended = false;
-  #wake: (() => void) | undefined;
-
-  /** Wraps `socket`; nothing else may read from it. */
-  constructor(socket: Socket) {
-    this.#socket = socket;
-    const wake = () => {
-      const resolve = this.#wake;
-      this.#wake = undefined;
-      resolve?.();
-    };
-    const end = () => {
-      this.#ended = true;
-      wake();
-    };
-    socket.on("readable", wake);
-    socket.on("end", end);
-    socket.on("close", end);
-    // A reset or a bad TLS record ends the stream; the broker sees end of stream and closes the connection.
-    socket.on("error", end);
-  }
-
-  async read(buffer: Uint8Array): Promise<number | null> {
-    for (;;) {
-      const chunk: Uint8Array | null = this.#leftover ?? this.#socket.read();
-      this.#leftover = undefined;
-      if (chunk !== null && chunk.length > 0) {
-        const n = Math.min(chunk.length, buffer.length);
-        buffer.set(chunk.subarray(0, n));
-        if (n < chunk.length) this.#leftover = chunk.subarray(n);
-        return n;
-      }
-      if (this.#ended) return null;
-      await new Promise<void>((resolve) => this.#wake = resolve);
-    }
-  }
-
-  write(data: Uint8Array): Promise<number> {
-    if (this.#socket.destroyed) return Promise.reject(new Deno.errors.BrokenPipe("socket closed"));
-    // The callback runs once the socket has taken the bytes, so the caller may reuse `data` afterwards.
-    return new Promise((resolve, reject) => {
-      this.#socket.write(data, (error) => error ? reject(error) : resolve(data.length));
-    });
-  }
-
-  close(): void {
-    this.#socket.destroy();
-    this.#ended = true;
-    const resolve = this.#wake;
-    this.#wake = undefined;
-    resolve?.();
-  }
-}
 
 /** Options for {@linkcode listenTlsWithClientCertificates}. */
 export interface ClientCertificateTlsOptions {
