@@ -368,14 +368,38 @@ cliTest(
       [config.passwordFile!, config.aclFile!, config.scramFile!].map((file) => Deno.stat(file)),
     );
     await listenerOptions(config, shipped); // reads every certificate
+    // parseConfig keeps the admin listener and the admin section apart from the MQTT keys: taken as shipped.
+    const raw = JSON.parse(await Deno.readTextFile(shipped));
+    const http = raw.listeners.filter((l: { type: string }) => l.type === "http");
+    assert.equal(http.length, 1, "the example has an admin listener");
     const copy = await writeConfig(dir, {
       ...config,
-      listeners: config.listeners!.map((l) => ({ ...l, port: 0 })),
+      listeners: [...config.listeners!, ...http].map((l) => ({ ...l, port: 0 })),
+      admin: raw.admin,
       persistence: "memory",
       sysInterval: 0,
     });
     await withBrokerProcess(["-c", copy], async (broker) => {
       const [tcp, tls, ws, wss] = await broker.listening(4);
+      // The admin listener: examples/passwords' operator is an admin of the API, dashboard only a viewer.
+      await broker.until("the admin line", () => /^admin: http:\/\/\S+$/m.test(broker.stdout));
+      const admin = /^admin: (http:\/\/\S+)$/m.exec(broker.stdout)![1]!;
+      const get = (user: string, password: string) =>
+        fetch(new URL("/api/v1/broker", admin), {
+          headers: { authorization: `Basic ${btoa(`${user}:${password}`)}` },
+        });
+      const ok = await get("operator", "example-operator");
+      assert.equal(ok.status, 200);
+      assert.equal((await ok.json()).listeners.length, 5);
+      const viewerKick = await fetch(new URL("/api/v1/clients/nobody", admin), {
+        method: "DELETE",
+        headers: { authorization: `Basic ${btoa("dashboard:example-dashboard")}` },
+      });
+      assert.equal(viewerKick.status, 403, "a viewer may not kick");
+      await viewerKick.body?.cancel();
+      const device = await get("firmware-service", "example-firmware");
+      assert.equal(device.status, 403, "a device in the password file is not an admin");
+      await device.body?.cancel();
       const ca = await Deno.readTextFile(join(ROOT, "examples/certs/ca.crt"));
       // Anonymous on loopback: examples/acl.conf lets them write public/inbox and read public/#.
       await roundTrip(mqttJsUrl(tcp!), "public/inbox");
