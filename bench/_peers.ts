@@ -53,6 +53,8 @@ export interface Peer {
   readonly ports: readonly number[];
   /** The broker's own process id (not a shell's), for its RSS. */
   readonly pid: number;
+  /** The admin listener's port on 127.0.0.1, when {@linkcode StartPeerOptions.adminListener} asked for one. */
+  readonly adminPort?: number;
   /** Resident set size of the broker process, KiB (VmRSS). */
   rssKiB(): Promise<number>;
   /** Whether the process is still running. */
@@ -81,6 +83,12 @@ export interface StartPeerOptions {
    * @default {1}
    */
   listeners?: number;
+  /**
+   * Ours only: also an admin listener (`--admin-port 0`: the admin API, `/metrics`, the dashboard, stats history),
+   * its port in {@linkcode Peer.adminPort}.
+   * @default {false}
+   */
+  adminListener?: boolean;
 }
 
 const PROJECT_ROOT = new URL("..", import.meta.url).pathname;
@@ -214,7 +222,11 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
     case "ours": {
       const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-ours-" });
       cleanup = () => Deno.remove(dir, { recursive: true }).catch(() => {});
-      const permissions = ["--allow-net", `--allow-read=${dir}`];
+      // The admin listener reads the dashboard's files at start.
+      const permissions = [
+        "--allow-net",
+        `--allow-read=${options.adminListener ? `${dir},${PROJECT_ROOT}` : dir}`,
+      ];
       // Every client of the benchmark comes from 127.0.0.1: lift the per-address cap (1,024 by default), as
       // Mosquitto has none.
       const config = join(dir, "broker.json");
@@ -252,6 +264,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
           "65535",
           "--max-queued",
           "0",
+          ...(options.adminListener ? ["--admin-port", "0"] : []),
         ],
         cwd: PROJECT_ROOT,
         stdin: "null",
@@ -365,6 +378,8 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   let resolvePorts!: (ports: number[]) => void;
   const announced = new Promise<number[]>((resolve) => resolvePorts = resolve);
   const printed: number[] = [];
+  const wantAdmin = name === "ours" && options.adminListener === true;
+  let adminPort: number | undefined;
   let pending = "";
   const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
     new WritableStream({
@@ -375,8 +390,12 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
         for (const line of lines) {
           const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(line);
           if (match) printed.push(Number(match[1]));
+          const admin = /^admin: http:\/\/127\.0\.0\.1:(\d+)\//.exec(line);
+          if (admin) adminPort = Number(admin[1]);
         }
-        if (printed.length >= listeners) resolvePorts(printed.slice(0, listeners));
+        if (printed.length >= listeners && (!wantAdmin || adminPort !== undefined)) {
+          resolvePorts(printed.slice(0, listeners));
+        }
       },
     }),
   ).catch(() => {});
@@ -431,6 +450,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
     port: ports[0]!,
     ports,
     pid: child.pid,
+    ...(adminPort === undefined ? {} : { adminPort }),
     rssKiB: () => rssKiB(child.pid),
     alive: () => running,
     stderrTail: () => stderrText.trim(),

@@ -7,6 +7,10 @@
  *    QoS 0 and QoS 1 end to end, as in the load benchmark, on a broker process (`_metrics_broker.ts`); runs
  *    interleaved, medians. Target: within 3%. Also the broker's CPU time per message in both modes, which a busy
  *    machine disturbs less than the rate.
+ * 3. The same two scenarios on two `broker.ts` processes started as the load benchmark starts ours: one with an
+ *    admin listener (`--admin-port 0`: admin API, dashboard, stats history, event counting) scraped at its
+ *    `/metrics` every second, one without; runs interleaved, medians. This is the issue's figure: throughput
+ *    with the http listener on and scraped, against the broker without it. Target: within 3%.
  *
  * Run alone: `deno run -A bench/metrics_bench.ts [--runs N] [--idle N]` (`--idle`: idle clients on the load runs'
  * broker, so each scrape there walks them too).
@@ -17,7 +21,14 @@
 import { parseArgs } from "node:util";
 import { type BenchGroup, type BenchRow, median, renderGroup } from "./_report.ts";
 import { fanIn, type FlowResult, qosEndToEnd, type Timing } from "./_load_client.ts";
-import { brokerTaskV8Flags, cpuMeter, environmentNotes, loadAverage } from "./_peers.ts";
+import {
+  brokerTaskV8Flags,
+  cpuMeter,
+  environmentNotes,
+  loadAverage,
+  type Peer,
+  startPeer,
+} from "./_peers.ts";
 import { connectIdle } from "./_idle_clients.ts";
 import { Broker } from "../lib/broker/broker.ts";
 import { SILENT_LOGGER } from "../lib/broker/logger.ts";
@@ -252,13 +263,99 @@ async function loadWithScrapes(runs: number, idle: number, log: (line: string) =
   };
 }
 
-/** Both metrics groups. */
+/**
+ * Throughput of `broker.ts` with its admin listener on and `/metrics` scraped every second, against `broker.ts`
+ * without one: two processes, runs interleaved.
+ */
+export async function loadWithAdminListener(runs: number, log: (line: string) => void): Promise<BenchGroup> {
+  const plain = await startPeer("ours");
+  let admin: Peer | undefined;
+  try {
+    admin = await startPeer("ours", { adminListener: true });
+    const adminPort = admin.adminPort!;
+    const timed = (meter?: ReturnType<typeof cpuMeter>): Timing => ({
+      warmupMs: 500,
+      durationMs: 3000,
+      drainMs: 5000,
+      ...(meter === undefined ? {} : { onWindow: meter.onWindow }),
+    });
+    type Run = (port: number, tag: string, meter?: ReturnType<typeof cpuMeter>) => Promise<FlowResult>;
+    const scenarios: { name: string; run: Run }[] = [
+      {
+        name: "fan-in QoS 0: 4 publishers → 1 subscriber, 64 B",
+        run: (port, tag, meter) => fanIn({ port, tag, timing: timed(meter) }),
+      },
+      {
+        name: "QoS 1 end to end, 100 in flight, 64 B",
+        run: (port, tag, meter) => qosEndToEnd({ port, tag, timing: timed(meter), qos: 1 }),
+      },
+    ];
+    const rows: BenchRow[] = [];
+    let scrapes = 0;
+    for (const scenario of scenarios) {
+      const rates = { on: [] as number[], off: [] as number[] };
+      const cpu = { on: [] as number[], off: [] as number[] };
+      for (const peer of [plain, admin]) await scenario.run(peer.port, `aw${rows.length}${peer.pid}`); // warm-up
+      for (let r = 0; r < runs; r++) {
+        for (const on of r % 2 === 0 ? [false, true] : [true, false]) {
+          const peer = on ? admin : plain;
+          const running = on ? scraper(adminPort) : undefined;
+          const meter = cpuMeter(peer.pid);
+          const result = await scenario.run(peer.port, `a${r}${on ? "on" : "off"}${rows.length}`, meter);
+          if (running !== undefined) scrapes += await running.stop();
+          rates[on ? "on" : "off"].push(result.rate);
+          const share = meter.shares()?.broker;
+          if (share !== undefined && result.rate > 0) {
+            cpu[on ? "on" : "off"].push((share / 100) * 1e6 / result.rate);
+          }
+          log(
+            `metrics: ${scenario.name}, run ${r + 1}${on ? " admin listener" : ""}: ${
+              Math.round(result.rate)
+            }/s`,
+          );
+        }
+      }
+      rows.push({
+        name: `${scenario.name}, admin listener on, scraped every 1 s`,
+        unit: "msgs/s",
+        ours: median(rates.on),
+        peer: { name: "no admin listener", value: median(rates.off) },
+        higherIsBetter: true,
+      });
+      if (cpu.on.length > 0 && cpu.off.length > 0) {
+        rows.push({
+          name: `${scenario.name}: broker CPU per message, admin listener on, scraped every 1 s`,
+          unit: "µs",
+          ours: median(cpu.on),
+          peer: { name: "no admin listener", value: median(cpu.off) },
+          higherIsBetter: false,
+        });
+      }
+    }
+    return {
+      title: "Metrics: broker.ts with its admin listener on and scraped, against broker.ts without it",
+      rows,
+      notes: [
+        `Medians of ${runs} runs per broker (3 s windows), the two broker.ts processes interleaved (started as the ` +
+        `load benchmark starts ours, one with --admin-port 0); ${scrapes} scrapes of /metrics in all. Target: the ` +
+        "throughput ratio within 3% of 1.00.",
+        `load average ${await loadAverage()}`,
+      ],
+    };
+  } finally {
+    await admin?.stop();
+    await plain.stop();
+  }
+}
+
+/** The three metrics groups. */
 export async function metricsBench(options: MetricsBenchOptions = {}): Promise<BenchGroup[]> {
   const log = options.log ?? ((line: string) => console.error(line));
   const clients = options.clients ?? 10_000;
   const cost = await scrapeCost(clients, log);
   const load = await loadWithScrapes(options.runs ?? 5, options.idle ?? 0, log);
-  return [cost, load];
+  const listener = await loadWithAdminListener(options.runs ?? 5, log);
+  return [cost, load, listener];
 }
 
 if (import.meta.main) {
