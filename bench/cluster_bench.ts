@@ -92,10 +92,44 @@ export interface ClusterBenchOptions {
    */
   durationMs?: number;
   /**
+   * Connects per run of the connects scenario.
+   * @default {1000}
+   */
+  connects?: number;
+  /**
+   * Messages queued for the session taken over (half QoS 1, half QoS 2).
+   * @default {1000}
+   */
+  queued?: number;
+  /**
+   * Takeovers per run.
+   * @default {5}
+   */
+  takeovers?: number;
+  /**
+   * Messages per second in the latency scenario.
+   * @default {5000}
+   */
+  latencyRate?: number;
+  /**
+   * Subscriptions timed per run of the routes scenario.
+   * @default {30}
+   */
+  routeProbes?: number;
+  /**
    * Where progress lines go.
    * @default {console.error}
    */
   log?: (line: string) => void;
+}
+
+/** The sizes a run uses: {@linkcode ClusterBenchOptions} with the defaults filled in. */
+interface Sizes {
+  readonly connects: number;
+  readonly queued: number;
+  readonly takeovers: number;
+  readonly latencyRate: number;
+  readonly routeProbes: number;
 }
 
 /** A figure a scenario reports. */
@@ -125,13 +159,6 @@ interface ScenarioSpec {
 
 /** Subscribers of the fan-out scenarios. */
 const FAN_OUT_SUBSCRIBERS = 100;
-/** Connects per run of the connects scenario. */
-const CONNECTS = 1000;
-/** Messages queued for the session taken over. */
-const QUEUED = 1000;
-/** Takeovers per run. */
-const TAKEOVERS = 5;
-const LATENCY_RATE = 5000;
 
 function flowCheck(result: FlowResult, promise: "all" | "none"): Omit<RunOutcome, "figures"> {
   const lost = result.expected - result.received;
@@ -152,7 +179,8 @@ function flowCheck(result: FlowResult, promise: "all" | "none"): Omit<RunOutcome
   return failure === undefined ? { check } : { check, failure };
 }
 
-function specs(timingBase: Omit<Timing, "onWindow">): ScenarioSpec[] {
+function specs(timingBase: Omit<Timing, "onWindow">, sizes: Sizes): ScenarioSpec[] {
+  const { connects, queued, takeovers, latencyRate } = sizes;
   const timed = (onWindow: WindowHook): Timing => ({ ...timingBase, onWindow });
   const rate = (name: string, unit: string): Metric[] => [{ key: "rate", name, unit, higherIsBetter: true }];
   const spread = (ports: readonly number[], n: number) => Array.from({ length: n }, (_, i) => ports[i % 3]!);
@@ -232,13 +260,13 @@ function specs(timingBase: Omit<Timing, "onWindow">): ScenarioSpec[] {
       metrics: [
         {
           key: "p50",
-          name: `(e) latency p50, QoS 0 at ${formatNumber(LATENCY_RATE)} msgs/s, A → B`,
+          name: `(e) latency p50, QoS 0 at ${formatNumber(latencyRate)} msgs/s, A → B`,
           unit: "µs",
           higherIsBetter: false,
         },
         {
           key: "p99",
-          name: `(e) latency p99, QoS 0 at ${formatNumber(LATENCY_RATE)} msgs/s, A → B`,
+          name: `(e) latency p99, QoS 0 at ${formatNumber(latencyRate)} msgs/s, A → B`,
           unit: "µs",
           higherIsBetter: false,
         },
@@ -249,7 +277,7 @@ function specs(timingBase: Omit<Timing, "onWindow">): ScenarioSpec[] {
           subscriberPort: d.ports[1],
           tag,
           timing: timed(onWindow),
-          rate: LATENCY_RATE,
+          rate: latencyRate,
         });
         let check = `${formatNumber(result.samples)} samples, ${formatNumber(result.received)}/${
           formatNumber(result.sent)
@@ -285,6 +313,7 @@ function specs(timingBase: Omit<Timing, "onWindow">): ScenarioSpec[] {
           publisherPort: d.ports[0],
           subscriberPort: d.ports[1],
           tag,
+          probes: sizes.routeProbes,
           onWindow,
         });
         let check = `${result.samplesMs.length} probes, ${result.missed} missed`;
@@ -303,38 +332,38 @@ function specs(timingBase: Omit<Timing, "onWindow">): ScenarioSpec[] {
       scenario: "connects",
       placement: "all on A",
       metrics: rate(
-        `(g) connects, Clean Session 0, ${formatNumber(CONNECTS)} clients, 50 at a time`,
+        `(g) connects, Clean Session 0, ${formatNumber(connects)} clients, 50 at a time`,
         "conn/s",
       ),
       async run(d, tag, onWindow) {
-        const result = await persistentConnects({ port: d.ports[0], tag, count: CONNECTS, onWindow });
+        const result = await persistentConnects({ port: d.ports[0], tag, count: connects, onWindow });
         let check = `${result.connected}/${result.attempted} connected`;
         if (result.error !== undefined) check += `, first failure: ${result.error}`;
-        const failure = result.connected < CONNECTS
-          ? `only ${result.connected} of ${CONNECTS} connects succeeded: ${result.error}`
+        const failure = result.connected < connects
+          ? `only ${result.connected} of ${connects} connects succeeded: ${result.error}`
           : undefined;
         return { figures: { rate: result.rate }, check, ...(failure === undefined ? {} : { failure }) };
       },
     },
     {
       scenario: "takeover",
-      placement: `session on A with ${formatNumber(QUEUED)} queued, reconnect to B`,
+      placement: `session on A with ${formatNumber(queued)} queued, reconnect to B`,
       metrics: [
         {
           key: "p50",
-          name: `(h) takeover CONNACK p50, ${formatNumber(QUEUED)} queued, A → B`,
+          name: `(h) takeover CONNACK p50, ${formatNumber(queued)} queued, A → B`,
           unit: "ms",
           higherIsBetter: false,
         },
         {
           key: "p99",
-          name: `(h) takeover CONNACK p99, ${formatNumber(QUEUED)} queued, A → B`,
+          name: `(h) takeover CONNACK p99, ${formatNumber(queued)} queued, A → B`,
           unit: "ms",
           higherIsBetter: false,
         },
         {
           key: "drain",
-          name: `(h) takeover until all ${formatNumber(QUEUED)} delivered, median`,
+          name: `(h) takeover until all ${formatNumber(queued)} delivered, median`,
           unit: "ms",
           higherIsBetter: false,
         },
@@ -344,8 +373,8 @@ function specs(timingBase: Omit<Timing, "onWindow">): ScenarioSpec[] {
           fromPort: d.ports[0],
           toPort: d.ports[1],
           tag,
-          queued: QUEUED,
-          iterations: TAKEOVERS,
+          queued,
+          iterations: takeovers,
           onWindow,
         });
         const check =
@@ -436,7 +465,14 @@ export async function clusterBench(options: ClusterBenchOptions = {}): Promise<B
     }
   };
 
-  const all = specs(timing).filter((spec) => scenarioNames.includes(spec.scenario));
+  const sizes: Sizes = {
+    connects: options.connects ?? 1000,
+    queued: options.queued ?? 1000,
+    takeovers: options.takeovers ?? 5,
+    latencyRate: options.latencyRate ?? 5000,
+    routeProbes: options.routeProbes ?? 30,
+  };
+  const all = specs(timing, sizes).filter((spec) => scenarioNames.includes(spec.scenario));
   const results = new Map<ClusterScenario, Map<DeploymentName, Measured[]>>();
   let runId = 0;
   try {
@@ -533,7 +569,7 @@ async function report(
       row("single-node", vsSingle);
       row("aedes-redis", vsAedes);
     }
-    const perRun = order.map((name) => {
+    const perRun = order.filter((name) => (byDeployment.get(name) ?? []).length > 0).map((name) => {
       const list = byDeployment.get(name) ?? [];
       const figures = spec.metrics.map((metric) =>
         list.map((m) => figure(m.outcome.figures[metric.key])).join("/")
