@@ -17,6 +17,7 @@ import { BrokerContext } from "./context.ts";
 import type { BrokerCounters } from "./counters.ts";
 import type { Authenticator, Authorizer } from "./auth/auth.ts";
 import type { BrokerOptions, ResolvedOptions } from "./options.ts";
+import type { ClusterNode, ClusterOptions } from "../cluster/node.ts";
 import type { Logger } from "./logger.ts";
 import type { Message } from "./storage/persistence.ts";
 import type { RetainedStore } from "./retained.ts";
@@ -78,7 +79,7 @@ export class Broker {
    *
    * @throws {RangeError} when `maxPacketSize` or `receiveMaximum` is outside what the protocol can express.
    */
-  constructor(options: BrokerOptions = {}) {
+  constructor(options: BrokerOptions & { readonly cluster?: ClusterOptions } = {}) {
     this.#core = new BrokerContext(options, (connection) => this.#connectionClosed(connection));
   }
 
@@ -146,6 +147,15 @@ export class Broker {
    */
   get router(): TopicRouter {
     return this.#core.router;
+  }
+
+  /**
+   * The cluster node, when the broker joined a cluster (`cluster` option), for tests and tools (not public API).
+   *
+   * @ignore
+   */
+  get cluster(): ClusterNode | undefined {
+    return this.#core.cluster;
   }
 
   /**

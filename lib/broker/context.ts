@@ -18,6 +18,9 @@ import { TopicRouter } from "../topic/router.ts";
 import { ALLOW_ALL, type Authenticator, type Authorizer, type ConnectInfo } from "./auth/auth.ts";
 import { AuthConversations } from "./auth/conversations.ts";
 import type { Connection } from "./connection.ts";
+import { ClusterNode, type ClusterOptions } from "../cluster/node.ts";
+import { forward } from "../cluster/forwarding.ts";
+import type { Delivery } from "../topic/subscription.ts";
 import type { AuthOutcome, BrokerCore } from "./core.ts";
 import { type BrokerCounters, createCounters } from "./counters.ts";
 import { DeadlineQueue } from "./deadlines.ts";
@@ -51,7 +54,9 @@ export class BrokerContext implements BrokerCore {
   readonly logger: Logger;
   /** Swapped by {@linkcode BrokerContext.updateSecurity}; connections read it at every check. */
   authorizer: Authorizer;
-  readonly router: TopicRouter = new TopicRouter();
+  readonly router: TopicRouter;
+  /** The cluster this broker is a node of; `undefined` for a single broker (then nothing below costs a thing). */
+  readonly cluster: ClusterNode | undefined;
   readonly retained: RetainedStore;
   readonly store: CommitQueue | undefined;
   readonly persistence: Persistence | undefined;
@@ -76,7 +81,10 @@ export class BrokerContext implements BrokerCore {
    *
    * @throws {RangeError} when `maxPacketSize` or `receiveMaximum` is outside what the protocol can express.
    */
-  constructor(options: BrokerOptions, connectionClosed: (connection: Connection) => void) {
+  constructor(
+    options: BrokerOptions & { readonly cluster?: ClusterOptions },
+    connectionClosed: (connection: Connection) => void,
+  ) {
     this.options = resolveOptions(options);
     const o = this.options;
     this.clock = o.clock;
@@ -86,13 +94,17 @@ export class BrokerContext implements BrokerCore {
     this.#conversations = new AuthConversations(options.authMethods ?? []);
     this.#scramOnly = (options.authMethods ?? []).length > 0 && options.authenticator === undefined;
     this.#connectionClosed = connectionClosed;
-    this.persistence = options.persistence;
+    const cluster = options.cluster === undefined ? undefined : new ClusterNode(options.cluster);
+    this.cluster = cluster;
+    // In a cluster the engine is the store (sessions fenced by epoch), and the router reports route changes.
+    this.router = cluster?.router ?? new TopicRouter();
+    this.persistence = cluster?.store ?? options.persistence;
     this.connectLimiter = new AddressLimiter(o.connectRatePerAddress, this.clock);
     this.retained = new RetainedStore({ maxCount: o.maxRetained, maxBytes: o.maxRetainedBytes });
     this.deadlines = new DeadlineQueue(this.clock, (connection, now) => connection.checkDeadline(now));
-    this.store = options.persistence === undefined
+    this.store = this.persistence === undefined
       ? undefined
-      : new CommitQueue(options.persistence, (error) =>
+      : new CommitQueue(this.persistence, (error) =>
         this.logger.error(`storage commit failed: ${String(error)}`));
     this.connackProperties = brokerConnackProperties(o);
     const publish = (message: Message): number => this.publish(message);
@@ -121,6 +133,7 @@ export class BrokerContext implements BrokerCore {
       retained: this.retained,
       publish,
     });
+    cluster?.attach(this);
   }
 
   /** Loads what the previous run stored: retained messages, sessions, wills. */
@@ -283,30 +296,39 @@ export class BrokerContext implements BrokerCore {
         ? { publisherId: message.origin, isAvailable: sessions.isAvailable, canReceive: sessions.canReceive }
         : { publisherId: message.origin, isAvailable: sessions.isAvailable },
     );
-    if (deliveries.length === 0) return 0;
+    // Other nodes with a matching route get one forward each (`cluster/forwarding.ts`).
+    const forwarded = this.cluster === undefined ? 0 : forward(this.cluster, message, deliveries);
+    if (deliveries.length === 0) return forwarded;
     const cache = new EncodeCache(this.clock.now());
-    let receivers = 0;
+    let receivers = forwarded;
     for (const delivery of deliveries) {
-      const session = sessions.get(delivery.clientId);
-      if (session === undefined) continue;
-      if (checkReceive) {
-        if (!authorizer.canReceive(session.identity, message.topic)) continue;
-      }
-      const qos = (delivery.qos < message.qos ? delivery.qos : message.qos) as QoS;
-      // RETAIN is cleared on forwarding unless Retain As Published [MQTT-3.3.1-12 (5.0)] [MQTT-3.3.1-13 (5.0)].
-      const retain = delivery.retainAsPublished && message.retain;
-      const ids = delivery.subscriptionIds.length === 0 ? undefined : delivery.subscriptionIds;
-      session.deliver(
-        message,
-        qos,
-        retain,
-        ids,
-        cache,
-        delivery.shareGroup === undefined ? undefined : delivery.filter,
-      );
-      receivers++;
+      if (this.deliverTo(message, delivery, cache)) receivers++;
     }
     return receivers;
+  }
+
+  /**
+   * Gives `message` to the session of one router delivery, at the delivery's QoS and flags; false when that
+   * session is gone or may not read the topic.
+   */
+  deliverTo(message: Message, delivery: Delivery, cache: EncodeCache): boolean {
+    const session = this.sessions.get(delivery.clientId);
+    if (session === undefined) return false;
+    const authorizer = this.authorizer;
+    if (authorizer !== ALLOW_ALL && !authorizer.canReceive(session.identity, message.topic)) return false;
+    const qos = (delivery.qos < message.qos ? delivery.qos : message.qos) as QoS;
+    // RETAIN is cleared on forwarding unless Retain As Published [MQTT-3.3.1-12 (5.0)] [MQTT-3.3.1-13 (5.0)].
+    const retain = delivery.retainAsPublished && message.retain;
+    const ids = delivery.subscriptionIds.length === 0 ? undefined : delivery.subscriptionIds;
+    session.deliver(
+      message,
+      qos,
+      retain,
+      ids,
+      cache,
+      delivery.shareGroup === undefined ? undefined : delivery.filter,
+    );
+    return true;
   }
 
   /** Drops retained messages whose Message Expiry Interval has passed (5.0 section 3.3.2.3.3). */

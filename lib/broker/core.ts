@@ -11,6 +11,7 @@ import type { ConnectPacket, WillMessage } from "../packet/connect.ts";
 import type { Properties } from "../packet/properties.ts";
 import type { PublishPacket } from "../packet/publish.ts";
 import type { TopicRouter } from "../topic/router.ts";
+import type { ClusterNode } from "../cluster/node.ts";
 import type { Authorizer } from "./auth/auth.ts";
 import type { Connection } from "./connection.ts";
 import type { DeadlineQueue } from "./deadlines.ts";
@@ -67,6 +68,8 @@ export interface BrokerCore {
   readonly logger: Logger;
   /** Checks every PUBLISH, SUBSCRIBE and delivery. */
   readonly authorizer: Authorizer;
+  /** The cluster this broker is a node of (CONNECT claims its client id there); `undefined` for one broker. */
+  readonly cluster: ClusterNode | undefined;
   /** The subscriptions of every session. */
   readonly router: TopicRouter;
   /** Retained messages, sent to new subscribers. */

@@ -226,6 +226,20 @@ export class Sessions {
     }
   }
 
+  /**
+   * Drops a session from this broker without ending it: no will, no store write, its subscriptions gone from the
+   * router. A cluster node does this when another node owns the client id now (`cluster/ownership.ts`).
+   */
+  forget(clientId: string): Session | undefined {
+    const session = this.#sessions.get(clientId);
+    if (session === undefined) return undefined;
+    if (session.expiryTimer !== undefined) this.#clock.clearTimeout(session.expiryTimer as TimerId);
+    session.expiryTimer = undefined;
+    this.#sessions.delete(clientId);
+    this.#router.unsubscribeAll(clientId);
+    return session;
+  }
+
   /** Stops every expiry timer (the broker is closing). */
   close(): void {
     for (const session of this.#sessions.values()) {

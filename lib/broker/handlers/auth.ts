@@ -19,7 +19,8 @@ export async function onAuth(connection: Connection, packet: AuthPacket): Promis
       `AUTH with reason ${reasonName(packet.reasonCode)} during authentication (section 4.12)`,
     );
   }
-  afterAuth(connection, await connection.core.continueAuth(connection, packet));
+  // Returned: in a cluster the session opens after its client id is claimed, and packets read meanwhile wait.
+  return afterAuth(connection, await connection.core.continueAuth(connection, packet));
 }
 
 /** Re-authentication requested by a connected client (AUTH 0x19, or 0x18 continuing it; section 4.12.1). */

@@ -71,7 +71,7 @@ export function onConnect(connection: Connection, packet: ConnectPacket): void |
   // An authenticator that answers at once gets its CONNACK out in this turn, with no promise in between.
   const outcome = core.authenticate(connection, packet, abort.signal);
   if (outcome instanceof Promise) return outcome.then((result) => afterAuth(connection, result));
-  afterAuth(connection, outcome);
+  return afterAuth(connection, outcome);
 }
 
 /**
@@ -86,7 +86,7 @@ function keptConnect(packet: ConnectPacket): ConnectPacket {
 }
 
 /** The authenticator (or the last step of an enhanced authentication) has decided. */
-export function afterAuth(connection: Connection, outcome: AuthOutcome): void {
+export function afterAuth(connection: Connection, outcome: AuthOutcome): void | Promise<void> {
   if (connection.state !== "authenticating") return;
   if ("challenge" in outcome) {
     connection.sendAuth(REASON_CODE.ContinueAuthentication, outcome.challenge);
@@ -99,10 +99,13 @@ export function afterAuth(connection: Connection, outcome: AuthOutcome): void {
       reason: outcome.reason ?? "not authorized",
     });
   }
-  finishConnect(connection, outcome);
+  return finishConnect(connection, outcome);
 }
 
-function finishConnect(connection: Connection, auth: Extract<AuthOutcome, { reasonCode: number }>): void {
+function finishConnect(
+  connection: Connection,
+  auth: Extract<AuthOutcome, { reasonCode: number }>,
+): void | Promise<void> {
   const core = connection.core;
   const { packet, terms } = connection.pendingConnect!;
   connection.pendingConnect = undefined;
@@ -128,15 +131,38 @@ function finishConnect(connection: Connection, auth: Extract<AuthOutcome, { reas
   connection.identity = auth.username === undefined ? { clientId } : { clientId, username: auth.username };
   connection.will = packet.will;
   connection.armedWill = packet.will !== undefined;
-  const { session, present } = core.openSession(connection, packet, plan.expiry);
+  const cluster = core.cluster;
+  if (cluster !== undefined && !cluster.owns(clientId)) {
+    // Client ids are unique cluster-wide: claimed first (maybe taken over from another node). The connection
+    // stays "authenticating" meanwhile, so packets read after CONNECT wait for the answer.
+    return cluster.claimFor(connection, clientId).then((refusal) => {
+      if (connection.isClosed) return;
+      if (refusal !== undefined) return refuse(connection, refusal);
+      openAndAck(connection, packet, terms.keepAlive, plan.expiry, plan.properties);
+    });
+  }
+  openAndAck(connection, packet, terms.keepAlive, plan.expiry, plan.properties);
+}
+
+/** Opens the session and answers CONNACK (Session Present as the session says). */
+function openAndAck(
+  connection: Connection,
+  packet: ConnectPacket,
+  keepAlive: number,
+  expiry: number,
+  properties: Parameters<typeof successConnack>[1],
+): void {
+  const core = connection.core;
+  const clientId = connection.clientId;
+  const { session, present } = core.openSession(connection, packet, expiry);
   connection.session = session;
-  connection.established(terms.keepAlive);
-  connection.send(successConnack(packet.protocolVersion, plan.properties, core.connackProperties, present));
+  connection.established(keepAlive);
+  connection.send(successConnack(packet.protocolVersion, properties, core.connackProperties, present));
   if (logs(core.logger, "info")) {
     core.logger.info(
       `client ${printable(clientId)} connected from ${connection.info.remoteAddress} (MQTT ${
         versionName(packet.protocolVersion)
-      }, clean ${packet.cleanStart}, keep alive ${terms.keepAlive}s${present ? ", session resumed" : ""})`,
+      }, clean ${packet.cleanStart}, keep alive ${keepAlive}s${present ? ", session resumed" : ""})`,
     );
   }
   core.attach(connection, session);

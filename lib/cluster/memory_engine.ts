@@ -1,0 +1,651 @@
+/**
+ * An in-memory {@linkcode ClusterEngine}: one {@linkcode MemoryCluster} holds what Redis would, and each broker
+ * node in the same process gets its own engine from it. Faults are injected on the cluster: the whole engine
+ * down (with or without its data when it returns), one node partitioned away, lossy forwards dropped, a delay on
+ * every call and event. Passes the same contract suite as the Redis engine (`tests/cluster/engine_contract.ts`).
+ *
+ * @module
+ */
+
+import type {
+  LoadedSession,
+  Message,
+  OutgoingMessage,
+  PendingWill,
+  StoredSession,
+} from "../broker/storage/persistence.ts";
+import {
+  type Claim,
+  type ClaimOptions,
+  type ClusterEngine,
+  type ClusterEvent,
+  ClusterUnavailableError,
+  type CommitBatch,
+  type CommitOutcome,
+  type ForwardBatch,
+  type ForwardedMessage,
+  type Incarnation,
+  type JoinOptions,
+  type Membership,
+  type NodeStats,
+  type ReseedState,
+  sessionOpClientId,
+} from "./engine.ts";
+
+const DEFAULT_LEASE_MS = 10_000;
+
+/** Faults a test can set at any time on a {@linkcode MemoryCluster}. */
+export interface MemoryFaults {
+  /** Drop every lossy (QoS 0) forward. @default {false} */
+  dropLossy: boolean;
+  /** Delay every call and event by this many ms (order per node is kept while it does not change). @default {0} */
+  delayMs: number;
+}
+
+interface NodeRecord {
+  readonly engine: MemoryClusterEngine;
+  expiresAt: number;
+  state: "live" | "left" | "dead";
+}
+
+interface ClientRecord {
+  owner: Incarnation | undefined;
+  session: StoredSession | undefined;
+  readonly outgoing: Map<number, OutgoingMessage>;
+  readonly incoming: Set<number>;
+  will: PendingWill | undefined;
+}
+
+interface InboxEntry {
+  readonly seq: number;
+  readonly from: Incarnation;
+  readonly messages: readonly ForwardedMessage[];
+}
+
+interface Inbox {
+  entries: InboxEntry[];
+  committed: number;
+}
+
+/** The shared state of a cluster in one process: what Redis holds, with fault injection. */
+export class MemoryCluster {
+  /** Faults in force; change them at any time. */
+  readonly faults: MemoryFaults = { dropLossy: false, delayMs: 0 };
+  readonly nodes = new Map<Incarnation, NodeRecord>();
+  readonly routes = new Map<Incarnation, Set<string>>();
+  readonly retained = new Map<string, Message>();
+  readonly clients = new Map<string, ClientRecord>();
+  /** Outlive the sessions, as `mq:e:{cid}` does. */
+  readonly epochs = new Map<string, number>();
+  readonly owned = new Map<Incarnation, Set<string>>();
+  readonly inboxes = new Map<Incarnation, Inbox>();
+  readonly stats = new Map<Incarnation, NodeStats>();
+  readonly releases = new Map<string, () => void>();
+  routeVersion = 0;
+  inboxSeq = 0;
+  /** Changes when the data is lost: an engine that sees a new one reports `reset`. */
+  generation = 0;
+  #down = false;
+  readonly #partitioned = new Set<Incarnation>();
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #leaseMs: number;
+
+  /** `leaseMs` is the default lease for nodes that do not ask for one. */
+  constructor(options: { readonly leaseMs?: number } = {}) {
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  /** A new engine for one broker node. */
+  engine(): MemoryClusterEngine {
+    return new MemoryClusterEngine(this, this.#leaseMs);
+  }
+
+  /** Whether `node` can reach the engine now. */
+  reachable(node: Incarnation | undefined): boolean {
+    return !this.#down && (node === undefined || !this.#partitioned.has(node));
+  }
+
+  /** Makes the whole engine unreachable (as a killed Redis). */
+  down(): void {
+    this.#down = true;
+    for (const record of this.nodes.values()) record.engine.reachabilityChanged();
+  }
+
+  /** Brings the engine back, with its data (AOF) or without (`keepData: false`). */
+  up(options: { readonly keepData: boolean } = { keepData: true }): void {
+    if (!options.keepData) this.#wipe();
+    this.#down = false;
+    // No node is declared dead for having been cut off by the engine's own outage: every lease starts again.
+    const now = Date.now();
+    for (const record of this.nodes.values()) record.expiresAt = now + record.engine.leaseMs;
+    for (const record of [...this.nodes.values()]) record.engine.reachabilityChanged();
+  }
+
+  /** Cuts one node off the engine (`isolated: true`) or lets it back. */
+  partition(node: Incarnation, isolated: boolean): void {
+    if (isolated) this.#partitioned.add(node);
+    else this.#partitioned.delete(node);
+    this.nodes.get(node)?.engine.reachabilityChanged();
+  }
+
+  /** Stops the sweeper; every engine should be closed first. */
+  close(): void {
+    if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+  }
+
+  /** Sends `event` to every live node (the ones cut off get it when they return, as from a stream). */
+  broadcast(event: ClusterEvent): void {
+    for (const record of this.nodes.values()) {
+      if (record.state === "live") record.engine.emit(event);
+    }
+  }
+
+  /** Whether `node` is alive: a lease not yet lapsed and not declared dead. */
+  isLive(node: Incarnation): boolean {
+    const record = this.nodes.get(node);
+    return record !== undefined && record.state === "live" && record.expiresAt > Date.now();
+  }
+
+  /** The record of `clientId`, made empty on first use. */
+  client(clientId: string): ClientRecord {
+    let record = this.clients.get(clientId);
+    if (record === undefined) {
+      record = {
+        owner: undefined,
+        session: undefined,
+        outgoing: new Map(),
+        incoming: new Set(),
+        will: undefined,
+      };
+      this.clients.set(clientId, record);
+    }
+    return record;
+  }
+
+  /** Gives `clientId` to `node` with the next epoch. */
+  own(clientId: string, node: Incarnation): number {
+    const record = this.client(clientId);
+    if (record.owner !== undefined) this.owned.get(record.owner)?.delete(clientId);
+    record.owner = node;
+    let set = this.owned.get(node);
+    if (set === undefined) this.owned.set(node, set = new Set());
+    set.add(clientId);
+    const epoch = (this.epochs.get(clientId) ?? 0) + 1;
+    this.epochs.set(clientId, epoch);
+    return epoch;
+  }
+
+  /** What a claim returns for `clientId` now. */
+  loaded(clientId: string, epoch: number): Claim {
+    const record = this.client(clientId);
+    const claim: { -readonly [K in keyof Claim]: Claim[K] } = { epoch };
+    if (record.session !== undefined) {
+      const session: LoadedSession = {
+        ...record.session,
+        outgoing: [...record.outgoing.values()].sort((a, b) => a.seq - b.seq),
+        incoming: [...record.incoming],
+      };
+      claim.session = session;
+    }
+    if (record.will !== undefined) claim.will = record.will;
+    return claim;
+  }
+
+  inbox(node: Incarnation): Inbox {
+    let inbox = this.inboxes.get(node);
+    if (inbox === undefined) this.inboxes.set(node, inbox = { entries: [], committed: 0 });
+    return inbox;
+  }
+
+  /** Starts the sweeper (the role one node holds in Redis; here the shared state plays it). */
+  startSweeper(leaseMs: number): void {
+    if (this.#sweepTimer !== undefined) return;
+    this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(10, Math.floor(leaseMs / 5)));
+  }
+
+  #sweep(): void {
+    if (this.#down) return;
+    const now = Date.now();
+    for (const [node, record] of this.nodes) {
+      if (record.state !== "live" || record.expiresAt > now) continue;
+      record.state = "dead";
+      this.broadcast({ kind: "node", node, state: "dead" });
+      // The dead node's routes stay until its adopters are done (`forget`), so its sessions' messages keep
+      // landing in its inbox.
+    }
+    let anyLive = false;
+    for (const record of this.nodes.values()) if (record.state === "live") anyLive = true;
+    if (!anyLive) this.close();
+  }
+
+  #wipe(): void {
+    this.routes.clear();
+    this.retained.clear();
+    this.clients.clear();
+    this.epochs.clear();
+    this.owned.clear();
+    this.inboxes.clear();
+    this.stats.clear();
+    this.generation++;
+    for (const record of this.nodes.values()) {
+      if (record.state !== "live") this.nodes.delete(record.engine.incarnation);
+    }
+  }
+}
+
+/** One node's view of a {@linkcode MemoryCluster}. */
+export class MemoryClusterEngine implements ClusterEngine {
+  readonly name = "memory";
+  readonly #cluster: MemoryCluster;
+  leaseMs: number;
+  incarnation: Incarnation = "";
+  #listener: ((event: ClusterEvent) => void) | undefined;
+  #state: "new" | "joined" | "closed" = "new";
+  /** Events kept while this node is cut off: delivered in order when it is back (lossy inboxes dropped). */
+  #held: ClusterEvent[] = [];
+  #reachable = true;
+  #generation = 0;
+  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+
+  /** Made by {@linkcode MemoryCluster.engine}. */
+  constructor(cluster: MemoryCluster, leaseMs: number) {
+    this.#cluster = cluster;
+    this.leaseMs = leaseMs;
+  }
+
+  async join(options: JoinOptions): Promise<Membership> {
+    await this.#call();
+    const cluster = this.#cluster;
+    this.leaseMs = options.leaseMs ?? this.leaseMs;
+    this.incarnation = `${options.node}-${crypto.randomUUID().slice(0, 8)}`;
+    this.#listener = options.listener;
+    this.#state = "joined";
+    this.#generation = cluster.generation;
+    this.#held = [];
+    this.#reachable = true;
+    cluster.broadcast({ kind: "node", node: this.incarnation, state: "joined" });
+    cluster.nodes.set(this.incarnation, {
+      engine: this,
+      expiresAt: Date.now() + this.leaseMs,
+      state: "live",
+    });
+    for (const [node, filters] of cluster.routes) {
+      if (!cluster.isLive(node)) continue;
+      for (const filter of filters) {
+        this.emit({ kind: "route", node, op: "add", filter, version: cluster.routeVersion });
+      }
+    }
+    cluster.startSweeper(this.leaseMs);
+    if (this.#renewTimer === undefined) {
+      this.#renewTimer = setInterval(() => this.#renew(), Math.max(5, Math.floor(this.leaseMs / 4)));
+    }
+    return { incarnation: this.incarnation, leaseMs: this.leaseMs };
+  }
+
+  async leave(): Promise<void> {
+    if (this.#state !== "joined") return;
+    await this.#call();
+    const record = this.#cluster.nodes.get(this.incarnation);
+    if (record !== undefined && record.state === "live") {
+      // Declared dead at once: the sweeper's path, so its sessions are adopted without waiting for the lease.
+      record.state = "dead";
+      this.#cluster.broadcast({ kind: "node", node: this.incarnation, state: "dead" });
+    }
+  }
+
+  close(): Promise<void> {
+    this.#state = "closed";
+    this.#listener = undefined;
+    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
+    this.#renewTimer = undefined;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    return Promise.resolve();
+  }
+
+  async liveNodes(): Promise<readonly Incarnation[]> {
+    await this.#call();
+    return [...this.#cluster.nodes.keys()].filter((node) => this.#cluster.isLive(node)).sort();
+  }
+
+  async addRoutes(filters: readonly string[]): Promise<number> {
+    await this.#call();
+    return this.#changeRoutes(filters, "add");
+  }
+
+  async removeRoutes(filters: readonly string[]): Promise<number> {
+    await this.#call();
+    return this.#changeRoutes(filters, "remove");
+  }
+
+  #changeRoutes(filters: readonly string[], op: "add" | "remove"): number {
+    const cluster = this.#cluster;
+    let set = cluster.routes.get(this.incarnation);
+    if (set === undefined) cluster.routes.set(this.incarnation, set = new Set());
+    for (const filter of filters) {
+      if (op === "add" ? set.has(filter) : !set.has(filter)) continue;
+      if (op === "add") set.add(filter);
+      else set.delete(filter);
+      const version = ++cluster.routeVersion;
+      cluster.broadcast({ kind: "route", node: this.incarnation, op, filter, version });
+    }
+    return cluster.routeVersion;
+  }
+
+  async routes(): Promise<
+    { readonly version: number; readonly nodes: ReadonlyMap<Incarnation, readonly string[]> }
+  > {
+    await this.#call();
+    const nodes = new Map<Incarnation, readonly string[]>();
+    for (const [node, filters] of this.#cluster.routes) {
+      if (this.#cluster.isLive(node)) nodes.set(node, [...filters]);
+    }
+    return { version: this.#cluster.routeVersion, nodes };
+  }
+
+  forwardLossy(batches: readonly ForwardBatch[]): void {
+    const cluster = this.#cluster;
+    if (!cluster.reachable(this.incarnation) || cluster.faults.dropLossy) return;
+    for (const batch of batches) {
+      const record = cluster.nodes.get(batch.to);
+      if (record === undefined || record.state !== "live") continue;
+      record.engine.emit({
+        kind: "inbox",
+        batch: { from: this.incarnation, kind: "lossy", messages: batch.messages },
+      });
+    }
+  }
+
+  async claim(clientId: string, options: ClaimOptions = {}): Promise<Claim> {
+    await this.#call();
+    const cluster = this.#cluster;
+    const owner = cluster.client(clientId).owner;
+    let previous: Claim["previous"];
+    if (owner !== undefined && owner !== this.incarnation && cluster.isLive(owner)) {
+      const released = Promise.withResolvers<void>();
+      cluster.releases.set(clientId, released.resolve);
+      cluster.nodes.get(owner)!.engine.emit({ kind: "takeover", clientId, by: this.incarnation });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), options.timeoutMs ?? 3000);
+        this.#timers.add(timer!);
+      });
+      const outcome = await Promise.race([released.promise.then(() => "released" as const), timeout]);
+      clearTimeout(timer);
+      this.#timers.delete(timer!);
+      cluster.releases.delete(clientId);
+      await this.#call();
+      previous = { node: owner, outcome };
+    }
+    const epoch = cluster.own(clientId, this.incarnation);
+    const claim = cluster.loaded(clientId, epoch);
+    return previous === undefined ? claim : { ...claim, previous };
+  }
+
+  async release(clientId: string, epoch: number): Promise<void> {
+    await this.#call();
+    const cluster = this.#cluster;
+    const record = cluster.client(clientId);
+    if (record.owner !== this.incarnation || cluster.epochs.get(clientId) !== epoch) return;
+    cluster.owned.get(this.incarnation)?.delete(clientId);
+    record.owner = undefined;
+    cluster.releases.get(clientId)?.();
+  }
+
+  async commit(batch: CommitBatch): Promise<CommitOutcome> {
+    await this.#call();
+    const cluster = this.#cluster;
+    if (!cluster.isLive(this.incarnation)) {
+      // A node declared dead owns nothing any more: every write of it is stale.
+      return { refused: [...new Set(batch.ops.map((fenced) => sessionOpClientId(fenced.op)))] };
+    }
+    const refused = new Set<string>();
+    for (const { op, epoch } of batch.ops) {
+      const clientId = sessionOpClientId(op);
+      if (refused.has(clientId)) continue;
+      const record = cluster.clients.get(clientId);
+      if (record?.owner !== this.incarnation || cluster.epochs.get(clientId) !== epoch) refused.add(clientId);
+    }
+    for (const { op } of batch.ops) {
+      const clientId = sessionOpClientId(op);
+      if (refused.has(clientId)) continue;
+      const record = cluster.client(clientId);
+      switch (op.kind) {
+        case "putSession":
+          record.session = op.session;
+          break;
+        case "deleteSession":
+          record.session = undefined;
+          record.outgoing.clear();
+          record.incoming.clear();
+          record.will = undefined;
+          cluster.owned.get(this.incarnation)?.delete(op.clientId);
+          record.owner = undefined;
+          break;
+        case "putOutgoing":
+          record.outgoing.set(op.entry.seq, op.entry);
+          break;
+        case "deleteOutgoing":
+          record.outgoing.delete(op.seq);
+          break;
+        case "putIncoming":
+          record.incoming.add(op.packetId);
+          break;
+        case "deleteIncoming":
+          record.incoming.delete(op.packetId);
+          break;
+        case "putWill":
+          record.will = op.will;
+          break;
+        case "deleteWill":
+          record.will = undefined;
+          break;
+      }
+    }
+    for (const forward of batch.forwards) {
+      const inbox = cluster.inbox(forward.to);
+      const entry = { seq: ++cluster.inboxSeq, from: this.incarnation, messages: forward.messages };
+      inbox.entries.push(entry);
+      const record = cluster.nodes.get(forward.to);
+      if (record !== undefined && record.state === "live") {
+        record.engine.emit({
+          kind: "inbox",
+          batch: { from: entry.from, kind: "durable", messages: entry.messages, cursor: String(entry.seq) },
+        });
+      }
+    }
+    if (batch.cursor !== undefined) {
+      const inbox = cluster.inbox(this.incarnation);
+      const cursor = Number(batch.cursor);
+      if (cursor > inbox.committed) inbox.committed = cursor;
+      inbox.entries = inbox.entries.filter((entry) => entry.seq > inbox.committed);
+    }
+    return { refused: [...refused] };
+  }
+
+  async owned(node: Incarnation): Promise<readonly string[]> {
+    await this.#call();
+    return [...(this.#cluster.owned.get(node) ?? [])];
+  }
+
+  async adopt(clientId: string, node: Incarnation): Promise<Claim | undefined> {
+    await this.#call();
+    const cluster = this.#cluster;
+    const record = cluster.clients.get(clientId);
+    if (record === undefined || record.owner !== node || cluster.isLive(node)) return undefined;
+    return cluster.loaded(clientId, cluster.own(clientId, this.incarnation));
+  }
+
+  async deadInbox(node: Incarnation): Promise<readonly ForwardedMessage[]> {
+    await this.#call();
+    const inbox = this.#cluster.inboxes.get(node);
+    if (inbox === undefined) return [];
+    return inbox.entries.filter((entry) => entry.seq > inbox.committed).flatMap((entry) => entry.messages);
+  }
+
+  async forget(node: Incarnation): Promise<void> {
+    await this.#call();
+    const cluster = this.#cluster;
+    if (cluster.isLive(node)) return;
+    cluster.inboxes.delete(node);
+    const routes = cluster.routes.get(node);
+    cluster.routes.delete(node);
+    for (const filter of routes ?? []) {
+      cluster.broadcast({ kind: "route", node, op: "remove", filter, version: ++cluster.routeVersion });
+    }
+    if ((cluster.owned.get(node)?.size ?? 0) === 0) cluster.owned.delete(node);
+    cluster.stats.delete(node);
+  }
+
+  async retain(message: Message): Promise<void> {
+    await this.#call();
+    const cluster = this.#cluster;
+    if (message.payload.length === 0) {
+      cluster.retained.delete(message.topic);
+      cluster.broadcast({ kind: "retained", topic: message.topic });
+    } else {
+      cluster.retained.set(message.topic, message);
+      cluster.broadcast({ kind: "retained", topic: message.topic, message });
+    }
+  }
+
+  async loadRetained(): Promise<readonly Message[]> {
+    await this.#call();
+    return [...this.#cluster.retained.values()];
+  }
+
+  async reseed(state: ReseedState): Promise<void> {
+    await this.#call();
+    const cluster = this.#cluster;
+    this.#changeRoutes(state.routes, "add");
+    for (const message of state.retained) {
+      if (!cluster.retained.has(message.topic)) cluster.retained.set(message.topic, message);
+    }
+    for (const entry of state.sessions) {
+      const record = cluster.client(entry.clientId);
+      if (record.owner !== undefined && record.owner !== this.incarnation) continue;
+      record.owner = this.incarnation;
+      let set = cluster.owned.get(this.incarnation);
+      if (set === undefined) cluster.owned.set(this.incarnation, set = new Set());
+      set.add(entry.clientId);
+      if ((cluster.epochs.get(entry.clientId) ?? 0) < entry.epoch) {
+        cluster.epochs.set(entry.clientId, entry.epoch);
+      }
+      if (entry.session !== undefined) {
+        const { outgoing, incoming, ...stored } = entry.session;
+        record.session = stored;
+        for (const message of outgoing) record.outgoing.set(message.seq, message);
+        for (const id of incoming) record.incoming.add(id);
+      }
+      if (entry.will !== undefined) record.will = entry.will;
+    }
+  }
+
+  async putStats(stats: NodeStats): Promise<void> {
+    await this.#call();
+    this.#cluster.stats.set(this.incarnation, stats);
+  }
+
+  async stats(): Promise<readonly NodeStats[]> {
+    await this.#call();
+    const cluster = this.#cluster;
+    return [...cluster.stats.values()].filter((stats) => cluster.isLive(stats.node));
+  }
+
+  /** Queues `event` for this node's listener (held while it is cut off; lossy inboxes then dropped). */
+  emit(event: ClusterEvent): void {
+    if (this.#state !== "joined") return;
+    if (!this.#reachable) {
+      if (!(event.kind === "inbox" && event.batch.kind === "lossy")) this.#held.push(event);
+      return;
+    }
+    const delay = this.#cluster.faults.delayMs;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#listener?.(event);
+    }, delay);
+    this.#timers.add(timer);
+  }
+
+  /** The cluster's outage or this node's partition began or ended. */
+  reachabilityChanged(): void {
+    if (this.#state !== "joined") return;
+    const cluster = this.#cluster;
+    const reachable = cluster.reachable(this.incarnation);
+    if (reachable === this.#reachable) return;
+    this.#reachable = reachable;
+    if (!reachable) {
+      this.#deliver({ kind: "connection", state: "down" });
+      return;
+    }
+    if (cluster.generation !== this.#generation) {
+      // The engine lost its data: what was held refers to it. Re-register (no tombstone survived) and re-seed.
+      this.#generation = cluster.generation;
+      this.#held = [];
+      cluster.nodes.set(this.incarnation, {
+        engine: this,
+        expiresAt: Date.now() + this.leaseMs,
+        state: "live",
+      });
+      this.#deliver({ kind: "connection", state: "reset" });
+      return;
+    }
+    const record = cluster.nodes.get(this.incarnation);
+    if (record === undefined || record.state !== "live") {
+      this.#held = [];
+      this.#deliver({ kind: "connection", state: "fenced" });
+      return;
+    }
+    record.expiresAt = Date.now() + this.leaseMs;
+    this.#deliver({ kind: "connection", state: "up" });
+    const held = this.#held;
+    this.#held = [];
+    for (const event of held) this.emit(event);
+    // Durable batches delivered but not committed come again (at least once; ids de-duplicate).
+    const inbox = cluster.inboxes.get(this.incarnation);
+    for (const entry of inbox?.entries ?? []) {
+      if (entry.seq <= inbox!.committed) continue;
+      if (held.some((event) => event.kind === "inbox" && event.batch.cursor === String(entry.seq))) continue;
+      this.emit({
+        kind: "inbox",
+        batch: { from: entry.from, kind: "durable", messages: entry.messages, cursor: String(entry.seq) },
+      });
+    }
+  }
+
+  #deliver(event: ClusterEvent): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#listener?.(event);
+    }, this.#cluster.faults.delayMs);
+    this.#timers.add(timer);
+  }
+
+  #renew(): void {
+    if (this.#state !== "joined") return;
+    const cluster = this.#cluster;
+    if (!cluster.reachable(this.incarnation)) return;
+    const record = cluster.nodes.get(this.incarnation);
+    if (record === undefined || record.state !== "live") {
+      if (this.#reachable) {
+        this.#reachable = false; // nothing more reaches a fenced node
+        this.#deliver({ kind: "connection", state: "fenced" });
+      }
+      return;
+    }
+    record.expiresAt = Date.now() + this.leaseMs;
+  }
+
+  async #call(): Promise<void> {
+    const delay = this.#cluster.faults.delayMs;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    if (this.#state === "closed") throw new ClusterUnavailableError("the engine is closed");
+    if (!this.#cluster.reachable(this.incarnation || undefined)) {
+      throw new ClusterUnavailableError(
+        `memory cluster unreachable from ${this.incarnation || "a new node"}`,
+      );
+    }
+  }
+}

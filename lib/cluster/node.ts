@@ -1,0 +1,481 @@
+/**
+ * The broker's cluster node: joins the engine, keeps the remote route table and this node's route summary,
+ * forwards and receives messages (`forwarding.ts`), replicates retained messages, owns client ids with an epoch
+ * (`ownership.ts`: claims, takeovers, adoption of a dead node's sessions and wills), fences itself when its lease
+ * lapses or the engine stays away for `leaseMs * 0.75`, and recovers when the engine returns. A broker without a
+ * cluster never builds one.
+ *
+ * It is also the broker's {@linkcode Persistence} in a cluster ({@linkcode ClusterNode.store}): every session
+ * write goes to the engine fenced by the epoch this node holds, in the same group commit as the durable forwards
+ * and the inbox cursor.
+ *
+ * @module
+ */
+
+import type { Connection } from "../broker/connection.ts";
+import type { BrokerContext } from "../broker/context.ts";
+import { printable } from "../broker/logger.ts";
+import type { Message, PersistedState, Persistence, PersistenceOp } from "../broker/storage/persistence.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
+import {
+  type ClusterEngine,
+  type ClusterEvent,
+  ClusterUnavailableError,
+  type FencedOp,
+  type InboxBatch,
+  type Incarnation,
+  sessionOpClientId,
+} from "./engine.ts";
+import { deliverForwarded, Forwarder, type Moved } from "./forwarding.ts";
+import { adoptFrom, claimForConnect, type ClaimRefusal, onTakeover } from "./ownership.ts";
+import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
+import { ClusterSys } from "./cluster_sys.ts";
+
+/** How a broker joins a cluster. */
+export interface ClusterOptions {
+  /** The shared engine (`RedisClusterEngine`, or `MemoryClusterEngine` in tests). */
+  readonly engine: ClusterEngine;
+  /** This node's name (its incarnation is `<node>-<random>`). @default {"node"} */
+  readonly node?: string;
+  /** Lease time, ms (see `JoinOptions.leaseMs`). @default {10000} */
+  readonly leaseMs?: number;
+  /** How long a CONNECT waits for another node to release its client id, ms. @default {3000} */
+  readonly takeoverTimeoutMs?: number;
+}
+
+/** Where the node is: `up` with the engine, `down` while it is unreachable, `fenced` after its lease lapsed. */
+export type NodeState = "new" | "up" | "down" | "fenced" | "closed";
+
+/** No-op op that makes the commit queue cut a batch (for durable forwards and inbox cursors that have no op). */
+const MARK: PersistenceOp = { kind: "deleteWill", clientId: "" };
+const MARK_KEY = {};
+/** How many forwarded ids are remembered for de-duplication. */
+const SEEN_MAX = 65_536;
+
+/** One broker's membership in a cluster. */
+export class ClusterNode {
+  readonly engine: ClusterEngine;
+  readonly options: ClusterOptions;
+  readonly leaseMs: number;
+  readonly summary: RouteSummary;
+  readonly remote: RemoteRoutes = new RemoteRoutes();
+  readonly router: ObservedRouter;
+  readonly forwarder: Forwarder = new Forwarder(this);
+  readonly sys: ClusterSys = new ClusterSys(this);
+  /** The epoch this node holds for each client id it owns: session writes carry it. */
+  readonly epochs = new Map<string, number>();
+  /** Sessions that moved to another node, by their `MOVED_PREFIX` router key. */
+  readonly moved = new Map<string, Moved>();
+  /** Sessions taken over from another node, with the forwarded ids already given to them (until `until`). */
+  readonly #merging = new Map<
+    string,
+    { readonly ids: Set<string>; readonly originSeq: number; until: number }
+  >();
+  readonly #seen = new Set<string>();
+  readonly #seenOrder: string[] = [];
+  #seenAt = 0;
+  readonly store: Persistence;
+  state: NodeState = "new";
+  incarnation: Incarnation = "";
+  /** The version of this node's last stored route change. */
+  storedVersion = 0;
+  #context: BrokerContext | undefined;
+  #cursor: string | undefined;
+  #fenceTimer: ReturnType<typeof setTimeout> | undefined;
+  #rejoinTimer: ReturnType<typeof setTimeout> | undefined;
+  #waiters: (() => void)[] = [];
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+
+  /** Built with the broker's context; {@linkcode ClusterNode.attach} gives it the rest. */
+  constructor(options: ClusterOptions) {
+    this.engine = options.engine;
+    this.options = options;
+    this.leaseMs = options.leaseMs ?? 10_000;
+    this.summary = new RouteSummary(
+      (version) => {
+        if (version > this.storedVersion) this.storedVersion = version;
+        this.sys.routesChanged();
+      },
+      (error) => this.#engineError("route update", error),
+    );
+    this.router = new ObservedRouter(this.summary);
+    this.store = {
+      name: `cluster:${this.engine.name}`,
+      load: () => this.#start(),
+      commit: (ops) => this.#commit(ops),
+      close: () => this.#stop(),
+    };
+  }
+
+  /** The broker this node belongs to. */
+  get context(): BrokerContext {
+    return this.#context!;
+  }
+
+  /** Called once by the broker's context after it is built. */
+  attach(context: BrokerContext): void {
+    this.#context = context;
+  }
+
+  /** Makes the commit queue cut a batch soon (durable forwards or an inbox cursor wait in it). */
+  markCommit(): void {
+    this.context.store?.addLatest(MARK_KEY, () => MARK);
+  }
+
+  /** Routes a local PUBLISH to other nodes; see `forwarding.ts`. */
+  readonly deliverForwarded = deliverForwarded;
+
+  /** Whether this node holds `clientId` now (its session can be opened without asking the engine). */
+  owns(clientId: string): boolean {
+    return this.state === "up" && this.epochs.has(clientId) &&
+      this.context.sessions.get(clientId) !== undefined;
+  }
+
+  /** Claims `clientId` for a CONNECT (see `ownership.ts`). */
+  claimFor(connection: Connection, clientId: string): Promise<ClaimRefusal | undefined> {
+    return claimForConnect(this, connection, clientId);
+  }
+
+  /** Starts a merge window for a session taken over from another node: each forwarded id reaches it once. */
+  startMerge(clientId: string): void {
+    this.#merging.set(clientId, {
+      ids: new Set(),
+      originSeq: this.forwarder.seq,
+      until: Date.now() + this.leaseMs,
+    });
+  }
+
+  /** Whether forwarded message `id` may go to `clientId` (false: it already has it, by another path). */
+  firstDelivery(clientId: string, id: string): boolean {
+    if (this.#merging.size === 0) return true;
+    const window = this.#merging.get(clientId);
+    if (window === undefined) return true;
+    if (Date.now() > window.until) {
+      this.#merging.delete(clientId);
+      return true;
+    }
+    const mine = `${this.incarnation}:`;
+    // Published here after the session arrived: it was delivered here directly.
+    if (id.startsWith(mine) && Number(id.slice(mine.length)) > window.originSeq) return false;
+    if (window.ids.has(id)) return false;
+    window.ids.add(id);
+    return true;
+  }
+
+  /** Runs `fn` after `ms` unless the node stops first. */
+  later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.state !== "closed") fn();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  /** Resolves when the engine is reachable again (or the node fenced or closed). */
+  whenReachable(): Promise<void> {
+    if (this.state === "up" || this.state === "closed" || this.state === "fenced") return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  // ---- life cycle ---------------------------------------------------------------------------------------------
+
+  async #start(): Promise<PersistedState> {
+    await this.#join();
+    const retained = await this.engine.loadRetained();
+    this.sys.start();
+    return { retained, sessions: [], wills: [] };
+  }
+
+  async #join(): Promise<void> {
+    const membership = await this.engine.join({
+      node: this.options.node ?? "node",
+      leaseMs: this.leaseMs,
+      listener: (event) => this.#onEvent(event),
+    });
+    this.incarnation = membership.incarnation;
+    this.state = "up";
+    this.summary.connect(this.engine);
+    this.#wake();
+    this.context.logger.info(`joined cluster ${this.engine.name} as ${this.incarnation}`);
+  }
+
+  async #stop(): Promise<void> {
+    if (this.state === "closed") return;
+    const wasUp = this.state === "up";
+    this.sys.stop();
+    try {
+      await this.summary.settled();
+      if (wasUp) await this.engine.leave();
+    } catch {
+      // unreachable: the lease lapses and the sweeper adopts
+    }
+    this.state = "closed";
+    this.#clearTimers();
+    this.#wake();
+    await this.engine.close();
+  }
+
+  #clearTimers(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    if (this.#fenceTimer !== undefined) clearTimeout(this.#fenceTimer);
+    if (this.#rejoinTimer !== undefined) clearTimeout(this.#rejoinTimer);
+    this.#fenceTimer = undefined;
+    this.#rejoinTimer = undefined;
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  // ---- events -------------------------------------------------------------------------------------------------
+
+  #onEvent(event: ClusterEvent): void {
+    if (this.state === "closed") return;
+    switch (event.kind) {
+      case "route":
+        if (event.node !== this.incarnation) this.remote.apply(event);
+        this.sys.routesChanged();
+        return;
+      case "node":
+        if (event.state === "dead" && event.node !== this.incarnation && this.state === "up") {
+          adoptFrom(this, event.node).catch((error) => this.#engineError("adoption", error));
+        }
+        return;
+      case "retained":
+        this.#applyRetained(event.topic, event.message);
+        return;
+      case "takeover":
+        onTakeover(this, event.clientId, event.by).catch((error) => this.#engineError("takeover", error));
+        return;
+      case "inbox":
+        this.#onInbox(event.batch);
+        return;
+      case "connection":
+        this.#onConnection(event.state);
+        return;
+    }
+  }
+
+  #applyRetained(topic: string, message: Message | undefined): void {
+    if (this.state === "fenced") return;
+    const retained = this.context.retained;
+    // Straight into the store: not the broker's #retain, which would write it back to the engine.
+    if (message === undefined) retained.delete(topic);
+    else if (message.expiresAt === undefined || message.expiresAt > this.context.clock.now()) {
+      retained.set(message);
+    }
+  }
+
+  #onInbox(batch: InboxBatch): void {
+    if (this.state === "fenced") return; // a fenced node delivers nothing [never twice]
+    for (const forwarded of batch.messages) {
+      if (batch.kind === "durable" && !this.remember(forwarded.id)) continue;
+      deliverForwarded(this, forwarded);
+    }
+    if (batch.cursor !== undefined) {
+      this.#cursor = batch.cursor;
+      this.markCommit();
+    }
+  }
+
+  /** Notes a forwarded id; false when it was seen already (a redelivery). */
+  remember(id: string): boolean {
+    if (this.#seen.has(id)) return false;
+    this.#seen.add(id);
+    if (this.#seenOrder.length < SEEN_MAX) this.#seenOrder.push(id);
+    else {
+      this.#seen.delete(this.#seenOrder[this.#seenAt]!);
+      this.#seenOrder[this.#seenAt] = id;
+      this.#seenAt = (this.#seenAt + 1) % SEEN_MAX;
+    }
+    return true;
+  }
+
+  #onConnection(state: "down" | "up" | "reset" | "fenced"): void {
+    const logger = this.context.logger;
+    switch (state) {
+      case "down":
+        if (this.state !== "up") return;
+        this.state = "down";
+        logger.warn(`cluster engine ${this.engine.name} unreachable: new connections refused`);
+        // A node that cannot renew its lease may be declared dead: it stops before others adopt its sessions.
+        this.#fenceTimer = setTimeout(() => {
+          this.#fenceTimer = undefined;
+          if (this.state === "down") this.fence("cluster engine unreachable");
+        }, Math.floor(this.leaseMs * 0.75));
+        return;
+      case "up":
+        if (this.state === "fenced") return this.#scheduleRejoin();
+        if (this.#fenceTimer !== undefined) clearTimeout(this.#fenceTimer);
+        this.#fenceTimer = undefined;
+        this.state = "up";
+        logger.info(`cluster engine ${this.engine.name} reachable again`);
+        this.#resync().catch((error) => this.#engineError("resync", error));
+        this.#wake();
+        return;
+      case "reset":
+        if (this.state === "fenced") return this.#scheduleRejoin();
+        if (this.#fenceTimer !== undefined) clearTimeout(this.#fenceTimer);
+        this.#fenceTimer = undefined;
+        this.state = "up";
+        logger.warn(`cluster engine ${this.engine.name} lost its data: writing back what this node holds`);
+        this.#reseed().catch((error) => this.#engineError("reseed", error));
+        this.#wake();
+        return;
+      case "fenced":
+        this.fence("lease lost");
+        this.#scheduleRejoin();
+        return;
+    }
+  }
+
+  async #resync(): Promise<void> {
+    const { version, nodes } = await this.engine.routes();
+    this.remote.reset(nodes, version, this.incarnation);
+    await this.summary.resync(nodes.get(this.incarnation) ?? []);
+    this.sys.routesChanged();
+  }
+
+  async #reseed(): Promise<void> {
+    const ctx = this.context;
+    const sessions = [];
+    for (const [clientId, epoch] of this.epochs) {
+      const session = ctx.sessions.get(clientId);
+      if (session === undefined) continue;
+      sessions.push(
+        session.persistent
+          ? {
+            clientId,
+            epoch,
+            // Queues are not written back: messages queued for offline sessions during a data loss are lost.
+            session: {
+              ...session.toStored(ctx.router.subscriptionsOf(clientId)),
+              outgoing: [],
+              incoming: [],
+            },
+          }
+          : { clientId, epoch },
+      );
+    }
+    await this.engine.reseed({
+      routes: this.summary.filters(),
+      retained: [...ctx.retained.match("#")],
+      sessions,
+    });
+    await this.#resync();
+  }
+
+  /**
+   * Stops serving: every client is disconnected (v5 0x8B) without its will (the node that adopts its session
+   * publishes it), every session is dropped from memory, nothing is delivered any more. Another node may own
+   * these sessions now; delivering from here could deliver twice.
+   */
+  fence(reason: string): void {
+    if (this.state === "fenced" || this.state === "closed") return;
+    this.state = "fenced";
+    const ctx = this.context;
+    ctx.logger.warn(
+      `cluster node ${this.incarnation} fenced itself: ${reason}; every client is disconnected`,
+    );
+    this.epochs.clear(); // from now on no session write leaves this node
+    for (const session of [...ctx.sessions.values()]) {
+      const connection = session.link as Connection | undefined;
+      if (connection !== undefined) {
+        connection.will = undefined;
+        connection.disconnect(REASON_CODE.ServerShuttingDown, "cluster node fenced");
+      }
+      ctx.sessions.forget(session.clientId);
+      ctx.wills.cancel(session.clientId);
+    }
+    for (const node of this.remote.nodes()) this.remote.drop(node);
+    this.#wake();
+  }
+
+  /** After a fence: joins again as a new incarnation once the engine answers, and adopts the old one's sessions. */
+  #scheduleRejoin(): void {
+    if (this.#rejoinTimer !== undefined || this.state === "closed") return;
+    this.#rejoinTimer = setTimeout(async () => {
+      this.#rejoinTimer = undefined;
+      if (this.state !== "fenced") return;
+      const old = this.incarnation;
+      try {
+        await this.engine.leave();
+        await this.#join();
+        const { version, nodes } = await this.engine.routes();
+        this.remote.reset(nodes, version, this.incarnation);
+        for (const message of await this.engine.loadRetained()) this.#applyRetained(message.topic, message);
+        await adoptFrom(this, old);
+      } catch (error) {
+        if ((this.state as NodeState) === "up") this.#engineError("rejoin", error);
+        else this.#scheduleRejoin();
+      }
+    }, Math.max(10, Math.floor(this.leaseMs / 4)));
+  }
+
+  #engineError(what: string, error: unknown): void {
+    if (error instanceof ClusterUnavailableError) {
+      this.context.logger.warn(`cluster ${what} postponed: ${error.message}`);
+    } else {
+      this.context.logger.error(`cluster ${what} failed: ${String(error)}`);
+    }
+  }
+
+  // ---- the group commit ----------------------------------------------------------------------------------------
+
+  async #commit(ops: readonly PersistenceOp[]): Promise<void> {
+    const fenced: FencedOp[] = [];
+    const retained: Message[] = [];
+    for (const op of ops) {
+      if (op === MARK) continue;
+      if (op.kind === "putRetained") retained.push(op.message);
+      else if (op.kind === "deleteRetained") {
+        retained.push({ topic: op.topic, payload: new Uint8Array(0), qos: 0, retain: true });
+      } else {
+        const epoch = this.epochs.get(sessionOpClientId(op));
+        // Not owned (any more): the session moved or the node fenced; the write is not ours to make.
+        if (epoch !== undefined) fenced.push({ op, epoch });
+      }
+    }
+    const forwards = this.forwarder.takeDurable();
+    const cursor = this.#cursor;
+    this.#cursor = undefined;
+    if (fenced.length === 0 && forwards.length === 0 && retained.length === 0 && cursor === undefined) return;
+    for (;;) {
+      if (this.state === "fenced" || this.state === "closed") {
+        throw new ClusterUnavailableError(`cluster node ${this.incarnation} is ${this.state}`);
+      }
+      try {
+        for (const message of retained) await this.engine.retain(message);
+        retained.length = 0;
+        const batch = cursor === undefined ? { ops: fenced, forwards } : { ops: fenced, forwards, cursor };
+        const outcome = await this.engine.commit(batch);
+        if (outcome.refused.length > 0) this.#refused(outcome.refused);
+        return;
+      } catch (error) {
+        if (!(error instanceof ClusterUnavailableError)) throw error;
+        // Held, not failed: a QoS 1/2 acknowledgement waits for the engine (CLUSTER.md §3.10).
+        await this.whenReachable();
+      }
+    }
+  }
+
+  /** Another node owns these client ids now: their sessions leave this node without a will or a write. */
+  #refused(clientIds: readonly string[]): void {
+    const ctx = this.context;
+    for (const clientId of clientIds) {
+      this.epochs.delete(clientId);
+      const session = ctx.sessions.get(clientId);
+      const connection = session?.link as Connection | undefined;
+      if (connection !== undefined) {
+        connection.will = undefined;
+        connection.disconnect(REASON_CODE.SessionTakenOver, "session owned by another node");
+      }
+      ctx.sessions.forget(clientId);
+      ctx.wills.cancel(clientId);
+      ctx.logger.info(`session ${printable(clientId)} dropped: another node owns it now`);
+    }
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Client ids are unique cluster-wide (CLUSTER.md §3.8, §3.9). A CONNECT on this node claims its client id from
+ * the engine (a new epoch); if another node holds it, that node gets a takeover request, disconnects its
+ * connection (v5 0x8E), commits what it holds, keeps passing on what still reaches it for a while, and releases;
+ * this node then resumes the session (Session Present 1). When a node dies, each live node adopts the sessions for
+ * which it wins rendezvous hashing, publishes their wills (exactly once: adoption is a compare-and-set on the
+ * owner) and delivers what was waiting in the dead node's inbox.
+ *
+ * @module
+ */
+
+import type { Connection } from "../broker/connection.ts";
+import type { ConnectRefusal } from "../broker/handlers/connect_negotiation.ts";
+import { printable } from "../broker/logger.ts";
+import { REASON_CODE } from "../packet/reason_code.ts";
+import { parseSharedFilter } from "../topic/topic.ts";
+import { type Claim, ClusterUnavailableError, type Incarnation } from "./engine.ts";
+import { deliverForwarded, MOVED_PREFIX } from "./forwarding.ts";
+import type { ClusterNode } from "./node.ts";
+
+/** Why a CONNECT cannot claim its client id. */
+export type ClaimRefusal = ConnectRefusal & { readonly kind: "refuse" };
+
+const UNAVAILABLE: ClaimRefusal = {
+  kind: "refuse",
+  reasonCode: REASON_CODE.ServerUnavailable, // v3: 0x03 through the one v3<->v5 map
+  reason: "the cluster engine is unreachable: client ids cannot be claimed",
+};
+
+/**
+ * Claims `clientId` for `connection`: resolves with `undefined` once this node owns it (its stored session, if
+ * any, restored here), or with a refusal (v5 0x88, v3 0x03) while the engine is unreachable.
+ */
+export async function claimForConnect(
+  node: ClusterNode,
+  connection: Connection,
+  clientId: string,
+): Promise<ClaimRefusal | undefined> {
+  if (node.state !== "up") return UNAVAILABLE;
+  let claim: Claim;
+  try {
+    claim = await node.engine.claim(clientId, { timeoutMs: node.options.takeoverTimeoutMs ?? 3000 });
+  } catch (error) {
+    if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
+    throw error;
+  }
+  if (node.state !== "up") return UNAVAILABLE;
+  install(node, clientId, claim);
+  if (claim.previous !== undefined) {
+    node.startMerge(clientId);
+    node.context.logger.info(
+      `client ${printable(clientId)} taken over from node ${claim.previous.node} (${claim.previous.outcome})`,
+    );
+  }
+  if (connection.isClosed) {
+    // Gone while the claim waited: its session stays (offline) or, if it had none to keep, ownership is given up.
+    if (claim.session === undefined) node.context.store?.add({ kind: "deleteSession", clientId });
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Makes `clientId` this node's with `claim`: its stored session restored offline, its will armed here. */
+function install(node: ClusterNode, clientId: string, claim: Claim): void {
+  const ctx = node.context;
+  const now = ctx.clock.now();
+  const stale = ctx.sessions.forget(clientId);
+  if (stale !== undefined) ctx.wills.cancel(clientId);
+  node.epochs.set(clientId, claim.epoch);
+  if (claim.session !== undefined) ctx.sessions.restore([claim.session], now);
+  if (claim.will !== undefined) {
+    // Armed (sendAt 0) means its connection died with its node: due now. A resuming CONNECT cancels it.
+    const will = claim.will.sendAt === 0 ? { ...claim.will, sendAt: now } : claim.will;
+    ctx.wills.restore([will], now);
+  }
+}
+
+/**
+ * Another node claims `clientId`: the connection here is told (v5 0x8E) and closed with its will handled as for
+ * any takeover [MQTT-3.1.4-3 (5.0)], pending writes commit, the session leaves this node, and its non-shared
+ * subscriptions stay here for a lease under a moved key, so what still reaches this node goes on to the new one.
+ */
+export async function onTakeover(node: ClusterNode, clientId: string, by: Incarnation): Promise<void> {
+  const ctx = node.context;
+  const epoch = node.epochs.get(clientId);
+  if (epoch === undefined) return;
+  const session = ctx.sessions.get(clientId);
+  const movedKey = MOVED_PREFIX + clientId;
+  if (session !== undefined) {
+    const connection = session.link as Connection | undefined;
+    connection?.disconnect(REASON_CODE.SessionTakenOver, "session taken over by another node");
+    if (ctx.sessions.get(clientId) !== undefined) {
+      // Before the session's own subscriptions go, so no route disappears in between.
+      node.moved.set(movedKey, { clientId, to: by });
+      for (const subscription of ctx.router.subscriptionsOf(clientId)) {
+        if (parseSharedFilter(subscription.filter) === undefined) {
+          ctx.router.subscribe(movedKey, subscription);
+        }
+      }
+    }
+  }
+  await ctx.store?.settled().catch(() => {});
+  if (node.epochs.get(clientId) !== epoch) return;
+  node.epochs.delete(clientId);
+  if (ctx.sessions.forget(clientId) !== undefined) ctx.wills.cancel(clientId); // cancel's write is not ours now
+  node.later(node.leaseMs, () => {
+    node.moved.delete(movedKey);
+    ctx.router.unsubscribeAll(movedKey);
+  });
+  await node.engine.release(clientId, epoch);
+}
+
+/**
+ * A node died: adopts the client ids of `dead` for which this node wins rendezvous hashing over the live nodes,
+ * then delivers what waited in the dead node's inbox to the sessions it adopted (again after half a lease, for
+ * messages still routed there meanwhile). The winner for the dead node itself forgets its keys after a lease.
+ */
+export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<void> {
+  const engine = node.engine;
+  const ctx = node.context;
+  const live = await engine.liveNodes();
+  const adopted = new Set<string>();
+  for (const clientId of await engine.owned(dead)) {
+    if (rendezvous(clientId, live) !== node.incarnation) continue;
+    const claim = await engine.adopt(clientId, dead);
+    if (claim === undefined) continue;
+    install(node, clientId, claim);
+    adopted.add(clientId);
+    // A session that ended with its connection is not kept: its will (installed above) goes out now.
+    if (claim.session === undefined) {
+      ctx.wills.publish(clientId);
+      ctx.store?.add({ kind: "deleteSession", clientId });
+    }
+  }
+  if (adopted.size > 0) {
+    ctx.logger.info(`adopted ${adopted.size} session(s) of dead node ${dead}`);
+    await node.summary.settled();
+    await replayInbox(node, dead, adopted);
+    node.later(Math.floor(node.leaseMs / 2), () => {
+      replayInbox(node, dead, adopted).catch(() => {});
+    });
+  }
+  if (rendezvous(dead, live) === node.incarnation) {
+    node.later(node.leaseMs, () => {
+      engine.forget(dead).then(() => node.remote.drop(dead), () => {});
+    });
+  }
+}
+
+async function replayInbox(
+  node: ClusterNode,
+  dead: Incarnation,
+  adopted: ReadonlySet<string>,
+): Promise<void> {
+  for (const forwarded of await node.engine.deadInbox(dead)) {
+    if (!node.remember(`${dead}>${forwarded.id}`)) continue;
+    deliverForwarded(node, forwarded, adopted);
+  }
+}
+
+/** The live node that wins `key` by rendezvous (highest random weight) hashing. */
+export function rendezvous(key: string, nodes: readonly Incarnation[]): Incarnation | undefined {
+  let best: Incarnation | undefined;
+  let bestWeight = -1;
+  for (const node of nodes) {
+    const weight = fnv1a(`${node}\u0000${key}`);
+    if (weight > bestWeight) {
+      bestWeight = weight;
+      best = node;
+    }
+  }
+  return best;
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
