@@ -29,6 +29,7 @@ import type { QoS } from "../../lib/packet/packet_type.ts";
 import { memoryPair } from "../../lib/transport/memory.ts";
 import { type ByteStream, writeAll } from "../../lib/transport/transport.ts";
 import { mulberry32 } from "../_prng.ts";
+import { type EngineKind, ENGINES } from "./_cluster.ts";
 
 // ---- the sequence ---------------------------------------------------------------------------------------------
 
@@ -168,7 +169,75 @@ interface ClusterKind {
   make(): Promise<World>;
 }
 
-const CLUSTER_KINDS: readonly ClusterKind[] = [];
+/** How long a node's lease is in the clusters here, ms: short, so a stopped node's sessions move on soon. */
+const LEASE_MS = 1000;
+
+/**
+ * Three brokers on one engine of `kind` (`tests/cluster/_cluster.ts`: the in-memory engine, and Redis where it
+ * runs). A stopped node is closed; a started one joins as a new incarnation.
+ */
+function clusterOf(kind: EngineKind): ClusterKind {
+  return {
+    name: `3-node cluster [${kind.name}]`,
+    unavailable: () => kind.unavailable?.() ?? Promise.resolve(undefined),
+    async make(): Promise<World> {
+      const engines = await kind.open();
+      const brokers: (Broker | undefined)[] = [undefined, undefined, undefined];
+      const served: Promise<void>[] = [];
+      let incarnations = 0;
+      const start = async (node: number) => {
+        const broker = new Broker({
+          sysInterval: 0,
+          cluster: { engine: engines.engine(), node: `m${node}-${incarnations++}`, leaseMs: LEASE_MS },
+        });
+        brokers[node] = broker;
+        await broker.start();
+      };
+      const live = () => brokers.filter((b): b is Broker => b !== undefined);
+      try {
+        for (let node = 0; node < NODES; node++) await start(node);
+      } catch (error) {
+        for (const broker of live()) await broker.close();
+        await engines.close();
+        throw error;
+      }
+      return {
+        connect(node) {
+          const broker = brokers[node];
+          if (broker === undefined) throw new Error(`node ${node} is stopped`);
+          return serve(broker, served);
+        },
+        async stop(node) {
+          const broker = brokers[node];
+          brokers[node] = undefined;
+          await broker?.close();
+        },
+        start,
+        async settle() {
+          // Every node routes by every route change the others stored (as `routed` in _cluster.ts), then what
+          // was forwarded meanwhile lands.
+          for (const of of live()) {
+            const source = of.cluster!;
+            await source.summary.settled();
+            const wanted = source.storedVersion;
+            for (const at of live()) {
+              const deadline = performance.now() + REPLY_MS;
+              while (at.cluster!.sys.routesVersion < wanted && performance.now() < deadline) await ticks(1);
+            }
+          }
+          await ticks(5);
+        },
+        async close() {
+          for (const broker of live()) await broker.close();
+          await Promise.all(served);
+          await engines.close();
+        },
+      };
+    },
+  };
+}
+
+const CLUSTER_KINDS: readonly ClusterKind[] = ENGINES.map(clusterOf);
 
 // ---- the clients ------------------------------------------------------------------------------------------------
 
