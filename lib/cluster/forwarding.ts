@@ -151,6 +151,10 @@ export function deliverForwarded(
   only?: ReadonlySet<string>,
 ): number {
   const ctx = node.context;
+  const clients = forwarded.clients;
+  if (clients !== undefined && node.claiming.size > 0 && only === undefined) {
+    for (const clientId of clients) node.claiming.get(clientId)?.push(forwarded);
+  }
   const message = forwarded.message;
   const now = ctx.clock.now();
   if (message.expiresAt !== undefined && message.expiresAt <= now) return 0;

@@ -22,6 +22,7 @@ import {
   type ClusterEvent,
   ClusterUnavailableError,
   type FencedOp,
+  type ForwardedMessage,
   type InboxBatch,
   type Incarnation,
   sessionOpClientId,
@@ -66,6 +67,8 @@ export class ClusterNode {
   readonly epochs = new Map<string, number>();
   /** Sessions that moved to another node, by their `MOVED_PREFIX` router key. */
   readonly moved = new Map<string, Moved>();
+  /** Client ids whose claim is under way, with what was passed on for them meanwhile. */
+  readonly claiming = new Map<string, ForwardedMessage[]>();
   /** Sessions taken over from another node, with the forwarded ids already given to them (until `until`). */
   readonly #merging = new Map<
     string,

@@ -14,7 +14,7 @@ import type { ConnectRefusal } from "../broker/handlers/connect_negotiation.ts";
 import { printable } from "../broker/logger.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import { parseSharedFilter } from "../topic/topic.ts";
-import { type Claim, ClusterUnavailableError, type Incarnation } from "./engine.ts";
+import { type Claim, ClusterUnavailableError, type ForwardedMessage, type Incarnation } from "./engine.ts";
 import { deliverForwarded, MOVED_PREFIX } from "./forwarding.ts";
 import type { ClusterNode } from "./node.ts";
 
@@ -38,14 +38,24 @@ export async function claimForConnect(
 ): Promise<ClaimRefusal | undefined> {
   if (node.state !== "up") return UNAVAILABLE;
   let claim: Claim;
+  // What the old node passes on for this client before the claim resolves waits here.
+  const early: ForwardedMessage[] = [];
+  node.claiming.set(clientId, early);
   try {
     claim = await node.engine.claim(clientId, { timeoutMs: node.options.takeoverTimeoutMs ?? 3000 });
   } catch (error) {
     if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
     throw error;
+  } finally {
+    node.claiming.delete(clientId);
   }
   if (node.state !== "up") return UNAVAILABLE;
   install(node, clientId, claim);
+  if (early.length > 0) {
+    node.startMerge(clientId);
+    const only = new Set([clientId]);
+    for (const forwarded of early) deliverForwarded(node, forwarded, only);
+  }
   if (claim.previous !== undefined) {
     node.startMerge(clientId);
     node.context.logger.info(
@@ -90,23 +100,31 @@ export async function onTakeover(node: ClusterNode, clientId: string, by: Incarn
     const connection = session.link as Connection | undefined;
     connection?.disconnect(REASON_CODE.SessionTakenOver, "session taken over by another node");
     if (ctx.sessions.get(clientId) !== undefined) {
-      // Before the session's own subscriptions go, so no route disappears in between.
+      // The moved key subscribes before the session's own subscriptions go, so no route disappears in between;
+      // from here on what arrives for the session goes on to its new node, never into the stored session.
       node.moved.set(movedKey, { clientId, to: by });
       for (const subscription of ctx.router.subscriptionsOf(clientId)) {
         if (parseSharedFilter(subscription.filter) === undefined) {
           ctx.router.subscribe(movedKey, subscription);
         }
       }
+      // Written whole now: a write built when the batch is cut would find no subscriptions left.
+      const left = ctx.sessions.get(clientId)!;
+      if (left.persistent) {
+        ctx.store?.add({ kind: "putSession", session: left.toStored(ctx.router.subscriptionsOf(clientId)) });
+      }
+      ctx.sessions.forget(clientId);
+      node.later(node.leaseMs, () => {
+        node.moved.delete(movedKey);
+        ctx.router.unsubscribeAll(movedKey);
+      });
     }
   }
+  // What the session recorded so far commits under this node's epoch before the new owner reads it.
   await ctx.store?.settled().catch(() => {});
   if (node.epochs.get(clientId) !== epoch) return;
   node.epochs.delete(clientId);
-  if (ctx.sessions.forget(clientId) !== undefined) ctx.wills.cancel(clientId); // cancel's write is not ours now
-  node.later(node.leaseMs, () => {
-    node.moved.delete(movedKey);
-    ctx.router.unsubscribeAll(movedKey);
-  });
+  ctx.wills.cancel(clientId); // its write is not ours to make now: the new owner has the will
   await node.engine.release(clientId, epoch);
 }
 
