@@ -1,0 +1,115 @@
+/**
+ * Opening ioredis connections for the Redis engine. ioredis is imported on first use, so a broker without
+ * `--cluster` never loads it (its `debug` dependency enumerates the environment: it needs `--allow-env`).
+ *
+ * The options make every command fail fast or bounded while Redis is unreachable: no offline queue (a command
+ * sent while disconnected rejects at once), no retry of a sent command, and a command timeout (a hung Redis).
+ * The client reconnects by itself.
+ *
+ * @module
+ */
+
+import type { ChainableCommander, Redis } from "ioredis";
+import { ClusterUnavailableError } from "./engine.ts";
+import { type ScriptName, SCRIPTS } from "./_redis_scripts.ts";
+
+/** A command argument. */
+export type Arg = string | number;
+
+/** Options for {@linkcode openRedis}. */
+export interface OpenRedisOptions {
+  /** Bound on every command, ms (a blocking read adds its own block time). */
+  readonly commandTimeoutMs: number;
+  /** Connection name shown by `CLIENT LIST`. */
+  readonly name: string;
+}
+
+/** Where `url` points: `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS) or `unix:///path/to/socket`. */
+export function redisTarget(url: string): { readonly path: string } | { readonly url: string } {
+  if (url.startsWith("unix://")) {
+    const path = url.slice("unix://".length);
+    if (!path.startsWith("/")) {
+      throw new TypeError(`Cluster URL ${url}: a unix:// URL needs an absolute path`);
+    }
+    return { path };
+  }
+  if (url.startsWith("redis://") || url.startsWith("rediss://")) return { url };
+  throw new TypeError(`Cluster URL ${url}: expected redis://HOST:PORT, rediss://HOST:PORT or unix:///PATH`);
+}
+
+/** Opens a connection (connected when this resolves) with every script of {@linkcode SCRIPTS} defined. */
+export async function openRedis(url: string, options: OpenRedisOptions): Promise<Redis> {
+  const target = redisTarget(url);
+  let RedisClass: typeof Redis;
+  try {
+    ({ Redis: RedisClass } = await import("ioredis"));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) {
+      throw new Error(
+        "The Redis cluster engine needs --allow-env: its client (ioredis, through its debug dependency) reads " +
+          "the whole environment",
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  const redisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: Math.max(1000, options.commandTimeoutMs),
+    connectionName: options.name,
+    retryStrategy: (times: number) => Math.min(25 * times, 250),
+  };
+  const client = "path" in target
+    ? new RedisClass({ ...redisOptions, path: target.path })
+    : new RedisClass(target.url, redisOptions);
+  client.on("error", () => {
+    // Reported through rejected commands and the engine's connection events.
+  });
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    client.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
+  }
+  try {
+    await client.connect();
+  } catch (e) {
+    client.disconnect();
+    throw unavailable(url, e);
+  }
+  return client;
+}
+
+/** Runs a script of {@linkcode SCRIPTS} on a connection or queues it on a pipeline. */
+export function runScript(
+  target: Redis,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly Arg[],
+): Promise<unknown>;
+export function runScript(
+  target: ChainableCommander,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly Arg[],
+): ChainableCommander;
+export function runScript(
+  target: Redis | ChainableCommander,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly Arg[],
+): unknown {
+  const call = (target as unknown as Record<ScriptName, (...a: Arg[]) => unknown>)[name];
+  return call.call(target, ...keys, ...args);
+}
+
+/**
+ * The error an engine call rejects with: a {@linkcode ClusterUnavailableError} for anything that means Redis
+ * could not be reached or did not answer in time; a script's own error reply (a bug) as it is.
+ */
+export function unavailable(url: string, e: unknown): Error {
+  if (e instanceof Error && e.name === "ReplyError" && !e.message.startsWith("FENCED")) return e;
+  if (e instanceof ClusterUnavailableError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new ClusterUnavailableError(`redis ${url}: ${message}`, { cause: e });
+}

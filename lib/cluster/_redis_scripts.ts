@@ -1,0 +1,256 @@
+/**
+ * The Lua scripts of the Redis engine: each a step that must be atomic (a lease and its membership entry, a
+ * route change and its ctl event, a retained write and its ctl event, an ownership change and its epoch, a
+ * session write and its fencing check). `ARGV[...]` names are listed above each script. Scripts that touch other
+ * nodes' keys build their names from the prefix: fine on one Redis, not in Redis Cluster.
+ *
+ * @module
+ */
+
+/** A script with the number of KEYS it takes. */
+export interface RedisScript {
+  readonly keys: number;
+  readonly lua: string;
+}
+
+const NOW_MS = "local now = redis.call('TIME'); now = now[1] * 1000 + math.floor(now[2] / 1000)";
+const LIVE = `local function live(prefix, n)
+  return redis.call('EXISTS', prefix .. 'node:' .. n) == 1 and redis.call('EXISTS', prefix .. 'dead:' .. n) == 0
+end`;
+
+/** KEYS cluster, nodes, lease, dead, ctl; ARGV me, ttl, cluster id to set if none, ctl maxlen. */
+const join: RedisScript = {
+  keys: 5,
+  lua: `${NOW_MS}
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'fenced'} end
+redis.call('SET', KEYS[1], ARGV[3], 'NX')
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'k', 'node', 'n', ARGV[1], 's', 'joined')
+return {'ok', redis.call('GET', KEYS[1])}`,
+};
+
+/**
+ * KEYS cluster, nodes, lease, dead, ctl; ARGV me, ttl, cluster id. Answers `reset` (the data is gone),
+ * `fenced` (declared dead) or `ok` with the oldest ctl id (to see whether this node's position was trimmed).
+ */
+const renew: RedisScript = {
+  keys: 5,
+  lua: `${NOW_MS}
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return {'reset'} end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'fenced'} end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+local first = redis.call('XRANGE', KEYS[5], '-', '+', 'COUNT', 1)
+return {'ok', first[1] and first[1][1] or '0-0'}`,
+};
+
+/** KEYS sweeper, nodes, ctl; ARGV me, ttl, prefix, ctl maxlen, tombstone ttl. Answers the nodes declared dead. */
+const sweep: RedisScript = {
+  keys: 3,
+  lua: `local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return {} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local dead = {}
+for _, n in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if redis.call('EXISTS', ARGV[3] .. 'node:' .. n) == 0 then
+    redis.call('SET', ARGV[3] .. 'dead:' .. n, '1', 'PX', ARGV[5])
+    redis.call('ZREM', KEYS[2], n)
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'k', 'node', 'n', n, 's', 'dead')
+    dead[#dead + 1] = n
+  end
+end
+return dead`,
+};
+
+/** KEYS lease, dead, nodes, ctl; ARGV me, ctl maxlen, tombstone ttl. */
+const leave: RedisScript = {
+  keys: 4,
+  lua: `if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'k', 'node', 'n', ARGV[1], 's', 'dead')
+return 1`,
+};
+
+/** KEYS nodes; ARGV prefix. Answers the live incarnations. */
+const liveNodes: RedisScript = {
+  keys: 1,
+  lua: `${LIVE}
+local out = {}
+for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if live(ARGV[1], n) then out[#out + 1] = n end
+end
+return out`,
+};
+
+/** KEYS routes, route version, ctl; ARGV me, add|remove, ctl maxlen, filters…. Answers the route version. */
+const routes: RedisScript = {
+  keys: 3,
+  lua: `for i = 4, #ARGV do
+  local changed
+  if ARGV[2] == 'add' then changed = redis.call('SADD', KEYS[1], ARGV[i])
+  else changed = redis.call('SREM', KEYS[1], ARGV[i]) end
+  if changed == 1 then
+    local v = redis.call('INCR', KEYS[2])
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'k', 'route', 'n', ARGV[1], 'o', ARGV[2], 'f', ARGV[i],
+      'v', v)
+  end
+end
+return tonumber(redis.call('GET', KEYS[2]) or '0')`,
+};
+
+/**
+ * KEYS nodes, route version, ctl; ARGV prefix. Answers the last ctl id, the route version and, per live node,
+ * its name and filters: one consistent cut to read the ctl stream from.
+ */
+const snapshot: RedisScript = {
+  keys: 3,
+  lua: `${LIVE}
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local out = {last[1] and last[1][1] or '0-0', tonumber(redis.call('GET', KEYS[2]) or '0')}
+for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if live(ARGV[1], n) then
+    out[#out + 1] = n
+    out[#out + 1] = redis.call('SMEMBERS', ARGV[1] .. 'routes:' .. n)
+  end
+end
+return out`,
+};
+
+/** KEYS retained, ctl; ARGV topic, encoded message ('' deletes), ctl maxlen. */
+const retain: RedisScript = {
+  keys: 2,
+  lua: `if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'k', 'ret', 't', ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'k', 'ret', 't', ARGV[1], 'm', ARGV[2])
+end
+return 1`,
+};
+
+/** KEYS session, ctl; ARGV me, client id, prefix, ctl maxlen. Asks a live other owner to step down; answers it. */
+const kick: RedisScript = {
+  keys: 2,
+  lua: `${LIVE}
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner or owner == ARGV[1] or not live(ARGV[3], owner) then return false end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'k', 'kick', 'c', ARGV[2], 'to', owner, 'by', ARGV[1])
+return owner`,
+};
+
+/**
+ * KEYS session, epoch, outgoing, incoming, will; ARGV me, prefix, dead owner ('' for a claim), client id.
+ * Takes the client id with the next epoch (an adoption only from that dead owner); answers
+ * `{epoch, session, outgoing[], incoming[], will}` or nil when the adoption lost.
+ */
+const claim: RedisScript = {
+  keys: 5,
+  lua: `${LIVE}
+if redis.call('EXISTS', ARGV[2] .. 'dead:' .. ARGV[1]) == 1 then return redis.error_reply('FENCED this node was declared dead') end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if ARGV[3] ~= '' and (owner ~= ARGV[3] or live(ARGV[2], owner)) then return false end
+if owner and owner ~= ARGV[1] then redis.call('SREM', ARGV[2] .. 'owned:' .. owner, ARGV[4]) end
+local e = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+redis.call('SADD', ARGV[2] .. 'owned:' .. ARGV[1], ARGV[4])
+return {e, redis.call('HGET', KEYS[1], 'session') or '', redis.call('HVALS', KEYS[3]), redis.call('SMEMBERS', KEYS[4]),
+  redis.call('GET', KEYS[5]) or ''}`,
+};
+
+/** KEYS session, epoch, ctl; ARGV me, epoch, client id, prefix, ctl maxlen. */
+const release: RedisScript = {
+  keys: 3,
+  lua:
+    `if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], 'owner')
+redis.call('SREM', ARGV[4] .. 'owned:' .. ARGV[1], ARGV[3])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'k', 'rel', 'c', ARGV[3], 'n', ARGV[1])
+return 1`,
+};
+
+/**
+ * KEYS session, epoch, outgoing, incoming, will; ARGV me, epoch, prefix, client id, then ops as triples
+ * (kind, a, b). Applies all of them, or none when this node is not the owner at that epoch (answers 0).
+ */
+const apply: RedisScript = {
+  keys: 5,
+  lua: `if redis.call('EXISTS', ARGV[3] .. 'dead:' .. ARGV[1]) == 1 then return 0 end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+local i = 5
+while i <= #ARGV do
+  local k, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if k == 'ps' then redis.call('HSET', KEYS[1], 'session', a)
+  elseif k == 'ds' then
+    redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5])
+    redis.call('SREM', ARGV[3] .. 'owned:' .. ARGV[1], ARGV[4])
+  elseif k == 'po' then redis.call('HSET', KEYS[3], a, b)
+  elseif k == 'do' then redis.call('HDEL', KEYS[3], a)
+  elseif k == 'pi' then redis.call('SADD', KEYS[4], a)
+  elseif k == 'di' then redis.call('SREM', KEYS[4], a)
+  elseif k == 'pw' then redis.call('SET', KEYS[5], a)
+  elseif k == 'dw' then redis.call('DEL', KEYS[5]) end
+  i = i + 3
+end
+return 1`,
+};
+
+/**
+ * KEYS session, epoch, outgoing, incoming, will; ARGV me, epoch, prefix, client id, session ('' none),
+ * will ('' none), outgoing count n, n pairs (seq, entry), incoming ids…. Writes back an owned session after
+ * Redis lost its data, unless another node owns it by now.
+ */
+const reseedSession: RedisScript = {
+  keys: 5,
+  lua: `local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+redis.call('SADD', ARGV[3] .. 'owned:' .. ARGV[1], ARGV[4])
+if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'session', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6]) end
+local n = tonumber(ARGV[7])
+for j = 0, n - 1 do redis.call('HSET', KEYS[3], ARGV[8 + 2 * j], ARGV[9 + 2 * j]) end
+for j = 8 + 2 * n, #ARGV do redis.call('SADD', KEYS[4], ARGV[j]) end
+return 1`,
+};
+
+/**
+ * KEYS lease, lossy inbox, durable inbox, cursor, routes, owned, stats, route version, ctl; ARGV node,
+ * ctl maxlen. Forgets a node that is not live: its routes go with a ctl event each.
+ */
+const forget: RedisScript = {
+  keys: 9,
+  lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for _, f in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  local v = redis.call('INCR', KEYS[8])
+  redis.call('XADD', KEYS[9], 'MAXLEN', '~', ARGV[2], '*', 'k', 'route', 'n', ARGV[1], 'o', 'remove', 'f', f, 'v', v)
+end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7])
+if redis.call('SCARD', KEYS[6]) == 0 then redis.call('DEL', KEYS[6]) end
+return 1`,
+};
+
+/** Every script by the name it is defined under on the client. */
+export const SCRIPTS = {
+  mqJoin: join,
+  mqRenew: renew,
+  mqSweep: sweep,
+  mqLeave: leave,
+  mqLiveNodes: liveNodes,
+  mqRoutes: routes,
+  mqSnapshot: snapshot,
+  mqRetain: retain,
+  mqKick: kick,
+  mqClaim: claim,
+  mqRelease: release,
+  mqApply: apply,
+  mqReseedSession: reseedSession,
+  mqForget: forget,
+} as const satisfies Record<string, RedisScript>;
+
+/** The name of one of {@linkcode SCRIPTS}. */
+export type ScriptName = keyof typeof SCRIPTS;

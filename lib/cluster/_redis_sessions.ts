@@ -1,0 +1,147 @@
+/**
+ * The session side of the Redis engine as pipeline steps: a group commit (one fenced script per client id, the
+ * durable forwards, the inbox cursor) and a reseed, plus reading a claim's reply. Kept apart from the engine's
+ * connection and lease handling.
+ *
+ * @module
+ */
+
+import type { ChainableCommander } from "ioredis";
+import type { LoadedSession, StoredSession } from "../broker/storage/persistence.ts";
+import {
+  decodeOutgoing,
+  decodeSession,
+  decodeWill,
+  encodeForwarded,
+  encodeMessage,
+  encodeOutgoing,
+  encodeSession,
+  encodeWill,
+} from "./_redis_codec.ts";
+import { type Arg, runScript } from "./_redis_client.ts";
+import type { RedisKeys } from "./_redis_keys.ts";
+import {
+  type Claim,
+  type CommitBatch,
+  type FencedOp,
+  type Incarnation,
+  type ReseedState,
+  sessionOpClientId,
+} from "./engine.ts";
+
+/** Who writes: the keys, their prefix (scripts build other nodes' keys from it) and this node. */
+export interface Writer {
+  readonly keys: RedisKeys;
+  readonly prefix: string;
+  readonly me: Incarnation;
+}
+
+/** The claim script's reply: `{epoch, session, outgoing[], incoming[], will}` or nil. */
+export type ClaimReply = [number, string, string[], string[], string] | null;
+
+/** A claim from the claim script's reply (undefined when an adoption lost). */
+export function claimFromReply(reply: ClaimReply): Claim | undefined {
+  if (reply === null) return undefined;
+  const [epoch, session, outgoing, incoming, will] = reply;
+  const claim: { -readonly [K in keyof Claim]: Claim[K] } = { epoch };
+  if (session !== "") {
+    claim.session = {
+      ...decodeSession(session),
+      outgoing: outgoing.map(decodeOutgoing).sort((a, b) => a.seq - b.seq),
+      incoming: incoming.map(Number).sort((a, b) => a - b),
+    };
+  }
+  if (will !== "") claim.will = decodeWill(will);
+  return claim;
+}
+
+/** The ops of a batch per client id, in order. */
+export function opsByClient(ops: readonly FencedOp[]): Map<string, FencedOp[]> {
+  const byClient = new Map<string, FencedOp[]>();
+  for (const fenced of ops) {
+    const clientId = sessionOpClientId(fenced.op);
+    let list = byClient.get(clientId);
+    if (list === undefined) byClient.set(clientId, list = []);
+    list.push(fenced);
+  }
+  return byClient;
+}
+
+/**
+ * Queues one group commit: first one apply script per client id of `byClient` (their replies, in that order,
+ * say 1 applied / 0 refused), then the durable forwards and the cursor.
+ */
+export function queueCommit(
+  pipeline: ChainableCommander,
+  writer: Writer,
+  byClient: ReadonlyMap<string, readonly FencedOp[]>,
+  batch: CommitBatch,
+): void {
+  const { keys, prefix, me } = writer;
+  for (const [clientId, ops] of byClient) {
+    // Checked against the oldest epoch given for the client: one stale op refuses all of them.
+    const epoch = Math.min(...ops.map((fenced) => fenced.epoch));
+    runScript(pipeline, "mqApply", keys.session(clientId), [
+      me,
+      epoch,
+      prefix,
+      clientId,
+      ...ops.flatMap(opArgs),
+    ]);
+  }
+  for (const forward of batch.forwards) {
+    pipeline.xadd(keys.durableInbox(forward.to), "*", "f", me, "d", encodeForwarded(forward.messages));
+  }
+  if (batch.cursor !== undefined) {
+    pipeline.set(keys.cursor(me), batch.cursor);
+    pipeline.xtrim(keys.durableInbox(me), "MINID", batch.cursor);
+  }
+}
+
+/** Queues the retained messages (kept where another node wrote first) and the owned sessions of a reseed. */
+export function queueReseed(pipeline: ChainableCommander, writer: Writer, state: ReseedState): void {
+  const { keys, prefix, me } = writer;
+  for (const message of state.retained) pipeline.hsetnx(keys.retained, message.topic, encodeMessage(message));
+  for (const entry of state.sessions) {
+    const outgoing = entry.session?.outgoing ?? [];
+    const args: Arg[] = [
+      me,
+      entry.epoch,
+      prefix,
+      entry.clientId,
+      entry.session === undefined ? "" : encodeSession(stripQueues(entry.session)),
+      entry.will === undefined ? "" : encodeWill(entry.will),
+      outgoing.length,
+    ];
+    for (const message of outgoing) args.push(message.seq, encodeOutgoing(message));
+    for (const id of entry.session?.incoming ?? []) args.push(id);
+    runScript(pipeline, "mqReseedSession", keys.session(entry.clientId), args);
+  }
+}
+
+/** The args of one op for the apply script: `(kind, a, b)`. */
+function opArgs({ op }: FencedOp): Arg[] {
+  switch (op.kind) {
+    case "putSession":
+      return ["ps", encodeSession(op.session), ""];
+    case "deleteSession":
+      return ["ds", "", ""];
+    case "putOutgoing":
+      return ["po", op.entry.seq, encodeOutgoing(op.entry)];
+    case "deleteOutgoing":
+      return ["do", op.seq, ""];
+    case "putIncoming":
+      return ["pi", op.packetId, ""];
+    case "deleteIncoming":
+      return ["di", op.packetId, ""];
+    case "putWill":
+      return ["pw", encodeWill(op.will), ""];
+    case "deleteWill":
+      return ["dw", "", ""];
+  }
+}
+
+function stripQueues(session: LoadedSession): StoredSession {
+  const { outgoing: _outgoing, incoming: _incoming, ...stored } = session;
+  return stored;
+}

@@ -1,0 +1,567 @@
+/**
+ * The {@linkcode ClusterEngine} on Redis (`../shared/CLUSTER.md` §3): leases and tombstones, a control stream for
+ * route, retained, takeover and membership events, a lossy and a durable inbox stream per node, sessions in
+ * hashes fenced by an epoch in Lua, and the cluster id that tells a reconnecting node whether Redis kept its data.
+ *
+ * Two connections: one for commands (pipelined; every command bounded by a timeout, failing at once while
+ * disconnected) and one for the blocking `XREAD`. The lease is renewed every `leaseMs / 4`; Redis's clock decides
+ * expiry. A node that has not renewed for `leaseMs * 0.75` by its own clock (paused, cut off) delivers nothing
+ * until a renewal tells it whether it is still alive.
+ *
+ * @module
+ */
+
+import type { Redis } from "ioredis";
+import type { Message } from "../broker/storage/persistence.ts";
+import {
+  decodeForwarded,
+  decodeMessage,
+  encodeForwarded,
+  encodeMessage,
+  statsFields,
+  statsFromHash,
+} from "./_redis_codec.ts";
+import { openRedis, runScript, unavailable } from "./_redis_client.ts";
+import {
+  claimFromReply,
+  type ClaimReply,
+  opsByClient,
+  queueCommit,
+  queueReseed,
+  type Writer,
+} from "./_redis_sessions.ts";
+import { RedisKeys } from "./_redis_keys.ts";
+import {
+  CTL_MAXLEN,
+  type LeaseHolder,
+  leaveLease,
+  registerLease,
+  renewLease,
+  sweepLeases,
+} from "./_redis_lease.ts";
+import { compareIds, StreamReader } from "./_redis_reader.ts";
+import {
+  type Claim,
+  type ClaimOptions,
+  type ClusterEngine,
+  type ClusterEvent,
+  ClusterUnavailableError,
+  type CommitBatch,
+  type CommitOutcome,
+  type ConnectionEvent,
+  type ForwardBatch,
+  type ForwardedMessage,
+  type Incarnation,
+  type JoinOptions,
+  type Membership,
+  type NodeStats,
+  type ReseedState,
+} from "./engine.ts";
+
+const DEFAULT_LEASE_MS = 10_000;
+/** `MAXLEN ~` of a lossy inbox: QoS 0 beyond it is dropped for a lagging node. */
+const LOSSY_MAXLEN = 10_000;
+
+/** Options for {@linkcode RedisClusterEngine}. */
+export interface RedisClusterEngineOptions {
+  /** `redis://HOST:PORT`, `rediss://…` or `unix:///path`. */
+  readonly url: string;
+  /** Key prefix. @default {"mq:"} */
+  readonly prefix?: string;
+}
+
+type RenewResult = "ok" | "down" | "reset" | "fenced";
+
+/** See the module doc. */
+export class RedisClusterEngine implements ClusterEngine {
+  readonly name: string;
+  readonly #url: string;
+  readonly #keys: RedisKeys;
+  readonly #prefix: string;
+  #redis: Redis | undefined;
+  #reader: StreamReader | undefined;
+  #incarnation: Incarnation = "";
+  #leaseMs = DEFAULT_LEASE_MS;
+  #clusterId = "";
+  #listener: ((event: ClusterEvent) => void) | undefined;
+  #state: "new" | "up" | "down" | "fenced" | "closed" = "new";
+  /** performance.now() of the last renewal Redis confirmed. */
+  #renewedAt = 0;
+  /** performance.now() since which the connection has been up without a break (the sweeper waits a lease). */
+  #upSince = 0;
+  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  #renewing: Promise<RenewResult> | undefined;
+  readonly #releases = new Map<string, (node: Incarnation) => void>();
+  #statsGapMs = 0;
+  #statsAt = 0;
+
+  constructor(options: RedisClusterEngineOptions) {
+    this.#url = options.url;
+    this.name = options.url;
+    this.#prefix = options.prefix ?? "mq:";
+    this.#keys = new RedisKeys(this.#prefix);
+  }
+
+  /** This node's incarnation once joined. */
+  get incarnation(): Incarnation {
+    return this.#incarnation;
+  }
+
+  // -- membership
+
+  async join(options: JoinOptions): Promise<Membership> {
+    if (this.#state === "closed") throw new ClusterUnavailableError("the engine is closed");
+    await this.#stopConnections();
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#listener = options.listener;
+    this.#incarnation = `${options.node}-${crypto.randomUUID().slice(0, 8)}`;
+    const timeout = Math.max(100, Math.floor(this.#leaseMs / 2));
+    const redis = await openRedis(this.#url, { commandTimeoutMs: timeout, name: this.#incarnation });
+    this.#redis = redis;
+    try {
+      const result = await this.#register(redis);
+      if (result !== "ok") throw new ClusterUnavailableError(`redis ${this.#url}: could not register`);
+      const readerRedis = await openRedis(this.#url, {
+        commandTimeoutMs: timeout + this.#blockMs(),
+        name: `${this.#incarnation}:reader`,
+      });
+      const reader = new StreamReader(readerRedis, {
+        keys: this.#keys,
+        incarnation: this.#incarnation,
+        deliverable: () => this.#deliverable(),
+        emit: (event) => this.#emit(event),
+        released: (clientId, node) => this.#releases.get(clientId)?.(node),
+      }, this.#blockMs());
+      this.#reader = reader;
+      this.#state = "up";
+      this.#renewedAt = this.#upSince = performance.now();
+      await this.#resync(reader);
+      redis.on("close", () => this.#lost());
+      redis.on("ready", () => void this.#renew());
+      this.#renewTimer = setInterval(() => void this.#tick(), Math.max(5, Math.floor(this.#leaseMs / 4)));
+      reader.start();
+    } catch (e) {
+      this.#state = "new";
+      await this.#stopConnections();
+      throw unavailable(this.#url, e);
+    }
+    return { incarnation: this.#incarnation, leaseMs: this.#leaseMs };
+  }
+
+  async leave(): Promise<void> {
+    if (this.#state !== "up" && this.#state !== "down") return;
+    await this.#call((redis) => leaveLease(redis, this.#holder()));
+  }
+
+  async close(): Promise<void> {
+    this.#state = "closed";
+    this.#listener = undefined;
+    await this.#stopConnections();
+  }
+
+  async liveNodes(): Promise<readonly Incarnation[]> {
+    const nodes = await this.#call((redis) =>
+      runScript(redis, "mqLiveNodes", [this.#keys.nodes], [this.#prefix])
+    ) as string[];
+    return nodes.sort();
+  }
+
+  // -- routes
+
+  addRoutes(filters: readonly string[]): Promise<number> {
+    return this.#changeRoutes(filters, "add");
+  }
+
+  removeRoutes(filters: readonly string[]): Promise<number> {
+    return this.#changeRoutes(filters, "remove");
+  }
+
+  async #changeRoutes(filters: readonly string[], op: "add" | "remove"): Promise<number> {
+    const keys = this.#keys;
+    const me = this.#incarnation;
+    return await this.#call((redis) =>
+      runScript(redis, "mqRoutes", [keys.routes(me), keys.routeVersion, keys.ctl], [
+        me,
+        op,
+        CTL_MAXLEN,
+        ...filters,
+      ])
+    ) as number;
+  }
+
+  async routes(): Promise<
+    { readonly version: number; readonly nodes: ReadonlyMap<Incarnation, readonly string[]> }
+  > {
+    const { version, nodes } = await this.#snapshot();
+    return { version, nodes };
+  }
+
+  async #snapshot(): Promise<
+    { lastId: string; version: number; nodes: Map<Incarnation, readonly string[]> }
+  > {
+    const keys = this.#keys;
+    const reply = await this.#call((redis) =>
+      runScript(redis, "mqSnapshot", [keys.nodes, keys.routeVersion, keys.ctl], [this.#prefix])
+    ) as [string, number, ...(string | string[])[]];
+    const [lastId, version, ...rest] = reply;
+    const nodes = new Map<Incarnation, readonly string[]>();
+    for (let i = 0; i + 1 < rest.length; i += 2) nodes.set(rest[i] as string, rest[i + 1] as string[]);
+    return { lastId, version, nodes };
+  }
+
+  // -- forwarding
+
+  forwardLossy(batches: readonly ForwardBatch[]): void {
+    const redis = this.#redis;
+    if (redis === undefined || this.#state !== "up" || batches.length === 0) return;
+    const pipeline = redis.pipeline();
+    for (const batch of batches) {
+      pipeline.xadd(
+        this.#keys.lossyInbox(batch.to),
+        "MAXLEN",
+        "~",
+        LOSSY_MAXLEN,
+        "*",
+        "f",
+        this.#incarnation,
+        "d",
+        encodeForwarded(batch.messages),
+      );
+    }
+    pipeline.exec().catch(() => {
+      // At most once: a lost QoS 0 forward is the caller's drop to count, not an error.
+    });
+  }
+
+  // -- sessions
+
+  async claim(clientId: string, options: ClaimOptions = {}): Promise<Claim> {
+    const keys = this.#keys;
+    const me = this.#incarnation;
+    const [sessionKey] = keys.session(clientId);
+    let previous: Claim["previous"];
+    const released = Promise.withResolvers<Incarnation>();
+    this.#releases.set(clientId, released.resolve);
+    try {
+      const owner = await this.#call((redis) =>
+        runScript(redis, "mqKick", [sessionKey, keys.ctl], [me, clientId, this.#prefix, CTL_MAXLEN])
+      ) as string | null;
+      if (owner !== null) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), options.timeoutMs ?? 3000);
+        });
+        const outcome = await Promise.race([released.promise.then(() => "released" as const), timeout]);
+        clearTimeout(timer);
+        previous = { node: owner, outcome };
+      }
+    } finally {
+      this.#releases.delete(clientId);
+    }
+    const claim = await this.#take(clientId, "");
+    if (claim === undefined) throw new Error(`claim of ${clientId} answered nothing`);
+    return previous === undefined ? claim : { ...claim, previous };
+  }
+
+  /** Runs the claim script (an adoption from `deadOwner` when it is not empty). */
+  async #take(clientId: string, deadOwner: string): Promise<Claim | undefined> {
+    const reply = await this.#call((redis) =>
+      runScript(redis, "mqClaim", this.#keys.session(clientId), [
+        this.#incarnation,
+        this.#prefix,
+        deadOwner,
+        clientId,
+      ])
+    );
+    return claimFromReply(reply as ClaimReply);
+  }
+
+  async release(clientId: string, epoch: number): Promise<void> {
+    const keys = this.#keys;
+    const [sessionKey, epochKey] = keys.session(clientId);
+    await this.#call((redis) =>
+      runScript(redis, "mqRelease", [sessionKey, epochKey, keys.ctl], [
+        this.#incarnation,
+        epoch,
+        clientId,
+        this.#prefix,
+        CTL_MAXLEN,
+      ])
+    );
+  }
+
+  async commit(batch: CommitBatch): Promise<CommitOutcome> {
+    const byClient = opsByClient(batch.ops);
+    const clients = [...byClient.keys()];
+    // A fenced node owns nothing any more: every write of it is stale.
+    if (this.#state === "fenced") return { refused: clients };
+    const replies = await this.#call((redis) => {
+      const pipeline = redis.pipeline();
+      queueCommit(pipeline, this.#writer(), byClient, batch);
+      return pipeline.exec();
+    });
+    const refused: string[] = [];
+    (replies ?? []).forEach(([error, applied], i) => {
+      if (error !== null) throw unavailable(this.#url, error);
+      if (i < clients.length && applied !== 1) refused.push(clients[i]!);
+    });
+    return { refused };
+  }
+
+  async owned(node: Incarnation): Promise<readonly string[]> {
+    return await this.#call((redis) => redis.smembers(this.#keys.owned(node)));
+  }
+
+  adopt(clientId: string, node: Incarnation): Promise<Claim | undefined> {
+    return this.#take(clientId, node);
+  }
+
+  async deadInbox(node: Incarnation): Promise<readonly ForwardedMessage[]> {
+    const keys = this.#keys;
+    const cursor = await this.#call((redis) => redis.get(keys.cursor(node)));
+    const entries = await this.#call((redis) =>
+      redis.xrange(keys.durableInbox(node), cursor === null ? "-" : `(${cursor}`, "+")
+    );
+    const messages: ForwardedMessage[] = [];
+    for (const [, fields] of entries) {
+      const index = fields.indexOf("d");
+      if (index >= 0 && index + 1 < fields.length) messages.push(...decodeForwarded(fields[index + 1]!));
+    }
+    return messages;
+  }
+
+  async forget(node: Incarnation): Promise<void> {
+    const keys = this.#keys;
+    await this.#call((redis) =>
+      runScript(redis, "mqForget", [
+        keys.lease(node),
+        keys.lossyInbox(node),
+        keys.durableInbox(node),
+        keys.cursor(node),
+        keys.routes(node),
+        keys.owned(node),
+        keys.stats(node),
+        keys.routeVersion,
+        keys.ctl,
+      ], [node, CTL_MAXLEN])
+    );
+  }
+
+  // -- retained
+
+  async retain(message: Message): Promise<void> {
+    const keys = this.#keys;
+    const data = message.payload.length === 0 ? "" : encodeMessage(message);
+    await this.#call((redis) =>
+      runScript(redis, "mqRetain", [keys.retained, keys.ctl], [message.topic, data, CTL_MAXLEN])
+    );
+  }
+
+  async loadRetained(): Promise<readonly Message[]> {
+    const hash = await this.#call((redis) => redis.hgetall(this.#keys.retained));
+    return Object.values(hash).map(decodeMessage);
+  }
+
+  // -- recovery and stats
+
+  async reseed(state: ReseedState): Promise<void> {
+    if (state.routes.length > 0) await this.addRoutes(state.routes);
+    await this.#call((redis) => {
+      const pipeline = redis.pipeline();
+      queueReseed(pipeline, this.#writer(), state);
+      return pipeline.exec();
+    });
+  }
+
+  async putStats(stats: NodeStats): Promise<void> {
+    const now = performance.now();
+    if (this.#statsAt > 0) this.#statsGapMs = now - this.#statsAt;
+    this.#statsAt = now;
+    const keep = Math.max(3 * this.#leaseMs, Math.ceil(3 * this.#statsGapMs));
+    const key = this.#keys.stats(this.#incarnation);
+    await this.#call((redis) => redis.multi().hset(key, ...statsFields(stats)).pexpire(key, keep).exec());
+  }
+
+  async stats(): Promise<readonly NodeStats[]> {
+    const nodes = await this.liveNodes();
+    const replies = await this.#call((redis) => {
+      const pipeline = redis.pipeline();
+      for (const node of nodes) pipeline.hgetall(this.#keys.stats(node));
+      return pipeline.exec();
+    });
+    const out: NodeStats[] = [];
+    nodes.forEach((node, i) => {
+      const [error, hash] = replies?.[i] ?? [null, {}];
+      if (error === null && Object.keys(hash as Record<string, string>).length > 0) {
+        out.push(statsFromHash(node, hash as Record<string, string>));
+      }
+    });
+    return out;
+  }
+
+  // -- internals
+
+  #writer(): Writer {
+    return { keys: this.#keys, prefix: this.#prefix, me: this.#incarnation };
+  }
+
+  #blockMs(): number {
+    return Math.max(50, Math.min(1000, Math.floor(this.#leaseMs / 4)));
+  }
+
+  /** Runs `body` on the command connection; anything but a script's own error is "unavailable". */
+  async #call<T>(body: (redis: Redis) => Promise<T>): Promise<T> {
+    const redis = this.#redis;
+    if (redis === undefined || this.#state !== "up") {
+      throw new ClusterUnavailableError(
+        `redis ${this.#url}: ${this.#state === "down" ? "unreachable" : `engine ${this.#state}`}`,
+      );
+    }
+    try {
+      return await body(redis);
+    } catch (e) {
+      throw unavailable(this.#url, e);
+    }
+  }
+
+  /** Registers the lease (join, or re-registration after Redis lost its data). */
+  async #register(redis: Redis): Promise<"ok" | "fenced"> {
+    const clusterId = await registerLease(redis, this.#holder());
+    if (clusterId === undefined) return "fenced";
+    this.#clusterId = clusterId;
+    return "ok";
+  }
+
+  #holder(): LeaseHolder {
+    return { keys: this.#keys, prefix: this.#prefix, me: this.#incarnation, leaseMs: this.#leaseMs };
+  }
+
+  /** Takes a consistent route table and reads the control stream from there; reloads nothing else. */
+  async #resync(reader: StreamReader): Promise<void> {
+    const snapshot = await this.#snapshot();
+    reader.positions.ctl = snapshot.lastId;
+    reader.applySnapshot(snapshot.version, snapshot.nodes);
+  }
+
+  /** Whether the reader may hand events to the node now (renews first if the lease may have lapsed). */
+  async #deliverable(): Promise<boolean> {
+    if (this.#state !== "up") return false;
+    if (performance.now() - this.#renewedAt > this.#leaseMs * 0.75) await this.#renew();
+    return this.#state === "up";
+  }
+
+  async #tick(): Promise<void> {
+    await this.#renew();
+    if (this.#state === "up" && performance.now() - this.#upSince > this.#leaseMs * 1.25) await this.#sweep();
+  }
+
+  /** One renewal at a time; its outcome moves the state and tells the node. */
+  #renew(): Promise<RenewResult> {
+    this.#renewing ??= this.#renewOnce().finally(() => this.#renewing = undefined);
+    return this.#renewing;
+  }
+
+  async #renewOnce(): Promise<RenewResult> {
+    const redis = this.#redis;
+    const reader = this.#reader;
+    if (redis === undefined || reader === undefined) return "down";
+    if (this.#state === "closed" || this.#state === "fenced") {
+      return this.#state === "fenced" ? "fenced" : "down";
+    }
+    const renewal = await renewLease(redis, this.#holder(), this.#clusterId).catch(() => undefined);
+    if (renewal === undefined) {
+      this.#lost();
+      return "down";
+    }
+    if (renewal.outcome === "fenced") {
+      this.#fence();
+      return "fenced";
+    }
+    if (renewal.outcome === "reset") {
+      try {
+        if (await this.#register(redis) !== "ok") {
+          this.#fence();
+          return "fenced";
+        }
+        reader.positions.ctl = reader.positions.lossy = reader.positions.durable = "0-0";
+      } catch {
+        this.#lost();
+        return "down";
+      }
+      this.#renewedAt = performance.now();
+      this.#upSince = this.#renewedAt;
+      this.#state = "up";
+      this.#notify("reset");
+      return "reset";
+    }
+    this.#renewedAt = performance.now();
+    const wasDown = this.#state === "down";
+    try {
+      if (compareIds(renewal.firstCtlId, reader.positions.ctl) > 0) await this.#resync(reader);
+      if (wasDown) {
+        // Durable batches read but not committed come again (at least once; ids de-duplicate).
+        reader.positions.durable = await redis.get(this.#keys.cursor(this.#incarnation)) ?? "0-0";
+      }
+    } catch {
+      this.#lost();
+      return "down";
+    }
+    if (wasDown) {
+      this.#state = "up";
+      this.#upSince = performance.now();
+      this.#notify("up");
+    }
+    return "ok";
+  }
+
+  async #sweep(): Promise<void> {
+    const redis = this.#redis;
+    if (redis === undefined) return;
+    try {
+      await sweepLeases(redis, this.#holder());
+    } catch {
+      // The next tick tries again; a renewal failure reports the outage.
+    }
+  }
+
+  /** The command connection broke or a renewal failed. */
+  #lost(): void {
+    if (this.#state !== "up") return;
+    this.#state = "down";
+    this.#notify("down");
+  }
+
+  #fence(): void {
+    if (this.#state === "fenced" || this.#state === "closed") return;
+    this.#state = "fenced";
+    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
+    this.#renewTimer = undefined;
+    this.#notify("fenced");
+  }
+
+  #notify(state: ConnectionEvent["state"]): void {
+    this.#listener?.({ kind: "connection", state });
+  }
+
+  #emit(event: ClusterEvent): void {
+    if (event.kind === "connection" && event.state === "fenced") return this.#fence();
+    if (this.#state !== "up") return;
+    this.#listener?.(event);
+  }
+
+  async #stopConnections(): Promise<void> {
+    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
+    this.#renewTimer = undefined;
+    const reader = this.#reader;
+    const redis = this.#redis;
+    this.#reader = undefined;
+    this.#redis = undefined;
+    if (reader !== undefined) await reader.stop();
+    if (redis !== undefined) {
+      redis.removeAllListeners("close");
+      redis.removeAllListeners("ready");
+      redis.disconnect();
+    }
+    await this.#renewing;
+  }
+}
