@@ -30,6 +30,7 @@ import { memoryPair } from "../../lib/transport/memory.ts";
 import { type ByteStream, writeAll } from "../../lib/transport/transport.ts";
 import { mulberry32 } from "../_prng.ts";
 import { type EngineKind, ENGINES } from "./_cluster.ts";
+import { REDIS } from "./_redis_engine_kind.ts";
 
 // ---- the sequence ---------------------------------------------------------------------------------------------
 
@@ -237,7 +238,9 @@ function clusterOf(kind: EngineKind): ClusterKind {
   };
 }
 
-const CLUSTER_KINDS: readonly ClusterKind[] = ENGINES.map(clusterOf);
+/** Every engine of the in-process cluster suite, and Redis even while that suite leaves it out. */
+const CLUSTER_KINDS: readonly ClusterKind[] =
+  (ENGINES.some((kind) => kind.name === REDIS.name) ? ENGINES : [...ENGINES, REDIS]).map(clusterOf);
 
 // ---- the clients ------------------------------------------------------------------------------------------------
 
