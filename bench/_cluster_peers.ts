@@ -36,6 +36,8 @@ export interface RedisServer {
   command(...args: string[]): Promise<string>;
   /** Calls per command since start (`INFO commandstats`), lower-case names. */
   commandCalls(): Promise<Map<string, number>>;
+  /** Bytes Redis has read from its clients since start (`INFO stats` `total_net_input_bytes`). */
+  inputBytes(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -323,6 +325,10 @@ export async function startRedis(): Promise<RedisServer> {
       }
       return calls;
     },
+    async inputBytes() {
+      const info = await redisCommand(port, ["INFO", "stats"]);
+      return Number(/^total_net_input_bytes:(\d+)/m.exec(info)?.[1] ?? NaN);
+    },
     stop: () => child.stop(),
   };
 }
@@ -336,10 +342,7 @@ export async function startRedis(): Promise<RedisServer> {
 async function startOurNode(redisUrl: string, node: string): Promise<Child & { port: number }> {
   const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-node-" });
   const config = join(dir, "broker.json");
-  await Deno.writeTextFile(
-    config,
-    JSON.stringify({ limits: { maxConnectionsPerAddress: 10_000_000 }, cluster: { redis: redisUrl, node } }),
-  );
+  await Deno.writeTextFile(config, JSON.stringify({ limits: { maxConnectionsPerAddress: 10_000_000 } }));
   const child = spawn(
     new Deno.Command(Deno.execPath(), {
       args: [
@@ -404,12 +407,16 @@ export type AnchorRuntime = "node" | "deno";
 let anchorReady: Promise<{ runtime: AnchorRuntime; dir: string } | { error: string }> | undefined;
 
 /**
- * Installs the anchor for Node once per machine (reused by later runs), or falls back to Deno. Resolves where
- * it runs from, or why it cannot run.
+ * Installs the anchor for Node once per machine (reused by later runs), or, when Node is missing or `runtime` is
+ * `"deno"`, runs it on Deno from `deno.json`'s imports. Resolves where it runs from, or why it cannot run. The
+ * first call decides for the process.
  */
-export function prepareAnchor(): Promise<{ runtime: AnchorRuntime; dir: string } | { error: string }> {
+export function prepareAnchor(
+  runtime: AnchorRuntime = "node",
+): Promise<{ runtime: AnchorRuntime; dir: string } | { error: string }> {
   anchorReady ??= (async () => {
     const versions = await anchorVersions();
+    if (runtime === "deno") return { runtime: "deno" as const, dir: PROJECT_ROOT };
     try {
       await new Deno.Command("node", { args: ["--version"], stdout: "null", stderr: "null" }).output();
     } catch {
@@ -584,15 +591,19 @@ export function deploymentMeter(deployment: Deployment): {
   commands(): ReadonlyMap<string, number> | undefined;
   /** Length of the window, s. */
   seconds(): number | undefined;
+  /** Bytes Redis read from its clients during the window (the brokers' writes). */
+  redisInputBytes(): number | undefined;
 } {
   const sample = async () => {
     const brokers = await Promise.all(deployment.brokerPids.map(cpuSeconds));
     const redis = deployment.redis === undefined ? undefined : await cpuSeconds(deployment.redis.pid);
     const calls = deployment.redis === undefined ? undefined : await deployment.redis.commandCalls();
+    const input = deployment.redis === undefined ? undefined : await deployment.redis.inputBytes();
     return {
       brokers: brokers.reduce((a, b) => a + b, 0),
       redis,
       calls,
+      input,
       self: ownCpuSeconds(),
       at: performance.now(),
     };
@@ -601,6 +612,7 @@ export function deploymentMeter(deployment: Deployment): {
   let result: DeploymentCpu | undefined;
   let commands: Map<string, number> | undefined;
   let seconds: number | undefined;
+  let inputBytes: number | undefined;
   return {
     async onWindow(edge) {
       try {
@@ -618,6 +630,7 @@ export function deploymentMeter(deployment: Deployment): {
             : (100 * (now.redis - start.redis)) / seconds,
           generator: (100 * (now.self - start.self)) / seconds,
         };
+        if (now.input !== undefined && start.input !== undefined) inputBytes = now.input - start.input;
         if (now.calls !== undefined && start.calls !== undefined) {
           commands = new Map();
           for (const [name, calls] of now.calls) {
@@ -634,6 +647,7 @@ export function deploymentMeter(deployment: Deployment): {
     cpu: () => result,
     commands: () => commands,
     seconds: () => seconds,
+    redisInputBytes: () => inputBytes,
   };
 }
 
