@@ -617,10 +617,8 @@ async function report(
   const notes = [
     `Medians of ${runs} runs per deployment; the three deployments take turns within each run (order rotating). ` +
     "Ratio above 1.00x means the cluster is better (for times: lower).",
-    `Load average ${
-      loadAtStart.toFixed(1)
-    } at start (2 cores shared by the brokers, Redis, the load generator ` +
-    "and whatever else runs on the machine).",
+    `Load average ${loadAtStart.toFixed(1)} at start, ${(await loadAverage()).toFixed(1)} at the end ` +
+    `(${await nproc()} cores shared by the brokers, Redis, the load generator and whatever else runs here).`,
     `cluster: three \`broker.ts --cluster redis://127.0.0.1:PORT --persistence memory --max-inflight 65535 ` +
     "--max-queued 0` processes on one `redis-server` (AOF, appendfsync everysec, no RDB). single-node: the same " +
     `broker without --cluster. aedes-redis: three aedes ${versions.aedes} processes with mqemitter-redis ` +
@@ -652,6 +650,15 @@ async function report(
 
 function bytesText(bytes: number | undefined): string {
   return bytes === undefined ? "-" : `${formatNumber(bytes)} B`;
+}
+
+async function nproc(): Promise<string> {
+  try {
+    const out = await new Deno.Command("nproc", { stdout: "piped", stderr: "null" }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  } catch {
+    return "?";
+  }
 }
 
 /** Redis commands per published message, medians over the runs, the largest first (e.g. `xadd 2.00`). */
