@@ -19,6 +19,8 @@ import {
 import { leveledLogger, LOG_LEVELS, type LogLevel } from "./lib/broker/logger.ts";
 import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/password_file.ts";
 import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
+import { redisUrlProblem } from "./lib/cluster/config.ts";
+import type { ClusterOptions } from "./lib/cluster/node.ts";
 import { ScramFile } from "./lib/broker/auth/scram_file.ts";
 import { ScramSha256 } from "./lib/broker/auth/scram.ts";
 
@@ -37,6 +39,10 @@ Options:
                            a free port and prints it)
   --persistence KIND       sqlite:PATH (default sqlite:./data/broker.db) or
                            memory (nothing survives a restart)
+  --cluster URL            join a cluster of brokers on Redis
+                           (redis://HOST:PORT or unix:///path/to/socket);
+                           sessions, retained messages and wills then live
+                           in Redis, not in --persistence (README: Cluster)
   --max-keepalive SECONDS  largest keep alive a client may use (default
                            65535; v5 clients get Server Keep Alive)
   --max-packet-size BYTES  largest packet accepted (default 1048576)
@@ -100,6 +106,7 @@ async function main(args: string[]): Promise<void> {
         host: { type: "string" },
         port: { type: "string", short: "p" },
         persistence: { type: "string" },
+        cluster: { type: "string" },
         "max-keepalive": { type: "string" },
         "max-packet-size": { type: "string" },
         "sys-interval": { type: "string" },
@@ -147,8 +154,29 @@ async function main(args: string[]): Promise<void> {
   const logger = leveledLogger(level, (l, message) => {
     console.error(`${new Date().toISOString()} ${l.toUpperCase().padEnd(5)} ${message}`);
   });
-  const options: BrokerOptions = { ...brokerOptions(config), logger };
-  if (persistence.startsWith("sqlite:")) options.persistence = new SqlitePersistence(persistence.slice(7));
+  // --cluster and the config's cluster key: checked here, the Redis client loaded only when asked for (its
+  // `debug` dependency reads the environment at import).
+  const clusterUrl = values.cluster ?? config.cluster?.redis;
+  if (values.cluster !== undefined) {
+    const problem = redisUrlProblem(values.cluster);
+    if (problem !== undefined) fail(`--cluster: ${problem}`);
+  }
+  const options: BrokerOptions & { cluster?: ClusterOptions } = { ...brokerOptions(config), logger };
+  if (clusterUrl !== undefined) {
+    const { RedisClusterEngine } = await import("./lib/cluster/redis_engine.ts");
+    options.cluster = {
+      engine: new RedisClusterEngine({ url: clusterUrl }),
+      ...(config.cluster?.node === undefined ? {} : { node: config.cluster.node }),
+      ...(config.cluster?.leaseMs === undefined ? {} : { leaseMs: config.cluster.leaseMs }),
+    };
+    if (values.persistence !== undefined || config.persistence !== undefined) {
+      logger.warn(
+        "--cluster: sessions, retained messages and wills are kept in Redis; --persistence is not used",
+      );
+    }
+  } else if (persistence.startsWith("sqlite:")) {
+    options.persistence = new SqlitePersistence(persistence.slice(7));
+  }
   const maxKeepAlive = integer("max-keepalive", values["max-keepalive"], 1, 65535);
   if (maxKeepAlive !== undefined) options.maxKeepAlive = maxKeepAlive;
   const maxPacketSize = integer("max-packet-size", values["max-packet-size"], 16, 268_435_460);

@@ -127,7 +127,11 @@ export class StreamReader {
       }
       if (reply === null || this.#stopped) continue;
       // A node that may have lost its lease (paused past it) delivers nothing until its engine has checked.
-      if (!await this.#host.deliverable()) continue;
+      if (!await this.#host.deliverable()) {
+        // Read again later (positions unchanged); do not spin on what is already there.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
       for (const [stream, entries] of reply) {
         for (const [id, fields] of entries) {
           if (stream === ctl) {

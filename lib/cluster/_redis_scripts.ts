@@ -132,27 +132,25 @@ end
 return 1`,
 };
 
-/** KEYS session, ctl; ARGV me, client id, prefix, ctl maxlen. Asks a live other owner to step down; answers it. */
-const kick: RedisScript = {
-  keys: 2,
-  lua: `${LIVE}
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if not owner or owner == ARGV[1] or not live(ARGV[3], owner) then return false end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'k', 'kick', 'c', ARGV[2], 'to', owner, 'by', ARGV[1])
-return owner`,
-};
-
 /**
- * KEYS session, epoch, outgoing, incoming, will; ARGV me, prefix, dead owner ('' for a claim), client id.
- * Takes the client id with the next epoch (an adoption only from that dead owner); answers
- * `{epoch, session, outgoing[], incoming[], will}` or nil when the adoption lost.
+ * KEYS session, epoch, outgoing, incoming, will, ctl; ARGV me, prefix, mode, client id, dead owner, ctl maxlen.
+ * Takes the client id with the next epoch and answers `{epoch, session, outgoing[], incoming[], will}`. Modes:
+ * `ask` first asks a live other owner to step down instead (answers its name: the claimer waits for its release,
+ * then claims with `take`); `adopt` takes only from that dead owner (answers nil when the adoption lost).
  */
 const claim: RedisScript = {
-  keys: 5,
+  keys: 6,
   lua: `${LIVE}
-if redis.call('EXISTS', ARGV[2] .. 'dead:' .. ARGV[1]) == 1 then return redis.error_reply('FENCED this node was declared dead') end
+if redis.call('EXISTS', ARGV[2] .. 'dead:' .. ARGV[1]) == 1 then
+  return redis.error_reply('FENCED this node was declared dead')
+end
 local owner = redis.call('HGET', KEYS[1], 'owner')
-if ARGV[3] ~= '' and (owner ~= ARGV[3] or live(ARGV[2], owner)) then return false end
+if ARGV[3] == 'adopt' then
+  if owner ~= ARGV[5] or live(ARGV[2], owner) then return false end
+elseif ARGV[3] == 'ask' and owner and owner ~= ARGV[1] and live(ARGV[2], owner) then
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'k', 'kick', 'c', ARGV[4], 'to', owner, 'by', ARGV[1])
+  return owner
+end
 if owner and owner ~= ARGV[1] then redis.call('SREM', ARGV[2] .. 'owned:' .. owner, ARGV[4]) end
 local e = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
@@ -244,7 +242,6 @@ export const SCRIPTS = {
   mqRoutes: routes,
   mqSnapshot: snapshot,
   mqRetain: retain,
-  mqKick: kick,
   mqClaim: claim,
   mqRelease: release,
   mqApply: apply,

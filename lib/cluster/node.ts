@@ -50,6 +50,8 @@ export type NodeState = "new" | "up" | "down" | "fenced" | "closed";
 /** No-op op that makes the commit queue cut a batch (for durable forwards and inbox cursors that have no op). */
 const MARK: PersistenceOp = { kind: "deleteWill", clientId: "" };
 const MARK_KEY = {};
+/** Pause before a commit the engine refused is tried again, ms. */
+const RETRY_MS = 20;
 /** How many forwarded ids are remembered for de-duplication. */
 const SEEN_MAX = 65_536;
 
@@ -167,6 +169,7 @@ export class ClusterNode {
 
   /** Runs `fn` after `ms` unless the node stops first. */
   later(ms: number, fn: () => void): void {
+    if (this.state === "closed") return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       if (this.state !== "closed") fn();
@@ -338,6 +341,8 @@ export class ClusterNode {
   async #resync(): Promise<void> {
     const { version, nodes } = await this.engine.routes();
     this.remote.reset(nodes, version, this.incarnation);
+    // The table read holds this node's routes as written back: others route by them from this version on.
+    if (version > this.storedVersion) this.storedVersion = version;
     await this.summary.resync(nodes.get(this.incarnation) ?? []);
     this.sys.routesChanged();
   }
@@ -459,7 +464,9 @@ export class ClusterNode {
         return;
       } catch (error) {
         if (!(error instanceof ClusterUnavailableError)) throw error;
-        // Held, not failed: a QoS 1/2 acknowledgement waits for the engine (CLUSTER.md §3.10).
+        // Held, not failed: a QoS 1/2 acknowledgement waits for the engine (CLUSTER.md §3.10). A pause first:
+        // the news that the engine is away may not have reached this node yet, and retrying at once would spin.
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         await this.whenReachable();
       }
     }

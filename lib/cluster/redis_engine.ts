@@ -91,6 +91,7 @@ export class RedisClusterEngine implements ClusterEngine {
   #upSince = 0;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   #renewing: Promise<RenewResult> | undefined;
+  #stopping: Promise<void> = Promise.resolve();
   readonly #releases = new Map<string, (node: Incarnation) => void>();
   #statsGapMs = 0;
   #statsAt = 0;
@@ -236,44 +237,42 @@ export class RedisClusterEngine implements ClusterEngine {
   // -- sessions
 
   async claim(clientId: string, options: ClaimOptions = {}): Promise<Claim> {
-    const keys = this.#keys;
-    const me = this.#incarnation;
-    const [sessionKey] = keys.session(clientId);
-    let previous: Claim["previous"];
     const released = Promise.withResolvers<Incarnation>();
     this.#releases.set(clientId, released.resolve);
     try {
-      const owner = await this.#call((redis) =>
-        runScript(redis, "mqKick", [sessionKey, keys.ctl], [me, clientId, this.#prefix, CTL_MAXLEN])
-      ) as string | null;
-      if (owner !== null) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<"timeout">((resolve) => {
-          timer = setTimeout(() => resolve("timeout"), options.timeoutMs ?? 3000);
-        });
-        const outcome = await Promise.race([released.promise.then(() => "released" as const), timeout]);
-        clearTimeout(timer);
-        previous = { node: owner, outcome };
-      }
+      // One round trip when nobody else holds it; else the owner is asked to step down first.
+      const reply = await this.#claimScript(clientId, "ask", "");
+      if (typeof reply !== "string") return claimFromReply(reply)!;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), options.timeoutMs ?? 3000);
+      });
+      const outcome = await Promise.race([released.promise.then(() => "released" as const), timeout]);
+      clearTimeout(timer);
+      const claim = claimFromReply(await this.#claimScript(clientId, "take", "") as ClaimReply)!;
+      return { ...claim, previous: { node: reply, outcome } };
     } finally {
       this.#releases.delete(clientId);
     }
-    const claim = await this.#take(clientId, "");
-    if (claim === undefined) throw new Error(`claim of ${clientId} answered nothing`);
-    return previous === undefined ? claim : { ...claim, previous };
   }
 
-  /** Runs the claim script (an adoption from `deadOwner` when it is not empty). */
-  async #take(clientId: string, deadOwner: string): Promise<Claim | undefined> {
-    const reply = await this.#call((redis) =>
-      runScript(redis, "mqClaim", this.#keys.session(clientId), [
+  /** Runs the claim script; its modes are described in `_redis_scripts.ts`. */
+  async #claimScript(
+    clientId: string,
+    mode: "ask" | "take" | "adopt",
+    deadOwner: string,
+  ): Promise<ClaimReply | string> {
+    const keys = this.#keys;
+    return await this.#call((redis) =>
+      runScript(redis, "mqClaim", [...keys.session(clientId), keys.ctl], [
         this.#incarnation,
         this.#prefix,
-        deadOwner,
+        mode,
         clientId,
+        deadOwner,
+        CTL_MAXLEN,
       ])
-    );
-    return claimFromReply(reply as ClaimReply);
+    ) as ClaimReply | string;
   }
 
   async release(clientId: string, epoch: number): Promise<void> {
@@ -312,8 +311,8 @@ export class RedisClusterEngine implements ClusterEngine {
     return await this.#call((redis) => redis.smembers(this.#keys.owned(node)));
   }
 
-  adopt(clientId: string, node: Incarnation): Promise<Claim | undefined> {
-    return this.#take(clientId, node);
+  async adopt(clientId: string, node: Incarnation): Promise<Claim | undefined> {
+    return claimFromReply(await this.#claimScript(clientId, "adopt", node) as ClaimReply);
   }
 
   async deadInbox(node: Incarnation): Promise<readonly ForwardedMessage[]> {
@@ -534,8 +533,8 @@ export class RedisClusterEngine implements ClusterEngine {
   #fence(): void {
     if (this.#state === "fenced" || this.#state === "closed") return;
     this.#state = "fenced";
-    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
-    this.#renewTimer = undefined;
+    // Nothing more is read or renewed: a fenced node comes back only by joining as a new incarnation.
+    void this.#stopConnections();
     this.#notify("fenced");
   }
 
@@ -549,7 +548,13 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#listener?.(event);
   }
 
-  async #stopConnections(): Promise<void> {
+  /** Stops the timer and both connections; resolves once every stop so far has finished. */
+  #stopConnections(): Promise<void> {
+    this.#stopping = Promise.all([this.#stopping, this.#stopOnce()]).then(() => {});
+    return this.#stopping;
+  }
+
+  async #stopOnce(): Promise<void> {
     if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
     this.#renewTimer = undefined;
     const reader = this.#reader;

@@ -30,13 +30,17 @@ async function publishQoS2(pub: WireClient, topic: string, from: number, to: num
 async function receiveQoS2(client: WireClient, count: number): Promise<string[]> {
   const version = client.version;
   const got: string[] = [];
-  while (new Set(got).size < count) {
+  /** Packet ids answered with PUBREC whose PUBREL has not come yet. */
+  const open = new Set<number>();
+  while (new Set(got).size < count || open.size > 0) {
     const packet: Packet = await client.nextPacket(`message ${got.length + 1} of ${count}`);
     if (packet.type === 3) {
       const publish = packet as PublishPacket;
       got.push(decoder.decode(publish.payload));
+      open.add(publish.packetId!);
       await client.send(pubrec(version, publish.packetId!));
     } else if (packet.type === 6) {
+      open.delete(packet.packetId);
       await client.send(pubcomp(version, packet.packetId));
     } else {
       assert.fail(`unexpected packet type ${packet.type}`);

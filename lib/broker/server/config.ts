@@ -7,6 +7,7 @@
  * @module
  */
 
+import { parseClusterConfig } from "../../cluster/config.ts";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { BrokerOptions } from "../options.ts";
 import type { QoS } from "../../packet/packet_type.ts";
@@ -81,6 +82,15 @@ export interface BrokerConfig {
   listeners?: ListenerConfig[];
   /** `"memory"` or `"sqlite:PATH"`, as the `--persistence` flag. */
   persistence?: string;
+  /** Join a cluster of brokers on Redis, as the `--cluster` flag (checked in `lib/cluster/config.ts`). */
+  cluster?: {
+    /** `redis://HOST:PORT[/DB]`, `rediss://…` (TLS) or `unix:///path/to/redis.sock`. */
+    redis: string;
+    /** This node's name, for logs and its incarnation (`<node>-<random>`). @default {"node"} */
+    node?: string;
+    /** Lease time in ms: a node silent for this long is dead and its sessions adopted. @default {10000} */
+    leaseMs?: number;
+  };
   /** Mosquitto-style password file; enables password authentication. */
   passwordFile?: string;
   /** Mosquitto-style ACL file. */
@@ -170,6 +180,7 @@ const LISTENER_KEYS = [
 const TOP_KEYS = [
   "listeners",
   "persistence",
+  "cluster",
   "passwordFile",
   "aclFile",
   "scramFile",
@@ -222,6 +233,7 @@ class Validator {
       }
       config.persistence = persistence;
     }
+    if (root.cluster !== undefined) config.cluster = parseClusterConfig(root.cluster, this.#source);
     if (root.passwordFile !== undefined) config.passwordFile = this.string(root.passwordFile, "passwordFile");
     if (root.aclFile !== undefined) config.aclFile = this.string(root.aclFile, "aclFile");
     if (root.scramFile !== undefined) config.scramFile = this.string(root.scramFile, "scramFile");

@@ -1,0 +1,164 @@
+/**
+ * Nodes that die, nodes cut off, an engine that goes away: wills exactly once through adoption, persistent
+ * sessions adopted with what was published meanwhile, self-fencing (v5 DISCONNECT 0x8B), CONNECT refused while
+ * the engine is unreachable (v5 0x88, v3 0x03), local QoS 0 flowing meanwhile, QoS 1 acknowledgements held, and
+ * recovery by itself with and without the engine's data. Faults are injected on the in-memory engine.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { assertPublish, payloads, persistent } from "../broker/_v5.ts";
+import { hex, puback, publishPacket, subscribe, waitFor, type WireClient } from "../broker/_wire.ts";
+import { MEMORY, withCluster } from "./_cluster.ts";
+
+/** Collects PUBLISH payloads on `clients` until `count` came (or `ms` passed), then a little longer for extras. */
+async function gather(clients: readonly WireClient[], count: number, ms = 4000): Promise<string[]> {
+  const got: string[] = [];
+  const deadline = Date.now() + ms;
+  while (got.length < count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const client of clients) got.push(...payloads(await client.collect()));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  for (const client of clients) got.push(...payloads(await client.collect()));
+  return got;
+}
+
+Deno.test("the will of a client whose node dies is published exactly once, by the node that adopts it", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
+    const watchers = [
+      await connect(1, { version: 5, clientId: "w1" }),
+      await connect(2, { version: 5, clientId: "w2" }),
+    ];
+    for (const watcher of watchers) await subscribe(watcher, 1, [["will/#", 0]]);
+    await routed(0, 1);
+    await routed(0, 2);
+    await connect(0, { version: 5, clientId: "dies", will: { topic: "will/dies", payload: "gone" } });
+    await waitFor(
+      () => engines.memory!.clients.get("dies")?.will !== undefined,
+      "the will armed in the engine",
+    );
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true); // as SIGKILL: no lease, no leave
+    const got = await gather(watchers, 2);
+    assert.deepEqual(got, ["gone", "gone"], "each watcher once: one publication");
+    assert.equal(brokers[0]!.cluster!.state, "fenced", "the cut-off node fenced itself");
+  }, { leaseMs: 300 }));
+
+Deno.test("a dead node's persistent session is adopted: what was published meanwhile waits for its client", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["s/#", 1]]);
+    await routed(1, 0);
+    const pub = await connect(1, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "s/1", payload: "before", qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    assertPublish(await x.nextPacket(), { topic: "s/1", payload: "before", qos: 1 }); // not acknowledged
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
+    for (let i = 2; i <= 4; i++) {
+      await pub.send(publishPacket(5, { topic: "s/1", payload: `during${i}`, qos: 1, id: i }));
+      await pub.expect(puback(5, i));
+    }
+    await waitFor(
+      () => brokers[1]!.session("x") !== undefined || brokers[2]!.session("x") !== undefined,
+      "a live node to adopt x",
+      3000,
+    );
+    for (let i = 5; i <= 6; i++) {
+      await pub.send(publishPacket(5, { topic: "s/1", payload: `after${i}`, qos: 1, id: i }));
+      await pub.expect(puback(5, i));
+    }
+    const back = await connect(2, persistent("x"), true);
+    const got: string[] = [];
+    while (new Set(got).size < 6) {
+      const packet = await back.nextPacket(`message ${got.length + 1}`);
+      assert.equal(packet.type, 3);
+      const publish = packet as Extract<typeof packet, { type: 3 }>;
+      got.push(new TextDecoder().decode(publish.payload));
+      await back.send(puback(5, publish.packetId!));
+    }
+    assert.deepEqual([...new Set(got)].sort(), [
+      "after5",
+      "after6",
+      "before",
+      "during2",
+      "during3",
+      "during4",
+    ]);
+  }, { leaseMs: 300 }));
+
+Deno.test("a node cut off from the engine fences itself: v5 DISCONNECT 0x8B, then CONNECT refused 0x88", () =>
+  withCluster(MEMORY, 2, async ({ brokers, engines, connect, open }) => {
+    const client = await connect(0, { version: 5, clientId: "c", will: { topic: "will/c", payload: "w" } });
+    const watcher = await connect(1, { version: 5, clientId: "watch" });
+    await subscribe(watcher, 1, [["will/#", 0]]);
+    await waitFor(() => engines.memory!.clients.get("c")?.will !== undefined, "the will armed in the engine");
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
+    await client.expectDisconnect(0x8b, "DISCONNECT Server shutting down");
+    const v5 = await open(0, 5);
+    await v5.send(hex("10 10 00 04 4d 51 54 54 05 02 00 00 00 00 03 6e 65 77"));
+    const connack = await v5.expectPacket(2, "CONNACK");
+    assert.equal(connack.reasonCode, 0x88, "Server unavailable");
+    const got = await gather([watcher], 1);
+    assert.deepEqual(got, ["w"], "the will once, from the adopter, not from the fenced node");
+  }, { leaseMs: 300 }));
+
+Deno.test("engine down: local QoS 0 flows, QoS 1 PUBACK waits, CONNECT refused (v5 0x88, v3 0x03); all recovers", () =>
+  withCluster(MEMORY, 2, async ({ engines, connect, open, routed }) => {
+    const remote = await connect(1, { version: 5, clientId: "remote" });
+    await subscribe(remote, 1, [["d/#", 1]]);
+    await routed(0, 1);
+    const local = await connect(0, { version: 5, clientId: "local" });
+    await subscribe(local, 1, [["d/#", 0]]);
+    const pub = await connect(0, { version: 5, clientId: "pub" });
+    engines.memory!.down();
+    await pub.send(publishPacket(5, { topic: "d/0", payload: "qos0 local" }));
+    assertPublish(await local.nextPacket(), { topic: "d/0", payload: "qos0 local" });
+    await pub.send(publishPacket(5, { topic: "d/1", payload: "qos1", qos: 1, id: 1 }));
+    assertPublish(await local.nextPacket(), { topic: "d/1", payload: "qos1" });
+    assert.equal(
+      await pub.nextOrEnd(200).catch(() => "nothing"),
+      "nothing",
+      "no PUBACK while the engine is away",
+    );
+    const v5 = await open(0, 5);
+    await v5.send(hex("10 10 00 04 4d 51 54 54 05 02 00 00 00 00 03 6e 65 77"));
+    assert.equal((await v5.expectPacket(2, "CONNACK")).reasonCode, 0x88);
+    const v4 = await open(0, 4);
+    await v4.send(hex("10 0f 00 04 4d 51 54 54 04 02 00 00 00 03 6f 6c 64"));
+    await v4.expect(hex("20 02 00 03"), "CONNACK 0x03 Server unavailable (3.1.1)");
+    engines.memory!.up({ keepData: true });
+    await pub.expect(puback(5, 1), "PUBACK once the forward is durable");
+    assertPublish(await remote.nextPacket(), { topic: "d/1", payload: "qos1", qos: 1 });
+    await connect(0, { version: 5, clientId: "new" });
+  }, { leaseMs: 4000 }));
+
+Deno.test("engine back without its data: routes, retained messages and sessions are written back", () =>
+  withCluster(MEMORY, 2, async ({ brokers, engines, connect, routed }) => {
+    const sub = await connect(1, { version: 5, clientId: "sub" });
+    await subscribe(sub, 1, [["z/#", 0]]);
+    await routed(0, 1);
+    const pub = await connect(0, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "z/r", payload: "kept", retain: true, qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    assertPublish(await sub.nextPacket(), { topic: "z/r", payload: "kept" });
+    engines.memory!.down();
+    engines.memory!.up({ keepData: false });
+    await waitFor(
+      () => brokers.every((broker) => broker.cluster!.state === "up"),
+      "every node to hear it is back",
+    );
+    await waitFor(
+      () => engines.memory!.routes.get(brokers[1]!.cluster!.incarnation)?.has("z/#") ?? false,
+      "re-seed",
+    );
+    await routed(0, 1);
+    await waitFor(() => engines.memory!.retained.has("z/r"), "retained re-seeded");
+    await pub.send(publishPacket(5, { topic: "z/after", payload: "again" }));
+    assertPublish(await sub.nextPacket(), { topic: "z/after", payload: "again" });
+    assert.equal(
+      engines.memory!.clients.get("sub")?.owner,
+      brokers[1]!.cluster!.incarnation,
+      "ownership re-seeded",
+    );
+  }, { leaseMs: 4000 }));
