@@ -342,7 +342,11 @@ export async function startRedis(): Promise<RedisServer> {
 async function startOurNode(redisUrl: string, node: string): Promise<Child & { port: number }> {
   const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-node-" });
   const config = join(dir, "broker.json");
-  await Deno.writeTextFile(config, JSON.stringify({ limits: { maxConnectionsPerAddress: 10_000_000 } }));
+  // The config names the node (for its logs); --cluster gives the URL, as a user would.
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({ limits: { maxConnectionsPerAddress: 10_000_000 }, cluster: { redis: redisUrl, node } }),
+  );
   const child = spawn(
     new Deno.Command(Deno.execPath(), {
       args: [
