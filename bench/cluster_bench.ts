@@ -10,7 +10,7 @@
  *   Redis commands per published message, to show one forward per node rather than per subscriber;
  * - `cross-qos1`: QoS 1, publisher on A with 100 in flight, subscriber on B;
  * - `latency`: QoS 0 at a fixed 5,000 msgs/s from A to B, p50 and p99;
- * - `routes`: SUBSCRIBE on B until a message published on A arrives, p50 and p99 of 30 probes;
+ * - `routes`: SUBSCRIBE on B until a message published on A arrives, p50 and p99 of 100 subscriptions per run;
  * - `connects`: 1,000 connects with Clean Session 0 (persistent sessions) to A, 50 at a time;
  * - `takeover`: a client's offline session on A holds 1,000 queued messages (half QoS 1, half QoS 2); it
  *   connects to B: CONNACK time, loss, QoS 2 duplicates.
@@ -105,7 +105,7 @@ export interface ClusterBenchOptions {
   queued?: number;
   /**
    * Takeovers per run.
-   * @default {5}
+   * @default {10}
    */
   takeovers?: number;
   /**
@@ -115,7 +115,7 @@ export interface ClusterBenchOptions {
   latencyRate?: number;
   /**
    * Subscriptions timed per run of the routes scenario.
-   * @default {30}
+   * @default {100}
    */
   routeProbes?: number;
   /**
@@ -309,13 +309,13 @@ function specs(timingBase: Omit<Timing, "onWindow">, sizes: Sizes): ScenarioSpec
       metrics: [
         {
           key: "p50",
-          name: "(f) route propagation p50, SUBSCRIBE on B → routable on A",
+          name: `(f) route propagation p50, SUBSCRIBE on B → routable on A, ${sizes.routeProbes} per run`,
           unit: "ms",
           higherIsBetter: false,
         },
         {
           key: "p99",
-          name: "(f) route propagation p99, SUBSCRIBE on B → routable on A",
+          name: `(f) route propagation p99, SUBSCRIBE on B → routable on A, ${sizes.routeProbes} per run`,
           unit: "ms",
           higherIsBetter: false,
         },
@@ -363,13 +363,13 @@ function specs(timingBase: Omit<Timing, "onWindow">, sizes: Sizes): ScenarioSpec
       metrics: [
         {
           key: "p50",
-          name: `(h) takeover CONNACK p50, ${formatNumber(queued)} queued, A → B`,
+          name: `(h) takeover CONNACK p50, ${formatNumber(queued)} queued, A → B, ${takeovers} per run`,
           unit: "ms",
           higherIsBetter: false,
         },
         {
           key: "p99",
-          name: `(h) takeover CONNACK p99, ${formatNumber(queued)} queued, A → B`,
+          name: `(h) takeover CONNACK p99, ${formatNumber(queued)} queued, A → B, ${takeovers} per run`,
           unit: "ms",
           higherIsBetter: false,
         },
@@ -482,9 +482,9 @@ export async function clusterBench(options: ClusterBenchOptions = {}): Promise<B
   const sizes: Sizes = {
     connects: options.connects ?? 1000,
     queued: options.queued ?? 1000,
-    takeovers: options.takeovers ?? 5,
+    takeovers: options.takeovers ?? 10,
     latencyRate: options.latencyRate ?? 5000,
-    routeProbes: options.routeProbes ?? 30,
+    routeProbes: options.routeProbes ?? 100,
   };
   const all = specs(timing, sizes).filter((spec) => scenarioNames.includes(spec.scenario));
   const results = new Map<ClusterScenario, Map<DeploymentName, Measured[]>>();
