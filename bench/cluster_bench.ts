@@ -559,8 +559,9 @@ async function report(
   const vsAedes: BenchRow[] = [];
   const runNotes: string[] = [];
   const cpuLines: string[] = [
-    "| scenario | deployment | brokers CPU | Redis CPU | generator CPU | Redis input per message | Redis commands per message |",
-    "|---|---|---:|---:|---:|---:|---|",
+    "| scenario | deployment | brokers CPU | Redis CPU | generator CPU | CPU µs per message (brokers + Redis) | " +
+    "Redis input per message | Redis commands per message |",
+    "|---|---|---:|---:|---:|---:|---:|---|",
   ];
   const figure = (value: number | undefined) =>
     value === undefined ? "-" : formatNumber(value, value < 100 ? 2 : 0);
@@ -607,7 +608,9 @@ async function report(
       cpuLines.push(
         `| ${spec.scenario} | ${name} | ${med((c) => c.brokers)} | ${med((c) => c.redis)} | ${
           med((c) => c.generator)
-        } | ${bytesText(redisBytesPerMessage(list))} | ${commandsPerMessage(list)} |`,
+        } | ${cpuPerMessageText(list)} | ${bytesText(redisBytesPerMessage(list))} | ${
+          commandsPerMessage(list)
+        } |`,
       );
     }
   }
@@ -646,6 +649,19 @@ async function report(
     groups[0] = { ...groups[0]!, notes: [...notes, ...summary] };
   }
   return groups;
+}
+
+/**
+ * CPU time of the brokers and Redis per message (per delivery for fan-out) in the throughput scenarios, µs,
+ * median over the runs: unlike a rate it holds up when other work on the machine takes CPU from the run.
+ */
+function cpuPerMessageText(list: readonly Measured[]): string {
+  const perRun = list.flatMap((m) => {
+    const rate = m.outcome.figures.rate;
+    if (m.cpu === undefined || rate === undefined || rate <= 0) return [];
+    return [((m.cpu.brokers + (m.cpu.redis ?? 0)) / 100 / rate) * 1e6];
+  });
+  return perRun.length === 0 ? "-" : `${formatNumber(median(perRun), 2)} µs`;
 }
 
 function bytesText(bytes: number | undefined): string {
