@@ -461,6 +461,7 @@ export class ClusterNode {
         const batch = cursor === undefined ? { ops: fenced, forwards } : { ops: fenced, forwards, cursor };
         const outcome = await this.engine.commit(batch);
         if (outcome.refused.length > 0) this.#refused(outcome.refused);
+        await this.#afterDeletes(fenced, outcome.refused);
         return;
       } catch (error) {
         if (!(error instanceof ClusterUnavailableError)) throw error;
@@ -468,6 +469,24 @@ export class ClusterNode {
         // the news that the engine is away may not have reached this node yet, and retrying at once would spin.
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         await this.whenReachable();
+      }
+    }
+  }
+
+  /**
+   * A committed `deleteSession` gives up the client id. Mostly the session is gone here too, and so is this
+   * node's epoch for it; but when a session still lives here (a clean start, or a persistent session resumed as
+   * a non-persistent one, recorded in the same batch), the id is claimed again at once, so it stays unique and
+   * later writes are not refused.
+   */
+  async #afterDeletes(ops: readonly FencedOp[], refused: readonly string[]): Promise<void> {
+    for (const { op } of ops) {
+      if (op.kind !== "deleteSession" || refused.includes(op.clientId)) continue;
+      const clientId = op.clientId;
+      if (this.context.sessions.get(clientId) === undefined) {
+        this.epochs.delete(clientId);
+      } else if (this.epochs.has(clientId)) {
+        this.epochs.set(clientId, (await this.engine.claim(clientId, { timeoutMs: 0 })).epoch);
       }
     }
   }

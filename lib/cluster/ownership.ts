@@ -140,15 +140,7 @@ export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<v
   const adopted = new Set<string>();
   for (const clientId of await engine.owned(dead)) {
     if (rendezvous(clientId, live) !== node.incarnation) continue;
-    const claim = await engine.adopt(clientId, dead);
-    if (claim === undefined) continue;
-    install(node, clientId, claim);
-    adopted.add(clientId);
-    // A session that ended with its connection is not kept: its will (installed above) goes out now.
-    if (claim.session === undefined) {
-      ctx.wills.publish(clientId);
-      ctx.store?.add({ kind: "deleteSession", clientId });
-    }
+    if (await adoptOne(node, clientId, dead)) adopted.add(clientId);
   }
   if (adopted.size > 0) {
     ctx.logger.info(`adopted ${adopted.size} session(s) of dead node ${dead}`);
@@ -160,9 +152,41 @@ export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<v
   }
   if (rendezvous(dead, live) === node.incarnation) {
     node.later(node.leaseMs, () => {
-      engine.forget(dead).then(() => node.remote.drop(dead), () => {});
+      sweepUp(node, dead).catch(() => {});
     });
   }
+}
+
+/**
+ * The last step for a dead node, by the node that wins it: sessions nobody adopted (the live nodes disagreed
+ * on who was live, so each left an id to another) are adopted here, then the dead node's keys are forgotten.
+ */
+async function sweepUp(node: ClusterNode, dead: Incarnation): Promise<void> {
+  const engine = node.engine;
+  const adopted = new Set<string>();
+  for (const clientId of await engine.owned(dead)) {
+    if (await adoptOne(node, clientId, dead)) adopted.add(clientId);
+  }
+  if (adopted.size > 0) {
+    await node.summary.settled();
+    await replayInbox(node, dead, adopted);
+  }
+  await engine.forget(dead);
+  node.remote.drop(dead);
+}
+
+/** Adopts one client id of `dead`; false when another node took it first. */
+async function adoptOne(node: ClusterNode, clientId: string, dead: Incarnation): Promise<boolean> {
+  const claim = await node.engine.adopt(clientId, dead);
+  if (claim === undefined) return false;
+  install(node, clientId, claim);
+  // A session that ended with its connection is not kept: its will (installed above) goes out now.
+  if (claim.session === undefined) {
+    const ctx = node.context;
+    ctx.wills.publish(clientId);
+    ctx.store?.add({ kind: "deleteSession", clientId });
+  }
+  return true;
 }
 
 async function replayInbox(

@@ -10,7 +10,15 @@ import assert from "node:assert/strict";
 import type { Packet } from "../../lib/packet/packet.ts";
 import type { PublishPacket } from "../../lib/packet/publish.ts";
 import { persistent } from "../broker/_v5.ts";
-import { pubcomp, publishPacket, pubrec, pubrel, subscribe, type WireClient } from "../broker/_wire.ts";
+import {
+  puback,
+  pubcomp,
+  publishPacket,
+  pubrec,
+  pubrel,
+  subscribe,
+  type WireClient,
+} from "../broker/_wire.ts";
 import { clusterTest, withCluster } from "./_cluster.ts";
 
 const decoder = new TextDecoder();
@@ -115,5 +123,32 @@ clusterTest(
       await onA.expectDisconnect(0x8e);
       await onB.barrier();
       assert.equal(brokers[1]!.router.subscriptionCount("z"), 0, "clean start: no subscription kept");
+    }),
+);
+
+clusterTest(
+  "a clean start on the node that holds the session keeps the client id owned there",
+  (kind) =>
+    withCluster(kind, 2, async ({ brokers, connect, routed }) => {
+      const first = await connect(0, persistent("k"));
+      await subscribe(first, 1, [["k/#", 1]]);
+      await first.disconnect();
+      const again = await connect(0, { ...persistent("k"), clean: true });
+      await subscribe(again, 2, [["k2/#", 1]]);
+      await routed(1, 0);
+      const pub = await connect(1, { version: 5, clientId: "pub" });
+      for (let i = 1; i <= 3; i++) {
+        await pub.send(publishPacket(5, { topic: "k2/x", payload: `m${i}`, qos: 1, id: i }));
+        await pub.expectPacket(4, `PUBACK ${i}`);
+        const got = await again.nextPacket(`m${i}`);
+        assert.equal(got.type, 3, "still connected: its writes are not refused as another node's");
+        await again.send(puback(5, (got as PublishPacket).packetId!));
+      }
+      await again.barrier("still connected");
+      // Unique cluster-wide: the same id on B takes it over from A.
+      const onB = await connect(1, persistent("k"), true);
+      await again.expectDisconnect(0x8e);
+      await onB.barrier();
+      assert.equal(brokers[0]!.session("k"), undefined);
     }),
 );

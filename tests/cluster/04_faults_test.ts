@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { assertPublish, payloads, persistent } from "../broker/_v5.ts";
 import { hex, puback, publishPacket, subscribe, waitFor, type WireClient } from "../broker/_wire.ts";
 import { MEMORY, withCluster } from "./_cluster.ts";
+import { rendezvous } from "../../lib/cluster/ownership.ts";
 
 /** Collects PUBLISH payloads on `clients` until `count` came (or `ms` passed), then a little longer for extras. */
 async function gather(clients: readonly WireClient[], count: number, ms = 4000): Promise<string[]> {
@@ -162,3 +163,50 @@ Deno.test("engine back without its data: routes, retained messages and sessions 
       "ownership re-seeded",
     );
   }, { leaseMs: 4000 }));
+
+Deno.test("a fenced node joins again as a new incarnation once the engine answers, and serves again", () =>
+  withCluster(MEMORY, 2, async ({ brokers, engines, connect, routed }) => {
+    const node = brokers[0]!.cluster!;
+    const old = node.incarnation;
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["j/#", 1]]);
+    await waitFor(() => engines.memory!.clients.get("x")?.session !== undefined, "the session stored");
+    engines.memory!.partition(old, true);
+    await x.expectDisconnect(0x8b);
+    await waitFor(() => node.state === "fenced", "the node to fence itself");
+    await waitFor(() => brokers[1]!.session("x") !== undefined, "the live node to adopt x", 3000);
+    engines.memory!.partition(old, false);
+    await waitFor(() => node.state === "up" && node.incarnation !== old, "a new incarnation", 3000);
+    const back = await connect(0, persistent("x"), true);
+    await routed(1, 0);
+    const pub = await connect(1, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "j/1", payload: "again", qos: 1, id: 1 }));
+    await pub.expect(puback(5, 1));
+    assertPublish(await back.nextPacket(), { topic: "j/1", payload: "again", qos: 1 });
+  }, { leaseMs: 300 }));
+
+Deno.test("a session no live node adopted (they disagreed on who is live) is adopted by the dead node's sweeper", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect }) => {
+    const dead = brokers[0]!.cluster!.incarnation;
+    const live = [brokers[1]!.cluster!.incarnation, brokers[2]!.cluster!.incarnation];
+    // A node name that wins the client id but not the dead node: whoever believes in it leaves the id to it.
+    let phantom = "";
+    for (let i = 0; phantom === ""; i++) {
+      const candidate = `phantom-${i}`;
+      const all = [...live, candidate];
+      if (rendezvous("orphan", all) === candidate && rendezvous(dead, all) !== candidate) phantom = candidate;
+    }
+    for (const broker of brokers.slice(1)) {
+      broker.cluster!.engine.liveNodes = () => Promise.resolve([...live, phantom].sort());
+    }
+    const orphan = await connect(0, persistent("orphan"));
+    await subscribe(orphan, 1, [["o/#", 1]]);
+    await waitFor(() => engines.memory!.clients.get("orphan")?.session !== undefined, "the session stored");
+    engines.memory!.partition(dead, true);
+    await waitFor(
+      () => brokers[1]!.session("orphan") !== undefined || brokers[2]!.session("orphan") !== undefined,
+      "the sweeper to adopt the orphan",
+      3000,
+    );
+    assert.equal(engines.memory!.owned.get(dead)?.size ?? 0, 0, "nothing left owned by the dead node");
+  }, { leaseMs: 300 }));

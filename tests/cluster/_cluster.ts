@@ -74,6 +74,7 @@ export interface ClusterContext {
 
 /** Options for {@linkcode withCluster}. */
 export interface ClusterTestOptions {
+  /** Lease, ms; long by default, so a busy test machine never loses one by accident. @default {5000} */
   readonly leaseMs?: number;
   readonly broker?: BrokerOptions;
 }
@@ -93,7 +94,7 @@ export async function withCluster(
     const broker = new Broker({
       sysInterval: 0,
       ...options.broker,
-      cluster: { engine: engines.engine(), node: `n${brokers.length}`, leaseMs: options.leaseMs ?? 1000 },
+      cluster: { engine: engines.engine(), node: `n${brokers.length}`, leaseMs: options.leaseMs ?? 5000 },
     });
     brokers.push(broker);
     await broker.start();

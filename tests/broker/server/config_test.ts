@@ -20,7 +20,7 @@ const INVALID: [what: string, config: unknown, message: string][] = [
   [
     "unknown top-level key",
     { listener: [] },
-    "broker.json: unknown key listener (known keys: listeners, persistence, passwordFile, aclFile, scramFile, " +
+    "broker.json: unknown key listener (known keys: listeners, persistence, cluster, passwordFile, aclFile, scramFile, " +
     "logLevel, sysInterval, limits, queueQoS0, retainAvailable, checkPayloadFormat, topicAliasOut, maxQoS, " +
     "responseInformation)",
   ],
