@@ -1,6 +1,6 @@
 /**
  * Starts a real `redis-server` for the cluster tests: in a temporary directory, with AOF on (`appendfsync
- * everysec`, as recommended for production), reachable on a Unix socket (no TCP port races) or, when a test needs
+ * everysec` by default, as recommended for production), reachable on a Unix socket (no TCP port races) or, when a test needs
  * a `redis://` URL, on a free loopback port. It can be killed with SIGKILL and started again from its AOF or
  * empty, and is always stopped and its directory removed.
  *
@@ -39,6 +39,16 @@ export interface RedisServerOptions {
    * @default {false}
    */
   readonly tcp?: boolean;
+  /**
+   * The AOF fsync policy. `everysec` (production's) writes the AOF once a second, and while an fsync is still
+   * running it may postpone writes by up to 2 s, acknowledged ones included: a SIGKILL then loses them. Tests that
+   * check what survives a SIGKILL use `always`.
+   *
+   * @default {"everysec"}
+   */
+  readonly appendfsync?: "everysec" | "always";
+  /** Start as a replica of the server listening on this loopback port. */
+  readonly replicaOf?: number;
 }
 
 /** A running `redis-server`; see the module doc. */
@@ -49,11 +59,20 @@ export class RedisServer {
   readonly socket: string;
   /** The loopback TCP port, when started with `tcp: true`. */
   readonly port: number | undefined;
+  readonly #appendfsync: "everysec" | "always";
+  readonly #replicaOf: number | undefined;
   #child: Deno.ChildProcess | undefined;
   #status: Promise<Deno.CommandStatus> | undefined;
 
-  private constructor(dir: string, port: number | undefined) {
+  private constructor(
+    dir: string,
+    port: number | undefined,
+    appendfsync: "everysec" | "always",
+    replicaOf: number | undefined,
+  ) {
     this.dir = dir;
+    this.#appendfsync = appendfsync;
+    this.#replicaOf = replicaOf;
     this.socket = `${dir}/r.sock`;
     this.port = port;
   }
@@ -61,7 +80,12 @@ export class RedisServer {
   /** Starts a new server and waits until it answers PING. */
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = await Deno.makeTempDir({ prefix: "mqtt-redis-" });
-    const server = new RedisServer(dir, options.tcp === true ? freePort() : undefined);
+    const server = new RedisServer(
+      dir,
+      options.tcp === true ? freePort() : undefined,
+      options.appendfsync ?? "everysec",
+      options.replicaOf,
+    );
     try {
       await server.#spawn();
     } catch (e) {
@@ -96,13 +120,14 @@ export class RedisServer {
       "--appendonly",
       "yes",
       "--appendfsync",
-      "everysec",
+      this.#appendfsync,
       "--dir",
       this.dir,
       "--logfile",
       `${this.dir}/redis.log`,
       "--daemonize",
       "no",
+      ...(this.#replicaOf === undefined ? [] : ["--replicaof", "127.0.0.1", String(this.#replicaOf)]),
     ];
     const child = new Deno.Command(REDIS_SERVER, { args, stdin: "null", stdout: "null", stderr: "null" })
       .spawn();
@@ -141,14 +166,8 @@ export class RedisServer {
    * Sends one command over the socket and returns its reply: a string for simple and bulk strings, a number for
    * integers, null for nil, an array for arrays; an error reply throws. For assertions and fault set-up only.
    */
-  async command(...args: readonly (string | number)[]): Promise<RespValue> {
-    const conn = await Deno.connect({ transport: "unix", path: this.socket });
-    try {
-      await writeAll(conn, encodeCommand(args));
-      return await new RespReader(conn).read();
-    } finally {
-      conn.close();
-    }
+  command(...args: readonly (string | number)[]): Promise<RespValue> {
+    return sendCommand(() => Deno.connect({ transport: "unix", path: this.socket }), args);
   }
 
   /** SIGKILL, as a crash: whatever the AOF holds stays in `dir`. Waits for the process to exit. */
@@ -214,6 +233,97 @@ export async function withRedis(
     await body(redis);
   } finally {
     await redis.stop();
+  }
+}
+
+/**
+ * A Redis Sentinel (`redis-server --sentinel`) watching one {@linkcode RedisServer} started with `tcp: true`, as
+ * master `mymaster`; it declares the master down after 500 ms.
+ */
+export class RedisSentinel {
+  /** Its loopback TCP port. */
+  readonly port: number;
+  readonly #child: Deno.ChildProcess;
+  readonly #status: Promise<Deno.CommandStatus>;
+
+  private constructor(port: number, child: Deno.ChildProcess) {
+    this.port = port;
+    this.#child = child;
+    this.#status = child.status;
+  }
+
+  /** Starts one watching `master`; it runs in the master's directory. */
+  static async start(master: RedisServer): Promise<RedisSentinel> {
+    if (master.port === undefined) throw new Error("a Sentinel needs a master started with tcp: true");
+    const port = freePort();
+    const config = `${master.dir}/sentinel-${port}.conf`;
+    await Deno.writeTextFile(
+      config,
+      [
+        `port ${port}`,
+        "bind 127.0.0.1",
+        `dir ${master.dir}`,
+        `logfile ${master.dir}/sentinel-${port}.log`,
+        `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+        "sentinel down-after-milliseconds mymaster 500",
+        "sentinel failover-timeout mymaster 2000",
+        "",
+      ].join("\n"),
+    );
+    const child = new Deno.Command(REDIS_SERVER, {
+      args: [config, "--sentinel"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const sentinel = new RedisSentinel(port, child);
+    const deadline = Date.now() + START_WAIT_MS;
+    while (true) {
+      try {
+        const reply = await sentinel.command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster");
+        if (Array.isArray(reply)) return sentinel;
+      } catch {
+        // not yet
+      }
+      if (Date.now() > deadline) {
+        await sentinel.stop();
+        throw new Error("redis-server --sentinel did not answer");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** `redis-sentinel://127.0.0.1:PORT/mymaster`. */
+  get url(): string {
+    return `redis-sentinel://127.0.0.1:${this.port}/mymaster`;
+  }
+
+  /** One command to the Sentinel (see {@linkcode RedisServer.command}). */
+  command(...args: readonly (string | number)[]): Promise<RespValue> {
+    return sendCommand(() => Deno.connect({ hostname: "127.0.0.1", port: this.port }), args);
+  }
+
+  /** Kills it and waits; safe to call twice. */
+  async stop(): Promise<void> {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.#status;
+  }
+}
+
+async function sendCommand(
+  open: () => Promise<Deno.Conn>,
+  args: readonly (string | number)[],
+): Promise<RespValue> {
+  const conn = await open();
+  try {
+    await writeAll(conn, encodeCommand(args));
+    return await new RespReader(conn).read();
+  } finally {
+    conn.close();
   }
 }
 

@@ -24,17 +24,56 @@ export interface OpenRedisOptions {
   readonly name: string;
 }
 
-/** Where `url` points: `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS) or `unix:///path/to/socket`. */
-export function redisTarget(url: string): { readonly path: string } | { readonly url: string } {
+/** Where a cluster URL points. */
+export type RedisTarget =
+  | { readonly kind: "socket"; readonly path: string }
+  | { readonly kind: "url"; readonly url: string }
+  | {
+    readonly kind: "sentinel";
+    readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+    readonly name: string;
+    readonly password?: string;
+  };
+
+/**
+ * Where `url` points: `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS), `unix:///path/to/socket`, or
+ * `redis-sentinel://[:pass@]host:port[,host:port…]/MASTER` (the master Redis Sentinel names now, followed
+ * through failovers; the password is the master's).
+ */
+export function redisTarget(url: string): RedisTarget {
   if (url.startsWith("unix://")) {
     const path = url.slice("unix://".length);
     if (!path.startsWith("/")) {
       throw new TypeError(`Cluster URL ${url}: a unix:// URL needs an absolute path`);
     }
-    return { path };
+    return { kind: "socket", path };
   }
-  if (url.startsWith("redis://") || url.startsWith("rediss://")) return { url };
-  throw new TypeError(`Cluster URL ${url}: expected redis://HOST:PORT, rediss://HOST:PORT or unix:///PATH`);
+  if (url.startsWith("redis://") || url.startsWith("rediss://")) return { kind: "url", url };
+  const sentinel = url.match(/^redis-sentinel:\/\/(?::([^@/]*)@)?([^/@]+)\/([^/?#]+)$/);
+  if (sentinel !== null) {
+    const sentinels = sentinel[2]!.split(",").map((hostPort) => {
+      const at = hostPort.lastIndexOf(":");
+      const port = at < 0 ? 26379 : Number(hostPort.slice(at + 1));
+      const host = at < 0 ? hostPort : hostPort.slice(0, at);
+      if (host === "" || !Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new TypeError(`Cluster URL ${redactUrl(url)}: "${hostPort}" is not HOST:PORT`);
+      }
+      return { host, port };
+    });
+    const name = decodeURIComponent(sentinel[3]!);
+    return sentinel[1] === undefined || sentinel[1] === ""
+      ? { kind: "sentinel", sentinels, name }
+      : { kind: "sentinel", sentinels, name, password: decodeURIComponent(sentinel[1]) };
+  }
+  throw new TypeError(
+    `Cluster URL ${redactUrl(url)}: expected redis://HOST:PORT, rediss://HOST:PORT, unix:///PATH or ` +
+      "redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER",
+  );
+}
+
+/** `url` without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  return url.replace(/^((?:rediss?|redis-sentinel):\/\/[^:@/]*:)[^@/]*@/, "$1***@");
 }
 
 /** Opens a connection (connected when this resolves) with every script of {@linkcode SCRIPTS} defined. */
@@ -62,9 +101,16 @@ export async function openRedis(url: string, options: OpenRedisOptions): Promise
     connectionName: options.name,
     retryStrategy: (times: number) => Math.min(25 * times, 250),
   };
-  const client = "path" in target
+  const client = target.kind === "socket"
     ? new RedisClass({ ...redisOptions, path: target.path })
-    : new RedisClass(target.url, redisOptions);
+    : target.kind === "url"
+    ? new RedisClass(target.url, redisOptions)
+    : new RedisClass({
+      ...redisOptions,
+      sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      name: target.name,
+      ...(target.password === undefined ? {} : { password: target.password }),
+    });
   client.on("error", () => {
     // Reported through rejected commands and the engine's connection events.
   });
@@ -111,5 +157,5 @@ export function unavailable(url: string, e: unknown): Error {
   if (e instanceof Error && e.name === "ReplyError" && !e.message.startsWith("FENCED")) return e;
   if (e instanceof ClusterUnavailableError) return e;
   const message = e instanceof Error ? e.message : String(e);
-  return new ClusterUnavailableError(`redis ${url}: ${message}`, { cause: e });
+  return new ClusterUnavailableError(`redis ${redactUrl(url)}: ${message}`, { cause: e });
 }

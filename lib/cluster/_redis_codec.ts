@@ -14,7 +14,7 @@ import type {
   PendingWill,
   StoredSession,
 } from "../broker/storage/persistence.ts";
-import type { ForwardedMessage, NodeStats } from "./engine.ts";
+import type { NodeStats } from "./engine.ts";
 
 interface MessageJson {
   t: string;
@@ -24,14 +24,6 @@ interface MessageJson {
   x?: string;
   e?: number;
   o?: string;
-}
-
-interface ForwardedJson {
-  i: string;
-  m: MessageJson;
-  d?: 1;
-  s?: readonly string[];
-  c?: readonly string[];
 }
 
 interface OutgoingJson {
@@ -81,33 +73,6 @@ export function encodeMessage(message: Message): string {
 /** The inverse of {@linkcode encodeMessage}. */
 export function decodeMessage(text: string): Message {
   return messageFromJson(JSON.parse(text) as MessageJson);
-}
-
-/** One inbox stream entry: the messages of one forward batch. */
-export function encodeForwarded(messages: readonly ForwardedMessage[]): string {
-  const list: ForwardedJson[] = [];
-  for (const forwarded of messages) {
-    const json: ForwardedJson = { i: forwarded.id, m: messageJson(forwarded.message) };
-    if (forwarded.direct) json.d = 1;
-    if (forwarded.shared !== undefined) json.s = forwarded.shared;
-    if (forwarded.clients !== undefined) json.c = forwarded.clients;
-    list.push(json);
-  }
-  return JSON.stringify(list);
-}
-
-/** The inverse of {@linkcode encodeForwarded}. */
-export function decodeForwarded(text: string): ForwardedMessage[] {
-  return (JSON.parse(text) as ForwardedJson[]).map((json) => {
-    const forwarded: { -readonly [K in keyof ForwardedMessage]: ForwardedMessage[K] } = {
-      id: json.i,
-      message: messageFromJson(json.m),
-      direct: json.d === 1,
-    };
-    if (json.s !== undefined) forwarded.shared = json.s;
-    if (json.c !== undefined) forwarded.clients = json.c;
-    return forwarded;
-  });
 }
 
 /** A session without its queues (its subscriptions are plain data). */

@@ -23,9 +23,9 @@ export interface LeaseHolder {
   readonly leaseMs: number;
 }
 
-/** A renewal's answer: alive (with the oldest ctl id, to see a trimmed position), data lost, or declared dead. */
+/** A renewal's answer: alive, data lost, or declared dead. */
 export type Renewal =
-  | { readonly outcome: "ok"; readonly firstCtlId: string }
+  | { readonly outcome: "ok" }
   | { readonly outcome: "reset" }
   | { readonly outcome: "fenced" };
 
@@ -47,12 +47,12 @@ export async function registerLease(redis: Redis, holder: LeaseHolder): Promise<
 
 /** Renews the lease if Redis still has `clusterId` and no tombstone for this node. */
 export async function renewLease(redis: Redis, holder: LeaseHolder, clusterId: string): Promise<Renewal> {
-  const [outcome, firstCtlId = "0-0"] = await runScript(redis, "mqRenew", leaseKeys(holder), [
+  const [outcome] = await runScript(redis, "mqRenew", leaseKeys(holder), [
     holder.me,
     holder.leaseMs,
     clusterId,
-  ]) as [string, string?];
-  if (outcome === "ok") return { outcome, firstCtlId };
+  ]) as [string];
+  if (outcome === "ok") return { outcome };
   return outcome === "reset" ? { outcome } : { outcome: "fenced" };
 }
 

@@ -8,19 +8,13 @@
  */
 
 import type { Redis } from "ioredis";
-import { decodeForwarded, decodeMessage } from "./_redis_codec.ts";
+import { decodeMessage } from "./_redis_codec.ts";
+import { forwardBatchFromReply } from "./_redis_forward_codec.ts";
 import type { RedisKeys } from "./_redis_keys.ts";
+import type { Message } from "../broker/storage/persistence.ts";
 import type { ClusterEvent, Incarnation, RetainedEvent } from "./engine.ts";
 
-/** A stream id `ms-seq`, compared numerically. */
-export function compareIds(a: string, b: string): number {
-  const [am = "0", as = "0"] = a.split("-");
-  const [bm = "0", bs = "0"] = b.split("-");
-  const ms = Number(am) - Number(bm);
-  return ms !== 0 ? Math.sign(ms) : Math.sign(Number(as) - Number(bs));
-}
-
-type StreamReply = [stream: string, entries: [id: string, fields: string[]][]][] | null;
+type StreamReply = [stream: Uint8Array, entries: [id: Uint8Array, fields: Uint8Array[]][]][] | null;
 
 /** A takeover's release, seen on the control stream. */
 export type ReleaseListener = (clientId: string, node: Incarnation) => void;
@@ -33,6 +27,8 @@ export interface ReaderHost {
   deliverable(): Promise<boolean>;
   emit(event: ClusterEvent): void;
   released: ReleaseListener;
+  /** Entries it had not read were trimmed away: read a consistent cut again ({@linkcode StreamReader.resync}). */
+  resync(): Promise<void>;
 }
 
 /** Where the reader is in each stream. */
@@ -50,6 +46,12 @@ export class StreamReader {
   readonly positions: ReaderPositions = { ctl: "0-0", lossy: "0-0", durable: "0-0" };
   /** The route table as reported to the node: node → filters. */
   readonly routes = new Map<Incarnation, Set<string>>();
+  /** The retained topics as reported to the node. */
+  readonly retained = new Set<string>();
+  /** Sequence number of the last control entry applied (control entries are numbered without holes). */
+  seq = 0;
+  /** Changes whenever the positions are set from outside: a reply read before that is dropped. */
+  #generation = 0;
   #running: Promise<void> | undefined;
   #stopped = false;
 
@@ -69,14 +71,34 @@ export class StreamReader {
     await this.#running;
   }
 
+  /** Reads every stream again from `positions` (after Redis lost its data, or a resync). */
+  reposition(positions: ReaderPositions, seq: number): void {
+    Object.assign(this.positions, positions);
+    this.seq = seq;
+    this.#generation++;
+  }
+
+  /** Reports the retained store `messages` as it is now: deletes what is gone, sets everything else. */
+  applyRetained(messages: readonly Message[]): void {
+    const now = new Set(messages.map((m) => m.topic));
+    for (const topic of this.retained) {
+      if (!now.has(topic)) this.#host.emit({ kind: "retained", topic });
+    }
+    this.retained.clear();
+    for (const message of messages) {
+      this.retained.add(message.topic);
+      this.#host.emit({ kind: "retained", topic: message.topic, message });
+    }
+  }
+
   /**
-   * Reports the route table `nodes` at `version`: adds what is new, removes what is gone (a resync), and
-   * remembers it.
+   * Reports the route table `nodes` at `version`: removes what is gone since the last report, and adds everything
+   * (adds are idempotent, and the node may have replaced its table from `routes()` meanwhile).
    */
   applySnapshot(version: number, nodes: ReadonlyMap<Incarnation, readonly string[]>): void {
-    for (const [node, filters] of this.routes) {
+    for (const [node, filters] of [...this.routes]) {
       const now = new Set(nodes.get(node) ?? []);
-      for (const filter of filters) {
+      for (const filter of [...filters]) {
         if (!now.has(filter)) this.#route(node, "remove", filter, version);
       }
     }
@@ -85,14 +107,14 @@ export class StreamReader {
     }
   }
 
+  /** Tells the node of one route change and remembers it (for the next snapshot's removals). */
   #route(node: Incarnation, op: "add" | "remove", filter: string, version: number): void {
     let set = this.routes.get(node);
     if (op === "add") {
       if (set === undefined) this.routes.set(node, set = new Set());
-      if (set.has(filter)) return;
       set.add(filter);
-    } else {
-      if (set === undefined || !set.delete(filter)) return;
+    } else if (set !== undefined) {
+      set.delete(filter);
       if (set.size === 0) this.routes.delete(node);
     }
     this.#host.emit({ kind: "route", node, op, filter, version });
@@ -105,9 +127,10 @@ export class StreamReader {
     const lossy = keys.lossyInbox(me);
     const durable = keys.durableInbox(me);
     while (!this.#stopped) {
+      const generation = this.#generation;
       let reply: StreamReply;
       try {
-        reply = await this.#redis.xread(
+        reply = await this.#redis.xreadBuffer(
           "COUNT",
           256,
           "BLOCK",
@@ -132,28 +155,45 @@ export class StreamReader {
         await new Promise((resolve) => setTimeout(resolve, 20));
         continue;
       }
-      for (const [stream, entries] of reply) {
-        for (const [id, fields] of entries) {
+      if (generation !== this.#generation) continue; // read from positions that no longer hold
+      for (const [streamBytes, entries] of reply) {
+        const stream = text(streamBytes);
+        for (const [idBytes, fieldBytes] of entries) {
+          const id = text(idBytes);
           if (stream === ctl) {
+            if (this.#generation !== generation) break; // resynced: the cut covers the rest of this reply
+            const fields = fieldBytes.map(text);
+            const seq = Number(field(fields, "q") ?? 0);
+            if (seq <= this.seq) continue;
+            if (seq !== this.seq + 1) {
+              await this.#host.resync();
+              break;
+            }
             this.positions.ctl = id;
+            this.seq = seq;
             this.#control(fields);
           } else if (stream === lossy) {
             this.positions.lossy = id;
-            this.#inbox(fields, "lossy", id);
+            this.#inbox(fieldBytes, "lossy", id);
           } else {
             this.positions.durable = id;
-            this.#inbox(fields, "durable", id);
+            this.#inbox(fieldBytes, "durable", id);
           }
         }
       }
     }
   }
 
-  #inbox(fields: readonly string[], kind: "lossy" | "durable", id: string): void {
-    const from = field(fields, "f");
-    const data = field(fields, "d");
+  #inbox(fields: readonly Uint8Array[], kind: "lossy" | "durable", id: string): void {
+    let from: string | undefined;
+    let data: Uint8Array | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = text(fields[i]!);
+      if (name === "f") from = text(fields[i + 1]!);
+      else if (name === "d") data = fields[i + 1];
+    }
     if (from === undefined || data === undefined) return;
-    const messages = decodeForwarded(data);
+    const messages = forwardBatchFromReply(data);
     this.#host.emit({
       kind: "inbox",
       batch: kind === "durable" ? { from, kind, messages, cursor: id } : { from, kind, messages },
@@ -190,6 +230,8 @@ export class StreamReader {
         const event: RetainedEvent = data === undefined
           ? { kind: "retained", topic }
           : { kind: "retained", topic, message: decodeMessage(data) };
+        if (data === undefined) this.retained.delete(topic);
+        else this.retained.add(topic);
         this.#host.emit(event);
         return;
       }
@@ -215,4 +257,11 @@ function field(fields: readonly string[], name: string): string | undefined {
     if (fields[i] === name) return fields[i + 1];
   }
   return undefined;
+}
+
+const decoder = new TextDecoder();
+
+/** A reply's bytes as text (stream names, ids, control fields). */
+function text(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
 }

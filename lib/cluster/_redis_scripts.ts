@@ -14,6 +14,13 @@ export interface RedisScript {
 }
 
 const NOW_MS = "local now = redis.call('TIME'); now = now[1] * 1000 + math.floor(now[2] / 1000)";
+/**
+ * Appends to the control stream with the next sequence number (`q`): numbers without holes, so a reader sees at
+ * once when entries it had not read were trimmed away.
+ */
+const CTL = `local function ctl(key, maxlen, ...)
+  return redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'q', redis.call('INCR', key .. ':seq'), ...)
+end`;
 const LIVE = `local function live(prefix, n)
   return redis.call('EXISTS', prefix .. 'node:' .. n) == 1 and redis.call('EXISTS', prefix .. 'dead:' .. n) == 0
 end`;
@@ -21,18 +28,19 @@ end`;
 /** KEYS cluster, nodes, lease, dead, ctl; ARGV me, ttl, cluster id to set if none, ctl maxlen. */
 const join: RedisScript = {
   keys: 5,
-  lua: `${NOW_MS}
+  lua: `${CTL}
+${NOW_MS}
 if redis.call('EXISTS', KEYS[4]) == 1 then return {'fenced'} end
 redis.call('SET', KEYS[1], ARGV[3], 'NX')
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'k', 'node', 'n', ARGV[1], 's', 'joined')
+ctl(KEYS[5], ARGV[4], 'k', 'node', 'n', ARGV[1], 's', 'joined')
 return {'ok', redis.call('GET', KEYS[1])}`,
 };
 
 /**
  * KEYS cluster, nodes, lease, dead, ctl; ARGV me, ttl, cluster id. Answers `reset` (the data is gone),
- * `fenced` (declared dead) or `ok` with the oldest ctl id (to see whether this node's position was trimmed).
+ * `fenced` (declared dead) or `ok`.
  */
 const renew: RedisScript = {
   keys: 5,
@@ -41,14 +49,14 @@ if redis.call('GET', KEYS[1]) ~= ARGV[3] then return {'reset'} end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {'fenced'} end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
-local first = redis.call('XRANGE', KEYS[5], '-', '+', 'COUNT', 1)
-return {'ok', first[1] and first[1][1] or '0-0'}`,
+return {'ok'}`,
 };
 
 /** KEYS sweeper, nodes, ctl; ARGV me, ttl, prefix, ctl maxlen, tombstone ttl. Answers the nodes declared dead. */
 const sweep: RedisScript = {
   keys: 3,
-  lua: `local holder = redis.call('GET', KEYS[1])
+  lua: `${CTL}
+local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return {} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local dead = {}
@@ -56,7 +64,7 @@ for _, n in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if redis.call('EXISTS', ARGV[3] .. 'node:' .. n) == 0 then
     redis.call('SET', ARGV[3] .. 'dead:' .. n, '1', 'PX', ARGV[5])
     redis.call('ZREM', KEYS[2], n)
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'k', 'node', 'n', n, 's', 'dead')
+    ctl(KEYS[3], ARGV[4], 'k', 'node', 'n', n, 's', 'dead')
     dead[#dead + 1] = n
   end
 end
@@ -66,11 +74,12 @@ return dead`,
 /** KEYS lease, dead, nodes, ctl; ARGV me, ctl maxlen, tombstone ttl. */
 const leave: RedisScript = {
   keys: 4,
-  lua: `if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  lua: `${CTL}
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'k', 'node', 'n', ARGV[1], 's', 'dead')
+ctl(KEYS[4], ARGV[2], 'k', 'node', 'n', ARGV[1], 's', 'dead')
 return 1`,
 };
 
@@ -88,13 +97,14 @@ return out`,
 /** KEYS routes, route version, ctl; ARGV me, add|remove, ctl maxlen, filters…. Answers the route version. */
 const routes: RedisScript = {
   keys: 3,
-  lua: `for i = 4, #ARGV do
+  lua: `${CTL}
+for i = 4, #ARGV do
   local changed
   if ARGV[2] == 'add' then changed = redis.call('SADD', KEYS[1], ARGV[i])
   else changed = redis.call('SREM', KEYS[1], ARGV[i]) end
   if changed == 1 then
     local v = redis.call('INCR', KEYS[2])
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'k', 'route', 'n', ARGV[1], 'o', ARGV[2], 'f', ARGV[i],
+    ctl(KEYS[3], ARGV[3], 'k', 'route', 'n', ARGV[1], 'o', ARGV[2], 'f', ARGV[i],
       'v', v)
   end
 end
@@ -102,14 +112,15 @@ return tonumber(redis.call('GET', KEYS[2]) or '0')`,
 };
 
 /**
- * KEYS nodes, route version, ctl; ARGV prefix. Answers the last ctl id, the route version and, per live node,
- * its name and filters: one consistent cut to read the ctl stream from.
+ * KEYS nodes, route version, ctl; ARGV prefix. Answers the last ctl id, the route version, the ctl sequence
+ * number and, per live node, its name and filters: one consistent cut to read the ctl stream from.
  */
 const snapshot: RedisScript = {
   keys: 3,
   lua: `${LIVE}
 local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-local out = {last[1] and last[1][1] or '0-0', tonumber(redis.call('GET', KEYS[2]) or '0')}
+local out = {last[1] and last[1][1] or '0-0', tonumber(redis.call('GET', KEYS[2]) or '0'),
+  tonumber(redis.call('GET', KEYS[3] .. ':seq') or '0')}
 for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if live(ARGV[1], n) then
     out[#out + 1] = n
@@ -122,12 +133,13 @@ return out`,
 /** KEYS retained, ctl; ARGV topic, encoded message ('' deletes), ctl maxlen. */
 const retain: RedisScript = {
   keys: 2,
-  lua: `if ARGV[2] == '' then
+  lua: `${CTL}
+if ARGV[2] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'k', 'ret', 't', ARGV[1])
+  ctl(KEYS[2], ARGV[3], 'k', 'ret', 't', ARGV[1])
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'k', 'ret', 't', ARGV[1], 'm', ARGV[2])
+  ctl(KEYS[2], ARGV[3], 'k', 'ret', 't', ARGV[1], 'm', ARGV[2])
 end
 return 1`,
 };
@@ -140,7 +152,8 @@ return 1`,
  */
 const claim: RedisScript = {
   keys: 6,
-  lua: `${LIVE}
+  lua: `${CTL}
+${LIVE}
 if redis.call('EXISTS', ARGV[2] .. 'dead:' .. ARGV[1]) == 1 then
   return redis.error_reply('FENCED this node was declared dead')
 end
@@ -148,7 +161,7 @@ local owner = redis.call('HGET', KEYS[1], 'owner')
 if ARGV[3] == 'adopt' then
   if owner ~= ARGV[5] or live(ARGV[2], owner) then return false end
 elseif ARGV[3] == 'ask' and owner and owner ~= ARGV[1] and live(ARGV[2], owner) then
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'k', 'kick', 'c', ARGV[4], 'to', owner, 'by', ARGV[1])
+  ctl(KEYS[6], ARGV[6], 'k', 'kick', 'c', ARGV[4], 'to', owner, 'by', ARGV[1])
   return owner
 end
 if owner and owner ~= ARGV[1] then redis.call('SREM', ARGV[2] .. 'owned:' .. owner, ARGV[4]) end
@@ -162,11 +175,11 @@ return {e, redis.call('HGET', KEYS[1], 'session') or '', redis.call('HVALS', KEY
 /** KEYS session, epoch, ctl; ARGV me, epoch, client id, prefix, ctl maxlen. */
 const release: RedisScript = {
   keys: 3,
-  lua:
-    `if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+  lua: `${CTL}
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], 'owner')
 redis.call('SREM', ARGV[4] .. 'owned:' .. ARGV[1], ARGV[3])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'k', 'rel', 'c', ARGV[3], 'n', ARGV[1])
+ctl(KEYS[3], ARGV[5], 'k', 'rel', 'c', ARGV[3], 'n', ARGV[1])
 return 1`,
 };
 
@@ -222,10 +235,11 @@ return 1`,
  */
 const forget: RedisScript = {
   keys: 9,
-  lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+  lua: `${CTL}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 for _, f in ipairs(redis.call('SMEMBERS', KEYS[5])) do
   local v = redis.call('INCR', KEYS[8])
-  redis.call('XADD', KEYS[9], 'MAXLEN', '~', ARGV[2], '*', 'k', 'route', 'n', ARGV[1], 'o', 'remove', 'f', f, 'v', v)
+  ctl(KEYS[9], ARGV[2], 'k', 'route', 'n', ARGV[1], 'o', 'remove', 'f', f, 'v', v)
 end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7])
 if redis.call('SCARD', KEYS[6]) == 0 then redis.call('DEL', KEYS[6]) end

@@ -12,13 +12,13 @@ import {
   decodeOutgoing,
   decodeSession,
   decodeWill,
-  encodeForwarded,
   encodeMessage,
   encodeOutgoing,
   encodeSession,
   encodeWill,
 } from "./_redis_codec.ts";
 import { type Arg, runScript } from "./_redis_client.ts";
+import { forwardBatchArg } from "./_redis_forward_codec.ts";
 import type { RedisKeys } from "./_redis_keys.ts";
 import {
   type Claim,
@@ -90,7 +90,7 @@ export function queueCommit(
     ]);
   }
   for (const forward of batch.forwards) {
-    pipeline.xadd(keys.durableInbox(forward.to), "*", "f", me, "d", encodeForwarded(forward.messages));
+    pipeline.xadd(keys.durableInbox(forward.to), "*", "f", me, "d", forwardBatchArg(forward.messages));
   }
   if (batch.cursor !== undefined) {
     pipeline.set(keys.cursor(me), batch.cursor);

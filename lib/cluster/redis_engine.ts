@@ -13,15 +13,8 @@
 
 import type { Redis } from "ioredis";
 import type { Message } from "../broker/storage/persistence.ts";
-import {
-  decodeForwarded,
-  decodeMessage,
-  encodeForwarded,
-  encodeMessage,
-  statsFields,
-  statsFromHash,
-} from "./_redis_codec.ts";
-import { openRedis, runScript, unavailable } from "./_redis_client.ts";
+import { decodeMessage, encodeMessage, statsFields, statsFromHash } from "./_redis_codec.ts";
+import { openRedis, redactUrl, runScript, unavailable } from "./_redis_client.ts";
 import {
   claimFromReply,
   type ClaimReply,
@@ -30,6 +23,7 @@ import {
   queueReseed,
   type Writer,
 } from "./_redis_sessions.ts";
+import { forwardBatchArg, forwardBatchFromReply } from "./_redis_forward_codec.ts";
 import { RedisKeys } from "./_redis_keys.ts";
 import {
   CTL_MAXLEN,
@@ -39,7 +33,7 @@ import {
   renewLease,
   sweepLeases,
 } from "./_redis_lease.ts";
-import { compareIds, StreamReader } from "./_redis_reader.ts";
+import { StreamReader } from "./_redis_reader.ts";
 import {
   type Claim,
   type ClaimOptions,
@@ -68,6 +62,13 @@ export interface RedisClusterEngineOptions {
   readonly url: string;
   /** Key prefix. @default {"mq:"} */
   readonly prefix?: string;
+  /**
+   * Bound on every command, ms: a hung Redis is noticed after this. Shorter is not better on a loaded machine,
+   * where a slow answer would be taken for an outage.
+   *
+   * @default {Math.max(1000, leaseMs / 2)}
+   */
+  readonly commandTimeoutMs?: number;
 }
 
 type RenewResult = "ok" | "down" | "reset" | "fenced";
@@ -78,6 +79,7 @@ export class RedisClusterEngine implements ClusterEngine {
   readonly #url: string;
   readonly #keys: RedisKeys;
   readonly #prefix: string;
+  readonly #commandTimeoutMs: number | undefined;
   #redis: Redis | undefined;
   #reader: StreamReader | undefined;
   #incarnation: Incarnation = "";
@@ -98,8 +100,9 @@ export class RedisClusterEngine implements ClusterEngine {
 
   constructor(options: RedisClusterEngineOptions) {
     this.#url = options.url;
-    this.name = options.url;
+    this.name = redactUrl(options.url);
     this.#prefix = options.prefix ?? "mq:";
+    this.#commandTimeoutMs = options.commandTimeoutMs;
     this.#keys = new RedisKeys(this.#prefix);
   }
 
@@ -116,27 +119,28 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.#listener = options.listener;
     this.#incarnation = `${options.node}-${crypto.randomUUID().slice(0, 8)}`;
-    const timeout = Math.max(100, Math.floor(this.#leaseMs / 2));
+    const timeout = this.#commandTimeoutMs ?? Math.max(1000, Math.floor(this.#leaseMs / 2));
     const redis = await openRedis(this.#url, { commandTimeoutMs: timeout, name: this.#incarnation });
     this.#redis = redis;
     try {
       const result = await this.#register(redis);
-      if (result !== "ok") throw new ClusterUnavailableError(`redis ${this.#url}: could not register`);
+      if (result !== "ok") throw new ClusterUnavailableError(`redis ${this.name}: could not register`);
       const readerRedis = await openRedis(this.#url, {
         commandTimeoutMs: timeout + this.#blockMs(),
         name: `${this.#incarnation}:reader`,
       });
-      const reader = new StreamReader(readerRedis, {
+      const reader: StreamReader = new StreamReader(readerRedis, {
         keys: this.#keys,
         incarnation: this.#incarnation,
         deliverable: () => this.#deliverable(),
         emit: (event) => this.#emit(event),
         released: (clientId, node) => this.#releases.get(clientId)?.(node),
+        resync: (): Promise<void> => this.#resync(reader, true),
       }, this.#blockMs());
       this.#reader = reader;
       this.#state = "up";
       this.#renewedAt = this.#upSince = performance.now();
-      await this.#resync(reader);
+      await this.#resync(reader, false);
       redis.on("close", () => this.#lost());
       redis.on("ready", () => void this.#renew());
       this.#renewTimer = setInterval(() => void this.#tick(), Math.max(5, Math.floor(this.#leaseMs / 4)));
@@ -198,16 +202,16 @@ export class RedisClusterEngine implements ClusterEngine {
   }
 
   async #snapshot(): Promise<
-    { lastId: string; version: number; nodes: Map<Incarnation, readonly string[]> }
+    { lastId: string; version: number; seq: number; nodes: Map<Incarnation, readonly string[]> }
   > {
     const keys = this.#keys;
     const reply = await this.#call((redis) =>
       runScript(redis, "mqSnapshot", [keys.nodes, keys.routeVersion, keys.ctl], [this.#prefix])
-    ) as [string, number, ...(string | string[])[]];
-    const [lastId, version, ...rest] = reply;
+    ) as [string, number, number, ...(string | string[])[]];
+    const [lastId, version, seq, ...rest] = reply;
     const nodes = new Map<Incarnation, readonly string[]>();
     for (let i = 0; i + 1 < rest.length; i += 2) nodes.set(rest[i] as string, rest[i + 1] as string[]);
-    return { lastId, version, nodes };
+    return { lastId, version, seq, nodes };
   }
 
   // -- forwarding
@@ -226,7 +230,7 @@ export class RedisClusterEngine implements ClusterEngine {
         "f",
         this.#incarnation,
         "d",
-        encodeForwarded(batch.messages),
+        forwardBatchArg(batch.messages),
       );
     }
     pipeline.exec().catch(() => {
@@ -319,14 +323,10 @@ export class RedisClusterEngine implements ClusterEngine {
     const keys = this.#keys;
     const cursor = await this.#call((redis) => redis.get(keys.cursor(node)));
     const entries = await this.#call((redis) =>
-      redis.xrange(keys.durableInbox(node), cursor === null ? "-" : `(${cursor}`, "+")
+      redis.xrangeBuffer(keys.durableInbox(node), cursor === null ? "-" : `(${cursor}`, "+")
     );
-    const messages: ForwardedMessage[] = [];
-    for (const [, fields] of entries) {
-      const index = fields.indexOf("d");
-      if (index >= 0 && index + 1 < fields.length) messages.push(...decodeForwarded(fields[index + 1]!));
-    }
-    return messages;
+    // Inbox entries are always `f <from> d <batch>`: the batch is the last field.
+    return entries.flatMap(([, fields]) => forwardBatchFromReply(fields[fields.length - 1]!));
   }
 
   async forget(node: Incarnation): Promise<void> {
@@ -388,14 +388,11 @@ export class RedisClusterEngine implements ClusterEngine {
       for (const node of nodes) pipeline.hgetall(this.#keys.stats(node));
       return pipeline.exec();
     });
-    const out: NodeStats[] = [];
-    nodes.forEach((node, i) => {
+    return nodes.flatMap((node, i) => {
       const [error, hash] = replies?.[i] ?? [null, {}];
-      if (error === null && Object.keys(hash as Record<string, string>).length > 0) {
-        out.push(statsFromHash(node, hash as Record<string, string>));
-      }
+      const fields = hash as Record<string, string>;
+      return error === null && Object.keys(fields).length > 0 ? [statsFromHash(node, fields)] : [];
     });
-    return out;
   }
 
   // -- internals
@@ -413,7 +410,7 @@ export class RedisClusterEngine implements ClusterEngine {
     const redis = this.#redis;
     if (redis === undefined || this.#state !== "up") {
       throw new ClusterUnavailableError(
-        `redis ${this.#url}: ${this.#state === "down" ? "unreachable" : `engine ${this.#state}`}`,
+        `redis ${this.name}: ${this.#state === "down" ? "unreachable" : `engine ${this.#state}`}`,
       );
     }
     try {
@@ -435,11 +432,17 @@ export class RedisClusterEngine implements ClusterEngine {
     return { keys: this.#keys, prefix: this.#prefix, me: this.#incarnation, leaseMs: this.#leaseMs };
   }
 
-  /** Takes a consistent route table and reads the control stream from there; reloads nothing else. */
-  async #resync(reader: StreamReader): Promise<void> {
+  /**
+   * Takes a consistent route table and reads the control stream from there. At join the node loads retained
+   * messages itself; after a gap (`retained`) they are reported again, since their events may be gone.
+   */
+  async #resync(reader: StreamReader, retained: boolean): Promise<void> {
     const snapshot = await this.#snapshot();
-    reader.positions.ctl = snapshot.lastId;
+    const current = await this.loadRetained();
+    reader.reposition({ ...reader.positions, ctl: snapshot.lastId }, snapshot.seq);
     reader.applySnapshot(snapshot.version, snapshot.nodes);
+    if (retained) reader.applyRetained(current);
+    else for (const message of current) reader.retained.add(message.topic);
   }
 
   /** Whether the reader may hand events to the node now (renews first if the lease may have lapsed). */
@@ -482,7 +485,7 @@ export class RedisClusterEngine implements ClusterEngine {
           this.#fence();
           return "fenced";
         }
-        reader.positions.ctl = reader.positions.lossy = reader.positions.durable = "0-0";
+        reader.reposition({ ctl: "0-0", lossy: "0-0", durable: "0-0" }, 0);
       } catch {
         this.#lost();
         return "down";
@@ -496,10 +499,10 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#renewedAt = performance.now();
     const wasDown = this.#state === "down";
     try {
-      if (compareIds(renewal.firstCtlId, reader.positions.ctl) > 0) await this.#resync(reader);
       if (wasDown) {
         // Durable batches read but not committed come again (at least once; ids de-duplicate).
-        reader.positions.durable = await redis.get(this.#keys.cursor(this.#incarnation)) ?? "0-0";
+        const cursor = await redis.get(this.#keys.cursor(this.#incarnation)) ?? "0-0";
+        reader.reposition({ ...reader.positions, durable: cursor }, reader.seq);
       }
     } catch {
       this.#lost();

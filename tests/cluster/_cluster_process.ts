@@ -75,8 +75,6 @@ export class ClusterBroker {
         config,
         "-p",
         "0",
-        "--persistence",
-        "memory",
         "--sys-interval",
         "1",
       ],

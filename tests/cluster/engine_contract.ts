@@ -39,7 +39,7 @@ export interface ContractKind {
 }
 
 /** Lease of the contract's nodes, ms: short, so expiry is seen quickly. */
-export const CONTRACT_LEASE_MS = 600;
+export const CONTRACT_LEASE_MS = 1000;
 const WAIT_MS = 8_000;
 
 /** Records a node's events and waits for them. */

@@ -23,7 +23,8 @@ engineContract({
   name: "redis",
   unavailable: redisUnavailable,
   async open(): Promise<ContractCluster> {
-    const redis = await RedisServer.start();
+    // Outages here check what survives a SIGKILL: see RedisServerOptions.appendfsync.
+    const redis = await RedisServer.start({ appendfsync: "always" });
     return {
       engine: () => new RedisClusterEngine({ url: redis.url }),
       down: () => redis.kill(),

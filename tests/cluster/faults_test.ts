@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { IClientOptions, MqttClient as MqttJsClient } from "mqtt";
 import { MqttClient } from "../../lib/client/client.ts";
 import type { MqttMessage } from "../../lib/client/inbox.ts";
 import type { MqttClientOptions } from "../../lib/client/options.ts";
@@ -68,6 +69,8 @@ interface FaultCluster {
   client(broker: ClusterBroker, options: MqttClientOptions): Promise<MqttClient>;
   /** The same, collecting what it receives. */
   receiver(broker: ClusterBroker, options: MqttClientOptions): Promise<Receiver>;
+  /** An MQTT.js client connected to `broker` (no reconnects), with what it receives as `topic=payload`. */
+  mqttjs(broker: ClusterBroker, options: IClientOptions): Promise<{ client: MqttJsClient; got: string[] }>;
 }
 
 async function withFaultCluster(
@@ -79,6 +82,7 @@ async function withFaultCluster(
     const brokers: ClusterBroker[] = [];
     const clients: MqttClient[] = [];
     const receivers: Receiver[] = [];
+    const mqttjsClients: MqttJsClient[] = [];
     const client = async (broker: ClusterBroker, options: MqttClientOptions): Promise<MqttClient> => {
       const c = new MqttClient({ hostname: "127.0.0.1", port: broker.port, reconnect: false, ...options });
       clients.push(c);
@@ -91,17 +95,32 @@ async function withFaultCluster(
       r.start();
       return r;
     };
+    const mqttjs = async (
+      broker: ClusterBroker,
+      options: IClientOptions,
+    ): Promise<{ client: MqttJsClient; got: string[] }> => {
+      const { default: mqtt } = await import("mqtt");
+      const got: string[] = [];
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, {
+        reconnectPeriod: 0,
+        ...options,
+      });
+      mqttjsClients.push(c);
+      c.on("message", (topic, payload) => got.push(`${topic}=${payload.toString()}`));
+      return { client: c, got };
+    };
     try {
       for (const node of nodes) {
         brokers.push(await ClusterBroker.start({ redis: redis.url, node, leaseMs, dir: redis.dir }));
       }
-      await body({ redis, brokers, client, receiver });
+      await body({ redis, brokers, client, receiver, mqttjs });
     } finally {
+      for (const c of mqttjsClients) await c.endAsync(true).catch(() => {});
       for (const r of receivers) await r.close();
       for (const c of clients) await c.close().catch(() => {});
       for (const broker of brokers) await broker.stop();
     }
-  });
+  }, { appendfsync: "always" }); // the AOF case checks that no acknowledged message is lost
 }
 
 /** Publishes QoS 0 probes on `topic` from `pub` until `sub` has one: the route from there to here is in place. */

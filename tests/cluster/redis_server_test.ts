@@ -11,7 +11,7 @@ testIf("RedisServer keeps what its AOF holds across SIGKILL and restart", [redis
     await assert.rejects(() => redis.command("PING"));
     await redis.restart();
     assert.equal(await redis.command("GET", "k"), "v");
-  });
+  }, { appendfsync: "always" });
 });
 
 testIf("RedisServer restarts empty on request", [redisUnavailable()], async () => {
