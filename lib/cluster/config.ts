@@ -18,17 +18,23 @@ const LEASE_MAX = 600_000;
 
 /** Checks a Redis URL; returns a message naming what is wrong, or undefined when it is usable. */
 export function redisUrlProblem(url: string): string | undefined {
+  if (url.startsWith("redis-sentinel:")) {
+    // The Sentinels to ask and the master's name; the engine follows the master they name (failover).
+    return /^redis-sentinel:\/\/(?::[^@/]*@)?[^/@,]+(?:,[^/@,]+)*\/[^/?#]+$/.test(url)
+      ? undefined
+      : `"${url}" must be redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER`;
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return `"${url}" is not a URL (redis://HOST:PORT or unix:///path/to/redis.sock)`;
+    return `"${url}" is not a URL (redis://HOST:PORT, redis-sentinel://HOST:PORT/MASTER or unix:///path/to/redis.sock)`;
   }
   if (parsed.protocol === "unix:") {
     return parsed.pathname === "" || parsed.pathname === "/" ? `"${url}" names no socket path` : undefined;
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    return `"${url}" must start with redis://, rediss:// or unix://`;
+    return `"${url}" must start with redis://, rediss://, redis-sentinel:// or unix://`;
   }
   return parsed.hostname === "" ? `"${url}" names no host` : undefined;
 }

@@ -157,7 +157,10 @@ export interface Claim {
   readonly epoch: number;
   /** The stored session, if one outlived its connection (absent: start a new one). */
   readonly session?: LoadedSession;
-  /** The client's will, still to be published (armed at CONNECT, or waiting for its delay). */
+  /**
+   * The client's will, still to be published: waiting for its delay (`sendAt` > 0), or armed at CONNECT while
+   * its connection is open (`sendAt` 0, or `-delayMs` with a Will Delay). Engines store `sendAt` as given.
+   */
   readonly will?: PendingWill;
   /**
    * The node that owned it before: `released` when it stepped down ({@linkcode ClusterEngine.release}) in time,

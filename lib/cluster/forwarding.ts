@@ -10,7 +10,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { Delivery } from "../topic/router.ts";
+import type { Delivery, TopicRouter } from "../topic/router.ts";
 import type { Message } from "../broker/storage/persistence.ts";
 import { EncodeCache } from "../broker/encode_cache.ts";
 import type { ForwardBatch, ForwardedMessage, Incarnation } from "./engine.ts";
@@ -175,11 +175,7 @@ export function deliverForwarded(
   for (const delivery of deliveries) {
     const clientId = delivery.clientId;
     if (only !== undefined && !only.has(clientId)) continue;
-    if (delivery.filter === undefined) {
-      if (!forwarded.direct && !(forwarded.clients?.includes(clientId) ?? false)) continue;
-    } else if (!(forwarded.shared?.includes(delivery.filter) ?? false)) {
-      continue;
-    }
+    if (!inScope(forwarded, delivery)) continue;
     if (clientId.startsWith(MOVED_PREFIX)) {
       // Reached the session's old node: passed on to its new one, same id (the new node delivers it once).
       const moved = node.moved.get(clientId);
@@ -191,4 +187,51 @@ export function deliverForwarded(
   }
   if (passOn !== undefined) send(node, passOn, forwarded.id, message);
   return receivers;
+}
+
+/** Whether a local delivery is one the forward was sent for (its direct part, its groups, its named sessions). */
+function inScope(forwarded: ForwardedMessage, delivery: Delivery): boolean {
+  return delivery.filter === undefined
+    ? forwarded.direct || (forwarded.clients?.includes(delivery.clientId) ?? false)
+    : forwarded.shared?.includes(delivery.filter) ?? false;
+}
+
+/** The sessions one node adopted from one dead node, as {@linkcode replayForwarded} needs them. */
+export interface AdoptedSessions {
+  /** Their subscriptions at adoption. */
+  readonly router: TopicRouter;
+  /** The epoch of each adoption. */
+  readonly epochs: ReadonlyMap<string, number>;
+  /** The subscription change count of each at adoption. */
+  readonly changes: ReadonlyMap<string, number>;
+}
+
+/**
+ * Delivers a message from a dead node's inbox to the sessions this node adopted from it, by their
+ * subscriptions as they were when it died, and only while each is as its adoption left it: the same epoch (once
+ * it moved, and maybe came back, its owner's own routes serve it) and the same subscriptions (a replay cannot
+ * tell which subscriptions it had when the message was published). Each forwarded id reaches a session once,
+ * whether it also came by this node's own routes or by an earlier replay.
+ */
+export function replayForwarded(
+  node: ClusterNode,
+  forwarded: ForwardedMessage,
+  adopted: AdoptedSessions,
+): void {
+  const ctx = node.context;
+  const message = forwarded.message;
+  const now = ctx.clock.now();
+  if (message.expiresAt !== undefined && message.expiresAt <= now) return;
+  const options = message.origin === undefined ? undefined : { publisherId: message.origin };
+  const deliveries = adopted.router.match(message.topic, options);
+  if (deliveries.length === 0) return;
+  const cache = new EncodeCache(now);
+  const watched = node.router.watched;
+  for (const delivery of deliveries) {
+    const clientId = delivery.clientId;
+    if (node.epochs.get(clientId) !== adopted.epochs.get(clientId)) continue;
+    if (watched.get(clientId) !== adopted.changes.get(clientId)) continue;
+    if (!inScope(forwarded, delivery) || !node.firstDelivery(clientId, forwarded.id)) continue;
+    ctx.deliverTo(message, delivery, cache);
+  }
 }

@@ -14,22 +14,20 @@
 
 import type { Connection } from "../broker/connection.ts";
 import type { BrokerContext } from "../broker/context.ts";
-import { printable } from "../broker/logger.ts";
-import type { Message, PersistedState, Persistence, PersistenceOp } from "../broker/storage/persistence.ts";
+import type { Message, PersistedState, Persistence } from "../broker/storage/persistence.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import {
   type ClusterEngine,
   type ClusterEvent,
   ClusterUnavailableError,
-  type FencedOp,
   type ForwardedMessage,
   type InboxBatch,
   type Incarnation,
-  sessionOpClientId,
 } from "./engine.ts";
 import { deliverForwarded, Forwarder, type Moved } from "./forwarding.ts";
 import { adoptFrom, claimForConnect, type ClaimRefusal, onTakeover } from "./ownership.ts";
 import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
+import { commitToEngine, markCommit } from "./cluster_store.ts";
 import { ClusterSys } from "./cluster_sys.ts";
 
 /** How a broker joins a cluster. */
@@ -47,11 +45,6 @@ export interface ClusterOptions {
 /** Where the node is: `up` with the engine, `down` while it is unreachable, `fenced` after its lease lapsed. */
 export type NodeState = "new" | "up" | "down" | "fenced" | "closed";
 
-/** No-op op that makes the commit queue cut a batch (for durable forwards and inbox cursors that have no op). */
-const MARK: PersistenceOp = { kind: "deleteWill", clientId: "" };
-const MARK_KEY = {};
-/** Pause before a commit the engine refused is tried again, ms. */
-const RETRY_MS = 20;
 /** How many forwarded ids are remembered for de-duplication. */
 const SEEN_MAX = 65_536;
 
@@ -69,6 +62,8 @@ export class ClusterNode {
   readonly epochs = new Map<string, number>();
   /** Sessions that moved to another node, by their `MOVED_PREFIX` router key. */
   readonly moved = new Map<string, Moved>();
+  /** Client ids another node is taking over, until this node has released them. */
+  readonly releasing = new Set<string>();
   /** Client ids whose claim is under way, with what was passed on for them meanwhile. */
   readonly claiming = new Map<string, ForwardedMessage[]>();
   /** Sessions taken over from another node, with the forwarded ids already given to them (until `until`). */
@@ -85,7 +80,8 @@ export class ClusterNode {
   /** The version of this node's last stored route change. */
   storedVersion = 0;
   #context: BrokerContext | undefined;
-  #cursor: string | undefined;
+  /** The inbox cursor to commit with the next batch (the effects of the batches up to it are in it). */
+  cursor: string | undefined;
   #fenceTimer: ReturnType<typeof setTimeout> | undefined;
   #rejoinTimer: ReturnType<typeof setTimeout> | undefined;
   #waiters: (() => void)[] = [];
@@ -107,7 +103,7 @@ export class ClusterNode {
     this.store = {
       name: `cluster:${this.engine.name}`,
       load: () => this.#start(),
-      commit: (ops) => this.#commit(ops),
+      commit: (ops) => commitToEngine(this, ops),
       close: () => this.#stop(),
     };
   }
@@ -124,7 +120,7 @@ export class ClusterNode {
 
   /** Makes the commit queue cut a batch soon (durable forwards or an inbox cursor wait in it). */
   markCommit(): void {
-    this.context.store?.addLatest(MARK_KEY, () => MARK);
+    markCommit(this.context);
   }
 
   /** Routes a local PUBLISH to other nodes; see `forwarding.ts`. */
@@ -142,11 +138,11 @@ export class ClusterNode {
   }
 
   /** Starts a merge window for a session taken over from another node: each forwarded id reaches it once. */
-  startMerge(clientId: string): void {
+  startMerge(clientId: string, ms: number = this.leaseMs): void {
     this.#merging.set(clientId, {
       ids: new Set(),
       originSeq: this.forwarder.seq,
-      until: Date.now() + this.leaseMs,
+      until: Date.now() + ms,
     });
   }
 
@@ -282,7 +278,7 @@ export class ClusterNode {
       deliverForwarded(this, forwarded);
     }
     if (batch.cursor !== undefined) {
-      this.#cursor = batch.cursor;
+      this.cursor = batch.cursor;
       this.markCommit();
     }
   }
@@ -428,83 +424,6 @@ export class ClusterNode {
       this.context.logger.warn(`cluster ${what} postponed: ${error.message}`);
     } else {
       this.context.logger.error(`cluster ${what} failed: ${String(error)}`);
-    }
-  }
-
-  // ---- the group commit ----------------------------------------------------------------------------------------
-
-  async #commit(ops: readonly PersistenceOp[]): Promise<void> {
-    const fenced: FencedOp[] = [];
-    const retained: Message[] = [];
-    for (const op of ops) {
-      if (op === MARK) continue;
-      if (op.kind === "putRetained") retained.push(op.message);
-      else if (op.kind === "deleteRetained") {
-        retained.push({ topic: op.topic, payload: new Uint8Array(0), qos: 0, retain: true });
-      } else {
-        const epoch = this.epochs.get(sessionOpClientId(op));
-        // Not owned (any more): the session moved or the node fenced; the write is not ours to make.
-        if (epoch !== undefined) fenced.push({ op, epoch });
-      }
-    }
-    const forwards = this.forwarder.takeDurable();
-    const cursor = this.#cursor;
-    this.#cursor = undefined;
-    if (fenced.length === 0 && forwards.length === 0 && retained.length === 0 && cursor === undefined) return;
-    for (;;) {
-      if (this.state === "fenced" || this.state === "closed") {
-        throw new ClusterUnavailableError(`cluster node ${this.incarnation} is ${this.state}`);
-      }
-      try {
-        for (const message of retained) await this.engine.retain(message);
-        retained.length = 0;
-        const batch = cursor === undefined ? { ops: fenced, forwards } : { ops: fenced, forwards, cursor };
-        const outcome = await this.engine.commit(batch);
-        if (outcome.refused.length > 0) this.#refused(outcome.refused);
-        await this.#afterDeletes(fenced, outcome.refused);
-        return;
-      } catch (error) {
-        if (!(error instanceof ClusterUnavailableError)) throw error;
-        // Held, not failed: a QoS 1/2 acknowledgement waits for the engine (CLUSTER.md §3.10). A pause first:
-        // the news that the engine is away may not have reached this node yet, and retrying at once would spin.
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-        await this.whenReachable();
-      }
-    }
-  }
-
-  /**
-   * A committed `deleteSession` gives up the client id. Mostly the session is gone here too, and so is this
-   * node's epoch for it; but when a session still lives here (a clean start, or a persistent session resumed as
-   * a non-persistent one, recorded in the same batch), the id is claimed again at once, so it stays unique and
-   * later writes are not refused.
-   */
-  async #afterDeletes(ops: readonly FencedOp[], refused: readonly string[]): Promise<void> {
-    for (const { op } of ops) {
-      if (op.kind !== "deleteSession" || refused.includes(op.clientId)) continue;
-      const clientId = op.clientId;
-      if (this.context.sessions.get(clientId) === undefined) {
-        this.epochs.delete(clientId);
-      } else if (this.epochs.has(clientId)) {
-        this.epochs.set(clientId, (await this.engine.claim(clientId, { timeoutMs: 0 })).epoch);
-      }
-    }
-  }
-
-  /** Another node owns these client ids now: their sessions leave this node without a will or a write. */
-  #refused(clientIds: readonly string[]): void {
-    const ctx = this.context;
-    for (const clientId of clientIds) {
-      this.epochs.delete(clientId);
-      const session = ctx.sessions.get(clientId);
-      const connection = session?.link as Connection | undefined;
-      if (connection !== undefined) {
-        connection.will = undefined;
-        connection.disconnect(REASON_CODE.SessionTakenOver, "session owned by another node");
-      }
-      ctx.sessions.forget(clientId);
-      ctx.wills.cancel(clientId);
-      ctx.logger.info(`session ${printable(clientId)} dropped: another node owns it now`);
     }
   }
 }

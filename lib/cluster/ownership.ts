@@ -15,8 +15,10 @@ import { printable } from "../broker/logger.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import { parseSharedFilter } from "../topic/topic.ts";
 import { type Claim, ClusterUnavailableError, type ForwardedMessage, type Incarnation } from "./engine.ts";
-import { deliverForwarded, MOVED_PREFIX } from "./forwarding.ts";
+import { deliverForwarded, MOVED_PREFIX, replayForwarded } from "./forwarding.ts";
+import { TopicRouter } from "../topic/router.ts";
 import type { ClusterNode } from "./node.ts";
+import type { Session } from "../broker/session.ts";
 
 /** Why a CONNECT cannot claim its client id. */
 export type ClaimRefusal = ConnectRefusal & { readonly kind: "refuse" };
@@ -74,14 +76,18 @@ export async function claimForConnect(
 function install(node: ClusterNode, clientId: string, claim: Claim): void {
   const ctx = node.context;
   const now = ctx.clock.now();
+  // Back on a node it left a moment ago: what reaches it here is delivered here, not passed on to its old node.
+  const movedKey = MOVED_PREFIX + clientId;
+  if (node.moved.delete(movedKey)) ctx.router.unsubscribeAll(movedKey);
   const stale = ctx.sessions.forget(clientId);
   if (stale !== undefined) ctx.wills.cancel(clientId);
   node.epochs.set(clientId, claim.epoch);
   if (claim.session !== undefined) ctx.sessions.restore([claim.session], now);
   if (claim.will !== undefined) {
-    // Armed (sendAt 0) means its connection died with its node: due now. A resuming CONNECT cancels it.
-    const will = claim.will.sendAt === 0 ? { ...claim.will, sendAt: now } : claim.will;
-    ctx.wills.restore([will], now);
+    // Armed (sendAt 0, or -delay ms) means its connection died with its node: due after its Will Delay from
+    // now. A resuming CONNECT cancels it [MQTT-3.1.3-9 (5.0)].
+    const sendAt = claim.will.sendAt;
+    ctx.wills.restore([sendAt <= 0 ? { ...claim.will, sendAt: now - sendAt } : claim.will], now);
   }
 }
 
@@ -96,6 +102,24 @@ export async function onTakeover(node: ClusterNode, clientId: string, by: Incarn
   if (epoch === undefined) return;
   const session = ctx.sessions.get(clientId);
   const movedKey = MOVED_PREFIX + clientId;
+  node.releasing.add(clientId);
+  try {
+    await handOver(node, clientId, by, epoch, session, movedKey);
+  } finally {
+    node.releasing.delete(clientId);
+  }
+}
+
+/** The steps of {@linkcode onTakeover} while the id is marked as releasing. */
+async function handOver(
+  node: ClusterNode,
+  clientId: string,
+  by: Incarnation,
+  epoch: number,
+  session: Session | undefined,
+  movedKey: string,
+): Promise<void> {
+  const ctx = node.context;
   if (session !== undefined) {
     const connection = session.link as Connection | undefined;
     connection?.disconnect(REASON_CODE.SessionTakenOver, "session taken over by another node");
@@ -135,15 +159,14 @@ export async function onTakeover(node: ClusterNode, clientId: string, by: Incarn
  */
 export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<void> {
   const engine = node.engine;
-  const ctx = node.context;
   const live = await engine.liveNodes();
-  const adopted = new Set<string>();
+  const adopted = new Adopted();
   for (const clientId of await engine.owned(dead)) {
     if (rendezvous(clientId, live) !== node.incarnation) continue;
-    if (await adoptOne(node, clientId, dead)) adopted.add(clientId);
+    await adoptOne(node, clientId, dead, adopted);
   }
-  if (adopted.size > 0) {
-    ctx.logger.info(`adopted ${adopted.size} session(s) of dead node ${dead}`);
+  if (adopted.epochs.size > 0) {
+    node.context.logger.info(`adopted session(s) of dead node ${dead}`);
     await node.summary.settled();
     await replayInbox(node, dead, adopted);
     node.later(Math.floor(node.leaseMs / 2), () => {
@@ -163,11 +186,9 @@ export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<v
  */
 async function sweepUp(node: ClusterNode, dead: Incarnation): Promise<void> {
   const engine = node.engine;
-  const adopted = new Set<string>();
-  for (const clientId of await engine.owned(dead)) {
-    if (await adoptOne(node, clientId, dead)) adopted.add(clientId);
-  }
-  if (adopted.size > 0) {
+  const adopted = new Adopted();
+  for (const clientId of await engine.owned(dead)) await adoptOne(node, clientId, dead, adopted);
+  if (adopted.epochs.size > 0) {
     await node.summary.settled();
     await replayInbox(node, dead, adopted);
   }
@@ -175,28 +196,51 @@ async function sweepUp(node: ClusterNode, dead: Incarnation): Promise<void> {
   node.remote.drop(dead);
 }
 
-/** Adopts one client id of `dead`; false when another node took it first. */
-async function adoptOne(node: ClusterNode, clientId: string, dead: Incarnation): Promise<boolean> {
+/**
+ * Adopts one client id of `dead`, noting its subscriptions as they were at its death in `adopted` (the dead
+ * node's inbox is matched against those, not against subscriptions its client makes later).
+ */
+async function adoptOne(
+  node: ClusterNode,
+  clientId: string,
+  dead: Incarnation,
+  adopted: Adopted,
+): Promise<void> {
   const claim = await node.engine.adopt(clientId, dead);
-  if (claim === undefined) return false;
+  if (claim === undefined) return;
   install(node, clientId, claim);
-  // A session that ended with its connection is not kept: its will (installed above) goes out now.
+  const ctx = node.context;
   if (claim.session === undefined) {
-    const ctx = node.context;
+    // A session that ended with its connection is not kept: its will (installed above) goes out now.
     ctx.wills.publish(clientId);
     ctx.store?.add({ kind: "deleteSession", clientId });
+    return;
   }
-  return true;
+  // What reaches it both through the dead node's inbox and through this node's own routes arrives once.
+  node.startMerge(clientId, 2 * node.leaseMs);
+  adopted.epochs.set(clientId, claim.epoch);
+  for (const subscription of claim.session.subscriptions) adopted.router.subscribe(clientId, subscription);
+  // From here on a change of its subscriptions ends the replays to it: the replay could not tell which
+  // subscriptions it had when a message was published.
+  const watched = node.router.watched;
+  watched.set(clientId, 0);
+  adopted.changes.set(clientId, 0);
+  node.later(2 * node.leaseMs, () => {
+    if (watched.get(clientId) !== undefined) watched.delete(clientId);
+  });
 }
 
-async function replayInbox(
-  node: ClusterNode,
-  dead: Incarnation,
-  adopted: ReadonlySet<string>,
-): Promise<void> {
+/** The sessions one node adopted from one dead node: their subscriptions and epochs at adoption. */
+class Adopted {
+  readonly router: TopicRouter = new TopicRouter();
+  readonly epochs = new Map<string, number>();
+  /** The subscription change count of each at adoption (`ObservedRouter.watched`). */
+  readonly changes = new Map<string, number>();
+}
+
+async function replayInbox(node: ClusterNode, dead: Incarnation, adopted: Adopted): Promise<void> {
   for (const forwarded of await node.engine.deadInbox(dead)) {
-    if (!node.remember(`${dead}>${forwarded.id}`)) continue;
-    deliverForwarded(node, forwarded, adopted);
+    replayForwarded(node, forwarded, adopted);
   }
 }
 

@@ -158,6 +158,11 @@ export class RemoteRoutes {
 /** The local router of a clustered broker: reports each filter's first and last subscriber to the summary. */
 export class ObservedRouter extends TopicRouter {
   readonly #summary: RouteSummary;
+  /**
+   * Client ids whose subscription changes are counted (sessions adopted from a dead node, whose inbox is
+   * replayed to them only while their subscriptions are as they were at the death).
+   */
+  readonly watched = new Map<string, number>();
 
   /** Reports to `summary`. */
   constructor(summary: RouteSummary) {
@@ -168,17 +173,25 @@ export class ObservedRouter extends TopicRouter {
   override subscribe(clientId: string, subscription: Subscription): boolean {
     const replaced = super.subscribe(clientId, subscription);
     if (!replaced) this.#summary.added(subscription.filter);
+    this.#changed(clientId);
     return replaced;
   }
 
   override unsubscribe(clientId: string, filter: string): boolean {
     const removed = super.unsubscribe(clientId, filter);
     if (removed) this.#summary.removed(filter);
+    this.#changed(clientId);
     return removed;
   }
 
   override unsubscribeAll(clientId: string): void {
     for (const subscription of this.subscriptionsOf(clientId)) this.#summary.removed(subscription.filter);
     super.unsubscribeAll(clientId);
+    this.#changed(clientId);
+  }
+
+  #changed(clientId: string): void {
+    const count = this.watched.get(clientId);
+    if (count !== undefined) this.watched.set(clientId, count + 1);
   }
 }

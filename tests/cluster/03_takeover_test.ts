@@ -152,3 +152,20 @@ clusterTest(
       assert.equal(brokers[0]!.session("k"), undefined);
     }),
 );
+
+for (const version of [4, 5] as const) {
+  clusterTest(
+    `takeover of a session that ends with its connection answers at once (v${version})`,
+    (kind) =>
+      withCluster(kind, 2, async ({ connect }) => {
+        const onA = await connect(0, { version, clientId: "brief", clean: true });
+        const started = performance.now();
+        const onB = await connect(1, { version, clientId: "brief", clean: true });
+        const waited = performance.now() - started;
+        if (version === 5) await onA.expectDisconnect(0x8e);
+        else await onA.expectClosed();
+        assert.ok(waited < 1000, `CONNACK after ${waited.toFixed(0)} ms: the old node released the id`);
+        await onB.barrier();
+      }),
+  );
+}

@@ -9,7 +9,22 @@
 
 import assert from "node:assert/strict";
 import { assertPublish, payloads, persistent } from "../broker/_v5.ts";
-import { hex, puback, publishPacket, subscribe, waitFor, type WireClient } from "../broker/_wire.ts";
+import {
+  hex,
+  P,
+  puback,
+  pubcomp,
+  publishPacket,
+  pubrec,
+  pubrel,
+  subscribe,
+  subscribePacket,
+  unsubscribePacket,
+  waitFor,
+  type WireClient,
+} from "../broker/_wire.ts";
+import { decode } from "../../lib/packet/decode.ts";
+import type { Packet } from "../../lib/packet/packet.ts";
 import { MEMORY, withCluster } from "./_cluster.ts";
 import { rendezvous } from "../../lib/cluster/ownership.ts";
 
@@ -210,3 +225,171 @@ Deno.test("a session no live node adopted (they disagreed on who is live) is ado
     );
     assert.equal(engines.memory!.owned.get(dead)?.size ?? 0, 0, "nothing left owned by the dead node");
   }, { leaseMs: 300 }));
+
+Deno.test("a dead node's client with a Will Delay: the adopter waits the delay, and a return in time cancels it", () =>
+  withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
+    const watcher = await connect(1, { version: 5, clientId: "watch" });
+    await subscribe(watcher, 1, [["will/#", 0]]);
+    await routed(0, 1);
+    const will = (payload: string) => ({ topic: "will/delayed", payload, properties: [P.willDelay(1)] });
+    await connect(0, { ...persistent("back"), will: will("back") });
+    await connect(0, { ...persistent("gone"), will: will("gone") });
+    await waitFor(
+      () =>
+        engines.memory!.clients.get("back")?.will !== undefined &&
+        engines.memory!.clients.get("gone")?.will !== undefined,
+      "both wills armed in the engine",
+    );
+    engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
+    await waitFor(
+      () =>
+        ["back", "gone"].every((id) => brokers.slice(1).some((broker) => broker.session(id) !== undefined)),
+      "both sessions adopted",
+      3000,
+    );
+    const adopted = performance.now();
+    assert.deepEqual(payloads(await watcher.collect()), [], "no will before its delay");
+    await connect(2, { ...persistent("back"), will: will("back") }, true);
+    const got = await gather([watcher], 1);
+    const waited = performance.now() - adopted;
+    assert.deepEqual(got, ["gone"], "the returning client's will is cancelled [MQTT-3.1.3-9 (5.0)]");
+    assert.ok(waited >= 800, `the will waited its delay (${waited.toFixed(0)} ms after adoption)`);
+  }, { leaseMs: 300 }));
+
+Deno.test("QoS 2 published while a stopped node's session is adopted reaches it exactly once, and no older message reaches a newer subscription", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["d/#", 2]]);
+    await routed(2, 0);
+    await x.disconnect();
+    const pub = await connect(2, { version: 5, clientId: "pub" });
+    const publish = async (topic: string, from: number, to: number) => {
+      for (let i = from; i <= to; i++) {
+        await pub.send(publishPacket(5, { topic, payload: `${topic}#${i}`, qos: 2, id: i }));
+        await pub.expectPacket(5, `PUBREC ${i}`);
+        await pub.send(pubrel(5, i));
+        await pub.expectPacket(7, `PUBCOMP ${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    const closing = brokers[0]!.close(); // graceful: its sessions are adopted at once
+    await publish("d/1", 1, 20);
+    await publish("e/1", 21, 22); // before anyone subscribes e/#
+    await closing;
+    await waitFor(
+      () => brokers[1]!.session("x") !== undefined || brokers[2]!.session("x") !== undefined,
+      "x adopted",
+    );
+    const back = await connect(1, persistent("x"), true);
+    await back.send(subscribePacket(5, 9, [["e/#", 2]])); // its SUBACK comes among the messages
+    const got: string[] = [];
+    const open = new Set<number>();
+    const deadline = Date.now() + 3000;
+    while ((new Set(got).size < 20 || open.size > 0) && Date.now() < deadline) {
+      const frame = await back.nextOrEnd(500).catch(() => undefined);
+      if (frame === undefined) break;
+      const packet = decode(frame, 5);
+      if (packet.type === 3) {
+        got.push(new TextDecoder().decode(packet.payload));
+        open.add(packet.packetId!);
+        await back.send(pubrec(5, packet.packetId!));
+      } else if (packet.type === 6) {
+        open.delete(packet.packetId);
+        await back.send(pubcomp(5, packet.packetId));
+      } else {
+        assert.equal(packet.type, 9, "SUBACK");
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const packet of await back.collect()) {
+      if (packet.type === 3) got.push(new TextDecoder().decode(packet.payload));
+    }
+    const expected = Array.from({ length: 20 }, (_, i) => `d/1#${i + 1}`);
+    assert.deepEqual([...got].sort(), [...expected].sort(), `each once, nothing from e/1: ${got.join(" ")}`);
+  }, { leaseMs: 300 }));
+
+Deno.test("an adopted session that moves away and back gets nothing twice from the dead node's inbox", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(2, persistent("x"));
+    await subscribe(x, 1, [["r/#", 2]]);
+    await routed(0, 2);
+    await routed(1, 2);
+    await x.disconnect();
+    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
+    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+    const other = 1 - adopter;
+    const away = await connect(other, persistent("x"), true); // takes it from the adopter
+    const pub = await connect(adopter, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "r/1", payload: "once", qos: 2, id: 1 }));
+    await pub.expectPacket(5, "PUBREC");
+    await pub.send(pubrel(5, 1));
+    await pub.expectPacket(7, "PUBCOMP");
+    await away.close();
+    const back = await connect(adopter, persistent("x"), true); // and back to the adopter
+    const got: string[] = [];
+    const deadline = Date.now() + 1500; // past the adopter's later replays and the sweep of the dead node
+    while (Date.now() < deadline) {
+      const frame = await back.nextOrEnd(100).catch(() => undefined);
+      if (frame === undefined) continue;
+      const packet = decode(frame, 5);
+      if (packet.type === 3) {
+        got.push(new TextDecoder().decode(packet.payload));
+        await back.send(pubrec(5, packet.packetId!));
+      } else if (packet.type === 6) {
+        await back.send(pubcomp(5, packet.packetId));
+      }
+    }
+    assert.deepEqual(got, ["once"], "QoS 2 exactly once [MQTT-4.3.3-2 (3.1.1)]");
+  }, { leaseMs: 600 }));
+
+Deno.test("the dead node's inbox reaches an adopted session only through subscriptions it still has", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(2, persistent("x"));
+    await subscribe(x, 1, [["old/#", 1]]);
+    await routed(0, 2);
+    await routed(1, 2);
+    await x.disconnect();
+    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
+    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+    const back = await connect(adopter, persistent("x"), true);
+    await back.send(unsubscribePacket(5, 2, ["old/#"]));
+    await back.expectPacket(11, "UNSUBACK");
+    const pub = await connect(1 - adopter, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "old/1", payload: "unwanted", qos: 1, id: 1 }));
+    await pub.expectPacket(4, "PUBACK");
+    const got: Packet[] = [];
+    const deadline = Date.now() + 1500; // past the adopter's later replays and the sweep of the dead node
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      got.push(...await back.collect());
+    }
+    assert.deepEqual(got, [], "nothing for a subscription it removed");
+  }, { leaseMs: 600 }));
+
+Deno.test("a message published while an adopted session had no matching subscription is not replayed to it later", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(2, persistent("x"));
+    await subscribe(x, 1, [["old/#", 1]]);
+    await routed(0, 2);
+    await routed(1, 2);
+    await x.disconnect();
+    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
+    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+    const back = await connect(adopter, persistent("x"), true);
+    await back.send(unsubscribePacket(5, 2, ["old/#"]));
+    await back.expectPacket(11, "UNSUBACK");
+    const pub = await connect(1 - adopter, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "old/1", payload: "unwanted", qos: 1, id: 1 }));
+    await pub.expectPacket(4, "PUBACK");
+    await subscribe(back, 3, [["old/#", 1]]); // the same filter again, after the message
+    const got: Packet[] = [];
+    const deadline = Date.now() + 1500; // past the adopter's later replays and the sweep of the dead node
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      got.push(...await back.collect());
+    }
+    assert.deepEqual(got, [], "the oracle (one broker) would not deliver it");
+  }, { leaseMs: 600 }));

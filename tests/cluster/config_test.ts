@@ -27,6 +27,7 @@ const BAD: readonly (readonly [unknown, string])[] = [
   [{ redis: "http://x:1" }, 'cluster.redis: "http://x:1" must start with redis://'],
   [{ redis: "nonsense" }, 'cluster.redis: "nonsense" is not a URL'],
   [{ redis: "unix:///" }, "names no socket path"],
+  [{ redis: "redis-sentinel://s1:26379" }, "must be redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER"],
   [{ redis: "redis://h:1", leaseMs: 10 }, "cluster.leaseMs must be an integer from 300 to 600000"],
   [{ redis: "redis://h:1", leaseMs: "5s" }, "cluster.leaseMs must be an integer"],
   [{ redis: "redis://h:1", node: "a b" }, "cluster.node must be 1 to 64 letters"],
@@ -44,8 +45,16 @@ for (const [value, message] of BAD) {
   });
 }
 
-Deno.test("redisUrlProblem() accepts redis://, rediss:// and unix:// URLs", () => {
-  for (const url of ["redis://127.0.0.1:6379", "rediss://r.example:6380/2", "unix:///tmp/r.sock"]) {
+Deno.test("redisUrlProblem() accepts redis://, rediss://, redis-sentinel:// and unix:// URLs", () => {
+  for (
+    const url of [
+      "redis://127.0.0.1:6379",
+      "rediss://r.example:6380/2",
+      "unix:///tmp/r.sock",
+      "redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster",
+      "redis-sentinel://:secret@s1:26379/mq",
+    ]
+  ) {
     assert.equal(redisUrlProblem(url), undefined, url);
   }
 });

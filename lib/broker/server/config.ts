@@ -84,7 +84,10 @@ export interface BrokerConfig {
   persistence?: string;
   /** Join a cluster of brokers on Redis, as the `--cluster` flag (checked in `lib/cluster/config.ts`). */
   cluster?: {
-    /** `redis://HOST:PORT[/DB]`, `rediss://…` (TLS) or `unix:///path/to/redis.sock`. */
+    /**
+     * `redis://HOST:PORT[/DB]`, `rediss://…` (TLS), `redis-sentinel://HOST:PORT[,HOST:PORT…]/MASTER` or
+     * `unix:///path/to/redis.sock`.
+     */
     redis: string;
     /** This node's name, for logs and its incarnation (`<node>-<random>`). @default {"node"} */
     node?: string;
