@@ -1,6 +1,6 @@
 /**
  * Opening ioredis connections for the Redis engine. ioredis is imported on first use, so a broker without
- * `--cluster` never loads it (its `debug` dependency enumerates the environment: it needs `--allow-env`).
+ * `--cluster` never loads it.
  *
  * The options make every command fail fast or bounded while Redis is unreachable: no offline queue (a command
  * sent while disconnected rejects at once), no retry of a sent command, and a command timeout (a hung Redis).
@@ -9,6 +9,7 @@
  * @module
  */
 
+import process from "node:process";
 import type { ChainableCommander, Redis } from "ioredis";
 import { ClusterUnavailableError } from "./engine.ts";
 import { type ScriptName, SCRIPTS } from "./_redis_scripts.ts";
@@ -76,22 +77,39 @@ export function redactUrl(url: string): string {
   return url.replace(/^((?:rediss?|redis-sentinel):\/\/[^:@/]*:)[^@/]*@/, "$1***@");
 }
 
+let loading: Promise<typeof Redis> | undefined;
+
+/**
+ * ioredis, loaded once. Its `debug` dependency enumerates `process.env` when it loads (looking for `DEBUG_*`
+ * options), which under Deno needs `--allow-env` for every variable; it reads the environment nowhere else. Unless
+ * the whole environment is allowed anyway, it loads with an empty `process.env` in place, so a cluster broker
+ * keeps the task's narrow env permission (and ioredis's debug output stays off).
+ */
+function loadIoredis(): Promise<typeof Redis> {
+  loading ??= (async () => {
+    const original = Object.getOwnPropertyDescriptor(process, "env");
+    if (original === undefined || Deno.permissions.querySync({ name: "env" }).state === "granted") {
+      return (await import("ioredis")).Redis;
+    }
+    Object.defineProperty(process, "env", {
+      value: {},
+      configurable: true,
+      writable: true,
+      enumerable: true,
+    });
+    try {
+      return (await import("ioredis")).Redis;
+    } finally {
+      Object.defineProperty(process, "env", original);
+    }
+  })();
+  return loading!;
+}
+
 /** Opens a connection (connected when this resolves) with every script of {@linkcode SCRIPTS} defined. */
 export async function openRedis(url: string, options: OpenRedisOptions): Promise<Redis> {
   const target = redisTarget(url);
-  let RedisClass: typeof Redis;
-  try {
-    ({ Redis: RedisClass } = await import("ioredis"));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotCapable) {
-      throw new Error(
-        "The Redis cluster engine needs --allow-env: its client (ioredis, through its debug dependency) reads " +
-          "the whole environment",
-        { cause: e },
-      );
-    }
-    throw e;
-  }
+  const RedisClass = await loadIoredis();
   const redisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,

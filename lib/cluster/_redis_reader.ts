@@ -156,29 +156,40 @@ export class StreamReader {
         continue;
       }
       if (generation !== this.#generation) continue; // read from positions that no longer hold
-      for (const [streamBytes, entries] of reply) {
-        const stream = text(streamBytes);
-        for (const [idBytes, fieldBytes] of entries) {
-          const id = text(idBytes);
-          if (stream === ctl) {
-            if (this.#generation !== generation) break; // resynced: the cut covers the rest of this reply
-            const fields = fieldBytes.map(text);
-            const seq = Number(field(fields, "q") ?? 0);
-            if (seq <= this.seq) continue;
-            if (seq !== this.seq + 1) {
-              await this.#host.resync();
-              break;
-            }
-            this.positions.ctl = id;
-            this.seq = seq;
-            this.#control(fields);
-          } else if (stream === lossy) {
-            this.positions.lossy = id;
-            this.#inbox(fieldBytes, "lossy", id);
-          } else {
-            this.positions.durable = id;
-            this.#inbox(fieldBytes, "durable", id);
+      try {
+        await this.#apply(reply, generation);
+      } catch {
+        // A resync that could not reach Redis: what was not applied is read again (positions did not move).
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  async #apply(reply: NonNullable<StreamReply>, generation: number): Promise<void> {
+    const ctl = this.#host.keys.ctl;
+    const lossy = this.#host.keys.lossyInbox(this.#host.incarnation);
+    for (const [streamBytes, entries] of reply) {
+      const stream = text(streamBytes);
+      for (const [idBytes, fieldBytes] of entries) {
+        const id = text(idBytes);
+        if (stream === ctl) {
+          if (this.#generation !== generation) break; // resynced: the cut covers the rest of this reply
+          const fields = fieldBytes.map(text);
+          const seq = Number(field(fields, "q") ?? 0);
+          if (seq <= this.seq) continue;
+          if (seq !== this.seq + 1) {
+            await this.#host.resync();
+            break;
           }
+          this.positions.ctl = id;
+          this.seq = seq;
+          guarded(() => this.#control(fields));
+        } else if (stream === lossy) {
+          this.positions.lossy = id;
+          guarded(() => this.#inbox(fieldBytes, "lossy", id));
+        } else {
+          this.positions.durable = id;
+          guarded(() => this.#inbox(fieldBytes, "durable", id));
         }
       }
     }
@@ -257,6 +268,15 @@ function field(fields: readonly string[], name: string): string | undefined {
     if (fields[i] === name) return fields[i + 1];
   }
   return undefined;
+}
+
+/** Runs `apply` for one entry; an entry that does not decode is skipped rather than stopping the reader. */
+function guarded(apply: () => void): void {
+  try {
+    apply();
+  } catch {
+    // not written by this engine's version: nothing to apply
+  }
 }
 
 const decoder = new TextDecoder();

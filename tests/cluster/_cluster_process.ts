@@ -10,14 +10,14 @@ const BROKER = new URL("../../broker.ts", import.meta.url).pathname;
 const WAIT_MS = 20_000;
 
 /**
- * The permissions a cluster broker runs with: `deno task broker`'s, plus `--allow-env` (the Redis client's
- * `debug` dependency reads the whole environment) and writing anywhere (a Unix socket needs write access).
+ * The permissions a cluster broker runs with: exactly `deno task broker`'s, so these tests prove the task can run
+ * a cluster node (on a `redis://` URL; a `unix://` socket would also need write access to the socket).
  */
 export const CLUSTER_BROKER_PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-read",
-  "--allow-write",
-  "--allow-env",
+  "--allow-write=./data",
+  "--allow-env=INIT_CWD",
 ];
 
 /** Why cluster brokers cannot be run as subprocesses here, or undefined when they can. */
