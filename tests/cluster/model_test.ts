@@ -11,7 +11,8 @@
  * - per publisher and QoS, messages arrive in the order they were published [MQTT-4.6.0-6 (3.1.1)].
  *
  * The sequence is a function of the seed alone (`tests/_prng.ts`), so a failure prints the seed and the step
- * list that replays it: `MODEL_SEED=123 deno test -A tests/cluster/model_test.ts`.
+ * list that replays it: `MODEL_SEED=123 deno test -A tests/cluster/model_test.ts` (`MODEL_SEEDS=50` explores seeds
+ * 1..50, `MODEL_STEPS=150` makes each sequence longer).
  *
  * The clients speak raw MQTT 3.1.1 (Clean Session 0) over in-memory streams, and keep QoS 2 receiver state
  * across connections (a PUBLISH whose packet identifier awaits PUBREL is not a new message [MQTT-4.3.3-2
@@ -598,7 +599,7 @@ function againstOracle(
 async function checkSeed(kind: ClusterKind, seed: number, stepCount: number): Promise<void> {
   const steps = generateSteps(seed, stepCount);
   const replay = () =>
-    `seed ${seed} (replay: MODEL_SEED=${seed} deno test -A tests/cluster/model_test.ts)\n` +
+    `seed ${seed} (replay: MODEL_SEED=${seed} MODEL_STEPS=${stepCount} deno test -A tests/cluster/model_test.ts)\n` +
     steps.map((step, i) => `  ${i}: ${describe(step)}`).join("\n");
   const reference = await oracle();
   let expected: Delivery[][];
@@ -626,10 +627,23 @@ async function checkSeed(kind: ClusterKind, seed: number, stepCount: number): Pr
   }
 }
 
-const fixedSeed = Deno.env.get("MODEL_SEED");
-/** The seeds: a handful, fixed (so CI is repeatable), or one from MODEL_SEED to replay a failure. */
-const SEEDS = fixedSeed !== undefined ? [Number(fixedSeed)] : [1, 2, 3, 4, 5];
-const STEPS = 60;
+/** An environment variable, or undefined (also without --allow-env). */
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The seeds: a handful, fixed (so CI is repeatable); MODEL_SEED=N replays one, MODEL_SEEDS=N explores seeds 1..N.
+ * MODEL_STEPS sets the length of each sequence (longer ones find rarer interleavings).
+ */
+const SEEDS = env("MODEL_SEED") !== undefined
+  ? [Number(env("MODEL_SEED"))]
+  : Array.from({ length: Number(env("MODEL_SEEDS") ?? 5) }, (_, i) => i + 1);
+const STEPS = Number(env("MODEL_STEPS") ?? 60);
 
 /** The oracle against itself behind three doors: the runner and checks agree with one broker. */
 const SELF: ClusterKind = {
