@@ -25,7 +25,7 @@ import {
   type Incarnation,
 } from "./engine.ts";
 import { deliverForwarded, Forwarder, type Moved } from "./forwarding.ts";
-import { adoptFrom, claimForConnect, type ClaimRefusal, onTakeover } from "./ownership.ts";
+import { type Adopted, adoptFrom, claimForConnect, type ClaimRefusal, onTakeover } from "./ownership.ts";
 import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
 import { commitToEngine, markCommit } from "./cluster_store.ts";
 import { ClusterSys } from "./cluster_sys.ts";
@@ -62,6 +62,8 @@ export class ClusterNode {
   readonly epochs = new Map<string, number>();
   /** Sessions that moved to another node, by their `MOVED_PREFIX` router key. */
   readonly moved = new Map<string, Moved>();
+  /** Sessions adopted from dead nodes lately (for two leases), whose inboxes are replayed to them. */
+  readonly adoptions = new Set<Adopted>();
   /** Client ids another node is taking over, until this node has released them. */
   readonly releasing = new Set<string>();
   /** Client ids whose claim is under way, with what was passed on for them meanwhile. */

@@ -123,6 +123,11 @@ async function handOver(
   if (session !== undefined) {
     const connection = session.link as Connection | undefined;
     connection?.disconnect(REASON_CODE.SessionTakenOver, "session taken over by another node");
+    // Adopted from a dead node a moment ago: what waits for it in that node's inbox is delivered before it
+    // goes (its new owner does not replay that inbox), and so is in the session the new owner reads.
+    for (const adopted of node.adoptions) {
+      if (adopted.epochs.has(clientId)) await replayInbox(node, adopted.dead, adopted).catch(() => {});
+    }
     if (ctx.sessions.get(clientId) !== undefined) {
       // The moved key subscribes before the session's own subscriptions go, so no route disappears in between;
       // from here on what arrives for the session goes on to its new node, never into the stored session.
@@ -160,13 +165,15 @@ async function handOver(
 export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<void> {
   const engine = node.engine;
   const live = await engine.liveNodes();
-  const adopted = new Adopted();
+  const adopted = new Adopted(dead);
   for (const clientId of await engine.owned(dead)) {
     if (rendezvous(clientId, live) !== node.incarnation) continue;
     await adoptOne(node, clientId, dead, adopted);
   }
   if (adopted.epochs.size > 0) {
     node.context.logger.info(`adopted session(s) of dead node ${dead}`);
+    node.adoptions.add(adopted);
+    node.later(2 * node.leaseMs, () => node.adoptions.delete(adopted));
     await node.summary.settled();
     await replayInbox(node, dead, adopted);
     node.later(Math.floor(node.leaseMs / 2), () => {
@@ -186,7 +193,7 @@ export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<v
  */
 async function sweepUp(node: ClusterNode, dead: Incarnation): Promise<void> {
   const engine = node.engine;
-  const adopted = new Adopted();
+  const adopted = new Adopted(dead);
   for (const clientId of await engine.owned(dead)) await adoptOne(node, clientId, dead, adopted);
   if (adopted.epochs.size > 0) {
     await node.summary.settled();
@@ -231,14 +238,21 @@ async function adoptOne(
 }
 
 /** The sessions one node adopted from one dead node: their subscriptions and epochs at adoption. */
-class Adopted {
+export class Adopted {
+  /** The dead node they came from. */
+  readonly dead: Incarnation;
   readonly router: TopicRouter = new TopicRouter();
   readonly epochs = new Map<string, number>();
   /** The subscription change count of each at adoption (`ObservedRouter.watched`). */
   readonly changes = new Map<string, number>();
+
+  /** Sessions adopted from `dead`. */
+  constructor(dead: Incarnation) {
+    this.dead = dead;
+  }
 }
 
-async function replayInbox(node: ClusterNode, dead: Incarnation, adopted: Adopted): Promise<void> {
+export async function replayInbox(node: ClusterNode, dead: Incarnation, adopted: Adopted): Promise<void> {
   for (const forwarded of await node.engine.deadInbox(dead)) {
     replayForwarded(node, forwarded, adopted);
   }

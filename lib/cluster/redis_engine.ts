@@ -13,7 +13,6 @@
 
 import type { Redis } from "ioredis";
 import type { Message } from "../broker/storage/persistence.ts";
-import { decodeMessage, encodeMessage, statsFields, statsFromHash } from "./_redis_codec.ts";
 import { openRedis, redactUrl, runScript, unavailable } from "./_redis_client.ts";
 import {
   claimFromReply,
@@ -23,7 +22,6 @@ import {
   queueReseed,
   type Writer,
 } from "./_redis_sessions.ts";
-import { forwardBatchArg, forwardBatchFromReply } from "./_redis_forward_codec.ts";
 import { RedisKeys } from "./_redis_keys.ts";
 import {
   CTL_MAXLEN,
@@ -34,6 +32,18 @@ import {
   sweepLeases,
 } from "./_redis_lease.ts";
 import { StreamReader } from "./_redis_reader.ts";
+import {
+  changeRoutes,
+  forgetNode,
+  queueLossy,
+  readDeadInbox,
+  readRetained,
+  readSnapshot,
+  readStats,
+  type Snapshot,
+  writeRetained,
+  writeStats,
+} from "./_redis_shared.ts";
 import {
   type Claim,
   type ClaimOptions,
@@ -53,9 +63,6 @@ import {
 } from "./engine.ts";
 
 const DEFAULT_LEASE_MS = 10_000;
-/** `MAXLEN ~` of a lossy inbox: QoS 0 beyond it is dropped for a lagging node. */
-const LOSSY_MAXLEN = 10_000;
-
 /** Options for {@linkcode RedisClusterEngine}. */
 export interface RedisClusterEngineOptions {
   /** `redis://HOST:PORT`, `rediss://…` or `unix:///path`. */
@@ -181,17 +188,8 @@ export class RedisClusterEngine implements ClusterEngine {
     return this.#changeRoutes(filters, "remove");
   }
 
-  async #changeRoutes(filters: readonly string[], op: "add" | "remove"): Promise<number> {
-    const keys = this.#keys;
-    const me = this.#incarnation;
-    return await this.#call((redis) =>
-      runScript(redis, "mqRoutes", [keys.routes(me), keys.routeVersion, keys.ctl], [
-        me,
-        op,
-        CTL_MAXLEN,
-        ...filters,
-      ])
-    ) as number;
+  #changeRoutes(filters: readonly string[], op: "add" | "remove"): Promise<number> {
+    return this.#call((redis) => changeRoutes(redis, this.#writer(), filters, op));
   }
 
   async routes(): Promise<
@@ -201,17 +199,8 @@ export class RedisClusterEngine implements ClusterEngine {
     return { version, nodes };
   }
 
-  async #snapshot(): Promise<
-    { lastId: string; version: number; seq: number; nodes: Map<Incarnation, readonly string[]> }
-  > {
-    const keys = this.#keys;
-    const reply = await this.#call((redis) =>
-      runScript(redis, "mqSnapshot", [keys.nodes, keys.routeVersion, keys.ctl], [this.#prefix])
-    ) as [string, number, number, ...(string | string[])[]];
-    const [lastId, version, seq, ...rest] = reply;
-    const nodes = new Map<Incarnation, readonly string[]>();
-    for (let i = 0; i + 1 < rest.length; i += 2) nodes.set(rest[i] as string, rest[i + 1] as string[]);
-    return { lastId, version, seq, nodes };
+  #snapshot(): Promise<Snapshot> {
+    return this.#call((redis) => readSnapshot(redis, this.#keys, this.#prefix));
   }
 
   // -- forwarding
@@ -220,19 +209,7 @@ export class RedisClusterEngine implements ClusterEngine {
     const redis = this.#redis;
     if (redis === undefined || this.#state !== "up" || batches.length === 0) return;
     const pipeline = redis.pipeline();
-    for (const batch of batches) {
-      pipeline.xadd(
-        this.#keys.lossyInbox(batch.to),
-        "MAXLEN",
-        "~",
-        LOSSY_MAXLEN,
-        "*",
-        "f",
-        this.#incarnation,
-        "d",
-        forwardBatchArg(batch.messages),
-      );
-    }
+    queueLossy(pipeline, this.#writer(), batches);
     pipeline.exec().catch(() => {
       // At most once: a lost QoS 0 forward is the caller's drop to count, not an error.
     });
@@ -319,46 +296,22 @@ export class RedisClusterEngine implements ClusterEngine {
     return claimFromReply(await this.#claimScript(clientId, "adopt", node) as ClaimReply);
   }
 
-  async deadInbox(node: Incarnation): Promise<readonly ForwardedMessage[]> {
-    const keys = this.#keys;
-    const cursor = await this.#call((redis) => redis.get(keys.cursor(node)));
-    const entries = await this.#call((redis) =>
-      redis.xrangeBuffer(keys.durableInbox(node), cursor === null ? "-" : `(${cursor}`, "+")
-    );
-    // Inbox entries are always `f <from> d <batch>`: the batch is the last field.
-    return entries.flatMap(([, fields]) => forwardBatchFromReply(fields[fields.length - 1]!));
+  deadInbox(node: Incarnation): Promise<readonly ForwardedMessage[]> {
+    return this.#call((redis) => readDeadInbox(redis, this.#keys, node));
   }
 
-  async forget(node: Incarnation): Promise<void> {
-    const keys = this.#keys;
-    await this.#call((redis) =>
-      runScript(redis, "mqForget", [
-        keys.lease(node),
-        keys.lossyInbox(node),
-        keys.durableInbox(node),
-        keys.cursor(node),
-        keys.routes(node),
-        keys.owned(node),
-        keys.stats(node),
-        keys.routeVersion,
-        keys.ctl,
-      ], [node, CTL_MAXLEN])
-    );
+  forget(node: Incarnation): Promise<void> {
+    return this.#call((redis) => forgetNode(redis, this.#keys, node));
   }
 
   // -- retained
 
-  async retain(message: Message): Promise<void> {
-    const keys = this.#keys;
-    const data = message.payload.length === 0 ? "" : encodeMessage(message);
-    await this.#call((redis) =>
-      runScript(redis, "mqRetain", [keys.retained, keys.ctl], [message.topic, data, CTL_MAXLEN])
-    );
+  retain(message: Message): Promise<void> {
+    return this.#call((redis) => writeRetained(redis, this.#keys, message));
   }
 
-  async loadRetained(): Promise<readonly Message[]> {
-    const hash = await this.#call((redis) => redis.hgetall(this.#keys.retained));
-    return Object.values(hash).map(decodeMessage);
+  loadRetained(): Promise<readonly Message[]> {
+    return this.#call((redis) => readRetained(redis, this.#keys));
   }
 
   // -- recovery and stats
@@ -377,22 +330,12 @@ export class RedisClusterEngine implements ClusterEngine {
     if (this.#statsAt > 0) this.#statsGapMs = now - this.#statsAt;
     this.#statsAt = now;
     const keep = Math.max(3 * this.#leaseMs, Math.ceil(3 * this.#statsGapMs));
-    const key = this.#keys.stats(this.#incarnation);
-    await this.#call((redis) => redis.multi().hset(key, ...statsFields(stats)).pexpire(key, keep).exec());
+    await this.#call((redis) => writeStats(redis, this.#writer(), stats, keep));
   }
 
   async stats(): Promise<readonly NodeStats[]> {
     const nodes = await this.liveNodes();
-    const replies = await this.#call((redis) => {
-      const pipeline = redis.pipeline();
-      for (const node of nodes) pipeline.hgetall(this.#keys.stats(node));
-      return pipeline.exec();
-    });
-    return nodes.flatMap((node, i) => {
-      const [error, hash] = replies?.[i] ?? [null, {}];
-      const fields = hash as Record<string, string>;
-      return error === null && Object.keys(fields).length > 0 ? [statsFromHash(node, fields)] : [];
-    });
+    return await this.#call((redis) => readStats(redis, this.#keys, nodes));
   }
 
   // -- internals

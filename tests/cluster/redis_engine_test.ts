@@ -323,11 +323,13 @@ testIf("through Redis Sentinel: nodes find the master, and follow a failover to 
     // Wait until the replica has acknowledged everything (WAIT), then lose the master.
     assert.equal(await master.command("WAIT", 1, 10_000), 1, "the replica caught up");
     await master.kill();
-    await a.log.until("down", () => a.log.connection().includes("down") || undefined);
-    await a.log.until("back on the promoted replica", () => {
-      const last = a.log.connection().at(-1);
-      return last === "up" || last === "reset" ? true : undefined;
-    });
+    for (const node of [a, b]) {
+      await node.log.until("down", () => node.log.connection().includes("down") || undefined);
+      await node.log.until("back on the promoted replica", () => {
+        const last = node.log.connection().at(-1);
+        return last === "up" || last === "reset" ? true : undefined;
+      });
+    }
     assert.equal(await replica.command("ROLE").then((r) => (r as string[])[0]), "master");
     await b.engine.addRoutes(["after/failover"]);
     await a.log.until(
