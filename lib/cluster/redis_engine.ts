@@ -8,6 +8,10 @@
  * expiry. A node that has not renewed for `leaseMs * 0.75` by its own clock (paused, cut off) delivers nothing
  * until a renewal tells it whether it is still alive.
  *
+ * One Redis (or a Sentinel-managed master with replicas), not Redis Cluster: scripts touch other nodes' keys by
+ * name. What Redis acknowledged is as durable as its AOF policy makes it (`appendfsync everysec`: about the last
+ * second, up to two when the disk is slow, can be lost in a Redis crash).
+ *
  * @module
  */
 
