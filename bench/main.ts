@@ -5,6 +5,7 @@
  * deno task bench                    # every group
  * deno task bench load --runs 5      # the load benchmark only, medians of 5 runs
  * deno task bench codec router       # some groups
+ * deno task bench cluster            # the cluster benchmark (Redis, 3 nodes, aedes anchor); only when named
  * ```
  *
  * `--runs N` sets the runs per figure of the load benchmark (the micro-benchmarks use their own counts).
@@ -16,6 +17,7 @@
 import { parseArgs } from "node:util";
 import { type BenchGroup, renderGroup } from "./_report.ts";
 import { adminBench } from "./admin_bench.ts";
+import { clusterBench } from "./cluster_bench.ts";
 import { codecBench } from "./codec_bench.ts";
 import { loadBench } from "./load_bench.ts";
 import { metricsBench } from "./metrics_bench.ts";
@@ -35,12 +37,17 @@ const GROUPS: Readonly<Record<string, (args: BenchArgs) => Promise<BenchGroup | 
   admin: () => adminBench(),
   metrics: (args) => metricsBench(args.runs === undefined ? {} : { runs: args.runs }),
   load: (args) => loadBench(args.runs === undefined ? {} : { runs: args.runs }),
+  // Not part of the default run: it starts Redis and six more broker processes (`deno task bench cluster`).
+  cluster: (args) => clusterBench(args.runs === undefined ? {} : { runs: args.runs }),
 };
+
+/** Groups that run only when named. */
+const ON_REQUEST: ReadonlySet<string> = new Set(["cluster"]);
 
 const USAGE = `Usage: deno task bench [--runs N] [group ...]
 
-Groups: ${Object.keys(GROUPS).join(", ")} (default: all).
-  --runs N   runs per figure of the load and metrics benchmarks (default 3 and 5)
+Groups: ${Object.keys(GROUPS).join(", ")} (default: all but ${[...ON_REQUEST].join(", ")}).
+  --runs N   runs per figure of the load, metrics and cluster benchmarks (default 3, 5 and 3)
   -h, --help show this help
 `;
 
@@ -68,7 +75,9 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const names = parsed.positionals.length === 0 ? Object.keys(GROUPS) : parsed.positionals;
+  const names = parsed.positionals.length === 0
+    ? Object.keys(GROUPS).filter((name) => !ON_REQUEST.has(name))
+    : parsed.positionals;
   const unknown = names.filter((name) => !(name in GROUPS));
   if (unknown.length > 0) {
     console.error(`bench: unknown group ${unknown.join(", ")}\n\n${USAGE}`);

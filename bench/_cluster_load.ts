@@ -1,0 +1,1021 @@
+/**
+ * Load scenarios of the cluster benchmark whose clients sit on different nodes: each takes the port of every
+ * client's node, so the same code measures a single broker (the same port everywhere) and a cluster (node A,
+ * B, C). The connections are `_load_client.ts`'s {@linkcode Link}s; the payload carries the same 16-byte stamp
+ * (publisher index u32, sequence number u32, send time f64) so loss, duplicates and latency are told apart
+ * without decoding.
+ *
+ * Every wait is bounded: a scenario that stops hearing from the brokers ends with what arrived.
+ *
+ * @module
+ */
+
+import { encode, Framer, publishPacketIdOffset, type QoS } from "../lib/mod.ts";
+import { type FlowResult, type LatencyResult, Link, type Timing, type WindowHook } from "./_load_client.ts";
+
+const PUBLISH = 3;
+const STAMP_BYTES = 16;
+/** The most messages one QoS 1/2 subscriber tracks (a 2 MiB bitmap), which also bounds a run. */
+const MAX_TRACKED = 1 << 24;
+/** A drain gives up once nothing arrived for this long, ms. */
+const QUIET_MS = 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function noop(): void {}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Wakes whoever waits for progress; waits are bounded by a timeout. */
+class Progress {
+  #waiters: (() => void)[] = [];
+
+  notify(): void {
+    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  wait(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+/** Offset of the payload in a PUBLISH body (MQTT 3.1.1: no properties). */
+function payloadOffset(header: number, body: Uint8Array): number {
+  return 2 + ((body[0]! << 8) | body[1]!) + ((header & 0x06) === 0 ? 0 : 2);
+}
+
+function u32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) |
+    bytes[offset + 3]!) >>>
+    0;
+}
+
+function putU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = (value >>> 16) & 0xff;
+  bytes[offset + 2] = (value >>> 8) & 0xff;
+  bytes[offset + 3] = value & 0xff;
+}
+
+const f64Scratch = new DataView(new ArrayBuffer(8));
+const f64Bytes = new Uint8Array(f64Scratch.buffer);
+
+function readF64(bytes: Uint8Array, offset: number): number {
+  f64Bytes.set(bytes.subarray(offset, offset + 8));
+  return f64Scratch.getFloat64(0);
+}
+
+/** One encoded PUBLISH and where its packet identifier and payload stamp sit. */
+interface PublishTemplate {
+  readonly bytes: Uint8Array;
+  readonly idOffset: number;
+  readonly stampOffset: number;
+}
+
+function publishTemplate(topic: string, qos: QoS, payloadSize: number, publisher: number): PublishTemplate {
+  const payload = new Uint8Array(Math.max(payloadSize, STAMP_BYTES));
+  putU32(payload, 0, publisher);
+  const bytes = qos === 0
+    ? encode({ type: 3, topic, payload, qos, retain: false, dup: false }, 4)
+    : encode({ type: 3, topic, payload, qos, retain: false, dup: false, packetId: 1 }, 4);
+  return {
+    bytes,
+    idOffset: qos === 0 ? -1 : publishPacketIdOffset(bytes),
+    stampOffset: bytes.length - payload.length,
+  };
+}
+
+/** `count` copies of one QoS 0 PUBLISH in one buffer, numbered (and stamped) before each write. */
+class PublishBatch {
+  readonly bytes: Uint8Array;
+  readonly #length: number;
+  readonly #stampOffset: number;
+  readonly #view: DataView;
+
+  constructor(topic: string, payloadSize: number, readonly count: number, publisher: number) {
+    const template = publishTemplate(topic, 0, payloadSize, publisher);
+    this.#length = template.bytes.length;
+    this.#stampOffset = template.stampOffset;
+    this.bytes = new Uint8Array(this.#length * count);
+    for (let i = 0; i < count; i++) this.bytes.set(template.bytes, i * this.#length);
+    this.#view = new DataView(this.bytes.buffer);
+  }
+
+  prepare(firstSeq: number, count = this.count, time = 0): Uint8Array {
+    for (let i = 0; i < count; i++) {
+      const at = i * this.#length + this.#stampOffset;
+      putU32(this.bytes, at + 4, firstSeq + i);
+      if (time !== 0) this.#view.setFloat64(at + 8, time);
+    }
+    return this.bytes.subarray(0, count * this.#length);
+  }
+}
+
+/** Acknowledgements and PUBLISH copies gathered during one read, written back at once. */
+class Outbox {
+  #buffer = new Uint8Array(16 * 1024);
+  #length = 0;
+
+  #reserve(n: number): number {
+    if (this.#length + n > this.#buffer.length) {
+      const grown = new Uint8Array(Math.max(this.#buffer.length * 2, this.#length + n));
+      grown.set(this.#buffer.subarray(0, this.#length));
+      this.#buffer = grown;
+    }
+    const at = this.#length;
+    this.#length += n;
+    return at;
+  }
+
+  /** A 4-byte acknowledgement (PUBACK 0x40, PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70). */
+  ack(header: number, packetId: number): void {
+    const at = this.#reserve(4);
+    const b = this.#buffer;
+    b[at] = header;
+    b[at + 1] = 2;
+    b[at + 2] = packetId >>> 8;
+    b[at + 3] = packetId & 0xff;
+  }
+
+  /** Appends a copy of `template` and returns where it starts, for patching. */
+  copy(template: Uint8Array): number {
+    const at = this.#reserve(template.length);
+    this.#buffer.set(template, at);
+    return at;
+  }
+
+  get buffer(): Uint8Array {
+    return this.#buffer;
+  }
+
+  take(): Uint8Array | undefined {
+    if (this.#length === 0) return undefined;
+    const bytes = this.#buffer.slice(0, this.#length);
+    this.#length = 0;
+    return bytes;
+  }
+}
+
+/** Warm-up, the measured window (rate from `count()`), then a drain until `settled()` or quiet. */
+async function measure(
+  timing: Timing,
+  progress: Progress,
+  count: () => number,
+  settled: () => boolean,
+  stop: () => void,
+  failed: () => boolean,
+): Promise<number> {
+  await sleep(timing.warmupMs);
+  await timing.onWindow?.("start");
+  const c0 = count();
+  const t0 = performance.now();
+  await sleep(timing.durationMs);
+  const c1 = count();
+  const t1 = performance.now();
+  await timing.onWindow?.("end");
+  stop();
+  const drainEnd = t1 + timing.drainMs;
+  let last = count();
+  let lastChange = performance.now();
+  while (!settled() && !failed()) {
+    const now = performance.now();
+    if (now >= drainEnd || now - lastChange > QUIET_MS) break;
+    await progress.wait(50);
+    if (count() !== last) {
+      last = count();
+      lastChange = performance.now();
+    }
+  }
+  return (c1 - c0) / ((t1 - t0) / 1000);
+}
+
+async function closeAll(links: readonly Link[], tasks: readonly Promise<unknown>[]): Promise<void> {
+  for (const link of links) link.close();
+  await Promise.allSettled([...tasks, ...links.map((link) => link.ended)]);
+}
+
+function totalReads(links: readonly Link[]): number {
+  return links.reduce((sum, link) => sum + link.reads, 0);
+}
+
+function firstError(links: readonly Link[]): string | undefined {
+  for (const link of links) if (link.error !== undefined) return link.error;
+  return undefined;
+}
+
+/** Waits until `filter` routes from the publisher's node: a probe message on a side topic arrives. */
+async function awaitRoute(
+  publisher: Link,
+  subscriber: Link,
+  topic: string,
+  arrived: () => boolean,
+): Promise<void> {
+  const probe = publishTemplate(topic, 0, STAMP_BYTES, 0xffffffff).bytes;
+  const deadline = performance.now() + 10_000;
+  while (!arrived()) {
+    if (performance.now() > deadline || subscriber.error !== undefined) {
+      throw new Error(`no route to ${topic} after 10 s`);
+    }
+    await publisher.write(probe);
+    await sleep(5);
+  }
+}
+
+/** Options for {@linkcode crossFanIn}. */
+export interface CrossFanInOptions {
+  /** The port of each publisher's node; their number is the number of publishers. */
+  readonly publisherPorts: readonly number[];
+  readonly subscriberPort: number;
+  /** Prefix for topics and client ids, unique per run. */
+  readonly tag: string;
+  readonly timing: Timing;
+  /** PUBLISH packets per write. @default {250} */
+  readonly batch?: number;
+  /** Messages a publisher may be ahead of what the subscriber saw. @default {2500} */
+  readonly window?: number;
+  /** @default {64} */
+  readonly payloadSize?: number;
+}
+
+/**
+ * Fan-in across nodes: QoS 0 publishers on their own topics, one subscriber to all of them, each publisher at
+ * most `window` messages ahead of the highest sequence number the subscriber saw from it (as `fanIn` of
+ * `_load_client.ts`). The window starts once every publisher's route reached its node.
+ */
+export async function crossFanIn(options: CrossFanInOptions): Promise<FlowResult> {
+  const publishers = options.publisherPorts.length;
+  const batchSize = options.batch ?? 250;
+  const window = options.window ?? 2500;
+  const prefix = `bench/${options.tag}/in`;
+  const progress = new Progress();
+  const links: Link[] = [];
+  const tasks: Promise<unknown>[] = [];
+  const seen = new Float64Array(publishers);
+  const sent = new Float64Array(publishers);
+  const probed = new Uint8Array(publishers);
+  let received = 0;
+  let running = true;
+  try {
+    const subscriber = await Link.open(options.subscriberPort, `${options.tag}s`);
+    links.push(subscriber);
+    await subscriber.subscribe(`${prefix}/+`, 0);
+    subscriber.handle((header, body) => {
+      if (header >> 4 !== PUBLISH) return;
+      const at = payloadOffset(header, body);
+      const publisher = u32(body, at);
+      if (publisher === 0xffffffff) {
+        probed[body[2 + prefix.length + 2]! - 48] = 1; // the probe topic is `${prefix}/p<digit>`
+        return;
+      }
+      received++;
+      const next = u32(body, at + 4) + 1;
+      if (publisher < publishers && next > seen[publisher]!) seen[publisher] = next;
+    }, () => progress.notify());
+    const pubs = await Promise.all(
+      options.publisherPorts.map((port, i) => Link.open(port, `${options.tag}p${i}`)),
+    );
+    links.push(...pubs);
+    await Promise.all(
+      pubs.map((link, i) => awaitRoute(link, subscriber, `${prefix}/p${i}`, () => probed[i] === 1)),
+    );
+    pubs.forEach((link, i) => {
+      const batch = new PublishBatch(`${prefix}/${i}`, options.payloadSize ?? 64, batchSize, i);
+      tasks.push(
+        (async () => {
+          while (running && sent[i]! + batchSize <= MAX_TRACKED) {
+            if (sent[i]! - seen[i]! > window) {
+              await progress.wait(100);
+              continue;
+            }
+            const bytes = batch.prepare(sent[i]!);
+            sent[i] = sent[i]! + batchSize;
+            await link.write(bytes);
+          }
+        })().catch(noop),
+      );
+    });
+    const totalSent = () => sent.reduce((a, b) => a + b, 0);
+    const rate = await measure(
+      options.timing,
+      progress,
+      () => received,
+      () => received >= totalSent(),
+      () => running = false,
+      () => subscriber.error !== undefined,
+    );
+    const error = firstError(links);
+    return {
+      rate,
+      sent: totalSent(),
+      expected: totalSent(),
+      received,
+      duplicates: 0,
+      acked: 0,
+      reads: totalReads(links),
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, tasks);
+  }
+}
+
+/** Options for {@linkcode crossFanOut}. */
+export interface CrossFanOutOptions {
+  readonly publisherPort: number;
+  /** The port of each subscriber's node; their number is the number of subscribers. */
+  readonly subscriberPorts: readonly number[];
+  readonly tag: string;
+  readonly timing: Timing;
+  /** @default {20} */
+  readonly batch?: number;
+  /** Messages the publisher may be ahead of the slowest subscriber. @default {200} */
+  readonly window?: number;
+  /** @default {64} */
+  readonly payloadSize?: number;
+}
+
+/**
+ * Fan-out across nodes: one QoS 0 publisher, subscribers of its topic on the given nodes; the rate counts
+ * deliveries. The window starts once every subscriber received a probe (every node's route reached the
+ * publisher's node).
+ */
+export async function crossFanOut(options: CrossFanOutOptions): Promise<FlowResult> {
+  const subscribers = options.subscriberPorts.length;
+  const batchSize = options.batch ?? 20;
+  const window = options.window ?? 200;
+  const topic = `bench/${options.tag}/out`;
+  const progress = new Progress();
+  const links: Link[] = [];
+  const tasks: Promise<unknown>[] = [];
+  const seen = new Float64Array(subscribers);
+  const probed = new Uint8Array(subscribers);
+  let received = 0;
+  let sent = 0;
+  let running = true;
+  try {
+    const subs = await Promise.all(
+      options.subscriberPorts.map(async (port, i) => {
+        const link = await Link.open(port, `${options.tag}s${i}`);
+        links.push(link);
+        await link.subscribe(topic, 0);
+        link.handle((header, body) => {
+          if (header >> 4 !== PUBLISH) return;
+          const at = payloadOffset(header, body);
+          if (u32(body, at) === 0xffffffff) {
+            probed[i] = 1;
+            return;
+          }
+          received++;
+          const next = u32(body, at + 4) + 1;
+          if (next > seen[i]!) seen[i] = next;
+        }, () => progress.notify());
+        return link;
+      }),
+    );
+    const publisher = await Link.open(options.publisherPort, `${options.tag}p`);
+    links.push(publisher);
+    await awaitRoute(publisher, subs[0]!, topic, () => probed.every((p) => p === 1));
+    const batch = new PublishBatch(topic, options.payloadSize ?? 64, batchSize, 0);
+    const slowest = () => {
+      let min = Infinity;
+      for (let i = 0; i < subscribers; i++) if (seen[i]! < min) min = seen[i]!;
+      return min;
+    };
+    tasks.push(
+      (async () => {
+        while (running && sent + batchSize <= MAX_TRACKED) {
+          if (sent - slowest() > window) {
+            await progress.wait(100);
+            continue;
+          }
+          const bytes = batch.prepare(sent);
+          sent += batchSize;
+          await publisher.write(bytes);
+        }
+      })().catch(noop),
+    );
+    const rate = await measure(
+      options.timing,
+      progress,
+      () => received,
+      () => received >= sent * subscribers,
+      () => running = false,
+      () => subs.some((link) => link.error !== undefined),
+    );
+    const error = firstError(links);
+    return {
+      rate,
+      sent,
+      expected: sent * subscribers,
+      received,
+      duplicates: 0,
+      acked: 0,
+      reads: totalReads(links),
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, tasks);
+  }
+}
+
+/** Options for {@linkcode crossQoS}. */
+export interface CrossQoSOptions {
+  readonly publisherPort: number;
+  readonly subscriberPort: number;
+  readonly tag: string;
+  readonly timing: Timing;
+  readonly qos: 1 | 2;
+  /** Unacknowledged messages the publisher keeps in flight. @default {100} */
+  readonly inflight?: number;
+  /** @default {64} */
+  readonly payloadSize?: number;
+}
+
+/**
+ * QoS 1 or 2 end to end across nodes (as `qosEndToEnd` of `_load_client.ts`): the publisher keeps `inflight`
+ * messages unacknowledged, the subscriber acknowledges everything; a message counts when both its
+ * acknowledgement and its delivery were seen. Every sequence number is tracked: loss and duplicates are exact.
+ */
+export async function crossQoS(options: CrossQoSOptions): Promise<FlowResult> {
+  const { qos } = options;
+  const inflight = options.inflight ?? 100;
+  const topic = `bench/${options.tag}/q${qos}`;
+  const progress = new Progress();
+  const links: Link[] = [];
+  const seenBits = new Uint8Array(MAX_TRACKED >> 3);
+  let received = 0;
+  let duplicates = 0;
+  let probed = false;
+  let acked = 0;
+  let published = 0;
+  let running = true;
+  try {
+    const subscriber = await Link.open(options.subscriberPort, `${options.tag}s`);
+    links.push(subscriber);
+    await subscriber.subscribe(`${topic}/+`, qos);
+    const subOut = new Outbox();
+    subscriber.handle((header, body) => {
+      const type = header >> 4;
+      if (type === PUBLISH) {
+        const at = payloadOffset(header, body);
+        if ((header & 0x06) !== 0) subOut.ack(qos === 1 ? 0x40 : 0x50, (body[at - 2]! << 8) | body[at - 1]!);
+        if (u32(body, at) === 0xffffffff) {
+          probed = true;
+          return;
+        }
+        const seq = u32(body, at + 4);
+        if (seq < MAX_TRACKED) {
+          const mask = 1 << (seq & 7);
+          if ((seenBits[seq >> 3]! & mask) !== 0) duplicates++;
+          else {
+            seenBits[seq >> 3] = seenBits[seq >> 3]! | mask;
+            received++;
+          }
+        }
+      } else if (header === 0x62) {
+        subOut.ack(0x70, (body[0]! << 8) | body[1]!); // PUBREL → PUBCOMP
+      }
+    }, () => {
+      const bytes = subOut.take();
+      if (bytes !== undefined) subscriber.send(bytes);
+      progress.notify();
+    });
+    const publisher = await Link.open(options.publisherPort, `${options.tag}p`);
+    links.push(publisher);
+    await awaitRoute(publisher, subscriber, `${topic}/probe`, () => probed);
+    const template = publishTemplate(`${topic}/m`, qos, options.payloadSize ?? 64, 0);
+    const pubOut = new Outbox();
+    const emit = (packetId: number) => {
+      if (!running || published >= MAX_TRACKED) return;
+      const at = pubOut.copy(template.bytes);
+      const buffer = pubOut.buffer;
+      buffer[at + template.idOffset] = packetId >>> 8;
+      buffer[at + template.idOffset + 1] = packetId & 0xff;
+      putU32(buffer, at + template.stampOffset + 4, published++);
+    };
+    publisher.handle((header, body) => {
+      const packetId = (body[0]! << 8) | body[1]!;
+      if (header === 0x40 || header === 0x70) {
+        acked++;
+        emit(packetId);
+      } else if (header === 0x50) {
+        pubOut.ack(0x62, packetId);
+      }
+    }, () => {
+      const bytes = pubOut.take();
+      if (bytes !== undefined) publisher.send(bytes);
+      progress.notify();
+    });
+    for (let id = 1; id <= inflight; id++) emit(id);
+    publisher.send(pubOut.take()!);
+    const rate = await measure(
+      options.timing,
+      progress,
+      () => Math.min(acked, received),
+      () => acked >= published && received >= published,
+      () => running = false,
+      () => links.some((link) => link.error !== undefined),
+    );
+    const error = firstError(links);
+    return {
+      rate,
+      sent: published,
+      expected: published,
+      received,
+      duplicates,
+      acked,
+      reads: totalReads(links),
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, []);
+  }
+}
+
+/** Options for {@linkcode crossLatency}. */
+export interface CrossLatencyOptions {
+  readonly publisherPort: number;
+  readonly subscriberPort: number;
+  readonly tag: string;
+  readonly timing: Timing;
+  /** Messages per second. @default {5000} */
+  readonly rate?: number;
+  /** @default {64} */
+  readonly payloadSize?: number;
+}
+
+/**
+ * Latency at a fixed rate across nodes (as `latency` of `_load_client.ts`): the publisher writes what is due
+ * every millisecond, each message stamped with its send time; the subscriber takes the time its read completed.
+ */
+export async function crossLatency(options: CrossLatencyOptions): Promise<LatencyResult> {
+  const rate = options.rate ?? 5000;
+  const topic = `bench/${options.tag}/lat`;
+  const links: Link[] = [];
+  const tasks: Promise<unknown>[] = [];
+  const samples: number[] = [];
+  let recording = false;
+  let probed = false;
+  let received = 0;
+  let sent = 0;
+  let running = true;
+  try {
+    const subscriber = await Link.open(options.subscriberPort, `${options.tag}s`);
+    links.push(subscriber);
+    await subscriber.subscribe(`${topic}/+`, 0);
+    subscriber.handle((header, body) => {
+      if (header >> 4 !== PUBLISH) return;
+      const at = payloadOffset(header, body);
+      if (u32(body, at) === 0xffffffff) {
+        probed = true;
+        return;
+      }
+      received++;
+      if (recording) samples.push((subscriber.chunkTime - readF64(body, at + 8)) * 1000);
+    });
+    const publisher = await Link.open(options.publisherPort, `${options.tag}p`);
+    links.push(publisher);
+    await awaitRoute(publisher, subscriber, `${topic}/probe`, () => probed);
+    const perTickMax = Math.max(1, Math.ceil(rate / 100));
+    const batch = new PublishBatch(`${topic}/m`, options.payloadSize ?? 64, perTickMax, 0);
+    const start = performance.now();
+    tasks.push(
+      (async () => {
+        while (running) {
+          const due = Math.min(perTickMax, Math.floor(((performance.now() - start) * rate) / 1000) - sent);
+          if (due > 0) {
+            const bytes = batch.prepare(sent, due, performance.now());
+            sent += due;
+            await publisher.write(bytes);
+          }
+          await sleep(1);
+        }
+      })().catch(noop),
+    );
+    const { timing } = options;
+    await sleep(timing.warmupMs);
+    await timing.onWindow?.("start");
+    recording = true;
+    await sleep(timing.durationMs);
+    recording = false;
+    await timing.onWindow?.("end");
+    running = false;
+    const drainEnd = performance.now() + Math.min(timing.drainMs, QUIET_MS);
+    while (received < sent && performance.now() < drainEnd) await sleep(10);
+    const sorted = samples.sort((a, b) => a - b);
+    const at = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+    const error = firstError(links);
+    return {
+      p50Us: at(0.5) ?? 0,
+      p99Us: at(0.99) ?? 0,
+      samples: sorted.length,
+      sent,
+      received,
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    running = false;
+    await closeAll(links, tasks);
+  }
+}
+
+/** What {@linkcode routePropagation} measured. */
+export interface RouteResult {
+  /** Milliseconds from sending SUBSCRIBE on the subscriber's node to the first message published on the other. */
+  readonly samplesMs: readonly number[];
+  /** Probes whose first message never came within the deadline. */
+  readonly missed: number;
+  readonly error?: string;
+}
+
+/** Options for {@linkcode routePropagation}. */
+export interface RouteOptions {
+  readonly publisherPort: number;
+  readonly subscriberPort: number;
+  readonly tag: string;
+  /** Subscriptions to time. @default {30} */
+  readonly probes?: number;
+  /** How long one probe may take, ms. @default {2000} */
+  readonly deadlineMs?: number;
+  readonly onWindow?: WindowHook;
+}
+
+/**
+ * Route propagation: for each probe a fresh topic; the publisher (on its node) publishes to it every
+ * millisecond while the subscriber (on another node) sends SUBSCRIBE; the sample is the time from SUBSCRIBE to
+ * the first message (resolution about 1 ms, the publisher's period).
+ */
+export async function routePropagation(options: RouteOptions): Promise<RouteResult> {
+  const probes = options.probes ?? 30;
+  const deadlineMs = options.deadlineMs ?? 2000;
+  const prefix = `bench/${options.tag}/route`;
+  const links: Link[] = [];
+  const samplesMs: number[] = [];
+  let missed = 0;
+  let current = -1;
+  let arrivedAt = 0;
+  try {
+    const subscriber = await Link.open(options.subscriberPort, `${options.tag}s`);
+    links.push(subscriber);
+    subscriber.handle((header, body) => {
+      if (header >> 4 !== PUBLISH || arrivedAt !== 0) return;
+      const at = payloadOffset(header, body);
+      if (u32(body, at + 4) === current) arrivedAt = subscriber.chunkTime;
+    });
+    const publisher = await Link.open(options.publisherPort, `${options.tag}p`);
+    links.push(publisher);
+    await options.onWindow?.("start");
+    for (let probe = 0; probe < probes; probe++) {
+      const message = publishTemplate(`${prefix}/${probe}`, 0, STAMP_BYTES, 0);
+      putU32(message.bytes, message.stampOffset + 4, probe);
+      current = probe;
+      arrivedAt = 0;
+      let publishing = true;
+      const pump = (async () => {
+        while (publishing) {
+          await publisher.write(message.bytes);
+          await sleep(1);
+        }
+      })().catch(noop);
+      await sleep(5); // the publisher is publishing before the subscription exists
+      const t0 = performance.now();
+      await subscriber.subscribe(`${prefix}/${probe}`, 0);
+      while (arrivedAt === 0 && performance.now() - t0 < deadlineMs && subscriber.error === undefined) {
+        await sleep(1);
+      }
+      publishing = false;
+      await pump;
+      if (arrivedAt === 0) missed++;
+      else samplesMs.push(arrivedAt - t0);
+    }
+    await options.onWindow?.("end");
+    const error = firstError(links);
+    return { samplesMs, missed, ...(error === undefined ? {} : { error }) };
+  } finally {
+    await closeAll(links, []);
+  }
+}
+
+/** Options for {@linkcode persistentConnects}. */
+export interface ConnectsOptions {
+  readonly port: number;
+  readonly tag: string;
+  /** Connections to make. @default {1000} */
+  readonly count?: number;
+  /** Handshakes in progress at once. @default {50} */
+  readonly concurrency?: number;
+  /** Time for one CONNACK, ms. @default {10000} */
+  readonly timeoutMs?: number;
+  readonly onWindow?: WindowHook;
+}
+
+/** What {@linkcode persistentConnects} measured. */
+export interface ConnectsResult {
+  /** CONNECT→CONNACK completed per second. */
+  readonly rate: number;
+  readonly connected: number;
+  readonly attempted: number;
+  readonly error?: string;
+}
+
+/**
+ * Connects with persistent sessions: `count` clients, each with its own id and Clean Session 0, connect (CONNECT,
+ * CONNACK), then DISCONNECT and close, so the broker creates and keeps `count` sessions. The rate counts
+ * completed handshakes over the whole run.
+ */
+export async function persistentConnects(options: ConnectsOptions): Promise<ConnectsResult> {
+  const count = options.count ?? 1000;
+  const concurrency = options.concurrency ?? 50;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  let next = 0;
+  let connected = 0;
+  let failures = 0;
+  let firstFailure: string | undefined;
+  const disconnect = Uint8Array.of(0xe0, 0);
+  await options.onWindow?.("start");
+  const start = performance.now();
+  const worker = async () => {
+    const buffer = new Uint8Array(64);
+    while (next < count && failures < 20) {
+      const i = next++;
+      let conn: Deno.TcpConn | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        conn = await Deno.connect({ hostname: "127.0.0.1", port: options.port });
+        const c = conn;
+        timer = setTimeout(() => c.close(), timeoutMs);
+        const connect = encode(
+          { type: 1, protocolVersion: 4, clientId: `${options.tag}-${i}`, cleanStart: false, keepAlive: 60 },
+          4,
+        );
+        let offset = 0;
+        while (offset < connect.length) offset += await conn.write(connect.subarray(offset));
+        let have = 0;
+        while (have < 4) {
+          const n = await conn.read(buffer.subarray(have));
+          if (n === null) throw new Error("the broker closed the connection before CONNACK");
+          have += n;
+        }
+        if (buffer[0] !== 0x20 || buffer[3] !== 0) {
+          throw new Error(`unexpected reply ${buffer[0]} ${buffer[1]} ${buffer[2]} ${buffer[3]} to CONNECT`);
+        }
+        connected++;
+        await conn.write(disconnect);
+      } catch (error) {
+        failures++;
+        firstFailure ??= errorText(error);
+      } finally {
+        clearTimeout(timer);
+        try {
+          conn?.close();
+        } catch {
+          // closed by the timeout
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  await options.onWindow?.("end");
+  return {
+    rate: connected / seconds,
+    connected,
+    attempted: Math.min(next, count),
+    ...(firstFailure === undefined ? {} : { error: firstFailure }),
+  };
+}
+
+/** Options for {@linkcode takeover}. */
+export interface TakeoverOptions {
+  /** The node where the session lives and the publisher publishes. */
+  readonly fromPort: number;
+  /** The node the client reconnects to. */
+  readonly toPort: number;
+  readonly tag: string;
+  /** Messages queued for the offline session, half QoS 1 and half QoS 2. @default {1000} */
+  readonly queued?: number;
+  /** Takeovers to time. @default {5} */
+  readonly iterations?: number;
+  readonly onWindow?: WindowHook;
+}
+
+/** What {@linkcode takeover} measured. */
+export interface TakeoverResult {
+  /** CONNECT to CONNACK on the new node, ms, one per iteration. */
+  readonly connackMs: readonly number[];
+  /** Time from CONNECT until every queued message arrived, ms, one per iteration that completed. */
+  readonly drainMs: readonly number[];
+  readonly queued: number;
+  /** Messages (of all iterations) that never arrived. */
+  readonly lost: number;
+  /** QoS 2 messages delivered more than once (must be 0). */
+  readonly qos2Duplicates: number;
+  /** QoS 1 messages delivered more than once (allowed). */
+  readonly qos1Duplicates: number;
+  readonly error?: string;
+}
+
+/** A raw connection whose frames are handled from the first byte, CONNACK included. */
+async function rawConnect(
+  port: number,
+  clientId: string,
+  onFrame: (header: number, body: Uint8Array, conn: Deno.TcpConn) => void,
+): Promise<{ conn: Deno.TcpConn; ended: Promise<void> }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  const connect = encode({ type: 1, protocolVersion: 4, clientId, cleanStart: false, keepAlive: 60 }, 4);
+  let offset = 0;
+  while (offset < connect.length) offset += await conn.write(connect.subarray(offset));
+  const ended = (async () => {
+    const buffer = new Uint8Array(64 * 1024);
+    const framer = new Framer();
+    try {
+      for (;;) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        framer.push(buffer.subarray(0, n));
+        for (let frame = framer.next(); frame !== undefined; frame = framer.next()) {
+          onFrame(frame.header, frame.body, conn);
+        }
+      }
+    } catch {
+      // closed by us
+    }
+  })();
+  return { conn, ended };
+}
+
+/**
+ * Takeover of an offline session with queued messages: client X (Clean Session 0) subscribes on the `from`
+ * node at QoS 1 and QoS 2 and disconnects; a publisher on the same node publishes `queued` messages (half at
+ * each QoS, all acknowledged) for X; then X connects to the `to` node. Timed: CONNECT to CONNACK; checked: every
+ * message arrives, no QoS 2 message twice.
+ */
+export async function takeover(options: TakeoverOptions): Promise<TakeoverResult> {
+  const queued = options.queued ?? 1000;
+  const iterations = options.iterations ?? 5;
+  const connackMs: number[] = [];
+  const drainMs: number[] = [];
+  let lost = 0;
+  let qos1Duplicates = 0;
+  let qos2Duplicates = 0;
+  let firstError: string | undefined;
+  const disconnect = Uint8Array.of(0xe0, 0);
+  await options.onWindow?.("start");
+  for (let round = 0; round < iterations; round++) {
+    const clientId = `${options.tag}x${round}`;
+    const prefix = `bench/${options.tag}/t${round}`;
+    const links: Link[] = [];
+    let conn: Deno.TcpConn | undefined;
+    let ended: Promise<void> | undefined;
+    try {
+      const x = await Link.open(options.fromPort, clientId, { cleanSession: false });
+      links.push(x);
+      await x.subscribe(`${prefix}/1`, 1);
+      await x.subscribe(`${prefix}/2`, 2);
+      await x.write(disconnect);
+      x.close();
+      await x.ended;
+      await publishAll(options.fromPort, `${options.tag}p${round}`, prefix, queued, links);
+
+      const seen = [new Uint8Array(queued), new Uint8Array(queued)];
+      let distinct = 0;
+      let connackAt = 0;
+      let doneAt = 0;
+      const out = new Outbox();
+      const t0 = performance.now();
+      ({ conn, ended } = await rawConnect(options.toPort, clientId, (header, body, c) => {
+        const type = header >> 4;
+        if (type === 2) {
+          connackAt = performance.now();
+          if (body[1] !== 0) firstError ??= `CONNACK refused the takeover with return code ${body[1]}`;
+        } else if (type === PUBLISH) {
+          const qos = (header >> 1) & 3;
+          const at = payloadOffset(header, body);
+          const packetId = (body[at - 2]! << 8) | body[at - 1]!;
+          out.ack(qos === 1 ? 0x40 : 0x50, packetId);
+          const seq = u32(body, at + 4);
+          const bits = seen[qos === 1 ? 0 : 1]!;
+          if (seq < queued) {
+            if (bits[seq] === 1) {
+              if (qos === 2) qos2Duplicates++;
+              else qos1Duplicates++;
+            } else {
+              bits[seq] = 1;
+              if (++distinct === queued) doneAt = performance.now();
+            }
+          }
+        } else if (header === 0x62) {
+          out.ack(0x70, (body[0]! << 8) | body[1]!);
+        }
+        const bytes = out.take();
+        if (bytes !== undefined) c.write(bytes).catch(noop);
+      }));
+      const deadline = performance.now() + 20_000;
+      let last = -1;
+      let lastChange = performance.now();
+      while (distinct < queued && performance.now() < deadline) {
+        await sleep(10);
+        if (distinct !== last) {
+          last = distinct;
+          lastChange = performance.now();
+        } else if (performance.now() - lastChange > 3000) break;
+      }
+      if (connackAt === 0) firstError ??= "no CONNACK for the takeover";
+      else connackMs.push(connackAt - t0);
+      if (doneAt !== 0) drainMs.push(doneAt - t0);
+      lost += queued - distinct;
+      await conn.write(disconnect).catch(noop);
+    } catch (error) {
+      firstError ??= errorText(error);
+      lost += queued;
+    } finally {
+      try {
+        conn?.close();
+      } catch {
+        // already closed
+      }
+      await ended;
+      await closeAll(links, []);
+    }
+  }
+  await options.onWindow?.("end");
+  return {
+    connackMs,
+    drainMs,
+    queued,
+    lost,
+    qos1Duplicates,
+    qos2Duplicates,
+    ...(firstError === undefined ? {} : { error: firstError }),
+  };
+}
+
+/**
+ * Publishes `count` messages: message n at QoS 1 to `${prefix}/1` when n is even, at QoS 2 to `${prefix}/2` when
+ * odd, numbered n >> 1 within its QoS; 100 in flight; resolves when all are acknowledged (PUBACK, PUBCOMP).
+ */
+async function publishAll(
+  port: number,
+  clientId: string,
+  prefix: string,
+  count: number,
+  links: Link[],
+): Promise<void> {
+  const publisher = await Link.open(port, clientId);
+  links.push(publisher);
+  const templates = [publishTemplate(`${prefix}/1`, 1, 64, 0), publishTemplate(`${prefix}/2`, 2, 64, 0)];
+  const progress = new Progress();
+  const out = new Outbox();
+  let published = 0;
+  let acked = 0;
+  const emit = (packetId: number) => {
+    if (published >= count) return;
+    const template = templates[published & 1]!;
+    const at = out.copy(template.bytes);
+    out.buffer[at + template.idOffset] = packetId >>> 8;
+    out.buffer[at + template.idOffset + 1] = packetId & 0xff;
+    putU32(out.buffer, at + template.stampOffset + 4, published >> 1);
+    published++;
+  };
+  publisher.handle((header, body) => {
+    const packetId = (body[0]! << 8) | body[1]!;
+    if (header === 0x40 || header === 0x70) {
+      acked++;
+      emit(packetId);
+    } else if (header === 0x50) {
+      out.ack(0x62, packetId);
+    }
+  }, () => {
+    const bytes = out.take();
+    if (bytes !== undefined) publisher.send(bytes);
+    progress.notify();
+  });
+  for (let id = 1; id <= Math.min(100, count); id++) emit(id);
+  publisher.send(out.take()!);
+  const deadline = performance.now() + 30_000;
+  while (acked < count && publisher.error === undefined) {
+    if (performance.now() > deadline) {
+      throw new Error(`only ${acked} of ${count} queued messages acknowledged`);
+    }
+    await progress.wait(100);
+  }
+  if (publisher.error !== undefined) throw new Error(publisher.error);
+}
