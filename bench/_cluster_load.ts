@@ -10,211 +10,33 @@
  * @module
  */
 
-import { encode, Framer, publishPacketIdOffset, type QoS } from "../lib/mod.ts";
-import { type FlowResult, type LatencyResult, Link, type Timing, type WindowHook } from "./_load_client.ts";
-
-const PUBLISH = 3;
-const STAMP_BYTES = 16;
-/** The most messages one QoS 1/2 subscriber tracks (a 2 MiB bitmap), which also bounds a run. */
-const MAX_TRACKED = 1 << 24;
-/** A drain gives up once nothing arrived for this long, ms. */
-const QUIET_MS = 1000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function noop(): void {}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-/** Wakes whoever waits for progress; waits are bounded by a timeout. */
-class Progress {
-  #waiters: (() => void)[] = [];
-
-  notify(): void {
-    if (this.#waiters.length === 0) return;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  wait(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      this.#waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-}
-
-/** Offset of the payload in a PUBLISH body (MQTT 3.1.1: no properties). */
-function payloadOffset(header: number, body: Uint8Array): number {
-  return 2 + ((body[0]! << 8) | body[1]!) + ((header & 0x06) === 0 ? 0 : 2);
-}
-
-function u32(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) |
-    bytes[offset + 3]!) >>>
-    0;
-}
-
-function putU32(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value >>> 24;
-  bytes[offset + 1] = (value >>> 16) & 0xff;
-  bytes[offset + 2] = (value >>> 8) & 0xff;
-  bytes[offset + 3] = value & 0xff;
-}
-
-const f64Scratch = new DataView(new ArrayBuffer(8));
-const f64Bytes = new Uint8Array(f64Scratch.buffer);
-
-function readF64(bytes: Uint8Array, offset: number): number {
-  f64Bytes.set(bytes.subarray(offset, offset + 8));
-  return f64Scratch.getFloat64(0);
-}
-
-/** One encoded PUBLISH and where its packet identifier and payload stamp sit. */
-interface PublishTemplate {
-  readonly bytes: Uint8Array;
-  readonly idOffset: number;
-  readonly stampOffset: number;
-}
-
-function publishTemplate(topic: string, qos: QoS, payloadSize: number, publisher: number): PublishTemplate {
-  const payload = new Uint8Array(Math.max(payloadSize, STAMP_BYTES));
-  putU32(payload, 0, publisher);
-  const bytes = qos === 0
-    ? encode({ type: 3, topic, payload, qos, retain: false, dup: false }, 4)
-    : encode({ type: 3, topic, payload, qos, retain: false, dup: false, packetId: 1 }, 4);
-  return {
-    bytes,
-    idOffset: qos === 0 ? -1 : publishPacketIdOffset(bytes),
-    stampOffset: bytes.length - payload.length,
-  };
-}
-
-/** `count` copies of one QoS 0 PUBLISH in one buffer, numbered (and stamped) before each write. */
-class PublishBatch {
-  readonly bytes: Uint8Array;
-  readonly #length: number;
-  readonly #stampOffset: number;
-  readonly #view: DataView;
-
-  constructor(topic: string, payloadSize: number, readonly count: number, publisher: number) {
-    const template = publishTemplate(topic, 0, payloadSize, publisher);
-    this.#length = template.bytes.length;
-    this.#stampOffset = template.stampOffset;
-    this.bytes = new Uint8Array(this.#length * count);
-    for (let i = 0; i < count; i++) this.bytes.set(template.bytes, i * this.#length);
-    this.#view = new DataView(this.bytes.buffer);
-  }
-
-  prepare(firstSeq: number, count = this.count, time = 0): Uint8Array {
-    for (let i = 0; i < count; i++) {
-      const at = i * this.#length + this.#stampOffset;
-      putU32(this.bytes, at + 4, firstSeq + i);
-      if (time !== 0) this.#view.setFloat64(at + 8, time);
-    }
-    return this.bytes.subarray(0, count * this.#length);
-  }
-}
-
-/** Acknowledgements and PUBLISH copies gathered during one read, written back at once. */
-class Outbox {
-  #buffer = new Uint8Array(16 * 1024);
-  #length = 0;
-
-  #reserve(n: number): number {
-    if (this.#length + n > this.#buffer.length) {
-      const grown = new Uint8Array(Math.max(this.#buffer.length * 2, this.#length + n));
-      grown.set(this.#buffer.subarray(0, this.#length));
-      this.#buffer = grown;
-    }
-    const at = this.#length;
-    this.#length += n;
-    return at;
-  }
-
-  /** A 4-byte acknowledgement (PUBACK 0x40, PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70). */
-  ack(header: number, packetId: number): void {
-    const at = this.#reserve(4);
-    const b = this.#buffer;
-    b[at] = header;
-    b[at + 1] = 2;
-    b[at + 2] = packetId >>> 8;
-    b[at + 3] = packetId & 0xff;
-  }
-
-  /** Appends a copy of `template` and returns where it starts, for patching. */
-  copy(template: Uint8Array): number {
-    const at = this.#reserve(template.length);
-    this.#buffer.set(template, at);
-    return at;
-  }
-
-  get buffer(): Uint8Array {
-    return this.#buffer;
-  }
-
-  take(): Uint8Array | undefined {
-    if (this.#length === 0) return undefined;
-    const bytes = this.#buffer.slice(0, this.#length);
-    this.#length = 0;
-    return bytes;
-  }
-}
-
-/** Warm-up, the measured window (rate from `count()`), then a drain until `settled()` or quiet. */
-async function measure(
-  timing: Timing,
-  progress: Progress,
-  count: () => number,
-  settled: () => boolean,
-  stop: () => void,
-  failed: () => boolean,
-): Promise<number> {
-  await sleep(timing.warmupMs);
-  await timing.onWindow?.("start");
-  const c0 = count();
-  const t0 = performance.now();
-  await sleep(timing.durationMs);
-  const c1 = count();
-  const t1 = performance.now();
-  await timing.onWindow?.("end");
-  stop();
-  const drainEnd = t1 + timing.drainMs;
-  let last = count();
-  let lastChange = performance.now();
-  while (!settled() && !failed()) {
-    const now = performance.now();
-    if (now >= drainEnd || now - lastChange > QUIET_MS) break;
-    await progress.wait(50);
-    if (count() !== last) {
-      last = count();
-      lastChange = performance.now();
-    }
-  }
-  return (c1 - c0) / ((t1 - t0) / 1000);
-}
-
-async function closeAll(links: readonly Link[], tasks: readonly Promise<unknown>[]): Promise<void> {
-  for (const link of links) link.close();
-  await Promise.allSettled([...tasks, ...links.map((link) => link.ended)]);
-}
-
-function totalReads(links: readonly Link[]): number {
-  return links.reduce((sum, link) => sum + link.reads, 0);
-}
-
-function firstError(links: readonly Link[]): string | undefined {
-  for (const link of links) if (link.error !== undefined) return link.error;
-  return undefined;
-}
+import { encode, Framer } from "../lib/mod.ts";
+import {
+  closeAll,
+  errorText,
+  firstError,
+  type FlowResult,
+  type LatencyResult,
+  Link,
+  MAX_TRACKED,
+  measure,
+  noop,
+  Outbox,
+  payloadOffset,
+  Progress,
+  PUBLISH,
+  PublishBatch,
+  publishTemplate,
+  putU32,
+  QUIET_MS,
+  readF64,
+  sleep,
+  STAMP_BYTES,
+  type Timing,
+  totalReads,
+  u32,
+  type WindowHook,
+} from "./_load_client.ts";
 
 /** Waits until `filter` routes from the publisher's node: a probe message on a side topic arrives. */
 async function awaitRoute(

@@ -84,30 +84,30 @@ export interface IdleResult {
 }
 
 /** Bytes of the payload header: publisher index, sequence number, send time. */
-const STAMP_BYTES = 16;
+export const STAMP_BYTES = 16;
 /** Read buffer per connection; a pending read holds it, so the idle scenario uses raw sockets instead. */
 const READ_BUFFER = 64 * 1024;
 /** The most messages one QoS 1/2 subscriber may track (a bitmap of 2 MiB), which also bounds a run's count. */
-const MAX_TRACKED = 1 << 24;
+export const MAX_TRACKED = 1 << 24;
 
-const PUBLISH = 3;
+export const PUBLISH = 3;
 const CONNACK = 2;
 const SUBACK = 9;
 
 type FrameHandler = (header: number, body: Uint8Array) => void;
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function noop(): void {}
+export function noop(): void {}
 
-function errorText(error: unknown): string {
+export function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** Wakes whoever waits for progress; waits are bounded by a timeout so a silent broker cannot hang a run. */
-class Progress {
+export class Progress {
   #waiters: (() => void)[] = [];
 
   notify(): void {
@@ -129,17 +129,17 @@ class Progress {
 }
 
 /** Offset of the payload in a PUBLISH body (MQTT 3.1.1: no properties). */
-function payloadOffset(header: number, body: Uint8Array): number {
+export function payloadOffset(header: number, body: Uint8Array): number {
   return 2 + ((body[0]! << 8) | body[1]!) + ((header & 0x06) === 0 ? 0 : 2);
 }
 
-function u32(bytes: Uint8Array, offset: number): number {
+export function u32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) |
     bytes[offset + 3]!) >>>
     0;
 }
 
-function putU32(bytes: Uint8Array, offset: number, value: number): void {
+export function putU32(bytes: Uint8Array, offset: number, value: number): void {
   bytes[offset] = value >>> 24;
   bytes[offset + 1] = (value >>> 16) & 0xff;
   bytes[offset + 2] = (value >>> 8) & 0xff;
@@ -149,13 +149,13 @@ function putU32(bytes: Uint8Array, offset: number, value: number): void {
 const f64Scratch = new DataView(new ArrayBuffer(8));
 const f64Bytes = new Uint8Array(f64Scratch.buffer);
 
-function readF64(bytes: Uint8Array, offset: number): number {
+export function readF64(bytes: Uint8Array, offset: number): number {
   f64Bytes.set(bytes.subarray(offset, offset + 8));
   return f64Scratch.getFloat64(0);
 }
 
 /** One encoded PUBLISH and where its packet identifier and payload stamp sit. */
-interface PublishTemplate {
+export interface PublishTemplate {
   readonly bytes: Uint8Array;
   /** Offset of the packet identifier (QoS 1/2 only). */
   readonly idOffset: number;
@@ -163,7 +163,7 @@ interface PublishTemplate {
   readonly stampOffset: number;
 }
 
-function publishTemplate(
+export function publishTemplate(
   topic: string,
   qos: QoS,
   payloadSize: number,
@@ -181,7 +181,7 @@ function publishTemplate(
 }
 
 /** `count` copies of one QoS 0 PUBLISH in one buffer, numbered before each write. */
-class PublishBatch {
+export class PublishBatch {
   readonly bytes: Uint8Array;
   readonly packetLength: number;
   readonly count: number;
@@ -210,7 +210,7 @@ class PublishBatch {
 }
 
 /** Acknowledgements and PUBLISH copies gathered while handling one read, written back at once. */
-class Outbox {
+export class Outbox {
   #buffer = new Uint8Array(16 * 1024);
   #length = 0;
 
@@ -419,7 +419,7 @@ export class Link {
  * Drives the common phases of a throughput run: warm-up, the measured window (rate from `count()` differences),
  * then a drain until `settled()` or until nothing arrived for a quiet spell or the drain time ran out.
  */
-async function measure(
+export async function measure(
   timing: Timing,
   progress: Progress,
   count: () => number,
@@ -453,19 +453,19 @@ async function measure(
 }
 
 /** A drain gives up once nothing arrived for this long, ms. */
-const QUIET_MS = 1000;
+export const QUIET_MS = 1000;
 
 /** Closes every link, then waits for their readers and the given tasks to end. */
-async function closeAll(links: readonly Link[], tasks: readonly Promise<unknown>[]): Promise<void> {
+export async function closeAll(links: readonly Link[], tasks: readonly Promise<unknown>[]): Promise<void> {
   for (const link of links) link.close();
   await Promise.allSettled([...tasks, ...links.map((link) => link.ended)]);
 }
 
-function totalReads(links: readonly Link[]): number {
+export function totalReads(links: readonly Link[]): number {
   return links.reduce((sum, link) => sum + link.reads, 0);
 }
 
-function firstError(links: readonly Link[]): string | undefined {
+export function firstError(links: readonly Link[]): string | undefined {
   for (const link of links) if (link.error !== undefined) return link.error;
   return undefined;
 }
