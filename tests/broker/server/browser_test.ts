@@ -10,42 +10,7 @@
 
 import assert from "node:assert/strict";
 import { loadMqttJs, mqttJsUnavailable, testIf, withListeners } from "./_helpers.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const WSL_PROBE = "/proc/sys/fs/binfmt_misc/WSLInterop";
-
-/** The flags from the issue: headless, no sandbox (we are often root in CI), nothing that phones home. */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-function browserUnavailable(): string | undefined {
-  for (const name of ["read", "write", "env", "sys"] as const) {
-    if (Deno.permissions.querySync({ name }).state !== "granted") return `needs --allow-${name}`;
-  }
-  if (Deno.permissions.querySync({ name: "run", command: CHROMIUM }).state !== "granted") {
-    return "needs --allow-run";
-  }
-  try {
-    Deno.statSync(CHROMIUM);
-  } catch {
-    return `needs Chromium at ${CHROMIUM} (apt-get install chromium)`;
-  }
-  // Playwright looks for WSL when it loads, and Deno lets only --allow-all read /proc/sys.
-  try {
-    Deno.statSync(WSL_PROBE);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) return `needs --allow-all (Playwright reads ${WSL_PROBE})`;
-  }
-  return undefined;
-}
+import { browserUnavailable, CHROMIUM, CHROMIUM_ARGS } from "../../_browser.ts";
 
 /** MQTT.js's browser bundle, from the npm package the import map pins. */
 async function mqttBundle(): Promise<string> {
@@ -97,7 +62,7 @@ testIf(
       });
       const browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: CHROMIUM_ARGS,
+        args: [...CHROMIUM_ARGS],
         timeout: 30_000,
       });
       try {
