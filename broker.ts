@@ -31,8 +31,8 @@ import { redisUrlProblem } from "./lib/cluster/config.ts";
 import type { ClusterOptions } from "./lib/cluster/node.ts";
 import { ScramFile } from "./lib/broker/auth/scram_file.ts";
 import { ScramSha256 } from "./lib/broker/auth/scram.ts";
-import { type AdminPlan, planAdmin } from "./lib/admin/setup.ts";
-import { namedAsInFile } from "./lib/admin/config.ts";
+import type { AdminPlan } from "./lib/admin/setup.ts";
+import { adminSectionOf, namedAsInFile } from "./lib/admin/config.ts";
 import { countReload } from "./lib/broker/counters.ts";
 import type { RunningAdmin } from "./lib/admin/server.ts";
 import { mqttListenerView, type ReloadOutcome, type ReloadResult } from "./lib/admin/routes.ts";
@@ -316,7 +316,9 @@ async function main(args: string[]): Promise<void> {
   let admin: RunningAdmin | undefined;
   try {
     // The admin HTTP server (lib/admin/): its start-up rule is checked before anything binds.
-    adminPlan = await planAdmin(
+    // lib/admin/ is loaded only when an admin listener is configured: a broker without one saves its memory.
+    const wantsAdmin = adminPort !== undefined || adminSectionOf(config).httpListeners.length > 0;
+    adminPlan = !wantsAdmin ? undefined : await (await import("./lib/admin/setup.ts")).planAdmin(
       config,
       values.config === undefined ? undefined : fromCaller(values.config),
       {
