@@ -25,12 +25,11 @@ import {
   type LogLevel,
   logLineWriter,
 } from "./lib/broker/logger.ts";
-import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/password_file.ts";
+import type { PasswordFile } from "./lib/broker/auth/password_file.ts";
 import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
 import { redisUrlProblem } from "./lib/cluster/config.ts";
 import type { ClusterOptions } from "./lib/cluster/node.ts";
-import { ScramFile } from "./lib/broker/auth/scram_file.ts";
-import { ScramSha256 } from "./lib/broker/auth/scram.ts";
+import type { ScramFile } from "./lib/broker/auth/scram_file.ts";
 import type { AdminPlan } from "./lib/admin/setup.ts";
 import { adminSectionOf, namedAsInFile } from "./lib/admin/config.ts";
 import { countReload } from "./lib/broker/counters.ts";
@@ -218,10 +217,18 @@ async function main(args: string[]): Promise<void> {
   let acl: AclFile | undefined;
   let scram: ScramFile | undefined;
   let listeners: ListenerOptions[];
+  // The password and SCRAM modules (and node:crypto with them) are loaded only when the config names their file.
+  const passwordModule = config.passwordFile === undefined && config.scramFile === undefined
+    ? undefined
+    : await import("./lib/broker/auth/password_file.ts");
   try {
-    if (config.passwordFile !== undefined) passwords = await PasswordFile.load(config.passwordFile);
+    if (config.passwordFile !== undefined) {
+      passwords = await passwordModule?.PasswordFile.load(config.passwordFile);
+    }
     if (config.aclFile !== undefined) acl = await AclFile.load(config.aclFile);
-    if (config.scramFile !== undefined) scram = await ScramFile.load(config.scramFile);
+    if (config.scramFile !== undefined) {
+      scram = await (await import("./lib/broker/auth/scram_file.ts")).ScramFile.load(config.scramFile);
+    }
     listeners = namedAsInFile(await listenerOptions(config, values.config ?? ""), config); // http ones apart
   } catch (error) {
     console.error(`broker: ${(error as Error).message}`);
@@ -231,11 +238,15 @@ async function main(args: string[]): Promise<void> {
   // A certificate's CN is the user name on listeners with useIdentityAsUsername (only they pass one). With SCRAM
   // users but no password file, a CONNECT with a user name and password is checked against no users (0x86),
   // not let in as that user.
-  const checked = passwords ?? (scram === undefined ? undefined : PasswordFile.parse(""));
+  const checked = passwords ?? (scram === undefined ? undefined : passwordModule?.PasswordFile.parse(""));
   options.authenticator = certificateIdentity(
-    checked === undefined ? ANONYMOUS_AUTHENTICATOR : new PasswordFileAuthenticator(checked),
+    checked === undefined || passwordModule === undefined
+      ? ANONYMOUS_AUTHENTICATOR
+      : new passwordModule.PasswordFileAuthenticator(checked),
   );
-  if (scram !== undefined) options.authMethods = [new ScramSha256(scram.lookup)];
+  if (scram !== undefined) {
+    options.authMethods = [new (await import("./lib/broker/auth/scram.ts")).ScramSha256(scram.lookup)];
+  }
   if (acl !== undefined) options.authorizer = new AclAuthorizer(acl, { logger });
   // --host and --port set the first tcp listener (added when the config has none).
   if (values.host !== undefined || values.port !== undefined) {
