@@ -26,7 +26,6 @@ import {
   logLineWriter,
 } from "./lib/broker/logger.ts";
 import type { PasswordFile } from "./lib/broker/auth/password_file.ts";
-import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
 import { redisUrlProblem } from "./lib/cluster/config.ts";
 import type { ClusterOptions } from "./lib/cluster/node.ts";
 import type { ScramFile } from "./lib/broker/auth/scram_file.ts";
@@ -199,6 +198,8 @@ async function main(args: string[]): Promise<void> {
       );
     }
   } else if (persistence.startsWith("sqlite:")) {
+    // node:sqlite is loaded only for sqlite persistence.
+    const { SqlitePersistence } = await import("./lib/broker/storage/sqlite_persistence.ts");
     options.persistence = new SqlitePersistence(persistence.slice(7));
   }
   const maxKeepAlive = integer("max-keepalive", values["max-keepalive"], 1, 65535);
