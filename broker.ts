@@ -25,14 +25,12 @@ import {
   type LogLevel,
   logLineWriter,
 } from "./lib/broker/logger.ts";
-import { PasswordFile, PasswordFileAuthenticator } from "./lib/broker/auth/password_file.ts";
-import { SqlitePersistence } from "./lib/broker/storage/sqlite_persistence.ts";
+import type { PasswordFile } from "./lib/broker/auth/password_file.ts";
 import { redisUrlProblem } from "./lib/cluster/config.ts";
 import type { ClusterOptions } from "./lib/cluster/node.ts";
-import { ScramFile } from "./lib/broker/auth/scram_file.ts";
-import { ScramSha256 } from "./lib/broker/auth/scram.ts";
-import { type AdminPlan, planAdmin } from "./lib/admin/setup.ts";
-import { namedAsInFile } from "./lib/admin/config.ts";
+import type { ScramFile } from "./lib/broker/auth/scram_file.ts";
+import type { AdminPlan } from "./lib/admin/setup.ts";
+import { adminSectionOf, namedAsInFile } from "./lib/admin/config.ts";
 import { countReload } from "./lib/broker/counters.ts";
 import type { RunningAdmin } from "./lib/admin/server.ts";
 import { mqttListenerView, type ReloadOutcome, type ReloadResult } from "./lib/admin/routes.ts";
@@ -84,6 +82,9 @@ Prints "mqtt broker listening on URL" for each listener (tcp://, tls://,
 ws://, wss://) and "admin: URL" for each admin listener. SIGHUP reloads
 the password, ACL, SCRAM and admin token files; SIGINT and SIGTERM stop
 the broker.`;
+
+/** The cluster engine, loaded only with `--cluster` (see where it is imported). */
+const REDIS_ENGINE = "./lib/cluster/redis_engine.ts";
 
 /** Exit code for bad command-line input. */
 const EXIT_USAGE = 2;
@@ -188,7 +189,11 @@ async function main(args: string[]): Promise<void> {
   }
   const options: BrokerOptions & { cluster?: ClusterOptions } = { ...brokerOptions(config), logger };
   if (clusterUrl !== undefined) {
-    const { RedisClusterEngine } = await import("./lib/cluster/redis_engine.ts");
+    // Named through a variable: Deno resolves the npm packages of every import with a literal specifier when the
+    // process starts, used or not, and ioredis's cost 1.3 MiB of RSS in every broker without a cluster.
+    const { RedisClusterEngine } = await import(
+      REDIS_ENGINE
+    ) as typeof import("./lib/cluster/redis_engine.ts");
     options.cluster = {
       engine: new RedisClusterEngine({ url: clusterUrl }),
       ...(config.cluster?.node === undefined ? {} : { node: config.cluster.node }),
@@ -200,6 +205,8 @@ async function main(args: string[]): Promise<void> {
       );
     }
   } else if (persistence.startsWith("sqlite:")) {
+    // node:sqlite is loaded only for sqlite persistence.
+    const { SqlitePersistence } = await import("./lib/broker/storage/sqlite_persistence.ts");
     options.persistence = new SqlitePersistence(persistence.slice(7));
   }
   const maxKeepAlive = integer("max-keepalive", values["max-keepalive"], 1, 65535);
@@ -218,10 +225,18 @@ async function main(args: string[]): Promise<void> {
   let acl: AclFile | undefined;
   let scram: ScramFile | undefined;
   let listeners: ListenerOptions[];
+  // The password and SCRAM modules (and node:crypto with them) are loaded only when the config names their file.
+  const passwordModule = config.passwordFile === undefined && config.scramFile === undefined
+    ? undefined
+    : await import("./lib/broker/auth/password_file.ts");
   try {
-    if (config.passwordFile !== undefined) passwords = await PasswordFile.load(config.passwordFile);
+    if (config.passwordFile !== undefined) {
+      passwords = await passwordModule?.PasswordFile.load(config.passwordFile);
+    }
     if (config.aclFile !== undefined) acl = await AclFile.load(config.aclFile);
-    if (config.scramFile !== undefined) scram = await ScramFile.load(config.scramFile);
+    if (config.scramFile !== undefined) {
+      scram = await (await import("./lib/broker/auth/scram_file.ts")).ScramFile.load(config.scramFile);
+    }
     listeners = namedAsInFile(await listenerOptions(config, values.config ?? ""), config); // http ones apart
   } catch (error) {
     console.error(`broker: ${(error as Error).message}`);
@@ -231,11 +246,15 @@ async function main(args: string[]): Promise<void> {
   // A certificate's CN is the user name on listeners with useIdentityAsUsername (only they pass one). With SCRAM
   // users but no password file, a CONNECT with a user name and password is checked against no users (0x86),
   // not let in as that user.
-  const checked = passwords ?? (scram === undefined ? undefined : PasswordFile.parse(""));
+  const checked = passwords ?? (scram === undefined ? undefined : passwordModule?.PasswordFile.parse(""));
   options.authenticator = certificateIdentity(
-    checked === undefined ? ANONYMOUS_AUTHENTICATOR : new PasswordFileAuthenticator(checked),
+    checked === undefined || passwordModule === undefined
+      ? ANONYMOUS_AUTHENTICATOR
+      : new passwordModule.PasswordFileAuthenticator(checked),
   );
-  if (scram !== undefined) options.authMethods = [new ScramSha256(scram.lookup)];
+  if (scram !== undefined) {
+    options.authMethods = [new (await import("./lib/broker/auth/scram.ts")).ScramSha256(scram.lookup)];
+  }
   if (acl !== undefined) options.authorizer = new AclAuthorizer(acl, { logger });
   // --host and --port set the first tcp listener (added when the config has none).
   if (values.host !== undefined || values.port !== undefined) {
@@ -316,7 +335,9 @@ async function main(args: string[]): Promise<void> {
   let admin: RunningAdmin | undefined;
   try {
     // The admin HTTP server (lib/admin/): its start-up rule is checked before anything binds.
-    adminPlan = await planAdmin(
+    // lib/admin/ is loaded only when an admin listener is configured: a broker without one saves its memory.
+    const wantsAdmin = adminPort !== undefined || adminSectionOf(config).httpListeners.length > 0;
+    adminPlan = !wantsAdmin ? undefined : await (await import("./lib/admin/setup.ts")).planAdmin(
       config,
       values.config === undefined ? undefined : fromCaller(values.config),
       {

@@ -1,22 +1,19 @@
 /**
  * One client connection: the read loop (framer + decoder, paced by `read_pacing.ts`, reading on while an
- * authentication waits: `auth_read.ts`), the protocol state machine, and dispatch to the handlers of `handlers/`
- * (one file per inbound packet family; errors become the peer's answer in `handlers/error.ts`). Its deadline is
+ * authentication waits: `auth_read.ts`), the protocol state machine, and dispatch (`dispatch.ts`) to the handlers of
+ * `handlers/` (one file per inbound packet family; errors become the peer's answer in `handlers/error.ts`). Its deadline is
  * `keep_alive.ts`'s, its output `output.ts`'s, and the end of its close `closing.ts`'s.
  *
  * @module
  */
 
-import { protocolError } from "../mqtt_error.ts";
 import { Framer } from "../codec/framer.ts";
 import { decodePacket } from "../packet/decode.ts";
-import { PACKET_TYPE, packetName, type ProtocolVersion } from "../packet/packet_type.ts";
-import type { Packet } from "../packet/packet.ts";
+import type { ProtocolVersion } from "../packet/packet_type.ts";
 import type { Properties } from "../packet/properties.ts";
 import { REASON_CODE, reasonName } from "../packet/reason_code.ts";
 import type { WillMessage } from "../packet/connect.ts";
 import { encodePubrel } from "../packet/pubrel.ts";
-import { encodePingresp } from "../packet/pingresp.ts";
 import { encodeDisconnect } from "../packet/disconnect.ts";
 import { encodeAuth } from "../packet/auth.ts";
 import type { IncomingTopicAliases } from "../topic/topic_alias.ts";
@@ -39,12 +36,9 @@ import { checkDeadline, keepAliveEntry } from "./keep_alive.ts";
 import { type AuthReadOwner, readWhileAuthenticating } from "./auth_read.ts";
 import { nextReadBuffer, READ_MIN, YIELD_MS, YIELD_PACKETS, yieldTurn } from "./read_pacing.ts";
 import { foreignProtocolLine, isForeignProtocol } from "./foreign_peer.ts";
-import { onConnect, type PendingConnect, versionName } from "./handlers/connect.ts";
-import { onAuth, onReauth } from "./handlers/auth.ts";
-import { onPublish } from "./handlers/publish.ts";
-import { onPuback, onPubcomp, onPubrec, onPubrel } from "./handlers/acks.ts";
-import { onSubscribe, onUnsubscribe, queueOwedRetained } from "./handlers/subscribe.ts";
-import { onDisconnect } from "./handlers/disconnect.ts";
+import { type PendingConnect, versionName } from "./handlers/connect.ts";
+import { queueOwedRetained } from "./handlers/subscribe.ts";
+import { dispatch } from "./dispatch.ts";
 import { answerError } from "./handlers/error.ts";
 
 /** The connection's place in the protocol. */
@@ -365,7 +359,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
       this.#sinceYield++;
       const packet = decodePacket(frame.header, frame.body, this.protocolVersion);
       if (this.#traced) this.core.logger.debug(receivedLine(packet, this.clientId));
-      const pending = this.#handle(packet);
+      const pending = dispatch(this, packet);
       if (pending !== undefined) return pending;
       if (this.isClosed) return undefined;
       // Checked per packet, not per read: one read of PINGREQs answered whole grew the output by 32 KiB past
@@ -373,50 +367,6 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
       if (output.pending > maxOutput) return output.drain();
     }
     return undefined;
-  }
-
-  #handle(packet: Packet): void | Promise<void> {
-    switch (this.#state) {
-      case "awaiting-connect":
-        if (packet.type !== PACKET_TYPE.CONNECT) {
-          throw protocolError(`Expected CONNECT, got ${packetName(packet.type)} [MQTT-3.1.0-1 (3.1.1)]`);
-        }
-        return onConnect(this, packet);
-      case "authenticating":
-        if (packet.type === PACKET_TYPE.AUTH) return onAuth(this, packet);
-        throw protocolError(`Expected AUTH during authentication, got ${packetName(packet.type)}`);
-      case "closed":
-        return;
-      case "connected":
-        break;
-    }
-    switch (packet.type) {
-      case PACKET_TYPE.PUBLISH:
-        return onPublish(this, packet);
-      case PACKET_TYPE.PUBACK:
-        return onPuback(this, packet.packetId);
-      case PACKET_TYPE.PUBREC:
-        return onPubrec(this, packet.packetId, packet.reasonCode);
-      case PACKET_TYPE.PUBREL:
-        return onPubrel(this, packet.packetId);
-      case PACKET_TYPE.PUBCOMP:
-        return onPubcomp(this, packet.packetId);
-      case PACKET_TYPE.SUBSCRIBE:
-        return onSubscribe(this, packet);
-      case PACKET_TYPE.UNSUBSCRIBE:
-        return onUnsubscribe(this, packet);
-      case PACKET_TYPE.PINGREQ:
-        this.send(encodePingresp());
-        return;
-      case PACKET_TYPE.DISCONNECT:
-        return onDisconnect(this, packet);
-      case PACKET_TYPE.AUTH:
-        return onReauth(this, packet);
-      case PACKET_TYPE.CONNECT:
-        throw protocolError("A second CONNECT on one connection [MQTT-3.1.0-2 (3.1.1)]");
-      default:
-        throw protocolError(`${packetName(packet.type)} is sent by servers, not clients`);
-    }
   }
 
   // ---- state transitions the handlers take ------------------------------------------------------------------
