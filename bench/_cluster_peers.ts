@@ -336,6 +336,15 @@ export async function startRedis(): Promise<RedisServer> {
 // ---- our cluster nodes ----------------------------------------------------------------------------------------
 
 /**
+ * `--cpu-prof` into `$CLUSTER_BENCH_CPU_PROF/<node>` when that variable is set (profiling a scenario; the
+ * profile is written when the node exits on the SIGTERM the bench stops it with).
+ */
+function cpuProfFlags(node: string): string[] {
+  const dir = Deno.env.get("CLUSTER_BENCH_CPU_PROF");
+  return dir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(dir, node)}`];
+}
+
+/**
  * Starts one of our brokers as a cluster node: the same flags as `startPeer("ours")` in `_peers.ts` (memory, no
  * inflight or queue limits, no per-address cap) plus `--cluster URL`.
  */
@@ -357,6 +366,7 @@ async function startOurNode(redisUrl: string, node: string): Promise<Child & { p
         "--allow-env",
         "--allow-sys",
         ...await brokerTaskV8Flags(),
+        ...cpuProfFlags(node),
         join(PROJECT_ROOT, "broker.ts"),
         "-c",
         config,

@@ -28,6 +28,7 @@ import { deliverForwarded, Forwarder, type Moved } from "./forwarding.ts";
 import { type Adopted, adoptFrom, claimForConnect, type ClaimRefusal, onTakeover } from "./ownership.ts";
 import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
 import { commitToEngine, markCommit } from "./cluster_store.ts";
+import { SeenIds } from "./seen_ids.ts";
 import { ClusterSys } from "./cluster_sys.ts";
 
 /** How a broker joins a cluster. */
@@ -44,9 +45,6 @@ export interface ClusterOptions {
 
 /** Where the node is: `up` with the engine, `down` while it is unreachable, `fenced` after its lease lapsed. */
 export type NodeState = "new" | "up" | "down" | "fenced" | "closed";
-
-/** How many forwarded ids are remembered for de-duplication. */
-const SEEN_MAX = 65_536;
 
 /** One broker's membership in a cluster. */
 export class ClusterNode {
@@ -73,9 +71,7 @@ export class ClusterNode {
     string,
     { readonly ids: Set<string>; readonly originSeq: number; until: number }
   >();
-  readonly #seen = new Set<string>();
-  readonly #seenOrder: string[] = [];
-  #seenAt = 0;
+  readonly #seen = new SeenIds();
   readonly store: Persistence;
   state: NodeState = "new";
   incarnation: Incarnation = "";
@@ -287,15 +283,7 @@ export class ClusterNode {
 
   /** Notes a forwarded id; false when it was seen already (a redelivery). */
   remember(id: string): boolean {
-    if (this.#seen.has(id)) return false;
-    this.#seen.add(id);
-    if (this.#seenOrder.length < SEEN_MAX) this.#seenOrder.push(id);
-    else {
-      this.#seen.delete(this.#seenOrder[this.#seenAt]!);
-      this.#seenOrder[this.#seenAt] = id;
-      this.#seenAt = (this.#seenAt + 1) % SEEN_MAX;
-    }
-    return true;
+    return this.#seen.remember(id);
   }
 
   #onConnection(state: "down" | "up" | "reset" | "fenced"): void {
