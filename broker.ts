@@ -83,9 +83,6 @@ ws://, wss://) and "admin: URL" for each admin listener. SIGHUP reloads
 the password, ACL, SCRAM and admin token files; SIGINT and SIGTERM stop
 the broker.`;
 
-/** The cluster engine, loaded only with `--cluster` (see where it is imported). */
-const REDIS_ENGINE = "./lib/cluster/redis_engine.ts";
-
 /** Exit code for bad command-line input. */
 const EXIT_USAGE = 2;
 
@@ -189,11 +186,7 @@ async function main(args: string[]): Promise<void> {
   }
   const options: BrokerOptions & { cluster?: ClusterOptions } = { ...brokerOptions(config), logger };
   if (clusterUrl !== undefined) {
-    // Named through a variable: Deno resolves the npm packages of every import with a literal specifier when the
-    // process starts, used or not, and ioredis's cost 1.3 MiB of RSS in every broker without a cluster.
-    const { RedisClusterEngine } = await import(
-      REDIS_ENGINE
-    ) as typeof import("./lib/cluster/redis_engine.ts");
+    const { RedisClusterEngine } = await import("./lib/cluster/redis_engine.ts");
     options.cluster = {
       engine: new RedisClusterEngine({ url: clusterUrl }),
       ...(config.cluster?.node === undefined ? {} : { node: config.cluster.node }),
