@@ -28,13 +28,18 @@ const TYPES: Readonly<Record<string, string>> = {
 };
 
 const NOT_INSTALLED = "The dashboard is not installed (lib/admin/ui/ is missing). The API is at /api/v1.\n";
+const NOT_READABLE =
+  "The dashboard cannot be served: the broker may not read lib/admin/ui/ (run it with --allow-read). The API is at /api/v1.\n";
 
 /** The dashboard files in memory. */
 export class StaticAssets {
   readonly #files: ReadonlyMap<string, Asset>;
+  /** What `/` says when there is no dashboard. */
+  readonly #missing: string;
 
-  private constructor(files: ReadonlyMap<string, Asset>) {
+  private constructor(files: ReadonlyMap<string, Asset>, missing = NOT_INSTALLED) {
     this.#files = files;
+    this.#missing = missing;
   }
 
   /** Reads every file of `dir` (default: `lib/admin/ui/`); an absent or unreadable folder serves none. */
@@ -50,6 +55,8 @@ export class StaticAssets {
         files.set(entry.name, { body, type: TYPES[ext] ?? "application/octet-stream", etag });
       }
     } catch (error) {
+      // Absent, or not readable under the broker's permissions: the API still serves, the dashboard says why.
+      if (error instanceof Deno.errors.NotCapable) return new StaticAssets(new Map(), NOT_READABLE);
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
     return new StaticAssets(files);
@@ -63,7 +70,7 @@ export class StaticAssets {
   /** `GET /` (name `index.html`) or `GET /assets/<name>`; undefined when there is no such file. */
   serve(name: string, request: Request): Response | undefined {
     if (name === "index.html" && !this.installed) {
-      return new Response(NOT_INSTALLED, { headers: { "content-type": "text/plain; charset=utf-8" } });
+      return new Response(this.#missing, { headers: { "content-type": "text/plain; charset=utf-8" } });
     }
     const asset = this.#files.get(name);
     if (asset === undefined) return undefined;

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { filesUnavailable, testIf } from "../_permissions.ts";
 import { AdminAuth } from "../../lib/admin/auth.ts";
 import type { LogFields } from "../../lib/broker/logger.ts";
 import { basic, rawRequest, withAdmin } from "./_admin.ts";
@@ -180,7 +181,9 @@ Deno.test("admin API: a token login gives a cookie with the token's role", async
   });
 });
 
-Deno.test("admin API: every answer has the security headers and no CORS header; HTML gets the CSP", async () => {
+testIf("admin API: every answer has the security headers and no CORS header; HTML gets the CSP", [
+  filesUnavailable(),
+], async () => {
   await withAdmin(async ({ call }) => {
     for (const path of ["/api/v1/clients", "/healthz", "/", "/api/v1/nothing"]) {
       const response = await call(path, { headers: { origin: "http://127.0.0.1:1" } });

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { filesUnavailable, testIf } from "../_permissions.ts";
 import { AclAuthorizer, AclFile } from "../../lib/broker/auth/acl_file.ts";
 import { subscribe, withBroker } from "../broker/_wire.ts";
 import { adminOn, withAdmin } from "./_admin.ts";
@@ -215,7 +216,9 @@ Deno.test("GET /healthz is open and ok; unknown paths are 404, wrong methods 405
   });
 });
 
-Deno.test("the dashboard's files are served from memory with an ETag and types; without them / says so", async () => {
+testIf("the dashboard's files are served from memory with an ETag and types; without them / says so", [
+  filesUnavailable(),
+], async () => {
   await withAdmin(async ({ call }) => {
     const page = await call("/", { as: "none" });
     assert.equal(page.status, 200);
