@@ -25,7 +25,7 @@ import {
 } from "../broker/_wire.ts";
 import { decode } from "../../lib/packet/decode.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
-import { MEMORY, withCluster } from "./_cluster.ts";
+import { type ClusterContext, MEMORY, withCluster } from "./_cluster.ts";
 import { rendezvous } from "../../lib/cluster/ownership.ts";
 
 /** Collects PUBLISH payloads on `clients` until `count` came (or `ms` passed), then a little longer for extras. */
@@ -343,53 +343,50 @@ Deno.test("an adopted session that moves away and back gets nothing twice from t
     assert.deepEqual(got, ["once"], "QoS 2 exactly once [MQTT-4.3.3-2 (3.1.1)]");
   }, { leaseMs: 600 }));
 
+/**
+ * x (persistent, `old/#`) on node 2, which then closes; x comes back on its adopter and unsubscribes, and a
+ * QoS 1 message to `old/1` is published on the other live node. Returns x's connection.
+ */
+async function adoptedThenUnsubscribedThenPublished(
+  { brokers, connect, routed }: ClusterContext,
+): Promise<WireClient> {
+  const x = await connect(2, persistent("x"));
+  await subscribe(x, 1, [["old/#", 1]]);
+  await routed(0, 2);
+  await routed(1, 2);
+  await x.disconnect();
+  await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
+  await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+  const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+  const back = await connect(adopter, persistent("x"), true);
+  await back.send(unsubscribePacket(5, 2, ["old/#"]));
+  await back.expectPacket(11, "UNSUBACK");
+  const pub = await connect(1 - adopter, { version: 5, clientId: "pub" });
+  await pub.send(publishPacket(5, { topic: "old/1", payload: "unwanted", qos: 1, id: 1 }));
+  await pub.expectPacket(4, "PUBACK");
+  return back;
+}
+
+/** What `client` receives over 1.5 s: past the adopter's later replays and the sweep of the dead node. */
+async function quietFor(client: WireClient): Promise<Packet[]> {
+  const got: Packet[] = [];
+  const deadline = Date.now() + 1500;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    got.push(...await client.collect());
+  }
+  return got;
+}
+
 Deno.test("the dead node's inbox reaches an adopted session only through subscriptions it still has", () =>
-  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
-    const x = await connect(2, persistent("x"));
-    await subscribe(x, 1, [["old/#", 1]]);
-    await routed(0, 2);
-    await routed(1, 2);
-    await x.disconnect();
-    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
-    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
-    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
-    const back = await connect(adopter, persistent("x"), true);
-    await back.send(unsubscribePacket(5, 2, ["old/#"]));
-    await back.expectPacket(11, "UNSUBACK");
-    const pub = await connect(1 - adopter, { version: 5, clientId: "pub" });
-    await pub.send(publishPacket(5, { topic: "old/1", payload: "unwanted", qos: 1, id: 1 }));
-    await pub.expectPacket(4, "PUBACK");
-    const got: Packet[] = [];
-    const deadline = Date.now() + 1500; // past the adopter's later replays and the sweep of the dead node
-    while (Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      got.push(...await back.collect());
-    }
-    assert.deepEqual(got, [], "nothing for a subscription it removed");
+  withCluster(MEMORY, 3, async (cluster) => {
+    const back = await adoptedThenUnsubscribedThenPublished(cluster);
+    assert.deepEqual(await quietFor(back), [], "nothing for a subscription it removed");
   }, { leaseMs: 600 }));
 
 Deno.test("a message published while an adopted session had no matching subscription is not replayed to it later", () =>
-  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
-    const x = await connect(2, persistent("x"));
-    await subscribe(x, 1, [["old/#", 1]]);
-    await routed(0, 2);
-    await routed(1, 2);
-    await x.disconnect();
-    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
-    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
-    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
-    const back = await connect(adopter, persistent("x"), true);
-    await back.send(unsubscribePacket(5, 2, ["old/#"]));
-    await back.expectPacket(11, "UNSUBACK");
-    const pub = await connect(1 - adopter, { version: 5, clientId: "pub" });
-    await pub.send(publishPacket(5, { topic: "old/1", payload: "unwanted", qos: 1, id: 1 }));
-    await pub.expectPacket(4, "PUBACK");
+  withCluster(MEMORY, 3, async (cluster) => {
+    const back = await adoptedThenUnsubscribedThenPublished(cluster);
     await subscribe(back, 3, [["old/#", 1]]); // the same filter again, after the message
-    const got: Packet[] = [];
-    const deadline = Date.now() + 1500; // past the adopter's later replays and the sweep of the dead node
-    while (Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      got.push(...await back.collect());
-    }
-    assert.deepEqual(got, [], "the oracle (one broker) would not deliver it");
+    assert.deepEqual(await quietFor(back), [], "the oracle (one broker) would not deliver it");
   }, { leaseMs: 600 }));
