@@ -58,6 +58,7 @@ export class TopicRouter implements SubscriptionRouter {
   #clients = new Map<string, ClientRecord>();
   #size = 0;
   #nodeCount = 0;
+  #sharedSize = 0;
   #freeNumbers: number[] = [];
   #nextNumber = 0;
   // Per session number: the match() call that last delivered to it through an `OVERLAPS` subscription, where in
@@ -79,6 +80,11 @@ export class TopicRouter implements SubscriptionRouter {
   /** The number of subscriptions. */
   get size(): number {
     return this.#size;
+  }
+
+  /** The number of shared (`$share/…`) subscriptions among them, kept as they come and go (a gauge reads it). */
+  get sharedSize(): number {
+    return this.#sharedSize;
   }
 
   /** The number of trie nodes, not counting the root; 0 once every subscription is gone. */
@@ -125,6 +131,7 @@ export class TopicRouter implements SubscriptionRouter {
     } else {
       const node = this.#nodeFor(filter, filter.length - shared.filter.length);
       client.subscriptions.set(filter, joinGroup(node, shared.group, client, subscription));
+      this.#sharedSize++;
     }
     this.#size++;
     return false;
@@ -138,8 +145,10 @@ export class TopicRouter implements SubscriptionRouter {
     client.subscriptions.delete(filter);
     if (client.subscriptions.size === 0) this.#dropClient(client);
     this.#size--;
-    if (entry.shared) this.#prune(leaveGroup(entry));
-    else {
+    if (entry.shared) {
+      this.#sharedSize--;
+      this.#prune(leaveGroup(entry));
+    } else {
       untrackOverlaps(entry);
       this.#prune(removeEntry(entry));
     }
@@ -154,6 +163,7 @@ export class TopicRouter implements SubscriptionRouter {
     // The session goes away whole, so its overlap counts need no upkeep.
     for (const entry of client.subscriptions.values()) {
       this.#size--;
+      if (entry.shared) this.#sharedSize--;
       this.#prune(entry.shared ? leaveGroup(entry) : removeEntry(entry));
     }
     client.subscriptions.clear();

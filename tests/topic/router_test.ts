@@ -438,12 +438,15 @@ Deno.test("TopicRouter.match() agrees with NaiveRouter on seeded random filters 
       }
     }
     assert.equal(trie.size, naive.size);
+    let shared = 0;
     for (const clientId of clientIds) {
       assert.deepEqual(
         trie.subscriptionsOf(clientId),
         naive.subscriptionsOf(clientId),
       );
+      shared += naive.subscriptionsOf(clientId).filter((s) => s.filter.startsWith("$share/")).length;
     }
+    assert.equal(trie.sharedSize, shared, "sharedSize counts the shared subscriptions");
     const available = new Set(clientIds.filter(() => random() < 0.6));
     const isAvailable = (id: string): boolean => available.has(id);
     for (let i = 0; i < 100; i++) {
