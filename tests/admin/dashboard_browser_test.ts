@@ -206,6 +206,42 @@ testIf(
           durations: ["59s", "1h 2m", "1d 1h"],
         });
 
+        // The list pages' cursor pager: Next follows meta.next, Previous goes back, a restart is page 1 again.
+        const paging = await page.evaluate(async (url) => {
+          const { cursorPager } = await import(url);
+          const seen: string[] = [];
+          const pager = cursorPager(() => seen.push(pager.cursor()), "pager-info");
+          type Part = {
+            disabled: boolean;
+            textContent: string | null;
+            dataset: Record<string, string>;
+            click(): void;
+          };
+          const [prev, info, next] = [...pager.element.children] as [Part, Part, Part];
+          const lines: string[] = [];
+          pager.loaded(100, 250, "c1");
+          lines.push(`${info.textContent} prev=${prev.disabled} next=${next.disabled}`);
+          next.click();
+          pager.loaded(100, 250, "c2", " · 3 KiB in all");
+          lines.push(`${info.textContent} prev=${prev.disabled}`);
+          next.click();
+          pager.loaded(50, undefined, null);
+          lines.push(`${info.textContent} next=${next.disabled}`);
+          next.click(); // no next page: nothing loads
+          prev.click();
+          pager.restart();
+          return { seen, lines, testid: info.dataset["testid"] };
+        }, "/assets/pager.js");
+        assert.deepEqual(paging, {
+          seen: ["c1", "c2", "c1", ""],
+          lines: [
+            "100 shown of 250 · page 1 prev=true next=false",
+            "100 shown of 250 · 3 KiB in all · page 2 prev=false",
+            "50 shown of 50 · page 3 next=true",
+          ],
+          testid: "pager-info",
+        });
+
         // Two MQTT.js clients connect: the Overview counts them from the live stream, without a reload.
         const connect = (clientId: string, options: Record<string, unknown> = {}) =>
           within(

@@ -22,6 +22,7 @@ import {
   table,
   tableRow,
 } from "./dom.js";
+import { cursorPager } from "./pager.js";
 import { onLive } from "./live.js";
 
 /** @typedef {import("./api.js").Client} Client */
@@ -68,19 +69,9 @@ export function mountClients(root) {
     ["inflight", "in flight"],
   ]);
   const tableBox = h("div", { class: "table-box", testid: "clients-table" });
-  const pageInfo = h("span", { class: "muted", testid: "clients-page-info" });
-  const prev =
-    /** @type {HTMLButtonElement} */ (h("button", { type: "button", testid: "page-prev" }, "‹ Previous"));
-  const next =
-    /** @type {HTMLButtonElement} */ (h("button", { type: "button", testid: "page-next" }, "Next ›"));
+  const pager = cursorPager(() => void load(), "clients-page-info");
   const refresh = h("button", { type: "button", testid: "refresh" }, "Refresh");
 
-  /** Cursors of the pages before the current one ("" = first page). */
-  /** @type {string[]} */
-  let cursors = [];
-  let cursor = "";
-  /** @type {string | null | undefined} */
-  let nextCursor = null;
   /** @type {Map<string, { row: HTMLTableRowElement, client: Client }>} */
   let rows = new Map();
   let active = true;
@@ -144,12 +135,11 @@ export function mountClients(root) {
           username: userFilter.value,
           sort: sort.value,
           limit: PAGE_SIZE,
-          after: cursor,
+          after: pager.cursor(),
         })
       }`);
       if (!active) return;
       const clients = /** @type {Client[]} */ (page.data);
-      nextCursor = page.meta.next;
       rows = new Map();
       // Columns the server does not fill (an older or smaller build) are left out rather than shown empty.
       columns = allColumns.filter((c) => {
@@ -163,10 +153,7 @@ export function mountClients(root) {
         if (id !== undefined && client) rows.set(id, { row: tr, client });
       }
       replace(tableBox, t);
-      const total = page.meta.total ?? clients.length;
-      pageInfo.textContent = `${clients.length} shown of ${formatNumber(total)} · page ${cursors.length + 1}`;
-      prev.disabled = cursors.length === 0;
-      next.disabled = !nextCursor;
+      pager.loaded(clients.length, page.meta.total, page.meta.next);
     } catch (error) {
       if (active) notice(status, describe(error), "error");
     }
@@ -211,27 +198,13 @@ export function mountClients(root) {
     }
   });
 
-  const restart = () => {
-    cursors = [];
-    cursor = "";
-    void load();
-  };
+  const restart = pager.restart;
   stateFilter.addEventListener("change", restart);
   sort.addEventListener("change", restart);
   const typed = debounce(restart, 300);
   prefixFilter.addEventListener("input", typed);
   userFilter.addEventListener("input", typed);
   refresh.addEventListener("click", () => void load());
-  prev.addEventListener("click", () => {
-    cursor = cursors.pop() ?? "";
-    void load();
-  });
-  next.addEventListener("click", () => {
-    if (!nextCursor) return;
-    cursors.push(cursor);
-    cursor = nextCursor;
-    void load();
-  });
 
   replace(
     root,
@@ -247,7 +220,7 @@ export function mountClients(root) {
     ),
     status,
     tableBox,
-    h("div", { class: "pager" }, prev, pageInfo, next),
+    pager.element,
   );
   void load();
 

@@ -22,6 +22,7 @@ import {
   select,
   table,
 } from "./dom.js";
+import { cursorPager } from "./pager.js";
 
 /**
  * A listing entry; the payload is cut to a preview (`preview`, or `payload` as the server's inspector names it).
@@ -97,27 +98,17 @@ export function mountRetained(root, initialTopic) {
   const prefixes = h("div", { testid: "retained-prefixes" });
   const viewer = h("section", { class: "panel", testid: "retained-viewer" });
   viewer.hidden = true;
-  const info = h("span", { class: "muted" });
-  const prev =
-    /** @type {HTMLButtonElement} */ (h("button", { type: "button", testid: "page-prev" }, "‹ Previous"));
-  const next =
-    /** @type {HTMLButtonElement} */ (h("button", { type: "button", testid: "page-next" }, "Next ›"));
-  /** @type {string[]} */
-  let cursors = [];
-  let cursor = "";
-  /** @type {string | null | undefined} */
-  let nextCursor;
+  const pager = cursorPager(() => void load());
   let active = true;
 
   /** @returns {Promise<void>} */
   async function load() {
     try {
       const page = await getPage(
-        `/retained${query({ prefix: prefix.value, limit: PAGE_SIZE, after: cursor })}`,
+        `/retained${query({ prefix: prefix.value, limit: PAGE_SIZE, after: pager.cursor() })}`,
       );
       if (!active) return;
       const rows = /** @type {RetainedEntry[]} */ (page.data);
-      nextCursor = page.meta.next;
       replace(
         box,
         table(
@@ -153,15 +144,10 @@ export function mountRetained(root, initialTopic) {
         ),
       );
       showPrefixes(rows);
-      const total = page.meta.total ?? rows.length;
       const totalBytes = page.meta.totalBytes === undefined
         ? ""
         : ` · ${formatBytes(page.meta.totalBytes)} in all`;
-      info.textContent = `${rows.length} shown of ${formatNumber(total)}${totalBytes} · page ${
-        cursors.length + 1
-      }`;
-      prev.disabled = cursors.length === 0;
-      next.disabled = !nextCursor;
+      pager.loaded(rows.length, page.meta.total, page.meta.next, totalBytes);
     } catch (error) {
       if (active) notice(status, describe(error), "error");
     }
@@ -252,22 +238,8 @@ export function mountRetained(root, initialTopic) {
     }
   }
 
-  const restart = debounce(() => {
-    cursors = [];
-    cursor = "";
-    void load();
-  }, 300);
+  const restart = debounce(pager.restart, 300);
   prefix.addEventListener("input", restart);
-  prev.addEventListener("click", () => {
-    cursor = cursors.pop() ?? "";
-    void load();
-  });
-  next.addEventListener("click", () => {
-    if (!nextCursor) return;
-    cursors.push(cursor);
-    cursor = nextCursor;
-    void load();
-  });
 
   replace(
     root,
@@ -278,7 +250,7 @@ export function mountRetained(root, initialTopic) {
     h(
       "div",
       { class: "columns wide-left" },
-      h("div", {}, box, h("div", { class: "pager" }, prev, info, next)),
+      h("div", {}, box, pager.element),
       h("section", { class: "panel" }, h("h2", {}, "Bytes by prefix"), prefixes),
     ),
   );

@@ -8,7 +8,8 @@
 
 import { describe, getPage, query } from "./api.js";
 import { clientLink } from "./client_actions.js";
-import { debounce, field, formatNumber, h, notice, replace, table } from "./dom.js";
+import { debounce, field, h, notice, replace, table } from "./dom.js";
+import { cursorPager } from "./pager.js";
 
 /** @typedef {import("./api.js").Subscription} Subscription */
 
@@ -29,16 +30,7 @@ export function mountSubscriptions(root) {
   const clientId = input("client id", "filter-client");
   const share = input("share group", "filter-share");
   const box = h("div", { class: "table-box", testid: "subscriptions-table" });
-  const info = h("span", { class: "muted" });
-  const prev =
-    /** @type {HTMLButtonElement} */ (h("button", { type: "button", testid: "page-prev" }, "‹ Previous"));
-  const next =
-    /** @type {HTMLButtonElement} */ (h("button", { type: "button", testid: "page-next" }, "Next ›"));
-  /** @type {string[]} */
-  let cursors = [];
-  let cursor = "";
-  /** @type {string | null | undefined} */
-  let nextCursor;
+  const pager = cursorPager(() => void load());
   let active = true;
 
   /** @returns {Promise<void>} */
@@ -50,12 +42,11 @@ export function mountSubscriptions(root) {
           clientId: clientId.value,
           share: share.value,
           limit: PAGE_SIZE,
-          after: cursor,
+          after: pager.cursor(),
         })
       }`);
       if (!active) return;
       const rows = /** @type {Subscription[]} */ (page.data);
-      nextCursor = page.meta.next;
       replace(
         box,
         table(
@@ -73,31 +64,13 @@ export function mountSubscriptions(root) {
           "No subscriptions match.",
         ),
       );
-      info.textContent = `${rows.length} shown of ${formatNumber(page.meta.total ?? rows.length)} · page ${
-        cursors.length + 1
-      }`;
-      prev.disabled = cursors.length === 0;
-      next.disabled = !nextCursor;
+      pager.loaded(rows.length, page.meta.total, page.meta.next);
     } catch (error) {
       if (active) notice(status, describe(error), "error");
     }
   }
-  const restart = debounce(() => {
-    cursors = [];
-    cursor = "";
-    void load();
-  }, 300);
+  const restart = debounce(pager.restart, 300);
   for (const i of [filter, clientId, share]) i.addEventListener("input", restart);
-  prev.addEventListener("click", () => {
-    cursor = cursors.pop() ?? "";
-    void load();
-  });
-  next.addEventListener("click", () => {
-    if (!nextCursor) return;
-    cursors.push(cursor);
-    cursor = nextCursor;
-    void load();
-  });
 
   replace(
     root,
@@ -111,7 +84,7 @@ export function mountSubscriptions(root) {
     ),
     status,
     box,
-    h("div", { class: "pager" }, prev, info, next),
+    pager.element,
   );
   void load();
   return () => {
