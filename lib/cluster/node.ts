@@ -84,6 +84,8 @@ export class ClusterNode {
   #rejoinTimer: ReturnType<typeof setTimeout> | undefined;
   #waiters: (() => void)[] = [];
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Pauses under way ({@linkcode ClusterNode.pause}), each with what ends it early. */
+  readonly #pauses = new Map<ReturnType<typeof setTimeout>, () => void>();
   /** Work started by cluster events (adoptions, takeovers, resyncs), which the close waits for. */
   readonly #tasks = new Set<Promise<void>>();
 
@@ -173,6 +175,18 @@ export class ClusterNode {
     this.#timers.add(timer);
   }
 
+  /** Resolves after `ms`, or at once when the node closes: a close leaves no pause's timer running. */
+  pause(ms: number): Promise<void> {
+    if (this.state === "closed") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pauses.delete(timer);
+        resolve();
+      }, ms);
+      this.#pauses.set(timer, resolve);
+    });
+  }
+
   /** Resolves when the engine is reachable again (or the node fenced or closed). */
   whenReachable(): Promise<void> {
     if (this.state === "up" || this.state === "closed" || this.state === "fenced") return Promise.resolve();
@@ -239,6 +253,11 @@ export class ClusterNode {
   #clearTimers(): void {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    for (const [timer, resolve] of this.#pauses) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.#pauses.clear();
     if (this.#fenceTimer !== undefined) clearTimeout(this.#fenceTimer);
     if (this.#rejoinTimer !== undefined) clearTimeout(this.#rejoinTimer);
     this.#fenceTimer = undefined;

@@ -3,19 +3,25 @@
  * node's sessions) is finished before the close resolves, and no timer it or its work armed outlives it. Found as
  * Deno's "A timer was started in this test, but never completed" in `03_takeover_test.ts` [redis]: the last
  * brokers of a test adopted the sessions of the first ones while closing, and each adopted session armed its
- * expiry timer after the broker had stopped them.
+ * expiry timer after the broker had stopped them. A commit pausing before it tries the engine again is ended by
+ * the close rather than left to its timer.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import { type Clock, REAL_CLOCK, type TimerId } from "../../lib/clock.ts";
-import type { Incarnation } from "../../lib/cluster/engine.ts";
-import { type Claim } from "../../lib/cluster/engine.ts";
+import {
+  type Claim,
+  ClusterUnavailableError,
+  type CommitBatch,
+  type CommitOutcome,
+  type Incarnation,
+} from "../../lib/cluster/engine.ts";
 import { MemoryCluster } from "../../lib/cluster/memory_cluster.ts";
 import { MemoryClusterEngine } from "../../lib/cluster/memory_engine.ts";
 import { persistent } from "../broker/_v5.ts";
-import { subscribe, waitFor } from "../broker/_wire.ts";
+import { subscribe, subscribePacket, waitFor } from "../broker/_wire.ts";
 import { type EngineKind, withCluster } from "./_cluster.ts";
 
 /** The real clock, keeping the timers armed through it and not yet fired or cleared. */
@@ -69,18 +75,13 @@ class GatedEngine extends MemoryClusterEngine {
   }
 }
 
-Deno.test("a node that closes while adopting a dead node's sessions finishes first and leaves no timer", async () => {
-  const memory = new MemoryCluster();
-  const engines: GatedEngine[] = [];
-  const kind: EngineKind = {
-    name: "gated memory",
+/** The memory cluster as an engine kind whose engines `make` builds. */
+function kindOf(memory: MemoryCluster, make: () => MemoryClusterEngine): EngineKind {
+  return {
+    name: "test memory",
     open: () =>
       Promise.resolve({
-        engine: () => {
-          const engine = new GatedEngine(memory, 5000);
-          engines.push(engine);
-          return engine;
-        },
+        engine: make,
         memory,
         close: () => {
           memory.close();
@@ -88,6 +89,16 @@ Deno.test("a node that closes while adopting a dead node's sessions finishes fir
         },
       }),
   };
+}
+
+Deno.test("a node that closes while adopting a dead node's sessions finishes first and leaves no timer", async () => {
+  const memory = new MemoryCluster();
+  const engines: GatedEngine[] = [];
+  const kind = kindOf(memory, () => {
+    const engine = new GatedEngine(memory, 5000);
+    engines.push(engine);
+    return engine;
+  });
   const clock = new CountingClock();
   let adopted = false;
   await withCluster(kind, 2, async ({ brokers, connect }) => {
@@ -110,4 +121,35 @@ Deno.test("a node that closes while adopting a dead node's sessions finishes fir
   }, { broker: { clock } });
   assert.ok(adopted, "the adoption under way finished before the close resolved");
   assert.equal(clock.live.size, 0, "no timer armed through the brokers' clock outlives their close");
+});
+
+/** A memory engine that refuses commits while `refusing` (as Redis going away before the node has heard). */
+class RefusingEngine extends MemoryClusterEngine {
+  refusing = false;
+  refused = 0;
+
+  override commit(batch: CommitBatch): Promise<CommitOutcome> {
+    if (!this.refusing) return super.commit(batch);
+    this.refused++;
+    return Promise.reject(new ClusterUnavailableError("refused by the test"));
+  }
+}
+
+Deno.test("a node's close ends the pause of a commit waiting to try the engine again", async () => {
+  const memory = new MemoryCluster();
+  const engine = new RefusingEngine(memory, 5000);
+  await withCluster(kindOf(memory, () => engine), 1, async ({ brokers, connect }) => {
+    const client = await connect(0, persistent("x"));
+    engine.refusing = true;
+    // The session's new subscription is written: the commit is refused, and pauses before trying again.
+    await client.send(subscribePacket(5, 1, [["t/#", 1]]));
+    await waitFor(() => engine.refused > 0, "a refused commit");
+    const node = brokers[0]!.cluster!;
+    let settled = false;
+    node.context.store!.settled().then(() => settled = true, () => settled = true);
+    await node.store.close();
+    // Microtasks only: a commit still in its pause would need a timer to end.
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    assert.ok(settled, "the commit gave up when the node closed");
+  });
 });
