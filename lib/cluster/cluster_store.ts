@@ -82,7 +82,7 @@ export async function commitToEngine(node: ClusterNode, ops: readonly Persistenc
       if (!(error instanceof ClusterUnavailableError)) throw error;
       // Held, not failed: a QoS 1/2 acknowledgement waits for the engine (CLUSTER.md §3.10). A pause first:
       // the news that the engine is away may not have reached this node yet, and retrying at once would spin.
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      await node.pause(RETRY_MS);
       await node.whenReachable();
     }
   }

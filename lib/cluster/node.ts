@@ -84,6 +84,10 @@ export class ClusterNode {
   #rejoinTimer: ReturnType<typeof setTimeout> | undefined;
   #waiters: (() => void)[] = [];
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Pauses under way ({@linkcode ClusterNode.pause}), each with what ends it early. */
+  readonly #pauses = new Map<ReturnType<typeof setTimeout>, () => void>();
+  /** Work started by cluster events (adoptions, takeovers, resyncs), which the close waits for. */
+  readonly #tasks = new Set<Promise<void>>();
 
   /** Built with the broker's context; {@linkcode ClusterNode.attach} gives it the rest. */
   constructor(options: ClusterOptions) {
@@ -171,6 +175,18 @@ export class ClusterNode {
     this.#timers.add(timer);
   }
 
+  /** Resolves after `ms`, or at once when the node closes: a close leaves no pause's timer running. */
+  pause(ms: number): Promise<void> {
+    if (this.state === "closed") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pauses.delete(timer);
+        resolve();
+      }, ms);
+      this.#pauses.set(timer, resolve);
+    });
+  }
+
   /** Resolves when the engine is reachable again (or the node fenced or closed). */
   whenReachable(): Promise<void> {
     if (this.state === "up" || this.state === "closed" || this.state === "fenced") return Promise.resolve();
@@ -204,20 +220,44 @@ export class ClusterNode {
     const wasUp = this.state === "up";
     this.sys.stop();
     try {
+      // Adoptions and takeovers under way finish first: what they installed is then handed on by the leave.
+      await this.#tasksDone();
       await this.summary.settled();
       if (wasUp) await this.engine.leave();
     } catch {
       // unreachable: the lease lapses and the sweeper adopts
     }
-    this.state = "closed";
+    this.state = "closed"; // no event starts work from here on
+    await this.#tasksDone();
     this.#clearTimers();
+    // That work ran after the broker had stopped its session expiry and will timers: the sessions and wills it
+    // installed armed new ones (03_takeover_test.ts [redis] saw them as leaked timers).
+    this.context.sessions.close();
+    this.context.wills.close();
     this.#wake();
     await this.engine.close();
+  }
+
+  /** Keeps `task` (started by a cluster event) until it ends, so the close can wait for it. */
+  #track(what: string, task: Promise<void>): void {
+    const tracked: Promise<void> = task
+      .catch((error) => this.#engineError(what, error))
+      .finally(() => this.#tasks.delete(tracked));
+    this.#tasks.add(tracked);
+  }
+
+  async #tasksDone(): Promise<void> {
+    while (this.#tasks.size > 0) await Promise.all(this.#tasks);
   }
 
   #clearTimers(): void {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    for (const [timer, resolve] of this.#pauses) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.#pauses.clear();
     if (this.#fenceTimer !== undefined) clearTimeout(this.#fenceTimer);
     if (this.#rejoinTimer !== undefined) clearTimeout(this.#rejoinTimer);
     this.#fenceTimer = undefined;
@@ -241,14 +281,14 @@ export class ClusterNode {
         return;
       case "node":
         if (event.state === "dead" && event.node !== this.incarnation && this.state === "up") {
-          adoptFrom(this, event.node).catch((error) => this.#engineError("adoption", error));
+          this.#track("adoption", adoptFrom(this, event.node));
         }
         return;
       case "retained":
         this.#applyRetained(event.topic, event.message);
         return;
       case "takeover":
-        onTakeover(this, event.clientId, event.by).catch((error) => this.#engineError("takeover", error));
+        this.#track("takeover", onTakeover(this, event.clientId, event.by));
         return;
       case "inbox":
         this.#onInbox(event.batch);
@@ -305,7 +345,7 @@ export class ClusterNode {
         this.#fenceTimer = undefined;
         this.state = "up";
         logger.info(`cluster engine ${this.engine.name} reachable again`);
-        this.#resync().catch((error) => this.#engineError("resync", error));
+        this.#track("resync", this.#resync());
         this.#wake();
         return;
       case "reset":
@@ -314,7 +354,7 @@ export class ClusterNode {
         this.#fenceTimer = undefined;
         this.state = "up";
         logger.warn(`cluster engine ${this.engine.name} lost its data: writing back what this node holds`);
-        this.#reseed().catch((error) => this.#engineError("reseed", error));
+        this.#track("reseed", this.#reseed());
         this.#wake();
         return;
       case "fenced":
