@@ -80,7 +80,10 @@ export class Forwarder {
     }
     const batches: ForwardBatch[] = [];
     for (const [to, messages] of lossy) batches.push({ to, messages });
-    this.#node.engine.forwardLossy(batches);
+    // Over the direct peer links where they are up; the rest through the engine (never both: at most once).
+    const peers = this.#node.peers;
+    const rest = peers === undefined ? batches : peers.send(batches);
+    if (rest.length > 0) this.#node.engine.forwardLossy(rest);
   }
 }
 
