@@ -26,7 +26,7 @@ export interface PeerLinkOptions {
   readonly host?: string;
   /** Port to bind; 0 picks a free one. @default {0} */
   readonly port?: number;
-  /** The `HOST:PORT` other nodes connect to. @default {`${host}:${bound port}`} */
+  /** `HOST` or `HOST:PORT` other nodes connect to (the bound port when it names none). @default {host} */
   readonly advertise?: string;
 }
 
@@ -56,15 +56,17 @@ export class PeerLinks {
   private constructor(host: PeerLinkHost, listener: Deno.TcpListener, advertise: string | undefined) {
     this.#host = host;
     this.#listener = listener;
-    const addr = listener.addr;
-    this.address = advertise ??
-      `${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
+    this.address = advertisedAddress(advertise, listener.addr);
     this.#track(this.#accept());
   }
 
   /** Binds the listener (throws when the address cannot be bound) and starts accepting. */
   static listen(host: PeerLinkHost, options: PeerLinkOptions = {}): PeerLinks {
-    const listener = Deno.listen({ hostname: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+    const hostname = options.host ?? "127.0.0.1";
+    if (WILDCARD.has(hostname) && options.advertise === undefined) {
+      throw new Error(`a peer link on "${hostname}" needs an advertised address other nodes can connect to`);
+    }
+    const listener = Deno.listen({ hostname, port: options.port ?? 0 });
     return new PeerLinks(host, listener, options.advertise);
   }
 
@@ -172,6 +174,15 @@ export class PeerLinks {
 }
 
 const NONE: ForwardBatch[] = [];
+const WILDCARD = new Set(["0.0.0.0", "::", "[::]", ""]);
+
+/** `HOST:PORT` to advertise: `advertise` as given, or with the bound port when it names none. */
+export function advertisedAddress(advertise: string | undefined, bound: Deno.NetAddr): string {
+  const host = advertise ?? bound.hostname;
+  if (/^\[[^\]]+\]:\d+$/.test(host) || /^[^:]+:\d+$/.test(host)) return host;
+  const bare = host.startsWith("[") ? host.slice(1, -1) : host;
+  return `${bare.includes(":") ? `[${bare}]` : bare}:${bound.port}`;
+}
 
 function closeConn(conn: Deno.Conn): void {
   try {

@@ -32,6 +32,8 @@ export interface OutboundHost {
 /** How long a handshake may take, ms. */
 export const HANDSHAKE_MS = 5000;
 const RETRY_MIN_MS = 100;
+/** See {@linkcode OutboundLink.up}. */
+const SETTLE_MS = 20;
 const RETRY_MAX_MS = 5000;
 /** Bytes waiting for the socket beyond which new frames are dropped (a stalled peer; QoS 0 is at most once). */
 const BACKLOG_MAX = 8 * 1024 * 1024;
@@ -39,7 +41,7 @@ const BACKLOG_MAX = 8 * 1024 * 1024;
 type State =
   | { readonly kind: "idle"; readonly retryAt: number }
   | { readonly kind: "connecting" }
-  | { readonly kind: "up"; readonly conn: Deno.TcpConn }
+  | { readonly kind: "up"; readonly conn: Deno.TcpConn; usableAt: number }
   | { readonly kind: "closed" };
 
 /** See the module doc. */
@@ -63,7 +65,19 @@ export class OutboundLink {
 
   /** Whether frames go over the link now. */
   get up(): boolean {
-    return this.#state.kind === "up";
+    const state = this.#state;
+    return state.kind === "up" && (state.usableAt === 0 || this.#settled(state));
+  }
+
+  /**
+   * A link just up waits {@linkcode SETTLE_MS} before it carries frames, so that what was sent through the
+   * engine before it has arrived first: QoS 0 stays in publish order per topic [MQTT-4.6.0-6 (3.1.1)] (the
+   * engine's hop is well under a millisecond unless a node stalls; a stall longer than this may reorder).
+   */
+  #settled(state: { usableAt: number }): boolean {
+    if (performance.now() < state.usableAt) return false;
+    state.usableAt = 0;
+    return true;
   }
 
   /** Starts connecting unless it is up, connecting, closed, or waiting before a retry. */
@@ -146,7 +160,7 @@ export class OutboundLink {
       if (this.#state.kind !== "connecting" || this.#conn !== conn) {
         throw new Error("closed while connecting");
       }
-      this.#state = { kind: "up", conn };
+      this.#state = { kind: "up", conn, usableAt: performance.now() + SETTLE_MS };
       this.#retryMs = RETRY_MIN_MS;
       this.#host.logger.debug(`peer link to ${this.to} up (${address})`);
       this.#track(this.#watch(conn));
