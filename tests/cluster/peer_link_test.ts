@@ -238,3 +238,29 @@ Deno.test("frames from a node declared dead are ignored, and it cannot link agai
     ctx.engines.memory!.partition(incarnation, false);
   }, { leaseMs: 500 });
 });
+
+clusterTest(
+  "over the peer links, one frame per interested node, however many subscribers match there",
+  (kind) =>
+    withCluster(kind, 3, async (ctx) => {
+      const subs: WireClient[] = [];
+      for (let i = 0; i < 4; i++) {
+        const sub = await ctx.connect(1 + (i % 2), { version: 5, clientId: `s${i}` });
+        await subscribe(sub, 1, [["f/#", 0], ["f/+/x", 0]]);
+        subs.push(sub);
+      }
+      await ctx.routed(0, 1);
+      await ctx.routed(0, 2);
+      const pub = await ctx.connect(0, { version: 5, clientId: "pub" });
+      await pub.send(publishPacket(5, { topic: "f/open", payload: "open" }));
+      for (const sub of subs) assertPublish(await sub.nextPacket(), { topic: "f/open", payload: "open" });
+      await waitFor(() => (link(ctx, 0, 1)?.up ?? false) && (link(ctx, 0, 2)?.up ?? false), "both links up");
+      const sent = spyForwards(ctx.brokers[0]!.cluster!.engine);
+      const before = [link(ctx, 0, 1)!.frames, link(ctx, 0, 2)!.frames];
+      await pub.send(publishPacket(5, { topic: "f/y/x", payload: "p" }));
+      for (const sub of subs) assertPublish(await sub.nextPacket(), { topic: "f/y/x", payload: "p" });
+      for (const sub of subs) await sub.barrier("one copy per subscriber");
+      assert.deepEqual([link(ctx, 0, 1)!.frames - before[0]!, link(ctx, 0, 2)!.frames - before[1]!], [1, 1]);
+      assert.equal(sent.length, 0);
+    }),
+);
