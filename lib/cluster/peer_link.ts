@@ -3,7 +3,7 @@
  * at p50 and several ms at p99 on the test machine (bench/results/2026-12-07-cluster.md, "(e)"), more than the
  * whole added-latency budget of one hop. Each node listens on a TCP port for its peers and advertises it in the
  * engine's membership (`JoinOptions.address`); a node connects to a destination on its first lossy
- * forward there, keeps one link per destination (`peer_link_out.ts`) and writes one frame per event-loop turn.
+ * forward there, keeps one link per destination (`peer_link_out.ts`) and writes one frame per batch.
  * Accepted links (`peer_link_in.ts`) deliver the way a lossy batch read from the engine does.
  *
  * While a link is not up (connecting, failed, refused) its batches go through the engine: at most once, never

@@ -1,6 +1,6 @@
 /**
  * One node's link to one other node, for its lossy (QoS 0) forwards: connected on first use, authenticated
- * (`peer_link_frames.ts`), then one `DATA` frame per event-loop turn. While it is not up the caller sends
+ * (`peer_link_frames.ts`), then one `DATA` frame per forward batch. While it is not up the caller sends
  * through the engine instead; a failed link waits a growing delay before the next try, made by the next send.
  * A frame is written to the link or not at all, never also through the engine: nothing is delivered twice.
  *
