@@ -54,6 +54,7 @@ export class OutboundLink {
   #queued = 0;
   #writing = false;
   #conn: Deno.TcpConn | undefined;
+  #abort: AbortController | undefined;
   readonly #tasks = new Set<Promise<void>>();
   /** Frames written (for tests and stats). */
   frames = 0;
@@ -101,6 +102,7 @@ export class OutboundLink {
   /** Closes the link for good and waits for its tasks. */
   async close(): Promise<void> {
     this.#state = { kind: "closed" };
+    this.#abort?.abort();
     this.#closeConn();
     while (this.#tasks.size > 0) await Promise.all(this.#tasks);
   }
@@ -133,19 +135,24 @@ export class OutboundLink {
   }
 
   async #open(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    // One deadline for the address, the connect (a firewall may drop it silently) and the handshake.
+    const abort = new AbortController();
+    this.#abort = abort;
+    let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
+      abort.abort();
+      this.#closeConn();
+    }, HANDSHAKE_MS);
     try {
       const address = await this.#host.address(this.to);
       if (address === undefined) throw new Error("no peer address advertised");
       const { hostname, port } = parseAddress(address);
-      const conn = await Deno.connect({ hostname, port });
-      if (this.#state.kind !== "connecting") {
+      const conn = await Deno.connect({ hostname, port, signal: abort.signal });
+      if (this.#state.kind !== "connecting" || abort.signal.aborted) {
         conn.close();
-        return;
+        throw new Error("closed while connecting");
       }
       this.#conn = conn;
       conn.setNoDelay(true);
-      timer = setTimeout(() => this.#closeConn(), HANDSHAKE_MS);
       const reader = new FrameReader();
       const secret = this.#host.secret;
       const hello = helloBody(this.#host.incarnation, this.to);
@@ -168,6 +175,7 @@ export class OutboundLink {
       if (this.#state.kind === "connecting") this.fail(String(error));
     } finally {
       if (timer !== undefined) clearTimeout(timer);
+      if (this.#abort === abort) this.#abort = undefined;
     }
   }
 

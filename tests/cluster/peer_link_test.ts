@@ -264,3 +264,23 @@ clusterTest(
       assert.equal(sent.length, 0);
     }),
 );
+
+Deno.test("a link still connecting to an address that never answers does not hold up closing the node [memory]", async () => {
+  let closedIn = 0;
+  await withCluster(MEMORY, 2, async (ctx) => {
+    const a = ctx.brokers[0]!.cluster!;
+    // A non-routable address: the SYN goes unanswered (or the network is unreachable at once).
+    a.engine.peerAddress = () => Promise.resolve("10.255.255.1:9");
+    const sub = await ctx.connect(1, { version: 5, clientId: "sub" });
+    await subscribe(sub, 1, [["t/#", 0]]);
+    await ctx.routed(0, 1);
+    const pub = await ctx.connect(0, { version: 5, clientId: "pub" });
+    await pub.send(publishPacket(5, { topic: "t/x", payload: "via the engine" }));
+    assertPublish(await sub.nextPacket(), { topic: "t/x", payload: "via the engine" });
+    assert.equal(link(ctx, 0, 1)?.up, false);
+    const started = performance.now();
+    await ctx.brokers[0]!.close();
+    closedIn = performance.now() - started;
+  });
+  assert.ok(closedIn < 2000, `closed in ${closedIn.toFixed(0)} ms`);
+});
