@@ -22,6 +22,10 @@ export class RedisKeys {
   readonly retained: string;
   /** The sweeper role, `SET NX PX`. */
   readonly sweeper: string;
+  /** The peer links' shared secret, set once (`SET NX`). */
+  readonly secret: string;
+  /** Hash incarnation → its peer link address. */
+  readonly peers: string;
   readonly #prefix: string;
 
   constructor(prefix = "mq:") {
@@ -32,6 +36,8 @@ export class RedisKeys {
     this.routeVersion = `${prefix}rv`;
     this.retained = `${prefix}ret`;
     this.sweeper = `${prefix}sweeper`;
+    this.secret = `${prefix}secret`;
+    this.peers = `${prefix}peers`;
   }
 
   /** The lease of `node`, `SET PX`. */

@@ -8,10 +8,29 @@
 
 import { type BrokerConfig, ConfigError } from "../broker/server/config.ts";
 
-/** `{ "cluster": { "redis": "redis://127.0.0.1:6379", "node": "a", "leaseMs": 10000 } }` */
-export type ClusterConfig = NonNullable<BrokerConfig["cluster"]>;
+/**
+ * `cluster.peer`: where this node's peer link listens for the others' QoS 0 forwards (`peer_link.ts`), and the
+ * `HOST[:PORT]` the others connect to (needed when `host` is a wildcard address such as `0.0.0.0`). `false`:
+ * no link, every forward goes through Redis.
+ */
+export interface PeerConfig {
+  /** @default {"127.0.0.1"} */
+  host?: string;
+  /** 0 picks a free port. @default {0} */
+  port?: number;
+  /** @default {`${host}:${bound port}`} */
+  advertise?: string;
+}
 
-const KEYS = ["redis", "node", "leaseMs"] as const satisfies readonly (keyof ClusterConfig)[];
+/**
+ * `{ "cluster": { "redis": "redis://127.0.0.1:6379", "node": "a", "leaseMs": 10000,
+ * "peer": { "host": "0.0.0.0", "port": 7883, "advertise": "10.0.0.5" } } }`
+ */
+export type ClusterConfig = NonNullable<BrokerConfig["cluster"]> & { peer?: PeerConfig | false };
+
+const KEYS = ["redis", "node", "leaseMs", "peer"] as const satisfies readonly (keyof ClusterConfig)[];
+const PEER_KEYS = ["host", "port", "advertise"] as const satisfies readonly (keyof PeerConfig)[];
+const WILDCARD = new Set(["0.0.0.0", "::", "[::]", ""]);
 /** Shortest and longest lease: below 300 ms a busy event loop would lose its lease; above 10 min, wills wait. */
 const LEASE_MIN = 300;
 const LEASE_MAX = 600_000;
@@ -71,5 +90,64 @@ export function parseClusterConfig(value: unknown, source: string): ClusterConfi
     }
     config.leaseMs = lease as number;
   }
+  if (object.peer !== undefined) {
+    const peer = parsePeerConfig(object.peer);
+    if (typeof peer === "string") fail(peer);
+    config.peer = peer as PeerConfig | false;
+  }
   return config;
+}
+
+/** Checks `cluster.peer`; answers it, or a message naming what is wrong. */
+function parsePeerConfig(value: unknown): PeerConfig | false | string {
+  if (value === false) return false;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "cluster.peer must be an object ({ host, port, advertise }) or false";
+  }
+  const object = value as Record<string, unknown>;
+  for (const key of Object.keys(object)) {
+    if (!(PEER_KEYS as readonly string[]).includes(key)) {
+      return `unknown key cluster.peer.${key} (known keys: ${PEER_KEYS.join(", ")})`;
+    }
+  }
+  const peer: PeerConfig = {};
+  const { host, port, advertise } = object;
+  if (host !== undefined) {
+    if (typeof host !== "string") return "cluster.peer.host must be a string (an address to bind)";
+    peer.host = host;
+  }
+  if (port !== undefined) {
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+      return "cluster.peer.port must be an integer from 0 to 65535";
+    }
+    peer.port = port;
+  }
+  if (advertise !== undefined) {
+    if (typeof advertise !== "string" || advertise === "" || /\s/.test(advertise)) {
+      return "cluster.peer.advertise must be HOST or HOST:PORT";
+    }
+    peer.advertise = advertise;
+  }
+  return peerProblem(peer) ?? peer;
+}
+
+/** Why a peer link set-up cannot work (other nodes could not reach it), or undefined. */
+export function peerProblem(peer: PeerConfig): string | undefined {
+  if (peer.host !== undefined && WILDCARD.has(peer.host) && peer.advertise === undefined) {
+    return `cluster.peer.advertise is needed when cluster.peer.host is "${peer.host}" (the address other nodes connect to)`;
+  }
+  return undefined;
+}
+
+/**
+ * The `--cluster-peer HOST:PORT` flag: bind there and advertise it (`[V6]:PORT` for IPv6). Answers the
+ * {@linkcode PeerConfig}, or a message naming what is wrong.
+ */
+export function parsePeerFlag(text: string): PeerConfig | string {
+  const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (match === null || port > 65535) return `"${text}" must be HOST:PORT (or [IPV6]:PORT)`;
+  const host = match[1] ?? match[2]!;
+  if (WILDCARD.has(host)) return `"${text}" binds every address: other nodes need one to connect to`;
+  return { host, port };
 }

@@ -54,6 +54,8 @@ export interface JoinOptions {
   readonly leaseMs?: number;
   /** Receives every {@linkcode ClusterEvent} for this node, one at a time. It must not throw. */
   readonly listener: (event: ClusterEvent) => void;
+  /** `HOST:PORT` of this node's peer link (`peer_link.ts`), for {@linkcode ClusterEngine.peerAddress}. */
+  readonly address?: string;
 }
 
 /** What {@linkcode ClusterEngine.join} answers. */
@@ -62,6 +64,11 @@ export interface Membership {
   readonly incarnation: Incarnation;
   /** The lease time in force, ms. */
   readonly leaseMs: number;
+  /**
+   * The cluster's shared secret, made at random once per cluster and kept by the engine: what peer links
+   * authenticate with (whoever can reach the engine is trusted already).
+   */
+  readonly secret: string;
 }
 
 // ---- forwarding -------------------------------------------------------------------------------------------
@@ -293,6 +300,8 @@ export interface ClusterEngine {
   close(): Promise<void>;
   /** Live incarnations (this one included), sorted. Used for rendezvous hashing of adoption. */
   liveNodes(): Promise<readonly Incarnation[]>;
+  /** The peer link address `node` joined with ({@linkcode JoinOptions.address}), if it gave one. */
+  peerAddress(node: Incarnation): Promise<string | undefined>;
 
   // -- routes
 

@@ -31,6 +31,8 @@ export interface NodeRecord {
   readonly engine: MemoryClusterEngine;
   expiresAt: number;
   state: "live" | "left" | "dead";
+  /** Its peer link address, if it gave one. */
+  readonly address: string | undefined;
 }
 
 /** What is kept per client id. */
@@ -71,6 +73,8 @@ export class MemoryCluster {
   readonly releases = new Map<string, () => void>();
   routeVersion = 0;
   inboxSeq = 0;
+  /** The peer links' shared secret (survives a data loss: the nodes hold it). */
+  readonly secret: string = crypto.randomUUID();
   /** Changes when the data is lost: an engine that sees a new one reports `reset`. */
   generation = 0;
   #down = false;

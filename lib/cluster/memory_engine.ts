@@ -39,6 +39,7 @@ export class MemoryClusterEngine implements ClusterEngine {
   /** Events kept while this node is cut off: delivered in order when it is back (lossy inboxes dropped). */
   #held: ClusterEvent[] = [];
   #reachable = true;
+  #address: string | undefined;
   #generation = 0;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
@@ -55,6 +56,7 @@ export class MemoryClusterEngine implements ClusterEngine {
     this.leaseMs = options.leaseMs ?? this.leaseMs;
     this.incarnation = `${options.node}-${crypto.randomUUID().slice(0, 8)}`;
     this.#listener = options.listener;
+    this.#address = options.address;
     this.#state = "joined";
     this.#generation = cluster.generation;
     this.#held = [];
@@ -64,6 +66,7 @@ export class MemoryClusterEngine implements ClusterEngine {
       engine: this,
       expiresAt: Date.now() + this.leaseMs,
       state: "live",
+      address: options.address,
     });
     for (const [node, filters] of cluster.routes) {
       if (!cluster.isLive(node)) continue;
@@ -75,7 +78,7 @@ export class MemoryClusterEngine implements ClusterEngine {
     if (this.#renewTimer === undefined) {
       this.#renewTimer = setInterval(() => this.#renew(), Math.max(5, Math.floor(this.leaseMs / 4)));
     }
-    return { incarnation: this.incarnation, leaseMs: this.leaseMs };
+    return { incarnation: this.incarnation, leaseMs: this.leaseMs, secret: cluster.secret };
   }
 
   async leave(): Promise<void> {
@@ -102,6 +105,11 @@ export class MemoryClusterEngine implements ClusterEngine {
   async liveNodes(): Promise<readonly Incarnation[]> {
     await this.#call();
     return [...this.#cluster.nodes.keys()].filter((node) => this.#cluster.isLive(node)).sort();
+  }
+
+  async peerAddress(node: Incarnation): Promise<string | undefined> {
+    await this.#call();
+    return this.#cluster.nodes.get(node)?.address;
   }
 
   async addRoutes(filters: readonly string[]): Promise<number> {
@@ -382,6 +390,7 @@ export class MemoryClusterEngine implements ClusterEngine {
         engine: this,
         expiresAt: Date.now() + this.leaseMs,
         state: "live",
+        address: this.#address,
       });
       this.#deliver({ kind: "connection", state: "reset" });
       return;

@@ -30,6 +30,7 @@ import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
 import { commitToEngine, markCommit } from "./cluster_store.ts";
 import { SeenIds } from "./seen_ids.ts";
 import { ClusterSys } from "./cluster_sys.ts";
+import { listenForPeers, type PeerLinkOptions, type PeerLinks } from "./peer_link.ts";
 
 /** How a broker joins a cluster. */
 export interface ClusterOptions {
@@ -41,6 +42,11 @@ export interface ClusterOptions {
   readonly leaseMs?: number;
   /** How long a CONNECT waits for another node to release its client id, ms. @default {3000} */
   readonly takeoverTimeoutMs?: number;
+  /**
+   * Where this node's peer link listens for lossy forwards from other nodes (`peer_link.ts`); `false`: none,
+   * every forward goes through the engine. @default {{ host: "127.0.0.1", port: 0 }}
+   */
+  readonly peer?: PeerLinkOptions | false;
 }
 
 /** Where the node is: `up` with the engine, `down` while it is unreachable, `fenced` after its lease lapsed. */
@@ -75,6 +81,10 @@ export class ClusterNode {
   readonly store: Persistence;
   state: NodeState = "new";
   incarnation: Incarnation = "";
+  /** The direct links to other nodes for lossy forwards, unless `peer: false`. */
+  peers: PeerLinks | undefined;
+  /** The cluster's shared secret (the peer links authenticate with it). */
+  secret = "";
   /** The version of this node's last stored route change. */
   storedVersion = 0;
   #context: BrokerContext | undefined;
@@ -203,12 +213,16 @@ export class ClusterNode {
   }
 
   async #join(): Promise<void> {
+    const peer = this.options.peer;
+    if (peer !== false) this.peers ??= listenForPeers(this, peer);
     const membership = await this.engine.join({
       node: this.options.node ?? "node",
       leaseMs: this.leaseMs,
       listener: (event) => this.#onEvent(event),
+      ...(this.peers === undefined ? {} : { address: this.peers.address }),
     });
     this.incarnation = membership.incarnation;
+    this.secret = membership.secret;
     this.state = "up";
     this.summary.connect(this.engine);
     this.#wake();
@@ -235,6 +249,7 @@ export class ClusterNode {
     this.context.sessions.close();
     this.context.wills.close();
     this.#wake();
+    await this.peers?.close();
     await this.engine.close();
   }
 
@@ -280,6 +295,7 @@ export class ClusterNode {
         this.sys.routesChanged();
         return;
       case "node":
+        if (event.state !== "joined" && event.node !== this.incarnation) this.peers?.dropNode(event.node);
         if (event.state === "dead" && event.node !== this.incarnation && this.state === "up") {
           this.#track("adoption", adoptFrom(this, event.node));
         }
@@ -319,6 +335,13 @@ export class ClusterNode {
       this.cursor = batch.cursor;
       this.markCommit();
     }
+  }
+
+  /** Delivers a lossy batch that came over a peer link, as one read from the engine; false once fenced. */
+  receiveLossy(from: Incarnation, messages: readonly ForwardedMessage[]): boolean {
+    if (this.state === "fenced" || this.state === "closed") return false;
+    this.#onInbox({ from, kind: "lossy", messages });
+    return true;
   }
 
   /** Notes a forwarded id; false when it was seen already (a redelivery). */
@@ -415,6 +438,7 @@ export class ClusterNode {
       `cluster node ${this.incarnation} fenced itself: ${reason}; every client is disconnected`,
     );
     this.epochs.clear(); // from now on no session write leaves this node
+    this.peers?.reset(); // its links speak for this incarnation, which is over
     for (const session of [...ctx.sessions.values()]) {
       const connection = session.link as Connection | undefined;
       if (connection !== undefined) {

@@ -67,6 +67,12 @@ import {
 } from "./engine.ts";
 
 const DEFAULT_LEASE_MS = 10_000;
+
+/** 256 random bits, hex. */
+function randomSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 /** Options for {@linkcode RedisClusterEngine}. */
 export interface RedisClusterEngineOptions {
   /** `redis://HOST:PORT`, `rediss://…` or `unix:///path`. */
@@ -96,6 +102,9 @@ export class RedisClusterEngine implements ClusterEngine {
   #incarnation: Incarnation = "";
   #leaseMs = DEFAULT_LEASE_MS;
   #clusterId = "";
+  /** The peer links' secret: kept across a Redis data loss, so the nodes write the same one back. */
+  #secret = "";
+  #address: string | undefined;
   #listener: ((event: ClusterEvent) => void) | undefined;
   #state: "new" | "up" | "down" | "fenced" | "closed" = "new";
   /** performance.now() of the last renewal Redis confirmed. */
@@ -129,6 +138,7 @@ export class RedisClusterEngine implements ClusterEngine {
     await this.#stopConnections();
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.#listener = options.listener;
+    this.#address = options.address;
     this.#incarnation = `${options.node}-${crypto.randomUUID().slice(0, 8)}`;
     const timeout = this.#commandTimeoutMs ?? Math.max(1000, Math.floor(this.#leaseMs / 2));
     const redis = await openRedis(this.#url, { commandTimeoutMs: timeout, name: this.#incarnation });
@@ -161,7 +171,7 @@ export class RedisClusterEngine implements ClusterEngine {
       await this.#stopConnections();
       throw unavailable(this.#url, e);
     }
-    return { incarnation: this.#incarnation, leaseMs: this.#leaseMs };
+    return { incarnation: this.#incarnation, leaseMs: this.#leaseMs, secret: this.#secret };
   }
 
   async leave(): Promise<void> {
@@ -180,6 +190,10 @@ export class RedisClusterEngine implements ClusterEngine {
       runScript(redis, "mqLiveNodes", [this.#keys.nodes], [this.#prefix])
     ) as string[];
     return nodes.sort();
+  }
+
+  async peerAddress(node: Incarnation): Promise<string | undefined> {
+    return await this.#call((redis) => redis.hget(this.#keys.peers, node)) ?? undefined;
   }
 
   // -- routes
@@ -305,7 +319,10 @@ export class RedisClusterEngine implements ClusterEngine {
   }
 
   forget(node: Incarnation): Promise<void> {
-    return this.#call((redis) => forgetNode(redis, this.#keys, node));
+    return this.#call(async (redis) => {
+      await forgetNode(redis, this.#keys, node);
+      await redis.hdel(this.#keys.peers, node);
+    });
   }
 
   // -- retained
@@ -372,7 +389,19 @@ export class RedisClusterEngine implements ClusterEngine {
     const clusterId = await registerLease(redis, this.#holder());
     if (clusterId === undefined) return "fenced";
     this.#clusterId = clusterId;
+    await this.#registerPeer(redis);
     return "ok";
+  }
+
+  /** Reads (or, first in the cluster, sets) the peer secret, and advertises this node's peer address. */
+  async #registerPeer(redis: Redis): Promise<void> {
+    const keys = this.#keys;
+    const pipeline = redis.pipeline().set(keys.secret, this.#secret || randomSecret(), "NX").get(keys.secret);
+    if (this.#address !== undefined) pipeline.hset(keys.peers, this.#incarnation, this.#address);
+    const replies = await pipeline.exec();
+    const secret = replies?.[1]?.[1];
+    if (typeof secret !== "string") throw new Error("no peer secret in redis");
+    this.#secret = secret;
   }
 
   #holder(): LeaseHolder {

@@ -157,6 +157,33 @@ export function engineContract(kind: ContractKind): void {
     assert.deepEqual([...live], [...live].sort(), "sorted");
   });
 
+  test("every node gets the same peer secret and each one's advertised peer address", async (c) => {
+    const a = await c.join("a", "127.0.0.1:4001");
+    const b = await c.join("b", "[::1]:4002");
+    const quiet = await c.join("quiet");
+    assert.ok(a.membership.secret.length >= 32, "a secret of at least 128 bits");
+    assert.equal(b.membership.secret, a.membership.secret);
+    assert.equal(quiet.membership.secret, a.membership.secret);
+    assert.equal(await b.engine.peerAddress(a.id), "127.0.0.1:4001");
+    assert.equal(await a.engine.peerAddress(b.id), "[::1]:4002");
+    assert.equal(await a.engine.peerAddress(quiet.id), undefined, "no address given");
+    assert.equal(await a.engine.peerAddress("nobody-00000000"), undefined);
+  });
+
+  test("the peer secret and addresses outlive an engine outage, with or without its data", async (c) => {
+    const a = await c.join("a", "127.0.0.1:4001");
+    const b = await c.join("b", "127.0.0.1:4002");
+    const secret = a.membership.secret;
+    await c.outage(true, [a, b]);
+    assert.equal(await b.engine.peerAddress(a.id), "127.0.0.1:4001");
+    const late = await c.join("late");
+    assert.equal(late.membership.secret, secret, "after an outage with the data");
+    await c.outage(false, [a, b]);
+    const later = await c.join("later");
+    assert.equal(later.membership.secret, secret, "written back by the nodes that knew it");
+    assert.equal(await later.engine.peerAddress(a.id), "127.0.0.1:4001");
+  });
+
   test("route changes reach every node in version order, idempotent per filter", async (c) => {
     const a = await c.join("a");
     const b = await c.join("b");
@@ -504,10 +531,15 @@ class Cluster {
     this.shared = shared;
   }
 
-  async join(name: string): Promise<ContractNode> {
+  async join(name: string, address?: string): Promise<ContractNode> {
     const engine = this.shared.engine();
     const log = new EventLog();
-    const membership = await engine.join({ node: name, leaseMs: CONTRACT_LEASE_MS, listener: log.listener });
+    const membership = await engine.join({
+      node: name,
+      leaseMs: CONTRACT_LEASE_MS,
+      listener: log.listener,
+      ...(address === undefined ? {} : { address }),
+    });
     const node = { engine, log, membership, id: membership.incarnation };
     this.#nodes.push(node);
     return node;
