@@ -36,8 +36,8 @@ export interface Writer {
   readonly me: Incarnation;
 }
 
-/** The claim script's reply: `{epoch, session, outgoing[], incoming[], will}` or nil. */
-export type ClaimReply = [number, string, string[], string[], string] | null;
+/** The claim script's reply: `{epoch, session, outgoing (newline-separated), incoming[], will}` or nil. */
+export type ClaimReply = [number, string, string, string[], string] | null;
 
 /** A claim from the claim script's reply (undefined when an adoption lost). */
 export function claimFromReply(reply: ClaimReply): Claim | undefined {
@@ -47,7 +47,7 @@ export function claimFromReply(reply: ClaimReply): Claim | undefined {
   if (session !== "") {
     claim.session = {
       ...decodeSession(session),
-      outgoing: outgoing.map(decodeOutgoing).sort((a, b) => a.seq - b.seq),
+      outgoing: outgoing === "" ? [] : outgoing.split("\n").map(decodeOutgoing).sort((a, b) => a.seq - b.seq),
       incoming: incoming.map(Number).sort((a, b) => a - b),
     };
   }

@@ -15,6 +15,7 @@ import type { Message } from "../broker/storage/persistence.ts";
 import { EncodeCache } from "../broker/encode_cache.ts";
 import type { ForwardBatch, ForwardedMessage, Incarnation } from "./engine.ts";
 import type { ClusterNode } from "./node.ts";
+import { bounceShared } from "./shared_bounce.ts";
 
 /** The router key of a session's subscriptions kept on its old node while a takeover settles. */
 export const MOVED_PREFIX = "\u0000moved:";
@@ -175,6 +176,8 @@ export function deliverForwarded(
       ? { publisherId: message.origin, isAvailable: sessions.isAvailable, canReceive: sessions.canReceive }
       : { publisherId: message.origin, isAvailable: sessions.isAvailable },
   );
+  // A group with no member here any more goes on to a node that has one (`shared_bounce.ts`).
+  if (forwarded.shared !== undefined && only === undefined) bounceShared(node, forwarded, deliveries);
   if (deliveries.length === 0) return 0;
   const cache = new EncodeCache(now);
   let receivers = 0;

@@ -25,7 +25,14 @@ import {
   type Incarnation,
 } from "./engine.ts";
 import { deliverForwarded, Forwarder, type Moved } from "./forwarding.ts";
-import { type Adopted, adoptFrom, claimForConnect, type ClaimRefusal, onTakeover } from "./ownership.ts";
+import {
+  type Adopted,
+  adoptFrom,
+  claimForConnect,
+  type ClaimRefusal,
+  onTakeover,
+  storeWill,
+} from "./ownership.ts";
 import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
 import { commitToEngine, markCommit } from "./cluster_store.ts";
 import { SeenIds } from "./seen_ids.ts";
@@ -144,9 +151,27 @@ export class ClusterNode {
       this.context.sessions.get(clientId) !== undefined;
   }
 
-  /** Claims `clientId` for a CONNECT (see `ownership.ts`). */
-  claimFor(connection: Connection, clientId: string): Promise<ClaimRefusal | undefined> {
-    return claimForConnect(this, connection, clientId);
+  /**
+   * What a CONNECT waits for before its CONNACK, or `undefined` when nothing: the claim of its client id unless
+   * this node holds it, and its will stored in the engine (so that it is published exactly once, by the adopter,
+   * if this node dies while the client is connected). Resolves with a refusal when the client cannot connect.
+   */
+  beforeConnack(connection: Connection): Promise<ClaimRefusal | undefined> | undefined {
+    const clientId = connection.clientId;
+    if (!this.owns(clientId)) return claimForConnect(this, connection, clientId);
+    if (connection.will !== undefined) return storeWill(this, connection);
+    return undefined;
+  }
+
+  /**
+   * What a SUBACK waits for, or `undefined` when nothing: this node's route changes made so far stored in the
+   * engine, so every node that has applied the route version stored by then routes matching messages here.
+   * The SUBACK still answers every SUBSCRIBE [MQTT-3.8.4-1 (5.0)], and matching messages may reach the client
+   * before it (3.1.1 and 5.0 section 3.8.4). A write that fails (engine away) ends the wait too: the summary is
+   * written whole when the engine is back.
+   */
+  routesStored(): Promise<void> | undefined {
+    return this.summary.pending ? this.summary.settled() : undefined;
   }
 
   /** Starts a merge window for a session taken over from another node: each forwarded id reaches it once. */

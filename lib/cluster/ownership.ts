@@ -19,6 +19,8 @@ import { deliverForwarded, MOVED_PREFIX, replayForwarded } from "./forwarding.ts
 import { TopicRouter } from "../topic/router.ts";
 import type { ClusterNode } from "./node.ts";
 import type { Session } from "../broker/session.ts";
+import type { PendingWill } from "../broker/storage/persistence.ts";
+import { messageFromWill, storedWill } from "../broker/wills.ts";
 
 /** Why a CONNECT cannot claim its client id. */
 export type ClaimRefusal = ConnectRefusal & { readonly kind: "refuse" };
@@ -45,6 +47,15 @@ export async function claimForConnect(
   node.claiming.set(clientId, early);
   try {
     claim = await node.engine.claim(clientId, { timeoutMs: node.options.takeoverTimeoutMs ?? 3000 });
+    const will = armedWill(connection, node.context.clock.now());
+    if (will !== undefined) {
+      // Stored before the CONNACK, so a node that dies right after it leaves the will to its adopter.
+      const outcome = await node.engine.commit({
+        ops: [{ op: { kind: "putWill", will }, epoch: claim.epoch }],
+        forwards: [],
+      });
+      if (outcome.refused.length > 0) return UNAVAILABLE; // claimed by yet another node meanwhile
+    }
   } catch (error) {
     if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
     throw error;
@@ -67,9 +78,60 @@ export async function claimForConnect(
   if (connection.isClosed) {
     // Gone while the claim waited: its session stays (offline) or, if it had none to keep, ownership is given up.
     if (claim.session === undefined) node.context.store?.add({ kind: "deleteSession", clientId });
+    else if (connection.will !== undefined && !node.context.wills.has(clientId)) {
+      node.context.store?.add({ kind: "deleteWill", clientId }); // stored above, but never armed
+    }
     return undefined;
   }
   return undefined;
+}
+
+/**
+ * Stores the will of a CONNECT for `clientId`, which this node owns already, before its CONNACK (the claim path
+ * stores it in {@linkcode claimForConnect}): a node that dies once the client has its CONNACK leaves the will
+ * to the node that adopts the session, which publishes it exactly once. Through the commit queue, so it lands
+ * after what this node recorded for the client before (a `deleteWill` of its last connection). Resolves with a
+ * refusal (v5 0x88, v3 0x03) when the write cannot be made.
+ */
+export async function storeWill(
+  node: ClusterNode,
+  connection: Connection,
+): Promise<ClaimRefusal | undefined> {
+  const ctx = node.context;
+  const clientId = connection.clientId;
+  const will = armedWill(connection, ctx.clock.now());
+  if (will === undefined || ctx.store === undefined) return undefined;
+  ctx.store.add({ kind: "putWill", will });
+  try {
+    await ctx.store.settled();
+  } catch {
+    return UNAVAILABLE;
+  }
+  if (connection.isClosed) {
+    // Gone before its CONNACK: its will was never armed. What the engine held before comes back (the armed will
+    // of a connection still open here, else nothing; a will waiting out its delay here stays as it is written).
+    const link = ctx.sessions.get(clientId)?.link as Connection | undefined;
+    const before = link === undefined ? undefined : armedWill(link, ctx.clock.now());
+    if (before !== undefined) ctx.store.add({ kind: "putWill", will: before });
+    else if (!ctx.wills.has(clientId)) ctx.store.add({ kind: "deleteWill", clientId });
+    return undefined;
+  }
+  return node.owns(clientId) ? undefined : UNAVAILABLE;
+}
+
+/**
+ * The will `connection`'s CONNECT carried, as stored while the connection is open: `sendAt` 0, or `-delayMs`
+ * with a Will Delay (due that long after its node dies [MQTT-3.1.3-9 (5.0)]).
+ */
+function armedWill(connection: Connection, now: number): PendingWill | undefined {
+  const will = connection.will;
+  if (will === undefined) return undefined;
+  const delay = connection.protocolVersion === 5 ? (will.properties?.willDelayInterval ?? 0) : 0;
+  return storedWill(
+    connection.identity,
+    messageFromWill(will, connection.clientId, now),
+    delay === 0 ? 0 : -delay * 1000,
+  );
 }
 
 /** Makes `clientId` this node's with `claim`: its stored session restored offline, its will armed here. */

@@ -17,6 +17,7 @@
 
 import type { Redis } from "ioredis";
 import type { Message } from "../broker/storage/persistence.ts";
+import { TurnBatch } from "./_redis_batch.ts";
 import { openRedis, redactUrl, runScript, unavailable } from "./_redis_client.ts";
 import {
   claimFromReply,
@@ -97,6 +98,7 @@ export class RedisClusterEngine implements ClusterEngine {
   readonly #keys: RedisKeys;
   readonly #prefix: string;
   readonly #commandTimeoutMs: number | undefined;
+  readonly #claims = new TurnBatch();
   #redis: Redis | undefined;
   #reader: StreamReader | undefined;
   #incarnation: Incarnation = "";
@@ -262,15 +264,20 @@ export class RedisClusterEngine implements ClusterEngine {
     deadOwner: string,
   ): Promise<ClaimReply | string> {
     const keys = this.#keys;
+    // The claims of one turn (CONNECTs read together) share one pipeline: one write and one read.
     return await this.#call((redis) =>
-      runScript(redis, "mqClaim", [...keys.session(clientId), keys.ctl], [
-        this.#incarnation,
-        this.#prefix,
-        mode,
-        clientId,
-        deadOwner,
-        CTL_MAXLEN,
-      ])
+      this.#claims.run(
+        redis,
+        (pipeline) =>
+          runScript(pipeline, "mqClaim", [...keys.session(clientId), keys.ctl], [
+            this.#incarnation,
+            this.#prefix,
+            mode,
+            clientId,
+            deadOwner,
+            CTL_MAXLEN,
+          ]),
+      )
     ) as ClaimReply | string;
   }
 

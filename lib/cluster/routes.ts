@@ -24,6 +24,8 @@ export class RouteSummary {
   readonly #onError: (error: unknown) => void;
   readonly #onStored: (version: number) => void;
   #flushing: Promise<void> = Promise.resolve();
+  /** Flushes started and not yet ended. */
+  #inFlight = 0;
 
   /** `onStored` hears the version of each stored change; `onError` a failed write (retried at resync). */
   constructor(onStored: (version: number) => void, onError: (error: unknown) => void) {
@@ -58,6 +60,11 @@ export class RouteSummary {
     } else {
       this.#counts.set(filter, count - 1);
     }
+  }
+
+  /** Whether a change is still on its way to the engine ({@linkcode RouteSummary.settled} would wait). */
+  get pending(): boolean {
+    return this.#scheduled || this.#inFlight > 0;
   }
 
   /** Resolves once every change made so far is stored (or failed). */
@@ -97,12 +104,15 @@ export class RouteSummary {
       const add: string[] = [];
       const remove: string[] = [];
       for (const [filter, present] of changed) (present ? add : remove).push(filter);
+      this.#inFlight++;
       this.#flushing = this.#flushing.then(async () => {
         try {
           if (add.length > 0) this.#onStored(await engine.addRoutes(add));
           if (remove.length > 0) this.#onStored(await engine.removeRoutes(remove));
         } catch (error) {
           this.#onError(error); // the summary is written whole when the engine is back
+        } finally {
+          this.#inFlight--;
         }
       });
     });

@@ -234,12 +234,11 @@ Deno.test("a dead node's client with a Will Delay: the adopter waits the delay, 
     const will = (payload: string) => ({ topic: "will/delayed", payload, properties: [P.willDelay(1)] });
     await connect(0, { ...persistent("back"), will: will("back") });
     await connect(0, { ...persistent("gone"), will: will("gone") });
-    await waitFor(
-      () =>
-        engines.memory!.clients.get("back")?.will !== undefined &&
-        engines.memory!.clients.get("gone")?.will !== undefined,
-      "both wills armed in the engine",
-    );
+    // The will is stored before the CONNACK, the new session with the commit after it.
+    const stored = (id: string) =>
+      engines.memory!.clients.get(id)?.will !== undefined &&
+      engines.memory!.clients.get(id)?.session !== undefined;
+    await waitFor(() => stored("back") && stored("gone"), "both sessions and wills in the engine");
     engines.memory!.partition(brokers[0]!.cluster!.incarnation, true);
     await waitFor(
       () =>

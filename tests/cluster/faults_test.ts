@@ -189,6 +189,33 @@ testIf(
 );
 
 testIf(
+  "SIGKILL of a node right after a will-carrying client's CONNACK: the will is stored already, and the adopter publishes it once",
+  UNAVAILABLE,
+  async () => {
+    await withFaultCluster(["a", "b"], 4000, async ({ redis, brokers: [a, b], client, receiver }) => {
+      const watcher = await receiver(b!, { clientId: "watcher" });
+      await watcher.client.subscribe("will/#", { qos: 1 });
+      // A session a holds: the next CONNECT of this id on a needs no claim, only its will written.
+      const first = await client(a!, { clientId: "holder", protocolVersion: 4, cleanStart: false });
+      await first.close();
+      await sleep(200);
+      // Writes held in Redis for a moment: an unawaited will write is still waiting there when a dies.
+      await redis.command("CLIENT", "PAUSE", 300, "WRITE");
+      await client(a!, {
+        clientId: "holder",
+        protocolVersion: 4,
+        cleanStart: false,
+        will: { topic: "will/holder", payload: "gone", qos: 1 },
+      });
+      a!.signal("SIGKILL");
+      await watcher.until("the will of holder", () => watcher.got.includes("will/holder=gone"), 15_000);
+      await sleep(500);
+      assert.equal(watcher.got.filter((m) => m === "will/holder=gone").length, 1, "the will once");
+    });
+  },
+);
+
+testIf(
   "SIGSTOP past the lease, then SIGCONT: the paused node fences itself and delivers nothing twice",
   UNAVAILABLE,
   async () => {

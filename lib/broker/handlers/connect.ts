@@ -139,11 +139,11 @@ function finishConnect(
   connection.identity = auth.username === undefined ? { clientId } : { clientId, username: auth.username };
   connection.will = packet.will;
   connection.armedWill = packet.will !== undefined;
-  const cluster = core.cluster;
-  if (cluster !== undefined && !cluster.owns(clientId)) {
-    // Client ids are unique cluster-wide: claimed first (maybe taken over from another node). The connection
-    // stays "authenticating" meanwhile, so packets read after CONNECT wait for the answer.
-    return cluster.claimFor(connection, clientId).then((refusal) => {
+  // In a cluster the client id is claimed first (maybe taken over from another node) and the will stored. The
+  // connection stays "authenticating" meanwhile, so packets read after CONNECT wait for the answer.
+  const claimed = core.cluster?.beforeConnack(connection);
+  if (claimed !== undefined) {
+    return claimed.then((refusal) => {
       if (connection.isClosed) return;
       if (refusal !== undefined) return refuse(connection, refusal);
       openAndAck(connection, packet, terms.keepAlive, plan.expiry, plan.properties);

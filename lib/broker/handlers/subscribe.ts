@@ -25,7 +25,7 @@ import { EncodeCache, type Session } from "../session.ts";
 import type { Message } from "../storage/persistence.ts";
 
 /** SUBSCRIBE received on a connected client. */
-export function onSubscribe(connection: Connection, packet: SubscribePacket): void {
+export function onSubscribe(connection: Connection, packet: SubscribePacket): void | Promise<void> {
   const core = connection.core;
   const options = core.options;
   const v5 = connection.protocolVersion === 5;
@@ -103,10 +103,27 @@ export function onSubscribe(connection: Connection, packet: SubscribePacket): vo
       retained.push({ filter, qos });
     }
   }
-  connection.send(
-    encodeSuback({ packetId: packet.packetId, reasonCodes: codes }, connection.protocolVersion),
-  );
   core.sessionChanged(session);
+  const suback = encodeSuback({ packetId: packet.packetId, reasonCodes: codes }, connection.protocolVersion);
+  // In a cluster the SUBACK waits for the new routes to be stored (packets read after it wait too).
+  const stored = core.cluster?.routesStored();
+  if (stored !== undefined) {
+    return stored.then(() => {
+      if (!connection.isClosed) acknowledge(connection, session, suback, retained, subscriptionId);
+    });
+  }
+  acknowledge(connection, session, suback, retained, subscriptionId);
+}
+
+/** Sends the SUBACK, then the retained messages the new subscriptions are owed. */
+function acknowledge(
+  connection: Connection,
+  session: Session,
+  suback: Uint8Array,
+  retained: readonly { filter: string; qos: QoS }[],
+  subscriptionId: number | undefined,
+): void {
+  connection.send(suback);
   if (retained.length > 0) sendRetained(connection, session, retained, subscriptionId);
 }
 
