@@ -9,8 +9,7 @@
 import type { Broker } from "../broker.ts";
 import type { ConnectionInfo } from "../connection.ts";
 import type { ByteStream } from "../../transport/transport.ts";
-import { upgradeWebSocket } from "../../transport/websocket_upgrade.ts";
-import { listenNet, type NetListenOptions } from "../../transport/net.ts";
+import type { NetListenOptions } from "../../transport/net.ts";
 import type { NodeSocketStream } from "../../transport/node_socket.ts";
 
 /** What an accept loop serves. */
@@ -97,6 +96,12 @@ function closeQuietly(conn: ByteStream): void {
 /** How long {@linkcode AcceptLoop.replace} tries to bind while the closed listener still holds the port. */
 const REBIND_MS = 1000;
 
+/**
+ * The WebSocket upgrade, loaded by the first WebSocket listener rather than at start: a broker without one saves
+ * the memory of its modules (bench/results/2026-12-07-h4.md).
+ */
+let websocketUpgrade: Promise<typeof import("../../transport/websocket_upgrade.ts")> | undefined;
+
 /** `open()`, tried again while the address is still held by the listener just closed (Deno frees it a turn later). */
 async function bind(open: () => Deno.Listener): Promise<Deno.Listener> {
   const deadline = performance.now() + REBIND_MS;
@@ -115,6 +120,9 @@ export function acceptLoop(broker: Broker, listener: Deno.Listener, options: Acc
   const { type, name, allowAnonymous } = options;
   const secure = type === "tls" || type === "wss";
   const websocket = type === "ws" || type === "wss";
+  const upgrading = websocket
+    ? websocketUpgrade ??= import("../../transport/websocket_upgrade.ts")
+    : undefined;
   let current = listener;
   let closed = false;
   /** Set while {@linkcode AcceptLoop.replace} binds the next listener. */
@@ -146,8 +154,9 @@ export function acceptLoop(broker: Broker, listener: Deno.Listener, options: Acc
           return;
         }
       }
-      if (websocket) {
+      if (upgrading !== undefined) {
         const address = info.remoteAddress;
+        const { upgradeWebSocket } = await upgrading;
         const upgrade = await upgradeWebSocket(conn, {
           path: options.path ?? "/mqtt",
           maxFrameBytes: broker.options.maxPacketSize,
@@ -254,6 +263,8 @@ export async function acceptTcp(
   options: Pick<AcceptOptions, "name" | "allowAnonymous">,
 ): Promise<AcceptLoop> {
   const { name, allowAnonymous } = options;
+  // node:net is loaded only by a listener that uses it.
+  const { listenNet } = await import("../../transport/net.ts");
   const server = await listenNet(address, (stream) => {
     broker.handle(stream, new SocketPeerInfo(stream, allowAnonymous));
   });

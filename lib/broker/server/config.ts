@@ -8,7 +8,7 @@
  */
 
 import { parseClusterConfig } from "../../cluster/config.ts";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { directoryOf, isAbsolutePath, resolvePath } from "./paths.ts";
 import type { BrokerOptions } from "../options.ts";
 import type { QoS } from "../../packet/packet_type.ts";
 import {
@@ -403,8 +403,8 @@ export async function loadConfig(path: string): Promise<BrokerConfig> {
     });
   }
   const config = parseConfig(text, path);
-  const base = dirname(resolve(path));
-  const at = (file: string) => isAbsolute(file) ? file : resolve(base, file);
+  const base = directoryOf(resolvePath(path));
+  const at = (file: string) => isAbsolutePath(file) ? file : resolvePath(file, base);
   if (config.passwordFile !== undefined) config.passwordFile = at(config.passwordFile);
   if (config.aclFile !== undefined) config.aclFile = at(config.aclFile);
   if (config.scramFile !== undefined) config.scramFile = at(config.scramFile);

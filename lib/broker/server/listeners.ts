@@ -10,7 +10,6 @@ import type { Authenticator, AuthResult, ClientIdentity, ConnectInfo } from "../
 import type { Broker } from "../broker.ts";
 import type { ConnectionInfo } from "../connection.ts";
 import { countTlsHandshakeFailure } from "../counters.ts";
-import { listenTlsWithClientCertificates } from "../../transport/tls.ts";
 import { type AcceptLoop, acceptLoop } from "./accept_loop.ts";
 
 /** The listener kinds, as written in a config file. */
@@ -391,6 +390,8 @@ async function startClientCertificateTls(
 ): Promise<Running> {
   if (listener.ca === undefined) throw new ListenerError(`${name}: "requireCertificate" needs "ca"`);
   const useIdentity = listener.useIdentityAsUsername === true;
+  // Loaded only for this kind of listener (its node:tls is loaded on first use even so).
+  const { listenTlsWithClientCertificates } = await import("../../transport/tls.ts");
   const server = await listenTlsWithClientCertificates(
     {
       hostname: listener.hostname ?? "127.0.0.1",
