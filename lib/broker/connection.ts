@@ -64,6 +64,11 @@ export interface ConnectionInfo {
 
 const EMPTY = new Uint8Array(0);
 
+/** The read loop starts with no read done (see {@linkcode Connection.resume}). */
+const NO_READ = -1;
+/** The read left under way threw (see {@linkcode Connection.resume}). */
+const READ_FAILED = -2;
+
 /**
  * A client connection. Its public fields are the state the handlers of `handlers/` share with it; nothing
  * outside `lib/broker/` sees a connection.
@@ -132,8 +137,10 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   msgsOut = 0;
   bytesIn = 0;
   bytesOut = 0;
-  /** Pollable streams: resolves the promise of {@linkcode Connection.run} once the read loop has ended. */
+  /** Resolves the promise of {@linkcode Connection.run} once the read loop has ended. */
   #ended: (() => void) | undefined;
+  /** The buffer of the read under way while the read loop is not running (see {@linkcode Connection.resume}). */
+  #readBuffer: Uint8Array<ArrayBuffer> = EMPTY;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
   constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
@@ -223,34 +230,51 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
     const core = this.core;
     this.#lastActivity = core.clock.monotonic();
     this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
-    if (!isPollable(this.#stream)) return this.#pump();
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#ended = resolve;
-    this.#pump();
+    this.#pump(NO_READ);
     return promise;
   }
 
   /** See {@linkcode ReadableOwner.readable}: the read loop starts again. */
   readable(): void {
-    this.#pump();
+    this.#pump(NO_READ);
   }
 
   /**
-   * The read loop. On a pollable stream it returns when nothing is left to read, after asking to be called again
-   * when something is: an idle connection then keeps no read buffer, pending read or suspended loop (the
-   * "Idle connections" table of the README).
+   * The read loop goes on with the result of the read it left under way: a byte count, null at end of stream, or
+   * what the read threw. One function per connection, made once, rather than a suspended loop per idle client.
    */
-  async #pump(): Promise<void> {
+  readonly #resume = (result: unknown): void => {
+    if (result === null || typeof result === "number") this.#pump(result);
+    else this.#pump(READ_FAILED, result);
+  };
+
+  /**
+   * The read loop. It returns when the socket has nothing more to read, after asking to go on when it has: on a
+   * pollable stream it asks to be told (and keeps no read buffer), on another it leaves a read under way with
+   * {@linkcode Connection.resume} to take its result. An idle connection then keeps no suspended loop, its
+   * promises and their callbacks (about 450 bytes each; the "Idle connections" table of the README). A peer that
+   * keeps the buffer full is read in the loop, awaiting each read.
+   */
+  async #pump(resumed: number | null, failure?: unknown): Promise<void> {
     const core = this.core;
     const pollable = isPollable(this.#stream) ? this.#stream : undefined;
-    let buffer = new Uint8Array(READ_MIN);
+    let buffer = this.#readBuffer === EMPTY ? new Uint8Array(READ_MIN) : this.#readBuffer;
+    this.#readBuffer = EMPTY;
     /** A read an authentication step left under way (into `buffer`). */
     let reading: Promise<number | null> | undefined;
+    /** The last read filled its buffer: the next one is awaited here rather than left under way. */
+    let more = false;
     let busy = 0;
     try {
       for (;;) {
         let n: number | null;
-        if (reading !== undefined) {
+        if (resumed !== NO_READ) {
+          if (resumed === READ_FAILED) throw failure;
+          n = resumed;
+          resumed = NO_READ;
+        } else if (reading !== undefined) {
           n = await reading;
           reading = undefined;
         } else if (pollable !== undefined) {
@@ -259,6 +283,10 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
             pollable.whenReadable(this);
             return;
           }
+        } else if (!more) {
+          this.#readBuffer = buffer;
+          this.#stream.read(buffer).then(this.#resume, this.#resume);
+          return;
         } else {
           n = await this.#stream.read(buffer);
         }
@@ -269,6 +297,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
         }
         // Only a full read can start a run of busy reads: time those alone (two ops fewer per packet otherwise).
         const full = n === buffer.length;
+        more = full;
         const readAt = full ? performance.now() : 0;
         this.received(n, full);
         if (

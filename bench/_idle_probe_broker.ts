@@ -1,0 +1,47 @@
+/**
+ * The broker side of `bench/idle_probe.ts`: our broker (settings as `_ours_net.ts`), on `Deno.Conn` or with
+ * `--net` on `node:net`, answering commands on stdin: `mem` prints a JSON line of `Deno.memoryUsage()` and the V8
+ * heap spaces, `gc` collects (when run with `--expose-gc`), `snap PATH` writes a heap snapshot.
+ *
+ * @module
+ */
+
+import { Broker } from "../lib/broker/broker.ts";
+import { leveledLogger } from "../lib/broker/logger.ts";
+import { acceptTcp } from "../lib/broker/server/accept_loop.ts";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
+
+if (import.meta.main) {
+  const net = Deno.args.includes("--net");
+  const broker = new Broker({
+    logger: leveledLogger("error", (_level, message) => console.error(message)),
+    sysInterval: 0,
+    maxInflight: 65535,
+    maxQueued: 0,
+    maxConnectionsPerAddress: 10_000_000,
+  });
+  const port = net
+    ? (await acceptTcp(broker, { hostname: "127.0.0.1", port: 0 }, { name: "tcp", allowAnonymous: true }))
+      .addr.port
+    : (await broker.listen({ hostname: "127.0.0.1", port: 0 })).port;
+  console.log(`listening on 127.0.0.1:${port}`);
+  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+  let pending = "";
+  for await (const chunk of lines) {
+    pending += chunk;
+    let at;
+    while ((at = pending.indexOf("\n")) >= 0) {
+      const [command, arg] = pending.slice(0, at).split(" ");
+      pending = pending.slice(at + 1);
+      if (command === "gc") (globalThis as { gc?: () => void }).gc?.();
+      if (command === "snap") writeHeapSnapshot(arg);
+      if (command === "mem") {
+        const spaces = Object.fromEntries(
+          getHeapSpaceStatistics().map((s) => [s.space_name, [s.space_size, s.space_used_size]]),
+        );
+        console.log(JSON.stringify({ ...Deno.memoryUsage(), spaces }));
+      }
+      if (command === "ok") console.log("ok");
+    }
+  }
+}
