@@ -68,6 +68,8 @@ const EMPTY = new Uint8Array(0);
 const NO_READ = -1;
 /** The read left under way threw (see {@linkcode Connection.resume}). */
 const READ_FAILED = -2;
+/** Nothing to wait for: what {@linkcode Connection.quick} hands the read loop when it need not await a handler. */
+const SETTLED: Promise<void> = Promise.resolve();
 
 /**
  * A client connection. Its public fields are the state the handlers of `handlers/` share with it; nothing
@@ -223,17 +225,26 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   }
 
   /**
-   * Reads and handles packets until the peer goes away or the connection is closed. Never rejects: an error
-   * becomes the peer's answer here, so the broker need not attach a handler to every connection.
+   * Reads and handles packets until the peer goes away or the connection is closed; resolves when the read loop
+   * has ended. Never rejects: an error becomes the peer's answer here, so the broker need not attach a handler to
+   * every connection.
    */
   run(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#ended = resolve;
+    this.start();
+    return promise;
+  }
+
+  /**
+   * {@linkcode Connection.run} without its promise, for a caller that does not wait for the end (an accept loop):
+   * the promise and its resolving functions cost about 160 bytes per idle connection.
+   */
+  start(): void {
     const core = this.core;
     this.#lastActivity = core.clock.monotonic();
     this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#ended = resolve;
     this.#pump(NO_READ);
-    return promise;
   }
 
   /** See {@linkcode ReadableOwner.readable}: the read loop starts again. */
@@ -246,9 +257,43 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
    * what the read threw. One function per connection, made once, rather than a suspended loop per idle client.
    */
   readonly #resume = (result: unknown): void => {
-    if (result === null || typeof result === "number") this.#pump(result);
-    else this.#pump(READ_FAILED, result);
+    if (typeof result === "number" && this.#state === "connected" && result < this.#readBuffer.length) {
+      this.#quick(result);
+    } else if (result === null || typeof result === "number") {
+      this.#pump(result);
+    } else {
+      this.#pump(READ_FAILED, result);
+    }
   };
+
+  /**
+   * A short read of a connected client, the common case: its packets are handled and the next read left under
+   * way without starting the read loop (an async call per read cost QoS 1 round trips about 8%). The loop takes
+   * over when a handler must be awaited, the output is full or the connection closed.
+   */
+  #quick(n: number): void {
+    const buffer = this.#readBuffer;
+    let pending: Promise<void> | undefined;
+    this.received(n, false);
+    try {
+      this.#framer.push(buffer.subarray(0, n));
+      pending = this.#frames();
+    } catch (error) {
+      this.fail(error); // the peer's answer; the loop below lingers if the peer is still sending
+      pending = SETTLED;
+    }
+    if (
+      pending === undefined && this.#state === "connected" &&
+      this.#output.pending <= this.core.options.maxOutputBytes
+    ) {
+      this.#sinceYield = 0; // the socket is drained: the next read waits in the event loop
+      const next = nextReadBuffer(buffer, n);
+      this.#readBuffer = next;
+      this.#stream.read(next).then(this.#resume, this.#resume);
+      return;
+    }
+    this.#pump(n, undefined, pending ?? SETTLED);
+  }
 
   /**
    * The read loop. It returns when the socket has nothing more to read, after asking to go on when it has: on a
@@ -257,7 +302,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
    * promises and their callbacks (about 450 bytes each; the "Idle connections" table of the README). A peer that
    * keeps the buffer full is read in the loop, awaiting each read.
    */
-  async #pump(resumed: number | null, failure?: unknown): Promise<void> {
+  async #pump(resumed: number | null, failure?: unknown, handed?: Promise<void>): Promise<void> {
     const core = this.core;
     const pollable = isPollable(this.#stream) ? this.#stream : undefined;
     let buffer = this.#readBuffer === EMPTY ? new Uint8Array(READ_MIN) : this.#readBuffer;
@@ -270,7 +315,10 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
     try {
       for (;;) {
         let n: number | null;
-        if (resumed !== NO_READ) {
+        if (handed !== undefined) {
+          n = resumed; // received and framed by #quick, which left `handed` to await
+          resumed = NO_READ;
+        } else if (resumed !== NO_READ) {
           if (resumed === READ_FAILED) throw failure;
           n = resumed;
           resumed = NO_READ;
@@ -291,7 +339,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
           n = await this.#stream.read(buffer);
         }
         if (n === null) break;
-        if (this.#state === "closed") {
+        if (this.#state === "closed" && handed === undefined) {
           if (this.#linger?.discard(n)) continue;
           break;
         }
@@ -299,7 +347,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
         const full = n === buffer.length;
         more = full;
         const readAt = full ? performance.now() : 0;
-        this.received(n, full);
+        if (handed === undefined) this.received(n, full);
         if (
           this.#state === "awaiting-connect" && this.#framer.buffered === 0 && isForeignProtocol(buffer, n)
         ) {
@@ -312,8 +360,13 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
           break;
         }
         try {
-          this.#framer.push(buffer.subarray(0, n));
-          for (let pending = this.#frames(); pending !== undefined; pending = this.#frames()) {
+          let pending = handed;
+          handed = undefined;
+          if (pending === undefined) {
+            this.#framer.push(buffer.subarray(0, n));
+            pending = this.#frames();
+          }
+          for (; pending !== undefined; pending = this.#frames()) {
             if (this.#state === "authenticating") {
               buffer = EMPTY; // the CONNECT's read buffer is not kept while its verification waits
               ({ buffer, reading } = await readWhileAuthenticating(
