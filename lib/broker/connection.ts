@@ -64,9 +64,9 @@ export interface ConnectionInfo {
 
 const EMPTY = new Uint8Array(0);
 
-/** The read loop starts with no read done (see {@linkcode Connection.resume}). */
+/** The read loop starts with no read done (see {@linkcode Connection.resumed}). */
 const NO_READ = -1;
-/** The read left under way threw (see {@linkcode Connection.resume}). */
+/** The read left under way threw (see {@linkcode Connection.resumed}). */
 const READ_FAILED = -2;
 /** Nothing to wait for: what {@linkcode Connection.quick} hands the read loop when it need not await a handler. */
 const SETTLED: Promise<void> = Promise.resolve();
@@ -141,7 +141,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   bytesOut = 0;
   /** Resolves the promise of {@linkcode Connection.run} once the read loop has ended. */
   #ended: (() => void) | undefined;
-  /** The buffer of the read under way while the read loop is not running (see {@linkcode Connection.resume}). */
+  /** The buffer of the read under way while the read loop is not running (see {@linkcode Connection.resumed}). */
   #readBuffer: Uint8Array<ArrayBuffer> = EMPTY;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
@@ -254,9 +254,12 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
 
   /**
    * The read loop goes on with the result of the read it left under way: a byte count, null at end of stream, or
-   * what the read threw. One function per connection, made once, rather than a suspended loop per idle client.
+   * what the read threw. One function per connection, made on the first read left under way (a pollable stream
+   * needs none), rather than a suspended loop per idle client.
    */
-  readonly #resume = (result: unknown): void => {
+  #resume: ((result: unknown) => void) | undefined;
+
+  #resumed(result: unknown): void {
     if (typeof result === "number" && this.#state === "connected" && result < this.#readBuffer.length) {
       this.#quick(result);
     } else if (result === null || typeof result === "number") {
@@ -264,7 +267,14 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
     } else {
       this.#pump(READ_FAILED, result);
     }
-  };
+  }
+
+  /** Leaves a read into `buffer` under way; {@linkcode Connection.resumed} takes its result. */
+  #readLater(buffer: Uint8Array<ArrayBuffer>): void {
+    this.#readBuffer = buffer;
+    const resume = this.#resume ??= (result) => this.#resumed(result);
+    this.#stream.read(buffer).then(resume, resume);
+  }
 
   /**
    * A short read of a connected client, the common case: its packets are handled and the next read left under
@@ -287,9 +297,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
       this.#output.pending <= this.core.options.maxOutputBytes
     ) {
       this.#sinceYield = 0; // the socket is drained: the next read waits in the event loop
-      const next = nextReadBuffer(buffer, n);
-      this.#readBuffer = next;
-      this.#stream.read(next).then(this.#resume, this.#resume);
+      this.#readLater(nextReadBuffer(buffer, n));
       return;
     }
     this.#pump(n, undefined, pending ?? SETTLED);
@@ -298,7 +306,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   /**
    * The read loop. It returns when the socket has nothing more to read, after asking to go on when it has: on a
    * pollable stream it asks to be told (and keeps no read buffer), on another it leaves a read under way with
-   * {@linkcode Connection.resume} to take its result. An idle connection then keeps no suspended loop, its
+   * {@linkcode Connection.resumed} to take its result. An idle connection then keeps no suspended loop, its
    * promises and their callbacks (about 450 bytes each; the "Idle connections" table of the README). A peer that
    * keeps the buffer full is read in the loop, awaiting each read.
    */
@@ -332,8 +340,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
             return;
           }
         } else if (!more) {
-          this.#readBuffer = buffer;
-          this.#stream.read(buffer).then(this.#resume, this.#resume);
+          this.#readLater(buffer);
           return;
         } else {
           n = await this.#stream.read(buffer);
