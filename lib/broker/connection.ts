@@ -64,6 +64,13 @@ export interface ConnectionInfo {
 
 const EMPTY = new Uint8Array(0);
 
+/** The read loop starts with no read done (see {@linkcode Connection.resumed}). */
+const NO_READ = -1;
+/** The read left under way threw (see {@linkcode Connection.resumed}). */
+const READ_FAILED = -2;
+/** Nothing to wait for: what {@linkcode Connection.quick} hands the read loop when it need not await a handler. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 /**
  * A client connection. Its public fields are the state the handlers of `handlers/` share with it; nothing
  * outside `lib/broker/` sees a connection.
@@ -132,8 +139,10 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   msgsOut = 0;
   bytesIn = 0;
   bytesOut = 0;
-  /** Pollable streams: resolves the promise of {@linkcode Connection.run} once the read loop has ended. */
+  /** Resolves the promise of {@linkcode Connection.run} once the read loop has ended. */
   #ended: (() => void) | undefined;
+  /** The buffer of the read under way while the read loop is not running (see {@linkcode Connection.resumed}). */
+  #readBuffer: Uint8Array<ArrayBuffer> = EMPTY;
 
   /** Serves one client on `stream`; nothing is read until {@linkcode Connection.run}. */
   constructor(core: BrokerCore, stream: ByteStream, info: ConnectionInfo) {
@@ -216,41 +225,112 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   }
 
   /**
-   * Reads and handles packets until the peer goes away or the connection is closed. Never rejects: an error
-   * becomes the peer's answer here, so the broker need not attach a handler to every connection.
+   * Reads and handles packets until the peer goes away or the connection is closed; resolves when the read loop
+   * has ended. Never rejects: an error becomes the peer's answer here, so the broker need not attach a handler to
+   * every connection.
    */
   run(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#ended = resolve;
+    this.start();
+    return promise;
+  }
+
+  /**
+   * {@linkcode Connection.run} without its promise, for a caller that does not wait for the end (an accept loop):
+   * the promise and its resolving functions cost about 160 bytes per idle connection.
+   */
+  start(): void {
     const core = this.core;
     this.#lastActivity = core.clock.monotonic();
     this.#deadline = core.deadlines.schedule(this, this.#lastActivity + core.options.connectTimeout);
-    if (!isPollable(this.#stream)) return this.#pump();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#ended = resolve;
-    this.#pump();
-    return promise;
+    this.#pump(NO_READ);
   }
 
   /** See {@linkcode ReadableOwner.readable}: the read loop starts again. */
   readable(): void {
-    this.#pump();
+    this.#pump(NO_READ);
   }
 
   /**
-   * The read loop. On a pollable stream it returns when nothing is left to read, after asking to be called again
-   * when something is: an idle connection then keeps no read buffer, pending read or suspended loop (the
-   * "Idle connections" table of the README).
+   * The read loop goes on with the result of the read it left under way: a byte count, null at end of stream, or
+   * what the read threw. One function per connection, made on the first read left under way (a pollable stream
+   * needs none), rather than a suspended loop per idle client.
    */
-  async #pump(): Promise<void> {
+  #resume: ((result: unknown) => void) | undefined;
+
+  #resumed(result: unknown): void {
+    if (typeof result === "number" && this.#state === "connected" && result < this.#readBuffer.length) {
+      this.#quick(result);
+    } else if (result === null || typeof result === "number") {
+      this.#pump(result);
+    } else {
+      this.#pump(READ_FAILED, result);
+    }
+  }
+
+  /** Leaves a read into `buffer` under way; {@linkcode Connection.resumed} takes its result. */
+  #readLater(buffer: Uint8Array<ArrayBuffer>): void {
+    this.#readBuffer = buffer;
+    const resume = this.#resume ??= (result) => this.#resumed(result);
+    this.#stream.read(buffer).then(resume, resume);
+  }
+
+  /**
+   * A short read of a connected client, the common case: its packets are handled and the next read left under
+   * way without starting the read loop (an async call per read cost QoS 1 round trips about 8%). The loop takes
+   * over when a handler must be awaited, the output is full or the connection closed.
+   */
+  #quick(n: number): void {
+    const buffer = this.#readBuffer;
+    let pending: Promise<void> | undefined;
+    this.received(n, false);
+    try {
+      this.#framer.push(buffer.subarray(0, n));
+      pending = this.#frames();
+    } catch (error) {
+      this.fail(error); // the peer's answer; the loop below lingers if the peer is still sending
+      pending = SETTLED;
+    }
+    if (
+      pending === undefined && this.#state === "connected" &&
+      this.#output.pending <= this.core.options.maxOutputBytes
+    ) {
+      this.#sinceYield = 0; // the socket is drained: the next read waits in the event loop
+      this.#readLater(nextReadBuffer(buffer, n));
+      return;
+    }
+    this.#pump(n, undefined, pending ?? SETTLED);
+  }
+
+  /**
+   * The read loop. It returns when the socket has nothing more to read, after asking to go on when it has: on a
+   * pollable stream it asks to be told (and keeps no read buffer), on another it leaves a read under way with
+   * {@linkcode Connection.resumed} to take its result. An idle connection then keeps no suspended loop, its
+   * promises and their callbacks (about 450 bytes each; the "Idle connections" table of the README). A peer that
+   * keeps the buffer full is read in the loop, awaiting each read.
+   */
+  async #pump(resumed: number | null, failure?: unknown, handed?: Promise<void>): Promise<void> {
     const core = this.core;
     const pollable = isPollable(this.#stream) ? this.#stream : undefined;
-    let buffer = new Uint8Array(READ_MIN);
+    let buffer = this.#readBuffer === EMPTY ? new Uint8Array(READ_MIN) : this.#readBuffer;
+    this.#readBuffer = EMPTY;
     /** A read an authentication step left under way (into `buffer`). */
     let reading: Promise<number | null> | undefined;
+    /** The last read filled its buffer: the next one is awaited here rather than left under way. */
+    let more = false;
     let busy = 0;
     try {
       for (;;) {
         let n: number | null;
-        if (reading !== undefined) {
+        if (handed !== undefined) {
+          n = resumed; // received and framed by #quick, which left `handed` to await
+          resumed = NO_READ;
+        } else if (resumed !== NO_READ) {
+          if (resumed === READ_FAILED) throw failure;
+          n = resumed;
+          resumed = NO_READ;
+        } else if (reading !== undefined) {
           n = await reading;
           reading = undefined;
         } else if (pollable !== undefined) {
@@ -259,18 +339,22 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
             pollable.whenReadable(this);
             return;
           }
+        } else if (!more) {
+          this.#readLater(buffer);
+          return;
         } else {
           n = await this.#stream.read(buffer);
         }
         if (n === null) break;
-        if (this.#state === "closed") {
+        if (this.#state === "closed" && handed === undefined) {
           if (this.#linger?.discard(n)) continue;
           break;
         }
         // Only a full read can start a run of busy reads: time those alone (two ops fewer per packet otherwise).
         const full = n === buffer.length;
+        more = full;
         const readAt = full ? performance.now() : 0;
-        this.received(n, full);
+        if (handed === undefined) this.received(n, full);
         if (
           this.#state === "awaiting-connect" && this.#framer.buffered === 0 && isForeignProtocol(buffer, n)
         ) {
@@ -283,8 +367,13 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
           break;
         }
         try {
-          this.#framer.push(buffer.subarray(0, n));
-          for (let pending = this.#frames(); pending !== undefined; pending = this.#frames()) {
+          let pending = handed;
+          handed = undefined;
+          if (pending === undefined) {
+            this.#framer.push(buffer.subarray(0, n));
+            pending = this.#frames();
+          }
+          for (; pending !== undefined; pending = this.#frames()) {
             if (this.#state === "authenticating") {
               buffer = EMPTY; // the CONNECT's read buffer is not kept while its verification waits
               ({ buffer, reading } = await readWhileAuthenticating(
