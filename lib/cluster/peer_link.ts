@@ -36,6 +36,8 @@ export interface PeerLinkHost extends InboundHost {
   address(node: Incarnation): Promise<string | undefined>;
 }
 
+/** Sockets accepted but not yet authenticated, at most: more are closed at once (each waits up to 5 s). */
+export const HANDSHAKES_MAX = 64;
 /** How many dead incarnations are remembered (their links refused); older ones are long gone. */
 const DEAD_MAX = 1024;
 
@@ -161,10 +163,24 @@ export class PeerLinks {
         closeConn(conn);
         return;
       }
+      if (this.handshakes >= HANDSHAKES_MAX) {
+        this.#host.logger.warn(
+          `peer link from ${describe(conn)} refused: ${HANDSHAKES_MAX} handshakes under way`,
+        );
+        closeConn(conn);
+        continue;
+      }
       const inbound: Inbound = { conn, from: undefined };
       this.#in.add(inbound);
       this.#track(serveInbound(this.#host, inbound).finally(() => this.#in.delete(inbound)));
     }
+  }
+
+  /** Sockets accepted and not yet authenticated. */
+  get handshakes(): number {
+    let count = 0;
+    for (const inbound of this.#in) if (inbound.from === undefined) count++;
+    return count;
   }
 
   #track(task: Promise<void>): void {
@@ -182,6 +198,11 @@ export function advertisedAddress(advertise: string | undefined, bound: Deno.Net
   if (/^\[[^\]]+\]:\d+$/.test(host) || /^[^:]+:\d+$/.test(host)) return host;
   const bare = host.startsWith("[") ? host.slice(1, -1) : host;
   return `${bare.includes(":") ? `[${bare}]` : bare}:${bound.port}`;
+}
+
+function describe(conn: Deno.Conn): string {
+  const addr = conn.remoteAddr as Deno.NetAddr;
+  return `${addr.hostname}:${addr.port}`;
 }
 
 function closeConn(conn: Deno.Conn): void {

@@ -74,6 +74,7 @@ function randomSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
 /** Options for {@linkcode RedisClusterEngine}. */
 export interface RedisClusterEngineOptions {
   /** `redis://HOST:PORT`, `rediss://…` or `unix:///path`. */

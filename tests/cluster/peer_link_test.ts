@@ -22,6 +22,7 @@ import {
   helloBody,
 } from "../../lib/cluster/peer_link_frames.ts";
 import { parseAddress, readFrame, writeAll } from "../../lib/cluster/peer_link_out.ts";
+import { HANDSHAKES_MAX } from "../../lib/cluster/peer_link.ts";
 import { type ClusterContext, clusterTest, MEMORY, withCluster } from "./_cluster.ts";
 
 /** Records the lossy forwards `engine` sends from now on. */
@@ -283,4 +284,26 @@ Deno.test("a link still connecting to an address that never answers does not hol
     closedIn = performance.now() - started;
   });
   assert.ok(closedIn < 2000, `closed in ${closedIn.toFixed(0)} ms`);
+});
+
+Deno.test("the peer port closes sockets beyond HANDSHAKES_MAX that have not authenticated, and goes on [memory]", async () => {
+  const log = warnings();
+  await withCluster(MEMORY, 2, async (ctx) => {
+    const idle: Deno.TcpConn[] = [];
+    try {
+      for (let i = 0; i < HANDSHAKES_MAX; i++) idle.push(await rawPeer(ctx, 1));
+      await waitFor(
+        () => ctx.brokers[1]!.cluster!.peers!.handshakes === HANDSHAKES_MAX,
+        "the sockets accepted",
+      );
+      const extra = await rawPeer(ctx, 1);
+      assert.ok(await closedByPeer(extra), "one more is closed at once");
+      assert.ok(log.lines.some((l) => l.includes("handshakes under way")));
+    } finally {
+      for (const conn of idle) conn.close();
+    }
+    const { sub, pub } = await linked(ctx);
+    await pub.send(publishPacket(5, { topic: "t/after", payload: "after" }));
+    assertPublish(await sub.nextPacket(), { topic: "t/after", payload: "after" });
+  }, { broker: { logger: log } });
 });
