@@ -357,7 +357,7 @@ async function main(args: string[]): Promise<void> {
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
       console.error(
         "broker: `deno task broker` may write to the repository's ./data only; for storage elsewhere run " +
-          "`deno run --v8-flags=--max-semi-space-size=4 --allow-net --allow-read --allow-write=DIR broker.ts …`",
+          "`deno run --no-code-cache --v8-flags=--max-semi-space-size=4 --allow-net --allow-read --allow-write=DIR broker.ts …`",
       );
     }
     await broker.close();

@@ -191,15 +191,17 @@ export async function unavailablePeers(
 }
 
 /**
- * The `--v8-flags=…` argument of the `broker` task in `deno.json` (none if it has none), so the benchmark runs
- * our broker with the V8 settings users get from `deno task broker`.
+ * The runtime flags of the `broker` task in `deno.json` that shape the process (`--v8-flags=…` and
+ * `--no-code-cache`, each only if the task has it), so the benchmark runs our broker, and the Deno floors beside
+ * it, with the settings users get from `deno task broker`.
  */
 export async function brokerTaskV8Flags(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(join(PROJECT_ROOT, "deno.json"))) as {
     tasks?: Record<string, string>;
   };
-  const flag = (config.tasks?.broker ?? "").split(/\s+/).find((word) => word.startsWith("--v8-flags="));
-  return flag === undefined ? [] : [flag];
+  return (config.tasks?.broker ?? "").split(/\s+/).filter((word) =>
+    word.startsWith("--v8-flags=") || word === "--no-code-cache"
+  );
 }
 
 /** A port that was free a moment ago (Mosquitto cannot listen on port 0 and report it). */
