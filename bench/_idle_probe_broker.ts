@@ -1,5 +1,5 @@
 /**
- * The broker side of `bench/idle_probe.ts`: our broker (settings as `_ours_net.ts`), on `Deno.Conn` or with
+ * The broker side of `idle_probe.ts`: our broker (settings as `_ours_net.ts`), on `Deno.Conn` or with
  * `--net` on `node:net`, answering commands on stdin: `mem` prints a JSON line of `Deno.memoryUsage()` and the V8
  * heap spaces, `gc` collects (when run with `--expose-gc`), `snap PATH` writes a heap snapshot, `prof-start` and
  * `prof-stop PATH` take a CPU profile (100 µs samples) and write it as a `.cpuprofile`.
@@ -17,9 +17,9 @@ const inspector = new Session();
 /** Posts an inspector command (the CPU profiler: `prof-start`, `prof-stop PATH`). */
 function post(method: string, params: object = {}): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    inspector.post(method, params, (error: Error | null, result: Record<string, unknown>) => {
+    inspector.post(method, params, (error: Error | null, result?: object) => {
       if (error) reject(error);
-      else resolve(result);
+      else resolve((result ?? {}) as Record<string, unknown>);
     });
   });
 }
