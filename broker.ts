@@ -26,7 +26,7 @@ import {
   logLineWriter,
 } from "./lib/broker/logger.ts";
 import type { PasswordFile } from "./lib/broker/auth/password_file.ts";
-import { redisUrlProblem } from "./lib/cluster/config.ts";
+import { parsePeerFlag, type PeerConfig, redisUrlProblem } from "./lib/cluster/config.ts";
 import type { ClusterOptions } from "./lib/cluster/node.ts";
 import type { ScramFile } from "./lib/broker/auth/scram_file.ts";
 import type { AdminPlan } from "./lib/admin/setup.ts";
@@ -55,6 +55,8 @@ Options:
                            (redis://HOST:PORT or unix:///path/to/socket);
                            sessions, retained messages and wills then live
                            in Redis, not in --persistence (README: Cluster)
+  --cluster-peer HOST:PORT where this node listens for the other nodes'
+                           QoS 0 (default 127.0.0.1 and a free port)
   --max-keepalive SECONDS  largest keep alive a client may use (default
                            65535; v5 clients get Server Keep Alive)
   --max-packet-size BYTES  largest packet accepted (default 1048576)
@@ -121,6 +123,7 @@ async function main(args: string[]): Promise<void> {
       port: { type: "string", short: "p" },
       persistence: { type: "string" },
       cluster: { type: "string" },
+      "cluster-peer": { type: "string" },
       "max-keepalive": { type: "string" },
       "max-packet-size": { type: "string" },
       "sys-interval": { type: "string" },
@@ -178,6 +181,15 @@ async function main(args: string[]): Promise<void> {
     const problem = redisUrlProblem(values.cluster);
     if (problem !== undefined) fail(`--cluster: ${problem}`);
   }
+  let peer: PeerConfig | false | undefined = config.cluster?.peer;
+  if (values["cluster-peer"] !== undefined) {
+    if (clusterUrl === undefined) {
+      fail("--cluster-peer needs --cluster (or a cluster key in the config file)");
+    }
+    const parsed = parsePeerFlag(values["cluster-peer"]);
+    if (typeof parsed === "string") fail(`--cluster-peer: ${parsed}`);
+    peer = parsed as PeerConfig;
+  }
   const options: BrokerOptions & { cluster?: ClusterOptions } = { ...brokerOptions(config), logger };
   if (clusterUrl !== undefined) {
     const { RedisClusterEngine } = await import("./lib/cluster/redis_engine.ts");
@@ -185,6 +197,7 @@ async function main(args: string[]): Promise<void> {
       engine: new RedisClusterEngine({ url: clusterUrl }),
       ...(config.cluster?.node === undefined ? {} : { node: config.cluster.node }),
       ...(config.cluster?.leaseMs === undefined ? {} : { leaseMs: config.cluster.leaseMs }),
+      ...(peer === undefined ? {} : { peer }),
     };
     if (values.persistence !== undefined || config.persistence !== undefined) {
       logger.warn(

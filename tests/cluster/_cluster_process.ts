@@ -38,6 +38,8 @@ export interface ClusterBrokerOptions {
   readonly leaseMs?: number;
   /** Directory for its config file. */
   readonly dir: string;
+  /** More `broker.ts` flags. */
+  readonly args?: readonly string[];
 }
 
 /** One broker node in its own process. */
@@ -77,6 +79,7 @@ export class ClusterBroker {
         "0",
         "--sys-interval",
         "1",
+        ...(options.args ?? []),
       ],
       stdin: "null",
       stdout: "piped",

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../lib/broker/server/config.ts";
 import { redisUrlProblem } from "../../lib/cluster/config.ts";
 import { runBroker, subprocessUnavailable } from "../cli/_broker_process.ts";
+import { redisUnavailable, withRedis } from "../_redis.ts";
+import { ClusterBroker, clusterProcessUnavailable } from "./_cluster_process.ts";
 
 Deno.test("parseConfig() reads the cluster key", () => {
   const config = parseConfig(
@@ -83,6 +85,57 @@ Deno.test({
       const { code, stderr } = await runBroker(["-c", file, "-p", "0"]);
       assert.equal(code, 2);
       assert.match(stderr, /cluster\.leaseMs must be an integer from 300 to 600000/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "broker.ts --cluster-peer that is not HOST:PORT, or without a cluster, exits at start naming the flag",
+  ignore: subprocessUnavailable() !== undefined,
+  fn: async () => {
+    const bad = await runBroker(["--cluster", "redis://127.0.0.1:1", "--cluster-peer", "nowhere", "-p", "0"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--cluster-peer: "nowhere" must be HOST:PORT/);
+    const wildcard = await runBroker(["--cluster", "redis://127.0.0.1:1", "--cluster-peer", "0.0.0.0:7883"]);
+    assert.equal(wildcard.code, 2);
+    assert.match(wildcard.stderr, /--cluster-peer: "0\.0\.0\.0:7883" binds every address/);
+    const alone = await runBroker(["--cluster-peer", "127.0.0.1:7883", "-p", "0"]);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /--cluster-peer needs --cluster/);
+  },
+});
+
+const PEER_UNAVAILABLE = redisUnavailable() ?? clusterProcessUnavailable();
+Deno.test({
+  name: `broker.ts --cluster-peer HOST:PORT listens there and advertises it to the other nodes${
+    PEER_UNAVAILABLE === undefined ? "" : ` (${PEER_UNAVAILABLE})`
+  }`,
+  ignore: PEER_UNAVAILABLE !== undefined,
+  fn: async () => {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = probe.addr.port;
+    probe.close();
+    const dir = await Deno.makeTempDir();
+    try {
+      await withRedis(async (redis) => {
+        const node = await ClusterBroker.start({
+          redis: redis.url,
+          node: "p",
+          dir,
+          args: ["--cluster-peer", `127.0.0.1:${port}`],
+        });
+        try {
+          const peers = await redis.command("HGETALL", "mq:peers");
+          assert.ok(Array.isArray(peers) && peers.includes(`127.0.0.1:${port}`), JSON.stringify(peers));
+          const socket = await Deno.connect({ hostname: "127.0.0.1", port });
+          socket.close();
+        } finally {
+          await node.stop();
+        }
+      }, { tcp: true });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -94,6 +94,11 @@ export interface BrokerConfig {
     node?: string;
     /** Lease time in ms: a node silent for this long is dead and its sessions adopted. @default {10000} */
     leaseMs?: number;
+    /**
+     * Where this node's peer link listens for the other nodes' QoS 0 (`lib/cluster/peer_link.ts`): `host`
+     * (default 127.0.0.1), `port` (default a free one), `advertise` (what other nodes dial), or false for none.
+     */
+    peer?: { host?: string; port?: number; advertise?: string } | false;
   };
   /** Mosquitto-style password file; enables password authentication. */
   passwordFile?: string;
