@@ -282,9 +282,22 @@ export class Broker {
 
   /** Serves one client over any byte stream (TCP, TLS, WebSocket, in-memory). Resolves when it is closed. */
   handle(stream: ByteStream, info: ConnectionInfo): Promise<void> {
+    return this.#admit(stream, info)?.run() ?? Promise.resolve();
+  }
+
+  /**
+   * {@linkcode Broker.handle} for a caller that does not wait for the end (the accept loops): without the
+   * promise, an idle connection costs about 160 bytes less.
+   */
+  serve(stream: ByteStream, info: ConnectionInfo): void {
+    this.#admit(stream, info)?.start();
+  }
+
+  /** A connection for `stream`, or none when the broker is not running or a connection limit is reached. */
+  #admit(stream: ByteStream, info: ConnectionInfo): Connection | undefined {
     if (this.#state !== "running") {
       stream.close();
-      return Promise.resolve();
+      return undefined;
     }
     // Connections are counted per host only when that has a limit: it costs a string and a map update each.
     const perAddress = this.options.maxConnectionsPerAddress !== Infinity;
@@ -311,13 +324,13 @@ export class Broker {
         });
       }
       stream.close();
-      return Promise.resolve();
+      return undefined;
     }
     if (perAddress) this.#perAddress.set(host, fromHost + 1);
     const connection = new Connection(this.#core, stream, info);
     this.#connections.add(connection);
     this.#core.stats.connections++;
-    return connection.run();
+    return connection;
   }
 
   /**

@@ -179,7 +179,7 @@ export function acceptLoop(broker: Broker, listener: Deno.Listener, options: Acc
       clearTimeout(timer);
       preparing.delete(conn);
     }
-    broker.handle(stream, info);
+    broker.serve(stream, info);
   };
   const accepting = (async () => {
     while (!closed) {
@@ -199,7 +199,7 @@ export function acceptLoop(broker: Broker, listener: Deno.Listener, options: Acc
       const info = new PeerInfo(conn.remoteAddr, allowAnonymous);
       if (!secure) (conn as Deno.TcpConn).setNoDelay(true);
       if (!secure && !websocket) {
-        broker.handle(conn, info);
+        broker.serve(conn, info);
       } else if (preparing.size >= broker.options.maxConnections) {
         // Handshakes are not connections yet, so maxConnections would not bound them otherwise.
         broker.logger.warn(
@@ -266,7 +266,7 @@ export async function acceptTcp(
   // node:net is loaded only by a listener that uses it.
   const { listenNet } = await import("../../transport/net.ts");
   const server = await listenNet(address, (stream) => {
-    broker.handle(stream, new SocketPeerInfo(stream, allowAnonymous));
+    broker.serve(stream, new SocketPeerInfo(stream, allowAnonymous));
   });
   let closed = false;
   return {

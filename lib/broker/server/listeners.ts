@@ -405,7 +405,7 @@ async function startClientCertificateTls(
       const info: ConnectionInfo = useIdentity && peer.commonName !== undefined
         ? { remoteAddress: peer.remoteAddress, allowAnonymous, certificateCommonName: peer.commonName }
         : { remoteAddress: peer.remoteAddress, allowAnonymous };
-      broker.handle(stream, info);
+      broker.serve(stream, info);
     },
     (error) => {
       countTlsHandshakeFailure(broker.counters, name);
