@@ -25,6 +25,7 @@ import {
   opsByClient,
   queueCommit,
   queueReseed,
+  refusedClients,
   type Writer,
 } from "./_redis_sessions.ts";
 import { RedisKeys } from "./_redis_keys.ts";
@@ -291,12 +292,7 @@ export class RedisClusterEngine implements ClusterEngine {
       queueCommit(pipeline, this.#writer(), byClient, batch);
       return pipeline.exec();
     });
-    const refused: string[] = [];
-    (replies ?? []).forEach(([error, applied], i) => {
-      if (error !== null) throw unavailable(this.#url, error);
-      if (i < clients.length && applied !== 1) refused.push(clients[i]!);
-    });
-    return { refused };
+    return { refused: refusedClients(replies ?? [], clients, (error) => unavailable(this.#url, error)) };
   }
 
   async owned(node: Incarnation): Promise<readonly string[]> {
