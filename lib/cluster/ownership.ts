@@ -17,7 +17,7 @@ import { parseSharedFilter } from "../topic/topic.ts";
 import { type Claim, ClusterUnavailableError, type ForwardedMessage, type Incarnation } from "./engine.ts";
 import { deliverForwarded, MOVED_PREFIX, replayForwarded } from "./forwarding.ts";
 import { TopicRouter } from "../topic/router.ts";
-import type { ClusterNode } from "./node.ts";
+import type { ClusterNode, NodeState } from "./node.ts";
 import type { Session } from "../broker/session.ts";
 import type { PendingWill } from "../broker/storage/persistence.ts";
 import { messageFromWill, storedWill } from "../broker/wills.ts";
@@ -45,16 +45,22 @@ export async function claimForConnect(
   // What the old node passes on for this client before the claim resolves waits here.
   const early: ForwardedMessage[] = [];
   node.claiming.set(clientId, early);
+  let willStored = true;
   try {
     claim = await node.engine.claim(clientId, { timeoutMs: node.options.takeoverTimeoutMs ?? 3000 });
     const will = armedWill(connection, node.context.clock.now());
     if (will !== undefined) {
       // Stored before the CONNACK, so a node that dies right after it leaves the will to its adopter.
-      const outcome = await node.engine.commit({
-        ops: [{ op: { kind: "putWill", will }, epoch: claim.epoch }],
-        forwards: [],
-      });
-      if (outcome.refused.length > 0) return UNAVAILABLE; // claimed by yet another node meanwhile
+      try {
+        const outcome = await node.engine.commit({
+          ops: [{ op: { kind: "putWill", will }, epoch: claim.epoch }],
+          forwards: [],
+        });
+        if (outcome.refused.length > 0) return UNAVAILABLE; // claimed by yet another node meanwhile
+      } catch (error) {
+        if (!(error instanceof ClusterUnavailableError)) throw error;
+        willStored = false; // the id is ours now: kept below as for a connection that went, then refused
+      }
     }
   } catch (error) {
     if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
@@ -62,7 +68,8 @@ export async function claimForConnect(
   } finally {
     node.claiming.delete(clientId);
   }
-  if (node.state !== "up") return UNAVAILABLE;
+  const state = node.state as NodeState; // it may have changed while the claim waited
+  if (state === "fenced" || state === "closed") return UNAVAILABLE;
   install(node, clientId, claim);
   if (early.length > 0) {
     node.startMerge(clientId);
@@ -75,13 +82,16 @@ export async function claimForConnect(
       `client ${printable(clientId)} taken over from node ${claim.previous.node} (${claim.previous.outcome})`,
     );
   }
-  if (connection.isClosed) {
+  // The engine went away after the claim (or before the will was stored): the id is this node's now, so its
+  // session is kept here as for a connection that went, and the CONNECT is refused.
+  const refused = !willStored || state !== "up";
+  if (connection.isClosed || refused) {
     // Gone while the claim waited: its session stays (offline) or, if it had none to keep, ownership is given up.
     if (claim.session === undefined) node.context.store?.add({ kind: "deleteSession", clientId });
-    else if (connection.will !== undefined && !node.context.wills.has(clientId)) {
+    else if (willStored && connection.will !== undefined && !node.context.wills.has(clientId)) {
       node.context.store?.add({ kind: "deleteWill", clientId }); // stored above, but never armed
     }
-    return undefined;
+    return refused ? UNAVAILABLE : undefined;
   }
   return undefined;
 }
@@ -116,6 +126,7 @@ export async function storeWill(
     else if (!ctx.wills.has(clientId)) ctx.store.add({ kind: "deleteWill", clientId });
     return undefined;
   }
+  // Taken over or fenced meanwhile: not ours to open.
   return node.owns(clientId) ? undefined : UNAVAILABLE;
 }
 
