@@ -145,7 +145,8 @@ return 1`,
 };
 
 /**
- * KEYS session, epoch, outgoing, incoming, will, ctl; ARGV me, prefix, mode, client id, dead owner, ctl maxlen.
+ * KEYS session, epoch, outgoing, incoming, will, ctl; ARGV me, prefix, mode, client id, dead owner, ctl maxlen,
+ * the claiming CONNECT's will ('' none: the stored one stays; else it replaces it once read into the answer).
  * Takes the client id with the next epoch and answers `{epoch, session, outgoing, incoming[], will}`, the outgoing
  * entries joined by newlines (JSON has none): one string to parse instead of one per queued message. Modes:
  * `ask` first asks a live other owner to step down instead (answers its name: the claimer waits for its release,
@@ -169,8 +170,10 @@ if owner and owner ~= ARGV[1] then redis.call('SREM', ARGV[2] .. 'owned:' .. own
 local e = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 redis.call('SADD', ARGV[2] .. 'owned:' .. ARGV[1], ARGV[4])
+local will = redis.call('GET', KEYS[5]) or ''
+if ARGV[7] and ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7]) end
 return {e, redis.call('HGET', KEYS[1], 'session') or '', table.concat(redis.call('HVALS', KEYS[3]), '\\n'),
-  redis.call('SMEMBERS', KEYS[4]), redis.call('GET', KEYS[5]) or ''}`,
+  redis.call('SMEMBERS', KEYS[4]), will}`,
 };
 
 /** KEYS session, epoch, ctl; ARGV me, epoch, client id, prefix, ctl maxlen. */

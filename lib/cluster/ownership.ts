@@ -45,23 +45,12 @@ export async function claimForConnect(
   // What the old node passes on for this client before the claim resolves waits here.
   const early: ForwardedMessage[] = [];
   node.claiming.set(clientId, early);
-  let willStored = true;
+  // The will is stored with the claim, before the CONNACK: a node that dies right after it leaves the will to
+  // its adopter.
+  const will = armedWill(connection, node.context.clock.now());
+  const timeoutMs = node.options.takeoverTimeoutMs ?? 3000;
   try {
-    claim = await node.engine.claim(clientId, { timeoutMs: node.options.takeoverTimeoutMs ?? 3000 });
-    const will = armedWill(connection, node.context.clock.now());
-    if (will !== undefined) {
-      // Stored before the CONNACK, so a node that dies right after it leaves the will to its adopter.
-      try {
-        const outcome = await node.engine.commit({
-          ops: [{ op: { kind: "putWill", will }, epoch: claim.epoch }],
-          forwards: [],
-        });
-        if (outcome.refused.length > 0) return UNAVAILABLE; // claimed by yet another node meanwhile
-      } catch (error) {
-        if (!(error instanceof ClusterUnavailableError)) throw error;
-        willStored = false; // the id is ours now: kept below as for a connection that went, then refused
-      }
-    }
+    claim = await node.engine.claim(clientId, will === undefined ? { timeoutMs } : { timeoutMs, will });
   } catch (error) {
     if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
     throw error;
@@ -82,14 +71,14 @@ export async function claimForConnect(
       `client ${printable(clientId)} taken over from node ${claim.previous.node} (${claim.previous.outcome})`,
     );
   }
-  // The engine went away after the claim (or before the will was stored): the id is this node's now, so its
-  // session is kept here as for a connection that went, and the CONNECT is refused.
-  const refused = !willStored || state !== "up";
+  // The engine went away after the claim: the id is this node's now, so its session is kept here as for a
+  // connection that went, and the CONNECT is refused.
+  const refused = state !== "up";
   if (connection.isClosed || refused) {
     // Gone while the claim waited: its session stays (offline) or, if it had none to keep, ownership is given up.
     if (claim.session === undefined) node.context.store?.add({ kind: "deleteSession", clientId });
-    else if (willStored && connection.will !== undefined && !node.context.wills.has(clientId)) {
-      node.context.store?.add({ kind: "deleteWill", clientId }); // stored above, but never armed
+    else if (will !== undefined && !node.context.wills.has(clientId)) {
+      node.context.store?.add({ kind: "deleteWill", clientId }); // stored with the claim, but never armed
     }
     return refused ? UNAVAILABLE : undefined;
   }
@@ -98,7 +87,7 @@ export async function claimForConnect(
 
 /**
  * Stores the will of a CONNECT for `clientId`, which this node owns already, before its CONNACK (the claim path
- * stores it in {@linkcode claimForConnect}): a node that dies once the client has its CONNACK leaves the will
+ * stores it with the claim, {@linkcode claimForConnect}): a node that dies once the client has its CONNACK leaves the will
  * to the node that adopts the session, which publishes it exactly once. Through the commit queue, so it lands
  * after what this node recorded for the client before (a `deleteWill` of its last connection). Resolves with a
  * refusal (v5 0x88, v3 0x03) when the write cannot be made.
