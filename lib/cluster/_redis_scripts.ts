@@ -145,7 +145,8 @@ return 1`,
 };
 
 /**
- * KEYS session, epoch, outgoing, incoming, will, ctl; ARGV me, prefix, mode, client id, dead owner, ctl maxlen.
+ * KEYS session, epoch, outgoing, incoming, will, ctl; ARGV me, prefix, mode, client id, dead owner, ctl maxlen,
+ * the claiming CONNECT's will ('' none: the stored one stays; else it replaces it once read into the answer).
  * Takes the client id with the next epoch and answers `{epoch, session, outgoing, incoming[], will}`, the outgoing
  * entries joined by newlines (JSON has none): one string to parse instead of one per queued message. Modes:
  * `ask` first asks a live other owner to step down instead (answers its name: the claimer waits for its release,
@@ -169,8 +170,10 @@ if owner and owner ~= ARGV[1] then redis.call('SREM', ARGV[2] .. 'owned:' .. own
 local e = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 redis.call('SADD', ARGV[2] .. 'owned:' .. ARGV[1], ARGV[4])
+local will = redis.call('GET', KEYS[5]) or ''
+if ARGV[7] and ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7]) end
 return {e, redis.call('HGET', KEYS[1], 'session') or '', table.concat(redis.call('HVALS', KEYS[3]), '\\n'),
-  redis.call('SMEMBERS', KEYS[4]), redis.call('GET', KEYS[5]) or ''}`,
+  redis.call('SMEMBERS', KEYS[4]), will}`,
 };
 
 /** KEYS session, epoch, ctl; ARGV me, epoch, client id, prefix, ctl maxlen. */
@@ -185,29 +188,46 @@ return 1`,
 };
 
 /**
- * KEYS session, epoch, outgoing, incoming, will; ARGV me, epoch, prefix, client id, then ops as triples
- * (kind, a, b). Applies all of them, or none when this node is not the owner at that epoch (answers 0).
+ * One group commit's session writes in one call. No KEYS: each client's five session keys are built from the
+ * prefix as `RedisKeys.session` names them. ARGV me, prefix, then per client its epoch, client id, op count n and
+ * n op triples (kind, a, b). Per client all of its ops, or none when this node is not its owner at that epoch
+ * (or was declared dead). Answers 1 or 0 per client, in order. One command per batch instead of one per client:
+ * the client library's cost per command (a timer, a promise, a reply) was most of a commit's CPU when a batch
+ * holds many sessions (50 connects at a time in `bench/cluster_bench.ts connects`).
  */
-const apply: RedisScript = {
-  keys: 5,
-  lua: `if redis.call('EXISTS', ARGV[3] .. 'dead:' .. ARGV[1]) == 1 then return 0 end
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
-local i = 5
-while i <= #ARGV do
-  local k, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if k == 'ps' then redis.call('HSET', KEYS[1], 'session', a)
-  elseif k == 'ds' then
-    redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5])
-    redis.call('SREM', ARGV[3] .. 'owned:' .. ARGV[1], ARGV[4])
-  elseif k == 'po' then redis.call('HSET', KEYS[3], a, b)
-  elseif k == 'do' then redis.call('HDEL', KEYS[3], a)
-  elseif k == 'pi' then redis.call('SADD', KEYS[4], a)
-  elseif k == 'di' then redis.call('SREM', KEYS[4], a)
-  elseif k == 'pw' then redis.call('SET', KEYS[5], a)
-  elseif k == 'dw' then redis.call('DEL', KEYS[5]) end
-  i = i + 3
+const applyAll: RedisScript = {
+  keys: 0,
+  lua: `local me, prefix = ARGV[1], ARGV[2]
+local dead = redis.call('EXISTS', prefix .. 'dead:' .. me) == 1
+local out = {}
+local a = 3
+while a <= #ARGV do
+  local epoch, cid, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  local tag = '{' .. cid .. '}'
+  local s, o, w = prefix .. 's:' .. tag, prefix .. 'o:' .. tag, prefix .. 'w:' .. tag
+  if not dead and redis.call('HGET', s, 'owner') == me and redis.call('GET', prefix .. 'e:' .. tag) == epoch then
+    local i = prefix .. 'i:' .. tag
+    for j = a, a + 3 * n - 1, 3 do
+      local op, x, y = ARGV[j], ARGV[j + 1], ARGV[j + 2]
+      if op == 'ps' then redis.call('HSET', s, 'session', x)
+      elseif op == 'ds' then
+        redis.call('DEL', s, o, i, w)
+        redis.call('SREM', prefix .. 'owned:' .. me, cid)
+      elseif op == 'po' then redis.call('HSET', o, x, y)
+      elseif op == 'do' then redis.call('HDEL', o, x)
+      elseif op == 'pi' then redis.call('SADD', i, x)
+      elseif op == 'di' then redis.call('SREM', i, x)
+      elseif op == 'pw' then redis.call('SET', w, x)
+      elseif op == 'dw' then redis.call('DEL', w) end
+    end
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+  a = a + 3 * n
 end
-return 1`,
+return out`,
 };
 
 /**
@@ -259,7 +279,7 @@ export const SCRIPTS = {
   mqRetain: retain,
   mqClaim: claim,
   mqRelease: release,
-  mqApply: apply,
+  mqApplyAll: applyAll,
   mqReseedSession: reseedSession,
   mqForget: forget,
 } as const satisfies Record<string, RedisScript>;

@@ -68,8 +68,9 @@ export function opsByClient(ops: readonly FencedOp[]): Map<string, FencedOp[]> {
 }
 
 /**
- * Queues one group commit: first one apply script per client id of `byClient` (their replies, in that order,
- * say 1 applied / 0 refused), then the durable forwards and the cursor.
+ * Queues one group commit: first one script for the session writes of every client id of `byClient` (its reply,
+ * read by {@linkcode refusedClients}, says 1 applied / 0 refused per client in that order), then the durable
+ * forwards and the cursor.
  */
 export function queueCommit(
   pipeline: ChainableCommander,
@@ -78,16 +79,16 @@ export function queueCommit(
   batch: CommitBatch,
 ): void {
   const { keys, prefix, me } = writer;
-  for (const [clientId, ops] of byClient) {
-    // Checked against the oldest epoch given for the client: one stale op refuses all of them.
-    const epoch = Math.min(...ops.map((fenced) => fenced.epoch));
-    runScript(pipeline, "mqApply", keys.session(clientId), [
-      me,
-      epoch,
-      prefix,
-      clientId,
-      ...ops.flatMap(opArgs),
-    ]);
+  if (byClient.size > 0) {
+    const args: Arg[] = [me, prefix];
+    for (const [clientId, ops] of byClient) {
+      // Checked against the oldest epoch given for the client: one stale op refuses all of them.
+      let epoch = Infinity;
+      for (const fenced of ops) if (fenced.epoch < epoch) epoch = fenced.epoch;
+      args.push(epoch, clientId, ops.length);
+      for (const fenced of ops) args.push(...opArgs(fenced));
+    }
+    runScript(pipeline, "mqApplyAll", [], args);
   }
   for (const forward of batch.forwards) {
     pipeline.xadd(keys.durableInbox(forward.to), "*", "f", me, "d", forwardBatchArg(forward.messages));
@@ -96,6 +97,21 @@ export function queueCommit(
     pipeline.set(keys.cursor(me), batch.cursor);
     pipeline.xtrim(keys.durableInbox(me), "MINID", batch.cursor);
   }
+}
+
+/**
+ * The client ids of `clients` (the keys of the batch's `byClient`, in order) whose writes were refused, from the
+ * replies of a pipeline {@linkcode queueCommit} filled; throws the first error reply.
+ */
+export function refusedClients(
+  replies: readonly [Error | null, unknown][],
+  clients: readonly string[],
+  fail: (error: Error) => Error,
+): string[] {
+  for (const [error] of replies) if (error !== null) throw fail(error);
+  if (clients.length === 0) return [];
+  const applied = replies[0]?.[1] as readonly number[] | undefined;
+  return clients.filter((_, i) => applied?.[i] !== 1);
 }
 
 /** Queues the retained messages (kept where another node wrote first) and the owned sessions of a reseed. */

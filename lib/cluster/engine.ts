@@ -181,6 +181,11 @@ export interface Claim {
 export interface ClaimOptions {
   /** How long to wait for a live owner to release it, ms. @default {3000} */
   readonly timeoutMs?: number;
+  /**
+   * The will of the CONNECT that claims, stored with the ownership change (after the stored one was read into
+   * the {@linkcode Claim}): armed before the CONNACK at no extra round trip.
+   */
+  readonly will?: PendingWill;
 }
 
 // ---- stats ------------------------------------------------------------------------------------------------

@@ -183,6 +183,7 @@ export class MemoryClusterEngine implements ClusterEngine {
     }
     const epoch = cluster.own(clientId, this.incarnation);
     const claim = cluster.loaded(clientId, epoch);
+    if (options.will !== undefined) cluster.client(clientId).will = options.will;
     return previous === undefined ? claim : { ...claim, previous };
   }
 

@@ -17,7 +17,7 @@ import { parseSharedFilter } from "../topic/topic.ts";
 import { type Claim, ClusterUnavailableError, type ForwardedMessage, type Incarnation } from "./engine.ts";
 import { deliverForwarded, MOVED_PREFIX, replayForwarded } from "./forwarding.ts";
 import { TopicRouter } from "../topic/router.ts";
-import type { ClusterNode } from "./node.ts";
+import type { ClusterNode, NodeState } from "./node.ts";
 import type { Session } from "../broker/session.ts";
 import type { PendingWill } from "../broker/storage/persistence.ts";
 import { messageFromWill, storedWill } from "../broker/wills.ts";
@@ -45,24 +45,20 @@ export async function claimForConnect(
   // What the old node passes on for this client before the claim resolves waits here.
   const early: ForwardedMessage[] = [];
   node.claiming.set(clientId, early);
+  // The will is stored with the claim, before the CONNACK: a node that dies right after it leaves the will to
+  // its adopter.
+  const will = armedWill(connection, node.context.clock.now());
+  const timeoutMs = node.options.takeoverTimeoutMs ?? 3000;
   try {
-    claim = await node.engine.claim(clientId, { timeoutMs: node.options.takeoverTimeoutMs ?? 3000 });
-    const will = armedWill(connection, node.context.clock.now());
-    if (will !== undefined) {
-      // Stored before the CONNACK, so a node that dies right after it leaves the will to its adopter.
-      const outcome = await node.engine.commit({
-        ops: [{ op: { kind: "putWill", will }, epoch: claim.epoch }],
-        forwards: [],
-      });
-      if (outcome.refused.length > 0) return UNAVAILABLE; // claimed by yet another node meanwhile
-    }
+    claim = await node.engine.claim(clientId, will === undefined ? { timeoutMs } : { timeoutMs, will });
   } catch (error) {
     if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
     throw error;
   } finally {
     node.claiming.delete(clientId);
   }
-  if (node.state !== "up") return UNAVAILABLE;
+  const state = node.state as NodeState; // it may have changed while the claim waited
+  if (state === "fenced" || state === "closed") return UNAVAILABLE;
   install(node, clientId, claim);
   if (early.length > 0) {
     node.startMerge(clientId);
@@ -75,20 +71,23 @@ export async function claimForConnect(
       `client ${printable(clientId)} taken over from node ${claim.previous.node} (${claim.previous.outcome})`,
     );
   }
-  if (connection.isClosed) {
+  // The engine went away after the claim: the id is this node's now, so its session is kept here as for a
+  // connection that went, and the CONNECT is refused.
+  const refused = state !== "up";
+  if (connection.isClosed || refused) {
     // Gone while the claim waited: its session stays (offline) or, if it had none to keep, ownership is given up.
     if (claim.session === undefined) node.context.store?.add({ kind: "deleteSession", clientId });
-    else if (connection.will !== undefined && !node.context.wills.has(clientId)) {
-      node.context.store?.add({ kind: "deleteWill", clientId }); // stored above, but never armed
+    else if (will !== undefined && !node.context.wills.has(clientId)) {
+      node.context.store?.add({ kind: "deleteWill", clientId }); // stored with the claim, but never armed
     }
-    return undefined;
+    return refused ? UNAVAILABLE : undefined;
   }
   return undefined;
 }
 
 /**
  * Stores the will of a CONNECT for `clientId`, which this node owns already, before its CONNACK (the claim path
- * stores it in {@linkcode claimForConnect}): a node that dies once the client has its CONNACK leaves the will
+ * stores it with the claim, {@linkcode claimForConnect}): a node that dies once the client has its CONNACK leaves the will
  * to the node that adopts the session, which publishes it exactly once. Through the commit queue, so it lands
  * after what this node recorded for the client before (a `deleteWill` of its last connection). Resolves with a
  * refusal (v5 0x88, v3 0x03) when the write cannot be made.
@@ -116,6 +115,7 @@ export async function storeWill(
     else if (!ctx.wills.has(clientId)) ctx.store.add({ kind: "deleteWill", clientId });
     return undefined;
   }
+  // Taken over or fenced meanwhile: not ours to open.
   return node.owns(clientId) ? undefined : UNAVAILABLE;
 }
 

@@ -19,12 +19,14 @@ import type { Redis } from "ioredis";
 import type { Message } from "../broker/storage/persistence.ts";
 import { TurnBatch } from "./_redis_batch.ts";
 import { openRedis, redactUrl, runScript, unavailable } from "./_redis_client.ts";
+import { encodeWill } from "./_redis_codec.ts";
 import {
   claimFromReply,
   type ClaimReply,
   opsByClient,
   queueCommit,
   queueReseed,
+  refusedClients,
   type Writer,
 } from "./_redis_sessions.ts";
 import { RedisKeys } from "./_redis_keys.ts";
@@ -243,7 +245,8 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#releases.set(clientId, released.resolve);
     try {
       // One round trip when nobody else holds it; else the owner is asked to step down first.
-      const reply = await this.#claimScript(clientId, "ask", "");
+      const will = options.will === undefined ? "" : encodeWill(options.will);
+      const reply = await this.#claimScript(clientId, "ask", "", will);
       if (typeof reply !== "string") return claimFromReply(reply)!;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<"timeout">((resolve) => {
@@ -251,7 +254,7 @@ export class RedisClusterEngine implements ClusterEngine {
       });
       const outcome = await Promise.race([released.promise.then(() => "released" as const), timeout]);
       clearTimeout(timer);
-      const claim = claimFromReply(await this.#claimScript(clientId, "take", "") as ClaimReply)!;
+      const claim = claimFromReply(await this.#claimScript(clientId, "take", "", will) as ClaimReply)!;
       return { ...claim, previous: { node: reply, outcome } };
     } finally {
       this.#releases.delete(clientId);
@@ -263,6 +266,7 @@ export class RedisClusterEngine implements ClusterEngine {
     clientId: string,
     mode: "ask" | "take" | "adopt",
     deadOwner: string,
+    will = "",
   ): Promise<ClaimReply | string> {
     const keys = this.#keys;
     // The claims of one turn (CONNECTs read together) share one pipeline: one write and one read.
@@ -277,6 +281,7 @@ export class RedisClusterEngine implements ClusterEngine {
             clientId,
             deadOwner,
             CTL_MAXLEN,
+            will,
           ]),
       )
     ) as ClaimReply | string;
@@ -306,12 +311,7 @@ export class RedisClusterEngine implements ClusterEngine {
       queueCommit(pipeline, this.#writer(), byClient, batch);
       return pipeline.exec();
     });
-    const refused: string[] = [];
-    (replies ?? []).forEach(([error, applied], i) => {
-      if (error !== null) throw unavailable(this.#url, error);
-      if (i < clients.length && applied !== 1) refused.push(clients[i]!);
-    });
-    return { refused };
+    return { refused: refusedClients(replies ?? [], clients, (error) => unavailable(this.#url, error)) };
   }
 
   async owned(node: Incarnation): Promise<readonly string[]> {

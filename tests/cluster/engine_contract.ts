@@ -386,6 +386,21 @@ export function engineContract(kind: ContractKind): void {
     assert.equal(empty.previous, undefined);
   });
 
+  test("a claim with a will answers the stored will and stores the new one, which the next claim reads", async (c) => {
+    const a = await c.join("a");
+    const b = await c.join("b");
+    const old = { clientId: "W", message: message("will/W", "old"), sendAt: 0 };
+    const first = await a.engine.claim("W", { will: old });
+    assert.equal(first.will, undefined, "nothing stored before");
+    await a.engine.release("W", first.epoch);
+    const fresh = { clientId: "W", message: message("will/W", "new"), sendAt: -5000 };
+    const second = await b.engine.claim("W", { timeoutMs: 300, will: fresh });
+    assert.equal(text(second.will?.message), "old", "the will stored before this claim");
+    const third = await a.engine.claim("W", { timeoutMs: 300 });
+    assert.equal(text(third.will?.message), "new", "stored by the second claim");
+    assert.equal(third.will?.sendAt, -5000);
+  });
+
   test("a dead node's sessions are adopted by exactly one node each", async (c) => {
     const a = await c.join("a");
     const b = await c.join("b");
