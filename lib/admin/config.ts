@@ -7,9 +7,9 @@
  * @module
  */
 
-import { dirname, isAbsolute, resolve } from "node:path";
 import type { BrokerConfig } from "../broker/server/config.ts";
 import { ConfigError } from "../broker/server/config.ts";
+import { directoryOf, isAbsolutePath, resolvePath } from "../broker/server/paths.ts";
 
 /** What an admin may do: `viewer` reads (GET), `admin` does everything. */
 export type AdminRole = "viewer" | "admin";
@@ -161,8 +161,8 @@ export function namedAsInFile<T extends { name?: string }>(listeners: T[], confi
  * `loadConfig` does for the MQTT keys.
  */
 export function resolveAdminPaths(section: AdminSection, configFile: string): AdminSection {
-  const base = dirname(resolve(configFile));
-  const at = (file: string) => isAbsolute(file) ? file : resolve(base, file);
+  const base = directoryOf(resolvePath(configFile));
+  const at = (file: string) => isAbsolutePath(file) ? file : resolvePath(file, base);
   const admin = section.admin;
   return {
     ...(admin === undefined

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import type { ChainableCommander, Redis } from "ioredis";
 
 interface Queued {

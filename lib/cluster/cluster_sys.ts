@@ -7,7 +7,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { utf8Encode } from "../codec/utf8.ts";
 import type { NodeStats } from "./engine.ts";
 import type { ClusterNode } from "./node.ts";

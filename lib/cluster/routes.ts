@@ -10,7 +10,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { type Subscription, TopicRouter } from "../topic/router.ts";
 import type { ClusterEngine, Incarnation, RouteEvent } from "./engine.ts";
 

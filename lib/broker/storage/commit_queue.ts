@@ -5,7 +5,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import type { Persistence, PersistenceOp } from "./persistence.ts";
 import type { BrokerCounters } from "../counters.ts";
 
