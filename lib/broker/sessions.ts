@@ -54,6 +54,8 @@ export class Sessions {
   readonly #events: BrokerEvents | undefined;
   #authorizer: Authorizer;
   readonly #sessions = new Map<string, Session>();
+  /** After {@linkcode Sessions.close}: sessions installed later (a cluster's late work) arm no expiry timer. */
+  #closed = false;
   /** One function for every session: asks the authorizer in force now. */
   readonly #mayReceive = (identity: ClientIdentity, topic: string): boolean =>
     this.#authorizer.canReceive(identity, topic);
@@ -257,8 +259,9 @@ export class Sessions {
     return session;
   }
 
-  /** Stops every expiry timer (the broker is closing). */
+  /** Stops every expiry timer and arms none from now on (the broker is closing). */
   close(): void {
+    this.#closed = true;
     for (const session of this.#sessions.values()) {
       if (session.expiryTimer !== undefined) this.#clock.clearTimeout(session.expiryTimer as TimerId);
     }
@@ -287,7 +290,7 @@ export class Sessions {
     if (interval === EXPIRY_NEVER && this.#options.persistentClientExpiration > 0) {
       interval = this.#options.persistentClientExpiration;
     }
-    if (interval === EXPIRY_NEVER || session.link !== undefined) return;
+    if (interval === EXPIRY_NEVER || session.link !== undefined || this.#closed) return;
     // Time away so far: 0 for a live disconnect; for a restored session, by the wall clock (stored across the
     // restart), never negative when the clock went back meanwhile. The timer itself is on the monotonic clock.
     const away = Math.max(0, now - (session.disconnectedAt ?? now));

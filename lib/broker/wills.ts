@@ -70,6 +70,8 @@ export class Wills {
   readonly #publish: (message: Message) => number;
   readonly #counters: Pick<BrokerCounters, "willsPublished"> | undefined;
   readonly #pending = new Map<string, PendingWill>();
+  /** After {@linkcode Wills.close}: wills installed later stay pending (stored) and arm no timer. */
+  #closed = false;
 
   /** Holds no will until {@linkcode Wills.schedule} or {@linkcode Wills.restore}. */
   constructor(options: WillsOptions) {
@@ -105,6 +107,7 @@ export class Wills {
       return;
     }
     this.#store?.add({ kind: "putWill", will: storedWill(identity, message, now + delaySeconds * 1000) });
+    if (this.#closed) return;
     pending.timer = this.#clock.setTimeout(() => this.publish(clientId), delaySeconds * 1000);
   }
 
@@ -155,6 +158,7 @@ export class Wills {
         : { clientId: will.clientId, username: will.username };
       const pending: PendingWill = { message: will.message, identity, timer: undefined };
       this.#pending.set(will.clientId, pending);
+      if (this.#closed) continue;
       pending.timer = this.#clock.setTimeout(
         () => this.publish(will.clientId),
         Math.max(0, will.sendAt - now),
@@ -162,8 +166,12 @@ export class Wills {
     }
   }
 
-  /** Stops every will timer (the broker is closing; stored wills are sent at the next start). */
+  /**
+   * Stops every will timer and arms none from now on (the broker is closing; stored wills are sent at the next
+   * start).
+   */
   close(): void {
+    this.#closed = true;
     for (const pending of this.#pending.values()) {
       if (pending.timer !== undefined) this.#clock.clearTimeout(pending.timer);
     }

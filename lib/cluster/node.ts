@@ -200,12 +200,17 @@ export class ClusterNode {
     return true;
   }
 
-  /** Runs `fn` after `ms` unless the node stops first. */
-  later(ms: number, fn: () => void): void {
+  /**
+   * Runs `fn` after `ms` unless the node stops first. Work it starts (the promise it returns) is tracked like
+   * work started by cluster events: the close waits for it.
+   */
+  later(ms: number, fn: () => void | Promise<void>): void {
     if (this.state === "closed") return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      if (this.state !== "closed") fn();
+      if (this.state === "closed") return;
+      const task = fn();
+      if (task !== undefined) this.#track("delayed work", task);
     }, ms);
     this.#timers.add(timer);
   }
@@ -269,10 +274,7 @@ export class ClusterNode {
     this.state = "closed"; // no event starts work from here on
     await this.#tasksDone();
     this.#clearTimers();
-    // That work ran after the broker had stopped its session expiry and will timers: the sessions and wills it
-    // installed armed new ones (03_takeover_test.ts [redis] saw them as leaked timers).
-    this.context.sessions.close();
-    this.context.wills.close();
+    // Sessions and wills that work installed after the broker closed them arm no timer (their close() says so).
     this.#wake();
     await this.peers?.close();
     await this.engine.close();

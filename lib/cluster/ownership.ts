@@ -235,17 +235,15 @@ export async function adoptFrom(node: ClusterNode, dead: Incarnation): Promise<v
   if (adopted.epochs.size > 0) {
     node.context.logger.info(`adopted session(s) of dead node ${dead}`);
     node.adoptions.add(adopted);
-    node.later(2 * node.leaseMs, () => node.adoptions.delete(adopted));
+    node.later(2 * node.leaseMs, () => {
+      node.adoptions.delete(adopted);
+    });
     await node.summary.settled();
     await replayInbox(node, dead, adopted);
-    node.later(Math.floor(node.leaseMs / 2), () => {
-      replayInbox(node, dead, adopted).catch(() => {});
-    });
+    node.later(Math.floor(node.leaseMs / 2), () => replayInbox(node, dead, adopted));
   }
   if (rendezvous(dead, live) === node.incarnation) {
-    node.later(node.leaseMs, () => {
-      sweepUp(node, dead).catch(() => {});
-    });
+    node.later(node.leaseMs, () => sweepUp(node, dead));
   }
 }
 

@@ -153,3 +153,26 @@ Deno.test("a node's close ends the pause of a commit waiting to try the engine a
     assert.ok(settled, "the commit gave up when the node closed");
   });
 });
+
+Deno.test("a node's close waits for the work a node.later() timer started (a late inbox replay or sweep)", async () => {
+  const memory = new MemoryCluster();
+  await withCluster(kindOf(memory, () => new MemoryClusterEngine(memory, 5000)), 1, async ({ brokers }) => {
+    const node = brokers[0]!.cluster!;
+    const gate = Promise.withResolvers<void>();
+    let started = false;
+    let finished = false;
+    node.later(1, async () => {
+      started = true;
+      await gate.promise;
+      finished = true;
+    });
+    await waitFor(() => started, "the delayed work to start");
+    let closed = false;
+    const closing = node.store.close().then(() => closed = true);
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.ok(!closed, "the close resolved while the delayed work was still running");
+    gate.resolve();
+    await closing;
+    assert.ok(finished);
+  });
+});
