@@ -37,7 +37,7 @@ import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
 import { commitToEngine, markCommit } from "./cluster_store.ts";
 import { SeenIds } from "./seen_ids.ts";
 import { ClusterSys } from "./cluster_sys.ts";
-import { listenForPeers, type PeerLinkOptions, type PeerLinks } from "./peer_link.ts";
+import type { PeerLinkOptions, PeerLinks } from "./peer_link.ts";
 
 /** How a broker joins a cluster. */
 export interface ClusterOptions {
@@ -244,7 +244,12 @@ export class ClusterNode {
 
   async #join(): Promise<void> {
     const peer = this.options.peer;
-    if (peer !== false) this.peers ??= listenForPeers(this, peer);
+    if (peer !== false && this.peers === undefined) {
+      // Loaded on joining, not with the broker: the links' HMAC (node:crypto) costs a broker that never joins a
+      // cluster about 2 MiB at start.
+      const { listenForPeers } = await import("./peer_link.ts");
+      this.peers ??= listenForPeers(this, peer);
+    }
     const membership = await this.engine.join({
       node: this.options.node ?? "node",
       leaseMs: this.leaseMs,
