@@ -99,3 +99,12 @@ Deno.test("encodeForwardBatch() leaves the headroom asked for before the batch",
   assert.deepEqual(framed.subarray(5), encodeForwardBatch(batch));
   assert.deepEqual(decodeForwardBatch(framed.subarray(5)), batch);
 });
+
+Deno.test("encodeForwardBatch() writes a topic repeated in a batch each time, non-ASCII ones too", () => {
+  const batch: ForwardedMessage[] = ["t/ü", "t/ü", "t/a", "t/ü", "t/ü", "€/x"].map((topic, i) => ({
+    id: `n-ü:${i}`,
+    message: { topic, payload: new Uint8Array([i]), qos: 0, retain: false },
+    direct: true,
+  }));
+  assert.deepEqual(decodeForwardBatch(encodeForwardBatch(batch, 3).subarray(3)), batch);
+});
