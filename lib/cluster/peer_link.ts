@@ -16,7 +16,7 @@ import type { Logger } from "../broker/logger.ts";
 import type { ForwardBatch, Incarnation } from "./engine.ts";
 import type { ClusterNode } from "./node.ts";
 import { encodeForwardBatch } from "./_redis_forward_codec.ts";
-import { DATA_FRAME_MAX, encodeFrame, FRAME } from "./peer_link_frames.ts";
+import { DATA_FRAME_MAX, FRAME, FRAME_HEADER, sealFrame } from "./peer_link_frames.ts";
 import { type Inbound, type InboundHost, serveInbound } from "./peer_link_in.ts";
 import { OutboundLink } from "./peer_link_out.ts";
 
@@ -96,12 +96,12 @@ export class PeerLinks {
         (rest ??= []).push(batch);
         continue;
       }
-      const body = encodeForwardBatch(batch.messages);
-      if (body.length + 1 > DATA_FRAME_MAX) {
+      const frame = encodeForwardBatch(batch.messages, FRAME_HEADER); // the batch encoded once, in its frame
+      if (frame.length - 4 > DATA_FRAME_MAX) {
         (rest ??= []).push(batch);
         continue;
       }
-      if (!link.write(encodeFrame(FRAME.data, body))) this.dropped += batch.messages.length;
+      if (!link.write(sealFrame(frame, FRAME.data))) this.dropped += batch.messages.length;
     }
     return rest ?? NONE;
   }

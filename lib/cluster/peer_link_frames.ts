@@ -41,12 +41,27 @@ export const HANDSHAKE_FRAME_MAX = 1024;
  */
 export const DATA_FRAME_MAX = 16 * 1024 * 1024;
 
+/** Bytes of a frame's header: the length and the type. */
+export const FRAME_HEADER = 5;
+
 /** The header and body of one frame, ready to write. */
 export function encodeFrame(type: FrameType, body: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(5 + body.length);
-  new DataView(frame.buffer).setUint32(0, body.length + 1);
+  const frame = new Uint8Array(FRAME_HEADER + body.length);
+  frame.set(body, FRAME_HEADER);
+  return sealFrame(frame, type);
+}
+
+/**
+ * Writes the header into the first {@linkcode FRAME_HEADER} bytes of `frame`, whose body follows them (a body
+ * encoded in place, not copied); returns `frame`.
+ */
+export function sealFrame(frame: Uint8Array, type: FrameType): Uint8Array {
+  const length = frame.length - 4;
+  frame[0] = length >>> 24;
+  frame[1] = (length >>> 16) & 0xff;
+  frame[2] = (length >>> 8) & 0xff;
+  frame[3] = length & 0xff;
   frame[4] = type;
-  frame.set(body, 5);
   return frame;
 }
 
