@@ -8,8 +8,7 @@
 import assert from "node:assert/strict";
 import { assertPublish } from "../broker/_v5.ts";
 import { puback, pubcomp, publishPacket, pubrec, pubrel, subscribe, VERSIONS } from "../broker/_wire.ts";
-import type { ClusterEngine, ForwardBatch } from "../../lib/cluster/engine.ts";
-import { clusterTest, withCluster } from "./_cluster.ts";
+import { clusterTest, spyForwards, withCluster } from "./_cluster.ts";
 
 for (const version of VERSIONS) {
   clusterTest(
@@ -114,14 +113,3 @@ clusterTest(
       assert.equal(sent.length, 0);
     }),
 );
-
-/** Records the lossy forwards `engine` sends from now on. */
-function spyForwards(engine: ClusterEngine): ForwardBatch[] {
-  const sent: ForwardBatch[] = [];
-  const original = engine.forwardLossy.bind(engine);
-  engine.forwardLossy = (batches) => {
-    sent.push(...batches);
-    original(batches);
-  };
-  return sent;
-}

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Broker, type BrokerOptions } from "../../lib/broker/broker.ts";
-import type { ClusterEngine } from "../../lib/cluster/engine.ts";
+import type { ClusterEngine, ForwardBatch } from "../../lib/cluster/engine.ts";
 import { MemoryCluster } from "../../lib/cluster/memory_engine.ts";
 import type { ProtocolVersion } from "../../lib/packet/packet_type.ts";
 import { memoryPair } from "../../lib/transport/memory.ts";
@@ -152,4 +152,15 @@ export function clusterTest(name: string, fn: (kind: EngineKind) => Promise<void
       Deno.test(`${name} [${kind.name}]`, () => fn(kind));
     }
   }
+}
+
+/** Records the lossy forwards `engine` sends from now on. */
+export function spyForwards(engine: ClusterEngine): ForwardBatch[] {
+  const sent: ForwardBatch[] = [];
+  const original = engine.forwardLossy.bind(engine);
+  engine.forwardLossy = (batches) => {
+    sent.push(...batches);
+    original(batches);
+  };
+  return sent;
 }

@@ -10,13 +10,14 @@ import assert from "node:assert/strict";
 import { Broker } from "../../lib/broker/broker.ts";
 import { ConfigError, parseConfig } from "../../lib/broker/server/config.ts";
 import { parsePeerFlag } from "../../lib/cluster/config.ts";
-import type { ClusterEngine, ForwardBatch } from "../../lib/cluster/engine.ts";
+import type { ForwardBatch } from "../../lib/cluster/engine.ts";
 import { MemoryCluster } from "../../lib/cluster/memory_engine.ts";
 import type { ClusterOptions } from "../../lib/cluster/node.ts";
 import { advertisedAddress } from "../../lib/cluster/peer_link.ts";
 import { memoryPair } from "../../lib/transport/memory.ts";
 import { assertPublish } from "../broker/_v5.ts";
 import { connectPacket, publishPacket, subscribe, waitFor, WireClient } from "../broker/_wire.ts";
+import { spyForwards } from "./_cluster.ts";
 
 Deno.test("parseConfig() reads cluster.peer", () => {
   const peer = { host: "0.0.0.0", port: 7883, advertise: "10.0.0.5" };
@@ -94,7 +95,7 @@ async function pair(
     const wanted = source.storedVersion;
     await waitFor(() => brokers[1]!.cluster!.sys.routesVersion >= wanted, "node 1 to route to node 0");
     const pub = await connect(1, "pub");
-    await fn({ brokers, sub, pub, viaEngine: spy(brokers[1]!.cluster!.engine) });
+    await fn({ brokers, sub, pub, viaEngine: spyForwards(brokers[1]!.cluster!.engine) });
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     for (const broker of brokers) await broker.close();
@@ -109,16 +110,6 @@ interface Pair {
   readonly pub: WireClient;
   /** Node 1's QoS 0 forwards through the engine from the start of `fn`. */
   readonly viaEngine: ForwardBatch[];
-}
-
-function spy(engine: ClusterEngine): ForwardBatch[] {
-  const sent: ForwardBatch[] = [];
-  const original = engine.forwardLossy.bind(engine);
-  engine.forwardLossy = (batches) => {
-    sent.push(...batches);
-    original(batches);
-  };
-  return sent;
 }
 
 Deno.test("a node bound on every address advertises the one it was given, and QoS 0 crosses over it", async () => {

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { assertPublish, payloads } from "../broker/_v5.ts";
 import { publishPacket, subscribe, waitFor, type WireClient } from "../broker/_wire.ts";
-import type { ClusterEngine, ForwardBatch, ForwardedMessage } from "../../lib/cluster/engine.ts";
+import type { ForwardedMessage } from "../../lib/cluster/engine.ts";
 import type { Logger } from "../../lib/broker/logger.ts";
 import type { Packet } from "../../lib/packet/packet.ts";
 import { decode } from "../../lib/packet/decode.ts";
@@ -23,18 +23,7 @@ import {
 } from "../../lib/cluster/peer_link_frames.ts";
 import { parseAddress, readFrame, writeAll } from "../../lib/cluster/peer_link_out.ts";
 import { HANDSHAKES_MAX } from "../../lib/cluster/peer_link.ts";
-import { type ClusterContext, clusterTest, MEMORY, withCluster } from "./_cluster.ts";
-
-/** Records the lossy forwards `engine` sends from now on. */
-function spyForwards(engine: ClusterEngine): ForwardBatch[] {
-  const sent: ForwardBatch[] = [];
-  const original = engine.forwardLossy.bind(engine);
-  engine.forwardLossy = (batches) => {
-    sent.push(...batches);
-    original(batches);
-  };
-  return sent;
-}
+import { type ClusterContext, clusterTest, MEMORY, spyForwards, withCluster } from "./_cluster.ts";
 
 /** A logger that keeps the warnings. */
 function warnings(): Logger & { readonly lines: string[] } {
