@@ -28,10 +28,10 @@ import { deliverForwarded, Forwarder, type Moved } from "./forwarding.ts";
 import {
   type Adopted,
   adoptFrom,
+  beforeResume,
   claimForConnect,
   type ClaimRefusal,
   onTakeover,
-  storeWill,
 } from "./ownership.ts";
 import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
 import { commitToEngine, markCommit } from "./cluster_store.ts";
@@ -153,14 +153,14 @@ export class ClusterNode {
 
   /**
    * What a CONNECT waits for before its CONNACK, or `undefined` when nothing: the claim of its client id unless
-   * this node holds it, and its will stored in the engine (so that it is published exactly once, by the adopter,
-   * if this node dies while the client is connected). Resolves with a refusal when the client cannot connect.
+   * this node holds it (else the inbox of the dead node it was adopted from replayed to it), and its will stored
+   * in the engine (so that it is published exactly once, by the adopter, if this node dies while the client is
+   * connected). Resolves with a refusal when the client cannot connect.
    */
   beforeConnack(connection: Connection): Promise<ClaimRefusal | undefined> | undefined {
     const clientId = connection.clientId;
     if (!this.owns(clientId)) return claimForConnect(this, connection, clientId);
-    if (connection.will !== undefined) return storeWill(this, connection);
-    return undefined;
+    return beforeResume(this, connection);
   }
 
   /**

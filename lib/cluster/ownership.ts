@@ -86,6 +86,41 @@ export async function claimForConnect(
 }
 
 /**
+ * What a CONNECT for a session this node owns waits for before its CONNACK, or `undefined` when nothing: the
+ * replay of the inbox of the dead node it was adopted from (lately), then its will stored. A message can reach
+ * that inbox after the adopter's first replay (its publisher's node had not heard of the adopter's route yet,
+ * and acknowledged it once the forward was stored); the client, back, may change its subscriptions at once,
+ * which ends the replays to it, so the inbox is read while they are still as at the death: the session keeps
+ * every acknowledged QoS 1/2 message that matched them [MQTT-3.1.2-5 (3.1.1)] (5.0 section 4.1).
+ */
+export function beforeResume(
+  node: ClusterNode,
+  connection: Connection,
+): Promise<ClaimRefusal | undefined> | undefined {
+  const clientId = connection.clientId;
+  let inboxes: Adopted[] | undefined;
+  for (const adopted of node.adoptions) {
+    if (adopted.epochs.has(clientId)) (inboxes ??= []).push(adopted);
+  }
+  if (inboxes === undefined) return connection.will === undefined ? undefined : storeWill(node, connection);
+  return replayThenStoreWill(node, connection, inboxes);
+}
+
+async function replayThenStoreWill(
+  node: ClusterNode,
+  connection: Connection,
+  inboxes: readonly Adopted[],
+): Promise<ClaimRefusal | undefined> {
+  try {
+    for (const adopted of inboxes) await replayInbox(node, adopted.dead, adopted);
+  } catch (error) {
+    if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
+    throw error;
+  }
+  return connection.will === undefined ? undefined : storeWill(node, connection);
+}
+
+/**
  * Stores the will of a CONNECT for `clientId`, which this node owns already, before its CONNACK (the claim path
  * stores it with the claim, {@linkcode claimForConnect}): a node that dies once the client has its CONNACK leaves the will
  * to the node that adopts the session, which publishes it exactly once. Through the commit queue, so it lands

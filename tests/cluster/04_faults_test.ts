@@ -307,6 +307,46 @@ Deno.test("QoS 2 published while a stopped node's session is adopted reaches it 
     assert.deepEqual([...got].sort(), [...expected].sort(), `each once, nothing from e/1: ${got.join(" ")}`);
   }, { leaseMs: 300 }));
 
+Deno.test("a message that reaches a dead node's inbox after the adopter's first replay reaches its client back on the adopter, even when it subscribes at once", () =>
+  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
+    const x = await connect(0, persistent("x"));
+    await subscribe(x, 1, [["d/#", 2]]);
+    await routed(1, 0);
+    await routed(2, 0);
+    await x.disconnect();
+    const dead = brokers[0]!.cluster!.incarnation;
+    await brokers[0]!.close(); // graceful: adopted at once; the second replay waits half a lease (2 s here)
+    await waitFor(() => [1, 2].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+    const adopter = brokers[1]!.session("x") !== undefined ? 1 : 2;
+    await brokers[adopter]!.cluster!.summary.settled();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the first replay has read the dead inbox
+    // A publisher's node that has not heard of the adopter's route yet: the message goes to the dead node's
+    // inbox alone, and its publisher is acknowledged once that forward is stored.
+    const publisher = brokers[3 - adopter]!.cluster!;
+    await publisher.engine.commit({
+      ops: [],
+      forwards: [{
+        to: dead,
+        messages: [{
+          id: `${publisher.incarnation}:late`,
+          message: { topic: "d/1", payload: new TextEncoder().encode("late"), qos: 2, retain: false },
+          direct: true,
+        }],
+      }],
+    });
+    const back = await connect(adopter, persistent("x"), true);
+    await back.send(subscribePacket(5, 9, [["e/#", 2]])); // ends the replays to x: before the second one
+    const got: string[] = [];
+    const deadline = Date.now() + 1000;
+    while (got.length === 0 && Date.now() < deadline) {
+      const frame = await back.nextOrEnd(1000).catch(() => undefined);
+      if (frame === undefined) break;
+      const packet = decode(frame, 5);
+      if (packet.type === 3) got.push(new TextDecoder().decode(packet.payload));
+    }
+    assert.deepEqual(got, ["late"], "the acknowledged message, from the dead node's inbox");
+  }, { leaseMs: 4000 }));
+
 Deno.test("an adopted session that moves away and back gets nothing twice from the dead node's inbox", () =>
   withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
     const x = await connect(2, persistent("x"));
