@@ -19,7 +19,7 @@
 
 import { join } from "node:path";
 import process from "node:process";
-import { brokerTaskV8Flags, type Peer, startPeer } from "./_peers.ts";
+import { brokerTaskV8Flags, freePort, type Peer, startPeer, terminate } from "./_peers.ts";
 
 /** The deployments, in the order a run measures them (the order rotates between runs). */
 export const DEPLOYMENTS = ["single-node", "cluster", "aedes-redis"] as const;
@@ -64,14 +64,6 @@ const START_TIMEOUT_MS = 30_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A port that was free a moment ago (redis-server can listen on port 0 only without TCP). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
 }
 
 // ---- processes ------------------------------------------------------------------------------------------------
@@ -121,26 +113,7 @@ function spawn(command: Deno.Command, cleanup?: () => Promise<void>): Child {
     stderrTail: () => (stderrText.trim() || stdoutText.trim()).split("\n").slice(-5).join(" / "),
     stop() {
       stopped ??= (async () => {
-        if (running) {
-          try {
-            child.kill("SIGTERM");
-          } catch {
-            // already gone
-          }
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const late = await Promise.race([
-            status.then(() => false),
-            new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), 3000)),
-          ]);
-          clearTimeout(timer);
-          if (late) {
-            try {
-              child.kill("SIGKILL");
-            } catch {
-              // gone meanwhile
-            }
-          }
-        }
+        if (running) await terminate(child, status);
         await status;
         await Promise.all([stdoutDone, stderrDone]);
         await cleanup?.();

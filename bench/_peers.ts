@@ -204,12 +204,59 @@ export async function brokerTaskV8Flags(): Promise<string[]> {
   );
 }
 
-/** A port that was free a moment ago (Mosquitto cannot listen on port 0 and report it). */
-function freePort(): number {
+/**
+ * `deno run` of one of this repository's scripts (`script[0]`, relative to its root; the rest are its
+ * arguments) with `permissions` and the `broker` task's V8 flags, run from the root with its output piped.
+ */
+async function denoRun(permissions: readonly string[], script: readonly string[]): Promise<Deno.Command> {
+  const [file = "", ...args] = script;
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, ...await brokerTaskV8Flags(), join(PROJECT_ROOT, file), ...args],
+    cwd: PROJECT_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/**
+ * A port on 127.0.0.1 that was free a moment ago, for servers that cannot listen on port 0 and report the port
+ * they got (Mosquitto; redis-server with TCP).
+ */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close();
   return port;
+}
+
+/** How long a child has after SIGTERM before it gets SIGKILL. */
+const STOP_GRACE_MS = 3000;
+
+/**
+ * Stops a child process: SIGTERM, then SIGKILL if it has not exited {@linkcode STOP_GRACE_MS} later. Resolves
+ * when `exited` (the child's status) does.
+ */
+export async function terminate(child: Deno.ChildProcess, exited: Promise<unknown>): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    // already gone
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), STOP_GRACE_MS)),
+  ]);
+  clearTimeout(timer);
+  if (late) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
+  }
+  await exited;
 }
 
 /** Starts one broker process and waits until it accepts connections on 127.0.0.1. */
@@ -246,33 +293,24 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
         permissions.push(`--allow-write=${dir}`);
         persistence = `sqlite:${join(dir, "broker.db")}`;
       }
-      command = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          ...permissions,
-          ...await brokerTaskV8Flags(),
-          join(PROJECT_ROOT, "broker.ts"),
-          "-c",
-          config,
-          "-p",
-          "0",
-          "--sys-interval",
-          "0",
-          "--log-level",
-          "error",
-          "--persistence",
-          persistence,
-          "--max-inflight",
-          "65535",
-          "--max-queued",
-          "0",
-          ...(options.adminListener ? ["--admin-port", "0"] : []),
-        ],
-        cwd: PROJECT_ROOT,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      });
+      command = await denoRun(permissions, [
+        "broker.ts",
+        "-c",
+        config,
+        "-p",
+        "0",
+        "--sys-interval",
+        "0",
+        "--log-level",
+        "error",
+        "--persistence",
+        persistence,
+        "--max-inflight",
+        "65535",
+        "--max-queued",
+        "0",
+        ...(options.adminListener ? ["--admin-port", "0"] : []),
+      ]);
       break;
     }
     case "mosquitto": {
@@ -311,37 +349,16 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
     }
     case "ours-net": {
       if (storage !== "memory") throw new Error("ours-net runs in memory only here");
-      command = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-net",
-          ...await brokerTaskV8Flags(),
-          join(PROJECT_ROOT, "bench/_ours_net.ts"),
-          String(listeners),
-        ],
-        cwd: PROJECT_ROOT,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      });
+      command = await denoRun(["--allow-net"], ["bench/_ours_net.ts", String(listeners)]);
       break;
     }
     case "deno-floor":
     case "deno-floor-net": {
-      command = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-net",
-          ...await brokerTaskV8Flags(),
-          join(PROJECT_ROOT, "bench/_deno_floor.ts"),
-          ...(name === "deno-floor-net" ? ["--net"] : []),
-          String(listeners),
-        ],
-        cwd: PROJECT_ROOT,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      });
+      command = await denoRun(["--allow-net"], [
+        "bench/_deno_floor.ts",
+        ...(name === "deno-floor-net" ? ["--net"] : []),
+        String(listeners),
+      ]);
       break;
     }
     case "aedes": {
@@ -405,26 +422,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
-      if (running) {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // already gone
-        }
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const killed = await Promise.race([
-          status.then(() => false),
-          new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), 3000)),
-        ]);
-        clearTimeout(timer);
-        if (killed) {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // gone meanwhile
-          }
-        }
-      }
+      if (running) await terminate(child, status);
       await status;
       await Promise.all([stdoutDone, stderrDone]);
       await cleanup?.();
