@@ -19,7 +19,7 @@
 
 import { join } from "node:path";
 import process from "node:process";
-import { brokerTaskV8Flags, freePort, type Peer, startPeer, terminate } from "./_peers.ts";
+import { brokerTaskV8Flags, freePort, type Peer, startPeer, watchChild } from "./_peers.ts";
 
 /** The deployments, in the order a run measures them (the order rotates between runs). */
 export const DEPLOYMENTS = ["single-node", "cluster", "aedes-redis"] as const;
@@ -58,7 +58,7 @@ export interface Deployment {
 }
 
 const PROJECT_ROOT = new URL("..", import.meta.url).pathname;
-const STDERR_TAIL = 4096;
+const STDOUT_TAIL = 4096;
 const NPM_TIMEOUT_MS = 180_000;
 const START_TIMEOUT_MS = 30_000;
 
@@ -78,48 +78,24 @@ interface Child {
 }
 
 function spawn(command: Deno.Command, cleanup?: () => Promise<void>): Child {
-  const child = command.spawn();
-  let running = true;
-  const status = child.status.then((s) => {
-    running = false;
-    return s;
-  });
-  let stderrText = "";
-  const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(text) {
-        stderrText = (stderrText + text).slice(-STDERR_TAIL);
-      },
-    }),
-  ).catch(() => {});
   let resolvePort!: (port: number) => void;
   const announced = new Promise<number>((resolve) => resolvePort = resolve);
   let stdoutText = "";
-  const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(text) {
-        // Ours: "listening on tcp://127.0.0.1:PORT"; the aedes script: "listening on 127.0.0.1:PORT".
-        stdoutText = (stdoutText + text).slice(-STDERR_TAIL);
-        const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(stdoutText);
-        if (match) resolvePort(Number(match[1]));
-      },
-    }),
-  ).catch(() => {});
-  let stopped: Promise<void> | undefined;
-  return {
-    pid: child.pid,
-    announced,
-    alive: () => running,
-    stderrTail: () => (stderrText.trim() || stdoutText.trim()).split("\n").slice(-5).join(" / "),
-    stop() {
-      stopped ??= (async () => {
-        if (running) await terminate(child, status);
-        await status;
-        await Promise.all([stdoutDone, stderrDone]);
-        await cleanup?.();
-      })();
-      return stopped;
+  const watched = watchChild(command, {
+    onStdout(text) {
+      // Ours: "listening on tcp://127.0.0.1:PORT"; the aedes script: "listening on 127.0.0.1:PORT".
+      stdoutText = (stdoutText + text).slice(-STDOUT_TAIL);
+      const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(stdoutText);
+      if (match) resolvePort(Number(match[1]));
     },
+    cleanup,
+  });
+  return {
+    pid: watched.pid,
+    announced,
+    alive: watched.running,
+    stderrTail: () => (watched.stderr().trim() || stdoutText.trim()).split("\n").slice(-5).join(" / "),
+    stop: watched.stop,
   };
 }
 

@@ -233,11 +233,74 @@ export function freePort(): number {
 /** How long a child has after SIGTERM before it gets SIGKILL. */
 const STOP_GRACE_MS = 3000;
 
-/**
- * Stops a child process: SIGTERM, then SIGKILL if it has not exited {@linkcode STOP_GRACE_MS} later. Resolves
- * when `exited` (the child's status) does.
- */
-export async function terminate(child: Deno.ChildProcess, exited: Promise<unknown>): Promise<void> {
+/** A spawned child process: whether it still runs, the tail of its stderr, and one way to stop it. */
+export interface WatchedChild {
+  readonly pid: number;
+  /** Resolves when the child exits. */
+  readonly exited: Promise<undefined>;
+  /** Whether the child has not exited yet. */
+  running(): boolean;
+  /** The last 4 KiB the child wrote to stderr. */
+  stderr(): string;
+  /**
+   * SIGTERM, and SIGKILL if the child has not exited {@linkcode STOP_GRACE_MS} later; resolves once it has
+   * exited, its output is read and the cleanup has run. Stops once however often it is called.
+   */
+  stop(): Promise<void>;
+}
+
+/** Options for {@linkcode watchChild}. */
+export interface WatchChildOptions {
+  /** Gets the child's stdout as text, chunk by chunk (where it says which port it got). */
+  onStdout(text: string): void;
+  /** Runs after the child has stopped (removes its temporary directory). */
+  cleanup?: (() => Promise<void>) | undefined;
+}
+
+/** Spawns `command` (stdout and stderr piped) and watches it: both process launchers of the benchmarks use it. */
+export function watchChild(command: Deno.Command, options: WatchChildOptions): WatchedChild {
+  const child = command.spawn();
+  let running = true;
+  const exited = child.status.then(() => {
+    running = false;
+    return undefined;
+  });
+  let stderrText = "";
+  const stderrDone = readText(child.stderr, (text) => {
+    stderrText = (stderrText + text).slice(-STDERR_TAIL);
+  });
+  const stdoutDone = readText(child.stdout, options.onStdout);
+  let stopped: Promise<void> | undefined;
+  return {
+    pid: child.pid,
+    exited,
+    running: () => running,
+    stderr: () => stderrText,
+    stop() {
+      stopped ??= (async () => {
+        if (running) await terminate(child, exited);
+        await exited;
+        await Promise.all([stdoutDone, stderrDone]);
+        await options.cleanup?.();
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Hands what `stream` carries to `write` as text, to its end; resolves then (also when it breaks off). */
+function readText(stream: ReadableStream<Uint8Array>, write: (text: string) => void): Promise<void> {
+  return stream.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(text) {
+        write(text);
+      },
+    }),
+  ).catch(() => {});
+}
+
+/** SIGTERM, then SIGKILL if `child` has not exited {@linkcode STOP_GRACE_MS} later; resolves when it has. */
+async function terminate(child: Deno.ChildProcess, exited: Promise<unknown>): Promise<void> {
   try {
     child.kill("SIGTERM");
   } catch {
@@ -378,21 +441,6 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       break;
     }
   }
-  const child = command.spawn();
-  let running = true;
-  const status = child.status.then((s) => {
-    running = false;
-    return s;
-  });
-  let stderrText = "";
-  const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(text) {
-        stderrText = (stderrText + text).slice(-STDERR_TAIL);
-      },
-    }),
-  ).catch(() => {});
-
   // Ours and aedes print the ports they got; for Mosquitto we chose them and poll until each accepts.
   let resolvePorts!: (ports: number[]) => void;
   const announced = new Promise<number[]>((resolve) => resolvePorts = resolve);
@@ -400,61 +448,48 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   const wantAdmin = name === "ours" && options.adminListener === true;
   let adminPort: number | undefined;
   let pending = "";
-  const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(text) {
-        // "listening on 127.0.0.1:PORT" or "listening on tcp://127.0.0.1:PORT", one line per TCP listener.
-        const lines = (pending + text).split("\n");
-        pending = lines.pop() ?? "";
-        for (const line of lines) {
-          const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(line);
-          if (match) printed.push(Number(match[1]));
-          const admin = /^admin: http:\/\/127\.0\.0\.1:(\d+)\//.exec(line);
-          if (admin) adminPort = Number(admin[1]);
-        }
-        if (printed.length >= listeners && (!wantAdmin || adminPort !== undefined)) {
-          resolvePorts(printed.slice(0, listeners));
-        }
-      },
-    }),
-  ).catch(() => {});
-
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      if (running) await terminate(child, status);
-      await status;
-      await Promise.all([stdoutDone, stderrDone]);
-      await cleanup?.();
-    })();
-    return stopped;
-  };
+  const watched = watchChild(command, {
+    onStdout(text) {
+      // "listening on 127.0.0.1:PORT" or "listening on tcp://127.0.0.1:PORT", one line per TCP listener.
+      const lines = (pending + text).split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) {
+        const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(line);
+        if (match) printed.push(Number(match[1]));
+        const admin = /^admin: http:\/\/127\.0\.0\.1:(\d+)\//.exec(line);
+        if (admin) adminPort = Number(admin[1]);
+      }
+      if (printed.length >= listeners && (!wantAdmin || adminPort !== undefined)) {
+        resolvePorts(printed.slice(0, listeners));
+      }
+    },
+    cleanup,
+  });
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<undefined>((resolve) =>
     timer = setTimeout(() => resolve(undefined), timeoutMs)
   );
-  const exited = status.then(() => undefined);
   const ports = fixedPorts === undefined
-    ? await Promise.race([announced, deadline, exited])
-    : await Promise.race([waitUntilAccepting(fixedPorts, () => running), deadline, exited]);
+    ? await Promise.race([announced, deadline, watched.exited])
+    : await Promise.race([waitUntilAccepting(fixedPorts, watched.running), deadline, watched.exited]);
   clearTimeout(timer);
   if (ports === undefined) {
-    const why = running ? `did not start within ${timeoutMs} ms` : "exited at start";
-    await stop(); // also collects what it printed
-    throw new Error(`${name} ${why}: ${stderrText.trim() || "no output"}`);
+    const why = watched.running() ? `did not start within ${timeoutMs} ms` : "exited at start";
+    await watched.stop(); // also collects what it printed
+    throw new Error(`${name} ${why}: ${watched.stderr().trim() || "no output"}`);
   }
   return {
     name,
     storage,
     port: ports[0]!,
     ports,
-    pid: child.pid,
+    pid: watched.pid,
     ...(adminPort === undefined ? {} : { adminPort }),
-    rssKiB: () => rssKiB(child.pid),
-    alive: () => running,
-    stderrTail: () => stderrText.trim(),
-    stop,
+    rssKiB: () => rssKiB(watched.pid),
+    alive: watched.running,
+    stderrTail: () => watched.stderr().trim(),
+    stop: watched.stop,
   };
 }
 
