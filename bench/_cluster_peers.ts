@@ -19,7 +19,7 @@
 
 import { join } from "node:path";
 import process from "node:process";
-import { brokerTaskV8Flags, freePort, type Peer, startPeer, watchChild } from "./_peers.ts";
+import { denoRun, freePort, oursBroker, type Peer, startPeer, watchChild } from "./_peers.ts";
 
 /** The deployments, in the order a run measures them (the order rotates between runs). */
 export const DEPLOYMENTS = ["single-node", "cluster", "aedes-redis"] as const;
@@ -294,8 +294,8 @@ function cpuProfFlags(node: string): string[] {
 }
 
 /**
- * Starts one of our brokers as a cluster node: the same flags as `startPeer("ours")` in `_peers.ts` (memory, no
- * inflight or queue limits, no per-address cap) plus `--cluster URL`.
+ * Starts one of our brokers as a cluster node: the same flags as `startPeer("ours")` in `_peers.ts`
+ * ({@linkcode oursBroker} in memory, no per-address cap) plus `--cluster URL`.
  */
 async function startOurNode(redisUrl: string, node: string): Promise<Child & { port: number }> {
   const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-node-" });
@@ -306,39 +306,17 @@ async function startOurNode(redisUrl: string, node: string): Promise<Child & { p
     JSON.stringify({ limits: { maxConnectionsPerAddress: 10_000_000 }, cluster: { redis: redisUrl, node } }),
   );
   const child = spawn(
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
+    await denoRun(
+      [
         "--allow-net",
         `--allow-read=${dir}`,
         // ioredis reads a few environment variables and the host name under Deno's Node compatibility.
         "--allow-env",
         "--allow-sys",
-        ...await brokerTaskV8Flags(),
         ...cpuProfFlags(node),
-        join(PROJECT_ROOT, "broker.ts"),
-        "-c",
-        config,
-        "-p",
-        "0",
-        "--sys-interval",
-        "0",
-        "--log-level",
-        "error",
-        "--persistence",
-        "memory",
-        "--max-inflight",
-        "65535",
-        "--max-queued",
-        "0",
-        "--cluster",
-        redisUrl,
       ],
-      cwd: PROJECT_ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }),
+      [...oursBroker(config, "memory"), "--cluster", redisUrl],
+    ),
     () => Deno.remove(dir, { recursive: true }).catch(() => {}),
   );
   return { ...child, port: await announcedPort(child, `cluster node ${node}`) };

@@ -206,17 +206,43 @@ export async function brokerTaskV8Flags(): Promise<string[]> {
 
 /**
  * `deno run` of one of this repository's scripts (`script[0]`, relative to its root; the rest are its
- * arguments) with `permissions` and the `broker` task's V8 flags, run from the root with its output piped.
+ * arguments) with `flags` (permissions first) and the `broker` task's V8 flags, run from the root with its
+ * output piped.
  */
-async function denoRun(permissions: readonly string[], script: readonly string[]): Promise<Deno.Command> {
+export async function denoRun(flags: readonly string[], script: readonly string[]): Promise<Deno.Command> {
   const [file = "", ...args] = script;
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, ...await brokerTaskV8Flags(), join(PROJECT_ROOT, file), ...args],
+    args: ["run", ...flags, ...await brokerTaskV8Flags(), join(PROJECT_ROOT, file), ...args],
     cwd: PROJECT_ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   });
+}
+
+/**
+ * Our broker as the benchmarks run it, for {@linkcode denoRun}: `broker.ts` with the config file `config`, a
+ * free port, no `$SYS`, errors logged only, `persistence`, and no inflight or queue limits (the module doc says
+ * why).
+ */
+export function oursBroker(config: string, persistence: string): string[] {
+  return [
+    "broker.ts",
+    "-c",
+    config,
+    "-p",
+    "0",
+    "--sys-interval",
+    "0",
+    "--log-level",
+    "error",
+    "--persistence",
+    persistence,
+    "--max-inflight",
+    "65535",
+    "--max-queued",
+    "0",
+  ];
 }
 
 /**
@@ -357,21 +383,7 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
         persistence = `sqlite:${join(dir, "broker.db")}`;
       }
       command = await denoRun(permissions, [
-        "broker.ts",
-        "-c",
-        config,
-        "-p",
-        "0",
-        "--sys-interval",
-        "0",
-        "--log-level",
-        "error",
-        "--persistence",
-        persistence,
-        "--max-inflight",
-        "65535",
-        "--max-queued",
-        "0",
+        ...oursBroker(config, persistence),
         ...(options.adminListener ? ["--admin-port", "0"] : []),
       ]);
       break;
