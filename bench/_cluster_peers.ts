@@ -19,7 +19,7 @@
 
 import { join } from "node:path";
 import process from "node:process";
-import { brokerTaskV8Flags, type Peer, startPeer } from "./_peers.ts";
+import { denoRun, freePort, oursBroker, type Peer, startPeer, watchChild } from "./_peers.ts";
 
 /** The deployments, in the order a run measures them (the order rotates between runs). */
 export const DEPLOYMENTS = ["single-node", "cluster", "aedes-redis"] as const;
@@ -58,20 +58,12 @@ export interface Deployment {
 }
 
 const PROJECT_ROOT = new URL("..", import.meta.url).pathname;
-const STDERR_TAIL = 4096;
+const STDOUT_TAIL = 4096;
 const NPM_TIMEOUT_MS = 180_000;
 const START_TIMEOUT_MS = 30_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A port that was free a moment ago (redis-server can listen on port 0 only without TCP). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
 }
 
 // ---- processes ------------------------------------------------------------------------------------------------
@@ -86,67 +78,24 @@ interface Child {
 }
 
 function spawn(command: Deno.Command, cleanup?: () => Promise<void>): Child {
-  const child = command.spawn();
-  let running = true;
-  const status = child.status.then((s) => {
-    running = false;
-    return s;
-  });
-  let stderrText = "";
-  const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(text) {
-        stderrText = (stderrText + text).slice(-STDERR_TAIL);
-      },
-    }),
-  ).catch(() => {});
   let resolvePort!: (port: number) => void;
   const announced = new Promise<number>((resolve) => resolvePort = resolve);
   let stdoutText = "";
-  const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(text) {
-        // Ours: "listening on tcp://127.0.0.1:PORT"; the aedes script: "listening on 127.0.0.1:PORT".
-        stdoutText = (stdoutText + text).slice(-STDERR_TAIL);
-        const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(stdoutText);
-        if (match) resolvePort(Number(match[1]));
-      },
-    }),
-  ).catch(() => {});
-  let stopped: Promise<void> | undefined;
-  return {
-    pid: child.pid,
-    announced,
-    alive: () => running,
-    stderrTail: () => (stderrText.trim() || stdoutText.trim()).split("\n").slice(-5).join(" / "),
-    stop() {
-      stopped ??= (async () => {
-        if (running) {
-          try {
-            child.kill("SIGTERM");
-          } catch {
-            // already gone
-          }
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const late = await Promise.race([
-            status.then(() => false),
-            new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), 3000)),
-          ]);
-          clearTimeout(timer);
-          if (late) {
-            try {
-              child.kill("SIGKILL");
-            } catch {
-              // gone meanwhile
-            }
-          }
-        }
-        await status;
-        await Promise.all([stdoutDone, stderrDone]);
-        await cleanup?.();
-      })();
-      return stopped;
+  const watched = watchChild(command, {
+    onStdout(text) {
+      // Ours: "listening on tcp://127.0.0.1:PORT"; the aedes script: "listening on 127.0.0.1:PORT".
+      stdoutText = (stdoutText + text).slice(-STDOUT_TAIL);
+      const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(stdoutText);
+      if (match) resolvePort(Number(match[1]));
     },
+    cleanup,
+  });
+  return {
+    pid: watched.pid,
+    announced,
+    alive: watched.running,
+    stderrTail: () => (watched.stderr().trim() || stdoutText.trim()).split("\n").slice(-5).join(" / "),
+    stop: watched.stop,
   };
 }
 
@@ -345,8 +294,8 @@ function cpuProfFlags(node: string): string[] {
 }
 
 /**
- * Starts one of our brokers as a cluster node: the same flags as `startPeer("ours")` in `_peers.ts` (memory, no
- * inflight or queue limits, no per-address cap) plus `--cluster URL`.
+ * Starts one of our brokers as a cluster node: the same flags as `startPeer("ours")` in `_peers.ts`
+ * ({@linkcode oursBroker} in memory, no per-address cap) plus `--cluster URL`.
  */
 async function startOurNode(redisUrl: string, node: string): Promise<Child & { port: number }> {
   const dir = await Deno.makeTempDir({ prefix: "mqtt-bench-node-" });
@@ -357,39 +306,17 @@ async function startOurNode(redisUrl: string, node: string): Promise<Child & { p
     JSON.stringify({ limits: { maxConnectionsPerAddress: 10_000_000 }, cluster: { redis: redisUrl, node } }),
   );
   const child = spawn(
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
+    await denoRun(
+      [
         "--allow-net",
         `--allow-read=${dir}`,
         // ioredis reads a few environment variables and the host name under Deno's Node compatibility.
         "--allow-env",
         "--allow-sys",
-        ...await brokerTaskV8Flags(),
         ...cpuProfFlags(node),
-        join(PROJECT_ROOT, "broker.ts"),
-        "-c",
-        config,
-        "-p",
-        "0",
-        "--sys-interval",
-        "0",
-        "--log-level",
-        "error",
-        "--persistence",
-        "memory",
-        "--max-inflight",
-        "65535",
-        "--max-queued",
-        "0",
-        "--cluster",
-        redisUrl,
       ],
-      cwd: PROJECT_ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }),
+      [...oursBroker(config, "memory"), "--cluster", redisUrl],
+    ),
     () => Deno.remove(dir, { recursive: true }).catch(() => {}),
   );
   return { ...child, port: await announcedPort(child, `cluster node ${node}`) };

@@ -1,5 +1,5 @@
 /**
- * The broker side of `idle_probe.ts`: our broker (settings as `_ours_net.ts`), on `Deno.Conn` or with
+ * The broker side of `idle_probe.ts`: our broker (`benchBroker()` of `_ours_net.ts`), on `Deno.Conn` or with
  * `--net` on `node:net`, answering commands on stdin: `mem` prints a JSON line of `Deno.memoryUsage()` and the V8
  * heap spaces, `gc` collects (when run with `--expose-gc`), `snap PATH` writes a heap snapshot, `prof-start` and
  * `prof-stop PATH` take a CPU profile (100 µs samples) and write it as a `.cpuprofile`.
@@ -7,8 +7,7 @@
  * @module
  */
 
-import { Broker } from "../lib/broker/broker.ts";
-import { leveledLogger } from "../lib/broker/logger.ts";
+import { benchBroker } from "./_ours_net.ts";
 import { acceptTcp } from "../lib/broker/server/accept_loop.ts";
 import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import { Session } from "node:inspector";
@@ -26,13 +25,7 @@ function post(method: string, params: object = {}): Promise<Record<string, unkno
 
 if (import.meta.main) {
   const net = Deno.args.includes("--net");
-  const broker = new Broker({
-    logger: leveledLogger("error", (_level, message) => console.error(message)),
-    sysInterval: 0,
-    maxInflight: 65535,
-    maxQueued: 0,
-    maxConnectionsPerAddress: 10_000_000,
-  });
+  const broker = benchBroker();
   await broker.start();
   const port = net
     ? (await acceptTcp(broker, { hostname: "127.0.0.1", port: 0 }, { name: "tcp", allowAnonymous: true }))

@@ -14,15 +14,23 @@ import { Broker } from "../lib/broker/broker.ts";
 import { leveledLogger } from "../lib/broker/logger.ts";
 import { acceptTcp } from "../lib/broker/server/accept_loop.ts";
 
-if (import.meta.main) {
-  const count = Math.max(1, Number(Deno.args[0] ?? 1));
-  const broker = new Broker({
+/**
+ * Our broker, not yet started, with the settings the load benchmark gives `broker.ts` (see the module doc); also
+ * the broker of `_idle_probe_broker.ts`.
+ */
+export function benchBroker(): Broker {
+  return new Broker({
     logger: leveledLogger("error", (_level, message) => console.error(message)),
     sysInterval: 0,
     maxInflight: 65535,
     maxQueued: 0,
     maxConnectionsPerAddress: 10_000_000,
   });
+}
+
+if (import.meta.main) {
+  const count = Math.max(1, Number(Deno.args[0] ?? 1));
+  const broker = benchBroker();
   await broker.start();
   for (let i = 0; i < count; i++) {
     const loop = await acceptTcp(broker, { hostname: "127.0.0.1", port: 0 }, {

@@ -204,12 +204,148 @@ export async function brokerTaskV8Flags(): Promise<string[]> {
   );
 }
 
-/** A port that was free a moment ago (Mosquitto cannot listen on port 0 and report it). */
-function freePort(): number {
+/**
+ * `deno run` of one of this repository's scripts (`script[0]`, relative to its root; the rest are its
+ * arguments) with `flags` (permissions first) and the `broker` task's V8 flags, run from the root with its
+ * output piped.
+ */
+export async function denoRun(flags: readonly string[], script: readonly string[]): Promise<Deno.Command> {
+  const [file = "", ...args] = script;
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, ...await brokerTaskV8Flags(), join(PROJECT_ROOT, file), ...args],
+    cwd: PROJECT_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/**
+ * Our broker as the benchmarks run it, for {@linkcode denoRun}: `broker.ts` with the config file `config`, a
+ * free port, no `$SYS`, errors logged only, `persistence`, and no inflight or queue limits (the module doc says
+ * why).
+ */
+export function oursBroker(config: string, persistence: string): string[] {
+  return [
+    "broker.ts",
+    "-c",
+    config,
+    "-p",
+    "0",
+    "--sys-interval",
+    "0",
+    "--log-level",
+    "error",
+    "--persistence",
+    persistence,
+    "--max-inflight",
+    "65535",
+    "--max-queued",
+    "0",
+  ];
+}
+
+/**
+ * A port on 127.0.0.1 that was free a moment ago, for servers that cannot listen on port 0 and report the port
+ * they got (Mosquitto; redis-server with TCP).
+ */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close();
   return port;
+}
+
+/** How long a child has after SIGTERM before it gets SIGKILL. */
+const STOP_GRACE_MS = 3000;
+
+/** A spawned child process: whether it still runs, the tail of its stderr, and one way to stop it. */
+export interface WatchedChild {
+  readonly pid: number;
+  /** Resolves when the child exits. */
+  readonly exited: Promise<undefined>;
+  /** Whether the child has not exited yet. */
+  running(): boolean;
+  /** The last 4 KiB the child wrote to stderr. */
+  stderr(): string;
+  /**
+   * SIGTERM, and SIGKILL if the child has not exited {@linkcode STOP_GRACE_MS} later; resolves once it has
+   * exited, its output is read and the cleanup has run. Stops once however often it is called.
+   */
+  stop(): Promise<void>;
+}
+
+/** Options for {@linkcode watchChild}. */
+export interface WatchChildOptions {
+  /** Gets the child's stdout as text, chunk by chunk (where it says which port it got). */
+  onStdout(text: string): void;
+  /** Runs after the child has stopped (removes its temporary directory). */
+  cleanup?: (() => Promise<void>) | undefined;
+}
+
+/** Spawns `command` (stdout and stderr piped) and watches it: both process launchers of the benchmarks use it. */
+export function watchChild(command: Deno.Command, options: WatchChildOptions): WatchedChild {
+  const child = command.spawn();
+  let running = true;
+  const exited = child.status.then(() => {
+    running = false;
+    return undefined;
+  });
+  let stderrText = "";
+  const stderrDone = readText(child.stderr, (text) => {
+    stderrText = (stderrText + text).slice(-STDERR_TAIL);
+  });
+  const stdoutDone = readText(child.stdout, options.onStdout);
+  let stopped: Promise<void> | undefined;
+  return {
+    pid: child.pid,
+    exited,
+    running: () => running,
+    stderr: () => stderrText,
+    stop() {
+      stopped ??= (async () => {
+        if (running) await terminate(child, exited);
+        await exited;
+        await Promise.all([stdoutDone, stderrDone]);
+        await options.cleanup?.();
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Hands what `stream` carries to `write` as text, to its end; resolves then (also when it breaks off). */
+function readText(stream: ReadableStream<Uint8Array>, write: (text: string) => void): Promise<void> {
+  return stream.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(text) {
+        write(text);
+      },
+    }),
+  ).catch(() => {});
+}
+
+/** SIGTERM, then SIGKILL if `child` has not exited {@linkcode STOP_GRACE_MS} later; resolves when it has. */
+async function terminate(child: Deno.ChildProcess, exited: Promise<unknown>): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    // already gone
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), STOP_GRACE_MS)),
+  ]);
+  clearTimeout(timer);
+  if (late) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
+  }
+  await exited;
 }
 
 /** Starts one broker process and waits until it accepts connections on 127.0.0.1. */
@@ -246,33 +382,10 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
         permissions.push(`--allow-write=${dir}`);
         persistence = `sqlite:${join(dir, "broker.db")}`;
       }
-      command = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          ...permissions,
-          ...await brokerTaskV8Flags(),
-          join(PROJECT_ROOT, "broker.ts"),
-          "-c",
-          config,
-          "-p",
-          "0",
-          "--sys-interval",
-          "0",
-          "--log-level",
-          "error",
-          "--persistence",
-          persistence,
-          "--max-inflight",
-          "65535",
-          "--max-queued",
-          "0",
-          ...(options.adminListener ? ["--admin-port", "0"] : []),
-        ],
-        cwd: PROJECT_ROOT,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      });
+      command = await denoRun(permissions, [
+        ...oursBroker(config, persistence),
+        ...(options.adminListener ? ["--admin-port", "0"] : []),
+      ]);
       break;
     }
     case "mosquitto": {
@@ -311,37 +424,16 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
     }
     case "ours-net": {
       if (storage !== "memory") throw new Error("ours-net runs in memory only here");
-      command = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-net",
-          ...await brokerTaskV8Flags(),
-          join(PROJECT_ROOT, "bench/_ours_net.ts"),
-          String(listeners),
-        ],
-        cwd: PROJECT_ROOT,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      });
+      command = await denoRun(["--allow-net"], ["bench/_ours_net.ts", String(listeners)]);
       break;
     }
     case "deno-floor":
     case "deno-floor-net": {
-      command = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-net",
-          ...await brokerTaskV8Flags(),
-          join(PROJECT_ROOT, "bench/_deno_floor.ts"),
-          ...(name === "deno-floor-net" ? ["--net"] : []),
-          String(listeners),
-        ],
-        cwd: PROJECT_ROOT,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      });
+      command = await denoRun(["--allow-net"], [
+        "bench/_deno_floor.ts",
+        ...(name === "deno-floor-net" ? ["--net"] : []),
+        String(listeners),
+      ]);
       break;
     }
     case "aedes": {
@@ -361,21 +453,6 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
       break;
     }
   }
-  const child = command.spawn();
-  let running = true;
-  const status = child.status.then((s) => {
-    running = false;
-    return s;
-  });
-  let stderrText = "";
-  const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(text) {
-        stderrText = (stderrText + text).slice(-STDERR_TAIL);
-      },
-    }),
-  ).catch(() => {});
-
   // Ours and aedes print the ports they got; for Mosquitto we chose them and poll until each accepts.
   let resolvePorts!: (ports: number[]) => void;
   const announced = new Promise<number[]>((resolve) => resolvePorts = resolve);
@@ -383,80 +460,48 @@ export async function startPeer(name: PeerName, options: StartPeerOptions = {}):
   const wantAdmin = name === "ours" && options.adminListener === true;
   let adminPort: number | undefined;
   let pending = "";
-  const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(text) {
-        // "listening on 127.0.0.1:PORT" or "listening on tcp://127.0.0.1:PORT", one line per TCP listener.
-        const lines = (pending + text).split("\n");
-        pending = lines.pop() ?? "";
-        for (const line of lines) {
-          const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(line);
-          if (match) printed.push(Number(match[1]));
-          const admin = /^admin: http:\/\/127\.0\.0\.1:(\d+)\//.exec(line);
-          if (admin) adminPort = Number(admin[1]);
-        }
-        if (printed.length >= listeners && (!wantAdmin || adminPort !== undefined)) {
-          resolvePorts(printed.slice(0, listeners));
-        }
-      },
-    }),
-  ).catch(() => {});
-
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      if (running) {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // already gone
-        }
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const killed = await Promise.race([
-          status.then(() => false),
-          new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), 3000)),
-        ]);
-        clearTimeout(timer);
-        if (killed) {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // gone meanwhile
-          }
-        }
+  const watched = watchChild(command, {
+    onStdout(text) {
+      // "listening on 127.0.0.1:PORT" or "listening on tcp://127.0.0.1:PORT", one line per TCP listener.
+      const lines = (pending + text).split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) {
+        const match = /listening on (?:tcp:\/\/)?127\.0\.0\.1:(\d+)/.exec(line);
+        if (match) printed.push(Number(match[1]));
+        const admin = /^admin: http:\/\/127\.0\.0\.1:(\d+)\//.exec(line);
+        if (admin) adminPort = Number(admin[1]);
       }
-      await status;
-      await Promise.all([stdoutDone, stderrDone]);
-      await cleanup?.();
-    })();
-    return stopped;
-  };
+      if (printed.length >= listeners && (!wantAdmin || adminPort !== undefined)) {
+        resolvePorts(printed.slice(0, listeners));
+      }
+    },
+    cleanup,
+  });
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<undefined>((resolve) =>
     timer = setTimeout(() => resolve(undefined), timeoutMs)
   );
-  const exited = status.then(() => undefined);
   const ports = fixedPorts === undefined
-    ? await Promise.race([announced, deadline, exited])
-    : await Promise.race([waitUntilAccepting(fixedPorts, () => running), deadline, exited]);
+    ? await Promise.race([announced, deadline, watched.exited])
+    : await Promise.race([waitUntilAccepting(fixedPorts, watched.running), deadline, watched.exited]);
   clearTimeout(timer);
   if (ports === undefined) {
-    const why = running ? `did not start within ${timeoutMs} ms` : "exited at start";
-    await stop(); // also collects what it printed
-    throw new Error(`${name} ${why}: ${stderrText.trim() || "no output"}`);
+    const why = watched.running() ? `did not start within ${timeoutMs} ms` : "exited at start";
+    await watched.stop(); // also collects what it printed
+    throw new Error(`${name} ${why}: ${watched.stderr().trim() || "no output"}`);
   }
   return {
     name,
     storage,
     port: ports[0]!,
     ports,
-    pid: child.pid,
+    pid: watched.pid,
     ...(adminPort === undefined ? {} : { adminPort }),
-    rssKiB: () => rssKiB(child.pid),
-    alive: () => running,
-    stderrTail: () => stderrText.trim(),
-    stop,
+    rssKiB: () => rssKiB(watched.pid),
+    alive: watched.running,
+    stderrTail: () => watched.stderr().trim(),
+    stop: watched.stop,
   };
 }
 

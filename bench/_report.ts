@@ -22,6 +22,38 @@ export interface BenchGroup {
   readonly notes?: readonly string[];
 }
 
+/**
+ * The options the load and cluster benchmarks share: both drive `_load_client.ts` for a warm-up and a measured
+ * window per run, and take the median of their runs.
+ */
+export interface LoadRunOptions {
+  /**
+   * Runs per scenario and broker (or deployment); figures are their medians.
+   * @default {3}
+   */
+  runs?: number;
+  /**
+   * Load before each measured window, ms.
+   * @default {500}
+   */
+  warmupMs?: number;
+  /**
+   * The measured window of each throughput run, ms.
+   * @default {2000}
+   */
+  durationMs?: number;
+  /**
+   * Messages per second in the latency scenario.
+   * @default {5000}
+   */
+  latencyRate?: number;
+  /**
+   * Where progress lines go.
+   * @default {console.error}
+   */
+  log?: (line: string) => void;
+}
+
 /** The median of a non-empty list. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError("median() of an empty list");

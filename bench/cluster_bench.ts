@@ -26,7 +26,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { type BenchGroup, type BenchRow, formatNumber, median, quantile, renderGroup } from "./_report.ts";
+import {
+  type BenchGroup,
+  type BenchRow,
+  formatNumber,
+  type LoadRunOptions,
+  median,
+  quantile,
+  renderGroup,
+} from "./_report.ts";
 import { fanIn, fanOut, type FlowResult, type Timing, type WindowHook } from "./_load_client.ts";
 import { environmentNotes, loadAverage, raiseOpenFileLimit } from "./_peers.ts";
 import {
@@ -67,12 +75,7 @@ export const CLUSTER_SCENARIOS = [
 export type ClusterScenario = typeof CLUSTER_SCENARIOS[number];
 
 /** Options for {@linkcode clusterBench}. */
-export interface ClusterBenchOptions {
-  /**
-   * Runs per scenario and deployment; figures are their medians.
-   * @default {3}
-   */
-  runs?: number;
+export interface ClusterBenchOptions extends LoadRunOptions {
   /**
    * Which scenarios to run.
    * @default {CLUSTER_SCENARIOS}
@@ -83,16 +86,6 @@ export interface ClusterBenchOptions {
    * @default {DEPLOYMENTS}
    */
   deployments?: readonly DeploymentName[];
-  /**
-   * Load before each measured window, ms.
-   * @default {500}
-   */
-  warmupMs?: number;
-  /**
-   * The measured window of each throughput run, ms.
-   * @default {2000}
-   */
-  durationMs?: number;
   /**
    * Connects per run of the connects scenario.
    * @default {1000}
@@ -109,11 +102,6 @@ export interface ClusterBenchOptions {
    */
   takeovers?: number;
   /**
-   * Messages per second in the latency scenario.
-   * @default {5000}
-   */
-  latencyRate?: number;
-  /**
    * Subscriptions timed per run of the routes scenario.
    * @default {100}
    */
@@ -124,11 +112,6 @@ export interface ClusterBenchOptions {
    * @default {"node"}
    */
   anchorRuntime?: AnchorRuntime;
-  /**
-   * Where progress lines go.
-   * @default {console.error}
-   */
-  log?: (line: string) => void;
 }
 
 /** The sizes a run uses: {@linkcode ClusterBenchOptions} with the defaults filled in. */

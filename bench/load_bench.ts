@@ -21,7 +21,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { type BenchGroup, type BenchRow, formatNumber, median, renderGroup } from "./_report.ts";
+import {
+  type BenchGroup,
+  type BenchRow,
+  formatNumber,
+  type LoadRunOptions,
+  median,
+  renderGroup,
+} from "./_report.ts";
 import {
   fanIn,
   fanOut,
@@ -67,12 +74,7 @@ export const EXTRA_LOAD_SCENARIOS = ["idle-50k"] as const;
 export type LoadScenario = typeof LOAD_SCENARIOS[number] | typeof EXTRA_LOAD_SCENARIOS[number];
 
 /** Options for {@linkcode loadBench}. */
-export interface LoadBenchOptions {
-  /**
-   * Runs per scenario and broker; figures are their medians.
-   * @default {3}
-   */
-  runs?: number;
+export interface LoadBenchOptions extends LoadRunOptions {
   /**
    * Which scenarios to run.
    * @default {LOAD_SCENARIOS}
@@ -86,21 +88,6 @@ export interface LoadBenchOptions {
    * @default {DEFAULT_PEERS}
    */
   peers?: readonly PeerName[];
-  /**
-   * Load before each measured window, ms.
-   * @default {500}
-   */
-  warmupMs?: number;
-  /**
-   * The measured window of each run, ms.
-   * @default {2000}
-   */
-  durationMs?: number;
-  /**
-   * Messages per second in the latency scenario.
-   * @default {5000}
-   */
-  latencyRate?: number;
   /**
    * Connections in the idle scenario (lowered to what the open-file limit allows).
    * @default {5000}
@@ -117,11 +104,6 @@ export interface LoadBenchOptions {
    * @default {CONNECTIONS_PER_PORT}
    */
   connectionsPerPort?: number;
-  /**
-   * Where progress lines go.
-   * @default {console.error}
-   */
-  log?: (line: string) => void;
 }
 
 /** One run's figures for one broker, by metric name, or why it failed. */

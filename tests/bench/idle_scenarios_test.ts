@@ -6,52 +6,40 @@
 
 import assert from "node:assert/strict";
 import { loadBench } from "../../bench/load_bench.ts";
+import { benchTest, benchUnavailable } from "./_smoke.ts";
 
-const permissions = await Promise.all(
-  (["run", "env", "sys", "read", "write", "net"] as const).map((name) => Deno.permissions.query({ name })),
-);
-const skipped = permissions.some((p) => p.state !== "granted")
-  ? "needs --allow-run --allow-env --allow-sys --allow-read --allow-write --allow-net"
-  : Deno.build.os !== "linux"
-  ? "runs on Linux only"
-  : undefined;
+const skipped = await benchUnavailable();
 const NAME = "load bench idle-50k: spread over several ports, four figures per broker, ours included";
 
-Deno.test({
-  name: skipped === undefined ? NAME : `${NAME} (skipped: ${skipped})`,
-  ignore: skipped !== undefined,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lines: string[] = [];
-    const groups = await loadBench({
-      runs: 1,
-      scenarios: ["idle-50k"],
-      peers: ["ours", "mosquitto", "deno-floor"],
-      manyIdleConnections: 300,
-      connectionsPerPort: 120,
-      log: (line) => lines.push(line),
-    });
-    const rows = groups.flatMap((group) => group.rows);
-    const text = groups.flatMap((group) => [group.title, ...(group.notes ?? [])]).join("\n");
-    const metrics = [
-      "connect rate",
-      "broker CPU per connect",
-      "broker RSS per idle connection",
-      "with no client",
-    ];
-    for (const metric of metrics) {
-      const row = rows.find((r) => r.name.includes(metric));
-      assert.ok(row !== undefined, `a "${metric}" row:\n${text}`);
-      assert.ok(
-        Number.isFinite(row.ours) && row.ours > 0,
-        `${row.name}: ours ${row.ours}\n${lines.join("\n")}`,
-      );
-    }
-    for (const row of rows) {
-      assert.doesNotMatch(row.name, /FAILED/, `${row.name}\n${text}\n${lines.join("\n")}`);
-    }
-    assert.match(text, /listens on 3 ports/);
-    assert.match(text, /300\/300 connected/);
-  },
+benchTest(NAME, skipped, async () => {
+  const lines: string[] = [];
+  const groups = await loadBench({
+    runs: 1,
+    scenarios: ["idle-50k"],
+    peers: ["ours", "mosquitto", "deno-floor"],
+    manyIdleConnections: 300,
+    connectionsPerPort: 120,
+    log: (line) => lines.push(line),
+  });
+  const rows = groups.flatMap((group) => group.rows);
+  const text = groups.flatMap((group) => [group.title, ...(group.notes ?? [])]).join("\n");
+  const metrics = [
+    "connect rate",
+    "broker CPU per connect",
+    "broker RSS per idle connection",
+    "with no client",
+  ];
+  for (const metric of metrics) {
+    const row = rows.find((r) => r.name.includes(metric));
+    assert.ok(row !== undefined, `a "${metric}" row:\n${text}`);
+    assert.ok(
+      Number.isFinite(row.ours) && row.ours > 0,
+      `${row.name}: ours ${row.ours}\n${lines.join("\n")}`,
+    );
+  }
+  for (const row of rows) {
+    assert.doesNotMatch(row.name, /FAILED/, `${row.name}\n${text}\n${lines.join("\n")}`);
+  }
+  assert.match(text, /listens on 3 ports/);
+  assert.match(text, /300\/300 connected/);
 });

@@ -6,50 +6,36 @@
 
 import assert from "node:assert/strict";
 import { LOAD_SCENARIOS, loadBench } from "../../bench/load_bench.ts";
+import { benchTest, benchUnavailable } from "./_smoke.ts";
 
-const permissions = await Promise.all(
-  (["run", "env", "sys", "read", "write", "net"] as const).map((name) => Deno.permissions.query({ name })),
-);
-const missing = permissions.filter((p) => p.state !== "granted").length;
-/** Why the test cannot run here (said in its name, as every skipped test does), or undefined. */
-const skipped = missing > 0
-  ? "needs --allow-run --allow-env --allow-sys --allow-read --allow-write --allow-net"
-  : Deno.build.os !== "linux"
-  ? "runs on Linux only"
-  : undefined;
+const skipped = await benchUnavailable();
 const NAME =
   "deno task bench load: every scenario runs, yields a figure per broker and passes its delivery checks";
 
-Deno.test({
-  name: skipped === undefined ? NAME : `${NAME} (skipped: ${skipped})`,
-  ignore: skipped !== undefined,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lines: string[] = [];
-    const groups = await loadBench({
-      runs: 1,
-      scenarios: LOAD_SCENARIOS,
-      peers: ["ours", "mosquitto", "deno-floor"],
-      warmupMs: 100,
-      durationMs: 300,
-      idleConnections: 200,
-      latencyRate: 1000,
-      log: (line) => lines.push(line),
-    });
-    const rows = groups.flatMap((group) => group.rows);
-    const text = groups.flatMap((group) => [group.title, ...(group.notes ?? [])]).join("\n");
-    assert.ok(rows.length >= LOAD_SCENARIOS.length, `a row per scenario at least:\n${text}`);
-    for (const row of rows) {
-      assert.ok(Number.isFinite(row.ours) && row.ours > 0, `${row.name}: ours ${row.ours}`);
-      assert.doesNotMatch(row.name, /FAILED/, `${row.name}\n${text}\n${lines.join("\n")}`);
-      if (row.peer !== undefined) {
-        assert.ok(row.peer.value > 0, `${row.name}: ${row.peer.name} ${row.peer.value}`);
-      }
+benchTest(NAME, skipped, async () => {
+  const lines: string[] = [];
+  const groups = await loadBench({
+    runs: 1,
+    scenarios: LOAD_SCENARIOS,
+    peers: ["ours", "mosquitto", "deno-floor"],
+    warmupMs: 100,
+    durationMs: 300,
+    idleConnections: 200,
+    latencyRate: 1000,
+    log: (line) => lines.push(line),
+  });
+  const rows = groups.flatMap((group) => group.rows);
+  const text = groups.flatMap((group) => [group.title, ...(group.notes ?? [])]).join("\n");
+  assert.ok(rows.length >= LOAD_SCENARIOS.length, `a row per scenario at least:\n${text}`);
+  for (const row of rows) {
+    assert.ok(Number.isFinite(row.ours) && row.ours > 0, `${row.name}: ours ${row.ours}`);
+    assert.doesNotMatch(row.name, /FAILED/, `${row.name}\n${text}\n${lines.join("\n")}`);
+    if (row.peer !== undefined) {
+      assert.ok(row.peer.value > 0, `${row.name}: ${row.peer.name} ${row.peer.value}`);
     }
-    assert.ok(
-      rows.some((row) => row.peer?.name === "deno-floor"),
-      "the idle scenario measures Deno's floor",
-    );
-  },
+  }
+  assert.ok(
+    rows.some((row) => row.peer?.name === "deno-floor"),
+    "the idle scenario measures Deno's floor",
+  );
 });

@@ -41,6 +41,24 @@ async function gather(clients: readonly WireClient[], count: number, ms = 4000):
   return got;
 }
 
+/**
+ * x (persistent) subscribes with `subscription` on `node`, and once both other nodes have its route, goes offline;
+ * then `node` closes gracefully, so that x's session is adopted at once. Returns the node that adopted it.
+ */
+async function closedAndAdopted(
+  { brokers, connect, routed }: ClusterContext,
+  { node, subscription }: { node: number; subscription: readonly [string, number] },
+): Promise<number> {
+  const others = [0, 1, 2].filter((n) => n !== node);
+  const x = await connect(node, persistent("x"));
+  await subscribe(x, 1, [subscription]);
+  for (const other of others) await routed(other, node);
+  await x.disconnect();
+  await brokers[node]!.close();
+  await waitFor(() => others.some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
+  return others.find((n) => brokers[n]!.session("x") !== undefined)!;
+}
+
 Deno.test("the will of a client whose node dies is published exactly once, by the node that adopts it", () =>
   withCluster(MEMORY, 3, async ({ brokers, engines, connect, routed }) => {
     const watchers = [
@@ -308,16 +326,11 @@ Deno.test("QoS 2 published while a stopped node's session is adopted reaches it 
   }, { leaseMs: 300 }));
 
 Deno.test("a message that reaches a dead node's inbox after the adopter's first replay reaches its client back on the adopter, even when it subscribes at once", () =>
-  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
-    const x = await connect(0, persistent("x"));
-    await subscribe(x, 1, [["d/#", 2]]);
-    await routed(1, 0);
-    await routed(2, 0);
-    await x.disconnect();
+  withCluster(MEMORY, 3, async (cluster) => {
+    const { brokers, connect } = cluster;
     const dead = brokers[0]!.cluster!.incarnation;
-    await brokers[0]!.close(); // graceful: adopted at once; the second replay waits half a lease (2 s here)
-    await waitFor(() => [1, 2].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
-    const adopter = brokers[1]!.session("x") !== undefined ? 1 : 2;
+    // The second replay waits half a lease (2 s here).
+    const adopter = await closedAndAdopted(cluster, { node: 0, subscription: ["d/#", 2] });
     await brokers[adopter]!.cluster!.summary.settled();
     await new Promise((resolve) => setTimeout(resolve, 50)); // the first replay has read the dead inbox
     // A publisher's node that has not heard of the adopter's route yet: the message goes to the dead node's
@@ -348,15 +361,10 @@ Deno.test("a message that reaches a dead node's inbox after the adopter's first 
   }, { leaseMs: 4000 }));
 
 Deno.test("an adopted session that moves away and back gets nothing twice from the dead node's inbox", () =>
-  withCluster(MEMORY, 3, async ({ brokers, connect, routed }) => {
-    const x = await connect(2, persistent("x"));
-    await subscribe(x, 1, [["r/#", 2]]);
-    await routed(0, 2);
-    await routed(1, 2);
-    await x.disconnect();
-    await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
-    await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
-    const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+  withCluster(MEMORY, 3, async (cluster) => {
+    const { connect } = cluster;
+    // Node 2's routes stay for a lease.
+    const adopter = await closedAndAdopted(cluster, { node: 2, subscription: ["r/#", 2] });
     const other = 1 - adopter;
     const away = await connect(other, persistent("x"), true); // takes it from the adopter
     const pub = await connect(adopter, { version: 5, clientId: "pub" });
@@ -386,17 +394,10 @@ Deno.test("an adopted session that moves away and back gets nothing twice from t
  * x (persistent, `old/#`) on node 2, which then closes; x comes back on its adopter and unsubscribes, and a
  * QoS 1 message to `old/1` is published on the other live node. Returns x's connection.
  */
-async function adoptedThenUnsubscribedThenPublished(
-  { brokers, connect, routed }: ClusterContext,
-): Promise<WireClient> {
-  const x = await connect(2, persistent("x"));
-  await subscribe(x, 1, [["old/#", 1]]);
-  await routed(0, 2);
-  await routed(1, 2);
-  await x.disconnect();
-  await brokers[2]!.close(); // graceful: adopted at once; its routes stay for a lease
-  await waitFor(() => [0, 1].some((n) => brokers[n]!.session("x") !== undefined), "x adopted");
-  const adopter = brokers[0]!.session("x") !== undefined ? 0 : 1;
+async function adoptedThenUnsubscribedThenPublished(cluster: ClusterContext): Promise<WireClient> {
+  const { connect } = cluster;
+  // Node 2's routes stay for a lease.
+  const adopter = await closedAndAdopted(cluster, { node: 2, subscription: ["old/#", 1] });
   const back = await connect(adopter, persistent("x"), true);
   await back.send(unsubscribePacket(5, 2, ["old/#"]));
   await back.expectPacket(11, "UNSUBACK");

@@ -130,6 +130,16 @@ export function field(label, input) {
 }
 
 /**
+ * `<input type="search">`, the filter box of the list pages.
+ * @param {string} placeholder
+ * @param {string} testid
+ * @returns {HTMLInputElement}
+ */
+export function searchInput(placeholder, testid) {
+  return /** @type {HTMLInputElement} */ (h("input", { type: "search", placeholder, testid }));
+}
+
+/**
  * `<select>` with `options` as [value, label] pairs.
  * @param {Props} props
  * @param {readonly (readonly [string, string])[]} options

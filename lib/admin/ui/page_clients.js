@@ -18,6 +18,7 @@ import {
   h,
   notice,
   replace,
+  searchInput,
   select,
   table,
   tableRow,
@@ -51,16 +52,8 @@ export function mountClients(root) {
     "offline",
     "offline",
   ]]);
-  const prefixFilter = /** @type {HTMLInputElement} */ (h("input", {
-    type: "search",
-    placeholder: "client id prefix",
-    testid: "filter-prefix",
-  }));
-  const userFilter = /** @type {HTMLInputElement} */ (h("input", {
-    type: "search",
-    placeholder: "username",
-    testid: "filter-username",
-  }));
+  const prefixFilter = searchInput("client id prefix", "filter-prefix");
+  const userFilter = searchInput("username", "filter-username");
   const sort = select({ testid: "sort" }, [
     ["clientId", "client id"],
     ["queued", "queued"],

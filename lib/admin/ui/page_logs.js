@@ -8,7 +8,7 @@
  */
 
 import { describe, getPage, query } from "./api.js";
-import { debounce, field, formatTime, h, notice, replace, select, tableRow } from "./dom.js";
+import { debounce, field, formatTime, h, notice, replace, searchInput, select, tableRow } from "./dom.js";
 import { onLive } from "./live.js";
 
 /** @typedef {import("./api.js").LogRecord} LogRecord */
@@ -53,16 +53,8 @@ export function mountLogs(root) {
     ["", "all"],
     ...LEVELS.map((l) => /** @type {const} */ ([l, l])),
   ]);
-  const eventFilter = /** @type {HTMLInputElement} */ (h("input", {
-    type: "search",
-    placeholder: "client.disconnected",
-    testid: "logs-event",
-  }));
-  const clientFilter = /** @type {HTMLInputElement} */ (h("input", {
-    type: "search",
-    placeholder: "client id",
-    testid: "logs-client",
-  }));
+  const eventFilter = searchInput("client.disconnected", "logs-event");
+  const clientFilter = searchInput("client id", "logs-client");
   const pause = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", testid: "logs-pause" }));
   const body = /** @type {HTMLTableSectionElement} */ (h("tbody", { testid: "logs-rows" }));
   /** @type {LogRecord[]} */

@@ -19,6 +19,7 @@ import {
   h,
   notice,
   replace,
+  searchInput,
   select,
   table,
 } from "./dom.js";
@@ -89,11 +90,7 @@ export function renderPayload(bytes, mode) {
  */
 export function mountRetained(root, initialTopic) {
   const status = h("p", { class: "notice", testid: "retained-status" });
-  const prefix = /** @type {HTMLInputElement} */ (h("input", {
-    type: "search",
-    placeholder: "topic prefix",
-    testid: "filter-prefix",
-  }));
+  const prefix = searchInput("topic prefix", "filter-prefix");
   const box = h("div", { class: "table-box", testid: "retained-table" });
   const prefixes = h("div", { testid: "retained-prefixes" });
   const viewer = h("section", { class: "panel", testid: "retained-viewer" });

@@ -8,7 +8,7 @@
 
 import { describe, getPage, query } from "./api.js";
 import { clientLink } from "./client_actions.js";
-import { debounce, field, h, notice, replace, table } from "./dom.js";
+import { debounce, field, h, notice, replace, searchInput, table } from "./dom.js";
 import { cursorPager } from "./pager.js";
 
 /** @typedef {import("./api.js").Subscription} Subscription */
@@ -21,14 +21,9 @@ const PAGE_SIZE = 100;
  */
 export function mountSubscriptions(root) {
   const status = h("p", { class: "notice", testid: "subscriptions-status" });
-  /** @param {string} placeholder @param {string} testid */
-  const input = (
-    placeholder,
-    testid,
-  ) => /** @type {HTMLInputElement} */ (h("input", { type: "search", placeholder, testid }));
-  const filter = input("filter", "filter-filter");
-  const clientId = input("client id", "filter-client");
-  const share = input("share group", "filter-share");
+  const filter = searchInput("filter", "filter-filter");
+  const clientId = searchInput("client id", "filter-client");
+  const share = searchInput("share group", "filter-share");
   const box = h("div", { class: "table-box", testid: "subscriptions-table" });
   const pager = cursorPager(() => void load());
   let active = true;
