@@ -49,6 +49,9 @@ Options:
   --host HOST              address of the TCP listener (default 127.0.0.1)
   -p, --port PORT          port of the TCP listener (default 1883; 0 picks
                            a free port and prints it)
+  --reuse-port             the TCP listener shares its port with other
+                           brokers (SO_REUSEPORT: Linux spreads the
+                           connections; with --cluster, README: Cluster)
   --persistence KIND       sqlite:PATH (default sqlite:./data/broker.db) or
                            memory (nothing survives a restart)
   --cluster URL            join a cluster of brokers on Redis
@@ -121,6 +124,7 @@ async function main(args: string[]): Promise<void> {
       config: { type: "string", short: "c" },
       host: { type: "string" },
       port: { type: "string", short: "p" },
+      "reuse-port": { type: "boolean" },
       persistence: { type: "string" },
       cluster: { type: "string" },
       "cluster-peer": { type: "string" },
@@ -268,6 +272,11 @@ async function main(args: string[]): Promise<void> {
       if (values.host !== undefined) tcp.hostname = values.host;
       if (values.port !== undefined) tcp.port = port;
     }
+  }
+  if (values["reuse-port"]) {
+    let tcp = listeners.find((l) => l.type === "tcp");
+    if (tcp === undefined) listeners.unshift(tcp = { type: "tcp", name: "--reuse-port", hostname, port });
+    tcp.reusePort = true;
   }
 
   const broker = new Broker(options);

@@ -25,6 +25,8 @@ export function subprocessUnavailable(): string | undefined {
 export interface BrokerProcessOptions {
   /** Environment variables to add (`INIT_CWD`: the directory `deno task` was started in). */
   readonly env?: Record<string, string>;
+  /** Deno flags before `broker.ts` (e.g. `--no-config`). */
+  readonly denoFlags?: readonly string[];
 }
 
 /** A running `broker.ts`, with the permissions of `deno task broker` except that it may write anywhere. */
@@ -45,6 +47,7 @@ export class BrokerProcess {
         "--allow-read",
         "--allow-write",
         "--allow-env=INIT_CWD",
+        ...(options.denoFlags ?? []),
         BROKER,
         ...args,
       ],

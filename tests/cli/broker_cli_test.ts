@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { hashPassword } from "../../lib/auth/password_hash.ts";
 import { certificatesUnavailable, makeCertificates } from "../broker/server/_certs.ts";
 import { loadMqttJs, mqttJsRoundTrip, mqttJsUnavailable, testIf, within } from "../broker/server/_helpers.ts";
-import { runBroker, subprocessUnavailable, withBrokerProcess } from "./_broker_process.ts";
+import { BrokerProcess, runBroker, subprocessUnavailable, withBrokerProcess } from "./_broker_process.ts";
 import type { IClientOptions } from "mqtt";
 import { BROKER_VERSION } from "../../lib/broker/broker.ts";
 import { hashScramEntry } from "../../lib/broker/auth/scram_file.ts";
@@ -139,6 +139,34 @@ cliTest("broker.ts exits 2 on a bad config, naming the file and the key", async 
     new RegExp(`^broker: ${missing}: listeners\\[0\\]\\.cert: cannot read ${join(dir, "nope.crt")}: `),
   );
 });
+
+cliTest(
+  "broker.ts --reuse-port: two brokers share a port; without it the second is refused; without --unstable-net it says so",
+  async () => {
+    const first = new BrokerProcess(["-p", "0", "--persistence", "memory", "--reuse-port"]);
+    try {
+      const [url] = await first.listening(1);
+      const port = new URL(url!.replace("tcp:", "http:")).port;
+      const second = new BrokerProcess(["-p", port, "--persistence", "memory", "--reuse-port"]);
+      try {
+        assert.deepEqual(await second.listening(1), [url], "the second listens on the same port");
+      } finally {
+        await second.stop();
+      }
+      const plain = await runBroker(["-p", port, "--persistence", "memory"]);
+      assert.equal(plain.code, 1);
+      assert.match(plain.stderr, /cannot listen on tcp:\/\/127\.0\.0\.1:\d+: Address already in use/);
+    } finally {
+      await first.stop();
+    }
+    const stable = await runBroker(["-p", "0", "--persistence", "memory", "--reuse-port"], {
+      denoFlags: ["--no-config"],
+    });
+    assert.equal(stable.code, 1);
+    assert.equal(stable.stdout, "", "nothing was listening");
+    assert.match(stable.stderr, /broker: the default tcp listener: reusePort needs Deno's --unstable-net/);
+  },
+);
 
 cliTest("broker.ts refuses a listener on 0.0.0.0 without authentication, naming it", async (dir) => {
   const config = await writeConfig(dir, {

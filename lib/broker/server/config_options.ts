@@ -59,6 +59,7 @@ export async function listenerOptions(config: BrokerConfig, source: string): Pro
       hostname: l.host ?? "127.0.0.1",
       port: l.port,
       ...(l.allowAnonymous === undefined ? {} : { allowAnonymous: l.allowAnonymous }),
+      ...(l.reusePort === undefined ? {} : { reusePort: l.reusePort }),
     };
     switch (l.type) {
       case "tcp":

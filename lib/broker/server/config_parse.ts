@@ -66,6 +66,7 @@ const LISTENER_KEYS = [
   "requireCertificate",
   "useIdentityAsUsername",
   "allowAnonymous",
+  "reusePort",
 ] as const satisfies readonly (keyof ListenerConfig)[];
 
 const TOP_KEYS = [
@@ -214,6 +215,12 @@ class Validator {
     }
     if (raw.allowAnonymous !== undefined) {
       listener.allowAnonymous = this.boolean(raw.allowAnonymous, `${at}.allowAnonymous`);
+    }
+    if (raw.reusePort !== undefined) {
+      listener.reusePort = this.boolean(raw.reusePort, `${at}.reusePort`);
+      if (listener.reusePort && listener.requireCertificate === true) {
+        this.fail(`${at}.reusePort is not supported with "requireCertificate": true`);
+      }
     }
     return listener;
   }

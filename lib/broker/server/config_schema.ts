@@ -34,6 +34,8 @@ export interface ListenerConfig {
   useIdentityAsUsername?: boolean;
   /** Let clients in without a user name. Unset: allowed on loopback addresses only (see README). */
   allowAnonymous?: boolean;
+  /** Share the port with other broker processes (`SO_REUSEPORT`, Linux spreads connections). @default {false} */
+  reusePort?: boolean;
 }
 
 /** The `limits` keys that set the {@linkcode BrokerOptions} option of the same name (documented and defaulted there). */

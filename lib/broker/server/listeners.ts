@@ -30,6 +30,14 @@ export interface ListenerBase {
   /** 0 picks a free port. */
   port: number;
   /**
+   * Bind with `SO_REUSEPORT`, so several broker processes listen on one port and Linux spreads the incoming
+   * connections over them (README: Cluster). Needs Deno's `--unstable-net` (`deno.json` turns it on for the
+   * tasks); not for tls listeners that ask for client certificates.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
+  /**
    * Let clients in without a user name. Unset: allowed on loopback addresses; elsewhere refused when the
    * listener has authentication, and the listener refuses to start when it has none.
    */
@@ -295,10 +303,23 @@ async function startOne(
     const path = listener.type === "ws" || listener.type === "wss"
       ? listener.path ?? DEFAULT_WEBSOCKET_PATH
       : undefined;
+    const reusePort = listener.reusePort === true;
+    // Deno ends the process (not a catchable error) when an unstable option is used without its flag.
+    if (reusePort && typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+      throw new ListenerError(
+        `${name}: reusePort needs Deno's --unstable-net (deno.json's "unstable": ["net"], which \`deno task broker\` reads)`,
+      );
+    }
     const open = (port: number, certificate?: ServerCertificate): Deno.Listener =>
       certificate === undefined
-        ? Deno.listen({ hostname, port })
-        : Deno.listenTls({ hostname, port, cert: certificate.cert, key: certificate.key });
+        ? Deno.listen(reusePort ? { hostname, port, reusePort } : { hostname, port })
+        : Deno.listenTls({
+          hostname,
+          port,
+          cert: certificate.cert,
+          key: certificate.key,
+          ...(reusePort ? { reusePort } : {}),
+        });
     const secure = listener.type === "tls" || listener.type === "wss" ? listener : undefined;
     const loop = acceptLoop(broker, open(listener.port, secure), {
       type: listener.type,

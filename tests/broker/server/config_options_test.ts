@@ -63,3 +63,13 @@ Deno.test("listenerOptions() without listeners gives the default: tcp on 127.0.0
     [{ type: "ws", name: "listeners[0]", hostname: "127.0.0.1", port: 0, path: "/mqtt" }],
   );
 });
+
+Deno.test("listenerOptions() passes reusePort on to the listener", async () => {
+  assert.deepEqual(
+    await listenerOptions(
+      parseConfig(JSON.stringify({ listeners: [{ type: "tcp", port: 1883, reusePort: true }] }), "x.json"),
+      "x.json",
+    ),
+    [{ type: "tcp", name: "listeners[0]", hostname: "127.0.0.1", port: 1883, reusePort: true }],
+  );
+});

@@ -20,7 +20,7 @@ const INVALID: [what: string, config: unknown, message: string][] = [
     "unknown listener key",
     { listeners: [{ type: "tcp", port: 1883, hots: "0.0.0.0" }] },
     "broker.json: unknown key listeners[0].hots (known keys: type, host, port, path, cert, key, ca, " +
-    "requireCertificate, useIdentityAsUsername, allowAnonymous)",
+    "requireCertificate, useIdentityAsUsername, allowAnonymous, reusePort)",
   ],
   [
     "unknown limit",
@@ -90,6 +90,16 @@ const INVALID: [what: string, config: unknown, message: string][] = [
     "relative path",
     { listeners: [{ type: "ws", port: 1, path: "mqtt" }] },
     'broker.json: listeners[0].path must start with "/", got "mqtt"',
+  ],
+  [
+    "reusePort as a string",
+    { listeners: [{ type: "tcp", port: 1, reusePort: "yes" }] },
+    "broker.json: listeners[0].reusePort must be true or false",
+  ],
+  [
+    "reusePort on a tls listener that asks for client certificates",
+    { listeners: [{ ...TLS, ca: "ca.crt", requireCertificate: true, reusePort: true }] },
+    'broker.json: listeners[0].reusePort is not supported with "requireCertificate": true',
   ],
   [
     "requireCertificate without ca",
@@ -211,7 +221,7 @@ Deno.test("parseConfig() accepts broker.example.json, which uses every key", () 
   assert.deepEqual(Object.keys(config.limits!).sort(), Object.keys(LIMIT_RANGES).sort());
   assert.deepEqual(config.listeners!.map((l) => l.type), ["tcp", "tls", "ws", "wss"]);
   const listenerKeys = new Set(config.listeners!.flatMap((l) => Object.keys(l)));
-  assert.equal(listenerKeys.size, 10, [...listenerKeys].join(", "));
+  assert.equal(listenerKeys.size, 11, [...listenerKeys].join(", "));
 });
 
 Deno.test("parseConfig() keeps what it validated; an empty object is a valid config", () => {
