@@ -1,14 +1,14 @@
 /**
  * The admin server's part of the config file: `http`/`https` entries in `listeners` and the `admin` section.
- * `parseConfig` (`lib/broker/server/config.ts`) hands the raw JSON here first; this takes those keys out,
+ * `parseConfig` (`lib/broker/server/config_parse.ts`) hands the raw JSON here first; this takes those keys out,
  * validates them with errors that name the key (`broker.json: listeners[1].cert is required for an https
  * listener`), and lets the MQTT validator see the rest.
  *
  * @module
  */
 
-import type { BrokerConfig } from "../broker/server/config.ts";
-import { ConfigError } from "../broker/server/config.ts";
+import type { BrokerConfig } from "../broker/server/config_schema.ts";
+import { ConfigError } from "../broker/server/config_schema.ts";
 import { directoryOf, isAbsolutePath, resolvePath } from "../broker/server/paths.ts";
 
 /** What an admin may do: `viewer` reads (GET), `admin` does everything. */

@@ -1,12 +1,12 @@
 /**
  * The `cluster` key of the config file and the `--cluster URL` flag: which Redis the node joins, its name and
- * its lease. Parsed here and called from `server/config.ts` in one line; a bad value is a {@linkcode ConfigError}
+ * its lease. Parsed here and called from `server/config_parse.ts` in one line; a bad value is a {@linkcode ConfigError}
  * naming the key, so the broker stops at start instead of running alone.
  *
  * @module
  */
 
-import { type BrokerConfig, ConfigError } from "../broker/server/config.ts";
+import { type BrokerConfig, ConfigError } from "../broker/server/config_schema.ts";
 
 /**
  * `cluster.peer`: where this node's peer link listens for the others' QoS 0 forwards (`peer_link.ts`), and the
