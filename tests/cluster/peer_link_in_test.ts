@@ -9,15 +9,10 @@ import assert from "node:assert/strict";
 import type { ForwardedMessage } from "../../lib/cluster/engine.ts";
 import type { Logger } from "../../lib/broker/logger.ts";
 import { encodeForwardBatch } from "../../lib/cluster/_redis_forward_codec.ts";
-import {
-  answerChallenge,
-  encodeFrame,
-  FRAME,
-  FrameReader,
-  helloBody,
-} from "../../lib/cluster/peer_link_frames.ts";
+import { encodeFrame, FRAME } from "../../lib/cluster/peer_link_frames.ts";
 import { type Inbound, serveInbound } from "../../lib/cluster/peer_link_in.ts";
-import { readFrame, writeAll } from "../../lib/cluster/peer_link_out.ts";
+import { writeAll } from "../../lib/cluster/peer_link_out.ts";
+import { handshake } from "./_peer_wire.ts";
 
 const SECRET = "s3cret";
 const nothing = (): void => {};
@@ -71,13 +66,7 @@ Deno.test("serveInbound() lets the writes a batch's deliveries queued go out bef
     },
   }, inbound);
   try {
-    const reader = new FrameReader();
-    const hello = helloBody("a:1", "b:1");
-    await writeAll(connecting, encodeFrame(FRAME.hello, hello));
-    const auth = answerChallenge(SECRET, hello, await readFrame(connecting, reader, FRAME.challenge));
-    assert.ok(auth !== undefined);
-    await writeAll(connecting, encodeFrame(FRAME.auth, auth));
-    await readFrame(connecting, reader, FRAME.ready);
+    await handshake(connecting, "a:1", "b:1", SECRET);
     const batch = [forwarded("a:1:1", "one"), forwarded("a:1:2", "two")];
     await writeAll(connecting, encodeFrame(FRAME.data, encodeForwardBatch(batch)));
     const deadline = Date.now() + 3000;
