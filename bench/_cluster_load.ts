@@ -17,6 +17,8 @@ import {
   firstError,
   type FlowResult,
   type LatencyResult,
+  latencyResult,
+  latencyWindow,
   Link,
   MAX_TRACKED,
   measure,
@@ -28,13 +30,15 @@ import {
   PublishBatch,
   publishTemplate,
   putU32,
-  QUIET_MS,
+  qos0Result,
   readF64,
   sleep,
+  slowest,
   STAMP_BYTES,
   type Timing,
   totalReads,
   u32,
+  WindowedPublisher,
   type WindowHook,
 } from "./_load_client.ts";
 
@@ -54,6 +58,25 @@ async function awaitRoute(
     await publisher.write(probe);
     await sleep(5);
   }
+}
+
+/**
+ * Handles a QoS 0 subscriber's PUBLISHes: a route probe (publisher index 0xffffffff) goes to `probe`, any other
+ * message to `message` with its publisher index and its sequence number + 1.
+ */
+function countDeliveries(
+  link: Link,
+  progress: Progress,
+  probe: (body: Uint8Array) => void,
+  message: (publisher: number, next: number) => void,
+): void {
+  link.handle((header, body) => {
+    if (header >> 4 !== PUBLISH) return;
+    const at = payloadOffset(header, body);
+    const publisher = u32(body, at);
+    if (publisher === 0xffffffff) probe(body);
+    else message(publisher, u32(body, at + 4) + 1);
+  }, () => progress.notify());
 }
 
 /** Options for {@linkcode crossFanIn}. */
@@ -84,74 +107,44 @@ export async function crossFanIn(options: CrossFanInOptions): Promise<FlowResult
   const prefix = `bench/${options.tag}/in`;
   const progress = new Progress();
   const links: Link[] = [];
-  const tasks: Promise<unknown>[] = [];
   const seen = new Float64Array(publishers);
-  const sent = new Float64Array(publishers);
   const probed = new Uint8Array(publishers);
+  const pubs: WindowedPublisher[] = [];
   let received = 0;
-  let running = true;
   try {
     const subscriber = await Link.open(options.subscriberPort, `${options.tag}s`);
     links.push(subscriber);
     await subscriber.subscribe(`${prefix}/+`, 0);
-    subscriber.handle((header, body) => {
-      if (header >> 4 !== PUBLISH) return;
-      const at = payloadOffset(header, body);
-      const publisher = u32(body, at);
-      if (publisher === 0xffffffff) {
-        probed[body[2 + prefix.length + 2]! - 48] = 1; // the probe topic is `${prefix}/p<digit>`
-        return;
-      }
+    countDeliveries(subscriber, progress, (body) => {
+      probed[body[2 + prefix.length + 2]! - 48] = 1; // the probe topic is `${prefix}/p<digit>`
+    }, (publisher, next) => {
       received++;
-      const next = u32(body, at + 4) + 1;
       if (publisher < publishers && next > seen[publisher]!) seen[publisher] = next;
-    }, () => progress.notify());
-    const pubs = await Promise.all(
+    });
+    const opened = await Promise.all(
       options.publisherPorts.map((port, i) => Link.open(port, `${options.tag}p${i}`)),
     );
-    links.push(...pubs);
+    links.push(...opened);
     await Promise.all(
-      pubs.map((link, i) => awaitRoute(link, subscriber, `${prefix}/p${i}`, () => probed[i] === 1)),
+      opened.map((link, i) => awaitRoute(link, subscriber, `${prefix}/p${i}`, () => probed[i] === 1)),
     );
-    pubs.forEach((link, i) => {
+    opened.forEach((link, i) => {
       const batch = new PublishBatch(`${prefix}/${i}`, options.payloadSize ?? 64, batchSize, i);
-      tasks.push(
-        (async () => {
-          while (running && sent[i]! + batchSize <= MAX_TRACKED) {
-            if (sent[i]! - seen[i]! > window) {
-              await progress.wait(100);
-              continue;
-            }
-            const bytes = batch.prepare(sent[i]!);
-            sent[i] = sent[i]! + batchSize;
-            await link.write(bytes);
-          }
-        })().catch(noop),
-      );
+      pubs.push(new WindowedPublisher(link, batch, window, progress, () => seen[i]!));
     });
-    const totalSent = () => sent.reduce((a, b) => a + b, 0);
+    const totalSent = () => pubs.reduce((sum, pub) => sum + pub.sent, 0);
     const rate = await measure(
       options.timing,
       progress,
       () => received,
       () => received >= totalSent(),
-      () => running = false,
+      () => pubs.forEach((pub) => pub.stop()),
       () => subscriber.error !== undefined,
     );
-    const error = firstError(links);
-    return {
-      rate,
-      sent: totalSent(),
-      expected: totalSent(),
-      received,
-      duplicates: 0,
-      acked: 0,
-      reads: totalReads(links),
-      ...(error === undefined ? {} : { error }),
-    };
+    return qos0Result(rate, { sent: totalSent(), expected: totalSent(), received }, links);
   } finally {
-    running = false;
-    await closeAll(links, tasks);
+    pubs.forEach((pub) => pub.stop());
+    await closeAll(links, pubs.map((pub) => pub.done));
   }
 }
 
@@ -182,29 +175,20 @@ export async function crossFanOut(options: CrossFanOutOptions): Promise<FlowResu
   const topic = `bench/${options.tag}/out`;
   const progress = new Progress();
   const links: Link[] = [];
-  const tasks: Promise<unknown>[] = [];
   const seen = new Float64Array(subscribers);
   const probed = new Uint8Array(subscribers);
   let received = 0;
-  let sent = 0;
-  let running = true;
+  let pub: WindowedPublisher | undefined;
   try {
     const subs = await Promise.all(
       options.subscriberPorts.map(async (port, i) => {
         const link = await Link.open(port, `${options.tag}s${i}`);
         links.push(link);
         await link.subscribe(topic, 0);
-        link.handle((header, body) => {
-          if (header >> 4 !== PUBLISH) return;
-          const at = payloadOffset(header, body);
-          if (u32(body, at) === 0xffffffff) {
-            probed[i] = 1;
-            return;
-          }
+        countDeliveries(link, progress, () => probed[i] = 1, (_publisher, next) => {
           received++;
-          const next = u32(body, at + 4) + 1;
           if (next > seen[i]!) seen[i] = next;
-        }, () => progress.notify());
+        });
         return link;
       }),
     );
@@ -212,46 +196,23 @@ export async function crossFanOut(options: CrossFanOutOptions): Promise<FlowResu
     links.push(publisher);
     await awaitRoute(publisher, subs[0]!, topic, () => probed.every((p) => p === 1));
     const batch = new PublishBatch(topic, options.payloadSize ?? 64, batchSize, 0);
-    const slowest = () => {
-      let min = Infinity;
-      for (let i = 0; i < subscribers; i++) if (seen[i]! < min) min = seen[i]!;
-      return min;
-    };
-    tasks.push(
-      (async () => {
-        while (running && sent + batchSize <= MAX_TRACKED) {
-          if (sent - slowest() > window) {
-            await progress.wait(100);
-            continue;
-          }
-          const bytes = batch.prepare(sent);
-          sent += batchSize;
-          await publisher.write(bytes);
-        }
-      })().catch(noop),
-    );
+    const publishing = pub = new WindowedPublisher(publisher, batch, window, progress, () => slowest(seen));
     const rate = await measure(
       options.timing,
       progress,
       () => received,
-      () => received >= sent * subscribers,
-      () => running = false,
+      () => received >= publishing.sent * subscribers,
+      () => publishing.stop(),
       () => subs.some((link) => link.error !== undefined),
     );
-    const error = firstError(links);
-    return {
+    return qos0Result(
       rate,
-      sent,
-      expected: sent * subscribers,
-      received,
-      duplicates: 0,
-      acked: 0,
-      reads: totalReads(links),
-      ...(error === undefined ? {} : { error }),
-    };
+      { sent: publishing.sent, expected: publishing.sent * subscribers, received },
+      links,
+    );
   } finally {
-    running = false;
-    await closeAll(links, tasks);
+    pub?.stop();
+    await closeAll(links, pub === undefined ? [] : [pub.done]);
   }
 }
 
@@ -383,20 +344,22 @@ export interface CrossLatencyOptions {
 }
 
 /**
- * Latency at a fixed rate across nodes (as `latency` of `_load_client.ts`): the publisher writes what is due
- * every millisecond, each message stamped with its send time; the subscriber takes the time its read completed.
+ * Latency at a fixed rate across nodes: the publisher writes what is due every millisecond (at most 10 ms
+ * worth), each message stamped with its send time; the subscriber takes the time its read completed. The
+ * milliseconds come from a {@linkcode Ticker}: with `setTimeout` (as `latency` of `_load_client.ts`) they came
+ * every 2.1 ms, so the publisher wrote bursts of 12 messages at 5,000 msgs/s instead of 5, and each broker's
+ * figure included handling a burst of 12 (bench/results/2026-12-07-s4-p.md).
  */
 export async function crossLatency(options: CrossLatencyOptions): Promise<LatencyResult> {
   const rate = options.rate ?? 5000;
   const topic = `bench/${options.tag}/lat`;
   const links: Link[] = [];
-  const tasks: Promise<unknown>[] = [];
   const samples: number[] = [];
   let recording = false;
   let probed = false;
   let received = 0;
   let sent = 0;
-  let running = true;
+  let ticker: Ticker | undefined;
   try {
     const subscriber = await Link.open(options.subscriberPort, `${options.tag}s`);
     links.push(subscriber);
@@ -417,46 +380,59 @@ export async function crossLatency(options: CrossLatencyOptions): Promise<Latenc
     const perTickMax = Math.max(1, Math.ceil(rate / 100));
     const batch = new PublishBatch(`${topic}/m`, options.payloadSize ?? 64, perTickMax, 0);
     const start = performance.now();
-    tasks.push(
-      (async () => {
-        while (running) {
-          const due = Math.min(perTickMax, Math.floor(((performance.now() - start) * rate) / 1000) - sent);
-          if (due > 0) {
-            const bytes = batch.prepare(sent, due, performance.now());
-            sent += due;
-            await publisher.write(bytes);
-          }
-          await sleep(1);
-        }
-      })().catch(noop),
-    );
-    const { timing } = options;
-    await sleep(timing.warmupMs);
-    await timing.onWindow?.("start");
-    recording = true;
-    await sleep(timing.durationMs);
-    recording = false;
-    await timing.onWindow?.("end");
-    running = false;
-    const drainEnd = performance.now() + Math.min(timing.drainMs, QUIET_MS);
-    while (received < sent && performance.now() < drainEnd) await sleep(10);
-    const sorted = samples.sort((a, b) => a - b);
-    const at = (q: number) =>
-      sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-    const error = firstError(links);
-    return {
-      p50Us: at(0.5) ?? 0,
-      p99Us: at(0.99) ?? 0,
-      samples: sorted.length,
-      sent,
-      received,
-      ...(error === undefined ? {} : { error }),
-    };
+    let writing = false; // the batch's bytes are being written: not to be prepared again until then
+    ticker = new Ticker(1, () => {
+      if (writing) return;
+      const due = Math.min(perTickMax, Math.floor(((performance.now() - start) * rate) / 1000) - sent);
+      if (due <= 0) return;
+      const bytes = batch.prepare(sent, due, performance.now());
+      sent += due;
+      writing = true;
+      publisher.write(bytes).then(() => writing = false, noop);
+    });
+    const stop = () => ticker?.stop();
+    await latencyWindow(options.timing, (on) => recording = on, stop, () => received >= sent);
+    return latencyResult(samples, sent, received, links);
   } finally {
-    running = false;
-    await closeAll(links, tasks);
+    ticker?.stop();
+    await closeAll(links, []);
   }
 }
+
+/**
+ * Calls `onTick` every `periodMs` from a worker that sleeps in `Atomics.wait`, whose timeout is precise to tens
+ * of microseconds; the timers of the main thread fire every 2.1 ms at the least (`setTimeout(f, 1)` and
+ * `setTimeout(f, 0)` alike, Deno 2.9.6 on the test machine).
+ */
+class Ticker {
+  readonly #worker: Worker;
+  readonly #stop = new Int32Array(new SharedArrayBuffer(4));
+
+  constructor(periodMs: number, onTick: () => void) {
+    const url = URL.createObjectURL(new Blob([TICKER], { type: "text/javascript" }));
+    this.#worker = new Worker(url, { type: "module" });
+    URL.revokeObjectURL(url);
+    this.#worker.onmessage = onTick;
+    this.#worker.postMessage({ stop: this.#stop.buffer, periodMs });
+  }
+
+  stop(): void {
+    Atomics.store(this.#stop, 0, 1);
+    this.#worker.terminate();
+  }
+}
+
+/** The worker of {@linkcode Ticker}: one message per period, on a fixed schedule (a late tick is not made up). */
+const TICKER = `self.onmessage = (event) => {
+  const stop = new Int32Array(event.data.stop);
+  const period = event.data.periodMs;
+  let next = performance.now();
+  while (Atomics.load(stop, 0) === 0) {
+    next = Math.max(next + period, performance.now());
+    Atomics.wait(stop, 0, 0, next - performance.now());
+    if (Atomics.load(stop, 0) === 0) postMessage(0);
+  }
+};`;
 
 /** What {@linkcode routePropagation} measured. */
 export interface RouteResult {

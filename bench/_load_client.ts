@@ -470,6 +470,56 @@ export function firstError(links: readonly Link[]): string | undefined {
   return undefined;
 }
 
+/**
+ * A QoS 0 publisher that writes its batch again and again until stopped, at most `window` messages ahead of
+ * `seen()` (the highest sequence number its subscriber saw, or the slowest subscriber's), so that a flow
+ * measures the rate a broker sustains rather than how much it can buffer.
+ */
+export class WindowedPublisher {
+  /** Messages written so far. */
+  sent = 0;
+  /** Resolves once the publisher stopped (or its link failed). */
+  readonly done: Promise<void>;
+  #running = true;
+
+  constructor(link: Link, batch: PublishBatch, window: number, progress: Progress, seen: () => number) {
+    this.done = this.#run(link, batch, window, progress, seen).catch(noop);
+  }
+
+  stop(): void {
+    this.#running = false;
+  }
+
+  async #run(link: Link, batch: PublishBatch, window: number, progress: Progress, seen: () => number) {
+    while (this.#running && this.sent + batch.count <= MAX_TRACKED) {
+      if (this.sent - seen() > window) {
+        await progress.wait(100);
+        continue;
+      }
+      const bytes = batch.prepare(this.sent);
+      this.sent += batch.count;
+      await link.write(bytes);
+    }
+  }
+}
+
+/** What a QoS 0 flow measured: `sent` messages, `expected` deliveries of which `received` came. */
+export function qos0Result(
+  rate: number,
+  counts: { readonly sent: number; readonly expected: number; readonly received: number },
+  links: readonly Link[],
+): FlowResult {
+  const error = firstError(links);
+  return {
+    rate,
+    ...counts,
+    duplicates: 0,
+    acked: 0,
+    reads: totalReads(links),
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
 /** Options shared by the QoS 0 throughput scenarios. */
 export interface QoS0Options {
   readonly port: number;
@@ -504,11 +554,9 @@ export async function fanIn(options: FanInOptions): Promise<FlowResult> {
   const prefix = `bench/${options.tag}/in`;
   const progress = new Progress();
   const links: Link[] = [];
-  const tasks: Promise<unknown>[] = [];
   const seen = new Float64Array(publishers);
-  const sent = new Float64Array(publishers);
+  const pubs: WindowedPublisher[] = [];
   let received = 0;
-  let running = true;
   try {
     const subscriber = await Link.open(options.port, `${options.tag}s`);
     links.push(subscriber);
@@ -521,49 +569,27 @@ export async function fanIn(options: FanInOptions): Promise<FlowResult> {
       const next = u32(body, at + 4) + 1;
       if (publisher < publishers && next > seen[publisher]!) seen[publisher] = next;
     }, () => progress.notify());
-    const pubs = await Promise.all(
+    const opened = await Promise.all(
       Array.from({ length: publishers }, (_, i) => Link.open(options.port, `${options.tag}p${i}`)),
     );
-    links.push(...pubs);
-    pubs.forEach((link, i) => {
+    links.push(...opened);
+    opened.forEach((link, i) => {
       const batch = new PublishBatch(`${prefix}/${i}`, payloadSize, batchSize, i);
-      tasks.push(
-        (async () => {
-          while (running && sent[i]! + batchSize <= MAX_TRACKED) {
-            if (sent[i]! - seen[i]! > window) {
-              await progress.wait(100);
-              continue;
-            }
-            const bytes = batch.prepare(sent[i]!);
-            sent[i] = sent[i]! + batchSize;
-            await link.write(bytes);
-          }
-        })().catch(noop),
-      );
+      pubs.push(new WindowedPublisher(link, batch, window, progress, () => seen[i]!));
     });
-    const totalSent = () => sent.reduce((a, b) => a + b, 0);
+    const totalSent = () => pubs.reduce((sum, pub) => sum + pub.sent, 0);
     const rate = await measure(
       options.timing,
       progress,
       () => received,
       () => received >= totalSent(),
-      () => running = false,
+      () => pubs.forEach((pub) => pub.stop()),
       () => subscriber.error !== undefined,
     );
-    const error = firstError(links);
-    return {
-      rate,
-      sent: totalSent(),
-      expected: totalSent(),
-      received,
-      duplicates: 0,
-      acked: 0,
-      reads: totalReads(links),
-      ...(error === undefined ? {} : { error }),
-    };
+    return qos0Result(rate, { sent: totalSent(), expected: totalSent(), received }, links);
   } finally {
-    running = false;
-    await closeAll(links, tasks);
+    pubs.forEach((pub) => pub.stop());
+    await closeAll(links, pubs.map((pub) => pub.done));
   }
 }
 
@@ -589,11 +615,9 @@ export async function fanOut(options: FanOutOptions): Promise<FlowResult> {
   const topic = `bench/${options.tag}/out`;
   const progress = new Progress();
   const links: Link[] = [];
-  const tasks: Promise<unknown>[] = [];
   const seen = new Float64Array(subscribers);
   let received = 0;
-  let sent = 0;
-  let running = true;
+  let pub: WindowedPublisher | undefined;
   try {
     const subs = await Promise.all(
       Array.from({ length: subscribers }, async (_, i) => {
@@ -612,47 +636,31 @@ export async function fanOut(options: FanOutOptions): Promise<FlowResult> {
     const publisher = await Link.open(options.port, `${options.tag}p`);
     links.push(publisher);
     const batch = new PublishBatch(topic, payloadSize, batchSize, 0);
-    const slowest = () => {
-      let min = Infinity;
-      for (let i = 0; i < subscribers; i++) if (seen[i]! < min) min = seen[i]!;
-      return min;
-    };
-    tasks.push(
-      (async () => {
-        while (running && sent + batchSize <= MAX_TRACKED) {
-          if (sent - slowest() > window) {
-            await progress.wait(100);
-            continue;
-          }
-          const bytes = batch.prepare(sent);
-          sent += batchSize;
-          await publisher.write(bytes);
-        }
-      })().catch(noop),
-    );
+    const publishing = pub = new WindowedPublisher(publisher, batch, window, progress, () => slowest(seen));
     const rate = await measure(
       options.timing,
       progress,
       () => received,
-      () => received >= sent * subscribers,
-      () => running = false,
+      () => received >= publishing.sent * subscribers,
+      () => publishing.stop(),
       () => subs.some((link) => link.error !== undefined),
     );
-    const error = firstError(links);
-    return {
+    return qos0Result(
       rate,
-      sent,
-      expected: sent * subscribers,
-      received,
-      duplicates: 0,
-      acked: 0,
-      reads: totalReads(links),
-      ...(error === undefined ? {} : { error }),
-    };
+      { sent: publishing.sent, expected: publishing.sent * subscribers, received },
+      links,
+    );
   } finally {
-    running = false;
-    await closeAll(links, tasks);
+    pub?.stop();
+    await closeAll(links, pub === undefined ? [] : [pub.done]);
   }
+}
+
+/** The lowest of `seen`: the slowest subscriber's highest sequence number + 1. */
+export function slowest(seen: Float64Array): number {
+  let min = Infinity;
+  for (const value of seen) if (value < min) min = value;
+  return min;
 }
 
 /** Options for {@linkcode qosEndToEnd}. */
@@ -989,32 +997,59 @@ export async function latency(options: LatencyOptions): Promise<LatencyResult> {
         }
       })().catch(noop),
     );
-    const { timing } = options;
-    await sleep(timing.warmupMs);
-    await timing.onWindow?.("start");
-    recording = true;
-    await sleep(timing.durationMs);
-    recording = false;
-    await timing.onWindow?.("end");
-    running = false;
-    const drainEnd = performance.now() + Math.min(timing.drainMs, QUIET_MS);
-    while (received < sent && performance.now() < drainEnd) await sleep(10);
-    const sorted = samples.sort((a, b) => a - b);
-    const at = (q: number) =>
-      sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-    const error = firstError(links);
-    return {
-      p50Us: at(0.5) ?? 0,
-      p99Us: at(0.99) ?? 0,
-      samples: sorted.length,
-      sent,
-      received,
-      ...(error === undefined ? {} : { error }),
-    };
+    await latencyWindow(
+      options.timing,
+      (on) => recording = on,
+      () => running = false,
+      () => received >= sent,
+    );
+    return latencyResult(samples, sent, received, links);
   } finally {
     running = false;
     await closeAll(links, tasks);
   }
+}
+
+/**
+ * The timed part of a latency run: the warm-up, the measured window (samples are recorded while `record` is on),
+ * then `stop` the publisher and wait until `drained()` or the drain time ran out.
+ */
+export async function latencyWindow(
+  timing: Timing,
+  record: (on: boolean) => void,
+  stop: () => void,
+  drained: () => boolean,
+): Promise<void> {
+  await sleep(timing.warmupMs);
+  await timing.onWindow?.("start");
+  record(true);
+  await sleep(timing.durationMs);
+  record(false);
+  await timing.onWindow?.("end");
+  stop();
+  const drainEnd = performance.now() + Math.min(timing.drainMs, QUIET_MS);
+  while (!drained() && performance.now() < drainEnd) await sleep(10);
+}
+
+/** What a latency run measured: p50 and p99 of `samples` (µs; sorted here) and the counts. */
+export function latencyResult(
+  samples: number[],
+  sent: number,
+  received: number,
+  links: readonly Link[],
+): LatencyResult {
+  const sorted = samples.sort((a, b) => a - b);
+  const at = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+  const error = firstError(links);
+  return {
+    p50Us: at(0.5) ?? 0,
+    p99Us: at(0.99) ?? 0,
+    samples: sorted.length,
+    sent,
+    received,
+    ...(error === undefined ? {} : { error }),
+  };
 }
 
 /** Options for {@linkcode idleConnections}. */

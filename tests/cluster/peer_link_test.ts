@@ -24,6 +24,7 @@ import {
 import { parseAddress, readFrame, writeAll } from "../../lib/cluster/peer_link_out.ts";
 import { HANDSHAKES_MAX } from "../../lib/cluster/peer_link.ts";
 import { type ClusterContext, clusterTest, MEMORY, spyForwards, withCluster } from "./_cluster.ts";
+import { handshake } from "./_peer_wire.ts";
 
 /** A logger that keeps the warnings. */
 function warnings(): Logger & { readonly lines: string[] } {
@@ -130,18 +131,6 @@ async function closedByPeer(conn: Deno.TcpConn): Promise<boolean> {
     if (!timedOut) conn.close();
   }
   return !timedOut;
-}
-
-/** Runs the connecting side of the handshake as `from` with `secret`; resolves once READY came. */
-async function handshake(conn: Deno.TcpConn, from: string, to: string, secret: string): Promise<void> {
-  const reader = new FrameReader();
-  const hello = helloBody(from, to);
-  await writeAll(conn, encodeFrame(FRAME.hello, hello));
-  const challenge = await readFrame(conn, reader, FRAME.challenge);
-  const auth = answerChallenge(secret, hello, challenge);
-  assert.ok(auth !== undefined, "the node proves it knows the secret");
-  await writeAll(conn, encodeFrame(FRAME.auth, auth));
-  await readFrame(conn, reader, FRAME.ready);
 }
 
 function dataFrame(topic: string, text: string, id: string): Uint8Array {
