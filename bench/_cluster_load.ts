@@ -31,6 +31,7 @@ import {
   publishTemplate,
   putU32,
   qos0Result,
+  RateGenerator,
   readF64,
   sleep,
   slowest,
@@ -346,8 +347,7 @@ export interface CrossLatencyOptions {
 /**
  * Latency at a fixed rate across nodes: the publisher writes what is due every millisecond (at most 10 ms
  * worth), each message stamped with its send time; the subscriber takes the time its read completed. The
- * milliseconds come from a {@linkcode Ticker}: with `setTimeout` (as `latency` of `_load_client.ts`) they came
- * every 2.1 ms, so the publisher wrote bursts of 12 messages at 5,000 msgs/s instead of 5, and each broker's
+ * milliseconds come from a worker ({@linkcode RateGenerator}): with `setTimeout` they came every 2.1 ms, so the publisher wrote bursts of 12 messages at 5,000 msgs/s instead of 5, and each broker's
  * figure included handling a burst of 12 (bench/results/2026-12-07-s4-p.md).
  */
 export async function crossLatency(options: CrossLatencyOptions): Promise<LatencyResult> {
@@ -358,8 +358,7 @@ export async function crossLatency(options: CrossLatencyOptions): Promise<Latenc
   let recording = false;
   let probed = false;
   let received = 0;
-  let sent = 0;
-  let ticker: Ticker | undefined;
+  let generator: RateGenerator | undefined;
   try {
     const subscriber = await Link.open(options.subscriberPort, `${options.tag}s`);
     links.push(subscriber);
@@ -377,62 +376,15 @@ export async function crossLatency(options: CrossLatencyOptions): Promise<Latenc
     const publisher = await Link.open(options.publisherPort, `${options.tag}p`);
     links.push(publisher);
     await awaitRoute(publisher, subscriber, `${topic}/probe`, () => probed);
-    const perTickMax = Math.max(1, Math.ceil(rate / 100));
-    const batch = new PublishBatch(`${topic}/m`, options.payloadSize ?? 64, perTickMax, 0);
-    const start = performance.now();
-    let writing = false; // the batch's bytes are being written: not to be prepared again until then
-    ticker = new Ticker(1, () => {
-      if (writing) return;
-      const due = Math.min(perTickMax, Math.floor(((performance.now() - start) * rate) / 1000) - sent);
-      if (due <= 0) return;
-      const bytes = batch.prepare(sent, due, performance.now());
-      sent += due;
-      writing = true;
-      publisher.write(bytes).then(() => writing = false, noop);
-    });
-    const stop = () => ticker?.stop();
-    await latencyWindow(options.timing, (on) => recording = on, stop, () => received >= sent);
-    return latencyResult(samples, sent, received, links);
+    generator = new RateGenerator(publisher, `${topic}/m`, rate, options.payloadSize ?? 64);
+    const stop = () => generator?.stop();
+    await latencyWindow(options.timing, (on) => recording = on, stop, () => received >= generator!.sent);
+    return latencyResult(samples, generator.sent, received, links);
   } finally {
-    ticker?.stop();
+    generator?.stop();
     await closeAll(links, []);
   }
 }
-
-/**
- * Calls `onTick` every `periodMs` from a worker that sleeps in `Atomics.wait`, whose timeout is precise to tens
- * of microseconds; the timers of the main thread fire every 2.1 ms at the least (`setTimeout(f, 1)` and
- * `setTimeout(f, 0)` alike, Deno 2.9.6 on the test machine).
- */
-class Ticker {
-  readonly #worker: Worker;
-  readonly #stop = new Int32Array(new SharedArrayBuffer(4));
-
-  constructor(periodMs: number, onTick: () => void) {
-    const url = URL.createObjectURL(new Blob([TICKER], { type: "text/javascript" }));
-    this.#worker = new Worker(url, { type: "module" });
-    URL.revokeObjectURL(url);
-    this.#worker.onmessage = onTick;
-    this.#worker.postMessage({ stop: this.#stop.buffer, periodMs });
-  }
-
-  stop(): void {
-    Atomics.store(this.#stop, 0, 1);
-    this.#worker.terminate();
-  }
-}
-
-/** The worker of {@linkcode Ticker}: one message per period, on a fixed schedule (a late tick is not made up). */
-const TICKER = `self.onmessage = (event) => {
-  const stop = new Int32Array(event.data.stop);
-  const period = event.data.periodMs;
-  let next = performance.now();
-  while (Atomics.load(stop, 0) === 0) {
-    next = Math.max(next + period, performance.now());
-    Atomics.wait(stop, 0, 0, next - performance.now());
-    if (Atomics.load(stop, 0) === 0) postMessage(0);
-  }
-};`;
 
 /** What {@linkcode routePropagation} measured. */
 export interface RouteResult {

@@ -952,7 +952,7 @@ export interface LatencyOptions {
 }
 
 /**
- * Latency at a fixed rate: one QoS 0 publisher writes what is due every millisecond (about `rate`/1000 messages,
+ * Latency at a fixed rate: one QoS 0 publisher ({@linkcode RateGenerator}) writes what is due every millisecond (about `rate`/1000 messages,
  * each stamped with the send time), one subscriber takes the time its read completed. Percentiles cover the
  * measured window only.
  */
@@ -960,12 +960,10 @@ export async function latency(options: LatencyOptions): Promise<LatencyResult> {
   const rate = options.rate ?? 5000;
   const topic = `bench/${options.tag}/lat`;
   const links: Link[] = [];
-  const tasks: Promise<unknown>[] = [];
   const samples: number[] = [];
   let recording = false;
   let received = 0;
-  let sent = 0;
-  let running = true;
+  let generator: RateGenerator | undefined;
   try {
     const subscriber = await Link.open(options.port, `${options.tag}s`);
     links.push(subscriber);
@@ -980,35 +978,82 @@ export async function latency(options: LatencyOptions): Promise<LatencyResult> {
     });
     const publisher = await Link.open(options.port, `${options.tag}p`);
     links.push(publisher);
-    const perTickMax = Math.max(1, Math.ceil(rate / 100));
-    const batch = new PublishBatch(topic, options.payloadSize ?? 64, perTickMax, 0);
-    const start = performance.now();
-    tasks.push(
-      (async () => {
-        while (running) {
-          const now = performance.now();
-          const due = Math.min(perTickMax, Math.floor(((now - start) * rate) / 1000) - sent);
-          if (due > 0) {
-            const bytes = batch.prepare(sent, due, performance.now());
-            sent += due;
-            await publisher.write(bytes);
-          }
-          await sleep(1);
-        }
-      })().catch(noop),
-    );
-    await latencyWindow(
-      options.timing,
-      (on) => recording = on,
-      () => running = false,
-      () => received >= sent,
-    );
-    return latencyResult(samples, sent, received, links);
+    generator = new RateGenerator(publisher, topic, rate, options.payloadSize ?? 64);
+    const stop = () => generator?.stop();
+    await latencyWindow(options.timing, (on) => recording = on, stop, () => received >= generator!.sent);
+    return latencyResult(samples, generator.sent, received, links);
   } finally {
-    running = false;
-    await closeAll(links, tasks);
+    generator?.stop();
+    await closeAll(links, []);
   }
 }
+
+/**
+ * Publishes QoS 0 at `rate` msgs/s: every millisecond it writes what is due (at most 10 ms worth), each message
+ * stamped with its send time. The milliseconds come from a {@linkcode Ticker}: with `setTimeout` they came
+ * every 2.1 ms, so the publisher wrote bursts of 12 messages at 5,000 msgs/s instead of 5, and each broker's
+ * latency included handling a burst of 12 (bench/results/2026-12-07-s4-p.md).
+ */
+export class RateGenerator {
+  /** Messages written so far. */
+  sent = 0;
+  readonly #ticker: Ticker;
+
+  constructor(publisher: Link, topic: string, rate: number, payloadSize: number) {
+    const perTickMax = Math.max(1, Math.ceil(rate / 100));
+    const batch = new PublishBatch(topic, payloadSize, perTickMax, 0);
+    const start = performance.now();
+    let writing = false; // the batch's bytes are being written: not to be prepared again until then
+    this.#ticker = new Ticker(1, () => {
+      if (writing) return;
+      const due = Math.min(perTickMax, Math.floor(((performance.now() - start) * rate) / 1000) - this.sent);
+      if (due <= 0) return;
+      const bytes = batch.prepare(this.sent, due, performance.now());
+      this.sent += due;
+      writing = true;
+      publisher.write(bytes).then(() => writing = false, noop);
+    });
+  }
+
+  stop(): void {
+    this.#ticker.stop();
+  }
+}
+
+/**
+ * Calls `onTick` every `periodMs` from a worker that sleeps in `Atomics.wait`, whose timeout is precise to tens
+ * of microseconds; the timers of the main thread fire every 2.1 ms at the least (`setTimeout(f, 1)` and
+ * `setTimeout(f, 0)` alike, Deno 2.9.6 on the test machine).
+ */
+class Ticker {
+  readonly #worker: Worker;
+  readonly #stop = new Int32Array(new SharedArrayBuffer(4));
+
+  constructor(periodMs: number, onTick: () => void) {
+    const url = URL.createObjectURL(new Blob([TICKER], { type: "text/javascript" }));
+    this.#worker = new Worker(url, { type: "module" });
+    URL.revokeObjectURL(url);
+    this.#worker.onmessage = onTick;
+    this.#worker.postMessage({ stop: this.#stop.buffer, periodMs });
+  }
+
+  stop(): void {
+    Atomics.store(this.#stop, 0, 1);
+    this.#worker.terminate();
+  }
+}
+
+/** The worker of {@linkcode Ticker}: one message per period, on a fixed schedule (a late tick is not made up). */
+const TICKER = `self.onmessage = (event) => {
+  const stop = new Int32Array(event.data.stop);
+  const period = event.data.periodMs;
+  let next = performance.now();
+  while (Atomics.load(stop, 0) === 0) {
+    next = Math.max(next + period, performance.now());
+    Atomics.wait(stop, 0, 0, next - performance.now());
+    if (Atomics.load(stop, 0) === 0) postMessage(0);
+  }
+};`;
 
 /**
  * The timed part of a latency run: the warm-up, the measured window (samples are recorded while `record` is on),
