@@ -196,6 +196,11 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
     return this.#output.pending;
   }
 
+  /** Starts writing what is queued now, before the turn's later packets are encoded (see `Output.flush`). */
+  flush(): void {
+    this.#output.flush();
+  }
+
   /** Resolves when the output queued so far has been written. */
   drained(): Promise<void> {
     return this.#output.drain();

@@ -166,6 +166,9 @@ function openAndAck(
   connection.session = session;
   connection.established(keepAlive);
   connection.send(successConnack(packet.protocolVersion, properties, core.connackProperties, present));
+  // A resumed session's backlog is encoded by attach() below: the CONNACK's write starts first, so the client
+  // does not wait for that encoding. It stays the first packet sent [MQTT-3.2.0-1 (5.0)] [MQTT-3.2.0-1 (3.1.1)].
+  if (present) connection.flush();
   if (logs(core.logger, "info")) {
     core.logger.info(
       `client ${printable(clientId)} connected from ${connection.info.remoteAddress} (MQTT ${
