@@ -52,6 +52,11 @@ export type ConnectionState =
   | "awaiting-connect"
   /** CONNECT received; authentication (possibly an AUTH exchange) in progress */
   | "authenticating"
+  /**
+   * CONNACK sent with success while the session is still being taken from another cluster node: packets read
+   * wait, as while authenticating, until it is opened here (`handlers/connect.ts`)
+   */
+  | "resuming"
   /** CONNACK sent with success */
   | "connected"
   /** closed, or closing */
@@ -194,6 +199,11 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   /** Bytes accepted for this client and not yet written. */
   get pendingOutput(): number {
     return this.#output.pending;
+  }
+
+  /** Starts writing what is queued now, before the turn's later packets are encoded (see `Output.flush`). */
+  flush(): void {
+    this.#output.flush();
   }
 
   /** Resolves when the output queued so far has been written. */
@@ -406,7 +416,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
             pending = this.#frames();
           }
           for (; pending !== undefined; pending = this.#frames()) {
-            if (this.#state === "authenticating") {
+            if (this.#state === "authenticating" || this.#state === "resuming") {
               buffer = EMPTY; // the CONNECT's read buffer is not kept while its verification waits
               ({ buffer, reading } = await readWhileAuthenticating(
                 this.#stream,
@@ -498,6 +508,14 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   }
 
   /**
+   * CONNACK sent before the session could be opened (a cluster takeover under way): packets read still wait,
+   * and the connect timeout still runs, until {@linkcode Connection.established}.
+   */
+  acknowledged(): void {
+    if (this.#state === "authenticating") this.#state = "resuming";
+  }
+
+  /**
    * CONNECT accepted: the connection is connected and keep alive (`keepAlive` seconds, 0 for none) watched
    * from now on.
    */
@@ -545,7 +563,7 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
   /** Server-initiated disconnect: v5 DISCONNECT with `reasonCode` (and a reason string), then close with the will. */
   disconnect(reasonCode: number, reason: string, properties?: Properties): void {
     if (this.#state === "closed") return;
-    if (this.#state === "connected" && this.protocolVersion === 5) {
+    if ((this.#state === "connected" || this.#state === "resuming") && this.protocolVersion === 5) {
       const props: Properties = { ...properties, ...(this.problemInfo ? { reasonString: reason } : {}) };
       let bytes = encodeDisconnect({ reasonCode, properties: props }, 5);
       // No Reason String when it would not fit the client's Maximum Packet Size [MQTT-3.14.2-3 (5.0)].
@@ -570,7 +588,9 @@ export class Connection implements SessionLink, OutputOwner, AuthReadOwner, Read
     if (this.core.events.listening) {
       const username = this.pendingConnect?.packet.username; // a refusal's: who it claimed to be
       const at = this.core.clock.now();
-      emitConnectionEnd(this.core.events, this, { state: this.#state, cause, reasonCode, at, username });
+      // Before the session opened, no "connected" event went out: a close then is a refusal, as while authenticating.
+      const state = this.#state === "resuming" ? "authenticating" : this.#state;
+      emitConnectionEnd(this.core.events, this, { state, cause, reasonCode, at, username });
     }
     this.#state = "closed";
     const core = this.core;

@@ -26,6 +26,7 @@ export function checkDeadline(
   switch (state) {
     case "awaiting-connect":
     case "authenticating":
+    case "resuming":
       return now < connectDeadline ? connectDeadline : "connect-timeout";
     case "connected": {
       if (keepAliveMs === 0) return undefined;

@@ -77,6 +77,14 @@ export class Output {
     if (idOffset > 0) patchPublish(this.#buffer, at, idOffset, packetId, dup);
   }
 
+  /**
+   * Starts writing what is queued now rather than at the end of the turn, so what is queued after it (into the
+   * spare buffer) does not hold it back: a CONNACK ahead of the encoding of a resumed session's backlog.
+   */
+  flush(): void {
+    if (this.#scheduled && !this.#writing) void this.#flush();
+  }
+
   /** Resolves when everything queued so far has been written (or the output closed). */
   drain(): Promise<void> {
     if (this.pending === 0 || this.#closed) return Promise.resolve();

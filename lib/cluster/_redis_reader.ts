@@ -27,6 +27,8 @@ export interface ReaderHost {
   deliverable(): Promise<boolean>;
   emit(event: ClusterEvent): void;
   released: ReleaseListener;
+  /** A node asked by this node's claim says it is stepping down ({@linkcode ClusterEngine.steppingDown}). */
+  steppingDown: ReleaseListener;
   /** Entries it had not read were trimmed away: read a consistent cut again ({@linkcode StreamReader.resync}). */
   resync(): Promise<void>;
 }
@@ -257,6 +259,11 @@ export class StreamReader {
         return;
       case "rel":
         this.#host.released(field(fields, "c") ?? "", field(fields, "n") ?? "");
+        return;
+      case "ack":
+        if (field(fields, "to") === me) {
+          this.#host.steppingDown(field(fields, "c") ?? "", field(fields, "n") ?? "");
+        }
         return;
     }
   }

@@ -149,8 +149,10 @@ return 1`,
  * the claiming CONNECT's will ('' none: the stored one stays; else it replaces it once read into the answer).
  * Takes the client id with the next epoch and answers `{epoch, session, outgoing, incoming[], will}`, the outgoing
  * entries joined by newlines (JSON has none): one string to parse instead of one per queued message. Modes:
- * `ask` first asks a live other owner to step down instead (answers its name: the claimer waits for its release,
- * then claims with `take`); `adopt` takes only from that dead owner (answers nil when the adoption lost).
+ * `ask` first asks a live other holder to step down instead (answers `{its name, the session record or ''}`: the
+ * claimer waits for its release, then claims with `take`): the live node whose claim is under way (field
+ * `claimer`: it hands over once it has the id), else the live owner; the asker is the claimer from then on, so
+ * the newest claim is served last; `adopt` takes only from that dead owner (answers nil when the adoption lost).
  */
 const claim: RedisScript = {
   keys: 6,
@@ -160,12 +162,20 @@ if redis.call('EXISTS', ARGV[2] .. 'dead:' .. ARGV[1]) == 1 then
   return redis.error_reply('FENCED this node was declared dead')
 end
 local owner = redis.call('HGET', KEYS[1], 'owner')
+local claimer = redis.call('HGET', KEYS[1], 'claimer')
 if ARGV[3] == 'adopt' then
   if owner ~= ARGV[5] or live(ARGV[2], owner) then return false end
-elseif ARGV[3] == 'ask' and owner and owner ~= ARGV[1] and live(ARGV[2], owner) then
-  ctl(KEYS[6], ARGV[6], 'k', 'kick', 'c', ARGV[4], 'to', owner, 'by', ARGV[1])
-  return owner
+elseif ARGV[3] == 'ask' then
+  local holder
+  if claimer and claimer ~= ARGV[1] and live(ARGV[2], claimer) then holder = claimer
+  elseif owner and owner ~= ARGV[1] and live(ARGV[2], owner) then holder = owner end
+  if holder then
+    redis.call('HSET', KEYS[1], 'claimer', ARGV[1])
+    ctl(KEYS[6], ARGV[6], 'k', 'kick', 'c', ARGV[4], 'to', holder, 'by', ARGV[1])
+    return {holder, redis.call('HGET', KEYS[1], 'session') or ''}
+  end
 end
+if claimer == ARGV[1] then redis.call('HDEL', KEYS[1], 'claimer') end
 if owner and owner ~= ARGV[1] then redis.call('SREM', ARGV[2] .. 'owned:' .. owner, ARGV[4]) end
 local e = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
@@ -267,6 +277,17 @@ if redis.call('SCARD', KEYS[6]) == 0 then redis.call('DEL', KEYS[6]) end
 return 1`,
 };
 
+/**
+ * KEYS ctl; ARGV ctl maxlen, client id, the claiming node, me. Tells the claiming node that this node is
+ * stepping down (it opens no connection for the id itself any more): the claimer may answer its CONNECT.
+ */
+const steppingDown: RedisScript = {
+  keys: 1,
+  lua: `${CTL}
+ctl(KEYS[1], ARGV[1], 'k', 'ack', 'c', ARGV[2], 'to', ARGV[3], 'n', ARGV[4])
+return 1`,
+};
+
 /** Every script by the name it is defined under on the client. */
 export const SCRIPTS = {
   mqJoin: join,
@@ -279,6 +300,7 @@ export const SCRIPTS = {
   mqRetain: retain,
   mqClaim: claim,
   mqRelease: release,
+  mqSteppingDown: steppingDown,
   mqApplyAll: applyAll,
   mqReseedSession: reseedSession,
   mqForget: forget,

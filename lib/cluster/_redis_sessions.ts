@@ -39,6 +39,19 @@ export interface Writer {
 /** The claim script's reply: `{epoch, session, outgoing (newline-separated), incoming[], will}` or nil. */
 export type ClaimReply = [number, string, string, string[], string] | null;
 
+/** The claim script's reply in mode `ask` when a live other node owns the id: `{owner, session record or ''}`. */
+export type AskReply = [string, string];
+
+/** Whether the claim script answered an `ask` with the live owner to wait for (its name comes first). */
+export function isAskReply(reply: ClaimReply | AskReply): reply is AskReply {
+  return reply !== null && typeof reply[0] === "string";
+}
+
+/** The session record an `ask` reply carries, without its queues. */
+export function storedFromAsk(reply: AskReply): StoredSession | undefined {
+  return reply[1] === "" ? undefined : decodeSession(reply[1]);
+}
+
 /** A claim from the claim script's reply (undefined when an adoption lost). */
 export function claimFromReply(reply: ClaimReply): Claim | undefined {
   if (reply === null) return undefined;

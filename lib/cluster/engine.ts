@@ -186,6 +186,18 @@ export interface ClaimOptions {
    * the {@linkcode Claim}): armed before the CONNACK at no extra round trip.
    */
   readonly will?: PendingWill;
+  /**
+   * Called at most once while the claim waits for a live other node to release the id, when that node has said
+   * it is stepping down ({@linkcode ClusterEngine.steppingDown}), with the session record stored for the id
+   * when the claim asked (without its queues), or `undefined` when none was stored. A session's record is written
+   * before any of its queued messages, so `undefined` means no acknowledged message waited for it. Not called
+   * when nobody else holds the id, nor when the holder does not say so before the claim goes on. It must not
+   * throw.
+   *
+   * What it tells lets a CONNECT be answered before the old owner has let go (`ownership.ts`); the
+   * {@linkcode Claim} that resolves later is still the authority (the record may go meanwhile).
+   */
+  readonly waiting?: (stored: StoredSession | undefined) => void;
 }
 
 // ---- stats ------------------------------------------------------------------------------------------------
@@ -336,10 +348,19 @@ export interface ClusterEngine {
   /**
    * Takes ownership of `clientId` for this node with a new epoch. If a live other node owns it, that node gets a
    * {@linkcode TakeoverEvent} and this waits for its {@linkcode ClusterEngine.release} (or `timeoutMs`) before
-   * claiming, so the session read reflects everything the old owner committed. The will comes back with the
+   * claiming, so the session read reflects everything the old owner committed. A claim under way on another live
+   * node is served first: that node is asked instead, and steps down once its own claim has the id (the newest
+   * claim is served last). The will comes back with the
    * session and stays stored (a resuming connection deletes it with `deleteWill`).
    */
   claim(clientId: string, options?: ClaimOptions): Promise<Claim>;
+  /**
+   * Says, after a {@linkcode TakeoverEvent} from `by`, that this node has begun stepping down from `clientId`:
+   * from now on a CONNECT for it here claims it through the engine (after `by`'s claim) instead of resuming it,
+   * so `by` may answer its own CONNECT before the release ({@linkcode ClaimOptions.waiting}). Best effort: when
+   * it is lost, `by` waits for the release.
+   */
+  steppingDown(clientId: string, by: Incarnation): void;
   /** Steps down from `clientId` after a {@linkcode TakeoverEvent}: lets the claimer go on. Fenced by `epoch`. */
   release(clientId: string, epoch: number): Promise<void>;
   /**

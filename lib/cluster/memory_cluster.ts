@@ -38,10 +38,24 @@ export interface NodeRecord {
 /** What is kept per client id. */
 export interface ClientRecord {
   owner: Incarnation | undefined;
+  /** The node whose claim waits for the holder to step down (the newest such claim), as `claimer` in Redis. */
+  claimer?: Incarnation | undefined;
   session: StoredSession | undefined;
   readonly outgoing: Map<number, OutgoingMessage>;
   readonly incoming: Set<number>;
   will: PendingWill | undefined;
+}
+
+/** A claim waiting for `from` to step down. */
+export interface ReleaseWaiter {
+  /** The node it asked. */
+  readonly from: Incarnation;
+  /** The node that claims. */
+  readonly by: Incarnation;
+  /** Called by `from`'s release. */
+  readonly resolve: () => void;
+  /** Called once by `from`'s `steppingDown` (`ClaimOptions.waiting`), then cleared. */
+  stepping: (() => void) | undefined;
 }
 
 /** One durable batch in a node's inbox. */
@@ -70,7 +84,8 @@ export class MemoryCluster {
   readonly owned = new Map<Incarnation, Set<string>>();
   readonly inboxes = new Map<Incarnation, Inbox>();
   readonly stats = new Map<Incarnation, NodeStats>();
-  readonly releases = new Map<string, () => void>();
+  /** The claims waiting for a release, per client id. */
+  readonly releases = new Map<string, Set<ReleaseWaiter>>();
   routeVersion = 0;
   inboxSeq = 0;
   /** The peer links' shared secret (survives a data loss: the nodes hold it). */

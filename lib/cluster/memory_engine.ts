@@ -24,7 +24,7 @@ import {
   type ReseedState,
   sessionOpClientId,
 } from "./engine.ts";
-import type { MemoryCluster } from "./memory_cluster.ts";
+import type { MemoryCluster, ReleaseWaiter } from "./memory_cluster.ts";
 
 export { MemoryCluster, type MemoryFaults } from "./memory_cluster.ts";
 
@@ -163,12 +163,26 @@ export class MemoryClusterEngine implements ClusterEngine {
   async claim(clientId: string, options: ClaimOptions = {}): Promise<Claim> {
     await this.#call();
     const cluster = this.#cluster;
-    const owner = cluster.client(clientId).owner;
+    const record = cluster.client(clientId);
+    const { owner, claimer } = record;
+    const me = this.incarnation;
+    // A claim under way on another live node is served first (it hands over once it has the id), else the owner.
+    const holder = claimer !== undefined && claimer !== me && cluster.isLive(claimer)
+      ? claimer
+      : owner !== undefined && owner !== me && cluster.isLive(owner)
+      ? owner
+      : undefined;
     let previous: Claim["previous"];
-    if (owner !== undefined && owner !== this.incarnation && cluster.isLive(owner)) {
+    if (holder !== undefined) {
+      record.claimer = me;
       const released = Promise.withResolvers<void>();
-      cluster.releases.set(clientId, released.resolve);
-      cluster.nodes.get(owner)!.engine.emit({ kind: "takeover", clientId, by: this.incarnation });
+      const waiter: ReleaseWaiter = { from: holder, by: me, resolve: released.resolve, stepping: undefined };
+      let waiters = cluster.releases.get(clientId);
+      if (waiters === undefined) cluster.releases.set(clientId, waiters = new Set());
+      waiters.add(waiter);
+      cluster.nodes.get(holder)!.engine.emit({ kind: "takeover", clientId, by: me });
+      const stored = record.session; // as when asked, like the Redis engine's answer
+      waiter.stepping = options.waiting === undefined ? undefined : () => options.waiting!(stored);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), options.timeoutMs ?? 3000);
@@ -177,14 +191,34 @@ export class MemoryClusterEngine implements ClusterEngine {
       const outcome = await Promise.race([released.promise.then(() => "released" as const), timeout]);
       clearTimeout(timer);
       this.#timers.delete(timer!);
-      cluster.releases.delete(clientId);
+      waiters.delete(waiter);
+      if (waiters.size === 0) cluster.releases.delete(clientId);
       await this.#call();
-      previous = { node: owner, outcome };
+      previous = { node: holder, outcome };
     }
+    const now = cluster.client(clientId); // the record may be new after a data loss
+    if (now.claimer === me) now.claimer = undefined;
     const epoch = cluster.own(clientId, this.incarnation);
     const claim = cluster.loaded(clientId, epoch);
     if (options.will !== undefined) cluster.client(clientId).will = options.will;
     return previous === undefined ? claim : { ...claim, previous };
+  }
+
+  steppingDown(clientId: string, by: Incarnation): void {
+    const cluster = this.#cluster;
+    const me = this.incarnation;
+    // Delivered as an event would be (after the delay, not while cut off): best effort.
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (!cluster.reachable(me) || !cluster.isLive(by)) return;
+      for (const waiter of cluster.releases.get(clientId) ?? []) {
+        if (waiter.from !== me || waiter.by !== by) continue;
+        const told = waiter.stepping;
+        waiter.stepping = undefined;
+        told?.();
+      }
+    }, cluster.faults.delayMs);
+    this.#timers.add(timer);
   }
 
   async release(clientId: string, epoch: number): Promise<void> {
@@ -194,7 +228,9 @@ export class MemoryClusterEngine implements ClusterEngine {
     if (record.owner !== this.incarnation || cluster.epochs.get(clientId) !== epoch) return;
     cluster.owned.get(this.incarnation)?.delete(clientId);
     record.owner = undefined;
-    cluster.releases.get(clientId)?.();
+    for (const waiter of cluster.releases.get(clientId) ?? []) {
+      if (waiter.from === this.incarnation) waiter.resolve();
+    }
   }
 
   async commit(batch: CommitBatch): Promise<CommitOutcome> {

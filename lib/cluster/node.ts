@@ -31,6 +31,7 @@ import {
   beforeResume,
   claimForConnect,
   type ClaimRefusal,
+  type EarlyConnack,
   onTakeover,
 } from "./ownership.ts";
 import { ObservedRouter, RemoteRoutes, RouteSummary } from "./routes.ts";
@@ -79,6 +80,13 @@ export class ClusterNode {
   readonly releasing = new Set<string>();
   /** Client ids whose claim is under way, with what was passed on for them meanwhile. */
   readonly claiming = new Map<string, ForwardedMessage[]>();
+  /**
+   * Client ids whose claim is under way here while a newer claim on another node asked this node to step down
+   * (by that node): this node hands the session over as soon as its own claim has it.
+   */
+  readonly kicked = new Map<string, Incarnation>();
+  /** The CONNECT claims under way here, per client id: a second CONNECT for the id waits for the first. */
+  readonly #claims = new Map<string, Promise<unknown>>();
   /** Sessions taken over from another node, with the forwarded ids already given to them (until `until`). */
   readonly #merging = new Map<
     string,
@@ -155,11 +163,30 @@ export class ClusterNode {
    * What a CONNECT waits for before its CONNACK, or `undefined` when nothing: the claim of its client id unless
    * this node holds it (else the inbox of the dead node it was adopted from replayed to it), and its will stored
    * in the engine (so that it is published exactly once, by the adopter, if this node dies while the client is
-   * connected). Resolves with a refusal when the client cannot connect.
+   * connected). Resolves with a refusal when the client cannot connect. While a claim waits for another node to
+   * let go, `early` may answer the CONNECT before it ({@linkcode EarlyConnack}).
    */
-  beforeConnack(connection: Connection): Promise<ClaimRefusal | undefined> | undefined {
+  beforeConnack(
+    connection: Connection,
+    early?: EarlyConnack,
+  ): Promise<ClaimRefusal | undefined> | undefined {
     const clientId = connection.clientId;
-    if (!this.owns(clientId)) return claimForConnect(this, connection, clientId);
+    const before = this.#claims.get(clientId);
+    if (before !== undefined) {
+      // Claimed here for an earlier connection (which may have had its CONNACK already): that claim ends first,
+      // then this one takes the session over from it, here or wherever it went.
+      return before.then(() => connection.isClosed ? undefined : this.beforeConnack(connection, early));
+    }
+    // Being released to another node: claimed back through the engine, after the claim under way there.
+    if (!this.owns(clientId) || this.releasing.has(clientId)) {
+      const claimed = claimForConnect(this, connection, clientId, early);
+      this.#claims.set(clientId, claimed);
+      const done = (): void => {
+        if (this.#claims.get(clientId) === claimed) this.#claims.delete(clientId);
+      };
+      claimed.then(done, done);
+      return claimed;
+    }
     return beforeResume(this, connection);
   }
 

@@ -14,12 +14,18 @@ import type { ConnectRefusal } from "../broker/handlers/connect_negotiation.ts";
 import { printable } from "../broker/logger.ts";
 import { REASON_CODE } from "../packet/reason_code.ts";
 import { parseSharedFilter } from "../topic/topic.ts";
-import { type Claim, ClusterUnavailableError, type ForwardedMessage, type Incarnation } from "./engine.ts";
+import {
+  type Claim,
+  type ClaimOptions,
+  ClusterUnavailableError,
+  type ForwardedMessage,
+  type Incarnation,
+} from "./engine.ts";
 import { deliverForwarded, MOVED_PREFIX, replayForwarded } from "./forwarding.ts";
 import { TopicRouter } from "../topic/router.ts";
 import type { ClusterNode, NodeState } from "./node.ts";
 import type { Session } from "../broker/session.ts";
-import type { PendingWill } from "../broker/storage/persistence.ts";
+import type { PendingWill, StoredSession } from "../broker/storage/persistence.ts";
 import { messageFromWill, storedWill } from "../broker/wills.ts";
 
 /** Why a CONNECT cannot claim its client id. */
@@ -32,38 +38,67 @@ const UNAVAILABLE: ClaimRefusal = {
 };
 
 /**
+ * Answers a CONNECT (CONNACK) while its claim waits for another node to let go, given the session record stored
+ * for the client id then (`ClaimOptions.waiting`): returns the Session Present it sent, or `undefined` when it
+ * cannot answer yet (the CONNACK then waits for the claim). Its connection reads no further packet until the
+ * claim is done.
+ */
+export type EarlyConnack = (stored: StoredSession | undefined) => boolean | undefined;
+
+/** A CONNACK said Session Present 1, and the session was gone once the old owner let go. */
+const SESSION_GONE: ClaimRefusal = {
+  kind: "refuse",
+  reasonCode: REASON_CODE.UnspecifiedError,
+  reason: "the session ended on its previous node while it was taken over",
+};
+
+/**
  * Claims `clientId` for `connection`: resolves with `undefined` once this node owns it (its stored session, if
- * any, restored here), or with a refusal (v5 0x88, v3 0x03) while the engine is unreachable.
+ * any, restored here), or with a refusal (v5 0x88, v3 0x03) while the engine is unreachable. With `early`, the
+ * CONNACK may go before a live other owner has let go; if it said Session Present 1 and the session ended there
+ * meanwhile, resolves with a refusal (the connection must close: it cannot resume what it was promised).
  */
 export async function claimForConnect(
   node: ClusterNode,
   connection: Connection,
   clientId: string,
+  early?: EarlyConnack,
 ): Promise<ClaimRefusal | undefined> {
   if (node.state !== "up") return UNAVAILABLE;
   let claim: Claim;
   // What the old node passes on for this client before the claim resolves waits here.
-  const early: ForwardedMessage[] = [];
-  node.claiming.set(clientId, early);
+  const passedOn: ForwardedMessage[] = [];
+  node.claiming.set(clientId, passedOn);
   // The will is stored with the claim, before the CONNACK: a node that dies right after it leaves the will to
-  // its adopter.
+  // its adopter. (So a CONNECT with a will is not answered early: its will is stored by the claim's last step.)
   const will = armedWill(connection, node.context.clock.now());
   const timeoutMs = node.options.takeoverTimeoutMs ?? 3000;
+  /** A newer claim on another node that asked this node to step down while this claim waited. */
+  let kickedBy: Incarnation | undefined;
+  /** The Session Present of a CONNACK sent while the claim waited. */
+  let answered: boolean | undefined;
+  let options: ClaimOptions = { timeoutMs };
+  if (will !== undefined) options = { timeoutMs, will };
+  else if (early !== undefined) options = { timeoutMs, waiting: (stored) => answered = early(stored) };
   try {
-    claim = await node.engine.claim(clientId, will === undefined ? { timeoutMs } : { timeoutMs, will });
+    claim = await node.engine.claim(clientId, options);
   } catch (error) {
     if (error instanceof ClusterUnavailableError) return UNAVAILABLE;
     throw error;
   } finally {
     node.claiming.delete(clientId);
+    kickedBy = node.kicked.get(clientId);
+    node.kicked.delete(clientId);
   }
   const state = node.state as NodeState; // it may have changed while the claim waited
   if (state === "fenced" || state === "closed") return UNAVAILABLE;
   install(node, clientId, claim);
-  if (early.length > 0) {
+  // A newer claim elsewhere asked for it meanwhile: it goes there once this connection has it (and is told 0x8E).
+  if (kickedBy !== undefined) node.later(0, () => onTakeover(node, clientId, kickedBy));
+  if (passedOn.length > 0) {
     node.startMerge(clientId);
     const only = new Set([clientId]);
-    for (const forwarded of early) deliverForwarded(node, forwarded, only);
+    for (const forwarded of passedOn) deliverForwarded(node, forwarded, only);
   }
   if (claim.previous !== undefined) {
     node.startMerge(clientId);
@@ -81,6 +116,13 @@ export async function claimForConnect(
       node.context.store?.add({ kind: "deleteWill", clientId }); // stored with the claim, but never armed
     }
     return refused ? UNAVAILABLE : undefined;
+  }
+  if (answered === true && node.context.sessions.get(clientId) === undefined) {
+    // Ended on its old node (a v5 DISCONNECT with expiry 0, its expiry) between the CONNACK and the release:
+    // the client was told its session is present, so it is not given an empty one [MQTT-3.2.2-2 (3.1.1)].
+    // The id is given up as for a connection gone while its claim waited.
+    if (claim.session === undefined) node.context.store?.add({ kind: "deleteSession", clientId });
+    return SESSION_GONE;
   }
   return undefined;
 }
@@ -196,10 +238,17 @@ function install(node: ClusterNode, clientId: string, claim: Claim): void {
 export async function onTakeover(node: ClusterNode, clientId: string, by: Incarnation): Promise<void> {
   const ctx = node.context;
   const epoch = node.epochs.get(clientId);
-  if (epoch === undefined) return;
+  if (epoch === undefined) {
+    // Asked while this node's own claim waits: handed over once that claim has it (`claimForConnect`).
+    if (node.claiming.has(clientId)) node.kicked.set(clientId, by);
+    return;
+  }
   const session = ctx.sessions.get(clientId);
   const movedKey = MOVED_PREFIX + clientId;
+  // From here a CONNECT for it on this node claims it back through the engine (`ClusterNode.beforeConnack`), so
+  // the claimer may answer its CONNECT now.
   node.releasing.add(clientId);
+  node.engine.steppingDown(clientId, by);
   try {
     await handOver(node, clientId, by, epoch, session, movedKey);
   } finally {

@@ -21,12 +21,15 @@ import { TurnBatch } from "./_redis_batch.ts";
 import { openRedis, redactUrl, runScript, unavailable } from "./_redis_client.ts";
 import { encodeWill } from "./_redis_codec.ts";
 import {
+  type AskReply,
   claimFromReply,
   type ClaimReply,
+  isAskReply,
   opsByClient,
   queueCommit,
   queueReseed,
   refusedClients,
+  storedFromAsk,
   type Writer,
 } from "./_redis_sessions.ts";
 import { RedisKeys } from "./_redis_keys.ts";
@@ -120,6 +123,7 @@ export class RedisClusterEngine implements ClusterEngine {
   #renewing: Promise<RenewResult> | undefined;
   #stopping: Promise<void> = Promise.resolve();
   readonly #releases = new Map<string, (node: Incarnation) => void>();
+  readonly #stepping = new Map<string, (node: Incarnation) => void>();
   #statsGapMs = 0;
   #statsAt = 0;
 
@@ -161,6 +165,7 @@ export class RedisClusterEngine implements ClusterEngine {
         deliverable: () => this.#deliverable(),
         emit: (event) => this.#emit(event),
         released: (clientId, node) => this.#releases.get(clientId)?.(node),
+        steppingDown: (clientId, node) => this.#stepping.get(clientId)?.(node),
         resync: (): Promise<void> => this.#resync(reader, true),
       }, this.#blockMs());
       this.#reader = reader;
@@ -241,13 +246,37 @@ export class RedisClusterEngine implements ClusterEngine {
   // -- sessions
 
   async claim(clientId: string, options: ClaimOptions = {}): Promise<Claim> {
-    const released = Promise.withResolvers<Incarnation>();
-    this.#releases.set(clientId, released.resolve);
+    // What the control stream said for this id, noted from before the ask's answer (read on another connection).
+    const steppingDown = new Set<Incarnation>();
+    const releasedBy = new Set<Incarnation>();
+    let heard = (): void => {};
+    this.#releases.set(clientId, (node) => {
+      releasedBy.add(node);
+      heard();
+    });
+    this.#stepping.set(clientId, (node) => {
+      steppingDown.add(node);
+      heard();
+    });
     try {
-      // One round trip when nobody else holds it; else the owner is asked to step down first.
+      // One round trip when nobody else holds it; else the holder is asked to step down first.
       const will = options.will === undefined ? "" : encodeWill(options.will);
       const reply = await this.#claimScript(clientId, "ask", "", will);
-      if (typeof reply !== "string") return claimFromReply(reply)!;
+      if (!isAskReply(reply)) return claimFromReply(reply)!;
+      // Only the node asked (the owner, or the claim under way before this one) lets this claim go on.
+      const holder = reply[0];
+      const stored = storedFromAsk(reply);
+      const released = Promise.withResolvers<void>();
+      let waiting = options.waiting;
+      heard = () => {
+        if (waiting !== undefined && steppingDown.has(holder)) {
+          const told = waiting;
+          waiting = undefined;
+          told(stored);
+        }
+        if (releasedBy.has(holder)) released.resolve();
+      };
+      heard();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), options.timeoutMs ?? 3000);
@@ -255,9 +284,10 @@ export class RedisClusterEngine implements ClusterEngine {
       const outcome = await Promise.race([released.promise.then(() => "released" as const), timeout]);
       clearTimeout(timer);
       const claim = claimFromReply(await this.#claimScript(clientId, "take", "", will) as ClaimReply)!;
-      return { ...claim, previous: { node: reply, outcome } };
+      return { ...claim, previous: { node: holder, outcome } };
     } finally {
       this.#releases.delete(clientId);
+      this.#stepping.delete(clientId);
     }
   }
 
@@ -267,7 +297,7 @@ export class RedisClusterEngine implements ClusterEngine {
     mode: "ask" | "take" | "adopt",
     deadOwner: string,
     will = "",
-  ): Promise<ClaimReply | string> {
+  ): Promise<ClaimReply | AskReply> {
     const keys = this.#keys;
     // The claims of one turn (CONNECTs read together) share one pipeline: one write and one read.
     return await this.#call((redis) =>
@@ -284,7 +314,17 @@ export class RedisClusterEngine implements ClusterEngine {
             will,
           ]),
       )
-    ) as ClaimReply | string;
+    ) as ClaimReply | AskReply;
+  }
+
+  steppingDown(clientId: string, by: Incarnation): void {
+    const redis = this.#redis;
+    if (redis === undefined || this.#state !== "up") return;
+    runScript(redis, "mqSteppingDown", [this.#keys.ctl], [CTL_MAXLEN, clientId, by, this.#incarnation]).catch(
+      () => {
+        // Best effort: the claimer then waits for the release.
+      },
+    );
   }
 
   async release(clientId: string, epoch: number): Promise<void> {

@@ -76,3 +76,38 @@ Deno.test("Output never writes into bytes it was given, across turns and while a
   assert.deepEqual(writes, [[0xd0, 0], [3, 3, 3, 4], [5, 5, 0xd0, 0]]);
   assert.deepEqual([...shared], [0xd0, 0]);
 });
+
+Deno.test("Output.flush() starts the write of what is queued at once; what follows in the turn is written after", async () => {
+  const { stream, writes, release } = recordingStream();
+  const output = new Output(stream);
+  output.send(Uint8Array.of(0x20, 2, 1, 0)); // a CONNACK with Session Present 1
+  output.flush();
+  assert.deepEqual(writes, [[0x20, 2, 1, 0]], "written before the turn ends");
+  output.send(Uint8Array.of(0x30, 3, 0, 1, 0x74)); // the backlog, queued behind it in the same turn
+  output.sendPublish(Uint8Array.of(0x30, 3, 0, 1, 0x75), 0, 0, false);
+  await turn();
+  assert.deepEqual(writes, [[0x20, 2, 1, 0]], "the rest waits for the first write");
+  release();
+  await turn();
+  assert.deepEqual(writes[1], [0x30, 3, 0, 1, 0x74, 0x30, 3, 0, 1, 0x75], "then one write, in order");
+  release();
+  await output.drain();
+  assert.equal(output.pending, 0);
+});
+
+Deno.test("Output.flush() with nothing queued, or a write under way, does nothing", async () => {
+  const { stream, writes, release } = recordingStream();
+  const output = new Output(stream);
+  output.flush();
+  assert.deepEqual(writes, []);
+  output.send(Uint8Array.of(1, 1));
+  output.flush();
+  output.send(Uint8Array.of(2, 2));
+  output.flush(); // the first write is under way: the second waits for it
+  assert.deepEqual(writes, [[1, 1]]);
+  release();
+  await turn();
+  assert.deepEqual(writes, [[1, 1], [2, 2]]);
+  release();
+  await output.drain();
+});

@@ -117,6 +117,15 @@ function text(m: Message | undefined): string | undefined {
   return m === undefined ? undefined : new TextDecoder().decode(m.payload);
 }
 
+/** Waits (polling, up to 2 s) until `done()`. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 const put = (clientId: string): SessionOp => ({ kind: "putSession", session: session(clientId) });
 
 /** Registers the contract's tests for `kind`, named `"<case> [<kind>]"`. */
@@ -320,6 +329,64 @@ export function engineContract(kind: ContractKind): void {
     assert.deepEqual(stale.refused, ["X"]);
     const fresh = await b.engine.commit({ ops: [{ op: put("X"), epoch: second.epoch }], forwards: [] });
     assert.deepEqual(fresh.refused, []);
+  });
+
+  test("a claim that waits for a live owner reports the stored session record once the owner steps down", async (c) => {
+    const a = await c.join("a");
+    const b = await c.join("b");
+    const none: (StoredSession | undefined)[] = [];
+    const first = await a.engine.claim("E", { waiting: (stored) => none.push(stored) });
+    assert.deepEqual(none, [], "nobody held it: no wait, no report");
+    // Owned by a live node, no record stored: reported as none (no acknowledged message can wait for it).
+    const reports: (StoredSession | undefined)[] = [];
+    const claiming = b.engine.claim("E", { timeoutMs: 5000, waiting: (stored) => reports.push(stored) });
+    const kicked = (events: readonly ClusterEvent[]) =>
+      events.find((e) => e.kind === "takeover" && e.clientId === "E");
+    await a.log.until("takeover of E", kicked);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(reports, [], "not before the owner says it steps down");
+    a.engine.steppingDown("E", b.id);
+    await until(() => reports.length > 0, "the report");
+    assert.deepEqual(reports, [undefined], "reported before the owner released");
+    await a.engine.release("E", first.epoch);
+    const second = await claiming;
+    assert.deepEqual(reports, [undefined], "reported once");
+    // Stored by its owner: the record comes with the report, without its queues.
+    await b.engine.commit({ ops: [{ op: put("E"), epoch: second.epoch }], forwards: [] });
+    const again: (StoredSession | undefined)[] = [];
+    const third = a.engine.claim("E", { timeoutMs: 5000, waiting: (stored) => again.push(stored) });
+    await b.log.until("takeover of E", kicked);
+    b.engine.steppingDown("E", a.id);
+    await until(() => again.length > 0, "the report");
+    assert.equal(again.length, 1);
+    assert.equal(again[0]?.clientId, "E");
+    assert.deepEqual(again[0]?.subscriptions.map((s) => s.filter), ["t/#"]);
+    await b.engine.release("E", second.epoch);
+    assert.equal((await third).session?.clientId, "E");
+  });
+
+  test("a claim while another node's claim waits is served after it: that node is asked, once it owns the id", async (c) => {
+    const a = await c.join("a");
+    const b = await c.join("b");
+    const d = await c.join("d");
+    const first = await a.engine.claim("N");
+    const byB = b.engine.claim("N", { timeoutMs: 5000 });
+    await a.log.until("a asked by b", (events) => events.find((e) => e.kind === "takeover" && e.by === b.id));
+    // d's claim comes while b's waits: d asks b (the claim under way), not a.
+    const byD = d.engine.claim("N", { timeoutMs: 5000 });
+    await b.log.until("b asked by d", (events) => events.find((e) => e.kind === "takeover" && e.by === d.id));
+    assert.equal(a.log.events.filter((e) => e.kind === "takeover").length, 1, "a is asked once");
+    await a.engine.release("N", first.epoch);
+    const second = await byB;
+    assert.deepEqual(second.previous, { node: a.id, outcome: "released" });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    let dDone = false;
+    void byD.then(() => dDone = true);
+    assert.equal(dDone, false, "a's release does not let d go on");
+    await b.engine.release("N", second.epoch);
+    const third = await byD;
+    assert.deepEqual(third.previous, { node: b.id, outcome: "released" });
+    assert.ok(third.epoch > second.epoch);
   });
 
   test("a claim from an owner that does not answer times out, and its writes are refused after", async (c) => {

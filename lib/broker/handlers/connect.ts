@@ -7,6 +7,7 @@
  */
 
 import type { ConnectPacket } from "../../packet/connect.ts";
+import type { StoredSession } from "../storage/persistence.ts";
 import { REASON_CODE, reasonName } from "../../packet/reason_code.ts";
 import type { AuthOutcome } from "../core.ts";
 import type { Connection } from "../connection.ts";
@@ -140,32 +141,92 @@ function finishConnect(
   connection.will = packet.will;
   connection.armedWill = packet.will !== undefined;
   // In a cluster the client id is claimed first (maybe taken over from another node) and the will stored. The
-  // connection stays "authenticating" meanwhile, so packets read after CONNECT wait for the answer.
-  const claimed = core.cluster?.beforeConnack(connection);
+  // connection stays "authenticating" meanwhile, so packets read after CONNECT wait for the answer; while another
+  // node lets go of the session, the CONNACK may go first ("resuming"), the packets still waiting.
+  const claimed = core.cluster?.beforeConnack(
+    connection,
+    (stored) => answerEarly(connection, packet, stored, plan.properties),
+  );
   if (claimed !== undefined) {
     return claimed.then((refusal) => {
       if (connection.isClosed) return;
-      if (refusal !== undefined) return refuse(connection, refusal);
-      openAndAck(connection, packet, terms.keepAlive, plan.expiry, plan.properties);
+      const answered = connection.state === "resuming";
+      if (refusal === undefined) {
+        openAndAck(connection, packet, terms.keepAlive, plan.expiry, plan.properties, answered);
+      } else if (!answered) {
+        refuse(connection, refusal);
+      } else {
+        // A DISCONNECT cannot say 0x88 (Server unavailable): 0x89 (Server busy) is the nearest.
+        const code = refusal.reasonCode === REASON_CODE.ServerUnavailable
+          ? REASON_CODE.ServerBusy
+          : refusal.reasonCode;
+        connection.disconnect(code, refusal.reason);
+      }
     });
   }
-  openAndAck(connection, packet, terms.keepAlive, plan.expiry, plan.properties);
+  openAndAck(connection, packet, terms.keepAlive, plan.expiry, plan.properties, false);
 }
 
-/** Opens the session and answers CONNACK (Session Present as the session says). */
+/**
+ * The CONNACK of a CONNECT whose session another cluster node holds, sent before that node has let go, when the
+ * session record stored then (`stored`, without its queues) settles Session Present: a clean start (0) or a
+ * stored session of the same user that has not expired (1). A session's record is stored before any message
+ * queued for it, so a CONNECT whose record is missing waits: what is committed for it may still be on its way.
+ * Not for a CONNECT with a will, which is stored by the claim's last step (before its CONNACK, so that a node
+ * dying after the CONNACK leaves it to its adopter). Returns the Session Present sent, or `undefined`.
+ */
+function answerEarly(
+  connection: Connection,
+  packet: ConnectPacket,
+  stored: StoredSession | undefined,
+  properties: Parameters<typeof successConnack>[1],
+): boolean | undefined {
+  if (connection.state !== "authenticating" || packet.will !== undefined) return undefined;
+  const core = connection.core;
+  // Another user's session is refused when it is opened (`sessions.ts`): that answer waits for the claim.
+  if (stored !== undefined && stored.username !== connection.identity.username) return undefined;
+  let present: boolean;
+  if (packet.cleanStart) present = false;
+  else if (stored === undefined || expired(stored, core.clock.now())) return undefined;
+  else present = true;
+  connection.acknowledged();
+  connection.send(successConnack(packet.protocolVersion, properties, core.connackProperties, present));
+  connection.flush();
+  return present;
+}
+
+/** Whether a stored session has outlived its expiry interval (it would end as it is restored). */
+function expired(stored: StoredSession, now: number): boolean {
+  const at = stored.disconnectedAt;
+  return at !== undefined && stored.expiryInterval !== NEVER_EXPIRES &&
+    at + stored.expiryInterval * 1000 <= now;
+}
+
+const NEVER_EXPIRES = 0xFFFFFFFF;
+
+/**
+ * Opens the session and answers CONNACK (Session Present as the session says), unless it was `answered` while
+ * the session was taken from another node.
+ */
 function openAndAck(
   connection: Connection,
   packet: ConnectPacket,
   keepAlive: number,
   expiry: number,
   properties: Parameters<typeof successConnack>[1],
+  answered: boolean,
 ): void {
   const core = connection.core;
   const clientId = connection.clientId;
   const { session, present } = core.openSession(connection, packet, expiry);
   connection.session = session;
   connection.established(keepAlive);
-  connection.send(successConnack(packet.protocolVersion, properties, core.connackProperties, present));
+  if (!answered) {
+    connection.send(successConnack(packet.protocolVersion, properties, core.connackProperties, present));
+    // A resumed session's backlog is encoded by attach() below: the CONNACK's write starts first, so the client
+    // does not wait for that encoding. It stays the first packet sent [MQTT-3.2.0-1 (5.0)] [MQTT-3.2.0-1 (3.1.1)].
+    if (present) connection.flush();
+  }
   if (logs(core.logger, "info")) {
     core.logger.info(
       `client ${printable(clientId)} connected from ${connection.info.remoteAddress} (MQTT ${
