@@ -28,6 +28,9 @@ export function dispatch(connection: Connection, packet: Packet): void | Promise
     case "authenticating":
       if (packet.type === PACKET_TYPE.AUTH) return onAuth(connection, packet);
       throw protocolError(`Expected AUTH during authentication, got ${packetName(packet.type)}`);
+    case "resuming":
+      // Packets read after an early CONNACK wait in the read loop until the session is open (`connection.ts`).
+      throw new Error(`${packetName(packet.type)} dispatched before the session was opened`);
     case "closed":
       return;
     case "connected":
