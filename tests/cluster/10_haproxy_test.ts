@@ -10,7 +10,7 @@ import { MqttClient } from "../../lib/client/client.ts";
 import type { MqttClientOptions } from "../../lib/client/options.ts";
 import { filesUnavailable, testIf } from "../_permissions.ts";
 import { redisUnavailable, withRedis } from "../_redis.ts";
-import { ClusterBroker, clusterProcessUnavailable } from "./_cluster_process.ts";
+import { ClusterBroker, clusterProcessUnavailable, freePort, sleep } from "./_cluster_process.ts";
 
 /** Debian's package `haproxy` installs it here. */
 const HAPROXY = "/usr/sbin/haproxy";
@@ -29,18 +29,6 @@ function haproxyUnavailable(): string | undefined {
 }
 
 const UNAVAILABLE = [redisUnavailable(), clusterProcessUnavailable(), haproxyUnavailable()];
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A free loopback port (HAProxy needs a number in its configuration). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
 
 /**
  * The configuration the README shows, with this test's ports: TCP mode, least connections (a client that

@@ -8,21 +8,10 @@ import assert from "node:assert/strict";
 import { MqttClient } from "../../lib/client/client.ts";
 import { testIf } from "../_permissions.ts";
 import { redisUnavailable, withRedis } from "../_redis.ts";
-import { ClusterBroker, clusterProcessUnavailable } from "./_cluster_process.ts";
+import { ClusterBroker, clusterProcessUnavailable, freePort, sleep } from "./_cluster_process.ts";
 
 const decoder = new TextDecoder();
 const CLIENTS = 16;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
 
 testIf(
   "--reuse-port: two cluster nodes listen on one port, connections spread over both, and a message crosses between them",

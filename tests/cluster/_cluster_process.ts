@@ -145,3 +145,16 @@ export class ClusterBroker {
     await Promise.all(this.#pumps);
   }
 }
+
+/** A loopback port free now, for a process that must be told its port (HAProxy's config, `--reuse-port`). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
