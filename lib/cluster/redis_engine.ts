@@ -17,30 +17,11 @@
 
 import type { Redis } from "ioredis";
 import type { Message } from "../broker/storage/persistence.ts";
-import { TurnBatch } from "./_redis_batch.ts";
+import { RedisClaims } from "./_redis_claims.ts";
 import { openRedis, redactUrl, runScript, unavailable } from "./_redis_client.ts";
-import { encodeWill } from "./_redis_codec.ts";
-import {
-  type AskReply,
-  claimFromReply,
-  type ClaimReply,
-  isAskReply,
-  opsByClient,
-  queueCommit,
-  queueReseed,
-  refusedClients,
-  storedFromAsk,
-  type Writer,
-} from "./_redis_sessions.ts";
+import { opsByClient, queueCommit, queueReseed, refusedClients, type Writer } from "./_redis_sessions.ts";
 import { RedisKeys } from "./_redis_keys.ts";
-import {
-  CTL_MAXLEN,
-  type LeaseHolder,
-  leaveLease,
-  registerLease,
-  renewLease,
-  sweepLeases,
-} from "./_redis_lease.ts";
+import { type LeaseHolder, leaveLease, registerLease, renewLease, sweepLeases } from "./_redis_lease.ts";
 import { StreamReader } from "./_redis_reader.ts";
 import {
   changeRoutes,
@@ -104,7 +85,7 @@ export class RedisClusterEngine implements ClusterEngine {
   readonly #keys: RedisKeys;
   readonly #prefix: string;
   readonly #commandTimeoutMs: number | undefined;
-  readonly #claims = new TurnBatch();
+  readonly #claims: RedisClaims;
   #redis: Redis | undefined;
   #reader: StreamReader | undefined;
   #incarnation: Incarnation = "";
@@ -122,8 +103,6 @@ export class RedisClusterEngine implements ClusterEngine {
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   #renewing: Promise<RenewResult> | undefined;
   #stopping: Promise<void> = Promise.resolve();
-  readonly #releases = new Map<string, (node: Incarnation) => void>();
-  readonly #stepping = new Map<string, (node: Incarnation) => void>();
   #statsGapMs = 0;
   #statsAt = 0;
 
@@ -133,6 +112,13 @@ export class RedisClusterEngine implements ClusterEngine {
     this.#prefix = options.prefix ?? "mq:";
     this.#commandTimeoutMs = options.commandTimeoutMs;
     this.#keys = new RedisKeys(this.#prefix);
+    this.#claims = new RedisClaims({
+      keys: this.#keys,
+      prefix: this.#prefix,
+      incarnation: () => this.#incarnation,
+      call: (body) => this.#call(body),
+      upConnection: () => this.#state === "up" ? this.#redis : undefined,
+    });
   }
 
   /** This node's incarnation once joined. */
@@ -164,8 +150,8 @@ export class RedisClusterEngine implements ClusterEngine {
         incarnation: this.#incarnation,
         deliverable: () => this.#deliverable(),
         emit: (event) => this.#emit(event),
-        released: (clientId, node) => this.#releases.get(clientId)?.(node),
-        steppingDown: (clientId, node) => this.#stepping.get(clientId)?.(node),
+        released: (clientId, node) => this.#claims.released(clientId, node),
+        steppingDown: (clientId, node) => this.#claims.steppedDown(clientId, node),
         resync: (): Promise<void> => this.#resync(reader, true),
       }, this.#blockMs());
       this.#reader = reader;
@@ -245,100 +231,16 @@ export class RedisClusterEngine implements ClusterEngine {
 
   // -- sessions
 
-  async claim(clientId: string, options: ClaimOptions = {}): Promise<Claim> {
-    // What the control stream said for this id, noted from before the ask's answer (read on another connection).
-    const steppingDown = new Set<Incarnation>();
-    const releasedBy = new Set<Incarnation>();
-    let heard = (): void => {};
-    this.#releases.set(clientId, (node) => {
-      releasedBy.add(node);
-      heard();
-    });
-    this.#stepping.set(clientId, (node) => {
-      steppingDown.add(node);
-      heard();
-    });
-    try {
-      // One round trip when nobody else holds it; else the holder is asked to step down first.
-      const will = options.will === undefined ? "" : encodeWill(options.will);
-      const reply = await this.#claimScript(clientId, "ask", "", will);
-      if (!isAskReply(reply)) return claimFromReply(reply)!;
-      // Only the node asked (the owner, or the claim under way before this one) lets this claim go on.
-      const holder = reply[0];
-      const stored = storedFromAsk(reply);
-      const released = Promise.withResolvers<void>();
-      let waiting = options.waiting;
-      heard = () => {
-        if (waiting !== undefined && steppingDown.has(holder)) {
-          const told = waiting;
-          waiting = undefined;
-          told(stored);
-        }
-        if (releasedBy.has(holder)) released.resolve();
-      };
-      heard();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), options.timeoutMs ?? 3000);
-      });
-      const outcome = await Promise.race([released.promise.then(() => "released" as const), timeout]);
-      clearTimeout(timer);
-      const claim = claimFromReply(await this.#claimScript(clientId, "take", "", will) as ClaimReply)!;
-      return { ...claim, previous: { node: holder, outcome } };
-    } finally {
-      this.#releases.delete(clientId);
-      this.#stepping.delete(clientId);
-    }
-  }
-
-  /** Runs the claim script; its modes are described in `_redis_scripts.ts`. */
-  async #claimScript(
-    clientId: string,
-    mode: "ask" | "take" | "adopt",
-    deadOwner: string,
-    will = "",
-  ): Promise<ClaimReply | AskReply> {
-    const keys = this.#keys;
-    // The claims of one turn (CONNECTs read together) share one pipeline: one write and one read.
-    return await this.#call((redis) =>
-      this.#claims.run(
-        redis,
-        (pipeline) =>
-          runScript(pipeline, "mqClaim", [...keys.session(clientId), keys.ctl], [
-            this.#incarnation,
-            this.#prefix,
-            mode,
-            clientId,
-            deadOwner,
-            CTL_MAXLEN,
-            will,
-          ]),
-      )
-    ) as ClaimReply | AskReply;
+  claim(clientId: string, options: ClaimOptions = {}): Promise<Claim> {
+    return this.#claims.claim(clientId, options);
   }
 
   steppingDown(clientId: string, by: Incarnation): void {
-    const redis = this.#redis;
-    if (redis === undefined || this.#state !== "up") return;
-    runScript(redis, "mqSteppingDown", [this.#keys.ctl], [CTL_MAXLEN, clientId, by, this.#incarnation]).catch(
-      () => {
-        // Best effort: the claimer then waits for the release.
-      },
-    );
+    this.#claims.steppingDown(clientId, by);
   }
 
-  async release(clientId: string, epoch: number): Promise<void> {
-    const keys = this.#keys;
-    const [sessionKey, epochKey] = keys.session(clientId);
-    await this.#call((redis) =>
-      runScript(redis, "mqRelease", [sessionKey, epochKey, keys.ctl], [
-        this.#incarnation,
-        epoch,
-        clientId,
-        this.#prefix,
-        CTL_MAXLEN,
-      ])
-    );
+  release(clientId: string, epoch: number): Promise<void> {
+    return this.#claims.release(clientId, epoch);
   }
 
   async commit(batch: CommitBatch): Promise<CommitOutcome> {
@@ -358,8 +260,8 @@ export class RedisClusterEngine implements ClusterEngine {
     return await this.#call((redis) => redis.smembers(this.#keys.owned(node)));
   }
 
-  async adopt(clientId: string, node: Incarnation): Promise<Claim | undefined> {
-    return claimFromReply(await this.#claimScript(clientId, "adopt", node) as ClaimReply);
+  adopt(clientId: string, node: Incarnation): Promise<Claim | undefined> {
+    return this.#claims.adopt(clientId, node);
   }
 
   deadInbox(node: Incarnation): Promise<readonly ForwardedMessage[]> {
