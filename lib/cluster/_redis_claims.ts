@@ -118,6 +118,16 @@ export class RedisClaims {
     });
   }
 
+  /** `ClusterEngine.decline`: a release event that changes nothing (best effort, like the stepping-down note). */
+  decline(clientId: string, by: Incarnation): void {
+    const redis = this.#ctx.upConnection();
+    if (redis === undefined) return;
+    const { keys, incarnation } = this.#ctx;
+    runScript(redis, "mqDecline", [keys.ctl], [CTL_MAXLEN, clientId, by, incarnation()]).catch(() => {
+      // Best effort: the claimer then waits for its timeout.
+    });
+  }
+
   /** `ClusterEngine.release`. */
   async release(clientId: string, epoch: number): Promise<void> {
     const { keys, prefix, incarnation } = this.#ctx;

@@ -288,6 +288,18 @@ ctl(KEYS[1], ARGV[1], 'k', 'ack', 'c', ARGV[2], 'to', ARGV[3], 'n', ARGV[4])
 return 1`,
 };
 
+/**
+ * KEYS ctl; ARGV ctl maxlen, client id, the claiming node, me. A release event from a node that holds nothing
+ * for the id (`ClusterEngine.decline`): the claimer that asked it goes on; ownership is not touched (the
+ * claimer's `take` decides it).
+ */
+const decline: RedisScript = {
+  keys: 1,
+  lua: `${CTL}
+ctl(KEYS[1], ARGV[1], 'k', 'rel', 'c', ARGV[2], 'n', ARGV[4], 'to', ARGV[3])
+return 1`,
+};
+
 /** Every script by the name it is defined under on the client. */
 export const SCRIPTS = {
   mqJoin: join,
@@ -301,6 +313,7 @@ export const SCRIPTS = {
   mqClaim: claim,
   mqRelease: release,
   mqSteppingDown: steppingDown,
+  mqDecline: decline,
   mqApplyAll: applyAll,
   mqReseedSession: reseedSession,
   mqForget: forget,

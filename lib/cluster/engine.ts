@@ -364,6 +364,12 @@ export interface ClusterEngine {
   /** Steps down from `clientId` after a {@linkcode TakeoverEvent}: lets the claimer go on. Fenced by `epoch`. */
   release(clientId: string, epoch: number): Promise<void>;
   /**
+   * Answers a {@linkcode TakeoverEvent} from `by` for a client id this node neither owns nor is claiming (its
+   * own claim failed after asking, so the engine still names it as the claim under way): there is nothing to
+   * hand over, and `by`'s claim goes on at once instead of waiting for its timeout. Best effort.
+   */
+  decline(clientId: string, by: Incarnation): void;
+  /**
    * Applies one group commit: per client id all or none, fenced by epoch; the forwards are appended to the
    * destinations' durable inboxes; the cursor is committed. Resolves once all of it is durable (as durable as
    * the engine's storage is): a QoS 1/2 acknowledgement waits for it.

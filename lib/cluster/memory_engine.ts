@@ -221,6 +221,20 @@ export class MemoryClusterEngine implements ClusterEngine {
     this.#timers.add(timer);
   }
 
+  decline(clientId: string, by: Incarnation): void {
+    const cluster = this.#cluster;
+    const me = this.incarnation;
+    // Delivered as an event would be (after the delay, not while cut off): best effort.
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (!cluster.reachable(me)) return;
+      for (const waiter of cluster.releases.get(clientId) ?? []) {
+        if (waiter.from === me && waiter.by === by) waiter.resolve();
+      }
+    }, cluster.faults.delayMs);
+    this.#timers.add(timer);
+  }
+
   async release(clientId: string, epoch: number): Promise<void> {
     await this.#call();
     const cluster = this.#cluster;

@@ -241,6 +241,8 @@ export async function onTakeover(node: ClusterNode, clientId: string, by: Incarn
   if (epoch === undefined) {
     // Asked while this node's own claim waits: handed over once that claim has it (`claimForConnect`).
     if (node.claiming.has(clientId)) node.kicked.set(clientId, by);
+    // Asked as a claim under way that failed (the engine went away after it asked): nothing to hand over.
+    else node.engine.decline(clientId, by);
     return;
   }
   const session = ctx.sessions.get(clientId);

@@ -243,6 +243,10 @@ export class RedisClusterEngine implements ClusterEngine {
     return this.#claims.release(clientId, epoch);
   }
 
+  decline(clientId: string, by: Incarnation): void {
+    this.#claims.decline(clientId, by);
+  }
+
   async commit(batch: CommitBatch): Promise<CommitOutcome> {
     const byClient = opsByClient(batch.ops);
     const clients = [...byClient.keys()];

@@ -19,6 +19,7 @@ import {
   puback,
   publishPacket,
   subscribe,
+  waitFor,
   type WireClient,
 } from "../broker/_wire.ts";
 import { clusterTest, MEMORY, withCluster } from "./_cluster.ts";
@@ -236,3 +237,33 @@ for (const version of [4, 5] as const) {
       }, { leaseMs: 20_000 }),
   );
 }
+
+Deno.test(
+  "a claim that failed after asking does not hold up the next one: the node it names declines at once [memory]",
+  () =>
+    withCluster(MEMORY, 3, async ({ brokers, engines, connect }) => {
+      const spec: ConnectSpec = { version: 4, clientId: "x", clean: false };
+      await queueOnA(connect, spec, 1);
+      const hold = holdReleases(brokers[0]!);
+      let onB: WireClient;
+      try {
+        onB = await connect(1, spec, true);
+        engines.memory!.down(); // node 1's claim fails after it asked: the engine still names it as the claimer
+      } finally {
+        hold.open();
+      }
+      assert.equal(await onB.nextOrEnd(6000, "the end of the connection"), undefined, "node 1 closed it");
+      engines.memory!.up();
+      await waitFor(() => brokers.every((broker) => broker.cluster!.state === "up"), "every node back up");
+      // Node 2 asks node 1 (the claim under way, as far as the engine knows); node 1 holds nothing and says so,
+      // so the takeover does not wait for its timeout (3 s).
+      const started = Date.now();
+      const onC = await connect(2, spec, true);
+      const waited = Date.now() - started;
+      assert.ok(waited < 2000, `CONNACK after ${waited} ms, not after the takeover timeout`);
+      const got = await onC.expectPacket(3, "the queued message") as PublishPacket;
+      assert.equal(decoder.decode(got.payload), "m1");
+      await onC.send(puback(4, got.packetId!));
+      await onC.barrier("nothing more");
+    }, { leaseMs: 20_000 }),
+);

@@ -389,6 +389,25 @@ export function engineContract(kind: ContractKind): void {
     assert.ok(third.epoch > second.epoch);
   });
 
+  test("decline(): a node asked for an id it holds nothing of lets the claimer go on at once", async (c) => {
+    const a = await c.join("a");
+    const b = await c.join("b");
+    const first = await a.engine.claim("D");
+    const started = Date.now();
+    const byB = b.engine.claim("D", { timeoutMs: 5000 });
+    await a.log.until("a asked by b", (events) => events.find((e) => e.kind === "takeover" && e.by === b.id));
+    a.engine.decline("D", b.id);
+    const second = await byB;
+    assert.deepEqual(second.previous, { node: a.id, outcome: "released" });
+    assert.ok(
+      Date.now() - started < 2500,
+      `went on at once, not after the timeout (${Date.now() - started} ms)`,
+    );
+    assert.ok(second.epoch > first.epoch, "the claim took the id (a newer epoch)");
+    const stale = await a.engine.commit({ ops: [{ op: put("D"), epoch: first.epoch }], forwards: [] });
+    assert.deepEqual(stale.refused, ["D"], "the decliner's old epoch writes nothing");
+  });
+
   test("a claim from an owner that does not answer times out, and its writes are refused after", async (c) => {
     const a = await c.join("a");
     const b = await c.join("b");
