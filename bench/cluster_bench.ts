@@ -20,7 +20,8 @@
  * over each measured window, so the notes say where Redis is the ceiling.
  *
  * Run alone: `deno run -A bench/cluster_bench.ts [--runs N] [--duration MS] [--deployments single-node,cluster,aedes-redis]
- * [--anchor-runtime node|deno] [scenario ...]`
+ * [--anchor-runtime node|deno] [--connects N] [scenario ...]` (`--connects`: persistent connects per run, 1,000
+ * by default)
  *
  * @module
  */
@@ -833,6 +834,7 @@ if (import.meta.main) {
       duration: { type: "string" },
       deployments: { type: "string" },
       "anchor-runtime": { type: "string" },
+      connects: { type: "string" },
     },
   });
   const options: ClusterBenchOptions = {};
@@ -845,6 +847,14 @@ if (import.meta.main) {
   if (positionals.length > 0) options.scenarios = positionals as ClusterScenario[];
   if (values.runs !== undefined) options.runs = Number(values.runs);
   if (values.duration !== undefined) options.durationMs = Number(values.duration);
+  if (values.connects !== undefined) {
+    const connects = Number(values.connects);
+    if (!Number.isInteger(connects) || connects < 1) {
+      console.error(`--connects must be a positive integer, got "${values.connects}"`);
+      Deno.exit(2);
+    }
+    options.connects = connects;
+  }
   if (values["anchor-runtime"] === "deno" || values["anchor-runtime"] === "node") {
     options.anchorRuntime = values["anchor-runtime"];
   }
