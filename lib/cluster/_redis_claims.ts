@@ -110,21 +110,21 @@ export class RedisClaims {
 
   /** `ClusterEngine.steppingDown`: best effort (the claimer otherwise waits for the release). */
   steppingDown(clientId: string, by: Incarnation): void {
-    const redis = this.#ctx.upConnection();
-    if (redis === undefined) return;
-    const { keys, incarnation } = this.#ctx;
-    runScript(redis, "mqSteppingDown", [keys.ctl], [CTL_MAXLEN, clientId, by, incarnation()]).catch(() => {
-      // Best effort: the claimer then waits for the release.
-    });
+    this.#note("ack", clientId, by);
   }
 
-  /** `ClusterEngine.decline`: a release event that changes nothing (best effort, like the stepping-down note). */
+  /** `ClusterEngine.decline`: a release event that changes nothing (best effort: else the claimer times out). */
   decline(clientId: string, by: Incarnation): void {
+    this.#note("rel", clientId, by);
+  }
+
+  /** A control-stream note from this node to the claim of `by` for `clientId`; lost while the engine is down. */
+  #note(kind: "ack" | "rel", clientId: string, by: Incarnation): void {
     const redis = this.#ctx.upConnection();
     if (redis === undefined) return;
     const { keys, incarnation } = this.#ctx;
-    runScript(redis, "mqDecline", [keys.ctl], [CTL_MAXLEN, clientId, by, incarnation()]).catch(() => {
-      // Best effort: the claimer then waits for its timeout.
+    runScript(redis, "mqClaimNote", [keys.ctl], [CTL_MAXLEN, clientId, by, incarnation(), kind]).catch(() => {
+      // Best effort: the claimer then waits (for the release, or its timeout).
     });
   }
 

@@ -278,25 +278,15 @@ return 1`,
 };
 
 /**
- * KEYS ctl; ARGV ctl maxlen, client id, the claiming node, me. Tells the claiming node that this node is
- * stepping down (it opens no connection for the id itself any more): the claimer may answer its CONNECT.
+ * KEYS ctl; ARGV ctl maxlen, client id, the claiming node, me, kind. A note to the claiming node from the node
+ * it asked, on the control stream: `ack`, this node is stepping down (it opens no connection for the id itself
+ * any more: the claimer may answer its CONNECT); `rel`, this node holds nothing for the id
+ * (`ClusterEngine.decline`: the claimer goes on; ownership is not touched, the claimer's `take` decides it).
  */
-const steppingDown: RedisScript = {
+const claimNote: RedisScript = {
   keys: 1,
   lua: `${CTL}
-ctl(KEYS[1], ARGV[1], 'k', 'ack', 'c', ARGV[2], 'to', ARGV[3], 'n', ARGV[4])
-return 1`,
-};
-
-/**
- * KEYS ctl; ARGV ctl maxlen, client id, the claiming node, me. A release event from a node that holds nothing
- * for the id (`ClusterEngine.decline`): the claimer that asked it goes on; ownership is not touched (the
- * claimer's `take` decides it).
- */
-const decline: RedisScript = {
-  keys: 1,
-  lua: `${CTL}
-ctl(KEYS[1], ARGV[1], 'k', 'rel', 'c', ARGV[2], 'n', ARGV[4], 'to', ARGV[3])
+ctl(KEYS[1], ARGV[1], 'k', ARGV[5], 'c', ARGV[2], 'to', ARGV[3], 'n', ARGV[4])
 return 1`,
 };
 
@@ -312,8 +302,7 @@ export const SCRIPTS = {
   mqRetain: retain,
   mqClaim: claim,
   mqRelease: release,
-  mqSteppingDown: steppingDown,
-  mqDecline: decline,
+  mqClaimNote: claimNote,
   mqApplyAll: applyAll,
   mqReseedSession: reseedSession,
   mqForget: forget,

@@ -205,31 +205,29 @@ export class MemoryClusterEngine implements ClusterEngine {
   }
 
   steppingDown(clientId: string, by: Incarnation): void {
+    this.#tellWaiter(clientId, by, (waiter) => {
+      const told = waiter.stepping;
+      waiter.stepping = undefined;
+      told?.();
+    });
+  }
+
+  decline(clientId: string, by: Incarnation): void {
+    this.#tellWaiter(clientId, by, (waiter) => waiter.resolve());
+  }
+
+  /**
+   * Gives `tell` the claim of `by` that waits on this node for `clientId`, as an event would reach it: after the
+   * delay, not while this node is cut off, and not once `by` is dead (best effort, like the Redis engine's notes).
+   */
+  #tellWaiter(clientId: string, by: Incarnation, tell: (waiter: ReleaseWaiter) => void): void {
     const cluster = this.#cluster;
     const me = this.incarnation;
-    // Delivered as an event would be (after the delay, not while cut off): best effort.
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       if (!cluster.reachable(me) || !cluster.isLive(by)) return;
       for (const waiter of cluster.releases.get(clientId) ?? []) {
-        if (waiter.from !== me || waiter.by !== by) continue;
-        const told = waiter.stepping;
-        waiter.stepping = undefined;
-        told?.();
-      }
-    }, cluster.faults.delayMs);
-    this.#timers.add(timer);
-  }
-
-  decline(clientId: string, by: Incarnation): void {
-    const cluster = this.#cluster;
-    const me = this.incarnation;
-    // Delivered as an event would be (after the delay, not while cut off): best effort.
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      if (!cluster.reachable(me)) return;
-      for (const waiter of cluster.releases.get(clientId) ?? []) {
-        if (waiter.from === me && waiter.by === by) waiter.resolve();
+        if (waiter.from === me && waiter.by === by) tell(waiter);
       }
     }, cluster.faults.delayMs);
     this.#timers.add(timer);
